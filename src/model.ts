@@ -1,0 +1,122 @@
+// The shared vocabulary of the gateway. Sources produce RoutingEvents; the ring engine turns
+// them into PushIntents; the dispatcher turns those into provider messages for Devices.
+// Nothing here knows a Genesys, Apple or Google wire format.
+
+export const MEDIA_TYPES = ['voice', 'callback', 'chat', 'message', 'email'] as const
+export type MediaType = (typeof MEDIA_TYPES)[number]
+
+export const PLATFORMS = ['ios', 'android', 'web'] as const
+export type Platform = (typeof PLATFORMS)[number]
+
+/** iOS only: a PushKit VoIP token or an ordinary (alert) APNs token. */
+export type IosPushType = 'voip' | 'alert'
+export type ApnsEnvironment = 'production' | 'sandbox'
+
+export type EventSourceName = 'notifications' | 'eventstream' | 'webhook'
+
+/** Why an agent participant stopped alerting without being answered (or after). */
+export type EndReason =
+  | 'abandoned' // the customer hung up while the agent was alerting
+  | 'transferred' // routed away from this agent
+  | 'not-answered' // alerting timed out (Genesys NOT_RESPONDING / disconnectType timeout)
+  | 'declined' // the agent rejected it
+  | 'ended' // the conversation ended for another reason, or after it was answered
+
+interface RoutingEventBase {
+  conversationId: string
+  userId: string
+  /** The agent participant id: a call routed back to the same agent is a new participant, so a new ring. */
+  participantId: string
+  mediaType: MediaType
+  queueId?: string
+  /** Caller display (ANI, name, or address); may be absent or redacted. */
+  callerDisplay?: string
+  /** When Genesys says the change happened (epoch ms). */
+  occurredAt: number
+  /** When the gateway received the frame (epoch ms, from the gateway's clock); the start of latency. */
+  receivedAt: number
+  /** performance.now() at receipt, for sub-millisecond latency measurements inside one process. */
+  receivedAtHr?: number
+  source: EventSourceName
+}
+
+export type RoutingEvent =
+  | (RoutingEventBase & { kind: 'offer'; alertingTimeoutMs?: number })
+  | (RoutingEventBase & { kind: 'answered' })
+  | (RoutingEventBase & { kind: 'ended'; reason: EndReason })
+
+export type RoutingEventKind = RoutingEvent['kind']
+
+/** A W3C Push API subscription as a browser hands it out (PushSubscription.toJSON()). */
+export interface WebPushSubscription {
+  endpoint: string
+  keys: { p256dh: string; auth: string }
+}
+
+export interface Device {
+  userId: string
+  platform: Platform
+  /** APNs device token (hex), FCM registration token, or the Web Push endpoint URL. Unique per device. */
+  token: string
+  /** iOS only; defaults to 'alert'. */
+  pushType?: IosPushType
+  /** iOS only; defaults to 'production'. */
+  environment?: ApnsEnvironment
+  /** Web only. */
+  subscription?: WebPushSubscription
+  /** Optional app identifier (bundle id / package name) when it differs from the gateway default. */
+  appId?: string
+  /** Epoch ms. */
+  registeredAt: number
+}
+
+/** What the payload builders need to know about the interaction being rung or cancelled. */
+export interface RingContext {
+  conversationId: string
+  userId: string
+  participantId: string
+  mediaType: MediaType
+  queueId?: string
+  queueName?: string
+  callerDisplay?: string
+  /** When the offer happened (epoch ms). */
+  offeredAt: number
+}
+
+export type PushAction = 'ring' | 'cancel'
+
+export interface PushIntent {
+  action: PushAction
+  ring: RingContext
+  devices: Device[]
+  /** Epoch ms after which the push is worthless: nothing (first try or retry) goes out after it. */
+  expiresAt: number
+  /** For cancels: why the ring ended. */
+  reason?: EndReason | 'answered' | 'timeout' | 'answered-on-device'
+  /** The event that caused this intent, for latency accounting. */
+  cause?: RoutingEvent
+}
+
+/** The ring state machine of ARCHITECTURE.md, keyed by (conversationId, userId, participantId). */
+export type RingState = 'ringing' | 'answered' | 'cancelled'
+
+export interface RingRecord {
+  conversationId: string
+  userId: string
+  participantId: string
+  mediaType: MediaType
+  state: RingState
+  /** Tokens of the devices that were sent the ring. */
+  rungTokens: string[]
+  /** Tokens that have already been sent a cancel (each device gets at most one). */
+  cancelledTokens: string[]
+  queueId?: string
+  callerDisplay?: string
+  offeredAt: number
+  /** Epoch ms: the ring times out here. */
+  expiresAt: number
+}
+
+export function ringKey(r: { conversationId: string; userId: string; participantId: string }): string {
+  return `${r.conversationId}:${r.userId}:${r.participantId}`
+}

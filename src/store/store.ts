@@ -1,0 +1,65 @@
+// The store contract. Three implementations (sqlite: embedded default; redis: shared by several
+// instances; memory: ring-engine tests) pass the same contract tests in test/store/.
+import type { Device, RingRecord, RingState } from '../model.js'
+
+export interface DeviceStore {
+  /**
+   * Registers or refreshes a device, keyed by its token. A token registered again by another
+   * user moves to that user (a shared phone handed over); the old user's entry disappears.
+   */
+  upsertDevice(device: Device): Promise<Device>
+  listDevices(userId: string): Promise<Device[]>
+  getDevice(token: string): Promise<Device | undefined>
+  /** Removes one of `userId`'s devices; false when that user has no such token. */
+  removeDevice(userId: string, token: string): Promise<boolean>
+  /**
+   * Token hygiene after a push service said the token is dead. With `registeredBefore` (epoch ms),
+   * a device that re-registered at or after that instant is kept (APNs 410 timestamp rule).
+   */
+  pruneToken(token: string, registeredBefore?: number): Promise<boolean>
+  /** Agents that have at least one device: the topics the sources subscribe. */
+  listUserIds(): Promise<string[]>
+  countDevices(): Promise<{ total: number; byPlatform: Record<string, number> }>
+}
+
+export interface RingStore {
+  /**
+   * Atomically creates the ring record unless one exists for the same key (SET NX semantics):
+   * true when this call created it, i.e. this instance must ring. `ttlMs` bounds its life.
+   */
+  createRing(record: RingRecord, ttlMs: number): Promise<boolean>
+  getRing(key: string): Promise<RingRecord | undefined>
+  /**
+   * Atomically moves a ring from one of `from` to `to` (compare-and-set); returns the record as it
+   * was before the move, or undefined when the ring is missing or in another state.
+   */
+  transitionRing(key: string, from: RingState[], to: RingState, ttlMs: number): Promise<RingRecord | undefined>
+  /**
+   * Atomically records that cancels go to `tokens`, returning only those that had not been
+   * cancelled before (each device gets at most one cancel, even with two instances racing).
+   */
+  claimCancels(key: string, tokens: string[]): Promise<string[]>
+  /** Rings still in state 'ringing' (for the timeout sweep and gap recovery). */
+  listOpenRings(): Promise<RingRecord[]>
+  /**
+   * A general once-only claim (SET NX PX): true the first time `key` is claimed within `ttlMs`.
+   * Used for the dedup window and webhook idempotency.
+   */
+  claimOnce(key: string, ttlMs: number): Promise<boolean>
+}
+
+export interface Store extends DeviceStore, RingStore {
+  readonly kind: 'sqlite' | 'redis' | 'memory'
+  /** Throws when the backend is unreachable (readiness). */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Thrown by a store for errors callers should surface as 503 (backend down) rather than 500. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORE_UNAVAILABLE'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StoreUnavailableError'
+  }
+}
