@@ -1,0 +1,171 @@
+// In-process store for ring-engine tests and `memory:` URLs. Expiry follows the injected clock,
+// so a FakeClock makes TTL behaviour instant; an expired entry is invisible and dropped on touch.
+import { systemClock, type Clock } from '../clock.js'
+import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
+import type { Store } from './store.js'
+
+/** How long cancel claims for a ring that no longer exists are remembered (matches redis.ts). */
+export const ORPHAN_CANCEL_TTL_MS = 10 * 60_000
+
+interface Expiring<T> {
+  value: T
+  expiresAt: number
+}
+
+export function createMemoryStore(o: { clock?: Clock } = {}): Store {
+  const clock = o.clock ?? systemClock
+  const devices = new Map<string, Device>()
+  const rings = new Map<string, Expiring<RingRecord>>()
+  const claims = new Map<string, number>()
+  // Cancel claims live beside the ring (as in Redis, where they are a separate set) so a claim
+  // still counts if the ring record expired in between; views merge them into cancelledTokens.
+  const cancels = new Map<string, Expiring<Set<string>>>()
+
+  function liveRing(key: string): Expiring<RingRecord> | undefined {
+    const entry = rings.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt <= clock.now()) {
+      rings.delete(key)
+      return undefined
+    }
+    return entry
+  }
+
+  // Expired rings and claims would otherwise pile up in a long-running `memory:` gateway.
+  function sweep(): void {
+    const now = clock.now()
+    for (const [key, entry] of rings) if (entry.expiresAt <= now) rings.delete(key)
+    for (const [key, expiresAt] of claims) if (expiresAt <= now) claims.delete(key)
+    for (const [key, entry] of cancels) if (entry.expiresAt <= now) cancels.delete(key)
+  }
+
+  function liveCancels(key: string): Expiring<Set<string>> | undefined {
+    const entry = cancels.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt <= clock.now()) {
+      cancels.delete(key)
+      return undefined
+    }
+    return entry
+  }
+
+  function view(key: string, record: RingRecord): RingRecord {
+    const out = structuredClone(record)
+    const claimed = liveCancels(key)
+    if (claimed !== undefined) {
+      for (const t of claimed.value) if (!out.cancelledTokens.includes(t)) out.cancelledTokens.push(t)
+    }
+    return out
+  }
+
+  return {
+    kind: 'memory',
+
+    async upsertDevice(device) {
+      devices.set(device.token, structuredClone(device))
+      return structuredClone(device)
+    },
+
+    async listDevices(userId) {
+      const out: Device[] = []
+      for (const d of devices.values()) if (d.userId === userId) out.push(structuredClone(d))
+      return out
+    },
+
+    async getDevice(token) {
+      const d = devices.get(token)
+      return d === undefined ? undefined : structuredClone(d)
+    },
+
+    async removeDevice(userId, token) {
+      const d = devices.get(token)
+      if (d === undefined || d.userId !== userId) return false
+      devices.delete(token)
+      return true
+    },
+
+    async pruneToken(token, registeredBefore) {
+      const d = devices.get(token)
+      if (d === undefined) return false
+      if (registeredBefore !== undefined && d.registeredAt >= registeredBefore) return false
+      devices.delete(token)
+      return true
+    },
+
+    async listUserIds() {
+      const ids = new Set<string>()
+      for (const d of devices.values()) ids.add(d.userId)
+      return [...ids]
+    },
+
+    async countDevices() {
+      const byPlatform: Record<string, number> = {}
+      for (const d of devices.values()) byPlatform[d.platform] = (byPlatform[d.platform] ?? 0) + 1
+      return { total: devices.size, byPlatform }
+    },
+
+    async createRing(record, ttlMs) {
+      sweep()
+      const key = ringKey(record)
+      if (liveRing(key) !== undefined) return false
+      rings.set(key, { value: structuredClone(record), expiresAt: clock.now() + ttlMs })
+      cancels.delete(key)
+      return true
+    },
+
+    async getRing(key) {
+      const entry = liveRing(key)
+      return entry === undefined ? undefined : view(key, entry.value)
+    },
+
+    async transitionRing(key: string, from: RingState[], to: RingState, ttlMs: number) {
+      const entry = liveRing(key)
+      if (entry === undefined || !from.includes(entry.value.state)) return undefined
+      const before = view(key, entry.value)
+      entry.value.state = to
+      entry.expiresAt = clock.now() + ttlMs
+      const claimed = liveCancels(key)
+      if (claimed !== undefined) claimed.expiresAt = entry.expiresAt
+      return before
+    },
+
+    async claimCancels(key, tokens) {
+      const ring = liveRing(key)
+      let claimed = liveCancels(key)
+      if (claimed === undefined) {
+        claimed = { value: new Set(), expiresAt: ring?.expiresAt ?? clock.now() + ORPHAN_CANCEL_TTL_MS }
+        cancels.set(key, claimed)
+      }
+      const fresh: string[] = []
+      for (const t of tokens) {
+        if (claimed.value.has(t) || ring?.value.cancelledTokens.includes(t) === true) continue
+        claimed.value.add(t)
+        fresh.push(t)
+      }
+      return fresh
+    },
+
+    async listOpenRings() {
+      sweep()
+      const out: RingRecord[] = []
+      for (const [key, entry] of rings) if (entry.value.state === 'ringing') out.push(view(key, entry.value))
+      return out
+    },
+
+    async claimOnce(key, ttlMs) {
+      const now = clock.now()
+      const expiresAt = claims.get(key)
+      if (expiresAt !== undefined && expiresAt > now) return false
+      claims.set(key, now + ttlMs)
+      return true
+    },
+
+    async ping() {},
+    async close() {
+      devices.clear()
+      rings.clear()
+      claims.clear()
+      cancels.clear()
+    },
+  }
+}
