@@ -1,0 +1,215 @@
+// The one contract suite every store backend runs (gorush's storage tests, shared across backends).
+// A backend supplies a harness: a fresh, empty store per test and a way to let time pass that
+// its TTLs notice (a fake clock for memory/sqlite, real waiting for Redis PX TTLs).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Device, RingRecord } from '../../src/model.js'
+import { ringKey } from '../../src/model.js'
+import type { Store } from '../../src/store/store.js'
+
+export interface StoreHarness {
+  store: Store
+  /** The clock the store was given; its now() is the basis of registeredAt and record expiries. */
+  now(): number
+  /** Lets `ms` pass as far as the store's TTLs are concerned. */
+  passTime(ms: number): Promise<void>
+  /** A TTL short enough for `passTime` to outlive it quickly. */
+  shortTtlMs: number
+  cleanup(): Promise<void>
+}
+
+export function device(userId: string, token: string, overrides: Partial<Device> = {}): Device {
+  return { userId, token, platform: 'ios', pushType: 'voip', environment: 'sandbox', registeredAt: 1_000, ...overrides }
+}
+
+export function ring(overrides: Partial<RingRecord> = {}): RingRecord {
+  return {
+    conversationId: 'conv-1',
+    userId: 'agent-1',
+    participantId: 'part-1',
+    mediaType: 'voice',
+    state: 'ringing',
+    rungTokens: ['tok-a', 'tok-b'],
+    cancelledTokens: [],
+    queueId: 'queue-1',
+    offeredAt: 5_000,
+    expiresAt: 35_000,
+    ...overrides,
+  }
+}
+
+const RING_TTL = 60_000
+
+export function storeContract(name: string, open: () => Promise<StoreHarness>): void {
+  async function withStore(fn: (h: StoreHarness) => Promise<void>): Promise<void> {
+    const h = await open()
+    try {
+      await fn(h)
+    } finally {
+      await h.cleanup()
+    }
+  }
+  const it = (title: string, fn: (h: StoreHarness) => Promise<void>): void => {
+    test(`${name}: ${title}`, () => withStore(fn))
+  }
+
+  it('a registered device can be listed, fetched and removed', async ({ store }) => {
+    const web = device('agent-1', 'https://push.example/ep/1', {
+      platform: 'web',
+      pushType: undefined,
+      environment: undefined,
+      subscription: { endpoint: 'https://push.example/ep/1', keys: { p256dh: 'p', auth: 'a' } },
+    })
+    const returned = await store.upsertDevice(device('agent-1', 'tok-1'))
+    assert.deepEqual(returned, device('agent-1', 'tok-1'))
+    await store.upsertDevice(web)
+    const listed = await store.listDevices('agent-1')
+    assert.deepEqual(
+      listed.sort((a, b) => a.token.localeCompare(b.token)),
+      [web, device('agent-1', 'tok-1')].sort((a, b) => a.token.localeCompare(b.token)),
+    )
+    assert.deepEqual(await store.getDevice('tok-1'), device('agent-1', 'tok-1'))
+    assert.equal(await store.getDevice('nope'), undefined)
+    assert.deepEqual(await store.listDevices('agent-2'), [])
+    assert.equal(await store.removeDevice('agent-1', 'tok-1'), true)
+    assert.equal(await store.getDevice('tok-1'), undefined)
+    assert.equal(await store.removeDevice('agent-1', 'tok-1'), false)
+    assert.deepEqual(await store.listDevices('agent-1'), [web])
+  })
+
+  it('re-registering a token refreshes it in place', async ({ store }) => {
+    await store.upsertDevice(device('agent-1', 'tok-1', { registeredAt: 1 }))
+    await store.upsertDevice(device('agent-1', 'tok-1', { registeredAt: 2, environment: 'production' }))
+    assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'tok-1', { registeredAt: 2, environment: 'production' })])
+  })
+
+  it('a token registered by another user moves to that user', async ({ store }) => {
+    await store.upsertDevice(device('agent-1', 'shared-phone'))
+    await store.upsertDevice(device('agent-2', 'shared-phone', { registeredAt: 2_000 }))
+    assert.deepEqual(await store.listDevices('agent-1'), [])
+    assert.deepEqual(await store.listDevices('agent-2'), [device('agent-2', 'shared-phone', { registeredAt: 2_000 })])
+    assert.equal((await store.getDevice('shared-phone'))?.userId, 'agent-2')
+    assert.deepEqual(await store.listUserIds(), ['agent-2'])
+  })
+
+  it('removeDevice for the wrong user returns false and keeps the device', async ({ store }) => {
+    await store.upsertDevice(device('agent-1', 'tok-1'))
+    assert.equal(await store.removeDevice('agent-2', 'tok-1'), false)
+    assert.deepEqual(await store.getDevice('tok-1'), device('agent-1', 'tok-1'))
+  })
+
+  it('pruneToken removes a dead token but keeps one re-registered at or after registeredBefore', async ({ store }) => {
+    await store.upsertDevice(device('agent-1', 'old', { registeredAt: 1_000 }))
+    await store.upsertDevice(device('agent-1', 'fresh', { registeredAt: 5_000 }))
+    await store.upsertDevice(device('agent-1', 'edge', { registeredAt: 3_000 }))
+    assert.equal(await store.pruneToken('old', 3_000), true)
+    assert.equal(await store.pruneToken('fresh', 3_000), false)
+    assert.equal(await store.pruneToken('edge', 3_000), false)
+    assert.deepEqual((await store.listDevices('agent-1')).map((d) => d.token).sort(), ['edge', 'fresh'])
+    assert.equal(await store.pruneToken('fresh'), true)
+    assert.equal(await store.pruneToken('fresh'), false)
+    assert.equal(await store.pruneToken('never-seen', 3_000), false)
+  })
+
+  it('listUserIds names exactly the agents that still have devices', async ({ store }) => {
+    assert.deepEqual(await store.listUserIds(), [])
+    await store.upsertDevice(device('agent-1', 'a'))
+    await store.upsertDevice(device('agent-1', 'b'))
+    await store.upsertDevice(device('agent-2', 'c'))
+    assert.deepEqual((await store.listUserIds()).sort(), ['agent-1', 'agent-2'])
+    await store.removeDevice('agent-2', 'c')
+    await store.pruneToken('a')
+    assert.deepEqual(await store.listUserIds(), ['agent-1'])
+  })
+
+  it('countDevices counts by platform', async ({ store }) => {
+    assert.deepEqual(await store.countDevices(), { total: 0, byPlatform: {} })
+    await store.upsertDevice(device('agent-1', 'a'))
+    await store.upsertDevice(device('agent-1', 'b', { platform: 'android' }))
+    await store.upsertDevice(device('agent-2', 'c', { platform: 'android' }))
+    await store.upsertDevice(device('agent-3', 'd', { platform: 'web' }))
+    assert.deepEqual(await store.countDevices(), { total: 4, byPlatform: { ios: 1, android: 2, web: 1 } })
+  })
+
+  it('createRing creates once: true then false, and the first record stays', async ({ store }) => {
+    const r = ring()
+    assert.equal(await store.createRing(r, RING_TTL), true)
+    assert.equal(await store.createRing({ ...r, rungTokens: ['other'] }, RING_TTL), false)
+    assert.deepEqual(await store.getRing(ringKey(r)), r)
+    assert.equal(await store.getRing('conv-x:agent-1:part-1'), undefined)
+    const rerouted = ring({ participantId: 'part-2' })
+    assert.equal(await store.createRing(rerouted, RING_TTL), true, 'a new participant is a new ring')
+  })
+
+  it('concurrent createRing for one key: exactly one wins', async ({ store }) => {
+    const results = await Promise.all(Array.from({ length: 10 }, () => store.createRing(ring(), RING_TTL)))
+    assert.equal(results.filter(Boolean).length, 1)
+  })
+
+  it('transitionRing is a compare-and-set: ringing→cancelled once, then undefined', async ({ store }) => {
+    const r = ring()
+    const key = ringKey(r)
+    await store.createRing(r, RING_TTL)
+    assert.equal(await store.transitionRing(key, ['answered'], 'cancelled', RING_TTL), undefined)
+    const [first, second] = await Promise.all([
+      store.transitionRing(key, ['ringing'], 'cancelled', RING_TTL),
+      store.transitionRing(key, ['ringing'], 'answered', RING_TTL),
+    ])
+    assert.deepEqual(first, r, 'returns the record as it was before the move')
+    assert.equal(second, undefined, 'the racing transition lost')
+    assert.equal((await store.getRing(key))?.state, 'cancelled')
+    assert.equal(await store.transitionRing(key, ['ringing'], 'cancelled', RING_TTL), undefined)
+    assert.equal(await store.transitionRing('missing', ['ringing'], 'cancelled', RING_TTL), undefined)
+  })
+
+  it('claimCancels hands out each token once and records them on the ring', async ({ store }) => {
+    const r = ring({ rungTokens: ['a', 'b', 'c'] })
+    const key = ringKey(r)
+    await store.createRing(r, RING_TTL)
+    assert.deepEqual((await store.claimCancels(key, ['a', 'b'])).sort(), ['a', 'b'])
+    assert.deepEqual(await store.claimCancels(key, ['a', 'b', 'c']), ['c'])
+    assert.deepEqual(await store.claimCancels(key, ['c', 'a']), [])
+    assert.deepEqual((await store.getRing(key))?.cancelledTokens.sort(), ['a', 'b', 'c'])
+  })
+
+  it('claimCancels under 20 overlapping concurrent calls: every token handed out exactly once', async ({ store }) => {
+    const tokens = Array.from({ length: 30 }, (_, i) => `tok-${i}`)
+    const r = ring({ rungTokens: tokens })
+    const key = ringKey(r)
+    await store.createRing(r, RING_TTL)
+    const batches = Array.from({ length: 20 }, (_, i) => tokens.slice(i % 10, (i % 10) + 20))
+    const results = await Promise.all(batches.map((b) => store.claimCancels(key, b)))
+    const handedOut = results.flat()
+    assert.equal(handedOut.length, new Set(handedOut).size, 'no token handed out twice')
+    assert.deepEqual(handedOut.sort(), tokens.slice(0, 29).sort())
+  })
+
+  it('claimOnce is true once per key until its TTL passes', async ({ store, passTime, shortTtlMs }) => {
+    assert.equal(await store.claimOnce('dedup:x', shortTtlMs), true)
+    assert.equal(await store.claimOnce('dedup:x', shortTtlMs), false)
+    assert.equal(await store.claimOnce('dedup:y', shortTtlMs), true)
+    const racing = await Promise.all(Array.from({ length: 10 }, () => store.claimOnce('dedup:z', shortTtlMs)))
+    assert.equal(racing.filter(Boolean).length, 1)
+    await passTime(shortTtlMs * 2)
+    assert.equal(await store.claimOnce('dedup:x', shortTtlMs), true)
+  })
+
+  it('listOpenRings lists ringing records only, not expired or finished ones', async ({ store, passTime, shortTtlMs }) => {
+    const open = ring({ conversationId: 'open' })
+    const answered = ring({ conversationId: 'answered' })
+    const expiring = ring({ conversationId: 'expiring' })
+    await store.createRing(open, shortTtlMs * 100)
+    await store.createRing(answered, shortTtlMs * 100)
+    await store.createRing(expiring, shortTtlMs)
+    await store.transitionRing(ringKey(answered), ['ringing'], 'answered', shortTtlMs * 100)
+    assert.deepEqual((await store.listOpenRings()).map((r) => r.conversationId).sort(), ['expiring', 'open'])
+    await passTime(shortTtlMs * 2)
+    assert.deepEqual(await store.listOpenRings(), [open])
+    assert.equal(await store.getRing(ringKey(expiring)), undefined, 'an expired ring is invisible')
+    assert.equal(await store.createRing(expiring, shortTtlMs), true, 'and its key can ring again')
+  })
+
+  it('ping succeeds on a working backend', async ({ store }) => {
+    await store.ping()
+  })
+}
