@@ -1,0 +1,84 @@
+// Resolves a mobile agent's own Genesys bearer token to the Genesys user it belongs to, so a device
+// can only be registered for the agent who holds it. GET /api/v2/users/me answers only for user
+// tokens (a client-credentials token has no "me").
+import { createHash } from 'node:crypto'
+import type { Dispatcher } from 'undici'
+import { systemClock, type Clock } from '../clock.js'
+import type { Logger } from '../observability/logger.js'
+import { AgentAuthError, GenesysApiError } from './errors.js'
+import { errorMessage, exchange } from './http.js'
+import { isRecord } from './rest.js'
+
+export interface AgentIdentity {
+  userId: string
+  name?: string
+}
+
+// Bounds memory when many distinct tokens are presented (each registration brings one).
+const MAX_CACHED = 10_000
+
+export class AgentDirectory {
+  // Keyed by sha256(token): a heap dump or debug log of this map never reveals a usable token.
+  private readonly cache = new Map<string, { identity: AgentIdentity; expiresAt: number }>()
+  private readonly inflight = new Map<string, Promise<AgentIdentity>>()
+  private readonly apiUrl: string
+  private readonly ttlMs: number
+
+  constructor(
+    private readonly o: { apiUrl: string; dispatcher?: Dispatcher; clock?: Clock; logger: Logger; cacheTtlMs?: number },
+  ) {
+    this.apiUrl = o.apiUrl.replace(/\/+$/, '')
+    this.ttlMs = o.cacheTtlMs ?? 60_000
+  }
+
+  private get clock(): Clock {
+    return this.o.clock ?? systemClock
+  }
+
+  /** Number of cached identities (for tests and metrics). */
+  get cached(): number {
+    return this.cache.size
+  }
+
+  /** The cache keys: token hashes, never tokens. */
+  cacheKeys(): string[] {
+    return [...this.cache.keys()]
+  }
+
+  resolve(bearerToken: string): Promise<AgentIdentity> {
+    if (bearerToken.length === 0) return Promise.reject(new AgentAuthError(401, 'empty agent token'))
+    const key = createHash('sha256').update(bearerToken).digest('hex')
+    const hit = this.cache.get(key)
+    const now = this.clock.now()
+    if (hit && hit.expiresAt > now) return Promise.resolve(hit.identity)
+    if (hit) this.cache.delete(key)
+    let pending = this.inflight.get(key)
+    if (!pending) {
+      pending = this.lookup(bearerToken, key).finally(() => this.inflight.delete(key))
+      this.inflight.set(key, pending)
+    }
+    return pending
+  }
+
+  private async lookup(token: string, key: string): Promise<AgentIdentity> {
+    const answer = await exchange(`${this.apiUrl}/api/v2/users/me`, {
+      method: 'GET',
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      dispatcher: this.o.dispatcher,
+    })
+    if (answer.status === 401 || answer.status === 403) {
+      // Rejections are not cached: a fresh token from the same agent must work at once.
+      throw new AgentAuthError(answer.status, `Genesys rejected the agent token: ${errorMessage(answer)}`)
+    }
+    if (answer.status !== 200) throw new GenesysApiError(answer.status, `GET /api/v2/users/me: ${errorMessage(answer)}`)
+    const b = answer.body
+    if (!isRecord(b) || typeof b.id !== 'string') throw new GenesysApiError(502, 'Genesys users/me answer lacks id')
+    const identity: AgentIdentity = typeof b.name === 'string' ? { userId: b.id, name: b.name } : { userId: b.id }
+    if (this.cache.size >= MAX_CACHED) {
+      const oldest = this.cache.keys().next()
+      if (!oldest.done) this.cache.delete(oldest.value)
+    }
+    this.cache.set(key, { identity, expiresAt: this.clock.now() + this.ttlMs })
+    return identity
+  }
+}

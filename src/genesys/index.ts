@@ -1,0 +1,5 @@
+export { ClientCredentialsAuth } from './auth.js'
+export { GenesysRest, type NotificationChannel } from './rest.js'
+export { AgentDirectory, type AgentIdentity } from './agents.js'
+export { GenesysApiError, AgentAuthError } from './errors.js'
+export { genesysUrls, createDispatcher } from './http.js'

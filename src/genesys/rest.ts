@@ -1,0 +1,141 @@
+// The gateway's REST client for Genesys Cloud: rate-limit aware, never on the ring hot path.
+import type { Dispatcher } from 'undici'
+import { systemClock, type Clock } from '../clock.js'
+import type { Logger } from '../observability/logger.js'
+import type { ClientCredentialsAuth } from './auth.js'
+import { GenesysApiError } from './errors.js'
+import { errorMessage, exchange, header, sleep } from './http.js'
+
+// Genesys answers 429 with Retry-After in seconds; a value beyond this means "give up for now".
+const MAX_RETRY_AFTER_MS = 60_000
+const BACKOFF_BASE_MS = 250
+const BACKOFF_CAP_MS = 5_000
+
+export interface NotificationChannel {
+  id: string
+  connectUri: string
+  /** ISO date: channels live 24 h unless re-subscribed. */
+  expires: string
+}
+
+export class GenesysRest {
+  private readonly apiUrl: string
+  private readonly maxRetries: number
+
+  constructor(
+    private readonly o: {
+      apiUrl: string
+      auth: ClientCredentialsAuth
+      dispatcher?: Dispatcher
+      clock?: Clock
+      logger: Logger
+      maxRetries?: number
+    },
+  ) {
+    this.apiUrl = o.apiUrl.replace(/\/+$/, '')
+    this.maxRetries = o.maxRetries ?? 3
+  }
+
+  get clock(): Clock {
+    return this.o.clock ?? systemClock
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let renewedToken = false
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.attempt(method, path, body)
+      if (outcome.kind === 'ok') return outcome.body as T
+      const err = outcome.error
+      if (err.status === 401 && !renewedToken) {
+        // The cached token was revoked or expired early: one fresh token, one more try.
+        renewedToken = true
+        this.o.auth.invalidate()
+        attempt--
+        continue
+      }
+      if (!err.transient || attempt >= this.maxRetries) throw err
+      const retryInMs = outcome.retryAfterMs ?? backoffMs(attempt)
+      if (retryInMs > MAX_RETRY_AFTER_MS) throw err
+      this.o.logger.warn({ method, path, attempt, retryInMs, code: err.code }, 'genesys request will be retried')
+      await sleep(retryInMs)
+    }
+  }
+
+  private async attempt(
+    method: string,
+    path: string,
+    body: unknown,
+  ): Promise<{ kind: 'ok'; body: unknown } | { kind: 'error'; error: GenesysApiError; retryAfterMs?: number }> {
+    try {
+      const token = await this.o.auth.getToken()
+      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
+      if (body !== undefined) headers['content-type'] = 'application/json'
+      const answer = await exchange(`${this.apiUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        dispatcher: this.o.dispatcher,
+      })
+      if (answer.status >= 200 && answer.status < 300) return { kind: 'ok', body: answer.body }
+      const error = new GenesysApiError(answer.status, `${method} ${path}: ${errorMessage(answer)}`)
+      if (answer.status === 429) return { kind: 'error', error, retryAfterMs: retryAfterMs(header(answer, 'retry-after')) }
+      return { kind: 'error', error }
+    } catch (err) {
+      // Unreachable, or the token endpoint refused / rate limited us.
+      if (err instanceof GenesysApiError) return { kind: 'error', error: err }
+      throw err
+    }
+  }
+
+  /** POST /api/v2/notifications/channels → {id, connectUri, expires}. */
+  async createChannel(): Promise<NotificationChannel> {
+    const b = await this.request<unknown>('POST', '/api/v2/notifications/channels')
+    if (!isRecord(b) || typeof b.id !== 'string' || typeof b.connectUri !== 'string') {
+      throw new GenesysApiError(502, 'Genesys channel answer lacks id/connectUri')
+    }
+    return { id: b.id, connectUri: b.connectUri, expires: typeof b.expires === 'string' ? b.expires : '' }
+  }
+
+  /** POST adds topics to a channel, PUT replaces the channel's whole set; body [{id: topic}]. */
+  async subscribe(channelId: string, topics: string[], mode: 'add' | 'replace'): Promise<void> {
+    await this.request<unknown>(
+      mode === 'add' ? 'POST' : 'PUT',
+      `/api/v2/notifications/channels/${encodeURIComponent(channelId)}/subscriptions`,
+      topics.map((id) => ({ id })),
+    )
+  }
+
+  getConversation(id: string): Promise<unknown> {
+    return this.request<unknown>('GET', `/api/v2/conversations/${encodeURIComponent(id)}`)
+  }
+
+  async getQueue(id: string): Promise<{ id: string; name: string }> {
+    const b = await this.request<unknown>('GET', `/api/v2/routing/queues/${encodeURIComponent(id)}`)
+    if (!isRecord(b) || typeof b.id !== 'string') throw new GenesysApiError(502, 'Genesys queue answer lacks id')
+    return { id: b.id, name: typeof b.name === 'string' ? b.name : b.id }
+  }
+
+  /** GET /api/v2/users/{id}/presences/purecloud → {presenceDefinition: {id, systemPresence}}. */
+  async getPresence(userId: string): Promise<{ systemPresence: string }> {
+    const b = await this.request<unknown>('GET', `/api/v2/users/${encodeURIComponent(userId)}/presences/purecloud`)
+    const def = isRecord(b) ? b.presenceDefinition : undefined
+    if (!isRecord(def) || typeof def.systemPresence !== 'string') {
+      throw new GenesysApiError(502, 'Genesys presence answer lacks presenceDefinition.systemPresence')
+    }
+    return { systemPresence: def.systemPresence }
+  }
+}
+
+function retryAfterMs(value: string | undefined): number {
+  const s = value === undefined ? NaN : Number(value)
+  return Number.isFinite(s) && s >= 0 ? s * 1000 : 1000
+}
+
+/** Full jitter: a crowd of clients retrying after an outage spreads out instead of stampeding. */
+function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt)
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
