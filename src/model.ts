@@ -85,10 +85,16 @@ export interface RingContext {
 
 export type PushAction = 'ring' | 'cancel'
 
+/** One device and the transport chosen for it: PushKit VoIP, an APNs alert, or a data message. */
+export interface PushTarget {
+  device: Device
+  via: 'voip' | 'alert' | 'data'
+}
+
 export interface PushIntent {
   action: PushAction
   ring: RingContext
-  devices: Device[]
+  targets: PushTarget[]
   /** Epoch ms after which the push is worthless: nothing (first try or retry) goes out after it. */
   expiresAt: number
   /** For cancels: why the ring ended. */

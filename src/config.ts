@@ -1,0 +1,241 @@
+// Configuration is read from the environment once, at start, and validated here. A wrong or missing
+// setting stops the process with one line naming the setting; nothing reads the environment later.
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import type { EventSourceName } from './model.js'
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID'
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+export interface ApnsConfig {
+  keyFile: string
+  keyPem: string
+  keyId: string
+  teamId: string
+  /** The app's bundle id; VoIP pushes go to `<topic>.voip`. */
+  topic: string
+  /** Default environment for devices that do not say. */
+  environment: 'production' | 'sandbox'
+  url?: string
+}
+
+export interface ServiceAccount {
+  project_id: string
+  private_key_id: string
+  private_key: string
+  client_email: string
+  token_uri: string
+}
+
+export interface FcmConfig {
+  serviceAccountFile: string
+  serviceAccount: ServiceAccount
+  url: string
+}
+
+export interface Config {
+  port: number
+  host: string
+  logLevel: string
+  storeUrl: string
+  genesys: {
+    apiUrl: string
+    loginUrl: string
+    clientId?: string
+    clientSecret?: string
+    eventSource: EventSourceName
+  }
+  apns?: ApnsConfig
+  fcm?: FcmConfig
+  ring: { timeoutMs: number; dedupWindowMs: number }
+  adminToken?: string
+}
+
+// Every setting the gateway knows. A variable with one of our prefixes that is not listed here is
+// a typo (APNS_TOPICS, GENESYS_REIGON…) and stops the start rather than being silently ignored.
+const KNOWN = [
+  'PORT', 'HOST', 'LOG_LEVEL', 'STORE_URL',
+  'GENESYS_REGION', 'GENESYS_API_URL', 'GENESYS_LOGIN_URL', 'GENESYS_CLIENT_ID', 'GENESYS_CLIENT_SECRET',
+  'GENESYS_EVENT_SOURCE',
+  'APNS_KEY_FILE', 'APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC', 'APNS_ENVIRONMENT', 'APNS_URL',
+  'FCM_SERVICE_ACCOUNT_FILE', 'FCM_URL',
+  'RING_TIMEOUT_S', 'DEDUP_WINDOW_MS', 'ADMIN_TOKEN',
+] as const
+const OUR_PREFIXES = ['GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'STORE_']
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be between ${min} and ${max}`)
+
+const httpsUrl = z
+  .string()
+  .url('must be a URL')
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+  .transform((u) => u.replace(/\/+$/, ''))
+
+const schemas = {
+  PORT: int(0, 65535).default('8080'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  STORE_URL: z
+    .string()
+    .refine((s) => /^(sqlite:.+|redis:\/\/.*|rediss:\/\/.*|memory:)$/.test(s), 'must be sqlite:<path>, redis://…, rediss://… or memory:')
+    .default('sqlite:./data/gateway.db'),
+  GENESYS_REGION: z
+    .string()
+    .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a Genesys Cloud region domain such as mypurecloud.com or euw2.pure.cloud')
+    .optional(),
+  GENESYS_API_URL: httpsUrl.optional(),
+  GENESYS_LOGIN_URL: httpsUrl.optional(),
+  GENESYS_CLIENT_ID: z.string().min(1).optional(),
+  GENESYS_CLIENT_SECRET: z.string().min(1).optional(),
+  GENESYS_EVENT_SOURCE: z.enum(['notifications', 'eventstream', 'webhook']).default('notifications'),
+  APNS_KEY_FILE: z.string().min(1).optional(),
+  APNS_KEY_ID: z.string().regex(/^[A-Z0-9]{10}$/, 'must be the 10-character key id from Apple').optional(),
+  APNS_TEAM_ID: z.string().regex(/^[A-Z0-9]{10}$/, 'must be the 10-character team id from Apple').optional(),
+  APNS_TOPIC: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be the app bundle id, e.g. com.example.agent').optional(),
+  APNS_ENVIRONMENT: z.enum(['production', 'sandbox']).default('production'),
+  APNS_URL: httpsUrl.optional(),
+  FCM_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
+  FCM_URL: httpsUrl.default('https://fcm.googleapis.com'),
+  RING_TIMEOUT_S: int(1, 600).default('30'),
+  DEDUP_WINDOW_MS: int(0, 600_000).default('5000'),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+} satisfies Record<(typeof KNOWN)[number], z.ZodTypeAny>
+
+type Settings = { [K in keyof typeof schemas]: z.output<(typeof schemas)[K]> }
+
+function parseSettings(env: Record<string, string | undefined>): Settings {
+  for (const name of Object.keys(env)) {
+    if (OUR_PREFIXES.some((p) => name.startsWith(p)) && !(KNOWN as readonly string[]).includes(name)) {
+      throw new ConfigError(name, `unknown setting (known: ${KNOWN.filter((k) => k.startsWith(name.split('_')[0] ?? '')).join(', ')})`)
+    }
+  }
+  const out: Record<string, unknown> = {}
+  for (const [name, schema] of Object.entries(schemas)) {
+    const raw = env[name] === '' ? undefined : env[name]
+    const parsed = schema.safeParse(raw)
+    if (!parsed.success) throw new ConfigError(name, parsed.error.issues[0]?.message ?? 'invalid value')
+    out[name] = parsed.data
+  }
+  return out as Settings
+}
+
+function readFile(setting: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(setting, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+}
+
+function loadApns(s: Settings): ApnsConfig | undefined {
+  const parts = { APNS_KEY_FILE: s.APNS_KEY_FILE, APNS_KEY_ID: s.APNS_KEY_ID, APNS_TEAM_ID: s.APNS_TEAM_ID, APNS_TOPIC: s.APNS_TOPIC }
+  const given = Object.entries(parts).filter(([, v]) => v !== undefined)
+  if (given.length === 0) return undefined
+  const missing = Object.entries(parts).find(([, v]) => v === undefined)
+  if (missing) throw new ConfigError(missing[0], 'is required when any APNS_ setting is given (APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC)')
+  const keyPem = readFile('APNS_KEY_FILE', s.APNS_KEY_FILE as string)
+  if (!keyPem.includes('-----BEGIN PRIVATE KEY-----')) {
+    throw new ConfigError('APNS_KEY_FILE', 'is not a .p8 key (expected a PEM "BEGIN PRIVATE KEY" block)')
+  }
+  return {
+    keyFile: s.APNS_KEY_FILE as string,
+    keyPem,
+    keyId: s.APNS_KEY_ID as string,
+    teamId: s.APNS_TEAM_ID as string,
+    topic: s.APNS_TOPIC as string,
+    environment: s.APNS_ENVIRONMENT,
+    ...(s.APNS_URL ? { url: s.APNS_URL } : {}),
+  }
+}
+
+const serviceAccountSchema = z.object({
+  project_id: z.string().min(1),
+  private_key_id: z.string().min(1),
+  private_key: z.string().includes('PRIVATE KEY'),
+  client_email: z.string().min(1),
+  token_uri: z.string().url().default('https://oauth2.googleapis.com/token'),
+})
+
+function loadFcm(s: Settings): FcmConfig | undefined {
+  if (!s.FCM_SERVICE_ACCOUNT_FILE) return undefined
+  const text = readFile('FCM_SERVICE_ACCOUNT_FILE', s.FCM_SERVICE_ACCOUNT_FILE)
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new ConfigError('FCM_SERVICE_ACCOUNT_FILE', 'is not JSON (expected the service-account key file from the Firebase console)')
+  }
+  const parsed = serviceAccountSchema.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new ConfigError('FCM_SERVICE_ACCOUNT_FILE', `field ${issue?.path.join('.') ?? '?'} ${issue?.message ?? 'is invalid'}`)
+  }
+  return { serviceAccountFile: s.FCM_SERVICE_ACCOUNT_FILE, serviceAccount: parsed.data, url: s.FCM_URL }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const s = parseSettings(env)
+  const regional = s.GENESYS_REGION
+    ? { apiUrl: `https://api.${s.GENESYS_REGION}`, loginUrl: `https://login.${s.GENESYS_REGION}` }
+    : undefined
+  const apiUrl = s.GENESYS_API_URL ?? regional?.apiUrl
+  const loginUrl = s.GENESYS_LOGIN_URL ?? regional?.loginUrl
+  if (!apiUrl) throw new ConfigError('GENESYS_REGION', 'is required (or GENESYS_API_URL and GENESYS_LOGIN_URL), e.g. mypurecloud.com')
+  if (!loginUrl) throw new ConfigError('GENESYS_LOGIN_URL', 'is required when GENESYS_API_URL is given without GENESYS_REGION')
+  if (s.GENESYS_EVENT_SOURCE !== 'webhook') {
+    if (!s.GENESYS_CLIENT_ID) throw new ConfigError('GENESYS_CLIENT_ID', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE} (an OAuth client-credentials client)`)
+    if (!s.GENESYS_CLIENT_SECRET) throw new ConfigError('GENESYS_CLIENT_SECRET', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE}`)
+  }
+  const apns = loadApns(s)
+  const fcm = loadFcm(s)
+  if (!apns && !fcm) throw new ConfigError('APNS_KEY_FILE', 'no push service configured: set the APNS_ settings, FCM_SERVICE_ACCOUNT_FILE, or both')
+  return {
+    port: s.PORT,
+    host: s.HOST,
+    logLevel: s.LOG_LEVEL,
+    storeUrl: s.STORE_URL,
+    genesys: {
+      apiUrl,
+      loginUrl,
+      eventSource: s.GENESYS_EVENT_SOURCE,
+      ...(s.GENESYS_CLIENT_ID ? { clientId: s.GENESYS_CLIENT_ID } : {}),
+      ...(s.GENESYS_CLIENT_SECRET ? { clientSecret: s.GENESYS_CLIENT_SECRET } : {}),
+    },
+    ...(apns ? { apns } : {}),
+    ...(fcm ? { fcm } : {}),
+    ring: { timeoutMs: s.RING_TIMEOUT_S * 1000, dedupWindowMs: s.DEDUP_WINDOW_MS },
+    ...(s.ADMIN_TOKEN ? { adminToken: s.ADMIN_TOKEN } : {}),
+  }
+}
+
+/** The configuration with every secret replaced, for logs and `doctor` (gorush's SanitizedCopy). */
+export function redacted(config: Config): Record<string, unknown> {
+  return {
+    port: config.port,
+    host: config.host,
+    logLevel: config.logLevel,
+    storeUrl: config.storeUrl.replace(/\/\/([^@/]*)@/, '//[redacted]@'),
+    genesys: { ...config.genesys, clientSecret: config.genesys.clientSecret ? '[redacted]' : undefined },
+    apns: config.apns
+      ? { keyFile: config.apns.keyFile, keyId: config.apns.keyId, teamId: config.apns.teamId, topic: config.apns.topic, environment: config.apns.environment, url: config.apns.url }
+      : undefined,
+    fcm: config.fcm
+      ? { serviceAccountFile: config.fcm.serviceAccountFile, projectId: config.fcm.serviceAccount.project_id, clientEmail: config.fcm.serviceAccount.client_email, url: config.fcm.url }
+      : undefined,
+    ring: config.ring,
+    adminToken: config.adminToken ? '[redacted]' : undefined,
+  }
+}

@@ -1,0 +1,150 @@
+// Fan-out of one PushIntent to its devices. Retries, back-off and token hygiene live here, once
+// (Sygnal and gorush copy a retry loop into every provider). Devices are pushed in parallel so a
+// slow device never delays another; pushes to the same device are sent in order, so a cancel can
+// never overtake the ring it cancels.
+import { performance } from 'node:perf_hooks'
+import type { Clock } from '../clock.js'
+import type { PushIntent, PushTarget } from '../model.js'
+import type { Logger } from '../observability/logger.js'
+import { tokenPrefix } from '../observability/logger.js'
+import type { PushMessage, PushProvider, ProviderName, SendResult } from '../providers/provider.js'
+import type { DeviceStore } from '../store/store.js'
+import { buildMessage, type PayloadOptions } from './payloads.js'
+
+export type DeliveryResult = SendResult | { kind: 'expired'; reason: string } | { kind: 'skipped'; reason: string }
+
+export interface PushOutcome {
+  intent: PushIntent
+  target: PushTarget
+  provider?: ProviderName
+  result: DeliveryResult
+  attempts: number
+  /** performance.now() when the first request left and when the final answer came. */
+  sentAtHr?: number
+  answeredAtHr: number
+  pruned: boolean
+}
+
+export interface DispatcherOptions {
+  providers: Partial<Record<ProviderName, PushProvider>>
+  store: DeviceStore
+  clock: Clock
+  logger: Logger
+  payload: PayloadOptions
+  onOutcome?: (outcome: PushOutcome) => void
+  /** Back-off base and cap; a retry never goes out after the intent's expiry. */
+  retryBaseMs?: number
+  retryMaxMs?: number
+  maxAttempts?: number
+}
+
+export class Dispatcher {
+  // The tail of the send chain per device token: the next push to that device waits for it.
+  private readonly chains = new Map<string, Promise<unknown>>()
+  private readonly retryBaseMs: number
+  private readonly retryMaxMs: number
+  private readonly maxAttempts: number
+  private inFlight = 0
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.retryBaseMs = o.retryBaseMs ?? 200
+    this.retryMaxMs = o.retryMaxMs ?? 5_000
+    this.maxAttempts = o.maxAttempts ?? 6
+  }
+
+  /** Pushes currently being sent or retried. */
+  get pending(): number {
+    return this.inFlight
+  }
+
+  dispatch(intent: PushIntent): Promise<PushOutcome[]> {
+    return Promise.all(intent.targets.map((target) => this.inOrder(target.device.token, () => this.deliver(intent, target))))
+  }
+
+  private inOrder<T>(token: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(token) ?? Promise.resolve()
+    const next = previous.then(work, work)
+    this.chains.set(token, next)
+    void next.finally(() => {
+      if (this.chains.get(token) === next) this.chains.delete(token)
+    })
+    return next
+  }
+
+  private async deliver(intent: PushIntent, target: PushTarget): Promise<PushOutcome> {
+    this.inFlight++
+    try {
+      const outcome = await this.attempt(intent, target)
+      this.report(outcome)
+      return outcome
+    } finally {
+      this.inFlight--
+    }
+  }
+
+  private async attempt(intent: PushIntent, target: PushTarget): Promise<PushOutcome> {
+    const { clock } = this.o
+    const base = { intent, target, pruned: false }
+    const message = buildMessage(intent, target, this.o.payload, clock.now())
+    if (!message) return { ...base, result: { kind: 'skipped', reason: `${target.device.platform} push is not configured` }, attempts: 0, answeredAtHr: performance.now() }
+    const provider = this.o.providers[message.provider]
+    if (!provider) return { ...base, result: { kind: 'skipped', reason: `${message.provider} is not configured` }, attempts: 0, answeredAtHr: performance.now() }
+
+    let sentAtHr: number | undefined
+    for (let attempt = 1; ; attempt++) {
+      const remaining = intent.expiresAt - clock.now()
+      if (remaining <= 0) {
+        return { ...base, provider: provider.name, result: { kind: 'expired', reason: 'the ring ended before the push could go out' }, attempts: attempt - 1, ...(sentAtHr !== undefined ? { sentAtHr } : {}), answeredAtHr: performance.now() }
+      }
+      sentAtHr ??= performance.now()
+      const result = await this.sendOnce(provider, message, remaining)
+      if (result.kind === 'delivered' || result.kind === 'failed') {
+        return { ...base, provider: provider.name, result, attempts: attempt, sentAtHr, answeredAtHr: performance.now() }
+      }
+      if (result.kind === 'invalid-token') {
+        const pruned = await this.prune(target, result)
+        return { ...base, provider: provider.name, result, attempts: attempt, sentAtHr, answeredAtHr: performance.now(), pruned }
+      }
+      // retry: exponential back-off with full jitter, at least what the service asked for.
+      const backoff = Math.random() * Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (attempt - 1))
+      const wait = Math.max(backoff, result.retryAfterMs ?? 0)
+      if (attempt >= this.maxAttempts || clock.now() + wait >= intent.expiresAt) {
+        return { ...base, provider: provider.name, result: { kind: 'expired', reason: `gave up after ${attempt} attempt(s): ${result.reason}` }, attempts: attempt, sentAtHr, answeredAtHr: performance.now() }
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait))
+    }
+  }
+
+  private async sendOnce(provider: PushProvider, message: PushMessage, remainingMs: number): Promise<SendResult> {
+    try {
+      return await provider.send(message, AbortSignal.timeout(remainingMs))
+    } catch (err) {
+      // A provider should classify everything; an exception is a bug or a network surprise: retryable.
+      this.o.logger.warn({ err, provider: provider.name }, 'provider threw instead of returning a result')
+      return { kind: 'retry', reason: err instanceof Error ? err.message : String(err) }
+    }
+  }
+
+  private async prune(target: PushTarget, result: Extract<SendResult, { kind: 'invalid-token' }>): Promise<boolean> {
+    try {
+      const pruned = await this.o.store.pruneToken(target.device.token, result.timestamp)
+      this.o.logger.info({ userId: target.device.userId, device: tokenPrefix(target.device.token), reason: result.reason, pruned }, 'push service rejected the device token')
+      return pruned
+    } catch (err) {
+      this.o.logger.error({ err, device: tokenPrefix(target.device.token) }, 'could not prune a dead device token')
+      return false
+    }
+  }
+
+  private report(outcome: PushOutcome): void {
+    const { result, target, intent } = outcome
+    if (result.kind !== 'delivered') {
+      const level = result.kind === 'failed' && 'config' in result && result.config ? 'error' : 'warn'
+      this.o.logger[level](
+        { action: intent.action, conversationId: intent.ring.conversationId, userId: target.device.userId, device: tokenPrefix(target.device.token), provider: outcome.provider, result: result.kind, reason: result.reason, attempts: outcome.attempts },
+        'push not delivered',
+      )
+    }
+    this.o.onOutcome?.(outcome)
+  }
+}

@@ -1,0 +1,114 @@
+// Builds the provider message for one device. The rules are Apple's and Google's, not the design
+// guide's (see ../shared/seed/ERRATA.md):
+// - APNs: custom keys stand beside `aps`, never inside it ("APNs ignores custom keys" in aps);
+//   `sound` is a key of `aps`; expiration = end of the ring so a stale ring is never delivered;
+//   collapse-id = conversation id so a cancel replaces the ring's notification.
+// - FCM v1: data-only message (high priority wakes the app only for data messages that lead to a
+//   visible notification), every data value a string, android.ttl = ring lifetime.
+import type { PushAction, PushIntent, RingContext } from '../model.js'
+import type { ApnsMessage, FcmSend, PushMessage } from '../providers/provider.js'
+import type { RingTarget } from './targets.js'
+import { cancelText, ringText, type TemplateOptions } from './templates.js'
+
+export interface PayloadOptions extends TemplateOptions {
+  /** The iOS app's bundle id (APNS_TOPIC). */
+  apnsTopic?: string
+  apnsEnvironment: 'production' | 'sandbox'
+}
+
+export const RING_CATEGORY = 'INCOMING_CALL'
+export const CANCEL_CATEGORY = 'CALL_CANCEL'
+const ACTION: Record<PushAction, string> = { ring: 'ring', cancel: 'cancel_ring' }
+
+// Apple: apns-collapse-id must not exceed 64 bytes. Genesys conversation ids are UUIDs (36 bytes).
+const MAX_COLLAPSE_ID_BYTES = 64
+
+function collapseId(ring: RingContext): string | undefined {
+  return Buffer.byteLength(ring.conversationId) <= MAX_COLLAPSE_ID_BYTES ? ring.conversationId : undefined
+}
+
+/** The keys the app reads, the same on every platform. */
+function customKeys(intent: PushIntent, options: PayloadOptions): Record<string, string> {
+  const { ring } = intent
+  const keys: Record<string, string> = {
+    action: ACTION[intent.action],
+    genesys_conversation_id: ring.conversationId,
+    genesys_user_id: ring.userId,
+    genesys_participant_id: ring.participantId,
+    media_type: ring.mediaType,
+    timestamp: new Date(ring.offeredAt).toISOString(),
+    expires_at: new Date(intent.expiresAt).toISOString(),
+  }
+  if (ring.queueId) keys.queue_id = ring.queueId
+  if (ring.queueName) keys.queue_name = ring.queueName
+  if (ring.callerDisplay && !options.redactCaller) keys.caller = ring.callerDisplay
+  if (intent.reason) keys.reason = intent.reason
+  return keys
+}
+
+function apnsMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions): ApnsMessage | undefined {
+  if (!options.apnsTopic) return undefined
+  const { ring } = intent
+  const text = intent.action === 'ring' ? ringText(ring, options) : cancelText(ring, intent.reason)
+  const custom = customKeys(intent, options)
+  const expiration = Math.floor(intent.expiresAt / 1000)
+  const environment = target.device.environment ?? options.apnsEnvironment
+  const topic = target.device.appId ?? options.apnsTopic
+  const cid = collapseId(ring)
+  if (target.via === 'voip') {
+    // PushKit: the app must report a call to CallKit for every VoIP push, cancels included;
+    // the payload is data for the app, no visible alert of its own.
+    return {
+      provider: 'apns',
+      token: target.device.token,
+      environment,
+      topic: `${topic}.voip`,
+      pushType: 'voip',
+      priority: 10,
+      expiration,
+      ...(cid ? { collapseId: cid } : {}),
+      payload: { aps: {}, ...custom, title: text.title, body: text.body },
+    }
+  }
+  const aps: Record<string, unknown> =
+    intent.action === 'ring'
+      ? { alert: text, sound: 'default', category: RING_CATEGORY, 'interruption-level': 'time-sensitive', 'thread-id': ring.conversationId }
+      : { alert: text, category: CANCEL_CATEGORY, 'interruption-level': 'passive', 'thread-id': ring.conversationId }
+  return {
+    provider: 'apns',
+    token: target.device.token,
+    environment,
+    topic,
+    pushType: 'alert',
+    priority: 10,
+    expiration,
+    ...(cid ? { collapseId: cid } : {}),
+    payload: { aps, ...custom },
+  }
+}
+
+function fcmMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions, now: number): FcmSend {
+  const text = intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason)
+  // FCM ttl is a duration in seconds; at least 1 s so a just-expiring ring is not sent as "forever".
+  const ttlSeconds = Math.max(1, Math.ceil((intent.expiresAt - now) / 1000))
+  return {
+    provider: 'fcm',
+    message: {
+      token: target.device.token,
+      data: { ...customKeys(intent, options), title: text.title, body: text.body },
+      android: { priority: 'HIGH', ttl: `${ttlSeconds}s`, collapse_key: intent.ring.conversationId },
+    },
+  }
+}
+
+/** The message for one target, or undefined when the platform is not configured. */
+export function buildMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions, now: number): PushMessage | undefined {
+  switch (target.device.platform) {
+    case 'ios':
+      return apnsMessage(intent, target, options)
+    case 'android':
+      return fcmMessage(intent, target, options, now)
+    case 'web':
+      return undefined
+  }
+}

@@ -1,0 +1,155 @@
+// The ring state machine of ARCHITECTURE.md, keyed by (conversation, agent, participant):
+// idle → ringing → answered | cancelled. Only the first offer rings (Genesys resends the whole
+// conversation on every change, and our own sources may see an offer twice); answered or ended
+// while ringing cancels exactly the devices that rang; a ring nobody ends is cancelled at its
+// timeout. The ring record outlives the ring by the dedup window, so a late repeat of the same
+// offer is recognised and suppressed, on every instance sharing the store.
+import type { Clock } from '../clock.js'
+import type { EndReason, PushIntent, RingContext, RingRecord, RoutingEvent } from '../model.js'
+import { ringKey } from '../model.js'
+import type { Logger } from '../observability/logger.js'
+import type { DeviceStore, RingStore } from '../store/store.js'
+import { selectCancelTargets, selectRingTargets } from '../dispatch/targets.js'
+
+export type RingDecision =
+  | { kind: 'ring'; event: RoutingEvent; intent: PushIntent }
+  | { kind: 'cancel'; event?: RoutingEvent; intent: PushIntent }
+  | { kind: 'suppressed'; event: RoutingEvent; reason: 'duplicate' | 'no-devices' | 'no-reachable-device' | 'not-ringing' }
+
+export interface RingEngineOptions {
+  store: DeviceStore & RingStore
+  dispatch: (intent: PushIntent) => Promise<unknown>
+  clock: Clock
+  logger: Logger
+  ringTimeoutMs: number
+  dedupWindowMs: number
+  onDecision?: (decision: RingDecision) => void
+  sweepIntervalMs?: number
+}
+
+export class RingEngine {
+  // Events of one (conversation, agent) are handled one after another, in arrival order: an offer
+  // and its abandon 10 ms later must not race through the store.
+  private readonly queues = new Map<string, Promise<void>>()
+  private sweepTimer: NodeJS.Timeout | undefined
+
+  constructor(private readonly o: RingEngineOptions) {}
+
+  start(): void {
+    const every = this.o.sweepIntervalMs ?? 1_000
+    this.sweepTimer = setInterval(() => void this.sweep(), every)
+    this.sweepTimer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.sweepTimer)
+    this.sweepTimer = undefined
+  }
+
+  /** Handles one event; resolves when its decision is made and its pushes are handed to dispatch. */
+  handle(event: RoutingEvent): Promise<void> {
+    const queueKey = `${event.conversationId}:${event.userId}`
+    const previous = this.queues.get(queueKey) ?? Promise.resolve()
+    const next = previous.then(() => this.decide(event)).catch((err: unknown) => {
+      this.o.logger.error({ err, conversationId: event.conversationId, userId: event.userId, kind: event.kind }, 'ring engine could not handle an event')
+    })
+    this.queues.set(queueKey, next)
+    void next.finally(() => {
+      if (this.queues.get(queueKey) === next) this.queues.delete(queueKey)
+    })
+    return next
+  }
+
+  private async decide(event: RoutingEvent): Promise<void> {
+    switch (event.kind) {
+      case 'offer':
+        return this.offer(event)
+      case 'answered':
+        return this.end(event, 'answered', 'answered')
+      case 'ended':
+        return this.end(event, 'cancelled', event.reason)
+    }
+  }
+
+  private async offer(event: Extract<RoutingEvent, { kind: 'offer' }>): Promise<void> {
+    const now = this.o.clock.now()
+    const devices = await this.o.store.listDevices(event.userId)
+    if (devices.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-devices' })
+    const { targets, skipped } = selectRingTargets(devices, event.mediaType)
+    for (const s of skipped) this.o.logger.debug({ userId: event.userId, reason: s.reason }, 'device not rung')
+    if (targets.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-reachable-device' })
+
+    const record: RingRecord = {
+      conversationId: event.conversationId,
+      userId: event.userId,
+      participantId: event.participantId,
+      mediaType: event.mediaType,
+      state: 'ringing',
+      rungTokens: targets.map((t) => t.device.token),
+      cancelledTokens: [],
+      offeredAt: event.occurredAt,
+      expiresAt: now + this.o.ringTimeoutMs,
+      ...(event.queueId ? { queueId: event.queueId } : {}),
+      ...(event.callerDisplay ? { callerDisplay: event.callerDisplay } : {}),
+    }
+    const created = await this.o.store.createRing(record, this.o.ringTimeoutMs + this.o.dedupWindowMs)
+    if (!created) return this.decided({ kind: 'suppressed', event, reason: 'duplicate' })
+
+    const intent: PushIntent = { action: 'ring', ring: contextOf(record), targets, expiresAt: record.expiresAt, cause: event }
+    this.decided({ kind: 'ring', event, intent })
+    void this.o.dispatch(intent)
+  }
+
+  private async end(event: RoutingEvent, to: 'answered' | 'cancelled', reason: EndReason | 'answered'): Promise<void> {
+    const key = ringKey(event)
+    const before = await this.o.store.transitionRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs)
+    if (!before) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
+    await this.cancel(key, before, reason, event)
+  }
+
+  /** Cancels rings whose timeout passed without an answer or an end. */
+  async sweep(): Promise<void> {
+    try {
+      const now = this.o.clock.now()
+      for (const ring of await this.o.store.listOpenRings()) {
+        if (ring.expiresAt > now) continue
+        const key = ringKey(ring)
+        const before = await this.o.store.transitionRing(key, ['ringing'], 'cancelled', this.o.dedupWindowMs)
+        if (before) await this.cancel(key, before, 'timeout')
+      }
+    } catch (err) {
+      this.o.logger.error({ err }, 'ring timeout sweep failed')
+    }
+  }
+
+  private async cancel(key: string, ring: RingRecord, reason: PushIntent['reason'], event?: RoutingEvent): Promise<void> {
+    const current = await this.o.store.listDevices(ring.userId)
+    const rungTokens = new Set(ring.rungTokens)
+    const rung = current.filter((d) => rungTokens.has(d.token))
+    const candidates = selectCancelTargets(rung, current)
+    // Each device gets at most one cancel, even when two paths (Genesys and the app) end the ring.
+    const fresh = new Set(await this.o.store.claimCancels(key, candidates.map((t) => t.device.token)))
+    const targets = candidates.filter((t) => fresh.has(t.device.token))
+    if (targets.length === 0) return
+    // A cancel is useful for as long as a ring could still be showing; the app also stops at expires_at.
+    const intent: PushIntent = { action: 'cancel', ring: contextOf(ring), targets, expiresAt: this.o.clock.now() + this.o.ringTimeoutMs, reason, ...(event ? { cause: event } : {}) }
+    this.decided({ kind: 'cancel', intent, ...(event ? { event } : {}) })
+    void this.o.dispatch(intent)
+  }
+
+  private decided(decision: RingDecision): void {
+    this.o.onDecision?.(decision)
+  }
+}
+
+function contextOf(ring: RingRecord): RingContext {
+  return {
+    conversationId: ring.conversationId,
+    userId: ring.userId,
+    participantId: ring.participantId,
+    mediaType: ring.mediaType,
+    offeredAt: ring.offeredAt,
+    ...(ring.queueId ? { queueId: ring.queueId } : {}),
+    ...(ring.callerDisplay ? { callerDisplay: ring.callerDisplay } : {}),
+  }
+}
