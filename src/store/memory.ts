@@ -3,9 +3,7 @@
 import { systemClock, type Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import type { Store } from './store.js'
-
-/** How long cancel claims for a ring that no longer exists are remembered (matches redis.ts). */
-export const ORPHAN_CANCEL_TTL_MS = 10 * 60_000
+import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 interface Expiring<T> {
   value: T

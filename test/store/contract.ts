@@ -54,12 +54,13 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
   }
 
   it('a registered device can be listed, fetched and removed', async ({ store }) => {
-    const web = device('agent-1', 'https://push.example/ep/1', {
+    const web: Device = {
+      userId: 'agent-1',
+      token: 'https://push.example/ep/1',
       platform: 'web',
-      pushType: undefined,
-      environment: undefined,
       subscription: { endpoint: 'https://push.example/ep/1', keys: { p256dh: 'p', auth: 'a' } },
-    })
+      registeredAt: 1_000,
+    }
     const returned = await store.upsertDevice(device('agent-1', 'tok-1'))
     assert.deepEqual(returned, device('agent-1', 'tok-1'))
     await store.upsertDevice(web)

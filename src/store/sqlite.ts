@@ -1,0 +1,236 @@
+// The embedded default store: one SQLite file, survives restarts, one gateway process at a time.
+// better-sqlite3 is synchronous, so each method runs start to finish without interleaving inside
+// this process; writes that read first use BEGIN IMMEDIATE so a second process cannot interleave.
+// Expiries come from the injected clock; expired rows are ignored on read and swept by a timer.
+import Database from 'better-sqlite3'
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { systemClock, type Clock } from '../clock.js'
+import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
+import { silentLogger, type Logger } from '../observability/logger.js'
+import { migrate } from './sqlite-schema.js'
+import { takeInstanceLock, type InstanceLock } from './sqlite-lock.js'
+import { StoreUnavailableError, type Store } from './store.js'
+import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:' for a private in-process database. */
+  path: string
+  clock?: Clock
+  logger?: Logger
+  /** How often expired rings and claims are deleted. */
+  sweepIntervalMs?: number
+}
+
+interface RingRow {
+  record: string
+  expires_at: number
+}
+
+// Transient conditions (another writer holding the lock past busy_timeout, disk trouble, a closed
+// handle) are the store being unavailable (503), not a bug in the request (500).
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/
+
+export function openSqliteStore(o: SqliteStoreOptions): Store {
+  const clock = o.clock ?? systemClock
+  const logger = o.logger ?? silentLogger()
+  const inMemory = o.path === ':memory:'
+  let lock: InstanceLock | undefined
+  if (!inMemory) {
+    const path = resolve(o.path)
+    // Device tokens are personal data: owner-only directory and file, before SQLite creates it.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    closeSync(openSync(path, 'a', 0o600))
+    chmodSync(path, 0o600)
+    lock = takeInstanceLock(path)
+    if (lock.otherHolder !== undefined) {
+      logger.warn(
+        { path, otherPid: lock.otherHolder.pid, otherHost: lock.otherHolder.host },
+        'another gateway process is using this SQLite store; SQLite supports one instance, use STORE_URL=redis://… for several',
+      )
+    }
+  }
+  const db = new Database(o.path, { timeout: 5_000 })
+  if (!inMemory) db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  const { from, to } = migrate(db)
+  if (from !== to) logger.info({ path: o.path, from, to }, 'SQLite store schema migrated')
+
+  const q = {
+    upsertDevice: db.prepare<[string, string, string, number, string]>(
+      `INSERT INTO devices (token, user_id, platform, registered_at, data) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, platform = excluded.platform,
+         registered_at = excluded.registered_at, data = excluded.data`,
+    ),
+    listDevices: db.prepare<[string], { data: string }>('SELECT data FROM devices WHERE user_id = ? ORDER BY token'),
+    getDevice: db.prepare<[string], { data: string }>('SELECT data FROM devices WHERE token = ?'),
+    removeDevice: db.prepare<[string, string]>('DELETE FROM devices WHERE token = ? AND user_id = ?'),
+    pruneToken: db.prepare<[string, number | null, number | null]>(
+      'DELETE FROM devices WHERE token = ? AND (? IS NULL OR registered_at < ?)',
+    ),
+    listUserIds: db.prepare<[], { user_id: string }>('SELECT DISTINCT user_id FROM devices'),
+    countDevices: db.prepare<[], { platform: string; n: number }>('SELECT platform, COUNT(*) AS n FROM devices GROUP BY platform'),
+    // Inserting over an expired row counts as creating: the old ring is gone as far as readers know.
+    createRing: db.prepare<[string, string, string, number, number]>(
+      `INSERT INTO rings (key, state, record, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET state = excluded.state, record = excluded.record, expires_at = excluded.expires_at
+       WHERE rings.expires_at <= ?`,
+    ),
+    getRing: db.prepare<[string, number], RingRow>('SELECT record, expires_at FROM rings WHERE key = ? AND expires_at > ?'),
+    setRingState: db.prepare<[string, string, number, string]>(
+      'UPDATE rings SET state = ?, record = ?, expires_at = ? WHERE key = ?',
+    ),
+    openRings: db.prepare<[number], { key: string; record: string }>(
+      "SELECT key, record FROM rings WHERE state = 'ringing' AND expires_at > ?",
+    ),
+    cancelledTokens: db.prepare<[string, number], { token: string }>(
+      'SELECT token FROM ring_cancels WHERE key = ? AND expires_at > ? ORDER BY rowid',
+    ),
+    // RETURNING yields a row only when the token was new or its old claim had expired.
+    claimCancel: db.prepare<[string, string, number, number], { token: string }>(
+      `INSERT INTO ring_cancels (key, token, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (key, token) DO UPDATE SET expires_at = excluded.expires_at WHERE ring_cancels.expires_at <= ?
+       RETURNING token`,
+    ),
+    extendCancels: db.prepare<[number, string]>('UPDATE ring_cancels SET expires_at = ? WHERE key = ?'),
+    dropCancels: db.prepare<[string]>('DELETE FROM ring_cancels WHERE key = ?'),
+    claimOnce: db.prepare<[string, number, number]>(
+      `INSERT INTO claims (key, expires_at) VALUES (?, ?)
+       ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE claims.expires_at <= ?`,
+    ),
+    sweepRings: db.prepare<[number]>('DELETE FROM rings WHERE expires_at <= ?'),
+    sweepCancels: db.prepare<[number]>('DELETE FROM ring_cancels WHERE expires_at <= ?'),
+    sweepClaims: db.prepare<[number]>('DELETE FROM claims WHERE expires_at <= ?'),
+    ping: db.prepare('SELECT 1'),
+  }
+
+  function ringView(key: string, row: RingRow, now: number): RingRecord {
+    const record = JSON.parse(row.record) as RingRecord
+    for (const { token } of q.cancelledTokens.all(key, now)) {
+      if (!record.cancelledTokens.includes(token)) record.cancelledTokens.push(token)
+    }
+    return record
+  }
+
+  const createRingTx = db.transaction((record: RingRecord, ttlMs: number): boolean => {
+    const now = clock.now()
+    const key = ringKey(record)
+    const created = q.createRing.run(key, record.state, JSON.stringify(record), now + ttlMs, now).changes === 1
+    // Cancel claims left from an expired ring under the same key must not suppress the new ring's cancels.
+    if (created) q.dropCancels.run(key)
+    return created
+  })
+
+  const transitionTx = db.transaction((key: string, from: RingState[], to: RingState, ttlMs: number) => {
+    const now = clock.now()
+    const row = q.getRing.get(key, now)
+    if (row === undefined) return undefined
+    const stored = JSON.parse(row.record) as RingRecord
+    if (!from.includes(stored.state)) return undefined
+    const before = ringView(key, row, now)
+    q.setRingState.run(to, JSON.stringify({ ...stored, state: to }), now + ttlMs, key)
+    q.extendCancels.run(now + ttlMs, key)
+    return before
+  })
+
+  const claimCancelsTx = db.transaction((key: string, tokens: string[]): string[] => {
+    const now = clock.now()
+    const row = q.getRing.get(key, now)
+    const expiresAt = row?.expires_at ?? now + ORPHAN_CANCEL_TTL_MS
+    const already = row === undefined ? [] : (JSON.parse(row.record) as RingRecord).cancelledTokens
+    const fresh: string[] = []
+    for (const token of new Set(tokens)) {
+      if (already.includes(token)) continue
+      if (q.claimCancel.get(key, token, expiresAt, now) !== undefined) fresh.push(token)
+    }
+    return fresh
+  })
+
+  function sweep(): void {
+    const now = clock.now()
+    db.transaction(() => {
+      q.sweepRings.run(now)
+      q.sweepCancels.run(now)
+      q.sweepClaims.run(now)
+    }).immediate()
+  }
+  const sweeper = setInterval(() => {
+    try {
+      sweep()
+    } catch (err) {
+      logger.warn({ err }, 'SQLite store sweep of expired rings and claims failed; retrying next interval')
+    }
+  }, o.sweepIntervalMs ?? 60_000)
+  sweeper.unref()
+
+  // Every call goes through here so driver errors reach callers as StoreUnavailableError when transient.
+  function run<T>(fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn())
+    } catch (err) {
+      return Promise.reject(classify(err, db.open))
+    }
+  }
+
+  return {
+    kind: 'sqlite',
+    upsertDevice: (device: Device) =>
+      run(() => {
+        q.upsertDevice.run(device.token, device.userId, device.platform, device.registeredAt, JSON.stringify(device))
+        return device
+      }),
+    listDevices: (userId) => run(() => q.listDevices.all(userId).map((r) => JSON.parse(r.data) as Device)),
+    getDevice: (token) =>
+      run(() => {
+        const row = q.getDevice.get(token)
+        return row === undefined ? undefined : (JSON.parse(row.data) as Device)
+      }),
+    removeDevice: (userId, token) => run(() => q.removeDevice.run(token, userId).changes === 1),
+    pruneToken: (token, registeredBefore) =>
+      run(() => q.pruneToken.run(token, registeredBefore ?? null, registeredBefore ?? null).changes === 1),
+    listUserIds: () => run(() => q.listUserIds.all().map((r) => r.user_id)),
+    countDevices: () =>
+      run(() => {
+        const byPlatform: Record<string, number> = {}
+        let total = 0
+        for (const { platform, n } of q.countDevices.all()) {
+          byPlatform[platform] = n
+          total += n
+        }
+        return { total, byPlatform }
+      }),
+    createRing: (record, ttlMs) => run(() => createRingTx.immediate(record, ttlMs)),
+    getRing: (key) =>
+      run(() => {
+        const now = clock.now()
+        const row = q.getRing.get(key, now)
+        return row === undefined ? undefined : ringView(key, row, now)
+      }),
+    transitionRing: (key, from, to, ttlMs) => run(() => transitionTx.immediate(key, from, to, ttlMs)),
+    claimCancels: (key, tokens) => run(() => claimCancelsTx.immediate(key, tokens)),
+    listOpenRings: () =>
+      run(() => {
+        const now = clock.now()
+        return q.openRings.all(now).map((r) => ringView(r.key, { record: r.record, expires_at: 0 }, now))
+      }),
+    claimOnce: (key, ttlMs) =>
+      run(() => {
+        const now = clock.now()
+        return q.claimOnce.run(key, now + ttlMs, now).changes === 1
+      }),
+    ping: () => run(() => void q.ping.get()),
+    close: async () => {
+      clearInterval(sweeper)
+      if (db.open) db.close()
+      lock?.release()
+    },
+  }
+}
+
+function classify(err: unknown, open: boolean): unknown {
+  const code = (err as { code?: unknown } | null)?.code
+  if (!open || (typeof code === 'string' && UNAVAILABLE_CODES.test(code))) {
+    return new StoreUnavailableError(`SQLite store unavailable: ${(err as Error).message}`, { cause: err })
+  }
+  return err
+}
