@@ -1,0 +1,265 @@
+// An APNs look-alike for tests, the demo and benchmarks: HTTP/2 over TLS, token auth, and the
+// status codes and `{"reason": ...}` bodies of Apple's "Handling notification responses from APNs".
+// It rejects what Apple rejects (see validate.ts and provider-token.ts) and records what it accepts.
+import { EventEmitter } from 'node:events'
+import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import http2, { type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2'
+import type { AddressInfo } from 'node:net'
+import { systemClock, type Clock } from '../../clock.js'
+import { ProviderTokenVerifier, type ConnectionTokenState, type SandboxKey } from './provider-token.js'
+import { checkHeaders, checkPayload, checkRoute, type Rejection } from './validate.js'
+
+export { generateApnsKey, type ApnsKeyMaterial } from './keys.js'
+
+export interface ApnsSandboxOptions {
+  host?: string
+  port?: number
+  /** From createTestPki(). */
+  tls: { key: string; cert: string }
+  keys: SandboxKey[]
+  /** Bundle ids the keys may push to; `<bundle>.voip` is allowed for VoIP. */
+  topics: string[]
+  clock?: Clock
+  /** SETTINGS_MAX_CONCURRENT_STREAMS; Apple advertises about 1000. */
+  maxConcurrentStreams?: number
+  responseDelayMs?: number
+}
+
+export interface AcceptedPush {
+  token: string
+  headers: Record<string, string>
+  payload: Record<string, unknown>
+  apnsId: string
+  receivedAt: number
+  /** performance.now() when the request was accepted. */
+  hrtime: number
+}
+
+export interface RejectedPush {
+  token: string
+  status: number
+  reason: string
+}
+
+export interface InjectedFailure {
+  status: number
+  reason: string
+  /** 410 only: when APNs learnt the token was dead (epoch ms); defaults to now. */
+  timestamp?: number
+  times?: number
+  retryAfterS?: number
+}
+
+// Bodies larger than this are not read to the end: they are too large for any push type.
+const MAX_BODY_READ = 64 * 1024
+
+export class ApnsSandbox extends EventEmitter {
+  readonly accepted: AcceptedPush[] = []
+  readonly rejected: RejectedPush[] = []
+  private readonly open = new Map<ServerHttp2Session, { tokens: ConnectionTokenState; streams: number }>()
+  private readonly tokenFailures = new Map<string, InjectedFailure>()
+  private readonly nextFailures: InjectedFailure[] = []
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly topics: ReadonlySet<string>
+  private readonly verifier: ProviderTokenVerifier
+  private readonly clock: Clock
+  private stallUntil = 0
+  private peak = 0
+  private opened = 0
+
+  constructor(
+    private readonly server: Http2SecureServer,
+    readonly url: string,
+    private readonly o: ApnsSandboxOptions,
+  ) {
+    super()
+    this.clock = o.clock ?? systemClock
+    this.topics = new Set(o.topics)
+    this.verifier = new ProviderTokenVerifier(o.keys, this.clock)
+    server.on('session', (session) => this.track(session))
+    server.on('stream', (stream, headers) => void this.handle(stream, headers))
+  }
+
+  /** Fails requests for one token (after they pass validation), e.g. 410 Unregistered. */
+  failToken(token: string, f: InjectedFailure): void {
+    this.tokenFailures.set(token, { ...f })
+  }
+
+  /** Fails the next `n` requests that pass validation. */
+  failNext(n: number, f: { status: number; reason: string; retryAfterS?: number }): void {
+    for (let i = 0; i < n; i++) this.nextFailures.push({ ...f })
+  }
+
+  /** GOAWAY (NO_ERROR, last processed stream) on every session, then close them once their streams finish. */
+  goAway(): void {
+    for (const session of this.open.keys()) {
+      if (session.closed || session.destroyed) continue
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, 0, Buffer.from(JSON.stringify({ reason: 'Shutdown' })))
+      session.close()
+    }
+  }
+
+  /** Holds every response until `ms` from now. */
+  stall(ms: number): void {
+    this.stallUntil = performance.now() + ms
+  }
+
+  /** Open HTTP/2 sessions (connections) right now. */
+  sessions(): number {
+    return this.open.size
+  }
+
+  /** Sessions opened since start or the last resetStats(). */
+  connections(): number {
+    return this.opened
+  }
+
+  /** The most streams ever open at once on a single session. */
+  peakConcurrentStreams(): number {
+    return this.peak
+  }
+
+  resetStats(): void {
+    this.accepted.length = 0
+    this.rejected.length = 0
+    this.peak = 0
+    this.opened = 0
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    for (const session of this.open.keys()) session.destroy()
+    await closed
+  }
+
+  private track(session: ServerHttp2Session): void {
+    this.opened++
+    this.open.set(session, { tokens: new Map(), streams: 0 })
+    session.on('close', () => this.open.delete(session))
+    // A client that vanishes mid-request is normal in tests of resets; nothing to report.
+    session.on('error', () => undefined)
+  }
+
+  private async handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    const conn = this.open.get(stream.session as ServerHttp2Session)
+    if (conn) {
+      conn.streams++
+      this.peak = Math.max(this.peak, conn.streams)
+      stream.once('close', () => conn.streams--)
+    }
+    stream.on('error', () => undefined)
+    const apnsId = typeof headers['apns-id'] === 'string' ? headers['apns-id'] : randomUUID()
+    const route = checkRoute(headers[':method'], headers[':path'])
+    const token = 'token' in route ? route.token : ''
+    const body = await readBody(stream)
+    if ('status' in route) return this.reject(stream, apnsId, token, route)
+    if (body === undefined) return this.reject(stream, apnsId, token, { status: 413, reason: 'PayloadTooLarge' })
+
+    const auth = await this.verifier.check(single(headers.authorization), conn?.tokens ?? new Map())
+    if (!auth.ok) return this.reject(stream, apnsId, token, auth)
+    const h = checkHeaders(headers, this.topics)
+    if ('reason' in h) return this.reject(stream, apnsId, token, h)
+    const p = checkPayload(body, h.pushType)
+    if ('reason' in p) return this.reject(stream, apnsId, token, p)
+
+    const injected = this.takeFailure(token)
+    if (injected) return this.reject(stream, apnsId, token, injected)
+
+    const push: AcceptedPush = {
+      token,
+      headers: flatHeaders(headers),
+      payload: p.payload,
+      apnsId,
+      receivedAt: this.clock.now(),
+      hrtime: performance.now(),
+    }
+    this.respond(stream, () => {
+      this.accepted.push(push)
+      this.emit('push', push)
+      stream.respond({ ':status': 200, 'apns-id': apnsId }, { endStream: true })
+    })
+  }
+
+  private takeFailure(token: string): InjectedFailure | undefined {
+    const forToken = this.tokenFailures.get(token)
+    if (forToken) {
+      if (forToken.times !== undefined && --forToken.times <= 0) this.tokenFailures.delete(token)
+      return forToken
+    }
+    return this.nextFailures.shift()
+  }
+
+  private reject(stream: ServerHttp2Stream, apnsId: string, token: string, r: Rejection & { timestamp?: number; retryAfterS?: number }): void {
+    const body: Record<string, unknown> = { reason: r.reason }
+    // Apple's 410 body carries when the token stopped being valid, in epoch milliseconds.
+    if (r.status === 410) body.timestamp = r.timestamp ?? this.clock.now()
+    const headers: http2.OutgoingHttpHeaders = { ':status': r.status, 'apns-id': apnsId, 'content-type': 'application/json' }
+    if (r.retryAfterS !== undefined) headers['retry-after'] = String(r.retryAfterS)
+    this.respond(stream, () => {
+      const rejected = { token, status: r.status, reason: r.reason }
+      this.rejected.push(rejected)
+      this.emit('rejected', rejected)
+      stream.respond(headers)
+      stream.end(JSON.stringify(body))
+    })
+  }
+
+  private respond(stream: ServerHttp2Stream, send: () => void): void {
+    const wait = Math.max(this.o.responseDelayMs ?? 0, this.stallUntil - performance.now())
+    const go = (): void => {
+      if (!stream.destroyed && !stream.closed) send()
+    }
+    if (wait <= 0) return go()
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      go()
+    }, wait)
+    this.timers.add(timer)
+  }
+}
+
+function single(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
+}
+
+function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v)
+  return out
+}
+
+/** The whole body, or undefined when it exceeds MAX_BODY_READ. */
+function readBody(stream: ServerHttp2Stream): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= MAX_BODY_READ) chunks.push(chunk)
+    })
+    stream.once('end', () => resolve(size > MAX_BODY_READ ? undefined : Buffer.concat(chunks)))
+    stream.once('close', () => resolve(size > MAX_BODY_READ ? undefined : Buffer.concat(chunks)))
+  })
+}
+
+export async function startApnsSandbox(o: ApnsSandboxOptions): Promise<ApnsSandbox> {
+  const server = http2.createSecureServer({
+    key: o.tls.key,
+    cert: o.tls.cert,
+    // HTTP/2 only, as Apple: an HTTP/1.1 client fails ALPN and is disconnected.
+    allowHTTP1: false,
+    settings: { maxConcurrentStreams: o.maxConcurrentStreams ?? 1000 },
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { port } = server.address() as AddressInfo
+  return new ApnsSandbox(server, `https://localhost:${port}`, o)
+}
