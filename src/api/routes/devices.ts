@@ -1,0 +1,129 @@
+// Device registration for mobile agents. The user is always the owner of the bearer token.
+import type { FastifyInstance } from 'fastify'
+import type { Clock } from '../../clock.js'
+import type { Device, Platform } from '../../model.js'
+import { tokenPrefix } from '../../observability/logger.js'
+import type { DeviceStore } from '../../store/store.js'
+import { agentAuth, type AgentResolver } from '../auth.js'
+import { ApiError, errorResponseSchema } from '../errors.js'
+
+export interface DeviceRoutesOptions {
+  store: DeviceStore
+  agents: AgentResolver
+  clock: Clock
+  /** Platforms with a configured push service; registering another is refused up front. */
+  platforms: Record<Platform, boolean>
+  defaultApnsEnvironment: 'production' | 'sandbox'
+  /** Called after a user's set of devices changed (first device added, last removed, token moved). */
+  onDevicesChanged?: (userId: string) => Promise<void> | void
+}
+
+// APNs tokens are hex (32 bytes today; Apple says not to hard-code the length). FCM registration
+// tokens are URL-safe base64 with ':' separators, ~150-250 characters.
+const TOKEN_RULES: Record<Exclude<Platform, 'web'>, { pattern: RegExp; hint: string }> = {
+  ios: { pattern: /^(?:[0-9a-fA-F]{2}){32,100}$/, hint: 'an APNs device token: hex, 64 characters or more' },
+  android: { pattern: /^[A-Za-z0-9_:.-]{20,4096}$/, hint: 'an FCM registration token' },
+}
+
+const deviceSchema = {
+  type: 'object',
+  properties: {
+    userId: { type: 'string' },
+    platform: { type: 'string' },
+    token: { type: 'string' },
+    pushType: { type: 'string' },
+    environment: { type: 'string' },
+    appId: { type: 'string' },
+    registeredAt: { type: 'string' },
+  },
+} as const
+
+const registerBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['platform', 'token'],
+  properties: {
+    platform: { type: 'string', enum: ['ios', 'android', 'web'] },
+    token: { type: 'string', minLength: 1, maxLength: 4096 },
+    pushType: { type: 'string', enum: ['voip', 'alert'] },
+    environment: { type: 'string', enum: ['production', 'sandbox'] },
+    appId: { type: 'string', pattern: '^[A-Za-z0-9.-]{1,255}$' },
+  },
+} as const
+
+interface RegisterBody {
+  platform: Platform
+  token: string
+  pushType?: 'voip' | 'alert'
+  environment?: 'production' | 'sandbox'
+  appId?: string
+}
+
+function present(d: Device): Record<string, unknown> {
+  return { ...d, registeredAt: new Date(d.registeredAt).toISOString() }
+}
+
+export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void {
+  const authenticate = agentAuth(o.agents)
+
+  const register = async (body: RegisterBody, userId: string): Promise<Device> => {
+    if (body.platform === 'web') throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', 'web push is not configured on this gateway')
+    if (!o.platforms[body.platform]) {
+      throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', `${body.platform} push is not configured on this gateway`)
+    }
+    const rule = TOKEN_RULES[body.platform]
+    if (!rule.pattern.test(body.token)) throw new ApiError(400, 'INVALID_DEVICE_TOKEN', `body.token must be ${rule.hint}`)
+    if (body.platform !== 'ios' && (body.pushType || body.environment)) {
+      throw new ApiError(400, 'INVALID_REQUEST', 'body.pushType and body.environment apply to ios devices only')
+    }
+    const token = body.platform === 'ios' ? body.token.toLowerCase() : body.token
+    const previous = await o.store.getDevice(token)
+    const device: Device = {
+      userId,
+      platform: body.platform,
+      token,
+      registeredAt: o.clock.now(),
+      ...(body.platform === 'ios' ? { pushType: body.pushType ?? 'alert', environment: body.environment ?? o.defaultApnsEnvironment } : {}),
+      ...(body.appId ? { appId: body.appId } : {}),
+    }
+    const saved = await o.store.upsertDevice(device)
+    app.log.info({ userId, platform: device.platform, device: tokenPrefix(token), moved: previous && previous.userId !== userId }, 'device registered')
+    await o.onDevicesChanged?.(userId)
+    if (previous && previous.userId !== userId) await o.onDevicesChanged?.(previous.userId)
+    return saved
+  }
+
+  const registerRoute = {
+    preHandler: authenticate,
+    schema: { body: registerBody, response: { 201: deviceSchema, '4xx': errorResponseSchema } },
+  }
+  app.post<{ Body: RegisterBody }>('/api/v1/devices', registerRoute, async (req, reply) => {
+    const saved = await register(req.body, req.agent!.userId)
+    return reply.code(201).send(present(saved))
+  })
+  // The design guide's endpoint name, kept for apps built from the guide.
+  app.post<{ Body: RegisterBody }>('/register-token', registerRoute, async (req, reply) => {
+    const saved = await register(req.body, req.agent!.userId)
+    return reply.code(201).send(present(saved))
+  })
+
+  app.get('/api/v1/devices', { preHandler: authenticate }, async (req) => {
+    const devices = await o.store.listDevices(req.agent!.userId)
+    return { userId: req.agent!.userId, devices: devices.map(present) }
+  })
+
+  app.delete<{ Params: { token: string } }>(
+    '/api/v1/devices/:token',
+    { preHandler: authenticate, schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } } },
+    async (req, reply) => {
+      const userId = req.agent!.userId
+      const token = /^[0-9a-fA-F]+$/.test(req.params.token) ? req.params.token.toLowerCase() : req.params.token
+      // Only the caller's own devices: another agent's token answers 404, as if it did not exist.
+      const removed = (await o.store.removeDevice(userId, token)) || (token !== req.params.token && (await o.store.removeDevice(userId, req.params.token)))
+      if (!removed) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no such device for this agent')
+      app.log.info({ userId, device: tokenPrefix(token) }, 'device removed')
+      await o.onDevicesChanged?.(userId)
+      return reply.code(204).send()
+    },
+  )
+}

@@ -1,0 +1,63 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPairSync } from 'node:crypto'
+import { loadConfig, redacted, ConfigError } from '../../src/config.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'cfg-'))
+const p8 = join(dir, 'AuthKey.p8')
+writeFileSync(p8, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
+const base = {
+  GENESYS_REGION: 'mypurecloud.ie',
+  GENESYS_CLIENT_ID: 'client',
+  GENESYS_CLIENT_SECRET: 's3cret-value',
+  APNS_KEY_FILE: p8,
+  APNS_KEY_ID: 'ABC123DEFG',
+  APNS_TEAM_ID: 'TEAM123456',
+  APNS_TOPIC: 'com.example.agent',
+}
+
+function fails(env: Record<string, string>, setting: string) {
+  assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && err.setting === setting && err.message.startsWith(setting))
+}
+
+test('defaults and the region give the documented values', () => {
+  const c = loadConfig(base)
+  assert.equal(c.port, 8080)
+  assert.equal(c.storeUrl, 'sqlite:./data/gateway.db')
+  assert.equal(c.genesys.apiUrl, 'https://api.mypurecloud.ie')
+  assert.equal(c.genesys.loginUrl, 'https://login.mypurecloud.ie')
+  assert.equal(c.genesys.eventSource, 'notifications')
+  assert.deepEqual(c.ring, { timeoutMs: 30_000, dedupWindowMs: 5_000 })
+  assert.equal(c.apns?.environment, 'production')
+})
+
+test('a wrong or missing setting names the setting', () => {
+  fails({ ...base, PORT: 'eighty' }, 'PORT')
+  fails({ ...base, RING_TIMEOUT_S: '0' }, 'RING_TIMEOUT_S')
+  fails({ ...base, STORE_URL: 'mysql://x' }, 'STORE_URL')
+  fails({ ...base, GENESYS_REGION: '' , GENESYS_API_URL: ''}, 'GENESYS_REGION')
+  fails({ ...base, GENESYS_CLIENT_SECRET: '' }, 'GENESYS_CLIENT_SECRET')
+  fails({ ...base, APNS_KEY_ID: 'short' }, 'APNS_KEY_ID')
+  fails({ ...base, APNS_TOPIC: '' }, 'APNS_TOPIC')
+  fails({ ...base, APNS_KEY_FILE: join(dir, 'missing.p8') }, 'APNS_KEY_FILE')
+  fails({ ...base, APNS_ENVIRONMENT: 'prod' }, 'APNS_ENVIRONMENT')
+  fails({ ...base, FCM_SERVICE_ACCOUNT_FILE: p8 }, 'FCM_SERVICE_ACCOUNT_FILE')
+  fails({ ...base, GENESYS_EVENT_SOURCE: 'kafka' }, 'GENESYS_EVENT_SOURCE')
+})
+
+test('a misspelt setting is an error, not silently ignored', () => {
+  fails({ ...base, APNS_TOPICS: 'x' }, 'APNS_TOPICS')
+})
+
+test('the webhook source needs no client credentials', () => {
+  const c = loadConfig({ ...base, GENESYS_EVENT_SOURCE: 'webhook', GENESYS_CLIENT_ID: '', GENESYS_CLIENT_SECRET: '' })
+  assert.equal(c.genesys.clientId, undefined)
+})
+
+test('the redacted view carries no secret', () => {
+  const text = JSON.stringify(redacted(loadConfig({ ...base, ADMIN_TOKEN: 'admin-token-0123456789', STORE_URL: 'redis://user:pw@127.0.0.1:6379' })))
+  assert.doesNotMatch(text, /s3cret-value|admin-token-0123456789|:pw@|PRIVATE KEY/)
+})
