@@ -1,0 +1,262 @@
+// The Genesys Cloud simulator: one HTTP(S) server that serves the login service (/oauth/token),
+// the public API (/api/v2/...), the Notifications API WebSockets (/channels/{id}) and, for the
+// demo and benchmarks, the control endpoints (/sim/v1/...).
+import { EventEmitter } from 'node:events'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { randomUUID } from 'node:crypto'
+import { systemClock, type Clock } from '../../clock.js'
+import { silentLogger, type Logger } from '../../observability/logger.js'
+import { AGENT_APP_CLIENT_ID, OAuthService } from './oauth.js'
+import { Directory, topicPresenceName, type DirectoryListener } from './directory.js'
+import { ConversationBook, type OfferInput, type SimConversation } from './conversations.js'
+import { NotificationHub, type Frame } from './notifications.js'
+import { ApiRouter, type FailRule } from './rest.js'
+import { handleControl } from './control.js'
+import { ConversationFeed } from './feed.js'
+import { MEDIA_ARRAY, topicConversation } from './snapshots.js'
+import { HttpError, iso, sendError } from './http.js'
+
+export interface GenesysSimOptions {
+  host?: string
+  port?: number
+  tls?: { key: string; cert: string }
+  clock?: Clock
+  heartbeatIntervalMs?: number
+  channelTtlMs?: number
+  requestsPerMinute?: number
+  /** Delay before a WebSocket upgrade completes, so concurrent attempts on one channel are observable. */
+  upgradeDelayMs?: number
+  logger?: Logger
+}
+
+export interface GenesysSimStats {
+  connectionAttempts: number
+  openSockets: number
+  maxConcurrentUpgradeAttemptsPerChannel: number
+  /** Requests per route, e.g. "POST /api/v2/notifications/channels". */
+  requests: Map<string, number>
+}
+
+const AGENT_TOKEN_TTL_S = 86_400
+
+export class GenesysSim extends EventEmitter {
+  readonly orgId = randomUUID()
+  /** Every conversation change, for the future Event Streams compatibility source. */
+  readonly feed = new ConversationFeed()
+  private readonly clock: Clock
+  private readonly logger: Logger
+  private readonly oauth: OAuthService
+  private readonly directory: Directory
+  private readonly book: ConversationBook
+  private readonly hub: NotificationHub
+  private readonly api: ApiRouter
+  private readonly server: Server
+  private readonly requests = new Map<string, number>()
+  private readonly failRules: FailRule[] = []
+  private readonly sweeper: NodeJS.Timeout
+  private down = false
+  private baseUrl = ''
+
+  constructor(private readonly opts: GenesysSimOptions = {}) {
+    super()
+    this.clock = opts.clock ?? systemClock
+    this.logger = opts.logger ?? silentLogger()
+    this.oauth = new OAuthService(this.clock)
+    this.directory = new Directory(this.clock, (c) => this.publishDirectoryChange(c))
+    this.book = new ConversationBook(this.clock, this.directory, (c) => this.publishConversation(c))
+    this.hub = new NotificationHub({
+      clock: this.clock,
+      logger: this.logger,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 30_000,
+      channelTtlMs: opts.channelTtlMs ?? 24 * 3600_000,
+      upgradeDelayMs: opts.upgradeDelayMs ?? 0,
+      onFrame: (channelId, frame) => this.emit('frame', channelId, frame),
+    })
+    this.api = new ApiRouter({
+      clock: this.clock,
+      orgId: this.orgId,
+      oauth: this.oauth,
+      directory: this.directory,
+      book: this.book,
+      hub: this.hub,
+      requestsPerMinute: opts.requestsPerMinute ?? 300,
+      requests: this.requests,
+      failRules: this.failRules,
+    })
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => void this.route(req, res)
+    this.server = opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest) : createHttpServer(onRequest)
+    this.server.on('upgrade', (req, socket, head: Buffer) => this.hub.handleUpgrade(req, socket, head, this.down))
+    this.sweeper = setInterval(() => this.hub.sweep(), 1000)
+    this.sweeper.unref()
+  }
+
+  get url(): string {
+    return this.baseUrl
+  }
+
+  async listen(): Promise<this> {
+    const host = this.opts.host ?? '127.0.0.1'
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.opts.port ?? 0, host, () => resolve())
+    })
+    const { port } = this.server.address() as AddressInfo
+    const h = host.includes(':') ? `[${host}]` : host
+    this.baseUrl = `${this.opts.tls ? 'https' : 'http'}://${h}:${port}`
+    this.hub.setWsBase(`${this.opts.tls ? 'wss' : 'ws'}://${h}:${port}`)
+    return this
+  }
+
+  get stats(): GenesysSimStats {
+    return { ...this.hub.stats, requests: this.requests }
+  }
+
+  addClient(o?: { clientId?: string; clientSecret?: string; tokenTtlS?: number }): { clientId: string; clientSecret: string } {
+    const c = this.oauth.addClient(o)
+    return { clientId: c.clientId, clientSecret: c.clientSecret }
+  }
+
+  addAgent(o: { name?: string; userId?: string; email?: string } = {}): { userId: string; name: string; accessToken: string } {
+    const u = this.directory.addUser(o)
+    return { userId: u.id, name: u.name, accessToken: this.issueAgentToken(u.id) }
+  }
+
+  issueAgentToken(userId: string, ttlS = AGENT_TOKEN_TTL_S): string {
+    this.directory.user(userId)
+    return this.oauth.issue(AGENT_APP_CLIENT_ID, ttlS, userId).token
+  }
+
+  revokeToken(token: string): void {
+    this.oauth.revoke(token)
+  }
+
+  addQueue(o: { name: string; id?: string }): { id: string; name: string } {
+    const q = this.directory.addQueue(o)
+    return { id: q.id, name: q.name }
+  }
+
+  setPresence(userId: string, systemPresence: string): void {
+    this.directory.setPresence(userId, systemPresence)
+  }
+
+  routingStatus(userId: string): string {
+    return this.directory.user(userId).routingStatus
+  }
+
+  offer(o: OfferInput): { conversationId: string; participantId: string } {
+    return this.book.offer(o)
+  }
+  answer(conversationId: string): void {
+    this.book.answer(conversationId)
+  }
+  abandon(conversationId: string): void {
+    this.book.abandon(conversationId)
+  }
+  transfer(conversationId: string, toUserId?: string): { participantId?: string } {
+    return this.book.transfer(conversationId, toUserId)
+  }
+  noAnswer(conversationId: string): void {
+    this.book.noAnswer(conversationId)
+  }
+  decline(conversationId: string): void {
+    this.book.decline(conversationId)
+  }
+  reoffer(conversationId: string): { participantId: string } {
+    return this.book.reoffer(conversationId)
+  }
+  end(conversationId: string): void {
+    this.book.end(conversationId)
+  }
+
+  dropSockets(): void {
+    this.hub.dropSockets()
+  }
+  sendSocketClosing(channelId?: string): void {
+    this.hub.sendSocketClosing(channelId)
+  }
+  setDown(down: boolean): void {
+    this.down = down
+  }
+  failNext(o: FailRule): void {
+    this.failRules.push({ ...o })
+  }
+  channels(): Array<{ id: string; clientId: string; topics: string[]; connected: boolean; expires: string }> {
+    return this.hub.list()
+  }
+  /** Expires channels whose time has passed on the injected clock (also runs every second). */
+  sweep(): void {
+    this.hub.sweep()
+  }
+
+  override on(event: 'frame', cb: (channelId: string, frame: Frame) => void): this
+  override on(event: string | symbol, cb: (...args: never[]) => void): this
+  override on(event: string | symbol, cb: (...args: never[]) => void): this {
+    return super.on(event, cb as (...args: unknown[]) => void)
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper)
+    this.hub.close()
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve())
+      this.server.closeAllConnections()
+    })
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sim.invalid')
+    try {
+      if (url.pathname.startsWith('/sim/v1/')) return await handleControl(this, req, res, url)
+      if (this.down) throw new HttpError(503, 'service.unavailable', 'Service Unavailable')
+      if (url.pathname === '/oauth/token') return await this.oauth.handleToken(req, res)
+      if (url.pathname.startsWith('/api/v2/')) return await this.api.handle(req, res, url)
+      throw new HttpError(404, 'not.found', `Not found: ${url.pathname}`)
+    } catch (err) {
+      if (err instanceof HttpError) return sendError(res, err)
+      this.logger.error({ err, path: url.pathname }, 'genesys sim: request failed')
+      sendError(res, new HttpError(500, 'internal.server.error', 'The server encountered an unexpected condition.'))
+    }
+  }
+
+  private publishConversation(conv: SimConversation): void {
+    const snapshot = topicConversation(conv)
+    const variant = MEDIA_ARRAY[conv.mediaType]
+    const users = new Set<string>()
+    const queues = new Set<string>()
+    for (const p of conv.participants) {
+      if (p.userId) users.add(p.userId)
+      if (p.queueId) queues.add(p.queueId)
+    }
+    for (const id of users) {
+      this.hub.publish(`v2.users.${id}.conversations`, snapshot)
+      this.hub.publish(`v2.users.${id}.conversations.${variant}`, snapshot)
+    }
+    for (const id of queues) {
+      this.hub.publish(`v2.routing.queues.${id}.conversations`, snapshot)
+      this.hub.publish(`v2.routing.queues.${id}.conversations.${variant}`, snapshot)
+    }
+    this.feed.emit(conv, snapshot)
+  }
+
+  private publishDirectoryChange(c: DirectoryListener): void {
+    const u = c.user
+    if (c.kind === 'presence') {
+      // PresenceEventUserPresence: the topic spells system presences in upper case (ON_QUEUE).
+      const def = this.directory.presenceDefinition(u.presence, '')
+      this.hub.publish(`v2.users.${u.id}.presence`, {
+        source: 'PURECLOUD',
+        presenceDefinition: { id: def.id, systemPresence: topicPresenceName(u.presence) },
+        presenceMessage: '',
+        modifiedDate: iso(u.presenceModified),
+      })
+    } else {
+      this.hub.publish(`v2.users.${u.id}.routingStatus`, { routingStatus: { status: u.routingStatus, startTime: iso(u.routingStatusStart) } })
+    }
+  }
+}
+
+export async function startGenesysSim(opts?: GenesysSimOptions): Promise<GenesysSim> {
+  return new GenesysSim(opts).listen()
+}
