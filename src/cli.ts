@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// push-gateway: the command line. `start` runs the gateway from the environment; `demo` runs it
+// against the built-in Genesys Cloud simulator and push sandboxes.
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { Gateway } from './app.js'
+import { ConfigError, loadConfig, redacted } from './config.js'
+import { createLogger } from './observability/logger.js'
+
+const USAGE = `Usage: push-gateway <command> [options]
+
+Commands:
+  start [--config FILE]   Run the gateway. Settings come from environment variables
+                          (see README); --config adds a JSON file of the same names,
+                          which the environment overrides.
+  demo                    Run the gateway against the built-in Genesys Cloud simulator
+                          and APNs / FCM sandboxes, with two demo agents and a looping
+                          scenario. Ctrl-C stops it.
+
+Options:
+  -h, --help              Show this help.
+
+Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad usage or configuration.`
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const
+
+function fail(message: string, code: number = EXIT.usage): never {
+  process.stderr.write(`push-gateway: ${message}\n`)
+  process.exit(code)
+}
+
+function readConfigFile(path: string): Record<string, string> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    fail(`--config ${path}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) fail(`--config ${path}: expected a JSON object of settings`)
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(parsed)) {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') fail(`--config ${path}: ${k} must be a string or number`)
+    out[k] = String(v)
+  }
+  return out
+}
+
+async function start(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true })
+  if (values.help) return void process.stdout.write(`${USAGE}\n`)
+  const env = { ...(values.config ? readConfigFile(values.config) : {}), ...process.env }
+  let config
+  try {
+    config = loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`)
+    throw err
+  }
+  const logger = createLogger({ level: config.logLevel })
+  logger.info({ config: redacted(config) }, 'configuration loaded')
+  const gateway = await Gateway.create({ config, logger })
+  stopOnSignals(logger, () => gateway.stop())
+  await gateway.start()
+}
+
+/** SIGINT/SIGTERM stop cleanly once; a second signal forces the exit. */
+export function stopOnSignals(logger: { info: (msg: string) => void; error: (o: object, msg: string) => void }, stop: () => Promise<void>): void {
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(EXIT.failed)
+    stopping = true
+    logger.info(`${signal}: stopping`)
+    stop().then(
+      () => process.exit(EXIT.ok),
+      (err: unknown) => {
+        logger.error({ err }, 'error while stopping')
+        process.exit(EXIT.failed)
+      },
+    )
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'start':
+      return start(rest)
+    case 'demo': {
+      const { runDemo } = await import('./demo/demo.js')
+      return runDemo(rest)
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`)
+      return
+    default:
+      fail(`unknown command "${command}"\n\n${USAGE}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  fail(err instanceof Error ? (err.stack ?? err.message) : String(err), EXIT.failed)
+})
