@@ -1,0 +1,193 @@
+// The APNs provider: HTTP/2 to Apple with one shared provider token (JWT), classifying each
+// answer with apns-errors.ts. Retries and token pruning belong to the dispatcher; the only
+// resends here are the two Apple's protocol makes safe: a stream the server never processed
+// (REFUSED_STREAM, or above a GOAWAY's last stream id) and one request after ExpiredProviderToken.
+// Sources: Apple, "Sending notification requests to APNs", "Handling notification responses from
+// APNs", "Establishing a token-based connection to APNs".
+import type { OutgoingHttpHeaders } from 'node:http2'
+import { systemClock, type Clock } from '../clock.js'
+import { tokenPrefix, type Logger } from '../observability/logger.js'
+import type { ApnsMessage, PushProvider, SendResult } from './provider.js'
+import { classifyApnsAnswer, parseApnsBody } from './apns-errors.js'
+import { ApnsSessionPool, type StreamOutcome } from './apns-session.js'
+import { ApnsProviderToken, type ApnsSigningKey } from './apns-token.js'
+
+export const APNS_PRODUCTION_URL = 'https://api.push.apple.com'
+export const APNS_SANDBOX_URL = 'https://api.sandbox.push.apple.com'
+/** Payload limits in bytes: 4 KB, and 5 KB for VoIP pushes. */
+export const APNS_MAX_PAYLOAD = 4096
+export const APNS_MAX_VOIP_PAYLOAD = 5120
+export const APNS_MAX_COLLAPSE_ID = 64
+// Resends of never-processed streams per push; a GOAWAY storm beyond this goes to the dispatcher.
+const MAX_REFUSED_RESENDS = 3
+
+export interface ApnsProviderOptions {
+  key: ApnsSigningKey
+  /** Overrides both environments (APNS_URL), e.g. the sandbox server in tests. */
+  url?: string
+  /** Extra CA to trust (tests); certificate checks stay on. */
+  ca?: string
+  clock?: Clock
+  logger: Logger
+  /** Provider-token refresh interval; default 50 min, clamped to Apple's [20, 60) min. */
+  tokenRefreshMs?: number
+  /** HTTP/2 sessions per origin; default 2. */
+  sessionsPerOrigin?: number
+  /** Per request, and per connection attempt; default 10 s. */
+  requestTimeoutMs?: number
+}
+
+export function createApnsProvider(o: ApnsProviderOptions): PushProvider<ApnsMessage> {
+  return new ApnsProvider(o)
+}
+
+class ApnsProvider implements PushProvider<ApnsMessage> {
+  readonly name = 'apns' as const
+  private readonly pools = new Map<string, ApnsSessionPool>()
+  private readonly token: ApnsProviderToken
+  private readonly clock: Clock
+  private readonly timeoutMs: number
+
+  constructor(private readonly o: ApnsProviderOptions) {
+    this.clock = o.clock ?? systemClock
+    this.token = new ApnsProviderToken(o.key, this.clock, o.tokenRefreshMs)
+    this.timeoutMs = o.requestTimeoutMs ?? 10_000
+  }
+
+  async send(msg: ApnsMessage, signal?: AbortSignal): Promise<SendResult> {
+    // Only the token's prefix is ever logged (the logger also redacts any field named `token`).
+    const log = this.o.logger.child({ provider: 'apns', device: tokenPrefix(msg.token), pushType: msg.pushType })
+    const invalid = precheck(msg)
+    if (invalid) {
+      log.warn({ reason: invalid.reason }, 'apns: not sent')
+      return invalid
+    }
+    const body = JSON.stringify(msg.payload)
+    const limit = msg.pushType === 'voip' ? APNS_MAX_VOIP_PAYLOAD : APNS_MAX_PAYLOAD
+    const size = Buffer.byteLength(body, 'utf8')
+    if (size > limit) {
+      log.warn({ size, limit }, 'apns: payload too large, not sent')
+      return { kind: 'failed', reason: `payload is ${size} bytes, over the ${limit}-byte APNs limit` }
+    }
+    if (signal?.aborted) return aborted()
+
+    let jwt: string
+    try {
+      jwt = await this.token.current()
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'apns: cannot sign the provider token')
+      return { kind: 'failed', reason: `cannot sign the provider token: ${(err as Error).message}`, config: true }
+    }
+    const pool = this.pool(msg)
+    let outcome = await this.exchange(pool, msg, body, jwt, signal)
+    if (isExpiredProviderToken(outcome)) {
+      // Apple: renew the JWT and resend, but never sooner than 20 minutes after the last one.
+      const renewed = await this.token.afterExpired(jwt).catch(() => undefined)
+      if (renewed) outcome = await this.exchange(pool, msg, body, renewed, signal)
+    }
+    const result = this.classify(outcome)
+    if (result.kind === 'delivered') log.debug({ apnsId: result.providerId }, 'apns: delivered')
+    else if (result.kind === 'failed' && result.config) log.error({ reason: result.reason }, 'apns: configuration error')
+    else log.warn({ result: result.kind, reason: result.reason }, 'apns: not delivered')
+    return result
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()]
+    this.pools.clear()
+    await Promise.all(pools.map((p) => p.close()))
+  }
+
+  private pool(msg: ApnsMessage): ApnsSessionPool {
+    const origin = new URL(this.o.url ?? (msg.environment === 'sandbox' ? APNS_SANDBOX_URL : APNS_PRODUCTION_URL)).origin
+    let pool = this.pools.get(origin)
+    if (!pool) {
+      pool = new ApnsSessionPool(origin, {
+        ca: this.o.ca,
+        size: Math.max(1, this.o.sessionsPerOrigin ?? 2),
+        connectTimeoutMs: this.timeoutMs,
+        logger: this.o.logger,
+      })
+      this.pools.set(origin, pool)
+    }
+    return pool
+  }
+
+  /** One push, resending on a fresh stream only while the server provably never processed it. */
+  private async exchange(pool: ApnsSessionPool, msg: ApnsMessage, body: string, jwt: string, signal?: AbortSignal): Promise<StreamOutcome> {
+    const headers = requestHeaders(msg, jwt)
+    let outcome = await pool.exchange(headers, body, this.timeoutMs, signal)
+    for (let i = 0; outcome.kind === 'refused' && i < MAX_REFUSED_RESENDS; i++) {
+      outcome = await pool.exchange(headers, body, this.timeoutMs, signal)
+    }
+    return outcome
+  }
+
+  private classify(outcome: StreamOutcome): SendResult {
+    switch (outcome.kind) {
+      case 'response': {
+        const apnsId = outcome.headers['apns-id']
+        const retryAfter = outcome.headers['retry-after']
+        return classifyApnsAnswer(
+          {
+            status: outcome.status,
+            apnsId: typeof apnsId === 'string' ? apnsId : undefined,
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+            body: outcome.body,
+          },
+          this.clock.now(),
+        )
+      }
+      case 'refused':
+      case 'lost':
+        return { kind: 'retry', reason: `network: ${outcome.reason}` }
+      case 'timeout':
+        return { kind: 'retry', reason: `no answer from APNs within ${this.timeoutMs} ms` }
+      case 'aborted':
+        return aborted()
+    }
+  }
+}
+
+function aborted(): SendResult {
+  // The caller's deadline passed (the ring is over); the dispatcher will not resend it.
+  return { kind: 'retry', reason: 'aborted by the caller (deadline)' }
+}
+
+function isExpiredProviderToken(o: StreamOutcome): boolean {
+  return o.kind === 'response' && o.status === 403 && parseApnsBody(o.body).reason === 'ExpiredProviderToken'
+}
+
+type Refusal = Extract<SendResult, { kind: 'invalid-token' | 'failed' }>
+
+/** Checks Apple would fail anyway, done before spending a request. */
+function precheck(msg: ApnsMessage): Refusal | undefined {
+  // Device tokens are hex (32 bytes today; Apple has said they may grow). Anything else can never
+  // be delivered, and must not reach the request path unescaped.
+  if (!/^[0-9a-fA-F]+$/.test(msg.token) || msg.token.length < 64 || msg.token.length % 2 !== 0) {
+    return { kind: 'invalid-token', reason: 'BadDeviceToken: not a hex APNs device token (checked before sending)' }
+  }
+  if (msg.collapseId !== undefined && Buffer.byteLength(msg.collapseId, 'utf8') > APNS_MAX_COLLAPSE_ID) {
+    return { kind: 'failed', reason: `apns-collapse-id over ${APNS_MAX_COLLAPSE_ID} bytes (checked before sending)` }
+  }
+  // PushKit pushes go to `<bundle>.voip`, everything else to the bundle id itself.
+  if ((msg.pushType === 'voip') !== msg.topic.endsWith('.voip')) {
+    return { kind: 'failed', reason: `apns-topic ${msg.topic} does not fit push type ${msg.pushType}`, config: true }
+  }
+  return undefined
+}
+
+function requestHeaders(msg: ApnsMessage, jwt: string): OutgoingHttpHeaders {
+  // No content-type: Apple's request header list does not include one; the body is always JSON.
+  const headers: OutgoingHttpHeaders = {
+    ':method': 'POST',
+    ':path': `/3/device/${msg.token}`,
+    authorization: `bearer ${jwt}`,
+    'apns-push-type': msg.pushType,
+    'apns-topic': msg.topic,
+    'apns-priority': String(msg.priority),
+    'apns-expiration': String(Math.max(0, Math.floor(msg.expiration))),
+  }
+  if (msg.collapseId !== undefined) headers['apns-collapse-id'] = msg.collapseId
+  return headers
+}
