@@ -1,0 +1,130 @@
+// One WebSocket to one Notifications API channel. Genesys allows one socket per channel (a second
+// connection disconnects the first), sends {"topicName":"channel.metadata","eventBody":{"message":
+// "WebSocket Heartbeat"}} about every 30 s, and answers a client {"message":"ping"} with a pong.
+// Silence longer than the heartbeat timeout means a dead path (a NAT or proxy dropped it without a
+// FIN): the socket is terminated so the owner reconnects.
+import { performance } from 'node:perf_hooks'
+import WebSocket, { type RawData } from 'ws'
+import type { Clock } from '../clock.js'
+import type { Logger } from '../observability/logger.js'
+import type { NotificationChannel } from '../genesys/rest.js'
+
+export type CloseCause = 'remote' | 'heartbeat-timeout' | 'error' | 'local'
+
+export interface ChannelSocketOptions {
+  channel: NotificationChannel
+  ca?: string
+  heartbeatTimeoutMs: number
+  /** Send {"message":"ping"} this often (0 or absent: never; Genesys' own heartbeats suffice). */
+  pingIntervalMs?: number
+  handshakeTimeoutMs?: number
+  clock: Clock
+  logger: Logger
+  /** Called for every frame with the receive time taken before anything else. */
+  onFrame: (socket: ChannelSocket, text: string, receivedAt: number, receivedAtHr: number) => void
+  /** Called once, when a socket that had opened is closed for any reason. */
+  onClose: (socket: ChannelSocket, cause: CloseCause) => void
+}
+
+export class ChannelSocket {
+  private lastFrameHr = performance.now()
+  private watchdog: NodeJS.Timeout | undefined
+  private pinger: NodeJS.Timeout | undefined
+  private cause: CloseCause = 'remote'
+  private closed: Promise<void>
+
+  private constructor(
+    readonly channel: NotificationChannel,
+    private readonly ws: WebSocket,
+    private readonly o: ChannelSocketOptions,
+  ) {
+    this.closed = new Promise((resolve) => ws.once('close', () => resolve()))
+  }
+
+  /** Connects; resolves when the socket is open, rejects if it cannot be opened. */
+  static open(o: ChannelSocketOptions): Promise<ChannelSocket> {
+    const ws = new WebSocket(o.channel.connectUri, {
+      ...(o.ca !== undefined && { ca: o.ca }),
+      handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
+      perMessageDeflate: false,
+    })
+    const socket = new ChannelSocket(o.channel, ws, o)
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error): void => {
+        ws.removeAllListeners()
+        ws.on('error', () => undefined)
+        ws.terminate()
+        reject(err)
+      }
+      ws.once('error', fail)
+      ws.once('unexpected-response', (_req, res) => fail(new Error(`channel socket refused: HTTP ${res.statusCode ?? 0}`)))
+      ws.once('close', () => fail(new Error('channel socket closed before it opened')))
+      ws.once('open', () => {
+        ws.removeAllListeners()
+        socket.attach()
+        resolve(socket)
+      })
+    })
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN
+  }
+
+  /** Closes the socket (terminating it if the close handshake stalls) and waits until it is gone. */
+  async close(): Promise<void> {
+    this.cause = 'local'
+    if (this.ws.readyState === WebSocket.CLOSED) return this.closed
+    this.ws.close(1000, 'gateway closing channel')
+    const force = setTimeout(() => this.ws.terminate(), 2_000)
+    await this.closed
+    clearTimeout(force)
+  }
+
+  private attach(): void {
+    const { ws, o } = this
+    this.lastFrameHr = performance.now()
+    ws.on('message', (data: RawData) => {
+      const receivedAtHr = performance.now()
+      const receivedAt = o.clock.now()
+      this.lastFrameHr = receivedAtHr
+      o.onFrame(this, rawText(data), receivedAt, receivedAtHr)
+    })
+    ws.on('error', (err) => {
+      this.cause = 'error'
+      o.logger.warn({ err: err.message, channelId: this.channel.id }, 'genesys channel socket error')
+    })
+    ws.once('close', (code, reason) => {
+      this.stopTimers()
+      o.logger.info({ channelId: this.channel.id, code, reason: reason.toString(), cause: this.cause }, 'genesys channel socket closed')
+      o.onClose(this, this.cause)
+    })
+    // Checking a timestamp on an interval avoids re-arming a timer on every frame of a busy channel.
+    const every = Math.max(20, Math.min(5_000, Math.floor(o.heartbeatTimeoutMs / 4)))
+    this.watchdog = setInterval(() => {
+      if (performance.now() - this.lastFrameHr <= o.heartbeatTimeoutMs) return
+      o.logger.warn({ channelId: this.channel.id, silentMs: Math.round(performance.now() - this.lastFrameHr) }, 'genesys channel silent: reconnecting')
+      this.cause = 'heartbeat-timeout'
+      this.stopTimers()
+      ws.terminate()
+    }, every)
+    if (o.pingIntervalMs !== undefined && o.pingIntervalMs > 0) {
+      this.pinger = setInterval(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.send('{"message":"ping"}')
+      }, o.pingIntervalMs)
+    }
+  }
+
+  private stopTimers(): void {
+    if (this.watchdog) clearInterval(this.watchdog)
+    if (this.pinger) clearInterval(this.pinger)
+    this.watchdog = undefined
+    this.pinger = undefined
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
+  return data.toString('utf8')
+}
