@@ -1,0 +1,26 @@
+// Turns STORE_URL into a store: the one place that knows which URL means which backend.
+import type { Clock } from '../clock.js'
+import type { Logger } from '../observability/logger.js'
+import { createMemoryStore } from './memory.js'
+import { createRedisStore } from './redis.js'
+import { openSqliteStore } from './sqlite.js'
+import type { Store } from './store.js'
+
+export const STORE_URL_FORMS = 'sqlite:<path> (e.g. sqlite:./data/gateway.db, sqlite::memory:), redis://… or rediss://…, memory:'
+
+export async function openStore(url: string, o: { clock?: Clock; logger?: Logger; keyPrefix?: string } = {}): Promise<Store> {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length)
+    if (path === '') throw new Error(`STORE_URL "sqlite:" needs a path; accepted forms: ${STORE_URL_FORMS}`)
+    return openSqliteStore({ path, clock: o.clock, logger: o.logger })
+  }
+  if (url.startsWith('redis://') || url.startsWith('rediss://')) {
+    return createRedisStore({ url, ...o })
+  }
+  if (url === 'memory:') {
+    return createMemoryStore({ clock: o.clock })
+  }
+  // The URL may carry a Redis password: name only its scheme.
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? '(no scheme)'
+  throw new Error(`STORE_URL with scheme ${scheme} is not supported; accepted forms: ${STORE_URL_FORMS}`)
+}

@@ -1,0 +1,137 @@
+// Lua for every Redis store operation that reads and then writes, so two gateway instances (or two
+// requests on one) cannot interleave between the read and the write. Redis runs a script atomically.
+// Scripts reach a few keys derived inside the script (the old owner's hash when a token moves);
+// keep every key in one hash slot with a `{tag}` in the key prefix if Redis Cluster is ever used.
+// Ring records are hashes {state, record}: the record JSON is written once by the gateway and never
+// re-encoded by cjson, which would turn an empty array into `{}`.
+
+// The current Redis time in ms, for scores in the open-rings index (one clock for every instance).
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
+
+// Removes `token` from agent `user` (hash, token index, per-platform count, agents set).
+const DROP_DEVICE = `
+local function drop_device(prefix, counts, agents, token, user)
+  local hash = prefix .. 'gen_user_id_' .. user
+  local json = redis.call('HGET', hash, token)
+  if json then
+    redis.call('HINCRBY', counts, cjson.decode(json).platform, -1)
+    redis.call('HDEL', hash, token)
+  end
+  redis.call('DEL', prefix .. 'device:' .. token)
+  if redis.call('HLEN', hash) == 0 then redis.call('SREM', agents, user) end
+end
+`
+
+export interface ScriptDef {
+  numberOfKeys: number
+  lua: string
+}
+
+export const SCRIPTS = {
+  // KEYS: token index, new owner's hash, counts, agents. ARGV: prefix, token, userId, device JSON, platform.
+  pgwUpsertDevice: {
+    numberOfKeys: 4,
+    lua: `${DROP_DEVICE}
+local old = redis.call('GET', KEYS[1])
+if old then drop_device(ARGV[1], KEYS[3], KEYS[4], ARGV[2], old) end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+redis.call('SADD', KEYS[4], ARGV[3])
+return 1`,
+  },
+  // KEYS: token index, counts, agents. ARGV: prefix, token, userId. Returns 1 when removed.
+  pgwRemoveDevice: {
+    numberOfKeys: 3,
+    lua: `${DROP_DEVICE}
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
+drop_device(ARGV[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
+return 1`,
+  },
+  // KEYS: token index, counts, agents. ARGV: prefix, token, registeredBefore ('' for none).
+  // APNs 410 rule: a device registered at or after the push service's timestamp is kept.
+  pgwPruneToken: {
+    numberOfKeys: 3,
+    lua: `${DROP_DEVICE}
+local user = redis.call('GET', KEYS[1])
+if not user then return 0 end
+if ARGV[3] ~= '' then
+  local json = redis.call('HGET', ARGV[1] .. 'gen_user_id_' .. user, ARGV[2])
+  if json and tonumber(cjson.decode(json).registeredAt) >= tonumber(ARGV[3]) then return 0 end
+end
+drop_device(ARGV[1], KEYS[2], KEYS[3], ARGV[2], user)
+return 1`,
+  },
+  // KEYS: token index. ARGV: prefix, token. Returns the device JSON, read consistently with the index.
+  pgwGetDevice: {
+    numberOfKeys: 1,
+    lua: `local user = redis.call('GET', KEYS[1])
+if not user then return false end
+return redis.call('HGET', ARGV[1] .. 'gen_user_id_' .. user, ARGV[2])`,
+  },
+  // KEYS: ring, its cancel set, open-rings index. ARGV: ring key, state, record JSON, ttl ms.
+  pgwCreateRing: {
+    numberOfKeys: 3,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+${NOW}
+local ttl = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'record', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('DEL', KEYS[2])
+if ARGV[2] == 'ringing' then
+  redis.call('ZADD', KEYS[3], now + ttl, ARGV[1])
+  if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
+end
+return 1`,
+  },
+  // KEYS: ring, its cancel set, open-rings index. ARGV: ring key, to, ttl ms, from states...
+  // Returns {previous state, record JSON, cancelled tokens...} or nil when the CAS fails.
+  pgwTransitionRing: {
+    numberOfKeys: 3,
+    lua: `local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return false end
+local allowed = false
+for i = 4, #ARGV do if ARGV[i] == state then allowed = true end end
+if not allowed then return false end
+${NOW}
+local ttl = tonumber(ARGV[3])
+local out = { state, redis.call('HGET', KEYS[1], 'record') }
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = t end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+if ARGV[2] == 'ringing' then
+  redis.call('ZADD', KEYS[3], now + ttl, ARGV[1])
+  if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
+else
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+return out`,
+  },
+  // KEYS: ring, its cancel set. ARGV: ttl ms when the ring is gone, tokens...
+  // Returns only the tokens no earlier call claimed (SADD says which members are new).
+  pgwClaimCancels: {
+    numberOfKeys: 2,
+    lua: `local ttl = redis.call('PTTL', KEYS[1])
+local preset = {}
+if ttl > 0 then
+  for _, t in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'record')).cancelledTokens or {}) do preset[t] = true end
+end
+local fresh = {}
+for i = 2, #ARGV do
+  if not preset[ARGV[i]] and redis.call('SADD', KEYS[2], ARGV[i]) == 1 then fresh[#fresh + 1] = ARGV[i] end
+end
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl)
+elseif redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1])) end
+return fresh`,
+  },
+  // KEYS: open-rings index. Drops members whose ring TTL has passed; returns the ring keys left.
+  pgwOpenRingKeys: {
+    numberOfKeys: 1,
+    lua: `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)`,
+  },
+} satisfies Record<string, ScriptDef>
+
+export type ScriptName = keyof typeof SCRIPTS

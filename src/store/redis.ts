@@ -1,0 +1,219 @@
+// The shared store for several gateway instances. Key layout (all under the key prefix):
+//
+//   gen_user_id_<userId>   hash   token → Device JSON: one agent's devices (the design guide's name)
+//   device:<token>         string → userId: which agent a token belongs to (a token has one owner)
+//   agents                 set    userIds with at least one device (the topics sources subscribe)
+//   device_counts          hash   platform → number of devices (for countDevices without a scan)
+//   ring:<key>             hash   {state, record: RingRecord JSON}, PX TTL; key = conv:user:participant
+//   ring:<key>:cancelled   set    tokens already sent a cancel, same TTL as the ring
+//   rings:open             zset   ring keys in state 'ringing', score = Redis-time ms when the TTL ends
+//   once:<key>             string claimOnce marker, SET NX PX (dedup window, webhook idempotency)
+//
+// Device keys never expire (they live until removed or pruned); everything ring-related has a TTL.
+// TTLs run on Redis time (PX); the expiresAt inside records comes from the injected clock.
+// Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
+import { Redis, type RedisOptions } from 'ioredis'
+import { systemClock, type Clock } from '../clock.js'
+import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
+import { silentLogger, type Logger } from '../observability/logger.js'
+import { SCRIPTS, type ScriptName } from './redis-scripts.js'
+import { StoreUnavailableError, type Store } from './store.js'
+import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
+
+export interface RedisStoreOptions {
+  /** redis://[user:password@]host:port[/db] or rediss://… for TLS. */
+  url: string
+  keyPrefix?: string
+  /** Accepted for symmetry with the other stores; ring TTLs run on Redis time. */
+  clock?: Clock
+  logger?: Logger
+  /** How long a call made before the first connection waits for it. */
+  connectTimeoutMs?: number
+  /** Extra ioredis options (TLS `ca` for rediss:// to a private CA, for example). */
+  redisOptions?: RedisOptions
+}
+
+type ScriptFn = (...keysAndArgs: (string | number)[]) => Promise<unknown>
+type RedisWithScripts = Redis & Record<ScriptName, ScriptFn>
+
+// Replies that mean the server cannot serve right now (loading, failover) rather than a bad command.
+const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/
+
+export const DEFAULT_REDIS_KEY_PREFIX = 'pgw:'
+
+export function createRedisStore(o: RedisStoreOptions): Store {
+  const prefix = o.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX
+  const logger = o.logger ?? silentLogger()
+  void (o.clock ?? systemClock)
+  const connectTimeoutMs = o.connectTimeoutMs ?? 5_000
+  const redis = new Redis(o.url, {
+    // Fail fast while Redis is down (callers answer 503) and reconnect in the background.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: connectTimeoutMs,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+    ...o.redisOptions,
+  }) as RedisWithScripts
+  for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def)
+
+  let everReady = false
+  let down = false
+  redis.on('ready', () => {
+    if (down) logger.info({ prefix }, 'Redis store reconnected')
+    everReady = true
+    down = false
+  })
+  // Without a listener ioredis prints every reconnect failure; log the first of each outage only.
+  redis.on('error', (err: Error) => {
+    if (!down) logger.warn({ err: err.message, prefix }, 'Redis store unavailable; reconnecting in the background')
+    down = true
+  })
+
+  // With the offline queue off, a call made right after start would fail before the first
+  // connection; wait for it (or its first failure) once. Later outages fail at once.
+  async function connected(): Promise<void> {
+    if (redis.status === 'ready' || everReady) return
+    if (redis.status === 'end') throw new StoreUnavailableError('Redis store is closed')
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer)
+        redis.off('ready', onReady)
+        redis.off('error', onError)
+        if (err) reject(err)
+        else resolve()
+      }
+      const onReady = (): void => done()
+      const onError = (err: Error): void => done(err)
+      const timer = setTimeout(() => done(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs)
+      redis.once('ready', onReady)
+      redis.once('error', onError)
+    })
+  }
+
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      await connected()
+      return await fn()
+    } catch (err) {
+      throw classify(err)
+    }
+  }
+
+  const k = {
+    user: (userId: string) => `${prefix}gen_user_id_${userId}`,
+    token: (token: string) => `${prefix}device:${token}`,
+    agents: `${prefix}agents`,
+    counts: `${prefix}device_counts`,
+    ring: (key: string) => `${prefix}ring:${key}`,
+    cancelled: (key: string) => `${prefix}ring:${key}:cancelled`,
+    open: `${prefix}rings:open`,
+    once: (key: string) => `${prefix}once:${key}`,
+  }
+
+  async function readRing(key: string): Promise<RingRecord | undefined> {
+    const res = await redis.multi().hmget(k.ring(key), 'state', 'record').smembers(k.cancelled(key)).exec()
+    return toRing(res)
+  }
+
+  return {
+    kind: 'redis',
+    upsertDevice: (device: Device) =>
+      call(async () => {
+        const json = JSON.stringify(device)
+        await redis.pgwUpsertDevice(k.token(device.token), k.user(device.userId), k.counts, k.agents, prefix, device.token, device.userId, json, device.platform)
+        return device
+      }),
+    listDevices: (userId) => call(async () => (await redis.hvals(k.user(userId))).map((j) => JSON.parse(j) as Device)),
+    getDevice: (token) =>
+      call(async () => {
+        const json = await redis.pgwGetDevice(k.token(token), prefix, token)
+        return typeof json === 'string' ? (JSON.parse(json) as Device) : undefined
+      }),
+    removeDevice: (userId, token) =>
+      call(async () => (await redis.pgwRemoveDevice(k.token(token), k.counts, k.agents, prefix, token, userId)) === 1),
+    pruneToken: (token, registeredBefore) =>
+      call(async () => (await redis.pgwPruneToken(k.token(token), k.counts, k.agents, prefix, token, registeredBefore ?? '')) === 1),
+    listUserIds: () => call(() => redis.smembers(k.agents)),
+    countDevices: () =>
+      call(async () => {
+        const byPlatform: Record<string, number> = {}
+        let total = 0
+        for (const [platform, n] of Object.entries(await redis.hgetall(k.counts))) {
+          const count = Number(n)
+          if (count <= 0) continue
+          byPlatform[platform] = count
+          total += count
+        }
+        return { total, byPlatform }
+      }),
+    createRing: (record, ttlMs) =>
+      call(async () => {
+        const key = ringKey(record)
+        const created = await redis.pgwCreateRing(k.ring(key), k.cancelled(key), k.open, key, record.state, JSON.stringify(record), ttlMs)
+        return created === 1
+      }),
+    getRing: (key) => call(() => readRing(key)),
+    transitionRing: (key: string, from: RingState[], to: RingState, ttlMs: number) =>
+      call(async () => {
+        const res = await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, key, to, ttlMs, ...from)
+        if (!Array.isArray(res)) return undefined
+        const [state, record, ...cancelled] = res as string[]
+        return record === undefined || state === undefined ? undefined : merge(record, state, cancelled)
+      }),
+    claimCancels: (key, tokens) =>
+      call(async () => {
+        if (tokens.length === 0) return []
+        return (await redis.pgwClaimCancels(k.ring(key), k.cancelled(key), ORPHAN_CANCEL_TTL_MS, ...tokens)) as string[]
+      }),
+    listOpenRings: () =>
+      call(async () => {
+        const keys = (await redis.pgwOpenRingKeys(k.open)) as string[]
+        if (keys.length === 0) return []
+        const batch = redis.multi()
+        for (const key of keys) batch.hmget(k.ring(key), 'state', 'record').smembers(k.cancelled(key))
+        const res = (await batch.exec()) ?? []
+        const out: RingRecord[] = []
+        for (let i = 0; i < res.length; i += 2) {
+          const r = toRing(res.slice(i, i + 2))
+          if (r?.state === 'ringing') out.push(r)
+        }
+        return out
+      }),
+    claimOnce: (key, ttlMs) => call(async () => (await redis.set(k.once(key), '1', 'PX', ttlMs, 'NX')) === 'OK'),
+    ping: () =>
+      call(async () => {
+        await redis.ping()
+      }),
+    close: async () => {
+      try {
+        await redis.quit()
+      } catch {
+        redis.disconnect() // quit needs a live connection; while Redis is down just drop the socket
+      }
+    },
+  }
+}
+
+function merge(record: string, state: string, cancelled: string[]): RingRecord {
+  const r = JSON.parse(record) as RingRecord
+  r.state = state as RingState
+  for (const t of cancelled) if (!r.cancelledTokens.includes(t)) r.cancelledTokens.push(t)
+  return r
+}
+
+function toRing(res: [Error | null, unknown][] | null): RingRecord | undefined {
+  const [hm, members] = res ?? []
+  if (hm?.[0]) throw hm[0]
+  if (members?.[0]) throw members[0]
+  const [state, record] = (hm?.[1] ?? []) as (string | null)[]
+  if (typeof state !== 'string' || typeof record !== 'string') return undefined
+  return merge(record, state, (members?.[1] ?? []) as string[])
+}
+
+function classify(err: unknown): unknown {
+  if (err instanceof StoreUnavailableError) return err
+  const e = err instanceof Error ? err : new Error(String(err))
+  // A ReplyError is Redis refusing a command (a bug, e.g. a Lua error) unless it signals a transient state.
+  if (e.name === 'ReplyError' && !TRANSIENT_REPLY.test(e.message)) return e
+  return new StoreUnavailableError(`Redis store unavailable: ${e.message}`, { cause: e })
+}

@@ -1,0 +1,145 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { ringKey } from '../../src/model.js'
+import { createRedisStore } from '../../src/store/redis.js'
+import { device, ring, storeContract } from './contract.js'
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** Deletes every key under `prefix` and returns how many there were. */
+async function dropPrefix(prefix: string): Promise<number> {
+  const admin = new Redis(REDIS_URL)
+  try {
+    const keys = await admin.keys(`${prefix}*`)
+    if (keys.length > 0) await admin.del(...keys)
+    return keys.length
+  } finally {
+    await admin.quit()
+  }
+}
+
+function uniquePrefix(): string {
+  return `test:store:${randomUUID()}:`
+}
+
+storeContract('redis', async () => {
+  const keyPrefix = uniquePrefix()
+  const store = createRedisStore({ url: REDIS_URL, keyPrefix })
+  return {
+    store,
+    now: () => Date.now(),
+    passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    shortTtlMs: 60,
+    cleanup: async () => {
+      await store.close()
+      await dropPrefix(keyPrefix)
+    },
+  }
+})
+
+test('redis: two instances (two connections) creating the same ring: exactly one wins', async () => {
+  const keyPrefix = uniquePrefix()
+  const a = createRedisStore({ url: REDIS_URL, keyPrefix })
+  const b = createRedisStore({ url: REDIS_URL, keyPrefix })
+  try {
+    for (let i = 0; i < 10; i++) {
+      const r = ring({ conversationId: `conv-${i}` })
+      const results = await Promise.all([a.createRing(r, 60_000), b.createRing(r, 60_000), a.createRing(r, 60_000), b.createRing(r, 60_000)])
+      assert.equal(results.filter(Boolean).length, 1, `ring ${i}`)
+    }
+    const r = ring()
+    const key = ringKey(r)
+    const claims = await Promise.all([a.claimCancels(key, ['tok-a', 'tok-b']), b.claimCancels(key, ['tok-b', 'tok-a'])])
+    assert.deepEqual(claims.flat().sort(), ['tok-a', 'tok-b'], 'each device gets one cancel across instances')
+    await b.upsertDevice(device('agent-1', 'tok-1'))
+    assert.deepEqual(await a.listDevices('agent-1'), [device('agent-1', 'tok-1')])
+  } finally {
+    await a.close()
+    await b.close()
+    await dropPrefix(keyPrefix)
+  }
+})
+
+test('redis: every ring-related key carries a TTL, device keys follow the documented layout', async () => {
+  const keyPrefix = uniquePrefix()
+  const store = createRedisStore({ url: REDIS_URL, keyPrefix })
+  const admin = new Redis(REDIS_URL)
+  try {
+    const r = ring()
+    await store.upsertDevice(device('agent-1', 'tok-1'))
+    await store.createRing(r, 60_000)
+    await store.claimCancels(ringKey(r), ['tok-a'])
+    await store.claimCancels('gone:agent-1:part-1', ['tok-a'])
+    await store.claimOnce('dedup:1', 60_000)
+    const openTtl = await admin.pttl(`${keyPrefix}rings:open`)
+    assert.ok(openTtl > 0 && openTtl <= 60_000, `the open-rings index has a TTL (${openTtl})`)
+    await store.transitionRing(ringKey(r), ['ringing'], 'cancelled', 30_000)
+    const keys = (await admin.keys(`${keyPrefix}*`)).map((key) => key.slice(keyPrefix.length)).sort()
+    assert.deepEqual(keys, [
+      'agents',
+      'device:tok-1',
+      'device_counts',
+      'gen_user_id_agent-1',
+      'once:dedup:1',
+      'ring:conv-1:agent-1:part-1',
+      'ring:conv-1:agent-1:part-1:cancelled',
+      'ring:gone:agent-1:part-1:cancelled',
+    ], 'the open-rings index emptied when its only ring stopped ringing')
+    assert.equal(await admin.hget(`${keyPrefix}gen_user_id_agent-1`, 'tok-1'), JSON.stringify(device('agent-1', 'tok-1')))
+    for (const key of keys.filter((k) => k.startsWith('ring') || k.startsWith('once:'))) {
+      const ttl = await admin.pttl(keyPrefix + key)
+      assert.ok(ttl > 0 && ttl <= 600_000, `${key} has a TTL (${ttl})`)
+    }
+    assert.ok((await admin.pttl(`${keyPrefix}ring:conv-1:agent-1:part-1`)) <= 30_000, 'transition resets the TTL')
+  } finally {
+    await store.close()
+    await admin.quit()
+    await dropPrefix(keyPrefix)
+  }
+})
+
+test('redis: a Redis that is down fails fast with StoreUnavailableError', async () => {
+  // Port 1 on localhost refuses connections.
+  const store = createRedisStore({ url: 'redis://127.0.0.1:1', keyPrefix: uniquePrefix(), connectTimeoutMs: 1_000 })
+  try {
+    const started = Date.now()
+    await assert.rejects(store.ping(), { name: 'StoreUnavailableError', code: 'STORE_UNAVAILABLE' })
+    await assert.rejects(store.listUserIds(), { name: 'StoreUnavailableError' })
+    assert.ok(Date.now() - started < 2_500, 'no hanging while Redis is down')
+  } finally {
+    await store.close()
+  }
+})
+
+test('redis: calls after the connection is lost fail fast, and it reconnects in the background', async () => {
+  const keyPrefix = uniquePrefix()
+  const connectionName = `pgw-test-${randomUUID()}`
+  const store = createRedisStore({ url: REDIS_URL, keyPrefix, redisOptions: { connectionName } })
+  const admin = new Redis(REDIS_URL)
+  try {
+    await store.ping()
+    // Kill only this store's connection: the Redis server is shared with other tests.
+    const line = String(await admin.client('LIST')).split('\n').find((l) => l.includes(`name=${connectionName} `))
+    const id = /\bid=(\d+)/.exec(line ?? '')?.[1]
+    assert.ok(id, 'found the store connection')
+    await admin.client('KILL', 'ID', id)
+    // Immediately after the kill the socket is closed; a call must not queue forever.
+    const outcome = await Promise.race([
+      store.ping().then(() => 'ok', (err: Error) => err.name),
+      new Promise((resolve) => setTimeout(() => resolve('hung'), 2_000)),
+    ])
+    // Either it failed at once or ioredis had already reconnected and retried it; never a hang.
+    assert.ok(outcome === 'StoreUnavailableError' || outcome === 'ok', `got ${String(outcome)}`)
+    let recovered = false
+    for (let i = 0; i < 40 && !recovered; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      recovered = await store.ping().then(() => true, () => false)
+    }
+    assert.ok(recovered, 'reconnected without a restart')
+  } finally {
+    await store.close()
+    await admin.quit()
+  }
+})
