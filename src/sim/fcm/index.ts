@@ -43,7 +43,8 @@ export interface RejectedMessage {
 
 export interface FcmFailure {
   status: number
-  /** UNREGISTERED, INVALID_ARGUMENT, SENDER_ID_MISMATCH, QUOTA_EXCEEDED, UNAVAILABLE, INTERNAL, THIRD_PARTY_AUTH_ERROR */
+  /** UNREGISTERED, INVALID_ARGUMENT, SENDER_ID_MISMATCH, QUOTA_EXCEEDED, UNAVAILABLE, INTERNAL, THIRD_PARTY_AUTH_ERROR;
+   *  or UNAUTHENTICATED (with status 401) for Google's plain 401 of revoked credentials. */
   errorCode: string
   retryAfterS?: number
 }
@@ -90,6 +91,11 @@ export class FcmSandbox extends EventEmitter {
   /** Answer sends to this registration token with an error, `times` times (default: always). */
   failToken(token: string, f: FcmFailure & { times?: number }): void {
     this.tokenFailures.set(token, { ...f, times: f.times ?? Infinity })
+  }
+
+  /** Every access token issued so far stops working (401), as when Google revokes them. */
+  revokeAccessTokens(): void {
+    this.issuer.revokeAll()
   }
 
   /** Answer the next `n` authenticated sends with an error, whatever they carry. */
@@ -159,7 +165,10 @@ export class FcmSandbox extends EventEmitter {
   private fail(res: Http2ServerResponse, f: FcmFailure, token: string | undefined): void {
     const headers: Record<string, string> = {}
     if (f.retryAfterS !== undefined) headers['retry-after'] = String(f.retryAfterS)
-    this.reject(res, f.status, fcmError(f.status, f.errorCode, defaultMessage(f.errorCode)), token, headers)
+    // UNAUTHENTICATED is not an FcmError code: it stands for revoked credentials, answered by
+    // Google's front end in its own shape.
+    const body = f.errorCode === 'UNAUTHENTICATED' ? unauthenticated('ACCESS_TOKEN_EXPIRED') : fcmError(f.status, f.errorCode, defaultMessage(f.errorCode))
+    this.reject(res, f.status, body, token, headers)
   }
 
   private reject(

@@ -137,6 +137,11 @@ export class TokenIssuer {
     return grant.account
   }
 
+  /** Forgets every access token issued so far, as when Google revokes them. */
+  revokeAll(): void {
+    this.grants.clear()
+  }
+
   private publicKey(account: SandboxAccount): Promise<CryptoKey> {
     let key = this.keys.get(account.privateKeyId)
     if (!key) {

@@ -1,7 +1,7 @@
 // Shared setup for FCM tests: a test PKI, one (slow to make) RSA service account and a sandbox.
 import { Agent, request } from 'undici'
 import { SignJWT, importPKCS8 } from 'jose'
-import { createTestPki, type TestPki } from '../../../src/sim/tls.js'
+import type { TestPki } from '../../../src/sim/tls.js'
 import { FCM_SCOPE, generateServiceAccount, startFcmSandbox, type FcmSandbox, type FcmSandboxOptions, type ServiceAccountJson } from '../../../src/sim/fcm/index.js'
 
 export interface FcmWorld {
