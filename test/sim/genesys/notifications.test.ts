@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { FakeClock } from '../../../src/clock.js'
 import { createTestPki } from '../../../src/sim/tls.js'
 import { startGenesysSim } from '../../../src/sim/genesys/index.js'
-import { api, clientToken, connect, isConversation, subscribedChannel } from './helpers.js'
+import { api, clientToken, connect, isConversation, subscribedChannel, type Listener } from './helpers.js'
 
 test('a subscribed channel receives the offer snapshot in the Notifications API frame shape', async (t) => {
   const sim = await startGenesysSim()
@@ -60,7 +60,7 @@ test('the 21st channel evicts the least recently used one and closes its socket'
   const ids = [first.id]
   for (let i = 1; i < 20; i++) ids.push(((await api(sim, token, 'POST', '/api/v2/notifications/channels')).body as { id: string }).id)
   // Channels without a connection go first, so connect them all (first is already connected).
-  const sockets = []
+  const sockets: Listener[] = []
   for (const id of ids.slice(1)) sockets.push(await connect(`${sim.url.replace('http', 'ws')}/channels/${id}`))
   t.after(() => sockets.forEach((s) => s.close()))
   await api(sim, token, 'POST', '/api/v2/notifications/channels')
