@@ -13,7 +13,7 @@
 // TTLs run on Redis time (PX); the expiresAt inside records comes from the injected clock.
 // Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
 import { Redis, type RedisOptions } from 'ioredis'
-import { systemClock, type Clock } from '../clock.js'
+import type { Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { SCRIPTS, type ScriptName } from './redis-scripts.js'
@@ -44,7 +44,6 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'pgw:'
 export function createRedisStore(o: RedisStoreOptions): Store {
   const prefix = o.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX
   const logger = o.logger ?? silentLogger()
-  void (o.clock ?? systemClock)
   const connectTimeoutMs = o.connectTimeoutMs ?? 5_000
   const redis = new Redis(o.url, {
     // Fail fast while Redis is down (callers answer 503) and reconnect in the background.
@@ -74,6 +73,7 @@ export function createRedisStore(o: RedisStoreOptions): Store {
   async function connected(): Promise<void> {
     if (redis.status === 'ready' || everReady) return
     if (redis.status === 'end') throw new StoreUnavailableError('Redis store is closed')
+    if (down) throw new StoreUnavailableError('Redis store unavailable: not connected yet')
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error): void => {
         clearTimeout(timer)
