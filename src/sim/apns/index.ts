@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import http2, { type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { systemClock, type Clock } from '../../clock.js'
 import { ProviderTokenVerifier, type ConnectionTokenState, type SandboxKey } from './provider-token.js'
 import { checkHeaders, checkPayload, checkRoute, type Rejection } from './validate.js'
@@ -61,6 +61,7 @@ export class ApnsSandbox extends EventEmitter {
   private readonly tokenFailures = new Map<string, InjectedFailure>()
   private readonly nextFailures: InjectedFailure[] = []
   private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly sockets = new Set<Socket>()
   private readonly topics: ReadonlySet<string>
   private readonly verifier: ProviderTokenVerifier
   private readonly clock: Clock
@@ -78,6 +79,11 @@ export class ApnsSandbox extends EventEmitter {
     this.topics = new Set(o.topics)
     this.verifier = new ProviderTokenVerifier(o.keys, this.clock)
     server.on('session', (session) => this.track(session))
+    // Every TLS socket, HTTP/2 or not (a refused HTTP/1.1 client keeps its socket open), so close() is prompt.
+    server.on('secureConnection', (socket: Socket) => {
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+    })
     server.on('stream', (stream, headers) => void this.handle(stream, headers))
   }
 
@@ -132,6 +138,7 @@ export class ApnsSandbox extends EventEmitter {
     this.timers.clear()
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const session of this.open.keys()) session.destroy()
+    for (const socket of this.sockets) socket.destroy()
     await closed
   }
 
