@@ -53,7 +53,7 @@ export class ApnsSessionPool {
     let ps: PooledSession
     try {
       const acquired = await this.acquire(signal)
-      if (!acquired) return { kind: 'aborted' }
+      if (!acquired) return this.closed ? { kind: 'refused', reason: 'provider closed' } : { kind: 'aborted' }
       ps = acquired
     } catch (err) {
       return { kind: 'lost', reason: `connect ${this.origin}: ${(err as Error).message}` }

@@ -47,6 +47,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   private readonly token: ApnsProviderToken
   private readonly clock: Clock
   private readonly timeoutMs: number
+  private closed = false
 
   constructor(private readonly o: ApnsProviderOptions) {
     this.clock = o.clock ?? systemClock
@@ -70,6 +71,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
       return { kind: 'failed', reason: `payload is ${size} bytes, over the ${limit}-byte APNs limit` }
     }
     if (signal?.aborted) return aborted()
+    if (this.closed) return { kind: 'retry', reason: 'APNs provider is shut down' }
 
     let jwt: string
     try {
@@ -93,6 +95,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     const pools = [...this.pools.values()]
     this.pools.clear()
     await Promise.all(pools.map((p) => p.close()))
@@ -117,7 +120,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   private async exchange(pool: ApnsSessionPool, msg: ApnsMessage, body: string, jwt: string, signal?: AbortSignal): Promise<StreamOutcome> {
     const headers = requestHeaders(msg, jwt)
     let outcome = await pool.exchange(headers, body, this.timeoutMs, signal)
-    for (let i = 0; outcome.kind === 'refused' && i < MAX_REFUSED_RESENDS; i++) {
+    for (let i = 0; outcome.kind === 'refused' && outcome.reason !== 'provider closed' && i < MAX_REFUSED_RESENDS; i++) {
       outcome = await pool.exchange(headers, body, this.timeoutMs, signal)
     }
     return outcome
