@@ -19,6 +19,8 @@ export interface FcmProviderOptions {
   requestTimeoutMs?: number
   /** Connections per origin; each HTTP/2 connection multiplexes up to 100 streams. */
   connections?: number
+  /** Negotiate HTTP/2 (default). false forces HTTP/1.1 keep-alive, for comparison. */
+  http2?: boolean
 }
 
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError'
@@ -111,9 +113,13 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
   const timeout = o.requestTimeoutMs ?? 10_000
   const base = (o.url ?? 'https://fcm.googleapis.com').replace(/\/+$/, '')
   const endpoint = `${base}/v1/projects/${encodeURIComponent(o.serviceAccount.project_id)}/messages:send`
+  const http2 = o.http2 ?? true
   const dispatcher = new Agent({
     // FCM serves HTTP/2; streams multiplex on a few connections instead of one socket per request.
-    allowH2: true,
+    allowH2: http2,
+    // undici caps requests in flight per connection by `pipelining` (default 1) even over HTTP/2;
+    // without raising it to the stream limit each HTTP/2 connection carries one send at a time.
+    pipelining: http2 ? 100 : 1,
     connections: o.connections ?? 4,
     keepAliveTimeout: 60_000,
     headersTimeout: timeout,
@@ -132,6 +138,10 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
   async function post(body: string, accessToken: string, signal?: AbortSignal): Promise<{ status: number; json: unknown; retryAfterMs?: number }> {
     const res = await request(endpoint, {
       method: 'POST',
+      // undici sends a POST only on an idle connection (it could not be replayed if a stream
+      // beside it broke), which serialises HTTP/2. A send that dies with its connection comes
+      // back as 'retry' and a duplicate is collapsed by collapse_key, so multiplexing is safe.
+      idempotent: true,
       dispatcher,
       signal,
       headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json; charset=UTF-8' },

@@ -91,6 +91,17 @@ describe('FCM provider sends through the sandbox', () => {
     assert.equal(w.sandbox.tokensIssued, 2, 'one renewal, one retry, then stop')
   })
 
+  test('sends multiplex over one HTTP/2 connection instead of waiting for each other (undici serialises POSTs)', async (t) => {
+    const w = await world(t, { responseDelayMs: 200 })
+    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger(), connections: 1 })
+    t.after(() => fcm.close())
+    await fcm.send(ring())
+    const started = Date.now()
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => fcm.send(ring(`${TOKEN}-${i}`))))
+    assert.equal(results.filter((r) => r.kind === 'delivered').length, 50)
+    assert.ok(Date.now() - started < 2_000, `50 sends at 200 ms each took ${Date.now() - started} ms: not multiplexed`)
+  })
+
   test('an aborted signal stops the request in flight and a pre-aborted one sends nothing', async (t) => {
     const w = await world(t, { responseDelayMs: 5_000 })
     const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger() })
