@@ -38,7 +38,7 @@ export class ChannelSocket {
     private readonly ws: WebSocket,
     private readonly o: ChannelSocketOptions,
   ) {
-    this.closed = new Promise((resolve) => ws.once('close', () => resolve()))
+    this.closed = Promise.resolve()
   }
 
   /** Connects; resolves when the socket is open, rejects if it cannot be opened. */
@@ -50,17 +50,25 @@ export class ChannelSocket {
     })
     const socket = new ChannelSocket(o.channel, ws, o)
     return new Promise((resolve, reject) => {
-      const fail = (err: Error): void => {
-        ws.removeAllListeners()
-        ws.on('error', () => undefined)
+      const onUnexpected = (_req: unknown, res: { statusCode?: number }): void =>
+        fail(new Error(`channel socket refused: HTTP ${res.statusCode ?? 0}`))
+      const onEarlyClose = (): void => fail(new Error('channel socket closed before it opened'))
+      const detach = (): void => {
+        ws.off('error', fail)
+        ws.off('unexpected-response', onUnexpected)
+        ws.off('close', onEarlyClose)
+      }
+      function fail(err: Error): void {
+        detach()
+        ws.on('error', () => undefined) // a late error after terminate() must not be unhandled
         ws.terminate()
         reject(err)
       }
       ws.once('error', fail)
-      ws.once('unexpected-response', (_req, res) => fail(new Error(`channel socket refused: HTTP ${res.statusCode ?? 0}`)))
-      ws.once('close', () => fail(new Error('channel socket closed before it opened')))
+      ws.once('unexpected-response', onUnexpected)
+      ws.once('close', onEarlyClose)
       ws.once('open', () => {
-        ws.removeAllListeners()
+        detach()
         socket.attach()
         resolve(socket)
       })
@@ -83,6 +91,8 @@ export class ChannelSocket {
 
   private attach(): void {
     const { ws, o } = this
+    // Set here, not in the constructor: open() clears every listener once the socket is open.
+    this.closed = new Promise((resolve) => ws.once('close', () => resolve()))
     this.lastFrameHr = performance.now()
     ws.on('message', (data: RawData) => {
       const receivedAtHr = performance.now()
