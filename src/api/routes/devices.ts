@@ -94,7 +94,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
   }
 
   const registerRoute = {
-    preHandler: authenticate,
+    onRequest: authenticate,
     schema: { body: registerBody, response: { 201: deviceSchema, '4xx': errorResponseSchema } },
   }
   app.post<{ Body: RegisterBody }>('/api/v1/devices', registerRoute, async (req, reply) => {
@@ -107,14 +107,14 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     return reply.code(201).send(present(saved))
   })
 
-  app.get('/api/v1/devices', { preHandler: authenticate }, async (req) => {
+  app.get('/api/v1/devices', { onRequest: authenticate }, async (req) => {
     const devices = await o.store.listDevices(req.agent!.userId)
     return { userId: req.agent!.userId, devices: devices.map(present) }
   })
 
   app.delete<{ Params: { token: string } }>(
     '/api/v1/devices/:token',
-    { preHandler: authenticate, schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } } },
+    { onRequest: authenticate, schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } } },
     async (req, reply) => {
       const userId = req.agent!.userId
       const token = /^[0-9a-fA-F]+$/.test(req.params.token) ? req.params.token.toLowerCase() : req.params.token

@@ -1,0 +1,157 @@
+// `push-gateway demo` (what `npm start` runs): the real gateway, embedded SQLite store, wired to
+// the built-in Genesys Cloud simulator and APNs / FCM sandboxes. Two agents register devices
+// through the gateway's API like the mobile app would; a scenario loops until Ctrl-C.
+// This is the only gateway command that imports sim/.
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { destination } from 'pino'
+import { Gateway } from '../app.js'
+import { loadConfig } from '../config.js'
+import { createLogger } from '../observability/logger.js'
+import { startTestWorld, type TestWorld } from '../sim/world.js'
+import { colour, DemoView } from './view.js'
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+async function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+    probe.once('error', () => resolve(false))
+    probe.listen(port, host, () => probe.close(() => resolve(true)))
+  })
+}
+
+interface DemoDevice {
+  label: string
+  body: { platform: 'ios' | 'android'; token: string; pushType?: 'voip' | 'alert'; environment?: 'sandbox' }
+}
+
+async function register(api: string, accessToken: string, device: DemoDevice): Promise<void> {
+  const res = await fetch(`${api}/api/v1/devices`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(device.body),
+  })
+  if (res.status !== 201) throw new Error(`registering ${device.label} failed: ${res.status} ${await res.text()}`)
+}
+
+const apnsToken = () => randomBytes(32).toString('hex')
+const fcmToken = () => `${randomBytes(16).toString('base64url')}:APA91b${randomBytes(100).toString('base64url')}`
+
+export async function runDemo(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { loops: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
+  if (values.help) {
+    process.stdout.write('Usage: push-gateway demo [--loops N] [--port P]\n  Runs the gateway against the built-in simulator and sandboxes; --loops stops after N rounds.\n')
+    return
+  }
+  const loops = values.loops ? Number(values.loops) : Infinity
+  const host = '127.0.0.1'
+  const wanted = Number(values.port ?? process.env.PORT ?? 8080)
+  const port = (await portFree(wanted, host)) ? wanted : 0
+
+  process.stdout.write(colour.bold('genesys-push-gateway demo') + colour.dim(' — simulated Genesys Cloud, APNs and FCM sandboxes over TLS on loopback\n'))
+  const world: TestWorld = await startTestWorld()
+  const config = loadConfig({
+    ...world.env,
+    STORE_URL: `sqlite:${join(world.dir, 'gateway.db')}`,
+    PORT: String(port),
+    HOST: host,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    RING_TIMEOUT_S: '20',
+  })
+  // Gateway logs go to stderr (JSON, warnings and up by default) so they do not mix with the view.
+  const logger = createLogger({ level: config.logLevel }, destination(2))
+
+  const deviceNames = new Map<string, string>()
+  const agentNames = new Map<string, string>()
+  const view = new DemoView(deviceNames, agentNames)
+  const gateway = await Gateway.create({
+    config,
+    logger,
+    ca: world.pki.caCert,
+    onEvent: (e) => view.event(e),
+    onOutcome: (o) => view.outcome(o),
+  })
+  world.apns.on('push', (p: { token: string; headers: Record<string, string>; payload: Record<string, unknown>; hrtime: number }) =>
+    view.accepted('APNs', p.token, String(p.payload.genesys_conversation_id), String(p.payload.action), `${p.headers['apns-push-type']} ${p.headers['apns-topic']}`, p.hrtime),
+  )
+  world.fcm.on('message', (m: { message: Record<string, unknown>; hrtime: number }) => {
+    const data = (m.message.data ?? {}) as Record<string, string>
+    const android = (m.message.android ?? {}) as Record<string, string>
+    view.accepted('FCM', String(m.message.token), String(data.genesys_conversation_id), String(data.action), `data ${android.priority ?? ''}`, m.hrtime)
+  })
+
+  let stopping = false
+  const stop = async (code: number) => {
+    if (stopping) process.exit(1)
+    stopping = true
+    process.stdout.write(`\n${view.summary()}\n${colour.dim('stopping…')}\n`)
+    await gateway.stop(2_000)
+    await world.close()
+    process.exit(code)
+  }
+  process.on('SIGINT', () => void stop(0))
+  process.on('SIGTERM', () => void stop(0))
+
+  const api = await gateway.start()
+  view.line('gateway', `listening on ${api} (store ${config.storeUrl}); Genesys simulator at ${world.genesys.url}`)
+
+  const queue = world.genesys.addQueue({ name: 'Sales Support' })
+  const alice = world.genesys.addAgent({ name: 'Alice Example' })
+  const bob = world.genesys.addAgent({ name: 'Bob Example' })
+  agentNames.set(alice.userId, alice.name).set(bob.userId, bob.name)
+  const devices: Array<[typeof alice, DemoDevice]> = [
+    [alice, { label: "Alice's iPhone (PushKit VoIP token)", body: { platform: 'ios', token: apnsToken(), pushType: 'voip', environment: 'sandbox' } }],
+    [alice, { label: "Alice's iPhone (alert token)", body: { platform: 'ios', token: apnsToken(), pushType: 'alert', environment: 'sandbox' } }],
+    [alice, { label: "Alice's Android tablet", body: { platform: 'android', token: fcmToken() } }],
+    [bob, { label: "Bob's Android phone", body: { platform: 'android', token: fcmToken() } }],
+    [bob, { label: "Bob's iPhone (alert token)", body: { platform: 'ios', token: apnsToken(), pushType: 'alert', environment: 'sandbox' } }],
+  ]
+  for (const [agent, device] of devices) {
+    await register(api, agent.accessToken, device)
+    deviceNames.set(device.body.token, device.label)
+    view.line('agent', `${agent.name} registered ${device.label} with POST /api/v1/devices`)
+  }
+  // The source subscribes new agents' topics as they register; give the subscription a moment.
+  await sleep(300)
+
+  const g = world.genesys
+  const change = (cid: string, action: 'ring' | 'cancel_ring', text: string, act: () => void) => {
+    const at = performance.now()
+    view.genesysChange(cid, action, text, at)
+    act()
+  }
+  for (let round = 1; round <= loops && !stopping; round++) {
+    view.line('demo', colour.bold(`round ${round}`))
+    // 1. A call to Alice, answered on the desk phone after two seconds.
+    let at = performance.now()
+    const call = g.offer({ userId: alice.userId, mediaType: 'voice', queueId: queue.id, ani: 'tel:+15550199888' })
+    view.genesysChange(call.conversationId, 'ring', `voice call from +15550199888 offered to ${alice.name} (Sales Support)`, at)
+    await sleep(2_000)
+    change(call.conversationId, 'cancel_ring', `${alice.name} answered the call`, () => g.answer(call.conversationId))
+    await sleep(1_500)
+    g.end(call.conversationId)
+    await sleep(800)
+
+    // 2. A chat to Bob; the customer leaves before Bob answers.
+    at = performance.now()
+    const chat = g.offer({ userId: bob.userId, mediaType: 'chat', queueId: queue.id, ani: 'Jane Customer' })
+    view.genesysChange(chat.conversationId, 'ring', `chat from Jane Customer offered to ${bob.name}`, at)
+    await sleep(1_500)
+    change(chat.conversationId, 'cancel_ring', 'the customer left the chat (abandoned)', () => g.abandon(chat.conversationId))
+    await sleep(800)
+
+    // 3. A callback to Alice that nobody takes: Genesys times the alert out.
+    at = performance.now()
+    const callback = g.offer({ userId: alice.userId, mediaType: 'callback', queueId: queue.id, ani: 'tel:+15550142424' })
+    view.genesysChange(callback.conversationId, 'ring', `callback request offered to ${alice.name}`, at)
+    await sleep(2_500)
+    change(callback.conversationId, 'cancel_ring', `${alice.name} did not answer (alerting timed out)`, () => g.noAnswer(callback.conversationId))
+    await sleep(1_200)
+    view.line('demo', colour.dim(view.summary()))
+  }
+  await stop(0)
+}

@@ -1,0 +1,101 @@
+// The whole test world in one call: a throwaway PKI, the Genesys Cloud simulator, and the APNs and
+// FCM sandboxes, all over TLS on loopback, plus the settings that point a gateway at them.
+// Shared by the demo, the end-to-end tests and the benchmarks so they all exercise the same world.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Clock } from '../clock.js'
+import { createTestPki, type TestPki } from './tls.js'
+import { startGenesysSim, type GenesysSim, type GenesysSimOptions } from './genesys/index.js'
+import { generateApnsKey, startApnsSandbox, type ApnsKeyMaterial, type ApnsSandbox } from './apns/index.js'
+import { generateServiceAccount, startFcmSandbox, type FcmSandbox, type ServiceAccountJson } from './fcm/index.js'
+
+export interface TestWorldOptions {
+  clock?: Clock
+  genesys?: Omit<GenesysSimOptions, 'tls' | 'clock'>
+  bundleId?: string
+  projectId?: string
+}
+
+export interface TestWorld {
+  pki: TestPki
+  /** The CA as a file, for NODE_EXTRA_CA_CERTS in a child process. */
+  caFile: string
+  /** A private temporary directory holding the key files; removed by close(). */
+  dir: string
+  genesys: GenesysSim
+  apns: ApnsSandbox
+  fcm: FcmSandbox
+  client: { clientId: string; clientSecret: string }
+  apnsKey: ApnsKeyMaterial
+  serviceAccount: ServiceAccountJson
+  bundleId: string
+  /** Settings (environment variable names) that point a gateway at this world. */
+  env: Record<string, string>
+  close(): Promise<void>
+}
+
+export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorld> {
+  const bundleId = o.bundleId ?? 'com.example.agent'
+  const projectId = o.projectId ?? 'genesys-push-demo'
+  const dir = mkdtempSync(join(tmpdir(), 'push-gw-world-'))
+  const [pki, apnsKey, account] = await Promise.all([
+    createTestPki(),
+    generateApnsKey(),
+    // The token URI is only known once the sandbox listens; it is filled in below.
+    generateServiceAccount({ projectId, tokenUri: 'https://localhost/token' }),
+  ])
+  const tls = { key: pki.key, cert: pki.cert }
+  const clock = o.clock ? { clock: o.clock } : {}
+  const [genesys, apns, fcm] = await Promise.all([
+    startGenesysSim({ ...o.genesys, tls, ...clock }),
+    startApnsSandbox({ tls, keys: [apnsKey], topics: [bundleId], ...clock }),
+    startFcmSandbox({
+      tls,
+      accounts: [{ clientEmail: account.json.client_email, privateKeyId: account.json.private_key_id, publicKeyPem: account.publicKeyPem, projectId }],
+      ...clock,
+    }),
+  ])
+  const serviceAccount: ServiceAccountJson = { ...account.json, token_uri: fcm.tokenUri }
+  const client = genesys.addClient()
+
+  const caFile = join(dir, 'ca.pem')
+  const keyFile = join(dir, `AuthKey_${apnsKey.keyId}.p8`)
+  const accountFile = join(dir, 'firebase-service-account.json')
+  writeFileSync(caFile, pki.caCert)
+  writeFileSync(keyFile, apnsKey.privateKeyPem, { mode: 0o600 })
+  writeFileSync(accountFile, JSON.stringify(serviceAccount, null, 2), { mode: 0o600 })
+
+  const env: Record<string, string> = {
+    GENESYS_API_URL: genesys.url,
+    GENESYS_LOGIN_URL: genesys.url,
+    GENESYS_CLIENT_ID: client.clientId,
+    GENESYS_CLIENT_SECRET: client.clientSecret,
+    APNS_KEY_FILE: keyFile,
+    APNS_KEY_ID: apnsKey.keyId,
+    APNS_TEAM_ID: apnsKey.teamId,
+    APNS_TOPIC: bundleId,
+    APNS_ENVIRONMENT: 'sandbox',
+    APNS_URL: apns.url,
+    FCM_SERVICE_ACCOUNT_FILE: accountFile,
+    FCM_URL: fcm.url,
+  }
+
+  return {
+    pki,
+    caFile,
+    dir,
+    genesys,
+    apns,
+    fcm,
+    client,
+    apnsKey,
+    serviceAccount,
+    bundleId,
+    env,
+    async close() {
+      await Promise.allSettled([genesys.close(), apns.close(), fcm.close()])
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}

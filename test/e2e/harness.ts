@@ -1,0 +1,61 @@
+// Starts the real gateway in-process against a fresh test world (Genesys simulator, APNs and FCM
+// sandboxes over TLS) with a real SQLite file, and offers the helpers the scenarios need.
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { Gateway } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { silentLogger } from '../../src/observability/logger.js'
+import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
+
+export interface Harness {
+  world: TestWorld
+  gateway: Gateway
+  api: string
+  register(accessToken: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }>
+  close(): Promise<void>
+}
+
+export async function startHarness(settings: Record<string, string> = {}): Promise<Harness> {
+  const world = await startTestWorld()
+  const config = loadConfig({ ...world.env, STORE_URL: `sqlite:${join(world.dir, 'gateway.db')}`, PORT: '0', HOST: '127.0.0.1', ...settings })
+  const gateway = await Gateway.create({ config, logger: silentLogger(), ca: world.pki.caCert })
+  const api = await gateway.start()
+  return {
+    world,
+    gateway,
+    api,
+    async register(accessToken, body) {
+      const res = await fetch(`${api}/api/v1/devices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> }
+    },
+    async close() {
+      await gateway.stop(1_000)
+      await world.close()
+    },
+  }
+}
+
+export const apnsToken = (): string => randomBytes(32).toString('hex')
+export const fcmToken = (): string => `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`
+
+/** Polls until `check` returns a value (not undefined/false), or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** Waits until the gateway's source has subscribed this agent's conversations topic. */
+export function subscribed(h: Harness, userId: string): Promise<true> {
+  return waitFor(`a subscription for ${userId}`, () =>
+    h.world.genesys.channels().some((c) => c.connected && c.topics.includes(`v2.users.${userId}.conversations`)) || undefined,
+  )
+}
