@@ -1,0 +1,189 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { RoutingEvent } from '../../src/model.js'
+import { silentLogger } from '../../src/observability/logger.js'
+import { NotificationsSource, type NotificationsSourceOptions } from '../../src/sources/notifications.js'
+import { requests, world, type World } from '../genesys/helpers.js'
+
+const PUT_SUBS = 'PUT /api/v2/notifications/channels/{channelId}/subscriptions'
+const POST_SUBS = 'POST /api/v2/notifications/channels/{channelId}/subscriptions'
+
+/** Collects events and lets a test wait for one that matches. */
+class Events {
+  readonly all: RoutingEvent[] = []
+  private waiters: Array<{ pred: (e: RoutingEvent) => boolean; resolve: (e: RoutingEvent) => void }> = []
+  readonly handler = (e: RoutingEvent): void => {
+    this.all.push(e)
+    this.waiters = this.waiters.filter((w) => (w.pred(e) ? (w.resolve(e), false) : true))
+  }
+  next(pred: (e: RoutingEvent) => boolean, timeoutMs = 3000): Promise<RoutingEvent> {
+    const seen = this.all.find(pred)
+    if (seen) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for a routing event')), timeoutMs)
+      this.waiters.push({
+        pred,
+        resolve: (e) => {
+          clearTimeout(timer)
+          resolve(e)
+        },
+      })
+    })
+  }
+}
+
+async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+async function setup(
+  t: { after: (fn: () => Promise<void>) => void },
+  o: { agents?: number; heartbeatIntervalMs?: number; source?: Partial<NotificationsSourceOptions> } = {},
+): Promise<{ w: World; source: NotificationsSource; events: Events; agents: Array<{ userId: string }> }> {
+  const w = await world(o.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {})
+  const agents = Array.from({ length: o.agents ?? 3 }, () => w.sim.addAgent())
+  const events = new Events()
+  const source = new NotificationsSource({
+    rest: w.rest,
+    listUserIds: () => Promise.resolve(agents.map((a) => a.userId)),
+    onEvent: events.handler,
+    logger: silentLogger(),
+    wsOptions: { ca: w.ca },
+    backoff: { initialMs: 20, maxMs: 200 },
+    ...o.source,
+  })
+  t.after(async () => {
+    await source.stop()
+    await w.close()
+  })
+  await source.start()
+  return { w, source, events, agents }
+}
+
+const ofConversation = (cid: string, kind: RoutingEvent['kind']) => (e: RoutingEvent) => e.conversationId === cid && e.kind === kind
+
+test('start subscribes every agent in one PUT and hears an offer then its answer', async (t) => {
+  const { w, source, events, agents } = await setup(t)
+  assert.equal(requests(w.sim, PUT_SUBS), 1)
+  assert.equal(requests(w.sim, POST_SUBS), 0)
+  const [channel] = w.sim.channels()
+  assert.ok(channel?.connected)
+  assert.deepEqual(channel.topics.sort(), agents.map((a) => `v2.users.${a.userId}.conversations`).sort())
+  assert.deepEqual(source.status(), { name: 'notifications', connected: true, channels: 1, topics: 3, reconnects: 0, rejectedFrames: 0 })
+
+  const queue = w.sim.addQueue({ name: 'Support' })
+  const agent = agents[1]!
+  const { conversationId, participantId } = w.sim.offer({ userId: agent.userId, mediaType: 'voice', queueId: queue.id })
+  const offer = await events.next(ofConversation(conversationId, 'offer'))
+  assert.equal(offer.userId, agent.userId)
+  assert.equal(offer.participantId, participantId)
+  assert.equal(offer.mediaType, 'voice')
+  assert.equal(offer.queueId, queue.id)
+  assert.equal(offer.source, 'notifications')
+  assert.equal(typeof offer.receivedAtHr, 'number')
+  w.sim.answer(conversationId)
+  await events.next(ofConversation(conversationId, 'answered'))
+  assert.equal(events.all.filter((e) => e.conversationId === conversationId).length, 2)
+})
+
+test('a caller who hangs up while the agent is alerting ends the ring as abandoned', async (t) => {
+  const { w, events, agents } = await setup(t, { agents: 1 })
+  const { conversationId } = w.sim.offer({ userId: agents[0]!.userId, mediaType: 'chat' })
+  await events.next(ofConversation(conversationId, 'offer'))
+  w.sim.abandon(conversationId)
+  const ended = await events.next(ofConversation(conversationId, 'ended'))
+  assert.equal(ended.kind === 'ended' && ended.reason, 'abandoned')
+  assert.equal(ended.mediaType, 'chat')
+})
+
+test('reconnects after the sockets drop and hears offers again', async (t) => {
+  const { w, source, events, agents } = await setup(t, { agents: 1 })
+  const channelBefore = source.channelId
+  w.sim.dropSockets()
+  await until(() => source.status().reconnects >= 1 && source.status().connected)
+  assert.equal(source.channelId, channelBefore, 'the channel outlives its socket and is reused')
+  const { conversationId } = w.sim.offer({ userId: agents[0]!.userId, mediaType: 'voice' })
+  await events.next(ofConversation(conversationId, 'offer'))
+})
+
+test('socket_closing moves to a new channel without missing an offer made right after', async (t) => {
+  const { w, source, events, agents } = await setup(t, { agents: 2 })
+  const oldChannel = source.channelId
+  w.sim.sendSocketClosing()
+  const first = w.sim.offer({ userId: agents[0]!.userId, mediaType: 'voice' })
+  await events.next(ofConversation(first.conversationId, 'offer'))
+  await until(() => source.channelId !== oldChannel && source.status().connected)
+  const channels = w.sim.channels()
+  const fresh = channels.find((c) => c.id === source.channelId)
+  assert.ok(fresh?.connected)
+  assert.equal(fresh.topics.length, 2)
+  assert.equal(channels.find((c) => c.id === oldChannel)?.connected ?? false, false)
+  const second = w.sim.offer({ userId: agents[1]!.userId, mediaType: 'message' })
+  await events.next(ofConversation(second.conversationId, 'offer'))
+  w.sim.answer(first.conversationId)
+  await events.next(ofConversation(first.conversationId, 'answered'))
+  assert.equal(events.all.filter((e) => e.kind === 'offer').length, 2, 'each offer heard exactly once')
+  assert.equal(source.status().reconnects, 0)
+})
+
+test('agents added and removed while running change the channel topics, concurrently without races', async (t) => {
+  const { w, source, events } = await setup(t, { agents: 1 })
+  const newcomers = Array.from({ length: 5 }, () => w.sim.addAgent())
+  await Promise.all(newcomers.map((a) => source.addUser(a.userId)))
+  assert.equal(requests(w.sim, POST_SUBS), 5)
+  assert.equal(w.sim.channels()[0]?.topics.length, 6)
+  const heard = w.sim.offer({ userId: newcomers[4]!.userId, mediaType: 'email' })
+  await events.next(ofConversation(heard.conversationId, 'offer'))
+
+  await Promise.all([source.removeUser(newcomers[0]!.userId), source.removeUser(newcomers[1]!.userId)])
+  const topics = w.sim.channels()[0]?.topics ?? []
+  assert.equal(topics.length, 4)
+  assert.ok(!topics.includes(`v2.users.${newcomers[0]!.userId}.conversations`))
+  assert.equal(source.status().topics, 4)
+  const unheard = w.sim.offer({ userId: newcomers[0]!.userId, mediaType: 'voice' })
+  const control = w.sim.offer({ userId: newcomers[2]!.userId, mediaType: 'voice' })
+  await events.next(ofConversation(control.conversationId, 'offer'))
+  assert.ok(!events.all.some((e) => e.conversationId === unheard.conversationId))
+})
+
+test('a silent socket is detected by the heartbeat watchdog and replaced', async (t) => {
+  // Heartbeats every 10 s, watchdog at 300 ms: the socket looks dead and must be reconnected.
+  const { source } = await setup(t, { agents: 1, heartbeatIntervalMs: 10_000, source: { heartbeatTimeoutMs: 300 } })
+  await until(() => source.status().reconnects >= 1 && source.status().connected)
+})
+
+test('client pings keep a quiet socket alive', async (t) => {
+  const { source } = await setup(t, { agents: 1, heartbeatIntervalMs: 10_000, source: { heartbeatTimeoutMs: 400, pingIntervalMs: 100 } })
+  await new Promise((r) => setTimeout(r, 900))
+  assert.equal(source.status().reconnects, 0)
+  assert.ok(source.status().connected)
+})
+
+test('a Genesys outage at start is retried until it comes back', async (t) => {
+  const w = await world()
+  const agent = w.sim.addAgent()
+  w.sim.setDown(true)
+  const events = new Events()
+  const source = new NotificationsSource({
+    rest: w.rest,
+    listUserIds: () => Promise.resolve([agent.userId]),
+    onEvent: events.handler,
+    logger: silentLogger(),
+    wsOptions: { ca: w.ca },
+    backoff: { initialMs: 20, maxMs: 100 },
+  })
+  t.after(async () => {
+    await source.stop()
+    await w.close()
+  })
+  await source.start()
+  assert.equal(source.status().connected, false)
+  w.sim.setDown(false)
+  await until(() => source.status().connected, 8000)
+  const { conversationId } = w.sim.offer({ userId: agent.userId, mediaType: 'callback' })
+  await events.next(ofConversation(conversationId, 'offer'))
+})
