@@ -12,6 +12,9 @@ export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging'
 const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 const ASSERTION_LIFETIME_S = 3600
 const DEFAULT_RENEW_EARLY_MS = 5 * 60_000
+// After the token endpoint refuses the key (invalid_grant…), sends fail fast for a while instead of
+// asking Google again for every push: a revoked key must not turn into a flood of token requests.
+const REFUSED_HOLD_OFF_MS = 30_000
 
 /** The fields of a Google service-account key file (the JSON downloaded from the console) we use. */
 export interface GoogleServiceAccountKey {
@@ -79,6 +82,7 @@ export class GoogleAccessTokenSource {
   private current: AccessToken | undefined
   private inflight: Promise<AccessToken> | undefined
   private signingKey: Promise<CryptoKey> | undefined
+  private refused: { error: GoogleAuthError; until: number } | undefined
   private readonly renewEarlyMs: number
 
   constructor(private readonly o: AccessTokenSourceOptions) {
@@ -90,6 +94,10 @@ export class GoogleAccessTokenSource {
     const now = this.o.clock.now()
     const current = this.current
     if (current && now < current.renewAt) return current.token
+    if (this.refused && now < this.refused.until) {
+      if (current && now < current.expiresAt) return current.token
+      throw this.refused.error
+    }
     try {
       return (await abortable(this.refresh(), signal)).token
     } catch (err) {
@@ -107,10 +115,17 @@ export class GoogleAccessTokenSource {
   private refresh(): Promise<AccessToken> {
     if (!this.inflight) {
       this.inflight = this.fetchToken()
-        .then((t) => {
-          this.current = t
-          return t
-        })
+        .then(
+          (t) => {
+            this.current = t
+            this.refused = undefined
+            return t
+          },
+          (err: unknown) => {
+            if (err instanceof GoogleAuthError && !err.retryable) this.refused = { error: err, until: this.o.clock.now() + REFUSED_HOLD_OFF_MS }
+            throw err
+          },
+        )
         .finally(() => {
           this.inflight = undefined
         })

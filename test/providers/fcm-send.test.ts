@@ -91,6 +91,22 @@ describe('FCM provider sends through the sandbox', () => {
     assert.equal(w.sandbox.tokensIssued, 2, 'one renewal, one retry, then stop')
   })
 
+  test('a key Google refuses fails as configuration, and the token endpoint is not asked again for 30 s', async (t) => {
+    const clock = new FakeClock(Date.now())
+    const w = await world(t, { clock })
+    const stranger = { ...w.account, client_email: 'revoked@ring-test.iam.gserviceaccount.com' }
+    const fcm = createFcmProvider({ serviceAccount: stranger, url: w.sandbox.url, ca: pki.caCert, clock, logger: silentLogger() })
+    t.after(() => fcm.close())
+    const first = await fcm.send(ring())
+    assert.deepEqual([first.kind, first.kind === 'failed' && first.config], ['failed', true])
+    assert.match(first.kind === 'failed' ? first.reason : '', /invalid_grant/)
+    assert.equal((await fcm.send(ring())).kind, 'failed')
+    assert.equal(w.sandbox.tokenRequests, 1)
+    clock.advance(30_001)
+    await fcm.send(ring())
+    assert.equal(w.sandbox.tokenRequests, 2)
+  })
+
   test('sends multiplex over one HTTP/2 connection instead of waiting for each other (undici serialises POSTs)', async (t) => {
     const w = await world(t, { responseDelayMs: 200 })
     const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger(), connections: 1 })

@@ -88,6 +88,11 @@ export class FcmSandbox extends EventEmitter {
     return this.issuer.issued
   }
 
+  /** Token endpoint requests, granted or refused. */
+  get tokenRequests(): number {
+    return this.issuer.requests
+  }
+
   /** Answer sends to this registration token with an error, `times` times (default: always). */
   failToken(token: string, f: FcmFailure & { times?: number }): void {
     this.tokenFailures.set(token, { ...f, times: f.times ?? Infinity })

@@ -80,6 +80,7 @@ const SHORT_LIVED =
 export class TokenIssuer {
   tokenUri = ''
   issued = 0
+  requests = 0
   private readonly grants = new Map<string, Grant>()
   private readonly keys = new Map<string, Promise<CryptoKey>>()
 
@@ -90,6 +91,7 @@ export class TokenIssuer {
   ) {}
 
   async exchange(form: URLSearchParams): Promise<TokenAnswer> {
+    this.requests++
     const grantType = form.get('grant_type')
     if (grantType !== JWT_BEARER_GRANT) return oauthError('unsupported_grant_type', `Invalid grant_type: ${grantType ?? ''}`)
     const assertion = form.get('assertion')
