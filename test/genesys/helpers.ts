@@ -18,9 +18,15 @@ export interface World {
   close(): Promise<void>
 }
 
-export async function world(o: { clock?: Clock; tokenTtlS?: number; maxRetries?: number; heartbeatIntervalMs?: number } = {}): Promise<World> {
+export async function world(
+  o: { clock?: Clock; simClock?: Clock; tokenTtlS?: number; maxRetries?: number; heartbeatIntervalMs?: number } = {},
+): Promise<World> {
   const { caCert, key, cert } = await testPki()
-  const sim = await startGenesysSim({ tls: { key, cert }, ...(o.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: o.heartbeatIntervalMs }) })
+  const sim = await startGenesysSim({
+    tls: { key, cert },
+    ...(o.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: o.heartbeatIntervalMs }),
+    ...(o.simClock && { clock: o.simClock }),
+  })
   const creds = sim.addClient(o.tokenTtlS !== undefined ? { tokenTtlS: o.tokenTtlS } : {})
   const dispatcher = createDispatcher(caCert)
   const logger = silentLogger()

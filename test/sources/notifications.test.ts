@@ -1,8 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { FakeClock } from '../../src/clock.js'
 import type { RoutingEvent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer } from 'ws'
+import { GenesysRest, type NotificationChannel } from '../../src/genesys/rest.js'
 import { NotificationsSource, type NotificationsSourceOptions } from '../../src/sources/notifications.js'
+import { snapshot, userTopic } from '../fixtures/genesys/snapshots.js'
 import { requests, world, type World } from '../genesys/helpers.js'
 
 const PUT_SUBS = 'PUT /api/v2/notifications/channels/{channelId}/subscriptions'
@@ -42,9 +47,12 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
 
 async function setup(
   t: { after: (fn: () => Promise<void>) => void },
-  o: { agents?: number; heartbeatIntervalMs?: number; source?: Partial<NotificationsSourceOptions> } = {},
+  o: { agents?: number; heartbeatIntervalMs?: number; simClock?: FakeClock; source?: Partial<NotificationsSourceOptions> } = {},
 ): Promise<{ w: World; source: NotificationsSource; events: Events; agents: Array<{ userId: string }> }> {
-  const w = await world(o.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {})
+  const w = await world({
+    ...(o.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: o.heartbeatIntervalMs }),
+    ...(o.simClock && { simClock: o.simClock }),
+  })
   const agents = Array.from({ length: o.agents ?? 3 }, () => w.sim.addAgent())
   const events = new Events()
   const source = new NotificationsSource({
@@ -186,4 +194,87 @@ test('a Genesys outage at start is retried until it comes back', async (t) => {
   await until(() => source.status().connected, 8000)
   const { conversationId } = w.sim.offer({ userId: agent.userId, mediaType: 'callback' })
   await events.next(ofConversation(conversationId, 'offer'))
+})
+
+test('when the channel has expired, the reconnect makes a new channel and subscribes it', async (t) => {
+  const simClock = new FakeClock(Date.now())
+  const { w, source, events, agents } = await setup(t, { agents: 2, simClock })
+  const expired = source.channelId
+  simClock.advance(25 * 3600_000) // channels live 24 h
+  w.sim.sweep()
+  await until(() => source.status().connected && source.channelId !== expired)
+  assert.deepEqual(
+    w.sim.channels().map((c) => c.id),
+    [source.channelId],
+  )
+  assert.equal(w.sim.channels()[0]?.topics.length, 2)
+  const { conversationId } = w.sim.offer({ userId: agents[1]!.userId, mediaType: 'voice' })
+  await events.next(ofConversation(conversationId, 'offer'))
+})
+
+test('transfer, no-answer, decline and re-offer from the simulator reach the gateway as such', async (t) => {
+  const { w, events, agents } = await setup(t, { agents: 2 })
+  const [a, b] = [agents[0]!.userId, agents[1]!.userId]
+  const reasonOf = async (cid: string, participantId: string): Promise<string> => {
+    const e = await events.next((x) => x.conversationId === cid && x.participantId === participantId && x.kind === 'ended')
+    return e.kind === 'ended' ? e.reason : ''
+  }
+
+  const c1 = w.sim.offer({ userId: a, mediaType: 'voice', ani: 'tel:+13175550199' })
+  const offer = await events.next(ofConversation(c1.conversationId, 'offer'))
+  assert.equal(offer.callerDisplay, '+13175550199')
+  const toB = w.sim.transfer(c1.conversationId, b)
+  assert.equal(await reasonOf(c1.conversationId, c1.participantId), 'transferred')
+  const offerB = await events.next((e) => e.conversationId === c1.conversationId && e.userId === b && e.kind === 'offer')
+  assert.equal(offerB.participantId, toB.participantId)
+
+  const c2 = w.sim.offer({ userId: a, mediaType: 'voice' })
+  await events.next(ofConversation(c2.conversationId, 'offer'))
+  w.sim.noAnswer(c2.conversationId)
+  assert.equal(await reasonOf(c2.conversationId, c2.participantId), 'not-answered')
+  const again = w.sim.reoffer(c2.conversationId)
+  const reoffer = await events.next((e) => e.conversationId === c2.conversationId && e.participantId === again.participantId)
+  assert.equal(reoffer.kind, 'offer')
+  w.sim.decline(c2.conversationId)
+  assert.equal(await reasonOf(c2.conversationId, again.participantId), 'declined')
+})
+
+test('malformed frames are counted and never crash the source; a throwing handler is contained', async (t) => {
+  const w = await world()
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await new Promise((r) => server.once('listening', r))
+  const { port } = server.address() as AddressInfo
+  // Genesys' REST surface from the simulator, a hostile socket from this test.
+  class HostileChannelRest extends GenesysRest {
+    override async createChannel(): Promise<NotificationChannel> {
+      return { ...(await super.createChannel()), connectUri: `ws://127.0.0.1:${port}/` }
+    }
+  }
+  const rest = new HostileChannelRest({ apiUrl: w.sim.url, auth: w.auth, dispatcher: w.dispatcher, logger: silentLogger() })
+  const agent = w.sim.addAgent()
+  const delivered: RoutingEvent[] = []
+  const source = new NotificationsSource({
+    rest,
+    listUserIds: () => Promise.resolve([agent.userId]),
+    onEvent: (e) => {
+      delivered.push(e)
+      throw new Error('handler bug')
+    },
+    logger: silentLogger(),
+  })
+  t.after(async () => {
+    await source.stop()
+    await new Promise((r) => server.close(r))
+    await w.close()
+  })
+  server.on('connection', (ws) => {
+    for (const bad of ['not json', '[]', '{"eventBody":{}}', '{"topicName":"v2.users.x.conversations","eventBody":null}', '{"topicName":"v2.unknown.topic","eventBody":{}}']) ws.send(bad)
+    ws.send(JSON.stringify({ topicName: 'channel.metadata', eventBody: { message: 'WebSocket Heartbeat' } }))
+    ws.send(JSON.stringify({ topicName: userTopic(), version: '2', eventBody: snapshot({ agents: [{ leg: { state: 'alerting' } }] }) }))
+  })
+  await source.start()
+  await until(() => delivered.length === 1)
+  assert.equal(source.status().rejectedFrames, 5)
+  assert.ok(source.status().connected)
+  assert.equal(delivered[0]?.kind, 'offer')
 })
