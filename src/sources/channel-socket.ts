@@ -38,7 +38,7 @@ export class ChannelSocket {
     private readonly ws: WebSocket,
     private readonly o: ChannelSocketOptions,
   ) {
-    this.closed = Promise.resolve()
+    this.closed = new Promise((resolve) => ws.once('close', () => resolve()))
   }
 
   /** Connects; resolves when the socket is open, rejects if it cannot be opened. */
@@ -91,8 +91,6 @@ export class ChannelSocket {
 
   private attach(): void {
     const { ws, o } = this
-    // Set here, not in the constructor: open() clears every listener once the socket is open.
-    this.closed = new Promise((resolve) => ws.once('close', () => resolve()))
     this.lastFrameHr = performance.now()
     ws.on('message', (data: RawData) => {
       const receivedAtHr = performance.now()
