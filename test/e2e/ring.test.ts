@@ -51,7 +51,7 @@ test('a call offered to an agent rings the iPhone through PushKit and the Androi
   assert.equal(voip.payload.caller, '+15550199888')
   assert.ok(typeof voip.payload.aps === 'object' && !('custom' in (voip.payload.aps as object)), 'custom keys stand beside aps')
 
-  const msg = android.message as { token: string; data: Record<string, string>; android: Record<string, string>; notification?: unknown }
+  const msg = android.message as { token: string; data: Record<string, string>; android: { priority: string; ttl: string }; notification?: unknown }
   assert.equal(msg.token, phone.android)
   assert.equal(msg.android.priority, 'HIGH')
   assert.match(msg.android.ttl, /^(30|29)s$/)
