@@ -129,7 +129,8 @@ test('socket_closing moves to a new channel without missing an offer made right 
   const fresh = channels.find((c) => c.id === source.channelId)
   assert.ok(fresh?.connected)
   assert.equal(fresh.topics.length, 2)
-  assert.equal(channels.find((c) => c.id === oldChannel)?.connected ?? false, false)
+  // Make-before-break: the old socket closes once the new one carries the topics (asynchronously).
+  await until(() => !(w.sim.channels().find((c) => c.id === oldChannel)?.connected ?? false))
   const second = w.sim.offer({ userId: agents[1]!.userId, mediaType: 'message' })
   await events.next(ofConversation(second.conversationId, 'offer'))
   w.sim.answer(first.conversationId)
