@@ -71,7 +71,7 @@ export class Gateway {
       store,
       clock,
       logger: logger.child({ component: 'dispatch' }),
-      payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: false },
+      payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: config.payload.redactCaller },
       ...(o.onOutcome ? { onOutcome: o.onOutcome } : {}),
     })
     const engine = new RingEngine({

@@ -1,6 +1,7 @@
 // Configuration is read from the environment once, at start, and validated here. A wrong or missing
 // setting stops the process with one line naming the setting; nothing reads the environment later.
 import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { z } from 'zod'
 import type { EventSourceName } from './model.js'
 
@@ -41,21 +42,46 @@ export interface FcmConfig {
   url: string
 }
 
+export interface WebPushConfig {
+  publicKey: string
+  privateKey: string
+  /** mailto: or https: contact for the push service (RFC 8292). */
+  subject: string
+}
+
 export interface Config {
   port: number
   host: string
   logLevel: string
   storeUrl: string
+  /** Names this process in leases, metrics and logs (default: hostname-pid). */
+  instanceId: string
   genesys: {
     apiUrl: string
     loginUrl: string
     clientId?: string
     clientSecret?: string
     eventSource: EventSourceName
+    /** Notifications API topics: one per agent (`users`) or one per queue (`queues`). */
+    topics: 'users' | 'queues'
+    queueIds: string[]
   }
+  /** The webhook source (POST /api/v1/events) is served when a secret is set. */
+  webhook?: { secret: string }
   apns?: ApnsConfig
   fcm?: FcmConfig
+  webpush?: WebPushConfig
   ring: { timeoutMs: number; dedupWindowMs: number }
+  presence: {
+    filter: 'off' | 'soft'
+    /** System presences (normalised: lower case, no spaces) whose agents are not rung in `soft` mode. */
+    suppress: string[]
+    /** A presence that changed this recently is not trusted yet (Genesys presence lags 2–3 s). */
+    lagMs: number
+  }
+  payload: { redactCaller: boolean }
+  scale: { leaseTtlMs: number }
+  audit: { maxEntries: number }
   adminToken?: string
 }
 
@@ -67,9 +93,18 @@ const KNOWN = [
   'GENESYS_EVENT_SOURCE',
   'APNS_KEY_FILE', 'APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC', 'APNS_ENVIRONMENT', 'APNS_URL',
   'FCM_SERVICE_ACCOUNT_FILE', 'FCM_URL',
+  'GENESYS_TOPICS', 'GENESYS_QUEUE_IDS', 'WEBHOOK_SECRET',
+  'WEBPUSH_VAPID_PUBLIC_KEY', 'WEBPUSH_VAPID_PRIVATE_KEY', 'WEBPUSH_SUBJECT',
   'RING_TIMEOUT_S', 'DEDUP_WINDOW_MS', 'ADMIN_TOKEN',
+  'PRESENCE_FILTER', 'PRESENCE_SUPPRESS', 'PRESENCE_LAG_MS', 'CALLER_DISPLAY',
+  'LEASE_TTL_MS', 'INSTANCE_ID', 'AUDIT_MAX_ENTRIES',
 ] as const
-const OUR_PREFIXES = ['GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'STORE_']
+const OUR_PREFIXES = ['GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_']
+
+/** Genesys spells presences differently per surface ("On Queue", "ON_QUEUE", "on queue"). */
+export function normalisePresence(value: string): string {
+  return value.toLowerCase().replace(/[\s_-]+/g, '')
+}
 
 const int = (min: number, max: number) =>
   z
@@ -109,7 +144,28 @@ const schemas = {
   APNS_URL: httpsUrl.optional(),
   FCM_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
   FCM_URL: httpsUrl.default('https://fcm.googleapis.com'),
+  GENESYS_TOPICS: z.enum(['users', 'queues']).default('users'),
+  GENESYS_QUEUE_IDS: z
+    .string()
+    .regex(/^[\w-]+(,[\w-]+)*$/, 'must be a comma-separated list of queue ids')
+    .transform((v) => v.split(','))
+    .optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBPUSH_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/, 'must be the URL-safe base64 VAPID public key').optional(),
+  WEBPUSH_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/, 'must be the URL-safe base64 VAPID private key').optional(),
+  WEBPUSH_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https: URL').optional(),
   RING_TIMEOUT_S: int(1, 600).default('30'),
+  PRESENCE_FILTER: z.enum(['off', 'soft']).default('off'),
+  PRESENCE_SUPPRESS: z
+    .string()
+    .min(1)
+    .default('Offline,Away,Break')
+    .transform((v) => v.split(',').map(normalisePresence).filter((p) => p.length > 0)),
+  PRESENCE_LAG_MS: int(0, 60_000).default('3000'),
+  CALLER_DISPLAY: z.enum(['show', 'redact']).default('show'),
+  LEASE_TTL_MS: int(1_000, 300_000).default('10000'),
+  INSTANCE_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores').optional(),
+  AUDIT_MAX_ENTRIES: int(100, 10_000_000).default('10000'),
   DEDUP_WINDOW_MS: int(0, 600_000).default('5000'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 } satisfies Record<(typeof KNOWN)[number], z.ZodTypeAny>
@@ -186,6 +242,14 @@ function loadFcm(s: Settings): FcmConfig | undefined {
   return { serviceAccountFile: s.FCM_SERVICE_ACCOUNT_FILE, serviceAccount: parsed.data, url: s.FCM_URL }
 }
 
+function loadWebPush(s: Settings): WebPushConfig | undefined {
+  const parts = { WEBPUSH_VAPID_PUBLIC_KEY: s.WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY: s.WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT: s.WEBPUSH_SUBJECT }
+  if (Object.values(parts).every((v) => v === undefined)) return undefined
+  const missing = Object.entries(parts).find(([, v]) => v === undefined)
+  if (missing) throw new ConfigError(missing[0], 'is required when any WEBPUSH_ setting is given (WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT)')
+  return { publicKey: s.WEBPUSH_VAPID_PUBLIC_KEY as string, privateKey: s.WEBPUSH_VAPID_PRIVATE_KEY as string, subject: s.WEBPUSH_SUBJECT as string }
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const s = parseSettings(env)
   const regional = s.GENESYS_REGION
@@ -199,24 +263,40 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!s.GENESYS_CLIENT_ID) throw new ConfigError('GENESYS_CLIENT_ID', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE} (an OAuth client-credentials client)`)
     if (!s.GENESYS_CLIENT_SECRET) throw new ConfigError('GENESYS_CLIENT_SECRET', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE}`)
   }
+  if (s.GENESYS_TOPICS === 'queues' && !s.GENESYS_QUEUE_IDS) {
+    throw new ConfigError('GENESYS_QUEUE_IDS', 'is required when GENESYS_TOPICS=queues (the queues whose conversations ring mobile agents)')
+  }
+  if (s.GENESYS_EVENT_SOURCE === 'webhook' && !s.WEBHOOK_SECRET) {
+    throw new ConfigError('WEBHOOK_SECRET', 'is required for GENESYS_EVENT_SOURCE=webhook (the shared secret EventBridge sends)')
+  }
   const apns = loadApns(s)
   const fcm = loadFcm(s)
-  if (!apns && !fcm) throw new ConfigError('APNS_KEY_FILE', 'no push service configured: set the APNS_ settings, FCM_SERVICE_ACCOUNT_FILE, or both')
+  const webpush = loadWebPush(s)
+  if (!apns && !fcm && !webpush) throw new ConfigError('APNS_KEY_FILE', 'no push service configured: set the APNS_ settings, FCM_SERVICE_ACCOUNT_FILE, the WEBPUSH_ settings, or several')
   return {
     port: s.PORT,
     host: s.HOST,
     logLevel: s.LOG_LEVEL,
     storeUrl: s.STORE_URL,
+    instanceId: s.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     genesys: {
       apiUrl,
       loginUrl,
       eventSource: s.GENESYS_EVENT_SOURCE,
+      topics: s.GENESYS_TOPICS,
+      queueIds: s.GENESYS_QUEUE_IDS ?? [],
       ...(s.GENESYS_CLIENT_ID ? { clientId: s.GENESYS_CLIENT_ID } : {}),
       ...(s.GENESYS_CLIENT_SECRET ? { clientSecret: s.GENESYS_CLIENT_SECRET } : {}),
     },
+    ...(s.WEBHOOK_SECRET ? { webhook: { secret: s.WEBHOOK_SECRET } } : {}),
     ...(apns ? { apns } : {}),
     ...(fcm ? { fcm } : {}),
+    ...(webpush ? { webpush } : {}),
     ring: { timeoutMs: s.RING_TIMEOUT_S * 1000, dedupWindowMs: s.DEDUP_WINDOW_MS },
+    presence: { filter: s.PRESENCE_FILTER, suppress: s.PRESENCE_SUPPRESS, lagMs: s.PRESENCE_LAG_MS },
+    payload: { redactCaller: s.CALLER_DISPLAY === 'redact' },
+    scale: { leaseTtlMs: s.LEASE_TTL_MS },
+    audit: { maxEntries: s.AUDIT_MAX_ENTRIES },
     ...(s.ADMIN_TOKEN ? { adminToken: s.ADMIN_TOKEN } : {}),
   }
 }
@@ -235,7 +315,14 @@ export function redacted(config: Config): Record<string, unknown> {
     fcm: config.fcm
       ? { serviceAccountFile: config.fcm.serviceAccountFile, projectId: config.fcm.serviceAccount.project_id, clientEmail: config.fcm.serviceAccount.client_email, url: config.fcm.url }
       : undefined,
+    webpush: config.webpush ? { publicKey: config.webpush.publicKey, subject: config.webpush.subject, privateKey: '[redacted]' } : undefined,
+    webhook: config.webhook ? { secret: '[redacted]' } : undefined,
+    instanceId: config.instanceId,
     ring: config.ring,
+    presence: config.presence,
+    payload: config.payload,
+    scale: config.scale,
+    audit: config.audit,
     adminToken: config.adminToken ? '[redacted]' : undefined,
   }
 }

@@ -52,9 +52,19 @@ test('a misspelt setting is an error, not silently ignored', () => {
   fails({ ...base, APNS_TOPICS: 'x' }, 'APNS_TOPICS')
 })
 
-test('the webhook source needs no client credentials', () => {
-  const c = loadConfig({ ...base, GENESYS_EVENT_SOURCE: 'webhook', GENESYS_CLIENT_ID: '', GENESYS_CLIENT_SECRET: '' })
+test('the webhook source needs its shared secret but no client credentials', () => {
+  fails({ ...base, GENESYS_EVENT_SOURCE: 'webhook' }, 'WEBHOOK_SECRET')
+  const c = loadConfig({ ...base, GENESYS_EVENT_SOURCE: 'webhook', WEBHOOK_SECRET: 'eventbridge-shared-secret', GENESYS_CLIENT_ID: '', GENESYS_CLIENT_SECRET: '' })
   assert.equal(c.genesys.clientId, undefined)
+  assert.equal(c.webhook?.secret, 'eventbridge-shared-secret')
+})
+
+test('queue topics need the queue ids; presences are normalised', () => {
+  fails({ ...base, GENESYS_TOPICS: 'queues' }, 'GENESYS_QUEUE_IDS')
+  const c = loadConfig({ ...base, GENESYS_TOPICS: 'queues', GENESYS_QUEUE_IDS: 'q-1,q-2', PRESENCE_FILTER: 'soft', PRESENCE_SUPPRESS: 'Offline, On Queue,MEAL' })
+  assert.deepEqual(c.genesys.queueIds, ['q-1', 'q-2'])
+  assert.deepEqual(c.presence.suppress, ['offline', 'onqueue', 'meal'])
+  assert.deepEqual(loadConfig(base).presence, { filter: 'off', suppress: ['offline', 'away', 'break'], lagMs: 3000 })
 })
 
 test('the redacted view carries no secret', () => {
