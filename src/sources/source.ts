@@ -4,6 +4,12 @@ import type { RoutingEvent, EventSourceName } from '../model.js'
 
 export type RoutingEventHandler = (event: RoutingEvent) => void
 
+/**
+ * An agent's system presence changed (from the v2.users.{id}.presence topic), for the ring
+ * engine's presence filter. `systemPresence` as Genesys sent it; `changedAt` epoch ms.
+ */
+export type PresenceHandler = (userId: string, systemPresence: string, changedAt: number) => void
+
 export interface SourceStatus {
   name: EventSourceName
   /** True when the source can currently hear Genesys (every channel's socket is open). */
@@ -13,6 +19,8 @@ export interface SourceStatus {
   reconnects: number
   /** Frames that were not understood (counted, logged once per kind). */
   rejectedFrames: number
+  /** Set when the source runs under a Redis lease (several instances): only the holder listens. */
+  lease?: { holder: boolean; holderId?: string; fencingToken?: number }
 }
 
 export interface EventSource {
