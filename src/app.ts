@@ -27,6 +27,8 @@ export interface GatewayOptions {
   onEvent?: (event: RoutingEvent) => void
   onDecision?: (decision: RingDecision) => void
   onOutcome?: (outcome: PushOutcome) => void
+  /** Redis key prefix, so tests and benchmarks can share one Redis without colliding; the store's default otherwise. */
+  storeKeyPrefix?: string
 }
 
 export class Gateway {
@@ -44,7 +46,7 @@ export class Gateway {
   static async create(o: GatewayOptions): Promise<Gateway> {
     const { config, logger } = o
     const clock = o.clock ?? systemClock
-    const store = await openStore(config.storeUrl, { clock, logger: logger.child({ component: 'store' }) })
+    const store = await openStore(config.storeUrl, { clock, logger: logger.child({ component: 'store' }), ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}) })
 
     const providers: Partial<Record<ProviderName, PushProvider>> = {}
     if (config.apns) {
