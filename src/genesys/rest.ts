@@ -115,6 +115,47 @@ export class GenesysRest {
     return { id: b.id, name: typeof b.name === 'string' ? b.name : b.id }
   }
 
+  /**
+   * POST /api/v2/analytics/conversations/details/query for conversations that have not ended
+   * (conversationFilters conversationEnd notExists) with a segment of one of `ids` (dimension
+   * userId or queueId). The interval only includes conversations that started on a day it touches
+   * (ConversationQuery model), so callers pass a wide one. Paging: pageSize ≤ 100, default 25.
+   */
+  async activeConversations(
+    dimension: 'userId' | 'queueId',
+    ids: string[],
+    interval: { from: number; to: number },
+    page: { pageSize: number; pageNumber: number },
+  ): Promise<{ conversations: unknown[]; totalHits: number }> {
+    const b = await this.request<unknown>('POST', '/api/v2/analytics/conversations/details/query', {
+      interval: `${new Date(interval.from).toISOString()}/${new Date(interval.to).toISOString()}`,
+      order: 'desc',
+      orderBy: 'conversationStart',
+      paging: page,
+      conversationFilters: [{ type: 'and', predicates: [{ type: 'dimension', dimension: 'conversationEnd', operator: 'notExists' }] }],
+      segmentFilters: [{ type: 'or', predicates: ids.map((value) => ({ type: 'dimension', dimension, operator: 'matches', value })) }],
+    })
+    if (!isRecord(b)) throw new GenesysApiError(502, 'Genesys analytics answer is not an object')
+    const conversations = Array.isArray(b.conversations) ? (b.conversations as unknown[]) : []
+    return { conversations, totalHits: typeof b.totalHits === 'number' ? b.totalHits : conversations.length }
+  }
+
+  /** GET /api/v2/users/presences/purecloud/bulk?id=…: up to 100 users per call. */
+  async getPresencesBulk(userIds: string[]): Promise<Array<{ userId: string; systemPresence: string; modifiedAt?: number }>> {
+    const q = userIds.map((id) => `id=${encodeURIComponent(id)}`).join('&')
+    const b = await this.request<unknown>('GET', `/api/v2/users/presences/purecloud/bulk?${q}`)
+    const list = Array.isArray(b) ? (b as unknown[]) : isRecord(b) && Array.isArray(b.entities) ? (b.entities as unknown[]) : []
+    const out: Array<{ userId: string; systemPresence: string; modifiedAt?: number }> = []
+    for (const item of list) {
+      if (!isRecord(item) || !isRecord(item.presenceDefinition) || typeof item.presenceDefinition.systemPresence !== 'string') continue
+      const userId = typeof item.userId === 'string' ? item.userId : typeof item.id === 'string' ? item.id : undefined
+      if (!userId) continue
+      const modified = typeof item.modifiedDate === 'string' ? Date.parse(item.modifiedDate) : NaN
+      out.push({ userId, systemPresence: item.presenceDefinition.systemPresence, ...(Number.isFinite(modified) && { modifiedAt: modified }) })
+    }
+    return out
+  }
+
   /** GET /api/v2/users/{id}/presences/purecloud → {presenceDefinition: {id, systemPresence}}. */
   async getPresence(userId: string): Promise<{ systemPresence: string }> {
     const b = await this.request<unknown>('GET', `/api/v2/users/${encodeURIComponent(userId)}/presences/purecloud`)
