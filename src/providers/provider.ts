@@ -4,7 +4,8 @@
 export type ProviderName = 'apns' | 'fcm' | 'webpush'
 
 export type SendResult =
-  | { kind: 'delivered'; providerId?: string; status?: number }
+  /** `environment`: APNs delivered through the other environment than the device named (the dispatcher records it). */
+  | { kind: 'delivered'; providerId?: string; status?: number; environment?: 'production' | 'sandbox' }
   /** The token is dead: the dispatcher prunes it. `timestamp` (epoch ms) is APNs's 410 timestamp. */
   | { kind: 'invalid-token'; reason: string; status?: number; timestamp?: number }
   /** 429, 5xx, network, GOAWAY: worth retrying within the ring's lifetime. */
@@ -46,10 +47,25 @@ export interface FcmSend {
   message: FcmMessage
 }
 
-export type PushMessage = ApnsMessage | FcmSend
+/** A Web Push message (RFC 8030): the provider encrypts `payload` for the subscription (RFC 8291). */
+export interface WebPushSend {
+  provider: 'webpush'
+  subscription: { endpoint: string; keys: { p256dh: string; auth: string } }
+  /** The JSON the service worker receives (same keys as FCM data). */
+  payload: Record<string, string>
+  /** TTL header, seconds: the push service drops the message after it. */
+  ttlSeconds: number
+  urgency: 'very-low' | 'low' | 'normal' | 'high'
+  /** Topic header (≤ 32 URL-safe base64 chars): a pending message with the same topic is replaced. */
+  topic?: string
+}
+
+export type PushMessage = ApnsMessage | FcmSend | WebPushSend
 
 export interface PushProvider<M extends PushMessage = PushMessage> {
   readonly name: ProviderName
   send(msg: M, signal?: AbortSignal): Promise<SendResult>
+  /** Opens connections and fetches credentials ahead of the first push (best effort, never throws). */
+  warm?(): Promise<void>
   close(): Promise<void>
 }

@@ -9,6 +9,8 @@ import { createTestPki, type TestPki } from './tls.js'
 import { startGenesysSim, type GenesysSim, type GenesysSimOptions } from './genesys/index.js'
 import { generateApnsKey, startApnsSandbox, type ApnsKeyMaterial, type ApnsSandbox } from './apns/index.js'
 import { generateServiceAccount, startFcmSandbox, type FcmSandbox, type ServiceAccountJson } from './fcm/index.js'
+import webpushLib from 'web-push'
+import { startWebPushSandbox, type WebPushSandbox } from './webpush/index.js'
 
 export interface TestWorldOptions {
   clock?: Clock
@@ -26,6 +28,9 @@ export interface TestWorld {
   genesys: GenesysSim
   apns: ApnsSandbox
   fcm: FcmSandbox
+  /** A Web Push service; `webpush.subscribe({ applicationServerKey: vapid.publicKey })` is a browser subscribing. */
+  webpush: WebPushSandbox
+  vapid: { publicKey: string; privateKey: string; subject: string }
   client: { clientId: string; clientSecret: string }
   apnsKey: ApnsKeyMaterial
   serviceAccount: ServiceAccountJson
@@ -47,7 +52,7 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
   ])
   const tls = { key: pki.key, cert: pki.cert }
   const clock = o.clock ? { clock: o.clock } : {}
-  const [genesys, apns, fcm] = await Promise.all([
+  const [genesys, apns, fcm, webpush] = await Promise.all([
     startGenesysSim({ ...o.genesys, tls, ...clock }),
     startApnsSandbox({ tls, keys: [apnsKey], topics: [bundleId], ...clock }),
     startFcmSandbox({
@@ -55,7 +60,9 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
       accounts: [{ clientEmail: account.json.client_email, privateKeyId: account.json.private_key_id, publicKeyPem: account.publicKeyPem, projectId }],
       ...clock,
     }),
+    startWebPushSandbox({ tls, ...clock }),
   ])
+  const vapid = { ...webpushLib.generateVAPIDKeys(), subject: 'mailto:ops@example.com' }
   const serviceAccount: ServiceAccountJson = { ...account.json, token_uri: fcm.tokenUri }
   const client = genesys.addClient()
 
@@ -79,6 +86,9 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
     APNS_URL: apns.url,
     FCM_SERVICE_ACCOUNT_FILE: accountFile,
     FCM_URL: fcm.url,
+    WEBPUSH_VAPID_PUBLIC_KEY: vapid.publicKey,
+    WEBPUSH_VAPID_PRIVATE_KEY: vapid.privateKey,
+    WEBPUSH_SUBJECT: vapid.subject,
   }
 
   return {
@@ -88,13 +98,15 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
     genesys,
     apns,
     fcm,
+    webpush,
+    vapid,
     client,
     apnsKey,
     serviceAccount,
     bundleId,
     env,
     async close() {
-      await Promise.allSettled([genesys.close(), apns.close(), fcm.close()])
+      await Promise.allSettled([genesys.close(), apns.close(), fcm.close(), webpush.close()])
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -1,0 +1,132 @@
+// Web Push provider (RFC 8030 delivery, RFC 8291 aes128gcm encryption, RFC 8292 VAPID). The
+// `web-push` library encrypts the payload and signs the VAPID JWT; we send the request ourselves
+// over a keep-alive undici pool, so connections are reused and the ring's deadline aborts it.
+// The provider classifies the answer; the dispatcher retries and prunes.
+import { rootCertificates } from 'node:tls'
+import { Agent, request } from 'undici'
+import webpush from 'web-push'
+import { systemClock, type Clock } from '../clock.js'
+import { tokenPrefix, type Logger } from '../observability/logger.js'
+import type { PushProvider, SendResult, WebPushSend } from './provider.js'
+
+export interface WebPushProviderOptions {
+  vapid: { publicKey: string; privateKey: string; subject: string }
+  /** An extra CA to trust (the tests' sandbox); the public roots stay trusted. */
+  ca?: string
+  clock?: Clock
+  logger: Logger
+  requestTimeoutMs?: number
+}
+
+// RFC 8292 §2: the JWT `exp` must not be more than 24 hours ahead. We sign for 12 h and reuse the
+// header per push-service origin (the audience) until an hour before that, instead of signing
+// an ES256 JWT for every push.
+const VAPID_LIFETIME_S = 12 * 3600
+const VAPID_RENEW_BEFORE_S = 3600
+
+/**
+ * RFC 8030 answers, as push services use them (Mozilla autopush, FCM web, Apple web push):
+ *
+ * | HTTP        | meaning                                         | outcome                    |
+ * |-------------|-------------------------------------------------|----------------------------|
+ * | 201 / 200 / 202 | accepted                                    | delivered                  |
+ * | 404 / 410   | the subscription expired or was unsubscribed    | invalid-token (prune)      |
+ * | 400         | malformed request (headers, encryption)         | failed                     |
+ * | 401 / 403   | VAPID JWT refused / key does not match the subscription's applicationServerKey | failed, config |
+ * | 413         | payload too large (4096 bytes, RFC 8030 §7.2)   | failed                     |
+ * | 429         | too many requests                               | retry (Retry-After)        |
+ * | 5xx         | push service trouble                            | retry                      |
+ */
+export function classifyWebPushAnswer(status: number, body: string, retryAfterMs: number | undefined): SendResult {
+  const detail = body.trim().slice(0, 200)
+  const reason = detail ? `${status}: ${detail}` : `HTTP ${status}`
+  if (status >= 200 && status < 300) return { kind: 'delivered', status }
+  if (status === 404 || status === 410) return { kind: 'invalid-token', reason, status }
+  if (status === 401 || status === 403) return { kind: 'failed', reason, status, config: true }
+  if (status === 429 || status >= 500) return retryAfterMs === undefined ? { kind: 'retry', reason, status } : { kind: 'retry', reason, status, retryAfterMs }
+  return { kind: 'failed', reason, status }
+}
+
+function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value
+  if (!v) return undefined
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000
+  const at = Date.parse(v)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
+}
+
+export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<WebPushSend> {
+  const clock = o.clock ?? systemClock
+  const timeout = o.requestTimeoutMs ?? 10_000
+  const dispatcher = new Agent({
+    keepAliveTimeout: 60_000,
+    connections: 16,
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+    connect: o.ca ? { ca: [...rootCertificates, o.ca] } : {},
+  })
+  const vapidByAudience = new Map<string, { authorization: string; renewAt: number }>()
+
+  function vapidAuthorization(endpoint: string): string {
+    // RFC 8292 §2: aud is the origin of the push resource.
+    const audience = new URL(endpoint).origin
+    const nowS = Math.floor(clock.now() / 1000)
+    const cached = vapidByAudience.get(audience)
+    if (cached && nowS < cached.renewAt) return cached.authorization
+    const exp = nowS + VAPID_LIFETIME_S
+    const headers = webpush.getVapidHeaders(audience, o.vapid.subject, o.vapid.publicKey, o.vapid.privateKey, 'aes128gcm', exp)
+    vapidByAudience.set(audience, { authorization: headers.Authorization, renewAt: exp - VAPID_RENEW_BEFORE_S })
+    return headers.Authorization
+  }
+
+  async function sendOnce(msg: WebPushSend, signal?: AbortSignal): Promise<SendResult> {
+    const details = webpush.generateRequestDetails(msg.subscription, JSON.stringify(msg.payload), {
+      // No vapidDetails: we add VAPID ourselves (cached per audience) instead of signing per push.
+      headers: { Authorization: vapidAuthorization(msg.subscription.endpoint) },
+      TTL: msg.ttlSeconds,
+      urgency: msg.urgency,
+      contentEncoding: 'aes128gcm',
+      ...(msg.topic ? { topic: msg.topic } : {}),
+    })
+    const headers: Record<string, string> = {}
+    for (const [k, v] of Object.entries(details.headers)) if (v !== undefined) headers[k.toLowerCase()] = String(v)
+    const res = await request(details.endpoint, {
+      method: 'POST',
+      dispatcher,
+      headers,
+      body: details.body ?? undefined,
+      ...(signal ? { signal } : {}),
+    })
+    const text = await res.body.text()
+    return classifyWebPushAnswer(res.statusCode, text, parseRetryAfter(res.headers['retry-after'], clock.now()))
+  }
+
+  return {
+    name: 'webpush',
+    async send(msg, signal) {
+      let result: SendResult
+      try {
+        result = await sendOnce(msg, signal)
+      } catch (err) {
+        if (signal?.aborted) result = { kind: 'retry', reason: 'aborted by the caller (deadline)' }
+        else {
+          const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'error'
+          // A subscription the library cannot encrypt for (bad p256dh/auth) can never be delivered.
+          if (err instanceof Error && /p256dh|auth|subscription/i.test(err.message) && code === 'error') result = { kind: 'invalid-token', reason: err.message }
+          else result = { kind: 'retry', reason: `${code}: ${err instanceof Error ? err.message : String(err)}` }
+        }
+      }
+      if (result.kind !== 'delivered') {
+        const level = result.kind === 'failed' && result.config ? 'error' : 'info'
+        o.logger[level]({ provider: 'webpush', device: tokenPrefix(msg.subscription.endpoint), result: result.kind, status: result.status, reason: result.reason }, 'web push not delivered')
+      }
+      return result
+    },
+    async warm() {
+      // Nothing to fetch ahead: VAPID is signed locally; connections open per push-service origin.
+    },
+    async close() {
+      await dispatcher.close()
+    },
+  }
+}
