@@ -1,12 +1,15 @@
 // The composition root: builds every part of the gateway from a validated Config and wires the
 // data flow sources → ring engine → dispatcher → providers. Nothing else reads configuration.
+import { performance } from 'node:perf_hooks'
 import type { FastifyInstance } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { buildApi } from './api/server.js'
 import { Dispatcher, type PushOutcome } from './dispatch/dispatcher.js'
 import { AgentDirectory, ClientCredentialsAuth, GenesysRest, createDispatcher } from './genesys/index.js'
-import type { Logger } from './observability/logger.js'
+import { LiveFeed } from './observability/live.js'
+import { withLogContext, type Logger } from './observability/logger.js'
+import { GatewayMetrics } from './observability/metrics.js'
 import { createApnsProvider } from './providers/apns.js'
 import { createFcmProvider } from './providers/fcm.js'
 import type { ProviderName, PushProvider } from './providers/provider.js'
@@ -14,6 +17,8 @@ import { RingEngine, type RingDecision } from './ring/engine.js'
 import { NotificationsSource } from './sources/notifications.js'
 import type { EventSource } from './sources/source.js'
 import type { RoutingEvent } from './model.js'
+import { leaseForSource, sourceReadiness } from './scale/index.js'
+import { storeReadiness } from './store/cached.js'
 import { openStore } from './store/open.js'
 import type { Store } from './store/store.js'
 
@@ -41,12 +46,19 @@ export class Gateway {
     readonly source: EventSource,
     readonly api: FastifyInstance,
     private readonly providers: PushProvider[],
+    readonly metrics: GatewayMetrics,
+    readonly live: LiveFeed,
+    private readonly lifecycle: Lifecycle,
   ) {}
 
   static async create(o: GatewayOptions): Promise<Gateway> {
     const { config, logger } = o
     const clock = o.clock ?? systemClock
     const store = await openStore(config.storeUrl, { clock, logger: logger.child({ component: 'store' }), ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}) })
+    // Metrics and the dashboard's live feed hear everything through the same observers as the demo.
+    const metrics = new GatewayMetrics({ instanceId: config.instanceId, clock })
+    const live = new LiveFeed({ clock })
+    const lifecycle: Lifecycle = { stopping: false, handling: new Set() }
 
     const providers: Partial<Record<ProviderName, PushProvider>> = {}
     if (config.apns) {
@@ -74,7 +86,11 @@ export class Gateway {
       clock,
       logger: logger.child({ component: 'dispatch' }),
       payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: config.payload.redactCaller },
-      ...(o.onOutcome ? { onOutcome: o.onOutcome } : {}),
+      onOutcome: (outcome) => {
+        metrics.observeOutcome(outcome)
+        live.observeOutcome(outcome)
+        o.onOutcome?.(outcome)
+      },
     })
     const engine = new RingEngine({
       store,
@@ -83,7 +99,11 @@ export class Gateway {
       logger: logger.child({ component: 'ring' }),
       ringTimeoutMs: config.ring.timeoutMs,
       dedupWindowMs: config.ring.dedupWindowMs,
-      ...(o.onDecision ? { onDecision: o.onDecision } : {}),
+      onDecision: (decision) => {
+        metrics.observeDecision(decision)
+        live.observeDecision(decision)
+        o.onDecision?.(decision)
+      },
     })
 
     const http = createDispatcher(o.ca)
@@ -100,17 +120,25 @@ export class Gateway {
     const agents = new AgentDirectory({ apiUrl: config.genesys.apiUrl, dispatcher: http, clock, logger: genesysLog })
 
     const onEvent = (event: RoutingEvent): void => {
+      metrics.observeEvent(event)
       o.onEvent?.(event)
-      void engine.handle(event)
+      // Every line logged while this event is handled (ring, dispatch, providers) names the conversation.
+      const handled = withLogContext({ conversationId: event.conversationId }, () => engine.handle(event))
+      // Tracked so that stop() can let decisions already under way finish before closing the store.
+      lifecycle.handling.add(handled)
+      void handled.finally(() => lifecycle.handling.delete(handled))
     }
-    const source: EventSource = new NotificationsSource({
+    // Several instances on Redis: only the holder of the source lease runs the WebSocket source.
+    const lease = await leaseForSource({ config, store, logger, ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}) })
+    const wsSource: EventSource = new NotificationsSource({
       rest,
       listUserIds: () => store.listUserIds(),
-      onEvent,
+      onEvent: lease ? lease.guard(onEvent) : onEvent,
       logger: logger.child({ component: 'source' }),
       clock,
       ...(o.ca ? { wsOptions: { ca: o.ca } } : {}),
     })
+    const source: EventSource = lease ? lease.wrap(wsSource) : wsSource
 
     const api = await buildApi({
       logger,
@@ -126,13 +154,17 @@ export class Gateway {
           await (remaining.length > 0 ? source.addUser(userId) : source.removeUser(userId))
         },
       },
+      operations: { adminToken: config.adminToken, instanceId: config.instanceId, live, metrics },
       readiness: [
-        { name: 'store', check: async () => (await store.ping(), { ok: true }) },
-        { name: 'source', check: async () => ({ ok: source.status().connected, detail: `${source.name}: ${source.status().connected ? 'connected' : 'not connected'}` }) },
+        // Fails as soon as stop() begins, so a load balancer drains this instance first.
+        { name: 'shutdown', check: async () => ({ ok: !lifecycle.stopping, detail: lifecycle.stopping ? 'stopping' : 'running' }) },
+        { name: 'store', check: () => storeReadiness(store) },
+        { name: 'source', check: async () => sourceReadiness(source.status()) },
       ],
     })
 
-    return new Gateway(config, logger, store, engine, dispatcher, source, api, Object.values(providers))
+    metrics.watch({ source: () => source.status(), storeKind: store.kind, pingStore: () => store.ping(), countDevices: () => store.countDevices(), inFlight: () => dispatcher.pending })
+    return new Gateway(config, logger, store, engine, dispatcher, source, api, Object.values(providers), metrics, live, lifecycle)
   }
 
   /** Starts listening for agents and Genesys. Resolves with the API's base URL. */
@@ -146,12 +178,34 @@ export class Gateway {
 
   /** Stops taking events, lets in-flight pushes finish (bounded), then closes everything. */
   async stop(graceMs = 5_000): Promise<void> {
+    // SIGTERM and a second caller (a test's after()) share one shutdown.
+    this.lifecycle.stopped ??= this.shutdown(graceMs)
+    return this.lifecycle.stopped
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    const started = performance.now()
+    this.lifecycle.stopping = true
+    // 1. Stop taking events: the source closes its sockets and (under a lease) releases the lease.
     await this.source.stop()
     this.engine.stop()
-    const deadline = Date.now() + graceMs
-    while (this.dispatcher.pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    // 2. Let decisions under way and pushes in flight finish, within the grace period.
+    const deadline = started + graceMs
+    while ((this.lifecycle.handling.size > 0 || this.dispatcher.pending > 0) && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    const abandoned = this.dispatcher.pending
+    // 3. Close connections: HTTP (open dashboard streams are ended), push services, the store.
     await this.api.close()
     await Promise.all(this.providers.map((p) => p.close()))
     await this.store.close()
+    this.logger.info({ ms: Math.round(performance.now() - started), abandonedPushes: abandoned }, 'gateway stopped')
   }
+}
+
+interface Lifecycle {
+  stopping: boolean
+  /** Event handlings (ring decisions) under way. */
+  handling: Set<Promise<void>>
+  stopped?: Promise<void>
 }

@@ -1,12 +1,14 @@
 // Turns STORE_URL into a store: the one place that knows which URL means which backend.
 import type { Clock } from '../clock.js'
 import type { Logger } from '../observability/logger.js'
+import { createCachedStore } from './cached.js'
 import { createMemoryStore } from './memory.js'
 import { createRedisStore } from './redis.js'
+import { parseRedisUrl } from './redis-url.js'
 import { openSqliteStore } from './sqlite.js'
 import type { Store } from './store.js'
 
-export const STORE_URL_FORMS = 'sqlite:<path> (e.g. sqlite:./data/gateway.db, sqlite::memory:), redis://… or rediss://…, memory:'
+export const STORE_URL_FORMS = 'sqlite:<path> (e.g. sqlite:./data/gateway.db, sqlite::memory:), redis://… or rediss://… (optionally ?prefix=<key prefix>), memory:'
 
 export async function openStore(url: string, o: { clock?: Clock; logger?: Logger; keyPrefix?: string } = {}): Promise<Store> {
   if (url.startsWith('sqlite:')) {
@@ -15,7 +17,10 @@ export async function openStore(url: string, o: { clock?: Clock; logger?: Logger
     return openSqliteStore({ path, clock: o.clock, logger: o.logger })
   }
   if (url.startsWith('redis://') || url.startsWith('rediss://')) {
-    return createRedisStore({ url, ...o })
+    // The shared store is wrapped in the device cache that keeps rings going through an outage.
+    const target = parseRedisUrl(url, o.keyPrefix)
+    const redis = createRedisStore({ ...o, url: target.url, keyPrefix: target.keyPrefix })
+    return createCachedStore(redis, { ...(o.clock && { clock: o.clock }), ...(o.logger && { logger: o.logger }) })
   }
   if (url === 'memory:') {
     return createMemoryStore({ clock: o.clock })

@@ -1,0 +1,207 @@
+// A Redis lease with a fencing token: at most one gateway instance at a time holds it (the one that
+// runs the WebSocket source). Keys (under the key prefix):
+//
+//   lease:<name>            string "<instanceId>|<fencing token>", PX = the lease TTL
+//   lease:<name>:fence      counter, INCR on every acquisition: tokens only ever grow
+//   lease:<name>:released   pub/sub channel: a graceful release, so a standby takes over at once
+//
+// Safety: the holder counts its lease as valid from the moment it SENT the acquire/renew command,
+// minus a safety margin for clock-rate drift, so it stops before Redis can expire the key and let
+// another instance in. That covers a holder cut off from Redis and a stalled event loop: validity
+// is computed from a monotonic clock whenever it is asked (isValid), not only when a timer fires.
+// Renewal is compare-and-extend on the full value, so a holder whose lease was taken over (same
+// instance id or not) can never extend the new holder's lease: the fencing token differs.
+import type { Logger } from '../observability/logger.js'
+import type { ScaleBus } from './bus.js'
+
+export interface LeaseState {
+  holder: boolean
+  /** The instance holding the lease, as last seen (this instance when holder). */
+  holderId?: string
+  fencingToken?: number
+}
+
+export interface LeaseOptions {
+  bus: ScaleBus
+  name: string
+  instanceId: string
+  ttlMs: number
+  logger: Logger
+  onAcquired: (fencingToken: number) => void
+  onLost: (reason: 'expired' | 'taken' | 'released') => void
+  /** Monotonic milliseconds (tests may stall it); default performance.now. */
+  now?: () => number
+}
+
+// Compare-and-set acquisition: SET NX PX, and the fencing token from INCR in the same script.
+const ACQUIRE = `local token = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+local value = ARGV[1] .. '|' .. token
+if redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2]) then
+  redis.call('INCR', KEYS[2])
+  return {1, value, tonumber(ARGV[2])}
+end
+return {0, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}`
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+export class RedisLease {
+  private readonly key: string
+  private readonly fenceKey: string
+  private readonly now: () => number
+  private readonly safetyMs: number
+  private value: string | undefined
+  private token: number | undefined
+  private validUntil = 0
+  private seen: { holderId?: string; token?: number } = {}
+  private timer: NodeJS.Timeout | undefined
+  private deadline: NodeJS.Timeout | undefined
+  private running = false
+  private busy = false
+
+  constructor(private readonly o: LeaseOptions) {
+    this.key = `${o.bus.keyPrefix}lease:${o.name}`
+    this.fenceKey = `${this.key}:fence`
+    this.now = o.now ?? (() => performance.now())
+    // Timers on two hosts can run a little apart; 5 % of the TTL (at least 100 ms) covers it.
+    this.safetyMs = Math.max(100, Math.round(o.ttlMs * 0.05))
+  }
+
+  /** Starts competing for the lease; resolves after the first attempt. */
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.o.bus.subscribe(`lease:${this.o.name}:released`, () => {
+      if (this.running && this.value === undefined) this.schedule(0)
+    })
+    await this.tick()
+  }
+
+  /** Stops competing; a holder releases the lease so another instance takes over at once. */
+  async stop(): Promise<void> {
+    this.running = false
+    clearTimeout(this.timer)
+    clearTimeout(this.deadline)
+    if (this.value !== undefined) {
+      const value = this.value
+      this.drop('released')
+      await this.release(value)
+    }
+  }
+
+  /** True while this instance holds a lease that no other instance can have taken yet. */
+  isValid(): boolean {
+    if (this.value === undefined) return false
+    if (this.now() < this.validUntil) return true
+    this.expire()
+    return false
+  }
+
+  state(): LeaseState {
+    const holder = this.isValid()
+    if (holder) return { holder, holderId: this.o.instanceId, ...(this.token !== undefined && { fencingToken: this.token }) }
+    return { holder, ...(this.seen.holderId !== undefined && { holderId: this.seen.holderId }), ...(this.seen.token !== undefined && { fencingToken: this.seen.token }) }
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => void this.tick(), Math.max(0, ms))
+  }
+
+  private async tick(): Promise<void> {
+    if (!this.running || this.busy) return
+    this.busy = true
+    try {
+      if (this.value !== undefined && this.isValid()) await this.renew(this.value)
+      else await this.acquire()
+    } finally {
+      this.busy = false
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    const sentAt = this.now()
+    let reply: [number, string, number]
+    try {
+      reply = (await this.o.bus.redis.eval(ACQUIRE, 2, this.key, this.fenceKey, this.o.instanceId, this.o.ttlMs)) as [number, string, number]
+    } catch (err) {
+      this.o.logger.debug({ err: (err as Error).message }, 'lease: acquire attempt failed (Redis unavailable)')
+      return this.schedule(Math.min(1_000, this.o.ttlMs / 5))
+    }
+    const [won, value, pttl] = reply
+    const [holderId, token] = splitValue(value)
+    this.seen = { ...(holderId !== undefined && { holderId }), ...(token !== undefined && { token }) }
+    if (won !== 1 || !this.running) {
+      if (won === 1) await this.release(value) // stopped while the attempt was in flight
+      // Try again the moment the holder's lease would lapse: a dead holder is replaced within the
+      // TTL of its last renewal, a live one will have renewed by then.
+      return this.schedule(Math.min(this.o.ttlMs, Math.max(5, pttl + 5)))
+    }
+    this.value = value
+    this.token = token
+    this.extendTo(sentAt)
+    this.o.logger.info({ instanceId: this.o.instanceId, fencingToken: token, lease: this.o.name }, 'lease acquired')
+    this.o.onAcquired(token ?? 0)
+  }
+
+  private async renew(value: string): Promise<void> {
+    const sentAt = this.now()
+    let ok: number
+    try {
+      ok = (await this.o.bus.redis.eval(RENEW, 1, this.key, value, this.o.ttlMs)) as number
+    } catch (err) {
+      // Keep trying while the lease is still ours; the deadline timer gives it up in time.
+      this.o.logger.warn({ err: (err as Error).message, validForMs: Math.round(this.validUntil - this.now()) }, 'lease: renewal failed, retrying')
+      return this.schedule(Math.min(500, this.o.ttlMs / 10))
+    }
+    if (this.value !== value) return
+    if (ok !== 1) {
+      this.o.logger.warn({ instanceId: this.o.instanceId, fencingToken: this.token }, 'lease: taken over by another instance')
+      this.drop('taken')
+      return this.schedule(0)
+    }
+    this.extendTo(sentAt)
+  }
+
+  private extendTo(sentAt: number): void {
+    this.validUntil = sentAt + this.o.ttlMs - this.safetyMs
+    clearTimeout(this.deadline)
+    this.deadline = setTimeout(() => this.isValid(), Math.max(0, this.validUntil - this.now()) + 1)
+    this.schedule(this.o.ttlMs / 3)
+  }
+
+  /** The lease ran out before a renewal succeeded: stop holding before anyone else can start. */
+  private expire(): void {
+    const value = this.value
+    if (value === undefined) return
+    this.o.logger.warn({ instanceId: this.o.instanceId, fencingToken: this.token }, 'lease: could not renew in time, giving it up')
+    this.drop('expired')
+    // Our key may still be in Redis (a slow reply): free it so a standby need not wait for its TTL.
+    void this.release(value)
+    this.schedule(0)
+  }
+
+  private drop(reason: 'expired' | 'taken' | 'released'): void {
+    this.value = undefined
+    this.token = undefined
+    clearTimeout(this.deadline)
+    this.o.onLost(reason)
+  }
+
+  private async release(value: string): Promise<void> {
+    try {
+      if ((await this.o.bus.redis.eval(RELEASE, 1, this.key, value)) === 1) await this.o.bus.publish(`lease:${this.o.name}:released`, value)
+    } catch (err) {
+      this.o.logger.debug({ err: (err as Error).message }, 'lease: release failed; the key expires by its TTL')
+    }
+  }
+}
+
+function splitValue(value: string): [string | undefined, number | undefined] {
+  const bar = value.lastIndexOf('|')
+  if (bar < 0) return [undefined, undefined]
+  const token = Number(value.slice(bar + 1))
+  return [value.slice(0, bar), Number.isFinite(token) ? token : undefined]
+}

@@ -1,0 +1,187 @@
+// Runs a WebSocket event source (notifications, eventstream) on exactly one of several gateway
+// instances: the holder of a Redis lease. Every instance keeps competing; only the holder runs the
+// inner source (start on acquire, stop on loss), and events the inner source delivers after the
+// lease stopped being valid (a stalled event loop waking up) are dropped by guard().
+//
+// Registrations land on any instance, but only the holder subscribes topics. An instance that
+// registers or removes an agent publishes the agent id on `<prefix>agents:changed`; the holder
+// re-reads that agent's devices and adds or removes its topic. Pub/sub can lose a message (a
+// subscriber reconnecting), and token pruning by the dispatcher changes the registry without any
+// API call, so the holder also reconciles its topic set with listUserIds() every `reconcileMs` and
+// after every subscriber reconnection.
+import type { RoutingEvent } from '../model.js'
+import type { Logger } from '../observability/logger.js'
+import type { EventSource, RoutingEventHandler, SourceStatus } from '../sources/source.js'
+import type { ScaleBus } from './bus.js'
+import { RedisLease, type LeaseState } from './lease.js'
+
+export interface LeasedSourceOptions {
+  bus: ScaleBus
+  instanceId: string
+  ttlMs: number
+  logger: Logger
+  listUserIds: () => Promise<string[]>
+  hasDevices: (userId: string) => Promise<boolean>
+  /** Default 30 s. */
+  reconcileMs?: number
+  /** Runs after stop() (closing the Redis connections the lease used). */
+  onStopped?: () => Promise<void>
+  now?: () => number
+}
+
+const AGENTS_CHANGED = 'agents:changed'
+
+export class LeasedSource implements EventSource {
+  readonly lease: RedisLease
+  private inner: EventSource | undefined
+  private readonly known = new Set<string>()
+  // Start, stop and topic changes of the inner source run one at a time, in order.
+  private chain: Promise<unknown> = Promise.resolve()
+  private reconcileTimer: NodeJS.Timeout | undefined
+  private holding = false
+
+  constructor(private readonly o: LeasedSourceOptions) {
+    this.lease = new RedisLease({
+      bus: o.bus,
+      name: 'source',
+      instanceId: o.instanceId,
+      ttlMs: o.ttlMs,
+      logger: o.logger,
+      ...(o.now && { now: o.now }),
+      onAcquired: () => this.serial(() => this.becomeHolder()),
+      onLost: (reason) => {
+        this.holding = false
+        void this.serial(() => this.stepDown(reason))
+      },
+    })
+  }
+
+  get name(): EventSource['name'] {
+    return this.source().name
+  }
+
+  /** The inner source is built later than the lease (it needs the guarded handler). */
+  wrap(inner: EventSource): this {
+    this.inner = inner
+    return this
+  }
+
+  /** Wraps the routing-event handler given to the inner source: nothing passes without a valid lease. */
+  guard(handler: RoutingEventHandler): RoutingEventHandler {
+    return (event: RoutingEvent) => {
+      if (this.lease.isValid()) handler(event)
+      else this.o.logger.warn({ conversationId: event.conversationId, kind: event.kind }, 'event dropped: this instance no longer holds the source lease')
+    }
+  }
+
+  async start(): Promise<void> {
+    this.o.bus.subscribe(AGENTS_CHANGED, (userId) => void this.agentChanged(userId))
+    this.o.bus.onResubscribed(() => void this.reconcile())
+    await this.lease.start()
+    await this.chain
+    this.reconcileTimer = setInterval(() => void this.reconcile(), this.o.reconcileMs ?? 30_000)
+    this.reconcileTimer.unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.reconcileTimer)
+    await this.lease.stop()
+    await this.chain
+    await this.o.onStopped?.()
+  }
+
+  async addUser(userId: string): Promise<void> {
+    if (this.holding) await this.serial(() => this.apply(userId, true))
+    await this.announce(userId)
+  }
+
+  async removeUser(userId: string): Promise<void> {
+    if (this.holding) await this.serial(() => this.apply(userId, false))
+    await this.announce(userId)
+  }
+
+  status(): SourceStatus {
+    const lease: LeaseState = this.lease.state()
+    const inner = this.source().status()
+    // A standby hears nothing by design; it reports the inner source as it is (not connected).
+    return { ...inner, lease }
+  }
+
+  private source(): EventSource {
+    if (!this.inner) throw new Error('LeasedSource used before wrap(inner)')
+    return this.inner
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn)
+    this.chain = run.catch((err: unknown) => this.o.logger.error({ err }, 'leased source: step failed'))
+    return run
+  }
+
+  private async becomeHolder(): Promise<void> {
+    if (!this.lease.isValid()) return
+    this.holding = true
+    this.known.clear()
+    try {
+      for (const id of await this.o.listUserIds()) this.known.add(id)
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message }, 'leased source: could not list agents; the inner source reads them itself')
+    }
+    // The inner source's start() reads the registry and re-checks open rings (gap recovery).
+    this.o.logger.info({ instanceId: this.o.instanceId, ...this.lease.state() }, 'source lease acquired: starting the event source')
+    await this.source().start()
+    if (!this.lease.isValid()) await this.source().stop() // lost while starting
+  }
+
+  private async stepDown(reason: string): Promise<void> {
+    this.o.logger.warn({ instanceId: this.o.instanceId, reason }, 'source lease lost: stopping the event source')
+    await this.source().stop()
+  }
+
+  /** Another instance's registration (or ours) changed an agent: follow the registry. */
+  private async agentChanged(userId: string): Promise<void> {
+    if (!this.holding) return
+    try {
+      const has = await this.o.hasDevices(userId)
+      await this.serial(() => this.apply(userId, has))
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message, userId }, 'leased source: agent change not applied; the next reconcile will')
+    }
+  }
+
+  private async apply(userId: string, listen: boolean): Promise<void> {
+    if (!this.holding) return
+    if (listen) {
+      this.known.add(userId)
+      await this.source().addUser(userId)
+    } else {
+      this.known.delete(userId)
+      await this.source().removeUser(userId)
+    }
+  }
+
+  private async announce(userId: string): Promise<void> {
+    try {
+      await this.o.bus.publish(AGENTS_CHANGED, userId)
+    } catch (err) {
+      // The device is stored; the holder's periodic reconcile picks the agent up.
+      this.o.logger.warn({ err: (err as Error).message, userId }, 'leased source: could not announce an agent change')
+    }
+  }
+
+  /** Brings the inner source's topics in line with the registry. */
+  async reconcile(): Promise<void> {
+    if (!this.holding) return
+    let ids: string[]
+    try {
+      ids = await this.o.listUserIds()
+    } catch {
+      return // Redis down: keep the topics we have
+    }
+    const want = new Set(ids)
+    await this.serial(async () => {
+      for (const id of want) if (!this.known.has(id)) await this.apply(id, true)
+      for (const id of [...this.known]) if (!want.has(id)) await this.apply(id, false)
+    })
+  }
+}

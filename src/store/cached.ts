@@ -1,0 +1,214 @@
+// Keeps rings going out while the shared store (Redis) is unreachable.
+//
+// Devices: a read-through cache. While the store answers, every read goes to it (another instance
+// may have changed the registry) and refreshes the cache; when it throws StoreUnavailableError, the
+// last answer for that agent is served instead. Bounded: at most `maxAgents` agents (least recently
+// read evicted first), entries older than `maxAgeMs` are not served.
+// Ring state: a ring cannot wait for Redis, so during an outage createRing, claimOnce and the
+// transitions of rings created meanwhile run on an in-process store (bounded by the ring TTLs).
+// Those rings are deduplicated per instance only; with one WebSocket source holder (the lease) and
+// apns-collapse-id / collapse_key = the conversation id, a rare duplicate replaces rather than adds.
+// Writes to the registry are never cached: they fail with StoreUnavailableError (the API's 503).
+import { systemClock, type Clock } from '../clock.js'
+import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
+import { silentLogger, type Logger } from '../observability/logger.js'
+import { createMemoryStore } from './memory.js'
+import { StoreUnavailableError, type Store } from './store.js'
+
+export interface StoreHealth {
+  /** True while the backend is unreachable and reads are served from the cache. */
+  degraded: boolean
+  /** Epoch ms when the current outage was first noticed. */
+  since?: number
+  cachedAgents: number
+  /** Rings created in-process during an outage and still alive. */
+  localRings: number
+}
+
+export interface CachedStore extends Store {
+  health(): StoreHealth
+}
+
+export interface CachedStoreOptions {
+  clock?: Clock
+  logger?: Logger
+  /** Default 100 000 agents (a few hundred bytes each). */
+  maxAgents?: number
+  /** Default 24 h: a device list older than that is not trusted even in an outage. */
+  maxAgeMs?: number
+}
+
+interface Entry<T> {
+  value: T
+  at: number
+}
+
+export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): CachedStore {
+  const clock = o.clock ?? systemClock
+  const logger = o.logger ?? silentLogger()
+  const maxAgents = o.maxAgents ?? 100_000
+  const maxAgeMs = o.maxAgeMs ?? 24 * 3_600_000
+  const devices = new Map<string, Entry<Device[]>>() // insertion order = recency (LRU)
+  const owners = new Map<string, string>() // token → userId, for entries in `devices`
+  let agents: Entry<string[]> | undefined
+  const local = createMemoryStore({ clock })
+  const localKeys = new Map<string, number>() // ring key → expiry, to count local rings
+  let downSince: number | undefined
+
+  async function through<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      const value = await fn()
+      if (downSince !== undefined) {
+        logger.info({ outageMs: clock.now() - downSince }, 'store reachable again: leaving degraded mode')
+        downSince = undefined
+      }
+      return value
+    } catch (err) {
+      if (err instanceof StoreUnavailableError && downSince === undefined) {
+        downSince = clock.now()
+        logger.warn('store unreachable: serving devices from the in-process cache, writes answer 503')
+      }
+      throw err
+    }
+  }
+
+  function fresh<T>(e: Entry<T> | undefined): e is Entry<T> {
+    return e !== undefined && clock.now() - e.at <= maxAgeMs
+  }
+
+  function remember(userId: string, list: Device[]): void {
+    forget(userId)
+    devices.set(userId, { value: list, at: clock.now() })
+    for (const d of list) owners.set(d.token, userId)
+    while (devices.size > maxAgents) {
+      const oldest = devices.keys().next().value
+      if (oldest === undefined) break
+      forget(oldest)
+    }
+  }
+
+  function forget(userId: string): void {
+    const e = devices.get(userId)
+    if (!e) return
+    devices.delete(userId)
+    for (const d of e.value) if (owners.get(d.token) === userId) owners.delete(d.token)
+  }
+
+  function dropToken(token: string): void {
+    const userId = owners.get(token)
+    const e = userId === undefined ? undefined : devices.get(userId)
+    if (userId === undefined || !e) return
+    owners.delete(token)
+    e.value = e.value.filter((d) => d.token !== token)
+  }
+
+  async function orLocal<T>(remote: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
+    try {
+      return await through(remote)
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err
+      return fallback()
+    }
+  }
+
+  const isLocal = async (key: string): Promise<boolean> => (await local.getRing(key)) !== undefined
+
+  return {
+    kind: inner.kind,
+    health() {
+      const now = clock.now()
+      for (const [k, exp] of localKeys) if (exp <= now) localKeys.delete(k)
+      return { degraded: downSince !== undefined, ...(downSince !== undefined && { since: downSince }), cachedAgents: devices.size, localRings: localKeys.size }
+    },
+    async upsertDevice(device) {
+      const saved = await through(() => inner.upsertDevice(device))
+      const previous = owners.get(device.token)
+      if (previous !== undefined) dropToken(device.token)
+      const e = devices.get(device.userId)
+      if (e) {
+        e.value = [...e.value.filter((d) => d.token !== device.token), saved]
+        owners.set(device.token, device.userId)
+      }
+      return saved
+    },
+    async listDevices(userId) {
+      try {
+        const list = await through(() => inner.listDevices(userId))
+        remember(userId, list)
+        return list
+      } catch (err) {
+        const e = devices.get(userId)
+        if (!(err instanceof StoreUnavailableError) || !fresh(e)) throw err
+        return e.value.map((d) => ({ ...d }))
+      }
+    },
+    getDevice: (token) => through(() => inner.getDevice(token)),
+    async removeDevice(userId, token) {
+      const removed = await through(() => inner.removeDevice(userId, token))
+      if (removed) dropToken(token)
+      return removed
+    },
+    async pruneToken(token, registeredBefore) {
+      const pruned = await through(() => inner.pruneToken(token, registeredBefore))
+      if (pruned) dropToken(token)
+      return pruned
+    },
+    async listUserIds() {
+      try {
+        const ids = await through(() => inner.listUserIds())
+        agents = { value: ids, at: clock.now() }
+        return ids
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError) || !fresh(agents)) throw err
+        return [...agents.value]
+      }
+    },
+    countDevices: () => through(() => inner.countDevices()),
+
+    async createRing(record: RingRecord, ttlMs: number) {
+      const key = ringKey(record)
+      // A ring created here during the outage stays authoritative until it expires.
+      if (await isLocal(key)) return false
+      return orLocal(
+        () => inner.createRing(record, ttlMs),
+        async () => {
+          const created = await local.createRing(record, ttlMs)
+          if (created) localKeys.set(key, clock.now() + ttlMs)
+          return created
+        },
+      )
+    },
+    getRing: async (key) => (await local.getRing(key)) ?? through(() => inner.getRing(key)),
+    transitionRing: async (key: string, from: RingState[], to: RingState, ttlMs: number) =>
+      (await isLocal(key)) ? local.transitionRing(key, from, to, ttlMs) : through(() => inner.transitionRing(key, from, to, ttlMs)),
+    claimCancels: async (key, tokens) => ((await isLocal(key)) ? local.claimCancels(key, tokens) : through(() => inner.claimCancels(key, tokens))),
+    async listOpenRings() {
+      const mine = await local.listOpenRings()
+      const shared = await orLocal(() => inner.listOpenRings(), async () => [])
+      return [...shared, ...mine]
+    },
+    claimOnce: (key, ttlMs) => orLocal(() => inner.claimOnce(key, ttlMs), () => local.claimOnce(key, ttlMs)),
+    ping: () => through(() => inner.ping()),
+    async close() {
+      await Promise.all([inner.close(), local.close()])
+    },
+  }
+}
+
+/** The readiness view of a store: a degraded (cache-serving) store is reported, not failed. */
+export async function storeReadiness(store: Store): Promise<{ ok: boolean; detail: string }> {
+  const health = 'health' in store && typeof store.health === 'function' ? (store as CachedStore).health() : undefined
+  try {
+    await store.ping()
+    return { ok: true, detail: `${store.kind}: reachable` }
+  } catch (err) {
+    if (!health) throw err
+    const h = (store as CachedStore).health()
+    // Every instance shares the store, so failing readiness here would take the whole fleet out of
+    // the load balancer; the instance still rings (webhook, cache) and answers writes with 503.
+    return {
+      ok: true,
+      detail: `degraded: ${store.kind} unreachable (${err instanceof Error ? err.message : String(err)}); rings served from the cache of ${h.cachedAgents} agents, writes answer 503`,
+    }
+  }
+}
