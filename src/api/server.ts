@@ -1,6 +1,10 @@
 // The HTTP API. Fastify's JSON schemas are the validation (and, later, the OpenAPI description).
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import type { Logger } from '../observability/logger.js'
+import { randomUUID } from 'node:crypto'
+import { logContext, type Logger } from '../observability/logger.js'
+import { registerDocs } from './docs.js'
+import { dashboardRoutes, type DashboardOptions } from './routes/dashboard.js'
+import { metricsRoutes } from './routes/metrics.js'
 import { installErrorHandler } from './errors.js'
 import { deviceRoutes, type DeviceRoutesOptions } from './routes/devices.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
@@ -11,7 +15,12 @@ export interface ApiOptions {
   readiness: ReadinessCheck[]
   /** Request bodies above this are refused with 413 before parsing. */
   bodyLimit?: number
+  /** GET /metrics and the /dashboard (admin token). */
+  operations?: DashboardOptions
 }
+
+// A caller's X-Request-Id is kept when it is a sane id (a load balancer's trace id), else a new one.
+const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -22,11 +31,28 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 4096 },
     // One line per request is too much at thousands of registrations a second; routes log what matters.
     logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
   })
   installErrorHandler(app)
+  // Every line logged while serving a request names it (reqId), also from modules with their own
+  // logger. Entered again after body parsing, whose stream events run outside the first context.
+  app.addHook('onRequest', (req, reply, done) => {
+    void reply.header('x-request-id', req.id)
+    logContext.run({ reqId: req.id }, done)
+  })
+  app.addHook('preValidation', (req, _reply, done) => logContext.run({ reqId: req.id }, done))
+  await registerDocs(app)
   healthRoutes(app, o.readiness)
   deviceRoutes(app, o.devices)
+  if (o.operations) {
+    metricsRoutes(app, o.operations)
+    dashboardRoutes(app, o.operations)
+  }
   await app.ready()
   return app
 }

@@ -1,0 +1,80 @@
+// The OpenAPI description of the HTTP API, generated from the route schemas (which are also the
+// request validation, so the description cannot drift from what the gateway accepts): JSON at
+// /docs/json, the Swagger UI at /docs. Must be registered before the routes it describes.
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance, FastifySchema } from 'fastify'
+import { readFileSync } from 'node:fs'
+
+// Descriptions for routes whose schema does not carry one yet (they are defined in other modules);
+// a route's own `description` always wins. test/api/docs.test.ts fails for a route with neither.
+const FALLBACK: Record<string, { tags: string[]; summary: string; description: string; security?: Array<Record<string, string[]>> }> = {
+  'GET /healthz': { tags: ['operations'], summary: 'Liveness', description: 'The process is alive. Checks nothing else, so an orchestrator restarts only a hung process.' },
+  'GET /readyz': {
+    tags: ['operations'],
+    summary: 'Readiness',
+    description: '200 when every dependency a ring needs answers (store reachable, event source connected, not shutting down), else 503 with the failing checks.',
+  },
+  'POST /api/v1/devices': {
+    tags: ['devices'],
+    summary: 'Register this agent’s device',
+    description: 'Registers (or refreshes) a device of the agent who owns the bearer token. The user comes from Genesys Cloud (`GET /api/v2/users/me`), never from the body.',
+    security: [{ agentToken: [] }],
+  },
+  'POST /register-token': {
+    tags: ['devices'],
+    summary: 'Register this agent’s device (design-guide name)',
+    description: 'The same as `POST /api/v1/devices`, under the name the design guide used.',
+    security: [{ agentToken: [] }],
+  },
+  'GET /api/v1/devices': { tags: ['devices'], summary: 'This agent’s devices', description: 'Lists the devices registered by the agent who owns the bearer token.', security: [{ agentToken: [] }] },
+  'DELETE /api/v1/devices/{token}': {
+    tags: ['devices'],
+    summary: 'Remove one of this agent’s devices',
+    description: '204 when removed; 404 when the token is not one of this agent’s devices.',
+    security: [{ agentToken: [] }],
+  },
+}
+
+/** The package version (src/api and dist/api both sit two levels below package.json). */
+export function packageVersion(): string {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+    return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}
+
+export async function registerDocs(app: FastifyInstance, o: { version?: string } = {}): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'genesys-push-gateway',
+        version: o.version ?? packageVersion(),
+        description:
+          'Turns Genesys Cloud CX routing events into APNs / FCM pushes. Agents register their devices with their own Genesys Cloud access token; operators use the admin token (ADMIN_TOKEN). Errors are `{ "error": { "code", "message" } }`.',
+      },
+      tags: [
+        { name: 'devices', description: 'Mobile agents register the devices that ring' },
+        { name: 'operations', description: 'Health, metrics and the live dashboard' },
+      ],
+      components: {
+        securitySchemes: {
+          agentToken: { type: 'http', scheme: 'bearer', description: 'The agent’s own Genesys Cloud access token' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'The gateway’s ADMIN_TOKEN' },
+        },
+      },
+    },
+    transform: ({ schema, url, route }) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method]
+      const openapiUrl = url.replace(/:(\w+)/g, '{$1}')
+      const fallback = methods.map((m) => FALLBACK[`${m} ${openapiUrl}`]).find((f) => f !== undefined)
+      const own = (schema ?? {}) as FastifySchema & { description?: string }
+      if (!fallback || own.description) return { schema: own, url }
+      return { schema: { ...fallback, ...own }, url }
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { docExpansion: 'list', deepLinking: false } })
+}

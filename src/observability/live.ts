@@ -1,0 +1,132 @@
+// The live feed behind the dashboard: every ring, cancel, suppression and push outcome as a small
+// item with the latency of each stage, kept for the last few hundred and pushed to subscribers
+// (the dashboard's server-sent events). Fed by the same observers as the metrics.
+import { performance } from 'node:perf_hooks'
+import type { Clock } from '../clock.js'
+import type { PushOutcome } from '../dispatch/dispatcher.js'
+import type { PushIntent } from '../model.js'
+import { tokenPrefix } from './logger.js'
+import type { RingDecision } from '../ring/engine.js'
+
+/** Milliseconds spent in each stage; absent when the stage did not happen or was not timed. */
+export interface Stages {
+  /** Event received → ring/cancel decided (store round trips, dedup). */
+  decideMs?: number
+  /** Decided → first request to the push service left (per-device ordering, token signing). */
+  queueMs?: number
+  /** First request left → final answer from the push service (retries included). */
+  serviceMs?: number
+  /** Event received → final answer. */
+  totalMs?: number
+}
+
+export type FeedItem =
+  | { type: 'ring'; at: number; conversationId: string; userId: string; mediaType: string; devices: number; stages: Stages }
+  | { type: 'cancel'; at: number; conversationId: string; userId: string; reason: string; devices: number; stages: Stages }
+  | { type: 'suppressed'; at: number; conversationId: string; userId: string; reason: string }
+  | {
+      type: 'push'
+      at: number
+      conversationId: string
+      userId: string
+      action: string
+      provider: string
+      platform: string
+      /** The device token's short prefix, never the token. */
+      device: string
+      outcome: string
+      reason?: string
+      attempts: number
+      stages: Stages
+    }
+
+export interface FeedTotals {
+  rings: number
+  cancels: number
+  suppressed: number
+  delivered: number
+  failed: number
+}
+
+const round = (ms: number): number => Math.round(ms * 100) / 100
+
+export class LiveFeed {
+  private readonly items: FeedItem[] = []
+  private readonly listeners = new Set<(item: FeedItem) => void>()
+  // When each intent was decided, for the queue stage of its pushes; weak so finished intents go.
+  private readonly decidedAt = new WeakMap<PushIntent, number>()
+  readonly totals: FeedTotals = { rings: 0, cancels: 0, suppressed: 0, delivered: 0, failed: 0 }
+
+  constructor(private readonly o: { clock: Clock; keep?: number }) {}
+
+  /** The most recent items, oldest first. */
+  recent(): FeedItem[] {
+    return [...this.items]
+  }
+
+  /** Calls `listener` with every new item until the returned function is called. */
+  subscribe(listener: (item: FeedItem) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  observeDecision(d: RingDecision): void {
+    const now = performance.now()
+    const at = this.o.clock.now()
+    if (d.kind === 'suppressed') {
+      this.totals.suppressed++
+      return this.emit({ type: 'suppressed', at, conversationId: d.event.conversationId, userId: d.event.userId, reason: d.reason })
+    }
+    this.decidedAt.set(d.intent, now)
+    const received = d.intent.cause?.receivedAtHr
+    const stages: Stages = received !== undefined ? { decideMs: round(now - received) } : {}
+    const { conversationId, userId, mediaType } = d.intent.ring
+    if (d.kind === 'ring') {
+      this.totals.rings++
+      this.emit({ type: 'ring', at, conversationId, userId, mediaType, devices: d.intent.targets.length, stages })
+    } else {
+      this.totals.cancels++
+      this.emit({ type: 'cancel', at, conversationId, userId, reason: d.intent.reason ?? 'unknown', devices: d.intent.targets.length, stages })
+    }
+  }
+
+  observeOutcome(o: PushOutcome): void {
+    const { intent, target, result } = o
+    const received = intent.cause?.receivedAtHr
+    const decided = this.decidedAt.get(intent)
+    const stages: Stages = {}
+    if (received !== undefined && decided !== undefined) stages.decideMs = round(decided - received)
+    if (decided !== undefined && o.sentAtHr !== undefined) stages.queueMs = round(o.sentAtHr - decided)
+    if (o.sentAtHr !== undefined) stages.serviceMs = round(o.answeredAtHr - o.sentAtHr)
+    if (received !== undefined) stages.totalMs = round(o.answeredAtHr - received)
+    if (result.kind === 'delivered') this.totals.delivered++
+    else this.totals.failed++
+    this.emit({
+      type: 'push',
+      at: this.o.clock.now(),
+      conversationId: intent.ring.conversationId,
+      userId: target.device.userId,
+      action: intent.action,
+      provider: o.provider ?? 'none',
+      platform: target.device.platform,
+      device: tokenPrefix(target.device.token),
+      outcome: result.kind,
+      ...('reason' in result ? { reason: result.reason } : {}),
+      attempts: o.attempts,
+      stages,
+    })
+  }
+
+  private emit(item: FeedItem): void {
+    this.items.push(item)
+    if (this.items.length > (this.o.keep ?? 300)) this.items.shift()
+    for (const listener of this.listeners) {
+      try {
+        listener(item)
+      } catch {
+        // A broken subscriber (a closed dashboard stream) must not stop the feed for the others.
+        this.listeners.delete(listener)
+      }
+    }
+  }
+}

@@ -1,0 +1,195 @@
+// Prometheus metrics for one Gateway. Each Gateway owns its Registry (never prom-client's global
+// default), so two gateways in one process (tests, benchmarks) keep separate counts.
+// Naming follows https://prometheus.io/docs/practices/naming/: a `push_gateway_` prefix, base units
+// (`_seconds`), `_total` on counters, and labels for dimensions (never a label value in a name).
+// Counters move from the gateway's observers (onEvent, onDecision, onOutcome); state (devices,
+// source, lease, store) is read when Prometheus scrapes, through collect().
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Clock } from '../clock.js'
+import type { PushOutcome } from '../dispatch/dispatcher.js'
+import type { RoutingEvent } from '../model.js'
+import type { RingDecision } from '../ring/engine.js'
+import type { SourceStatus } from '../sources/source.js'
+
+/** What the scrape-time gauges read. Bound after the Gateway's parts exist (see watch()). */
+export interface MetricsProbes {
+  source: () => SourceStatus
+  storeKind: string
+  pingStore: () => Promise<void>
+  countDevices: () => Promise<{ total: number; byPlatform: Record<string, number> }>
+  inFlight: () => number
+}
+
+export interface GatewayMetricsOptions {
+  instanceId: string
+  clock: Clock
+  /** Store reads (device counts, ping) are cached this long so frequent scrapes cost the store little. */
+  storeCacheMs?: number
+  /** Node's process metrics (CPU, memory, event-loop lag, GC); default on. */
+  processMetrics?: boolean
+}
+
+// Latency buckets in seconds: a ring is meant to reach the push service within tens of milliseconds;
+// the tail up to 10 s shows retries and outages.
+const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export class GatewayMetrics {
+  readonly registry = new Registry()
+  private probes: MetricsProbes | undefined
+  private storeRead: { at: number; value: Promise<StoreSnapshot> } | undefined
+  private readonly seen = { reconnects: 0, rejectedFrames: 0 }
+
+  private readonly events: Counter<'source' | 'kind'>
+  private readonly rings: Counter<'media_type'>
+  private readonly cancels: Counter<'reason'>
+  private readonly suppressed: Counter<'reason'>
+  private readonly pushes: Counter<'provider' | 'action' | 'outcome'>
+  private readonly pruned: Counter<'provider'>
+  private readonly eventToPush: Histogram<'provider' | 'action'>
+  private readonly serviceResponse: Histogram<'provider' | 'outcome'>
+
+  constructor(private readonly o: GatewayMetricsOptions) {
+    const registers = [this.registry]
+    this.registry.setDefaultLabels({ instance_id: o.instanceId })
+    if (o.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
+
+    this.events = new Counter({ name: 'push_gateway_events_received_total', help: 'Routing events received from Genesys Cloud, by source and kind (offer, answered, ended).', labelNames: ['source', 'kind'], registers })
+    this.rings = new Counter({ name: 'push_gateway_rings_total', help: 'Rings started (first offer of a conversation to an agent participant).', labelNames: ['media_type'], registers })
+    this.cancels = new Counter({ name: 'push_gateway_cancels_total', help: 'Rings cancelled on the devices that rang, by reason.', labelNames: ['reason'], registers })
+    this.suppressed = new Counter({ name: 'push_gateway_suppressed_total', help: 'Events that did not ring or cancel, by reason.', labelNames: ['reason'], registers })
+    this.pushes = new Counter({ name: 'push_gateway_pushes_total', help: 'Pushes finished, by provider, action (ring, cancel) and outcome (delivered, invalid-token, failed, expired, skipped).', labelNames: ['provider', 'action', 'outcome'], registers })
+    this.pruned = new Counter({ name: 'push_gateway_tokens_pruned_total', help: 'Device tokens removed after the push service said they are dead.', labelNames: ['provider'], registers })
+    this.eventToPush = new Histogram({ name: 'push_gateway_event_to_push_seconds', help: 'From the gateway receiving the Genesys event to the push service accepting the push.', labelNames: ['provider', 'action'], buckets: LATENCY_BUCKETS, registers })
+    this.serviceResponse = new Histogram({ name: 'push_gateway_push_service_response_seconds', help: 'Push service response time of pushes answered at the first attempt.', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers })
+
+    const self = this
+    new Gauge({ name: 'push_gateway_info', help: 'Always 1; labels name this instance.', registers, collect() { this.set(1) } })
+    new Gauge({
+      name: 'push_gateway_devices', help: 'Registered devices by platform.', labelNames: ['platform'], registers,
+      async collect() {
+        const s = await self.storeSnapshot()
+        if (!s.devices) return
+        for (const platform of ['ios', 'android', 'web', ...Object.keys(s.devices)]) this.set({ platform }, s.devices[platform] ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'push_gateway_store_up', help: '1 when the store answered its last ping, else 0.', labelNames: ['store'], registers,
+      async collect() {
+        if (!self.probes) return
+        this.set({ store: self.probes.storeKind }, (await self.storeSnapshot()).up ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'push_gateway_source_connected', help: '1 when the event source can hear Genesys Cloud (every channel socket open).', labelNames: ['source'], registers,
+      collect() {
+        const s = self.probes?.source()
+        if (s) this.set({ source: s.name }, s.connected ? 1 : 0)
+      },
+    })
+    new Gauge({ name: 'push_gateway_source_channels', help: 'Notifications channels in use.', registers, collect() { this.set(self.probes?.source().channels ?? 0) } })
+    new Gauge({ name: 'push_gateway_source_topics', help: 'Topics subscribed.', registers, collect() { this.set(self.probes?.source().topics ?? 0) } })
+    new Counter({
+      name: 'push_gateway_source_reconnects_total', help: 'Event-source reconnections (socket drops, channel renewals).', labelNames: ['source'], registers,
+      collect() {
+        const s = self.probes?.source()
+        if (!s) return
+        // The source counts; the counter follows it by its increase since the last scrape.
+        if (s.reconnects > self.seen.reconnects) this.inc({ source: s.name }, s.reconnects - self.seen.reconnects)
+        else this.inc({ source: s.name }, 0)
+        self.seen.reconnects = Math.max(self.seen.reconnects, s.reconnects)
+      },
+    })
+    new Counter({
+      name: 'push_gateway_source_rejected_frames_total', help: 'Frames from Genesys that were not understood.', registers,
+      collect() {
+        const n = self.probes?.source().rejectedFrames ?? 0
+        if (n > self.seen.rejectedFrames) this.inc(n - self.seen.rejectedFrames)
+        self.seen.rejectedFrames = Math.max(self.seen.rejectedFrames, n)
+      },
+    })
+    new Gauge({
+      name: 'push_gateway_lease_holder', help: '1 when this instance holds the event-source lease (or runs without one), else 0.', registers,
+      collect() {
+        const s = self.probes?.source()
+        if (s) this.set(s.lease ? (s.lease.holder ? 1 : 0) : 1)
+      },
+    })
+    new Gauge({ name: 'push_gateway_pushes_in_flight', help: 'Pushes being sent or retried right now.', registers, collect() { this.set(self.probes?.inFlight() ?? 0) } })
+  }
+
+  /** Connects the scrape-time gauges to the gateway's parts. */
+  watch(probes: MetricsProbes): void {
+    this.probes = probes
+  }
+
+  observeEvent(event: RoutingEvent): void {
+    this.events.inc({ source: event.source, kind: event.kind })
+  }
+
+  observeDecision(d: RingDecision): void {
+    if (d.kind === 'ring') this.rings.inc({ media_type: d.intent.ring.mediaType })
+    else if (d.kind === 'cancel') this.cancels.inc({ reason: d.intent.reason ?? 'unknown' })
+    else this.suppressed.inc({ reason: d.reason })
+  }
+
+  observeOutcome(outcome: PushOutcome): void {
+    const provider = outcome.provider ?? 'none'
+    const action = outcome.intent.action
+    const kind = outcome.result.kind
+    this.pushes.inc({ provider, action, outcome: kind })
+    if (outcome.pruned) this.pruned.inc({ provider })
+    const received = outcome.intent.cause?.receivedAtHr
+    if (kind === 'delivered' && received !== undefined) this.eventToPush.observe({ provider, action }, (outcome.answeredAtHr - received) / 1000)
+    // Only single-attempt answers: a retried push's time includes our own back-off, not the service's.
+    if (outcome.sentAtHr !== undefined && outcome.attempts === 1) this.serviceResponse.observe({ provider, outcome: kind }, (outcome.answeredAtHr - outcome.sentAtHr) / 1000)
+  }
+
+  /** What the dashboard shows about the gateway's parts right now. */
+  async snapshot(): Promise<{ source?: SourceStatus; store: { kind: string; up: boolean }; devices: Record<string, number>; totalDevices: number; inFlight: number }> {
+    const p = this.probes
+    const store = await this.storeSnapshot()
+    return {
+      ...(p ? { source: p.source() } : {}),
+      store: { kind: p?.storeKind ?? 'unknown', up: store.up },
+      devices: store.devices ?? {},
+      totalDevices: store.total ?? 0,
+      inFlight: p?.inFlight() ?? 0,
+    }
+  }
+
+  /** The text Prometheus scrapes. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+
+  /** Device counts and store health, read at most once per cache period (shared by concurrent scrapes). */
+  storeSnapshot(): Promise<StoreSnapshot> {
+    const now = this.o.clock.now()
+    const cacheMs = this.o.storeCacheMs ?? 5_000
+    if (this.storeRead && now - this.storeRead.at < cacheMs) return this.storeRead.value
+    const previous = this.storeRead?.value
+    const value = this.readStore(previous)
+    this.storeRead = { at: now, value }
+    return value
+  }
+
+  private async readStore(previous: Promise<StoreSnapshot> | undefined): Promise<StoreSnapshot> {
+    const probes = this.probes
+    if (!probes) return { up: false }
+    try {
+      await probes.pingStore()
+      const counts = await probes.countDevices()
+      return { up: true, devices: counts.byPlatform, total: counts.total }
+    } catch {
+      // Keep the last known device counts: a store outage says nothing about how many devices exist.
+      const last = previous ? await previous.catch(() => undefined) : undefined
+      return { up: false, ...(last?.devices ? { devices: last.devices, total: last.total ?? 0 } : {}) }
+    }
+  }
+}
+
+export interface StoreSnapshot {
+  up: boolean
+  devices?: Record<string, number>
+  total?: number
+}
