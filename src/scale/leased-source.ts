@@ -66,10 +66,13 @@ export class LeasedSource implements EventSource {
     return this
   }
 
-  /** Wraps the routing-event handler given to the inner source: nothing passes without a valid lease. */
+  /**
+   * Wraps the routing-event handler: nothing from a WebSocket source passes without a valid lease.
+   * Webhook events pass on every instance (no lease), so one handler may serve both sources.
+   */
   guard(handler: RoutingEventHandler): RoutingEventHandler {
     return (event: RoutingEvent) => {
-      if (this.lease.isValid()) handler(event)
+      if (event.source === 'webhook' || this.lease.isValid()) handler(event)
       else this.o.logger.warn({ conversationId: event.conversationId, kind: event.kind }, 'event dropped: this instance no longer holds the source lease')
     }
   }

@@ -134,7 +134,7 @@ class RecordingSource implements EventSource {
   }
 }
 
-const offer = { kind: 'offer', conversationId: 'conv-1', userId: 'agent-1', participantId: 'p-1', mediaType: 'voice' } as unknown as RoutingEvent
+const offer = { kind: 'offer', conversationId: 'conv-1', userId: 'agent-1', participantId: 'p-1', mediaType: 'voice', source: 'notifications' } as unknown as RoutingEvent
 
 test('a holder whose event loop stalls past the lease drops what arrives and stops; a standby takes over', async () => {
   const prefix = `test:lease:${randomUUID()}:`
@@ -164,6 +164,8 @@ test('a holder whose event loop stalls past the lease drops what arrives and sto
     }
     a.inner.emit(offer) // a frame read right after the stall, before any timer ran
     assert.equal(a.heard.length, 1, 'nothing passes once the lease may have been taken over')
+    a.inner.emit({ ...offer, source: 'webhook' })
+    assert.equal(a.heard.length, 2, 'webhook events need no lease')
     assert.equal(a.leased.status().lease?.holder, false)
     await until('gw-a stops its source', () => !a.inner.running)
     await until('gw-b takes over', () => b.inner.running)
