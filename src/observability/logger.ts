@@ -63,7 +63,8 @@ export function createLogger(options: { level?: string; name?: string } = {}, de
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
-    mixin: () => logContext.getStore() ?? {},
+    // A copy: pino merges each line's fields into the object the mixin returns.
+    mixin: () => ({ ...logContext.getStore() }),
   }
   return destination ? pino(opts, destination) : pino(opts)
 }

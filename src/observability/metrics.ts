@@ -165,7 +165,7 @@ export class GatewayMetrics {
   /** Device counts and store health, read at most once per cache period (shared by concurrent scrapes). */
   storeSnapshot(): Promise<StoreSnapshot> {
     const now = this.o.clock.now()
-    const cacheMs = this.o.storeCacheMs ?? 5_000
+    const cacheMs = this.o.storeCacheMs ?? 1_000
     if (this.storeRead && now - this.storeRead.at < cacheMs) return this.storeRead.value
     const previous = this.storeRead?.value
     const value = this.readStore(previous)
