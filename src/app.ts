@@ -14,7 +14,7 @@ import { createApnsProvider } from './providers/apns.js'
 import { createFcmProvider } from './providers/fcm.js'
 import type { ProviderName, PushProvider } from './providers/provider.js'
 import { RingEngine, type RingDecision } from './ring/engine.js'
-import { NotificationsSource } from './sources/notifications.js'
+import { createEventSources } from './sources/create.js'
 import type { EventSource } from './sources/source.js'
 import type { RoutingEvent } from './model.js'
 import { leaseForSource, sourceReadiness } from './scale/index.js'
@@ -130,15 +130,19 @@ export class Gateway {
     }
     // Several instances on Redis: only the holder of the source lease runs the WebSocket source.
     const lease = await leaseForSource({ config, store, logger, ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}) })
-    const wsSource: EventSource = new NotificationsSource({
+    // GENESYS_EVENT_SOURCE picks the source; the webhook receiver (any instance, no lease) is served
+    // whenever WEBHOOK_SECRET is set.
+    const sources = createEventSources({
+      config,
       rest,
-      listUserIds: () => store.listUserIds(),
+      store,
       onEvent: lease ? lease.guard(onEvent) : onEvent,
+      onWebhookEvent: onEvent,
       logger: logger.child({ component: 'source' }),
       clock,
-      ...(o.ca ? { wsOptions: { ca: o.ca } } : {}),
+      ...(o.ca ? { ca: o.ca } : {}),
     })
-    const source: EventSource = lease ? lease.wrap(wsSource) : wsSource
+    const source: EventSource = lease && sources.source.name !== 'webhook' ? lease.wrap(sources.source) : sources.source
 
     const api = await buildApi({
       logger,
@@ -154,6 +158,7 @@ export class Gateway {
           await (remaining.length > 0 ? source.addUser(userId) : source.removeUser(userId))
         },
       },
+      ...(sources.webhook && config.webhook ? { events: { webhook: sources.webhook, secret: config.webhook.secret } } : {}),
       operations: { adminToken: config.adminToken, instanceId: config.instanceId, live, metrics },
       readiness: [
         // Fails as soon as stop() begins, so a load balancer drains this instance first.

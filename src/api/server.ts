@@ -7,12 +7,15 @@ import { dashboardRoutes, type DashboardOptions } from './routes/dashboard.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { installErrorHandler } from './errors.js'
 import { deviceRoutes, type DeviceRoutesOptions } from './routes/devices.js'
+import { eventsRoutes, type EventsRouteOptions } from './routes/events.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 
 export interface ApiOptions {
   logger: Logger
   devices: DeviceRoutesOptions
   readiness: ReadinessCheck[]
+  /** POST /api/v1/events (the webhook source), when WEBHOOK_SECRET is set. */
+  events?: EventsRouteOptions
   /** Request bodies above this are refused with 413 before parsing. */
   bodyLimit?: number
   /** GET /metrics and the /dashboard (admin token). */
@@ -49,6 +52,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   await registerDocs(app)
   healthRoutes(app, o.readiness)
   deviceRoutes(app, o.devices)
+  if (o.events) eventsRoutes(app, o.events)
   if (o.operations) {
     metricsRoutes(app, o.operations)
     dashboardRoutes(app, o.operations)

@@ -5,14 +5,24 @@
 // at most one connection attempt per channel is ever in flight.
 import type { Clock } from '../clock.js'
 import { GenesysApiError } from '../genesys/errors.js'
-import type { GenesysRest, NotificationChannel } from '../genesys/rest.js'
+import type { NotificationChannel } from '../genesys/rest.js'
 import type { Logger } from '../observability/logger.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { ChannelSocket, type CloseCause } from './channel-socket.js'
 
+/**
+ * What a link needs from Genesys: GenesysRest for the Notifications API; the guide-style event
+ * stream adapts its subscription calls to the same shape.
+ */
+export interface ChannelApi {
+  createChannel(): Promise<NotificationChannel>
+  /** 'replace' on an existing channel must fail with a 404 GenesysApiError when the channel is gone. */
+  subscribe(channelId: string, topics: string[], mode: 'add' | 'replace'): Promise<void>
+}
+
 export interface ChannelLinkOptions {
   index: number
-  rest: GenesysRest
+  rest: ChannelApi
   clock: Clock
   logger: Logger
   backoff?: BackoffOptions
@@ -213,9 +223,10 @@ export class ChannelLink {
 
   private armRenewal(channel: NotificationChannel): void {
     if (this.renewTimer) clearTimeout(this.renewTimer)
+    // Channels live 24 h; a channel that states no expiry (the event stream's) is never renewed.
+    if (channel.expires === '') return
     const expires = Date.parse(channel.expires)
     const now = this.o.clock.now()
-    // Channels live 24 h; an unreadable expiry is treated as 24 h from now.
     const at = (Number.isFinite(expires) ? expires : now + 24 * 3600_000) - this.o.renewBeforeMs
     this.renewTimer = setTimeout(() => {
       this.renewTimer = undefined

@@ -106,6 +106,8 @@ export class NotificationsSource implements EventSource {
 
   async start(): Promise<void> {
     if (this.running) return
+    // A source can be started again (a lease won back): it starts from the registry as it is now.
+    this.users.clear()
     for (const id of await this.o.listUserIds()) this.users.add(id)
     const wanted = this.wantedGroups()
     const total = [...wanted.values()].reduce((n, t) => n + t.length, 0)
@@ -138,6 +140,9 @@ export class NotificationsSource implements EventSource {
   async stop(): Promise<void> {
     this.running = false
     await Promise.all(this.links.map((l) => l.stop()))
+    this.links.length = 0
+    this.groups.clear()
+    this.counts.clear()
   }
 
   async addUser(userId: string): Promise<void> {

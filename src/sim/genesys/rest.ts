@@ -193,14 +193,22 @@ export class ApiRouter {
       return filters.filter(isRecord).flatMap((f) => (Array.isArray(f.predicates) ? (f.predicates as unknown[]).filter(isRecord) : []))
     }
     const userIds = predicates('segmentFilters').filter((p) => p.dimension === 'userId').map((p) => String(p.value))
+    const queueIds = predicates('segmentFilters').filter((p) => p.dimension === 'queueId').map((p) => String(p.value))
     const activeOnly = predicates('conversationFilters').some((p) => p.dimension === 'conversationEnd' && p.operator === 'notExists')
     const matches = [...this.d.book.conversations.values()].filter(
       (c) =>
         c.startTime >= from &&
         c.startTime < to &&
         (!activeOnly || c.endTime === undefined) &&
-        (userIds.length === 0 || c.participants.some((p) => p.userId !== undefined && userIds.includes(p.userId))),
+        (userIds.length === 0 || c.participants.some((p) => p.userId !== undefined && userIds.includes(p.userId))) &&
+        (queueIds.length === 0 || c.participants.some((p) => p.queueId !== undefined && queueIds.includes(p.queueId))),
     )
-    return matches.length === 0 ? { totalHits: 0 } : { conversations: matches.map(analyticsConversation), totalHits: matches.length }
+    // PagingSpec: pageSize default 25, at most 100; pageNumber from 1.
+    const paging = isRecord(body.paging) ? body.paging : {}
+    const pageSize = typeof paging.pageSize === 'number' ? paging.pageSize : 25
+    const pageNumber = typeof paging.pageNumber === 'number' ? paging.pageNumber : 1
+    if (pageSize < 1 || pageSize > 100 || pageNumber < 1) throw new HttpError(400, 'bad.request', 'paging.pageSize must be 1-100 and paging.pageNumber at least 1')
+    const page = matches.slice((pageNumber - 1) * pageSize, pageNumber * pageSize)
+    return page.length === 0 ? { totalHits: matches.length } : { conversations: page.map(analyticsConversation), totalHits: matches.length }
   }
 }

@@ -1,0 +1,203 @@
+// The design guide's "Event Streams" source (GENESYS_EVENT_SOURCE=eventstream). GENESYS CLOUD DOES
+// NOT OFFER THIS API (ERRATA.md): it exists so relays and test rigs built from the guide keep
+// working, and our simulator serves it. As the guide writes it: POST
+// /api/v2/analytics/eventstreams/subscriptions {streamType: WEBSOCKET, events: [...], filters:
+// [{type: conversation, field: mediaType, operator: EQ, value}]} (media filtering at the
+// subscription, not in code), then a WebSocket to the subscription's connectUri carrying
+// {eventType, timestamp, data} events. Same reconnect rules as the Notifications API (one socket,
+// full-jitter back-off, heartbeat watchdog) and the same gap recovery over the REST API.
+import { systemClock, type Clock } from '../clock.js'
+import { GenesysApiError } from '../genesys/errors.js'
+import type { GenesysRest, NotificationChannel } from '../genesys/rest.js'
+import { MEDIA_TYPES, type MediaType, type RingRecord, type RoutingEvent } from '../model.js'
+import type { Logger } from '../observability/logger.js'
+import type { BackoffOptions } from './backoff.js'
+import { ChannelLink, describe, type ChannelApi } from './channel-link.js'
+import { GapRecovery, type RecoveryReport } from './gap-recovery.js'
+import { isRecord } from './genesys-wire.js'
+import { fromGuideEvent, GUIDE_EVENT_TYPES, MalformedEventError } from './guide-events.js'
+import { ConversationNormaliser } from './normalise.js'
+import type { EventSource, RoutingEventHandler, SourceStatus } from './source.js'
+
+export interface EventStreamSourceOptions {
+  rest: GenesysRest
+  listUserIds: () => Promise<string[]>
+  onEvent: RoutingEventHandler
+  logger: Logger
+  clock?: Clock
+  wsOptions?: { ca?: string }
+  heartbeatTimeoutMs?: number
+  pingIntervalMs?: number
+  backoff?: BackoffOptions
+  /** The media types filtered for at the subscription (default: all five). */
+  mediaTypes?: readonly MediaType[]
+  listOpenRings?: () => Promise<RingRecord[]>
+  onRecovery?: (report: RecoveryReport & { downMs: number }) => void
+}
+
+export const EVENTSTREAM_PATH = '/api/v2/analytics/eventstreams/subscriptions'
+
+/** The guide's subscription calls, shaped as a channel so the Notifications link logic is reused. */
+class SubscriptionApi implements ChannelApi {
+  constructor(
+    private readonly rest: GenesysRest,
+    private readonly mediaTypes: readonly MediaType[],
+  ) {}
+
+  async createChannel(): Promise<NotificationChannel> {
+    const b = await this.rest.request<unknown>('POST', EVENTSTREAM_PATH, {
+      name: 'MobilePushGateway_Subscription',
+      description: 'Captures inbound routing events for mobile push relay',
+      streamType: 'WEBSOCKET',
+      events: [...GUIDE_EVENT_TYPES],
+      filters: this.mediaTypes.map((value) => ({ type: 'conversation', field: 'mediaType', operator: 'EQ', value })),
+    })
+    if (!isRecord(b) || typeof b.id !== 'string' || typeof b.connectUri !== 'string') throw new GenesysApiError(502, 'event stream subscription answer lacks id/connectUri')
+    return { id: b.id, connectUri: b.connectUri, expires: '' }
+  }
+
+  /** The subscription's event list is fixed; "re-subscribing" only proves it still exists (404 if not). */
+  async subscribe(id: string, _topics: string[], mode: 'add' | 'replace'): Promise<void> {
+    if (mode === 'replace') await this.rest.request<unknown>('GET', `${EVENTSTREAM_PATH}/${encodeURIComponent(id)}`)
+  }
+}
+
+export class EventStreamSource implements EventSource {
+  readonly name = 'eventstream' as const
+  private readonly clock: Clock
+  private readonly users = new Set<string>()
+  private readonly link: ChannelLink
+  private readonly recovery: GapRecovery
+  private chain: Promise<unknown> = Promise.resolve()
+  private running = false
+  private rejected = 0
+  private readonly loggedRejects = new Set<string>()
+
+  constructor(private readonly o: EventStreamSourceOptions) {
+    this.clock = o.clock ?? systemClock
+    const normaliser = new ConversationNormaliser({ clock: this.clock, logger: o.logger })
+    this.recovery = new GapRecovery({
+      rest: o.rest,
+      normaliser,
+      source: 'eventstream',
+      clock: this.clock,
+      logger: o.logger,
+      emit: (e) => this.deliver(e),
+      ...(o.listOpenRings && { listOpenRings: o.listOpenRings }),
+      scope: () => ({ dimension: 'userId', ids: [...this.users] }),
+    })
+    this.link = new ChannelLink({
+      index: 0,
+      rest: new SubscriptionApi(o.rest, o.mediaTypes ?? MEDIA_TYPES),
+      clock: this.clock,
+      logger: o.logger,
+      ...(o.backoff && { backoff: o.backoff }),
+      topics: () => [],
+      socket: {
+        ...(o.wsOptions?.ca !== undefined && { ca: o.wsOptions.ca }),
+        heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 75_000,
+        ...(o.pingIntervalMs !== undefined && { pingIntervalMs: o.pingIntervalMs }),
+      },
+      renewBeforeMs: 0,
+      handOverLock: (fn) => fn(),
+      onFrame: (_l, _s, text, at, hr) => this.onFrame(text, at, hr),
+      onRecovered: (_l, downMs) => void this.recover('reconnect', downMs),
+    })
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    for (const id of await this.o.listUserIds()) this.users.add(id)
+    this.running = true
+    await this.link.start()
+    void this.recover('start', 0)
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    await this.link.stop()
+    await this.chain
+  }
+
+  // The stream carries every agent's events (filtered by media type at the subscription); the
+  // registry only scopes gap recovery.
+  addUser(userId: string): Promise<void> {
+    this.users.add(userId)
+    return Promise.resolve()
+  }
+  removeUser(userId: string): Promise<void> {
+    this.users.delete(userId)
+    return Promise.resolve()
+  }
+
+  status(): SourceStatus {
+    return {
+      name: this.name,
+      connected: this.link.connected,
+      channels: this.link.channelId ? 1 : 0,
+      topics: GUIDE_EVENT_TYPES.length,
+      reconnects: this.link.reconnects,
+      rejectedFrames: this.rejected,
+    }
+  }
+
+  get subscriptionId(): string | undefined {
+    return this.link.channelId
+  }
+
+  get lastRecovery(): RecoveryReport | undefined {
+    return this.recovery.lastReport
+  }
+
+  private async recover(reason: string, downMs: number): Promise<void> {
+    if (!this.running) return
+    try {
+      const report = await this.recovery.run(reason)
+      this.o.onRecovery?.({ ...report, downMs })
+    } catch (err) {
+      this.o.logger.error({ err: describe(err) }, 'event stream gap recovery failed')
+    }
+  }
+
+  private onFrame(text: string, receivedAt: number, receivedAtHr: number): void {
+    let event: unknown
+    try {
+      event = JSON.parse(text)
+    } catch {
+      return this.reject('not-json', 'not JSON')
+    }
+    if (isRecord(event) && typeof event.eventType === 'string' && event.eventType.startsWith('system.')) return // heartbeat
+    // One at a time and in order: a deleted event reads the store and must not overtake the next offer.
+    this.chain = this.chain.then(async () => {
+      try {
+        const events = await fromGuideEvent(event, { source: 'eventstream', receivedAt, openRings: (cid) => this.openRings(cid) })
+        for (const e of events) {
+          e.receivedAtHr = receivedAtHr
+          this.deliver(e)
+        }
+      } catch (err) {
+        if (err instanceof MalformedEventError) return this.reject('malformed', err.message)
+        this.o.logger.error({ err: describe(err) }, 'event stream event failed')
+      }
+    })
+  }
+
+  private async openRings(conversationId: string): Promise<RingRecord[]> {
+    return this.o.listOpenRings ? (await this.o.listOpenRings()).filter((r) => r.conversationId === conversationId) : []
+  }
+
+  private deliver(event: RoutingEvent): void {
+    try {
+      this.o.onEvent(event)
+    } catch (err) {
+      this.o.logger.error({ err: describe(err), conversationId: event.conversationId }, 'routing event handler failed')
+    }
+  }
+
+  private reject(kind: string, message: string): void {
+    this.rejected++
+    if (this.loggedRejects.has(kind)) return
+    this.loggedRejects.add(kind)
+    this.o.logger.warn({ kind, message }, 'event stream frame not understood (logged once per kind)')
+  }
+}
