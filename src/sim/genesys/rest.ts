@@ -5,6 +5,7 @@ import type { AccessToken, OAuthService } from './oauth.js'
 import type { Directory } from './directory.js'
 import type { ConversationBook } from './conversations.js'
 import type { NotificationHub } from './notifications.js'
+import type { EventStreamHub } from './eventstreams.js'
 import { analyticsConversation, restConversation } from './snapshots.js'
 import { HttpError, isRecord, readJson, sendJson } from './http.js'
 
@@ -23,6 +24,7 @@ export interface ApiDeps {
   directory: Directory
   book: ConversationBook
   hub: NotificationHub
+  streams: EventStreamHub
   requestsPerMinute: number
   requests: Map<string, number>
   failRules: FailRule[]
@@ -94,6 +96,15 @@ export class ApiRouter {
     this.add('POST', /^\/api\/v2\/analytics\/conversations\/details\/query$/, 'POST /api/v2/analytics/conversations/details/query', async ({ req, res }) =>
       sendJson(res, 200, this.detailsQuery(await readJson(req))),
     )
+    // The design guide's Event Streams API (not offered by Genesys Cloud).
+    const streamsRe = /^\/api\/v2\/analytics\/eventstreams\/subscriptions$/
+    const streamRe = /^\/api\/v2\/analytics\/eventstreams\/subscriptions\/([^/]+)$/
+    this.add('POST', streamsRe, 'POST /api/v2/analytics/eventstreams/subscriptions', async ({ req, res }) => sendJson(res, 200, d.streams.create(await readJson(req))))
+    this.add('GET', streamRe, 'GET /api/v2/analytics/eventstreams/subscriptions/{id}', ({ res, params }) => sendJson(res, 200, d.streams.get(params[0] ?? '')))
+    this.add('DELETE', streamRe, 'DELETE /api/v2/analytics/eventstreams/subscriptions/{id}', ({ res, params }) => {
+      d.streams.remove(params[0] ?? '')
+      sendJson(res, 204, undefined)
+    })
     this.add('POST', /^\/api\/v2\/notifications\/channels$/, 'POST /api/v2/notifications/channels', ({ res, token }) =>
       sendJson(res, 200, hub.create(owner(token))),
     )

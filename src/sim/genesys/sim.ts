@@ -15,6 +15,7 @@ import { NotificationHub, type Frame } from './notifications.js'
 import { ApiRouter, type FailRule } from './rest.js'
 import { handleControl } from './control.js'
 import { ConversationFeed } from './feed.js'
+import { EventStreamHub } from './eventstreams.js'
 import { MEDIA_ARRAY, topicConversation } from './snapshots.js'
 import { HttpError, iso, sendError } from './http.js'
 
@@ -35,6 +36,10 @@ export interface GenesysSimStats {
   connectionAttempts: number
   openSockets: number
   maxConcurrentUpgradeAttemptsPerChannel: number
+  /** Most REST requests about one channel (its subscriptions) in flight at once, down or not. */
+  maxConcurrentChannelRequests: number
+  /** Every request about a channel's subscriptions: when it arrived (sim clock) and its answer. */
+  channelRequests: Array<{ at: number; channelId: string; method: string; status: number }>
   /** Requests per route, e.g. "POST /api/v2/notifications/channels". */
   requests: Map<string, number>
 }
@@ -51,12 +56,17 @@ export class GenesysSim extends EventEmitter {
   private readonly directory: Directory
   private readonly book: ConversationBook
   private readonly hub: NotificationHub
+  /** The guide's Event Streams API (not offered by Genesys Cloud; see eventstreams.ts). */
+  readonly eventStreams: EventStreamHub
   private readonly api: ApiRouter
   private readonly server: Server
   private readonly requests = new Map<string, number>()
   private readonly failRules: FailRule[] = []
   private readonly sweeper: NodeJS.Timeout
   private down = false
+  private readonly channelInFlight = new Map<string, number>()
+  private maxChannelInFlight = 0
+  private readonly channelRequestLog: Array<{ at: number; channelId: string; method: string; status: number }> = []
   private baseUrl = ''
 
   constructor(private readonly opts: GenesysSimOptions = {}) {
@@ -74,6 +84,13 @@ export class GenesysSim extends EventEmitter {
       upgradeDelayMs: opts.upgradeDelayMs ?? 0,
       onFrame: (channelId, frame) => this.emit('frame', channelId, frame),
     })
+    this.eventStreams = new EventStreamHub({
+      clock: this.clock,
+      logger: this.logger,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 30_000,
+      upgradeDelayMs: opts.upgradeDelayMs ?? 0,
+    })
+    this.feed.subscribe((conv) => this.eventStreams.onConversation(conv))
     this.api = new ApiRouter({
       clock: this.clock,
       orgId: this.orgId,
@@ -81,13 +98,18 @@ export class GenesysSim extends EventEmitter {
       directory: this.directory,
       book: this.book,
       hub: this.hub,
+      streams: this.eventStreams,
       requestsPerMinute: opts.requestsPerMinute ?? 300,
       requests: this.requests,
       failRules: this.failRules,
     })
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => void this.route(req, res)
     this.server = opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest) : createHttpServer(onRequest)
-    this.server.on('upgrade', (req, socket, head: Buffer) => this.hub.handleUpgrade(req, socket, head, this.down))
+    this.server.on('upgrade', (req, socket, head: Buffer) =>
+      req.url?.startsWith('/eventstreams/') === true
+        ? this.eventStreams.handleUpgrade(req, socket, head, this.down)
+        : this.hub.handleUpgrade(req, socket, head, this.down),
+    )
     this.sweeper = setInterval(() => this.hub.sweep(), 1000)
     this.sweeper.unref()
   }
@@ -106,11 +128,12 @@ export class GenesysSim extends EventEmitter {
     const h = host.includes(':') ? `[${host}]` : host
     this.baseUrl = `${this.opts.tls ? 'https' : 'http'}://${h}:${port}`
     this.hub.setWsBase(`${this.opts.tls ? 'wss' : 'ws'}://${h}:${port}`)
+    this.eventStreams.setWsBase(`${this.opts.tls ? 'wss' : 'ws'}://${h}:${port}`)
     return this
   }
 
   get stats(): GenesysSimStats {
-    return { ...this.hub.stats, requests: this.requests }
+    return { ...this.hub.stats, requests: this.requests, maxConcurrentChannelRequests: this.maxChannelInFlight, channelRequests: this.channelRequestLog }
   }
 
   addClient(o?: { clientId?: string; clientSecret?: string; tokenTtlS?: number }): { clientId: string; clientSecret: string } {
@@ -172,6 +195,7 @@ export class GenesysSim extends EventEmitter {
 
   dropSockets(): void {
     this.hub.dropSockets()
+    this.eventStreams.dropSockets()
   }
   sendSocketClosing(channelId?: string): void {
     this.hub.sendSocketClosing(channelId)
@@ -199,6 +223,7 @@ export class GenesysSim extends EventEmitter {
   async close(): Promise<void> {
     clearInterval(this.sweeper)
     this.hub.close()
+    this.eventStreams.close()
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve())
       this.server.closeAllConnections()
@@ -207,6 +232,7 @@ export class GenesysSim extends EventEmitter {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim.invalid')
+    this.trackChannelRequest(req, res, url)
     try {
       if (url.pathname.startsWith('/sim/v1/')) return await handleControl(this, req, res, url)
       if (this.down) throw new HttpError(503, 'service.unavailable', 'Service Unavailable')
@@ -218,6 +244,20 @@ export class GenesysSim extends EventEmitter {
       this.logger.error({ err, path: url.pathname }, 'genesys sim: request failed')
       sendError(res, new HttpError(500, 'internal.server.error', 'The server encountered an unexpected condition.'))
     }
+  }
+
+  /** Reconnect storms show here: several requests about one channel at once. */
+  private trackChannelRequest(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const channelId = /^\/api\/v2\/notifications\/channels\/([^/]+)\/subscriptions$/.exec(url.pathname)?.[1]
+    if (!channelId) return
+    const at = this.clock.now()
+    const n = (this.channelInFlight.get(channelId) ?? 0) + 1
+    this.channelInFlight.set(channelId, n)
+    this.maxChannelInFlight = Math.max(this.maxChannelInFlight, n)
+    res.once('close', () => {
+      this.channelInFlight.set(channelId, (this.channelInFlight.get(channelId) ?? 1) - 1)
+      this.channelRequestLog.push({ at, channelId, method: req.method ?? '', status: res.statusCode })
+    })
   }
 
   private publishConversation(conv: SimConversation): void {
