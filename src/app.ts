@@ -12,6 +12,11 @@ import { withLogContext, type Logger } from './observability/logger.js'
 import { GatewayMetrics } from './observability/metrics.js'
 import { createApnsProvider } from './providers/apns.js'
 import { createFcmProvider } from './providers/fcm.js'
+import { createWebPushProvider } from './providers/webpush.js'
+import { ProviderAlarms } from './dispatch/alarms.js'
+import { AuditLog } from './ring/audit.js'
+import { PresenceFilter, restPresenceFetcher } from './ring/presence.js'
+import { QueueNames } from './ring/queues.js'
 import type { ProviderName, PushProvider } from './providers/provider.js'
 import { RingEngine, type RingDecision } from './ring/engine.js'
 import { createEventSources } from './sources/create.js'
@@ -67,9 +72,16 @@ export class Gateway {
         clock,
         logger: logger.child({ component: 'apns' }),
         ...(config.apns.url ? { url: config.apns.url } : {}),
+        environment: config.apns.environment,
         ...(o.ca ? { ca: o.ca } : {}),
       }) as PushProvider
     }
+    if (config.webpush) {
+      providers.webpush = createWebPushProvider({ vapid: config.webpush, clock, logger: logger.child({ component: 'webpush' }), ...(o.ca ? { ca: o.ca } : {}) }) as PushProvider
+    }
+    // Suppressed, failed and expired pushes (admin audit query); provider configuration alarms.
+    const audit = new AuditLog({ maxEntries: config.audit.maxEntries, clock, logger: logger.child({ component: 'audit' }) })
+    const alarms = new ProviderAlarms({ clock, logger: logger.child({ component: 'dispatch' }) })
     if (config.fcm) {
       providers.fcm = createFcmProvider({
         serviceAccount: config.fcm.serviceAccount,
@@ -80,13 +92,20 @@ export class Gateway {
       }) as PushProvider
     }
 
+    const presence =
+      config.presence.filter === 'soft'
+        ? new PresenceFilter({ mode: 'soft', suppress: config.presence.suppress, lagMs: config.presence.lagMs, clock, logger: logger.child({ component: 'presence' }), fetch: (userId) => restPresenceFetcher(rest)(userId) })
+        : undefined
+    const queueNames = new QueueNames({ fetch: (queueId) => rest.getQueue(queueId), clock, logger: logger.child({ component: 'queues' }) })
     const dispatcher = new Dispatcher({
       providers,
       store,
       clock,
       logger: logger.child({ component: 'dispatch' }),
       payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: config.payload.redactCaller },
+      alarms,
       onOutcome: (outcome) => {
+        audit.recordOutcome(outcome)
         metrics.observeOutcome(outcome)
         live.observeOutcome(outcome)
         o.onOutcome?.(outcome)
@@ -99,7 +118,11 @@ export class Gateway {
       logger: logger.child({ component: 'ring' }),
       ringTimeoutMs: config.ring.timeoutMs,
       dedupWindowMs: config.ring.dedupWindowMs,
+      // `rest` is built below; these run only once events flow.
+      ...(presence ? { presence } : {}),
+      queueName: (queueId) => queueNames.peek(queueId),
       onDecision: (decision) => {
+        audit.recordDecision(decision)
         metrics.observeDecision(decision)
         live.observeDecision(decision)
         o.onDecision?.(decision)
@@ -138,6 +161,8 @@ export class Gateway {
       store,
       onEvent: lease ? lease.guard(onEvent) : onEvent,
       onWebhookEvent: onEvent,
+      // PRESENCE_FILTER=soft: the source subscribes v2.users.{id}.presence and keeps the cache current.
+      ...(presence ? { onPresence: (userId: string, systemPresence: string, changedAt: number) => presence.update(userId, systemPresence, changedAt) } : {}),
       logger: logger.child({ component: 'source' }),
       clock,
       ...(o.ca ? { ca: o.ca } : {}),
@@ -150,7 +175,7 @@ export class Gateway {
         store,
         agents,
         clock,
-        platforms: { ios: Boolean(config.apns), android: Boolean(config.fcm), web: false },
+        platforms: { ios: Boolean(config.apns), android: Boolean(config.fcm), web: Boolean(config.webpush) },
         defaultApnsEnvironment: config.apns?.environment ?? 'production',
         // Topics follow the registry: an agent is heard while it has at least one device.
         onDevicesChanged: async (userId) => {
@@ -160,11 +185,15 @@ export class Gateway {
       },
       ...(sources.webhook && config.webhook ? { events: { webhook: sources.webhook, secret: config.webhook.secret } } : {}),
       operations: { adminToken: config.adminToken, instanceId: config.instanceId, live, metrics },
+      answered: { store, agents, answered: (a) => engine.answeredOnDevice(a) },
+      admin: { ...(config.adminToken ? { adminToken: config.adminToken } : {}), audit, alarms },
       readiness: [
         // Fails as soon as stop() begins, so a load balancer drains this instance first.
         { name: 'shutdown', check: async () => ({ ok: !lifecycle.stopping, detail: lifecycle.stopping ? 'stopping' : 'running' }) },
         { name: 'store', check: () => storeReadiness(store) },
         { name: 'source', check: async () => sourceReadiness(source.status()) },
+        // APNs 403 / FCM 401 / Web Push 401-403: credentials or settings are wrong (tokens are kept).
+        { name: 'push', check: async () => alarms.readiness() },
       ],
     })
 
@@ -176,7 +205,9 @@ export class Gateway {
   async start(): Promise<string> {
     const url = await this.api.listen({ port: this.config.port, host: this.config.host })
     this.engine.start()
-    await this.source.start()
+    // Providers connect and fetch credentials while the source connects: the first ring does not
+    // pay for TLS handshakes and the OAuth token. warm() never throws.
+    await Promise.all([this.source.start(), ...this.providers.map((p) => p.warm?.())])
     this.logger.info({ url, source: this.source.name, store: this.store.kind }, 'gateway started')
     return url
   }

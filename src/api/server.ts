@@ -7,6 +7,8 @@ import { dashboardRoutes, type DashboardOptions } from './routes/dashboard.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { installErrorHandler } from './errors.js'
 import { deviceRoutes, type DeviceRoutesOptions } from './routes/devices.js'
+import { answeredRoutes, type AnsweredRouteOptions } from './routes/answered.js'
+import { adminRoutes, type AdminRouteOptions } from './routes/admin.js'
 import { eventsRoutes, type EventsRouteOptions } from './routes/events.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 
@@ -20,6 +22,10 @@ export interface ApiOptions {
   bodyLimit?: number
   /** GET /metrics and the /dashboard (admin token). */
   operations?: DashboardOptions
+  /** POST /api/v1/agent/answered/{conversationId}. */
+  answered?: AnsweredRouteOptions
+  /** GET /api/v1/admin/audit and /api/v1/admin/alarms. */
+  admin?: AdminRouteOptions
 }
 
 // A caller's X-Request-Id is kept when it is a sane id (a load balancer's trace id), else a new one.
@@ -53,6 +59,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   healthRoutes(app, o.readiness)
   deviceRoutes(app, o.devices)
   if (o.events) eventsRoutes(app, o.events)
+  if (o.answered) answeredRoutes(app, o.answered)
+  if (o.admin) adminRoutes(app, o.admin)
   if (o.operations) {
     metricsRoutes(app, o.operations)
     dashboardRoutes(app, o.operations)

@@ -9,6 +9,7 @@ import type { Logger } from '../observability/logger.js'
 import { tokenPrefix } from '../observability/logger.js'
 import type { PushMessage, PushProvider, ProviderName, SendResult } from '../providers/provider.js'
 import type { DeviceStore } from '../store/store.js'
+import type { ProviderAlarms } from './alarms.js'
 import { buildMessage, type PayloadOptions } from './payloads.js'
 
 export type DeliveryResult = SendResult | { kind: 'expired'; reason: string } | { kind: 'skipped'; reason: string }
@@ -32,6 +33,8 @@ export interface DispatcherOptions {
   logger: Logger
   payload: PayloadOptions
   onOutcome?: (outcome: PushOutcome) => void
+  /** Configuration errors raise an alarm here (log, metric, readiness); a delivery clears it. */
+  alarms?: ProviderAlarms
   /** Back-off base and cap; a retry never goes out after the intent's expiry. */
   retryBaseMs?: number
   retryMaxMs?: number
@@ -98,6 +101,9 @@ export class Dispatcher {
       }
       sentAtHr ??= performance.now()
       const result = await this.sendOnce(provider, message, remaining)
+      if (result.kind === 'delivered' && result.environment && result.environment !== target.device.environment) {
+        await this.moveEnvironment(target, result.environment)
+      }
       if (result.kind === 'delivered' || result.kind === 'failed') {
         return { ...base, provider: provider.name, result, attempts: attempt, sentAtHr, answeredAtHr: performance.now() }
       }
@@ -136,8 +142,22 @@ export class Dispatcher {
     }
   }
 
+  /** APNs delivered through the other environment: remember it, so the next push goes there first. */
+  private async moveEnvironment(target: PushTarget, environment: 'production' | 'sandbox'): Promise<void> {
+    try {
+      const current = await this.o.store.getDevice(target.device.token)
+      if (!current || current.userId !== target.device.userId || current.environment === environment) return
+      await this.o.store.upsertDevice({ ...current, environment })
+      this.o.logger.info({ userId: current.userId, device: tokenPrefix(current.token), environment }, 'device environment corrected')
+    } catch (err) {
+      this.o.logger.warn({ err, device: tokenPrefix(target.device.token) }, 'could not record the device environment')
+    }
+  }
+
   private report(outcome: PushOutcome): void {
     const { result, target, intent } = outcome
+    if (outcome.provider && result.kind === 'delivered') this.o.alarms?.clear(outcome.provider)
+    if (outcome.provider && result.kind === 'failed' && result.config) this.o.alarms?.raise(outcome.provider, result.reason)
     if (result.kind !== 'delivered') {
       const level = result.kind === 'failed' && 'config' in result && result.config ? 'error' : 'warn'
       this.o.logger[level](

@@ -5,8 +5,11 @@
 //   collapse-id = conversation id so a cancel replaces the ring's notification.
 // - FCM v1: data-only message (high priority wakes the app only for data messages that lead to a
 //   visible notification), every data value a string, android.ttl = ring lifetime.
+// - Web Push (RFC 8030): the same keys as JSON for the service worker, Urgency high, TTL = ring
+//   lifetime, Topic derived from the conversation so a cancel replaces an undelivered ring.
+import { createHash } from 'node:crypto'
 import type { PushAction, PushIntent, RingContext } from '../model.js'
-import type { ApnsMessage, FcmSend, PushMessage } from '../providers/provider.js'
+import type { ApnsMessage, FcmSend, PushMessage, WebPushSend } from '../providers/provider.js'
 import type { RingTarget } from './targets.js'
 import { cancelText, ringText, type TemplateOptions } from './templates.js'
 
@@ -101,6 +104,26 @@ function fcmMessage(intent: PushIntent, target: RingTarget, options: PayloadOpti
   }
 }
 
+// RFC 8030 §5.4: a Topic is at most 32 characters of the URL-safe base64 alphabet; a conversation
+// id (a UUID with dashes, 36 characters) does not fit, so its hash does (24 bytes → 32 characters).
+export function webPushTopic(conversationId: string): string {
+  return createHash('sha256').update(conversationId).digest().subarray(0, 24).toString('base64url')
+}
+
+function webPushMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions, now: number): WebPushSend | undefined {
+  const subscription = target.device.subscription
+  if (!subscription) return undefined
+  const text = intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason)
+  return {
+    provider: 'webpush',
+    subscription,
+    payload: { ...customKeys(intent, options), title: text.title, body: text.body },
+    ttlSeconds: Math.max(1, Math.ceil((intent.expiresAt - now) / 1000)),
+    urgency: 'high',
+    topic: webPushTopic(intent.ring.conversationId),
+  }
+}
+
 /** The message for one target, or undefined when the platform is not configured. */
 export function buildMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions, now: number): PushMessage | undefined {
   switch (target.device.platform) {
@@ -109,6 +132,6 @@ export function buildMessage(intent: PushIntent, target: RingTarget, options: Pa
     case 'android':
       return fcmMessage(intent, target, options, now)
     case 'web':
-      return undefined
+      return webPushMessage(intent, target, options, now)
   }
 }

@@ -1,5 +1,7 @@
 // The words an agent sees. Kept apart from the wire formats so operators can change the wording
-// without touching payload rules.
+// without touching payload rules. A template is plain text with fields in braces; the body is
+// split on " | " and a part whose fields are all empty is left out, so a redacted caller or an
+// unknown queue name never leaves "From: " dangling.
 import type { MediaType, PushIntent, RingContext } from '../model.js'
 
 export interface NotificationText {
@@ -7,40 +9,79 @@ export interface NotificationText {
   body: string
 }
 
-const RING_TITLES: Record<MediaType, string> = {
-  voice: 'Incoming call',
-  callback: 'Callback request',
-  chat: 'Incoming chat',
-  message: 'Incoming message',
-  email: 'Incoming email',
+/** Fields: {caller} (empty when redacted), {queue} (the queue's name, when known), {media}. */
+export interface TextTemplate {
+  title: string
+  body: string
 }
+
+export const DEFAULT_RING_TEMPLATES: Record<MediaType, TextTemplate> = {
+  voice: { title: 'Incoming call', body: 'From: {caller} | Queue: {queue}' },
+  callback: { title: 'Callback request', body: 'For: {caller} | Queue: {queue}' },
+  chat: { title: 'Incoming chat', body: 'From: {caller} | Queue: {queue}' },
+  message: { title: 'Incoming message', body: 'From: {caller} | Queue: {queue}' },
+  email: { title: 'Incoming email', body: 'From: {caller} | Queue: {queue}' },
+}
+
+const MEDIA_WORDS: Record<MediaType, string> = { voice: 'call', callback: 'callback', chat: 'chat', message: 'message', email: 'email' }
+const FALLBACK_BODY = 'Tap to answer'
 
 export interface TemplateOptions {
   /** Apple's guidance: no customer data in payloads unless encrypted. When true the caller is left out. */
   redactCaller: boolean
+  /** Per media type overrides of DEFAULT_RING_TEMPLATES. */
+  templates?: Partial<Record<MediaType, Partial<TextTemplate>>>
+}
+
+function fill(part: string, fields: Record<string, string>): string | undefined {
+  let used = 0
+  let filled = 0
+  const text = part.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    used++
+    const value = fields[name] ?? ''
+    if (value) filled++
+    return value
+  })
+  return used > 0 && filled === 0 ? undefined : text
+}
+
+/** Renders a template: parts separated by " | " whose fields are all empty are dropped. */
+export function render(template: string, fields: Record<string, string>): string {
+  return template
+    .split(' | ')
+    .map((part) => fill(part, fields))
+    .filter((p): p is string => p !== undefined && p.trim() !== '')
+    .join(' | ')
 }
 
 export function ringText(ring: RingContext, options: TemplateOptions): NotificationText {
-  const parts: string[] = []
-  if (ring.callerDisplay && !options.redactCaller) parts.push(`From: ${ring.callerDisplay}`)
-  if (ring.queueName) parts.push(`Queue: ${ring.queueName}`)
-  return { title: RING_TITLES[ring.mediaType], body: parts.length > 0 ? parts.join(' | ') : 'Tap to answer' }
+  const template = { ...DEFAULT_RING_TEMPLATES[ring.mediaType], ...options.templates?.[ring.mediaType] }
+  const fields = {
+    caller: ring.callerDisplay && !options.redactCaller ? ring.callerDisplay : '',
+    queue: ring.queueName ?? '',
+    media: MEDIA_WORDS[ring.mediaType],
+  }
+  const body = render(template.body, fields)
+  return { title: render(template.title, fields) || DEFAULT_RING_TEMPLATES[ring.mediaType].title, body: body || FALLBACK_BODY }
 }
 
 export function cancelText(ring: RingContext, reason: PushIntent['reason']): NotificationText {
-  const what = ring.mediaType === 'voice' ? 'Call' : RING_TITLES[ring.mediaType].replace(/^Incoming /, '').replace(/^./, (c) => c.toUpperCase())
+  const word = MEDIA_WORDS[ring.mediaType]
+  const what = word.charAt(0).toUpperCase() + word.slice(1)
   switch (reason) {
     case 'answered':
     case 'answered-on-device':
       return { title: `${what} answered`, body: 'Answered on another device.' }
     case 'timeout':
     case 'not-answered':
-      return { title: `Missed ${what.toLowerCase()}`, body: 'Nobody answered in time.' }
+      return { title: `Missed ${word}`, body: 'Nobody answered in time.' }
     case 'transferred':
       return { title: `${what} cancelled`, body: 'It was transferred.' }
     case 'abandoned':
       return { title: `${what} cancelled`, body: 'The customer hung up.' }
+    case 'declined':
+      return { title: `${what} declined`, body: 'You declined it.' }
     default:
-      return { title: `${what} cancelled`, body: 'The call has been transferred or abandoned.' }
+      return { title: `${what} cancelled`, body: 'It has ended.' }
   }
 }

@@ -69,6 +69,12 @@ export class ApnsSessionPool {
     return this.await(ps, req, body, timeoutMs, signal)
   }
 
+  /** Opens a session now (TLS and HTTP/2 handshakes) so the first push does not pay for them. */
+  async warm(): Promise<void> {
+    const ps = await this.acquire()
+    if (ps) this.release(ps)
+  }
+
   async close(): Promise<void> {
     this.closed = true
     for (const wake of this.waiters.splice(0)) wake()

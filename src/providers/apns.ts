@@ -23,8 +23,15 @@ const MAX_REFUSED_RESENDS = 3
 
 export interface ApnsProviderOptions {
   key: ApnsSigningKey
-  /** Overrides both environments (APNS_URL), e.g. the sandbox server in tests. */
+  /**
+   * Overrides both environments (APNS_URL), e.g. the sandbox server in tests. With one URL for both
+   * environments the BadDeviceToken environment check cannot mean anything and is skipped.
+   */
   url?: string
+  /** Per-environment overrides (tests of the environment check with two sandboxes). */
+  urls?: { production: string; sandbox: string }
+  /** The environment most devices use (APNS_ENVIRONMENT): warm() connects to it. */
+  environment?: 'production' | 'sandbox'
   /** Extra CA to trust (tests); certificate checks stay on. */
   ca?: string
   clock?: Clock
@@ -87,11 +94,45 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
       const renewed = await this.token.afterExpired(jwt).catch(() => undefined)
       if (renewed) outcome = await this.exchange(pool, msg, body, renewed, signal)
     }
-    const result = this.classify(outcome)
+    let result = this.classify(outcome)
+    if (result.kind === 'invalid-token' && isWrongEnvironment(outcome) && !this.o.url) {
+      result = await this.otherEnvironment(msg, body, jwt, signal, result)
+    }
     if (result.kind === 'delivered') log.debug({ apnsId: result.providerId }, 'apns: delivered')
     else if (result.kind === 'failed' && result.config) log.error({ reason: result.reason }, 'apns: configuration error')
     else log.warn({ result: result.kind, reason: result.reason }, 'apns: not delivered')
     return result
+  }
+
+  /** Signs the provider token and opens a session to the usual environment ahead of the first push. */
+  async warm(): Promise<void> {
+    try {
+      await this.token.current()
+      await this.poolFor(this.o.environment ?? 'production').warm()
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message }, 'apns: warm-up failed; the first push will connect')
+    }
+  }
+
+  /**
+   * Apple answers BadDeviceToken / DeviceTokenNotForTopic when a sandbox token is sent to production
+   * or the reverse (an app built for development, a device registered with the wrong environment).
+   * ERRATA.md: check the other environment before removing the token. Delivered there → the
+   * dispatcher records the device's real environment; refused there too → the token is dead.
+   */
+  private async otherEnvironment(msg: ApnsMessage, body: string, jwt: string, signal: AbortSignal | undefined, first: SendResult): Promise<SendResult> {
+    const other = msg.environment === 'sandbox' ? 'production' : 'sandbox'
+    const outcome = await this.exchange(this.poolFor(other), { ...msg, environment: other }, body, jwt, signal)
+    const second = this.classify(outcome)
+    if (second.kind === 'delivered') {
+      this.o.logger.info({ device: tokenPrefix(msg.token), registered: msg.environment, actual: other }, 'apns: token belongs to the other environment')
+      return { ...second, environment: other }
+    }
+    if (second.kind === 'invalid-token' && isWrongEnvironment(outcome)) {
+      return { kind: 'invalid-token', reason: `${first.kind === 'invalid-token' ? first.reason : ''} (refused in ${other} too)`, ...(second.status ? { status: second.status } : {}) }
+    }
+    // The other environment could not say (busy, down): try again later rather than prune.
+    return { kind: 'retry', reason: `environment check in ${other}: ${second.reason}` }
   }
 
   async close(): Promise<void> {
@@ -102,7 +143,12 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   }
 
   private pool(msg: ApnsMessage): ApnsSessionPool {
-    const origin = new URL(this.o.url ?? (msg.environment === 'sandbox' ? APNS_SANDBOX_URL : APNS_PRODUCTION_URL)).origin
+    return this.poolFor(msg.environment)
+  }
+
+  private poolFor(environment: 'production' | 'sandbox'): ApnsSessionPool {
+    const byEnvironment = environment === 'sandbox' ? (this.o.urls?.sandbox ?? APNS_SANDBOX_URL) : (this.o.urls?.production ?? APNS_PRODUCTION_URL)
+    const origin = new URL(this.o.url ?? byEnvironment).origin
     let pool = this.pools.get(origin)
     if (!pool) {
       pool = new ApnsSessionPool(origin, {
@@ -155,6 +201,12 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
 function aborted(): SendResult {
   // The caller's deadline passed (the ring is over); the dispatcher will not resend it.
   return { kind: 'retry', reason: 'aborted by the caller (deadline)' }
+}
+
+function isWrongEnvironment(o: StreamOutcome): boolean {
+  if (o.kind !== 'response' || o.status !== 400) return false
+  const reason = parseApnsBody(o.body).reason
+  return reason === 'BadDeviceToken' || reason === 'DeviceTokenNotForTopic'
 }
 
 function isExpiredProviderToken(o: StreamOutcome): boolean {

@@ -188,6 +188,18 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
       }
       return result
     },
+    async warm() {
+      // The first push would otherwise pay for the OAuth token (a JWT signature and a round trip
+      // to token_uri) and the TLS + HTTP/2 handshakes: ~100 ms instead of a few.
+      try {
+        await auth.get()
+        // Any request opens the pooled connection; Google answers 404 to GET /, which is fine.
+        const res = await request(`${base}/`, { method: 'GET', dispatcher })
+        await res.body.dump()
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'fcm: warm-up failed; the first push will connect')
+      }
+    },
     async close() {
       await dispatcher.close()
     },

@@ -14,7 +14,22 @@ import { selectCancelTargets, selectRingTargets } from '../dispatch/targets.js'
 export type RingDecision =
   | { kind: 'ring'; event: RoutingEvent; intent: PushIntent }
   | { kind: 'cancel'; event?: RoutingEvent; intent: PushIntent }
-  | { kind: 'suppressed'; event: RoutingEvent; reason: 'duplicate' | 'no-devices' | 'no-reachable-device' | 'not-ringing' }
+  | { kind: 'suppressed'; event: RoutingEvent; reason: 'duplicate' | 'no-devices' | 'no-reachable-device' | 'not-ringing' | 'presence'; detail?: string }
+
+/** The presence filter as the engine sees it (src/ring/presence.ts). */
+export interface PresenceCheck {
+  check(userId: string): Promise<{ deliver: boolean; reason?: string }>
+}
+
+/** The agent's app reported that one of its devices answered. */
+export interface DeviceAnswer {
+  conversationId: string
+  userId: string
+  /** The answering phone's tokens (an iPhone may hold a PushKit and an alert token): never cancelled. */
+  tokens: string[]
+  /** From the ring's payload (genesys_participant_id); without it every open ring of the conversation for this agent. */
+  participantId?: string
+}
 
 export interface RingEngineOptions {
   store: DeviceStore & RingStore
@@ -25,6 +40,10 @@ export interface RingEngineOptions {
   dedupWindowMs: number
   onDecision?: (decision: RingDecision) => void
   sweepIntervalMs?: number
+  /** PRESENCE_FILTER=soft; absent or off: every offer rings. */
+  presence?: PresenceCheck
+  /** A cached queue name, never a lookup on the ring's path (src/ring/queues.ts). */
+  queueName?: (queueId: string) => string | undefined
 }
 
 export class RingEngine {
@@ -48,14 +67,39 @@ export class RingEngine {
 
   /** Handles one event; resolves when its decision is made and its pushes are handed to dispatch. */
   handle(event: RoutingEvent): Promise<void> {
-    const queueKey = `${event.conversationId}:${event.userId}`
-    const previous = this.queues.get(queueKey) ?? Promise.resolve()
-    const next = previous.then(() => this.decide(event)).catch((err: unknown) => {
+    return this.inOrder(event, () => this.decide(event)).catch((err: unknown) => {
       this.o.logger.error({ err, conversationId: event.conversationId, userId: event.userId, kind: event.kind }, 'ring engine could not handle an event')
     })
-    this.queues.set(queueKey, next)
-    void next.finally(() => {
-      if (this.queues.get(queueKey) === next) this.queues.delete(queueKey)
+  }
+
+  /**
+   * One device answered (POST /api/v1/agent/answered): the agent's other devices get their cancel
+   * now, without waiting for Genesys. The answering phone's tokens are claimed without a push, so
+   * the Genesys `connected` that follows cancels nobody twice and never the phone that answered.
+   */
+  answeredOnDevice(a: DeviceAnswer): Promise<{ rings: number; cancelled: number }> {
+    return this.inOrder(a, async () => {
+      const rings = a.participantId
+        ? [await this.o.store.getRing(ringKey({ ...a, participantId: a.participantId }))].filter((r): r is RingRecord => r?.state === 'ringing')
+        : (await this.o.store.listOpenRings()).filter((r) => r.conversationId === a.conversationId && r.userId === a.userId)
+      let cancelled = 0
+      for (const ring of rings) cancelled += await this.cancel(ringKey(ring), ring, 'answered-on-device', undefined, a.tokens)
+      return { rings: rings.length, cancelled }
+    })
+  }
+
+  // Work for one (conversation, agent) runs one item after another, in arrival order.
+  private inOrder<T>(k: { conversationId: string; userId: string }, work: () => Promise<T>): Promise<T> {
+    const queueKey = `${k.conversationId}:${k.userId}`
+    const previous = this.queues.get(queueKey) ?? Promise.resolve()
+    const next = previous.then(work)
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.queues.set(queueKey, tail)
+    void tail.finally(() => {
+      if (this.queues.get(queueKey) === tail) this.queues.delete(queueKey)
     })
     return next
   }
@@ -78,6 +122,11 @@ export class RingEngine {
     const { targets, skipped } = selectRingTargets(devices, event.mediaType)
     for (const s of skipped) this.o.logger.debug({ userId: event.userId, reason: s.reason }, 'device not rung')
     if (targets.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-reachable-device' })
+    if (this.o.presence) {
+      const verdict = await this.o.presence.check(event.userId)
+      if (!verdict.deliver) return this.decided({ kind: 'suppressed', event, reason: 'presence', ...(verdict.reason ? { detail: verdict.reason } : {}) })
+      if (verdict.reason) this.o.logger.debug({ userId: event.userId, reason: verdict.reason }, 'presence filter let the offer through')
+    }
 
     const record: RingRecord = {
       conversationId: event.conversationId,
@@ -95,7 +144,7 @@ export class RingEngine {
     const created = await this.o.store.createRing(record, this.o.ringTimeoutMs + this.o.dedupWindowMs)
     if (!created) return this.decided({ kind: 'suppressed', event, reason: 'duplicate' })
 
-    const intent: PushIntent = { action: 'ring', ring: contextOf(record), targets, expiresAt: record.expiresAt, cause: event }
+    const intent: PushIntent = { action: 'ring', ring: this.contextOf(record), targets, expiresAt: record.expiresAt, cause: event }
     this.decided({ kind: 'ring', event, intent })
     void this.o.dispatch(intent)
   }
@@ -122,34 +171,39 @@ export class RingEngine {
     }
   }
 
-  private async cancel(key: string, ring: RingRecord, reason: PushIntent['reason'], event?: RoutingEvent): Promise<void> {
+  /** Sends the ring's cancel to the devices not cancelled yet; `answering` tokens are claimed silently. Returns how many were cancelled. */
+  private async cancel(key: string, ring: RingRecord, reason: PushIntent['reason'], event?: RoutingEvent, answering: string[] = []): Promise<number> {
     const current = await this.o.store.listDevices(ring.userId)
     const rungTokens = new Set(ring.rungTokens)
     const rung = current.filter((d) => rungTokens.has(d.token))
-    const candidates = selectCancelTargets(rung, current)
+    const skip = new Set(answering)
+    const candidates = selectCancelTargets(rung, current).filter((t) => !skip.has(t.device.token))
     // Each device gets at most one cancel, even when two paths (Genesys and the app) end the ring.
-    const fresh = new Set(await this.o.store.claimCancels(key, candidates.map((t) => t.device.token)))
+    const fresh = new Set(await this.o.store.claimCancels(key, [...answering, ...candidates.map((t) => t.device.token)]))
     const targets = candidates.filter((t) => fresh.has(t.device.token))
-    if (targets.length === 0) return
+    if (targets.length === 0) return 0
     // A cancel is useful for as long as a ring could still be showing; the app also stops at expires_at.
-    const intent: PushIntent = { action: 'cancel', ring: contextOf(ring), targets, expiresAt: this.o.clock.now() + this.o.ringTimeoutMs, reason, ...(event ? { cause: event } : {}) }
+    const intent: PushIntent = { action: 'cancel', ring: this.contextOf(ring), targets, expiresAt: this.o.clock.now() + this.o.ringTimeoutMs, reason, ...(event ? { cause: event } : {}) }
     this.decided({ kind: 'cancel', intent, ...(event ? { event } : {}) })
     void this.o.dispatch(intent)
+    return targets.length
   }
 
   private decided(decision: RingDecision): void {
     this.o.onDecision?.(decision)
   }
-}
 
-function contextOf(ring: RingRecord): RingContext {
-  return {
-    conversationId: ring.conversationId,
-    userId: ring.userId,
-    participantId: ring.participantId,
-    mediaType: ring.mediaType,
-    offeredAt: ring.offeredAt,
-    ...(ring.queueId ? { queueId: ring.queueId } : {}),
-    ...(ring.callerDisplay ? { callerDisplay: ring.callerDisplay } : {}),
+  private contextOf(ring: RingRecord): RingContext {
+    const queueName = ring.queueId ? this.o.queueName?.(ring.queueId) : undefined
+    return {
+      conversationId: ring.conversationId,
+      userId: ring.userId,
+      participantId: ring.participantId,
+      mediaType: ring.mediaType,
+      offeredAt: ring.offeredAt,
+      ...(ring.queueId ? { queueId: ring.queueId } : {}),
+      ...(queueName ? { queueName } : {}),
+      ...(ring.callerDisplay ? { callerDisplay: ring.callerDisplay } : {}),
+    }
   }
 }

@@ -1,7 +1,7 @@
 // Device registration for mobile agents. The user is always the owner of the bearer token.
 import type { FastifyInstance } from 'fastify'
 import type { Clock } from '../../clock.js'
-import type { Device, Platform } from '../../model.js'
+import type { Device, Platform, WebPushSubscription } from '../../model.js'
 import { tokenPrefix } from '../../observability/logger.js'
 import type { DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
@@ -41,10 +41,26 @@ const deviceSchema = {
 const registerBody = {
   type: 'object',
   additionalProperties: false,
-  required: ['platform', 'token'],
+  required: ['platform'],
   properties: {
     platform: { type: 'string', enum: ['ios', 'android', 'web'] },
     token: { type: 'string', minLength: 1, maxLength: 4096 },
+    // Web only: what the browser's PushSubscription.toJSON() gives; the endpoint is the device's token.
+    subscription: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['endpoint', 'keys'],
+      properties: {
+        endpoint: { type: 'string', minLength: 1, maxLength: 2048 },
+        expirationTime: { type: ['number', 'null'] },
+        keys: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['p256dh', 'auth'],
+          properties: { p256dh: { type: 'string', pattern: '^[A-Za-z0-9_-]+=*$', maxLength: 200 }, auth: { type: 'string', pattern: '^[A-Za-z0-9_-]+=*$', maxLength: 100 } },
+        },
+      },
+    },
     pushType: { type: 'string', enum: ['voip', 'alert'] },
     environment: { type: 'string', enum: ['production', 'sandbox'] },
     appId: { type: 'string', pattern: '^[A-Za-z0-9.-]{1,255}$' },
@@ -53,10 +69,29 @@ const registerBody = {
 
 interface RegisterBody {
   platform: Platform
-  token: string
+  token?: string
+  subscription?: WebPushSubscription & { expirationTime?: number | null }
   pushType?: 'voip' | 'alert'
   environment?: 'production' | 'sandbox'
   appId?: string
+}
+
+/** RFC 8291: p256dh is an uncompressed P-256 point (65 bytes), auth a 16-byte secret; the endpoint is https. */
+function webSubscription(body: RegisterBody): WebPushSubscription {
+  const sub = body.subscription
+  if (!sub) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription is required for web devices (PushSubscription.toJSON())')
+  if (body.token !== undefined && body.token !== sub.endpoint) throw new ApiError(400, 'INVALID_REQUEST', 'body.token must be left out for web devices (the endpoint is the token)')
+  let url: URL
+  try {
+    url = new URL(sub.endpoint)
+  } catch {
+    throw new ApiError(400, 'INVALID_DEVICE_TOKEN', 'body.subscription.endpoint must be an https URL')
+  }
+  if (url.protocol !== 'https:') throw new ApiError(400, 'INVALID_DEVICE_TOKEN', 'body.subscription.endpoint must be an https URL')
+  const p256dh = Buffer.from(sub.keys.p256dh, 'base64url')
+  if (p256dh.length !== 65 || p256dh[0] !== 4) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription.keys.p256dh must be an uncompressed P-256 public key (65 bytes)')
+  if (Buffer.from(sub.keys.auth, 'base64url').length !== 16) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription.keys.auth must be a 16-byte secret')
+  return { endpoint: sub.endpoint, keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth } }
 }
 
 function present(d: Device): Record<string, unknown> {
@@ -67,25 +102,30 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
   const authenticate = agentAuth(o.agents)
 
   const register = async (body: RegisterBody, userId: string): Promise<Device> => {
-    if (body.platform === 'web') throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', 'web push is not configured on this gateway')
     if (!o.platforms[body.platform]) {
       throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', `${body.platform} push is not configured on this gateway`)
     }
+    if (body.platform === 'web') return registerDevice(userId, { platform: 'web', token: '', subscription: webSubscription(body) })
+    if (body.subscription) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription applies to web devices only')
     const rule = TOKEN_RULES[body.platform]
+    if (body.token === undefined) throw new ApiError(400, 'INVALID_REQUEST', "body must have required property 'token'")
     if (!rule.pattern.test(body.token)) throw new ApiError(400, 'INVALID_DEVICE_TOKEN', `body.token must be ${rule.hint}`)
     if (body.platform !== 'ios' && (body.pushType || body.environment)) {
       throw new ApiError(400, 'INVALID_REQUEST', 'body.pushType and body.environment apply to ios devices only')
     }
     const token = body.platform === 'ios' ? body.token.toLowerCase() : body.token
-    const previous = await o.store.getDevice(token)
-    const device: Device = {
-      userId,
+    return registerDevice(userId, {
       platform: body.platform,
       token,
-      registeredAt: o.clock.now(),
       ...(body.platform === 'ios' ? { pushType: body.pushType ?? 'alert', environment: body.environment ?? o.defaultApnsEnvironment } : {}),
       ...(body.appId ? { appId: body.appId } : {}),
-    }
+    })
+  }
+
+  const registerDevice = async (userId: string, fields: Omit<Device, 'userId' | 'registeredAt'>): Promise<Device> => {
+    const token = fields.subscription ? fields.subscription.endpoint : fields.token
+    const previous = await o.store.getDevice(token)
+    const device: Device = { ...fields, userId, token, registeredAt: o.clock.now() }
     const saved = await o.store.upsertDevice(device)
     app.log.info({ userId, platform: device.platform, device: tokenPrefix(token), moved: previous && previous.userId !== userId }, 'device registered')
     await o.onDevicesChanged?.(userId)

@@ -1,0 +1,43 @@
+// Admin queries behind `Authorization: Bearer <ADMIN_TOKEN>`: the audit log (why did a phone not
+// ring?) and the providers' configuration alarms. Without ADMIN_TOKEN they answer 403 ADMIN_DISABLED.
+import type { FastifyInstance } from 'fastify'
+import type { ProviderAlarm } from '../../dispatch/alarms.js'
+import type { AuditEntry, AuditQuery } from '../../ring/audit.js'
+import { adminAuth } from '../dashboard/admin-auth.js'
+import { errorResponseSchema } from '../errors.js'
+
+export interface AdminRouteOptions {
+  adminToken?: string
+  audit: { query(q: AuditQuery): AuditEntry[]; readonly size: number }
+  alarms: { active(): ProviderAlarm[] }
+}
+
+const ID = '^[A-Za-z0-9-]{1,128}$'
+
+export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
+  const requireAdmin = adminAuth(o.adminToken)
+
+  app.get<{ Querystring: { userId?: string; conversationId?: string; limit?: string } }>(
+    '/api/v1/admin/audit',
+    {
+      onRequest: requireAdmin,
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { userId: { type: 'string', pattern: ID }, conversationId: { type: 'string', pattern: ID }, limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' } },
+        },
+        response: { '4xx': errorResponseSchema },
+      },
+    },
+    async (req) => {
+      const { userId, conversationId, limit } = req.query
+      const entries = o.audit.query({ ...(userId ? { userId } : {}), ...(conversationId ? { conversationId } : {}), limit: limit ? Number(limit) : 100 })
+      return { entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })), retained: o.audit.size }
+    },
+  )
+
+  app.get('/api/v1/admin/alarms', { onRequest: requireAdmin, schema: { response: { '4xx': errorResponseSchema } } }, async () => ({
+    alarms: o.alarms.active().map((a) => ({ ...a, since: new Date(a.since).toISOString() })),
+  }))
+}

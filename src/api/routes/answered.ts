@@ -1,0 +1,66 @@
+// POST /api/v1/agent/answered/{conversationId}: the agent's app says "I answered on this device".
+// The agent's other devices stop ringing at once, without waiting for Genesys to report the
+// connect; when Genesys does, no device gets a second cancel and the answering phone none at all.
+import type { FastifyInstance } from 'fastify'
+import type { DeviceAnswer } from '../../ring/engine.js'
+import type { DeviceStore } from '../../store/store.js'
+import { agentAuth, type AgentResolver } from '../auth.js'
+import { ApiError, errorResponseSchema } from '../errors.js'
+
+export interface AnsweredRouteOptions {
+  store: DeviceStore
+  agents: AgentResolver
+  answered: (a: DeviceAnswer) => Promise<{ rings: number; cancelled: number }>
+}
+
+const body = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['token'],
+  properties: {
+    // The answering device's token (APNs hex token, FCM token, or Web Push endpoint).
+    token: { type: 'string', minLength: 1, maxLength: 4096 },
+    // The same phone's other tokens: an iPhone registers a PushKit and an alert token.
+    siblingTokens: { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1, maxLength: 4096 } },
+    // genesys_participant_id from the ring's payload: narrows the answer to that ring.
+    participantId: { type: 'string', pattern: '^[A-Za-z0-9-]{1,128}$' },
+  },
+} as const
+
+interface AnsweredBody {
+  token: string
+  siblingTokens?: string[]
+  participantId?: string
+}
+
+const normalise = (token: string): string => (/^[0-9a-fA-F]+$/.test(token) ? token.toLowerCase() : token)
+
+export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): void {
+  app.post<{ Params: { conversationId: string }; Body: AnsweredBody }>(
+    '/api/v1/agent/answered/:conversationId',
+    {
+      onRequest: agentAuth(o.agents),
+      schema: {
+        params: { type: 'object', properties: { conversationId: { type: 'string', pattern: '^[A-Za-z0-9-]{1,128}$' } } },
+        body,
+        response: { 200: { type: 'object', properties: { conversationId: { type: 'string' }, rings: { type: 'integer' }, cancelled: { type: 'integer' } } }, '4xx': errorResponseSchema },
+      },
+    },
+    async (req) => {
+      const userId = req.agent!.userId
+      // The agent answers only for itself: the user comes from the bearer token, and the device
+      // must be one of that agent's own.
+      const device = await o.store.getDevice(normalise(req.body.token))
+      if (!device || device.userId !== userId) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'body.token is not one of this agent\'s devices')
+      const tokens = [device.token]
+      for (const t of req.body.siblingTokens ?? []) {
+        const sibling = await o.store.getDevice(normalise(t))
+        if (sibling?.userId === userId) tokens.push(sibling.token)
+      }
+      const { conversationId } = req.params
+      const result = await o.answered({ conversationId, userId, tokens, ...(req.body.participantId ? { participantId: req.body.participantId } : {}) })
+      req.log.info({ userId, conversationId, ...result }, 'agent answered on a device')
+      return { conversationId, ...result }
+    },
+  )
+}

@@ -1,0 +1,100 @@
+// The audit log: every push that was suppressed, failed or expired, with the reason, so an admin
+// can answer "why did my phone not ring?" (GET /api/v1/admin/audit). Bounded: the oldest entries
+// are overwritten once AUDIT_MAX_ENTRIES is reached. Kept in this process's memory (each entry is
+// also a log line, so a log pipeline keeps the long history and every instance's entries).
+import type { Clock } from '../clock.js'
+import type { PushOutcome } from '../dispatch/dispatcher.js'
+import type { PushAction } from '../model.js'
+import { tokenPrefix, type Logger } from '../observability/logger.js'
+import type { ProviderName } from '../providers/provider.js'
+import type { RingDecision } from './engine.js'
+
+export type AuditKind = 'suppressed' | 'failed' | 'expired' | 'invalid-token' | 'skipped'
+
+export interface AuditEntry {
+  /** Epoch ms. */
+  at: number
+  kind: AuditKind
+  userId: string
+  conversationId: string
+  participantId?: string
+  action?: PushAction
+  /** The device, as a non-secret prefix of its token or endpoint. */
+  device?: string
+  provider?: ProviderName
+  reason: string
+  attempts?: number
+}
+
+export interface AuditQuery {
+  userId?: string
+  conversationId?: string
+  limit?: number
+}
+
+// Suppressions that are not a push being held back: an agent without devices (queue topics hear
+// every agent of the queue) and an end event for a ring that is not ringing.
+const NOT_AUDITED = new Set(['no-devices', 'not-ringing'])
+
+export class AuditLog {
+  private readonly entries: AuditEntry[] = []
+  private next = 0
+
+  constructor(private readonly o: { maxEntries: number; clock: Clock; logger: Logger }) {}
+
+  get size(): number {
+    return this.entries.length
+  }
+
+  record(entry: Omit<AuditEntry, 'at'> & { at?: number }): void {
+    const full: AuditEntry = { ...entry, at: entry.at ?? this.o.clock.now() }
+    if (this.entries.length < this.o.maxEntries) this.entries.push(full)
+    else this.entries[this.next] = full
+    this.next = (this.next + 1) % this.o.maxEntries
+    this.o.logger.info({ audit: full }, `push ${full.kind}: ${full.reason}`)
+  }
+
+  /** Newest first. */
+  query(q: AuditQuery = {}): AuditEntry[] {
+    const limit = q.limit ?? 100
+    const out: AuditEntry[] = []
+    const n = this.entries.length
+    for (let i = 1; i <= n && out.length < limit; i++) {
+      const e = this.entries[(this.next - i + n * 2) % n]
+      if (!e) continue
+      if (q.userId !== undefined && e.userId !== q.userId) continue
+      if (q.conversationId !== undefined && e.conversationId !== q.conversationId) continue
+      out.push(e)
+    }
+    return out
+  }
+
+  /** The ring engine's decisions that held a push back. */
+  recordDecision(d: RingDecision): void {
+    if (d.kind !== 'suppressed' || NOT_AUDITED.has(d.reason)) return
+    this.record({
+      kind: 'suppressed',
+      userId: d.event.userId,
+      conversationId: d.event.conversationId,
+      participantId: d.event.participantId,
+      action: 'ring',
+      reason: d.detail ? `${d.reason}: ${d.detail}` : d.reason,
+    })
+  }
+
+  /** The dispatcher's outcomes other than delivered. */
+  recordOutcome(o: PushOutcome): void {
+    if (o.result.kind === 'delivered' || o.result.kind === 'retry') return
+    this.record({
+      kind: o.result.kind,
+      userId: o.target.device.userId,
+      conversationId: o.intent.ring.conversationId,
+      participantId: o.intent.ring.participantId,
+      action: o.intent.action,
+      device: tokenPrefix(o.target.device.token),
+      reason: o.pruned ? `${o.result.reason} (device removed)` : o.result.reason,
+      attempts: o.attempts,
+      ...(o.provider ? { provider: o.provider } : {}),
+    })
+  }
+}
