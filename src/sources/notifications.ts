@@ -45,6 +45,8 @@ export interface NotificationsSourceOptions {
   /** Every gap recovery's figures, with how long the link was down (0 at start). */
   onRecovery?: (report: RecoveryReport & { downMs: number }) => void
   recoveryLookbackMs?: number
+  /** A recovery that could not read everything runs again after this, doubling (default 5 s). */
+  recoveryRetryMs?: number
 }
 
 /** The organisation has more agents (or queues) than one OAuth client's channels can carry. */
@@ -266,12 +268,18 @@ export class NotificationsSource implements EventSource {
     return link
   }
 
-  private async recover(reason: string, downMs: number): Promise<void> {
+  private async recover(reason: string, downMs: number, attempt = 0): Promise<void> {
     if (!this.running) return
     try {
       const report = await this.recovery.run(reason)
       await this.refreshPresence()
       this.o.onRecovery?.({ ...report, downMs })
+      // A conversation that could not be read (rate limit, Genesys trouble) is tried again later:
+      // a ring left open would otherwise keep ringing until its timeout.
+      if (report.errors > 0 && attempt < 5) {
+        const retryMs = (this.o.recoveryRetryMs ?? 5_000) * 2 ** attempt
+        setTimeout(() => void this.recover(`${reason} (retry ${attempt + 1})`, downMs, attempt + 1), retryMs).unref()
+      }
     } catch (err) {
       this.o.logger.error({ err: describe(err) }, 'genesys gap recovery failed')
     }

@@ -19,12 +19,13 @@ export interface World {
 }
 
 export async function world(
-  o: { clock?: Clock; simClock?: Clock; tokenTtlS?: number; maxRetries?: number; heartbeatIntervalMs?: number } = {},
+  o: { clock?: Clock; simClock?: Clock; tokenTtlS?: number; maxRetries?: number; heartbeatIntervalMs?: number; channelTtlMs?: number } = {},
 ): Promise<World> {
   const { caCert, key, cert } = await testPki()
   const sim = await startGenesysSim({
     tls: { key, cert },
     ...(o.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: o.heartbeatIntervalMs }),
+    ...(o.channelTtlMs !== undefined && { channelTtlMs: o.channelTtlMs }),
     ...(o.simClock && { clock: o.simClock }),
   })
   const creds = sim.addClient(o.tokenTtlS !== undefined ? { tokenTtlS: o.tokenTtlS } : {})
