@@ -62,12 +62,15 @@ export class GatewayMetrics {
     this.eventToPush = new Histogram({ name: 'push_gateway_event_to_push_seconds', help: 'From the gateway receiving the Genesys event to the push service accepting the push.', labelNames: ['provider', 'action'], buckets: LATENCY_BUCKETS, registers })
     this.serviceResponse = new Histogram({ name: 'push_gateway_push_service_response_seconds', help: 'Push service response time of pushes answered at the first attempt.', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers })
 
-    const self = this
+    // collect() runs with `this` bound to the metric, so the gateway's state is reached through closures.
+    const probes = (): MetricsProbes | undefined => this.probes
+    const snapshot = (): Promise<StoreSnapshot> => this.storeSnapshot()
+    const seen = this.seen
     new Gauge({ name: 'push_gateway_info', help: 'Always 1; labels name this instance.', registers, collect() { this.set(1) } })
     new Gauge({
       name: 'push_gateway_devices', help: 'Registered devices by platform.', labelNames: ['platform'], registers,
       async collect() {
-        const s = await self.storeSnapshot()
+        const s = await snapshot()
         if (!s.devices) return
         for (const platform of ['ios', 'android', 'web', ...Object.keys(s.devices)]) this.set({ platform }, s.devices[platform] ?? 0)
       },
@@ -75,46 +78,46 @@ export class GatewayMetrics {
     new Gauge({
       name: 'push_gateway_store_up', help: '1 when the store answered its last ping, else 0.', labelNames: ['store'], registers,
       async collect() {
-        if (!self.probes) return
-        this.set({ store: self.probes.storeKind }, (await self.storeSnapshot()).up ? 1 : 0)
+        if (!probes()) return
+        this.set({ store: probes()?.storeKind ?? 'unknown' }, (await snapshot()).up ? 1 : 0)
       },
     })
     new Gauge({
       name: 'push_gateway_source_connected', help: '1 when the event source can hear Genesys Cloud (every channel socket open).', labelNames: ['source'], registers,
       collect() {
-        const s = self.probes?.source()
+        const s = probes()?.source()
         if (s) this.set({ source: s.name }, s.connected ? 1 : 0)
       },
     })
-    new Gauge({ name: 'push_gateway_source_channels', help: 'Notifications channels in use.', registers, collect() { this.set(self.probes?.source().channels ?? 0) } })
-    new Gauge({ name: 'push_gateway_source_topics', help: 'Topics subscribed.', registers, collect() { this.set(self.probes?.source().topics ?? 0) } })
+    new Gauge({ name: 'push_gateway_source_channels', help: 'Notifications channels in use.', registers, collect() { this.set(probes()?.source().channels ?? 0) } })
+    new Gauge({ name: 'push_gateway_source_topics', help: 'Topics subscribed.', registers, collect() { this.set(probes()?.source().topics ?? 0) } })
     new Counter({
       name: 'push_gateway_source_reconnects_total', help: 'Event-source reconnections (socket drops, channel renewals).', labelNames: ['source'], registers,
       collect() {
-        const s = self.probes?.source()
+        const s = probes()?.source()
         if (!s) return
         // The source counts; the counter follows it by its increase since the last scrape.
-        if (s.reconnects > self.seen.reconnects) this.inc({ source: s.name }, s.reconnects - self.seen.reconnects)
+        if (s.reconnects > seen.reconnects) this.inc({ source: s.name }, s.reconnects - seen.reconnects)
         else this.inc({ source: s.name }, 0)
-        self.seen.reconnects = Math.max(self.seen.reconnects, s.reconnects)
+        seen.reconnects = Math.max(seen.reconnects, s.reconnects)
       },
     })
     new Counter({
       name: 'push_gateway_source_rejected_frames_total', help: 'Frames from Genesys that were not understood.', registers,
       collect() {
-        const n = self.probes?.source().rejectedFrames ?? 0
-        if (n > self.seen.rejectedFrames) this.inc(n - self.seen.rejectedFrames)
-        self.seen.rejectedFrames = Math.max(self.seen.rejectedFrames, n)
+        const n = probes()?.source().rejectedFrames ?? 0
+        if (n > seen.rejectedFrames) this.inc(n - seen.rejectedFrames)
+        seen.rejectedFrames = Math.max(seen.rejectedFrames, n)
       },
     })
     new Gauge({
       name: 'push_gateway_lease_holder', help: '1 when this instance holds the event-source lease (or runs without one), else 0.', registers,
       collect() {
-        const s = self.probes?.source()
+        const s = probes()?.source()
         if (s) this.set(s.lease ? (s.lease.holder ? 1 : 0) : 1)
       },
     })
-    new Gauge({ name: 'push_gateway_pushes_in_flight', help: 'Pushes being sent or retried right now.', registers, collect() { this.set(self.probes?.inFlight() ?? 0) } })
+    new Gauge({ name: 'push_gateway_pushes_in_flight', help: 'Pushes being sent or retried right now.', registers, collect() { this.set(probes()?.inFlight() ?? 0) } })
   }
 
   /** Connects the scrape-time gauges to the gateway's parts. */

@@ -68,7 +68,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
     var tdw = el('td'); tdw.appendChild(el('span', w[1], w[0])); tr.appendChild(tdw)
     var conv = el('td', '', short(item.conversationId)); conv.title = item.conversationId; tr.appendChild(conv)
     var agent = el('td', '', short(item.userId)); agent.title = item.userId; tr.appendChild(agent)
-    tr.appendChild(el('td', '', detail(item)))
+    tr.appendChild(el('td', 'detail', detail(item)))
     ;[s.decideMs, s.queueMs, s.serviceMs, s.totalMs].forEach(function (v) { tr.appendChild(el('td', 'num', ms(v))) })
     tr.dataset.conversation = item.conversationId
     var body = $('feed'); body.insertBefore(tr, body.firstChild)

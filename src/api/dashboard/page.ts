@@ -8,6 +8,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Push gateway · live</title>
 <link rel="stylesheet" href="/dashboard/app.css">
+<link rel="icon" href="/dashboard/favicon.svg" type="image/svg+xml">
 <script src="/dashboard/app.js" defer></script>
 </head>
 <body>
@@ -38,7 +39,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       <div class="card wide"><h2>Event → push accepted (ms), last 100 pushes</h2><canvas id="chart" height="180"></canvas><p class="muted" id="chart-legend"></p></div>
       <div class="card"><h2>Failures and suppressions</h2><ul class="problems" id="problems"><li class="muted">none yet</li></ul></div>
     </div>
-    <div class="card"><h2>Live feed</h2>
+    <div class="card feed"><h2>Live feed</h2>
       <table><thead><tr><th>time</th><th>what</th><th>conversation</th><th>agent</th><th>detail</th><th>decide</th><th>queue</th><th>push service</th><th>total</th></tr></thead>
       <tbody id="feed"></tbody></table>
     </div>
@@ -73,6 +74,8 @@ table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nu
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; }
 td.num { text-align: right; }
+td.detail { white-space: normal; word-break: break-word; width: 40%; }
+.feed { overflow-x: auto; }
 .tag { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; background: #e8eef9; color: var(--accent); }
 .tag.ring { background: #e3f4ea; color: var(--ok); } .tag.cancel { background: #eef0f3; color: #4b5563; }
 .tag.suppressed { background: #fff4d6; color: var(--warn); } .tag.failed { background: #fde7e7; color: var(--bad); }
@@ -86,3 +89,5 @@ button { padding: 8px 14px; border: 0; border-radius: 6px; background: var(--acc
 .error { color: var(--bad); min-height: 1.4em; }
 @media (max-width: 900px) { .grid { grid-template-columns: 1fr; } }
 `
+
+export const DASHBOARD_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#2f6fdf"/><path d="M10 8h7a6 6 0 0 1 0 12h-3v4h-4z M14 12v4h3a2 2 0 0 0 0-4z" fill="#fff" fill-rule="evenodd"/></svg>`

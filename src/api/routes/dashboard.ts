@@ -6,7 +6,7 @@ import type { FeedItem, LiveFeed } from '../../observability/live.js'
 import type { GatewayMetrics } from '../../observability/metrics.js'
 import { adminAuth } from '../dashboard/admin-auth.js'
 import { DASHBOARD_JS } from '../dashboard/client.js'
-import { DASHBOARD_CSS, DASHBOARD_HTML } from '../dashboard/page.js'
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_ICON } from '../dashboard/page.js'
 import { errorResponseSchema } from '../errors.js'
 
 export interface DashboardOptions {
@@ -46,6 +46,7 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
   asset('/dashboard', 'text/html; charset=utf-8', DASHBOARD_HTML)
   asset('/dashboard/app.js', 'text/javascript; charset=utf-8', DASHBOARD_JS)
   asset('/dashboard/app.css', 'text/css; charset=utf-8', DASHBOARD_CSS)
+  asset('/dashboard/favicon.svg', 'image/svg+xml', DASHBOARD_ICON)
 
   const adminErrors = { '4xx': { description: 'missing or wrong admin token, or ADMIN_TOKEN not set', ...errorResponseSchema } }
   app.get(
