@@ -86,6 +86,9 @@ export class WebPushSandbox extends EventEmitter {
   private readonly sockets = new Set<Socket>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly clock: Clock
+  // Verified JWTs, as real push services cache them: the signature is checked once per JWT, the
+  // claims (exp above all) on every request.
+  private readonly verified = new Map<string, { aud?: unknown; exp?: unknown; sub?: unknown }>()
 
   constructor(
     private readonly server: Server,
@@ -206,16 +209,21 @@ export class WebPushSandbox extends EventEmitter {
     if (raw.length !== 65 || raw[0] !== 4) throw new Reject(401, 'k is not an uncompressed P-256 public key')
     // A subscription made with an applicationServerKey only accepts pushes signed by that key.
     if (resource.applicationServerKey && resource.applicationServerKey !== k) throw new Reject(403, 'VAPID key does not match the subscription')
-    const key = await importJWK({ kty: 'EC', crv: 'P-256', x: raw.subarray(1, 33).toString('base64url'), y: raw.subarray(33).toString('base64url') }, 'ES256')
-    let claims: { aud?: unknown; exp?: unknown; sub?: unknown }
-    try {
-      const verified = await jwtVerify(jwt, key, { algorithms: ['ES256'], audience: new URL(this.url).origin, currentDate: new Date(this.clock.now()) })
-      claims = verified.payload
-    } catch (err) {
-      throw new Reject(401, `VAPID JWT refused: ${(err as Error).message}`)
+    let claims = this.verified.get(`${k}.${jwt}`)
+    if (!claims) {
+      const key = await importJWK({ kty: 'EC', crv: 'P-256', x: raw.subarray(1, 33).toString('base64url'), y: raw.subarray(33).toString('base64url') }, 'ES256')
+      try {
+        const verified = await jwtVerify(jwt, key, { algorithms: ['ES256'], audience: new URL(this.url).origin, currentDate: new Date(this.clock.now()) })
+        claims = verified.payload
+      } catch (err) {
+        throw new Reject(401, `VAPID JWT refused: ${(err as Error).message}`)
+      }
+      if (this.verified.size > 1000) this.verified.clear()
+      this.verified.set(`${k}.${jwt}`, claims)
     }
     const nowS = Math.floor(this.clock.now() / 1000)
     if (typeof claims.exp !== 'number') throw new Reject(401, 'VAPID JWT has no exp')
+    if (claims.exp <= nowS) throw new Reject(401, 'VAPID JWT expired')
     if (claims.exp - nowS > MAX_VAPID_LIFETIME_S) throw new Reject(401, 'VAPID JWT exp more than 24 hours ahead (RFC 8292 §2)')
     if (typeof claims.sub !== 'string' || !/^(mailto:|https:\/\/)/.test(claims.sub)) throw new Reject(401, 'VAPID JWT sub must be a mailto: or https: contact')
     return { aud: String(claims.aud), sub: claims.sub, exp: claims.exp }
