@@ -16,11 +16,19 @@ Commands:
   demo                    Run the gateway against the built-in Genesys Cloud simulator
                           and APNs / FCM sandboxes, with two demo agents and a looping
                           scenario. Ctrl-C stops it.
+  doctor                  Check every configured credential against the real services
+                          (store, Genesys token and channel, APNs key, FCM account).
+  send-test --user ID     Ring an agent's devices as a real call would, then cancel;
+                          prints each device's result.
+  devices list|remove     The device registry (list all or --user ID; remove one).
+
+Every command takes --help.
 
 Options:
   -h, --help              Show this help.
 
-Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad usage or configuration.`
+Exit codes: 0 stopped cleanly (or all checks passed), 1 failed while running (or a check
+or push failed), 2 bad usage or configuration.`
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const
 
@@ -87,6 +95,13 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'start':
       return start(rest)
+    case 'doctor':
+    case 'send-test':
+    case 'devices': {
+      const { operatorCommand } = await import('./cli/index.js')
+      process.exitCode = await operatorCommand(command, rest)
+      return
+    }
     case 'demo': {
       const { runDemo } = await import('./demo/demo.js')
       return runDemo(rest)

@@ -1,0 +1,128 @@
+// push-gateway send-test --user <id>: rings an agent's devices exactly as a real call would (same
+// payloads, same providers, same retries and token hygiene), then cancels the ring, and prints each
+// device's result. The payload says it is a test (queue "push-gateway test").
+import { randomUUID } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { systemClock } from '../clock.js'
+import type { Config } from '../config.js'
+import { Dispatcher, type PushOutcome } from '../dispatch/dispatcher.js'
+import { selectCancelTargets, selectRingTargets } from '../dispatch/targets.js'
+import { MEDIA_TYPES, type MediaType, type PushIntent, type RingContext } from '../model.js'
+import { silentLogger, tokenPrefix } from '../observability/logger.js'
+import { createApnsProvider } from '../providers/apns.js'
+import { createFcmProvider } from '../providers/fcm.js'
+import type { ProviderName, PushProvider } from '../providers/provider.js'
+import { openStore } from '../store/open.js'
+import { EXIT, UsageError, configFrom, runCommand, type Io } from './common.js'
+
+export const SEND_TEST_USAGE = `Usage: push-gateway send-test --user <genesys-user-id> [--media voice|chat|callback|message|email]
+                              [--ring-seconds N] [--config FILE] [--json]
+
+Rings every registered device of the agent as a real interaction would (a call goes through
+PushKit on iPhones), waits --ring-seconds (default 5), then cancels the ring. Prints each
+device's result. A device the push service says is dead is removed, as in normal operation.
+
+Exit codes: 0 every device accepted the ring, 1 a device failed or the agent has no device,
+2 bad usage or configuration.`
+
+export interface DeviceResult {
+  device: string
+  platform: string
+  via: string
+  action: string
+  result: string
+  reason?: string
+  ms?: number
+  removed: boolean
+}
+
+function describe(o: PushOutcome): DeviceResult {
+  return {
+    device: tokenPrefix(o.target.device.token),
+    platform: o.target.device.platform,
+    via: o.target.via,
+    action: o.intent.action,
+    result: o.result.kind,
+    ...('reason' in o.result ? { reason: o.result.reason } : {}),
+    ...(o.sentAtHr !== undefined ? { ms: Math.round(o.answeredAtHr - o.sentAtHr) } : {}),
+    removed: o.pruned,
+  }
+}
+
+export async function runSendTest(config: Config, io: Io, o: { userId: string; media: MediaType; ringMs: number; json?: boolean }): Promise<{ code: number; results: DeviceResult[] }> {
+  const clock = systemClock
+  const logger = silentLogger()
+  const store = await openStore(config.storeUrl, { clock, logger })
+  const providers: Partial<Record<ProviderName, PushProvider>> = {}
+  if (config.apns) {
+    const a = config.apns
+    providers.apns = createApnsProvider({ key: { keyId: a.keyId, teamId: a.teamId, privateKeyPem: a.keyPem }, logger, ...(a.url ? { url: a.url } : {}), ...(io.ca ? { ca: io.ca } : {}) }) as PushProvider
+  }
+  if (config.fcm) providers.fcm = createFcmProvider({ serviceAccount: config.fcm.serviceAccount, url: config.fcm.url, clock, logger, ...(io.ca ? { ca: io.ca } : {}) }) as PushProvider
+  const dispatcher = new Dispatcher({
+    providers,
+    store,
+    clock,
+    logger,
+    payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: config.payload.redactCaller },
+  })
+  const results: DeviceResult[] = []
+  try {
+    const devices = await store.listDevices(o.userId)
+    if (devices.length === 0) {
+      io.err(`push-gateway: no devices registered for user ${o.userId} (see: push-gateway devices list)`)
+      return { code: EXIT.failed, results }
+    }
+    const { targets, skipped } = selectRingTargets(devices, o.media)
+    for (const s of skipped) if (!o.json) io.out(`  --    ${tokenPrefix(s.device.token).padEnd(12)} ${s.device.platform.padEnd(8)} not rung: ${s.reason}`)
+    const now = clock.now()
+    const ring: RingContext = { conversationId: `push-gateway-test-${randomUUID()}`, userId: o.userId, participantId: 'push-gateway-test', mediaType: o.media, offeredAt: now, queueName: 'push-gateway test', callerDisplay: 'push-gateway test' }
+    const ringIntent: PushIntent = { action: 'ring', ring, targets, expiresAt: now + config.ring.timeoutMs }
+    const rang = await dispatcher.dispatch(ringIntent)
+    results.push(...rang.map(describe))
+    print(io, results, o.json)
+    const delivered = rang.filter((r) => r.result.kind === 'delivered').map((r) => r.target.device)
+    if (delivered.length > 0) {
+      await new Promise((r) => setTimeout(r, o.ringMs))
+      const cancelTargets = selectCancelTargets(delivered, await store.listDevices(o.userId))
+      const cancelled = await dispatcher.dispatch({ action: 'cancel', ring, targets: cancelTargets, expiresAt: clock.now() + config.ring.timeoutMs, reason: 'ended' })
+      const more = cancelled.map(describe)
+      results.push(...more)
+      print(io, more, o.json)
+    }
+    const ok = rang.length > 0 && rang.every((r) => r.result.kind === 'delivered')
+    if (o.json) io.out(JSON.stringify({ ok, userId: o.userId, results }, null, 2))
+    else io.out(ok ? '\nEvery device accepted the test ring.' : '\nSome devices did not get the test ring (see above).')
+    return { code: ok ? EXIT.ok : EXIT.failed, results }
+  } finally {
+    await Promise.all(Object.values(providers).map((p) => p.close()))
+    await store.close()
+  }
+}
+
+function print(io: Io, results: DeviceResult[], json: boolean | undefined): void {
+  if (json) return
+  for (const r of results) {
+    const mark = r.result === 'delivered' ? '  ok  ' : '  FAIL'
+    const why = r.reason ? ` (${r.reason})` : ''
+    io.out(`${mark}  ${r.device.padEnd(12)} ${r.platform.padEnd(8)} ${r.action.padEnd(7)} via ${r.via.padEnd(6)} ${r.result}${why}${r.ms !== undefined ? ` ${r.ms} ms` : ''}${r.removed ? ' — token removed' : ''}`)
+  }
+}
+
+export async function sendTestCommand(args: string[], io: Io): Promise<number> {
+  return runCommand(io, async () => {
+    const { values } = parseArgs({
+      args,
+      options: { user: { type: 'string' }, media: { type: 'string' }, 'ring-seconds': { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    })
+    if (values.help) return io.out(SEND_TEST_USAGE), EXIT.ok
+    if (!values.user) throw new UsageError(`send-test needs --user <genesys-user-id>\n\n${SEND_TEST_USAGE}`)
+    const media = (values.media ?? 'voice') as MediaType
+    if (!MEDIA_TYPES.includes(media)) throw new UsageError(`--media must be one of ${MEDIA_TYPES.join(', ')}`)
+    const seconds = Number(values['ring-seconds'] ?? '5')
+    if (!Number.isFinite(seconds) || seconds < 0 || seconds > 60) throw new UsageError('--ring-seconds must be a number from 0 to 60')
+    const config = configFrom(values.config)
+    return (await runSendTest(config, io, { userId: values.user, media, ringMs: seconds * 1000, json: values.json === true })).code
+  })
+}
