@@ -47,6 +47,10 @@ export function eventsRoutes(app: FastifyInstance, o: EventsRouteOptions): void 
         }
       },
       schema: {
+        tags: ['events'],
+        summary: 'Receive Genesys events (webhook source)',
+        description:
+          'Amazon EventBridge events as an API destination posts them (detail-type = the Genesys topic; conversation topics and v2.detail.events.conversation.{id}.user.start/.user.end) or the design guide\'s {eventType, data} events; one event or an array of up to 100. Needs the x-webhook-secret header. 202 once accepted (a repeated event id too), 400 not an event, 401 wrong secret, 413 above 256 KB.',
         response: {
           202: { type: 'object', properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, events: { type: 'integer' } } },
           400: errorResponseSchema,
