@@ -2,15 +2,14 @@
 // each broken one is named with a fix, and the exit code says whether everything answered.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runDoctor, type Check } from '../../src/cli/doctor.js'
 import { loadConfig } from '../../src/config.js'
 import { generateServiceAccount } from '../../src/sim/fcm/index.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
+import { runCli } from './run-cli.js'
 
-const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli.ts')]
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|APNS_|FCM_|RING_|DEDUP_|STORE_|WEBPUSH_|WEBHOOK_|ADMIN_TOKEN$|PORT$|HOST$)/.test(k)))
 
 let world: TestWorld
@@ -97,22 +96,6 @@ test('an FCM key of another project may not send for the configured one', async 
   assert.equal(check(r.checks, 'fcm token').status, 'ok')
   assert.match(check(r.checks, 'fcm endpoint').fix ?? '', /may not send for project "someone-elses-project"/)
 })
-
-/** The CLI as a child process; asynchronous, because the simulator it talks to lives in this process. */
-export function runCli(args: string[], env: Record<string, string | undefined>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.on('close', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
 
 test('the packaged command: exit 0 when all is well, 1 when a credential is broken, 2 for bad usage', async () => {
   const env = { ...cleanEnv, ...world.env, NODE_EXTRA_CA_CERTS: world.caFile, STORE_URL: `sqlite:${join(world.dir, 'doctor-cli.db')}` }
