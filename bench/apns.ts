@@ -1,0 +1,65 @@
+// Benchmark 2: APNs throughput, our provider against @parse/node-apn, same sandbox, same run.
+import { fmtInt, fmtRatio, fmtSpread } from './lib/stats.js'
+import { pairChart, pairTable, racePair, startPushClient } from './lib/throughput.js'
+import type { BenchContext, BenchOutput, Benchmark, Scale } from './lib/types.js'
+import { benchWorld } from './lib/world.js'
+
+const TARGET_RATIO = 1.5
+
+const plan = (scale: Scale, runs?: number): { devices: number; rounds: number; warm: number } =>
+  scale === 'full' ? { devices: 10_000, rounds: runs ?? 5, warm: 2_000 } : { devices: 2_000, rounds: runs ?? 2, warm: 500 }
+
+export const apns: Benchmark = {
+  id: 'apns',
+  title: '2. APNs throughput against @parse/node-apn',
+  estimateS: (scale) => (scale === 'full' ? 70 : 15),
+  async run(ctx: BenchContext): Promise<BenchOutput> {
+    const p = plan(ctx.scale, ctx.runs)
+    const world = await benchWorld()
+    const child = await startPushClient({
+      ca: world.pki.caCert,
+      apns: { url: world.apns.url, keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem, topic: world.bundleId },
+      fcm: { url: world.fcm.url, serviceAccount: world.serviceAccount },
+      devices: p.devices,
+    })
+    try {
+      const f = await racePair({
+        ctx,
+        child,
+        cmd: 'apns',
+        clients: ['ours', 'node-apn'],
+        labels: ['gateway (createApnsProvider)', '@parse/node-apn 8.1'],
+        rounds: p.rounds,
+        count: p.devices,
+        warm: p.warm,
+        accepted: () => {
+          const n = world.apns.accepted.length
+          world.apns.resetStats()
+          return n
+        },
+      })
+      const ours = f.a
+      return {
+        id: 'apns',
+        title: apns.title,
+        markdown: `${p.rounds} rounds; in each, every client sends one ring to each of ${fmtInt(p.devices)} distinct device tokens, all submitted at once.\n\n${pairTable(f)}`,
+        method:
+          'The APNs sandbox (src/sim/apns: HTTP/2 over TLS, ES256 provider-token checks, Apple\'s header and payload rules) runs in the orchestrator process; both clients run in one child process, created once and warmed up, so process.cpuUsage() there counts client work only (the sandbox\'s CPU is reported beside it). ' +
+          'Our provider is createApnsProvider with its defaults (2 HTTP/2 sessions, one shared JWT); @parse/node-apn 8.1 is configured for the same sandbox with `address`, `port`, `ca` and token auth with the same .p8 key, and sent the same payload and headers (alert push, priority 10, expiration, collapse id) one notification per push. ' +
+          'The clients alternate (A B, B A, …) and the ratio is taken within each round. Every push is checked: the run fails unless the sandbox accepted all of them.',
+        charts: [pairChart('apns-throughput.svg', 'APNs pushes per second (same sandbox, same run)', f)],
+        headline: [
+          { figure: 'gateway pushes/s', value: fmtSpread(ours.rate, fmtInt) },
+          { figure: '@parse/node-apn pushes/s', value: fmtSpread(f.b.rate, fmtInt) },
+          { figure: 'ratio gateway / node-apn', value: fmtSpread(f.ratio, fmtRatio), target: `≥ ${TARGET_RATIO}×`, pass: f.ratio.median >= TARGET_RATIO },
+          { figure: 'gateway CPU per 1,000 pushes', value: fmtSpread(ours.cpuPer1000, (x) => `${x.toFixed(0)} ms`) },
+          { figure: 'node-apn CPU per 1,000 pushes', value: fmtSpread(f.b.cpuPer1000, (x) => `${x.toFixed(0)} ms`) },
+        ],
+        data: { plan: p, figures: f },
+      }
+    } finally {
+      await child.stop()
+      await world.close()
+    }
+  },
+}

@@ -1,0 +1,228 @@
+// Benchmark 1: added latency. From the Notifications WebSocket frame arriving at the gateway to
+// the push request leaving for the sandbox, and to the sandbox's 200 coming back, at a steady
+// 2,000 frames/s with the Redis store. Also records a --cpu-prof profile of the same load.
+import { mkdirSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { startGatewayChild, sleep, until } from './lib/gateway.js'
+import { drive, type DriveResult } from './lib/driver.js'
+import { summariseProfile, type ProfileSummary } from './lib/profile.js'
+import { distribution, fmtInt, fmtMs, fmtSpread, sortedCopy, spread, type Distribution } from './lib/stats.js'
+import { percentileChart } from './lib/svg.js'
+import type { BenchContext, BenchOutput, Benchmark, Scale } from './lib/types.js'
+import { addAgents, benchWorld, device, dropPrefix, openBenchStore, seedDevices, uniquePrefix } from './lib/world.js'
+import type { OutcomeRows } from './procs/gateway.js'
+
+const TARGET_P99_MS = 5
+const TARGET_P50_MS = 1
+
+function plan(scale: Scale, runs?: number): { agents: number; rate: number; runs: number; seconds: number; warmupS: number; holdMs: number; profileS: number } {
+  // The gateway's Notifications source puts every agent on one channel (at most 1000 topics).
+  return scale === 'full'
+    ? { agents: 1000, rate: 2000, runs: runs ?? 5, seconds: 15, warmupS: 2, holdMs: 300, profileS: 10 }
+    : { agents: 200, rate: 2000, runs: runs ?? 2, seconds: 4, warmupS: 1, holdMs: 300, profileS: 3 }
+}
+
+interface RunFigures {
+  drive: DriveResult
+  added: Distribution
+  roundTrip: Distribution
+  byKind: Record<string, { added: Distribution; roundTrip: Distribution }>
+  notDelivered: Record<string, number>
+  delivered: number
+  eventLoop: { p50: number; p99: number; max: number }
+}
+
+const KIND = ['APNs ring', 'APNs cancel', 'FCM ring', 'FCM cancel']
+
+function analyse(rows: OutcomeRows, fromPerf: number): { added: number[]; roundTrip: number[]; kinds: number[] } {
+  const added: number[] = []
+  const roundTrip: number[] = []
+  const kinds: number[] = []
+  for (let i = 0; i < rows.received.length; i++) {
+    const r = rows.received[i] as number
+    if (r < fromPerf) continue
+    added.push((rows.sent[i] as number) - r)
+    roundTrip.push((rows.answered[i] as number) - r)
+    kinds.push(rows.code[i] as number)
+  }
+  return { added, roundTrip, kinds }
+}
+
+export const latency: Benchmark = {
+  id: 'latency',
+  title: '1. Added latency at 2,000 events/s (Redis store)',
+  estimateS: (scale) => {
+    const p = plan(scale)
+    return 15 + p.runs * (p.seconds + 3) + p.profileS + 10
+  },
+  async run(ctx: BenchContext): Promise<BenchOutput> {
+    const p = plan(ctx.scale, ctx.runs)
+    const { progress } = ctx
+    const world = await benchWorld()
+    const prefix = uniquePrefix('latency')
+    const stepsTotal = p.runs + 1
+    try {
+      progress.update(0, `seeding ${p.agents} agents`)
+      const agents = addAgents(world, p.agents)
+      const queue = world.genesys.addQueue({ name: 'Bench Support' })
+      const store = await openBenchStore(ctx.redisUrl, prefix)
+      await seedDevices(store, agents.map((a, i) => device(a.userId, i % 2 === 0 ? 'ios' : 'android')))
+      await store.close()
+
+      const runOnce = async (flags: string[], seconds: number, step: number): Promise<{ fig: RunFigures; samples: { added: number[]; roundTrip: number[] }; window: { startUs: number; endUs: number } }> => {
+        const gw = await startGatewayChild({ world, storeUrl: ctx.redisUrl, storeKeyPrefix: prefix, nodeFlags: flags })
+        try {
+          await until('the gateway to subscribe every agent', () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents), 30_000)
+          // A short warm-up at the same rate: JIT, TLS sessions, the provider token, Redis scripts.
+          await drive({ world, agents, queueId: queue.id, framesPerS: p.rate, durationMs: 1000, holdMs: p.holdMs })
+          await until('warm-up pushes', async () => (await gw.call<{ pending: number }>('counts')).pending === 0, 30_000)
+          await gw.call('reset')
+          const t0 = await gw.call<{ hrUs: number; perf: number }>('now')
+          const d = await drive({
+            world,
+            agents,
+            queueId: queue.id,
+            framesPerS: p.rate,
+            durationMs: seconds * 1000,
+            holdMs: p.holdMs,
+            onTick: (ms) => progress.update((step + Math.min(1, ms / (seconds * 1000))) / stepsTotal, `${flags.length ? 'profiling' : `run ${step + 1}/${p.runs}`}: ${fmtInt(p.rate)} frames/s`),
+          })
+          const t1 = await gw.call<{ hrUs: number; perf: number }>('now')
+          const expected = d.offers + d.answers
+          await until('every push answered', async () => {
+            const c = await gw.call<{ outcomes: number; pending: number }>('counts')
+            return c.outcomes >= expected && c.pending === 0
+          }, 60_000)
+          const rows = await gw.call<OutcomeRows>('rows')
+          const eventLoop = await gw.call<{ p50: number; p99: number; max: number }>('eventLoop')
+          const s = analyse(rows, t0.perf + p.warmupS * 1000)
+          const byKind: RunFigures['byKind'] = {}
+          KIND.forEach((name, code) => {
+            const a = s.added.filter((_, i) => s.kinds[i] === code)
+            const r = s.roundTrip.filter((_, i) => s.kinds[i] === code)
+            if (a.length) byKind[name] = { added: distribution(a), roundTrip: distribution(r) }
+          })
+          const fig: RunFigures = {
+            drive: d,
+            added: distribution(s.added),
+            roundTrip: distribution(s.roundTrip),
+            byKind,
+            notDelivered: rows.notDelivered,
+            delivered: rows.received.length,
+            eventLoop,
+          }
+          return { fig, samples: s, window: { startUs: t0.hrUs + p.warmupS * 1e6, endUs: t1.hrUs } }
+        } finally {
+          await gw.stop()
+        }
+      }
+
+      const figs: RunFigures[] = []
+      const pooledAdded: number[] = []
+      const pooledRt: number[] = []
+      for (let r = 0; r < p.runs; r++) {
+        const { fig, samples } = await runOnce([], p.seconds, r)
+        figs.push(fig)
+        for (const v of samples.added) pooledAdded.push(v)
+        for (const v of samples.roundTrip) pooledRt.push(v)
+        await sleep(500)
+      }
+
+      let profile: ProfileSummary | undefined
+      if (ctx.profile) {
+        const dir = join(ctx.tmpDir, 'cpu-prof-latency')
+        mkdirSync(dir, { recursive: true })
+        const { window } = await runOnce(['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'], p.profileS, p.runs)
+        const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
+        if (file) profile = summariseProfile(join(dir, file), window)
+      }
+      return report(p, figs, pooledAdded, pooledRt, profile)
+    } finally {
+      await world.close()
+      await dropPrefix(prefix, ctx.redisUrl)
+    }
+  },
+}
+
+function report(p: ReturnType<typeof plan>, figs: RunFigures[], pooledAdded: number[], pooledRt: number[], profile?: ProfileSummary): BenchOutput {
+  const sp = (f: (r: RunFigures) => number): ReturnType<typeof spread> => spread(figs.map(f))
+  const a50 = sp((r) => r.added.p50)
+  const a99 = sp((r) => r.added.p99)
+  const a999 = sp((r) => r.added.p999)
+  const r50 = sp((r) => r.roundTrip.p50)
+  const r99 = sp((r) => r.roundTrip.p99)
+  const r999 = sp((r) => r.roundTrip.p999)
+  const rate = sp((r) => (r.drive.frames / r.drive.elapsedMs) * 1000)
+  const pooledA = distribution(pooledAdded)
+  const pooledR = distribution(pooledRt)
+  const lines: string[] = []
+  lines.push(`${figs.length} runs of ${p.seconds} s each (first ${p.warmupS} s of each run not counted), ${fmtInt(p.agents)} agents with one device each (half iOS, half Android), offers answered after ${p.holdMs} ms: every frame is one push (a ring or its cancel). Figures are the median of the runs, with the range of the runs in brackets.`)
+  lines.push('')
+  lines.push('| measured | p50 | p99 | p99.9 | max (pooled) | target |')
+  lines.push('|---|---|---|---|---|---|')
+  lines.push(`| frame arrives → push request leaves | ${fmtSpread(a50, fmtMs)} | ${fmtSpread(a99, fmtMs)} | ${fmtSpread(a999, fmtMs)} | ${fmtMs(pooledA.max)} | p50 ≤ ${TARGET_P50_MS} ms, p99 ≤ ${TARGET_P99_MS} ms |`)
+  lines.push(`| frame arrives → sandbox's 200 back | ${fmtSpread(r50, fmtMs)} | ${fmtSpread(r99, fmtMs)} | ${fmtSpread(r999, fmtMs)} | ${fmtMs(pooledR.max)} | |`)
+  lines.push('')
+  lines.push('By push (pooled over the runs):')
+  lines.push('')
+  lines.push('| push | n | → request p50 | → request p99 | → 200 p50 | → 200 p99 |')
+  lines.push('|---|---|---|---|---|---|')
+  for (const kind of KIND) {
+    const a = figs.flatMap((f) => (f.byKind[kind] ? [f.byKind[kind]] : []))
+    if (a.length === 0) continue
+    const med = (g: (x: (typeof a)[number]) => number): string => fmtMs(spread(a.map(g)).median)
+    lines.push(`| ${kind} | ${fmtInt(a.reduce((s, x) => s + x.added.n, 0))} | ${med((x) => x.added.p50)} | ${med((x) => x.added.p99)} | ${med((x) => x.roundTrip.p50)} | ${med((x) => x.roundTrip.p99)} |`)
+  }
+  lines.push('')
+  const lost = figs.reduce((s, f) => s + Object.values(f.notDelivered).reduce((a, b) => a + b, 0), 0)
+  lines.push(`Load actually offered: ${fmtSpread(rate, fmtInt)} frames/s; pushes delivered ${fmtInt(figs.reduce((s, f) => s + f.delivered, 0))}, not delivered ${fmtInt(lost)}${lost ? ` (${JSON.stringify(Object.assign({}, ...figs.map((f) => f.notDelivered)))})` : ''}. Gateway event-loop delay p99 ${fmtSpread(sp((r) => r.eventLoop.p99), fmtMs)}, max ${fmtSpread(sp((r) => r.eventLoop.max), fmtMs)}; driver tick gap max ${fmtSpread(sp((r) => r.drive.maxTickGapMs), fmtMs)}.`)
+  if (profile) {
+    lines.push('')
+    lines.push(`#### CPU profile of the hot path`)
+    lines.push('')
+    lines.push(`\`node --cpu-prof\` on the gateway process during ${(profile.windowMs / 1000).toFixed(1)} s of the same load (${profile.windowed ? 'start-up excluded' : 'whole process: the load window could not be isolated'}): busy ${fmtMs(profile.busyMs)}, idle ${fmtMs(profile.idleMs)} (${((profile.busyMs / (profile.busyMs + profile.idleMs)) * 100).toFixed(0)} % of one core busy). Self time by function:`)
+    lines.push('')
+    lines.push('| self time | share of busy | function | where |')
+    lines.push('|---|---|---|---|')
+    for (const e of profile.top) lines.push(`| ${fmtMs(e.selfMs)} | ${(e.share * 100).toFixed(1)} % | \`${e.name}\` | ${e.where} |`)
+    lines.push('')
+    lines.push('The gateway\'s own functions by inclusive time (the function and everything it called):')
+    lines.push('')
+    lines.push('| inclusive time | share of busy | function | where |')
+    lines.push('|---|---|---|---|')
+    for (const e of profile.inclusive) lines.push(`| ${fmtMs(e.selfMs)} | ${(e.share * 100).toFixed(1)} % | \`${e.name}\` | ${e.where} |`)
+    lines.push('')
+    lines.push('Busy time by origin:')
+    lines.push('')
+    lines.push('| origin | self time | share |')
+    lines.push('|---|---|---|')
+    for (const o of profile.byOrigin.slice(0, 12)) lines.push(`| ${o.origin} | ${fmtMs(o.selfMs)} | ${(o.share * 100).toFixed(1)} % |`)
+  }
+  const svg = percentileChart({
+    title: `Added latency at ${fmtInt(p.rate)} frames/s, Redis store`,
+    yLabel: 'milliseconds after the frame arrived',
+    series: [
+      { name: 'push request leaves', sorted: sortedCopy(pooledAdded) },
+      { name: "sandbox's 200 back", sorted: sortedCopy(pooledRt) },
+    ],
+    target: { value: TARGET_P99_MS, label: `target p99 ≤ ${TARGET_P99_MS} ms` },
+  })
+  return {
+    id: 'latency',
+    title: latency.title,
+    markdown: lines.join('\n'),
+    method:
+      'The real gateway (Gateway from src/app.ts, Redis store under a unique key prefix, logs at info written to /dev/null) runs in a child process; the Genesys simulator and the APNs and FCM sandboxes run in the orchestrator process, so each side has its own core. ' +
+      `The simulator offers calls to ${fmtInt(p.agents)} agents and answers each ${p.holdMs} ms later, ${fmtInt(p.rate)} conversation changes per second in total, each published as Genesys does (the whole conversation snapshot on the agent's v2.users.{id}.conversations topic). ` +
+      'The gateway subscribes all agents on one Notifications channel (its source uses one channel of up to 1000 topics today), so the 2,000 frames/s arrive on one WebSocket rather than 20 channels × 100 msg/s; the work per frame is the same. ' +
+      'Timestamps are performance.now() in the gateway process: the RoutingEvent\'s receivedAtHr (taken when the WebSocket message event fires) and the dispatcher\'s sentAtHr / answeredAtHr from onOutcome.',
+    charts: [{ file: 'latency.svg', alt: 'Latency percentile distribution', svg }],
+    headline: [
+      { figure: 'frame → push sent, p50', value: fmtSpread(a50, fmtMs), target: `≤ ${TARGET_P50_MS} ms`, pass: a50.median <= TARGET_P50_MS },
+      { figure: 'frame → push sent, p99', value: fmtSpread(a99, fmtMs), target: `≤ ${TARGET_P99_MS} ms`, pass: a99.median <= TARGET_P99_MS },
+      { figure: 'frame → push sent, p99.9', value: fmtSpread(a999, fmtMs) },
+      { figure: "frame → sandbox's 200, p99", value: fmtSpread(r99, fmtMs) },
+    ],
+    data: { plan: p, runs: figs, pooled: { added: pooledA, roundTrip: pooledR }, profile },
+  }
+}

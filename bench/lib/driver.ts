@@ -1,0 +1,74 @@
+// A steady stream of Notifications API frames from the simulator: offers, each answered `holdMs`
+// later, at `framesPerS` frames per second in total (half offers, half answers). Every action is a
+// real simulator conversation change, published as Genesys does: the full conversation snapshot on
+// the agent's v2.users.{id}.conversations topic.
+import type { TestWorld } from '../../src/sim/world.js'
+import type { BenchAgent } from './world.js'
+
+export interface DriveResult {
+  offers: number
+  answers: number
+  /** Conversation frames the simulator wrote to the gateway's socket. */
+  frames: number
+  elapsedMs: number
+  /** Largest gap between two ticks of the driver (its own event loop lag). */
+  maxTickGapMs: number
+}
+
+export interface DriveOptions {
+  world: TestWorld
+  agents: BenchAgent[]
+  queueId?: string
+  framesPerS: number
+  durationMs: number
+  holdMs: number
+  onTick?: (elapsedMs: number) => void
+}
+
+export async function drive(o: DriveOptions): Promise<DriveResult> {
+  const sim = o.world.genesys
+  let frames = 0
+  const onFrame = (_channel: string, frame: { topicName: string }): void => {
+    if (frame.topicName.startsWith('v2.users.')) frames++
+  }
+  sim.on('frame', onFrame)
+  const open: Array<{ id: string; at: number }> = []
+  let offers = 0
+  let answers = 0
+  let next = 0
+  const offerRate = o.framesPerS / 2
+  const start = performance.now()
+  let lastTick = start
+  let maxGap = 0
+  try {
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const now = performance.now()
+        maxGap = Math.max(maxGap, now - lastTick)
+        lastTick = now
+        const elapsed = now - start
+        const offering = elapsed < o.durationMs
+        const due = offering ? Math.floor((elapsed * offerRate) / 1000) - offers : 0
+        for (let i = 0; i < due; i++) {
+          const agent = o.agents[next++ % o.agents.length] as BenchAgent
+          const c = sim.offer({ userId: agent.userId, mediaType: 'voice', ...(o.queueId ? { queueId: o.queueId } : {}) })
+          open.push({ id: c.conversationId, at: now })
+          offers++
+        }
+        while (open.length > 0 && (open[0] as { at: number }).at + o.holdMs <= now) {
+          sim.answer((open.shift() as { id: string }).id)
+          answers++
+        }
+        o.onTick?.(elapsed)
+        if (!offering && open.length === 0) {
+          clearInterval(timer)
+          resolve()
+        }
+      }
+      const timer = setInterval(tick, 2)
+    })
+  } finally {
+    sim.off('frame', onFrame)
+  }
+  return { offers, answers, frames, elapsedMs: performance.now() - start, maxTickGapMs: maxGap }
+}

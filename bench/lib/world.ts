@@ -1,0 +1,88 @@
+// The world every benchmark runs against: the Genesys simulator and the APNs / FCM sandboxes from
+// src/sim/world.ts (the same world as the demo and the end-to-end tests), plus helpers to fill a
+// store with agents' devices through the product's own store code, and to clean Redis up after.
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import type { Device } from '../../src/model.js'
+import { openStore } from '../../src/store/open.js'
+import type { Store } from '../../src/store/store.js'
+import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export function benchWorld(): Promise<TestWorld> {
+  return startTestWorld()
+}
+
+/** A key prefix no other run (or test) uses. */
+export function uniquePrefix(name: string): string {
+  return `bench:${name}:${process.pid}:${randomBytes(4).toString('hex')}:`
+}
+
+/** Deletes every key under `prefix`. */
+export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<number> {
+  const redis = new Redis(url)
+  let dropped = 0
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) dropped += await redis.unlink(...keys)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+  return dropped
+}
+
+export const apnsToken = (): string => randomBytes(32).toString('hex')
+export const fcmToken = (): string => `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`
+
+export interface BenchAgent {
+  userId: string
+  accessToken: string
+}
+
+export function addAgents(world: TestWorld, n: number): BenchAgent[] {
+  const out: BenchAgent[] = []
+  for (let i = 0; i < n; i++) {
+    const a = world.genesys.addAgent({ name: `Bench Agent ${i + 1}` })
+    out.push({ userId: a.userId, accessToken: a.accessToken })
+  }
+  return out
+}
+
+export type DeviceKind = 'ios' | 'android'
+
+export function device(userId: string, kind: DeviceKind, at = Date.now()): Device {
+  return kind === 'ios'
+    ? { userId, platform: 'ios', token: apnsToken(), pushType: 'alert', environment: 'sandbox', registeredAt: at }
+    : { userId, platform: 'android', token: fcmToken(), registeredAt: at }
+}
+
+/** Writes devices through the product's store (the same code the API uses), `concurrency` at a time. */
+export async function seedDevices(store: Store, devices: Device[], onProgress?: (done: number) => void, concurrency = 256): Promise<void> {
+  // One call first: the store waits for its first connection once, not once per concurrent call.
+  await store.ping()
+  let next = 0
+  let done = 0
+  const worker = async (): Promise<void> => {
+    while (next < devices.length) {
+      const d = devices[next++] as Device
+      await store.upsertDevice(d)
+      if (++done % 1000 === 0) onProgress?.(done)
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  onProgress?.(done)
+}
+
+export function openBenchStore(url: string, keyPrefix?: string): Promise<Store> {
+  return openStore(url, keyPrefix ? { keyPrefix } : {})
+}
+
+/** Settings that point a gateway at `world`, with quiet defaults for a benchmark. */
+export function gatewayEnv(world: TestWorld, storeUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...world.env, STORE_URL: storeUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extra }
+}

@@ -1,0 +1,120 @@
+// A real gateway (Gateway from src/app.ts, nothing replaced) in its own process, for the latency,
+// fan-out, registration, memory and scale-out benchmarks. It records every push outcome's
+// timestamps (frame arrival → request sent → answer) and answers the orchestrator's questions.
+// Logs are produced at the configured level and written to /dev/null: serialised as in production,
+// not stored.
+import { readFileSync } from 'node:fs'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { getHeapStatistics } from 'node:v8'
+import { destination } from 'pino'
+import { Gateway } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import type { PushOutcome } from '../../src/dispatch/dispatcher.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { failStart, serve } from '../lib/child.js'
+
+export interface GatewayChildArgs {
+  env: Record<string, string>
+  caFile: string
+  storeKeyPrefix?: string
+}
+
+export interface GatewayReady {
+  api: string
+  pid: number
+}
+
+/** Delivered pushes: [frame arrival, request sent, answer] in performance.now() ms, and a code. */
+export interface OutcomeRows {
+  received: number[]
+  sent: number[]
+  answered: number[]
+  /** 0 APNs ring, 1 APNs cancel, 2 FCM ring, 3 FCM cancel. */
+  code: number[]
+  notDelivered: Record<string, number>
+}
+
+export interface GatewayCounts {
+  events: number
+  outcomes: number
+  delivered: number
+  decisions: Record<string, number>
+  pending: number
+}
+
+export interface MemoryReport {
+  rss: number
+  heapUsed: number
+  heapTotal: number
+  external: number
+  arrayBuffers: number
+  mallocedMemory: number
+}
+
+const args = JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8')) as GatewayChildArgs
+
+let rows: OutcomeRows = { received: [], sent: [], answered: [], code: [], notDelivered: {} }
+let counts: GatewayCounts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
+const eld = monitorEventLoopDelay({ resolution: 1 })
+
+function record(o: PushOutcome): void {
+  counts.outcomes++
+  if (o.result.kind !== 'delivered') {
+    const k = `${o.provider ?? '-'}:${o.result.kind}:${o.result.reason.slice(0, 60)}`
+    rows.notDelivered[k] = (rows.notDelivered[k] ?? 0) + 1
+    return
+  }
+  counts.delivered++
+  const received = o.intent.cause?.receivedAtHr
+  if (received === undefined || o.sentAtHr === undefined) return
+  rows.received.push(received)
+  rows.sent.push(o.sentAtHr)
+  rows.answered.push(o.answeredAtHr)
+  rows.code.push((o.provider === 'fcm' ? 2 : 0) + (o.intent.action === 'cancel' ? 1 : 0))
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(args.env)
+  const logger = createLogger({ level: config.logLevel }, destination({ dest: '/dev/null', sync: false }))
+  const gateway = await Gateway.create({
+    config,
+    logger,
+    ca: readFileSync(args.caFile, 'utf8'),
+    ...(args.storeKeyPrefix ? { storeKeyPrefix: args.storeKeyPrefix } : {}),
+    onEvent: () => void counts.events++,
+    onDecision: (d) => void (counts.decisions[d.kind] = (counts.decisions[d.kind] ?? 0) + 1),
+    onOutcome: record,
+  })
+  const api = await gateway.start()
+  serve(
+    { api, pid: process.pid } satisfies GatewayReady,
+    {
+      reset: () => {
+        rows = { received: [], sent: [], answered: [], code: [], notDelivered: {} }
+        counts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
+        eld.reset()
+        eld.enable()
+      },
+      counts: () => ({ ...counts, pending: gateway.dispatcher.pending }),
+      rows: () => rows,
+      eventLoop: () => {
+        eld.disable()
+        return { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 }
+      },
+      // CLOCK_MONOTONIC in microseconds: the clock of --cpu-prof's sample timestamps.
+      now: () => ({ hrUs: Number(process.hrtime.bigint() / 1000n), perf: performance.now() }),
+      cpu: () => process.cpuUsage(),
+      status: () => gateway.source.status(),
+      memory: (): MemoryReport => {
+        const gc = (globalThis as { gc?: () => void }).gc
+        gc?.()
+        gc?.()
+        const m = process.memoryUsage()
+        return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, mallocedMemory: getHeapStatistics().malloced_memory }
+      },
+    },
+    () => gateway.stop(2_000),
+  )
+}
+
+main().catch(failStart)

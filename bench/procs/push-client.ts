@@ -1,0 +1,176 @@
+// Push clients under test, in their own process so process.cpuUsage() counts only the client:
+// our APNs provider (createApnsProvider) and @parse/node-apn against the APNs sandbox, and our FCM
+// provider against the FCM sandbox. Each client is created once and kept (as a server keeps it):
+// the first run also pays for the TLS connection and the provider / access token, which a warm-up
+// absorbs before anything is timed.
+import { randomBytes } from 'node:crypto'
+import apn from '@parse/node-apn'
+import { createApnsProvider } from '../../src/providers/apns.js'
+import { createFcmProvider } from '../../src/providers/fcm.js'
+import type { ApnsMessage, FcmSend, PushProvider, SendResult } from '../../src/providers/provider.js'
+import { silentLogger } from '../../src/observability/logger.js'
+import type { ServiceAccountJson } from '../../src/sim/fcm/index.js'
+import { failStart, serve } from '../lib/child.js'
+
+export interface PushClientArgs {
+  ca: string
+  apns: { url: string; keyId: string; teamId: string; privateKeyPem: string; topic: string }
+  fcm: { url: string; serviceAccount: ServiceAccountJson }
+  devices: number
+}
+
+export interface ThroughputRun {
+  pushes: number
+  delivered: number
+  ms: number
+  cpuUserMs: number
+  cpuSystemMs: number
+  firstError?: string
+}
+
+export type ApnsClientName = 'ours' | 'node-apn'
+export type FcmClientName = 'h2' | 'h1'
+
+const args = JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8')) as PushClientArgs
+const logger = silentLogger()
+const apnsTokens = Array.from({ length: args.devices }, () => randomBytes(32).toString('hex'))
+const fcmTokens = Array.from({ length: args.devices }, () => `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`)
+
+// What a ring looks like on the wire (README "what arrives on the phone"): an alert with the
+// custom keys beside aps.
+function ringPayload(i: number): Record<string, unknown> {
+  return {
+    aps: { alert: { title: 'Incoming call', body: 'Call from +1 317 555 0123 (Support)' }, sound: 'default', category: 'INCOMING_CALL', 'interruption-level': 'time-sensitive' },
+    action: 'ring',
+    genesys_conversation_id: `6f1c2a7e-0b9d-4c1e-9a4f-${String(i).padStart(12, '0')}`,
+    genesys_user_id: '3d1f6c0e-8a2b-4f5e-9c7d-1b2a3c4d5e6f',
+    genesys_participant_id: '9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d',
+    media_type: 'voice',
+    timestamp: new Date().toISOString(),
+    expires_at: new Date(Date.now() + 30_000).toISOString(),
+    queue_id: '0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f',
+    queue_name: 'Support',
+    caller: '+1 317 555 0123',
+  }
+}
+
+interface Client {
+  sendAll(count: number, offset: number): Promise<{ delivered: number; firstError?: string }>
+  close(): Promise<void>
+}
+
+function ours<M extends ApnsMessage | FcmSend>(provider: PushProvider<M>, message: (i: number) => M): Client {
+  return {
+    async sendAll(count, offset) {
+      const results: SendResult[] = await Promise.all(Array.from({ length: count }, (_, i) => provider.send(message(offset + i))))
+      const bad = results.find((r) => r.kind !== 'delivered')
+      return { delivered: results.filter((r) => r.kind === 'delivered').length, ...(bad ? { firstError: `${bad.kind}: ${'reason' in bad ? bad.reason : ''}` } : {}) }
+    },
+    close: () => provider.close(),
+  }
+}
+
+function oursApns(): Client {
+  const provider = createApnsProvider({ key: { keyId: args.apns.keyId, teamId: args.apns.teamId, privateKeyPem: args.apns.privateKeyPem }, url: args.apns.url, ca: args.ca, logger })
+  const expiration = Math.floor(Date.now() / 1000) + 3600
+  return ours(provider, (i) => ({
+    provider: 'apns',
+    token: apnsTokens[i % apnsTokens.length] as string,
+    environment: 'sandbox',
+    topic: args.apns.topic,
+    pushType: 'alert',
+    priority: 10,
+    expiration,
+    collapseId: `conv-${i}`,
+    payload: ringPayload(i),
+  }))
+}
+
+function nodeApn(): Client {
+  const url = new URL(args.apns.url)
+  const provider = new apn.Provider({
+    token: { key: args.apns.privateKeyPem, keyId: args.apns.keyId, teamId: args.apns.teamId },
+    production: false,
+    address: url.hostname,
+    port: Number(url.port),
+    ca: [args.ca],
+  })
+  const expiry = Math.floor(Date.now() / 1000) + 3600
+  return {
+    async sendAll(count, offset) {
+      // node-apn's own fan-out: one notification object per push here, as each ring differs.
+      const sent = await Promise.all(
+        Array.from({ length: count }, (_, j) => {
+          const i = offset + j
+          const note = new apn.Notification()
+          note.rawPayload = ringPayload(i)
+          note.topic = args.apns.topic
+          note.pushType = 'alert'
+          note.priority = 10
+          note.expiry = expiry
+          note.collapseId = `conv-${i}`
+          return provider.send(note, apnsTokens[i % apnsTokens.length] as string)
+        }),
+      )
+      const delivered = sent.reduce((s, r) => s + r.sent.length, 0)
+      const failed = sent.find((r) => r.failed.length > 0)?.failed[0]
+      return { delivered, ...(failed ? { firstError: JSON.stringify(failed).slice(0, 300) } : {}) }
+    },
+    async close() {
+      await provider.shutdown()
+    },
+  }
+}
+
+function fcmClient(http2: boolean): Client {
+  const provider = createFcmProvider({ serviceAccount: args.fcm.serviceAccount, url: args.fcm.url, ca: args.ca, logger, http2 })
+  return ours(provider, (i) => {
+    const data = Object.fromEntries(Object.entries(ringPayload(i)).filter(([k]) => k !== 'aps').map(([k, v]) => [k, String(v)]))
+    return {
+      provider: 'fcm',
+      message: { token: fcmTokens[i % fcmTokens.length] as string, data: { ...data, title: 'Incoming call', body: 'Call from +1 317 555 0123 (Support)' }, android: { priority: 'HIGH', ttl: '30s', collapse_key: `conv-${i}` } },
+    }
+  })
+}
+
+const clients = new Map<string, Client>()
+let offset = 0
+
+async function timed(name: string, make: () => Client, count: number, warm: number): Promise<ThroughputRun> {
+  let client = clients.get(name)
+  if (!client) {
+    client = make()
+    clients.set(name, client)
+    const w = await client.sendAll(warm, offset)
+    offset += warm
+    if (w.delivered !== warm) throw new Error(`${name}: warm-up delivered ${w.delivered}/${warm}: ${w.firstError ?? ''}`)
+  }
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  const r = await client.sendAll(count, offset)
+  const ms = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
+  offset += count
+  return { pushes: count, delivered: r.delivered, ms, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, ...(r.firstError ? { firstError: r.firstError } : {}) }
+}
+
+try {
+  serve(
+    { pid: process.pid },
+    {
+      apns: (a) => {
+        const { client, count, warm } = a as { client: ApnsClientName; count: number; warm: number }
+        return timed(`apns:${client}`, client === 'ours' ? oursApns : nodeApn, count, warm)
+      },
+      fcm: (a) => {
+        const { client, count, warm } = a as { client: FcmClientName; count: number; warm: number }
+        return timed(`fcm:${client}`, () => fcmClient(client === 'h2'), count, warm)
+      },
+    },
+    async () => {
+      await Promise.all([...clients.values()].map((c) => c.close()))
+    },
+  )
+} catch (err) {
+  failStart(err)
+}
