@@ -213,7 +213,7 @@ export class Gateway {
   }
 
   /** Stops taking events, lets in-flight pushes finish (bounded), then closes everything. */
-  async stop(graceMs = 5_000): Promise<void> {
+  stop(graceMs = 5_000): Promise<void> {
     // SIGTERM and a second caller (a test's after()) share one shutdown.
     this.lifecycle.stopped ??= this.shutdown(graceMs)
     return this.lifecycle.stopped
