@@ -28,6 +28,29 @@ const FALLBACK: Record<string, { tags: string[]; summary: string; description: s
     security: [{ agentToken: [] }],
   },
   'GET /api/v1/devices': { tags: ['devices'], summary: 'This agent’s devices', description: 'Lists the devices registered by the agent who owns the bearer token.', security: [{ agentToken: [] }] },
+  'POST /api/v1/agent/answered/{conversationId}': {
+    tags: ['devices'],
+    summary: 'This agent answered on one device',
+    description: 'The agent answered on the device named in the body: the agent’s other devices get their cancel at once (`reason: answered-on-device`); when Genesys then reports the connect, no device gets a second cancel.',
+    security: [{ agentToken: [] }],
+  },
+  'GET /api/v1/admin/audit': {
+    tags: ['operations'],
+    summary: 'Audit log',
+    description: 'Newest first: every push suppressed (duplicate, presence, no reachable device), failed, expired or refused as a dead token, with its reason. Filter by userId or conversationId. Admin token.',
+    security: [{ adminToken: [] }],
+  },
+  'GET /api/v1/admin/alarms': {
+    tags: ['operations'],
+    summary: 'Provider configuration alarms',
+    description: 'Push services that refused the gateway’s credentials (APNs 403, FCM 401, Web Push 401/403) and have not delivered since. Admin token.',
+    security: [{ adminToken: [] }],
+  },
+  'POST /api/v1/events': {
+    tags: ['events'],
+    summary: 'Webhook event source',
+    description: 'Genesys Cloud events through Amazon EventBridge (an API destination) or any relay; authenticated by the `x-webhook-secret` header. 202 accepted (a repeated event id too).',
+  },
   'DELETE /api/v1/devices/{token}': {
     tags: ['devices'],
     summary: 'Remove one of this agent’s devices',
@@ -58,7 +81,8 @@ export async function registerDocs(app: FastifyInstance, o: { version?: string }
       },
       tags: [
         { name: 'devices', description: 'Mobile agents register the devices that ring' },
-        { name: 'operations', description: 'Health, metrics and the live dashboard' },
+        { name: 'operations', description: 'Health, metrics, audit and the live dashboard' },
+        { name: 'events', description: 'Genesys Cloud events pushed to the gateway' },
       ],
       components: {
         securitySchemes: {

@@ -28,8 +28,9 @@ test('GET /docs/json is an OpenAPI 3 document in which every operation is descri
 test('the documented register body is the schema that validates it', async () => {
   const doc = (await (await fetch(`${h.api}/docs/json`)).json()) as { paths: Record<string, Record<string, Operation>> }
   const schema = doc.paths['/api/v1/devices']?.post?.requestBody?.content['application/json']?.schema
-  assert.deepEqual(schema?.required, ['platform', 'token'])
+  assert.ok(schema?.required?.includes('platform'))
   assert.deepEqual(schema?.properties?.platform?.enum, ['ios', 'android', 'web'])
+  assert.ok(schema?.properties?.token, 'the token field is documented')
   // The validation says the same: a platform outside the enum is refused naming the field.
   const agent = h.world.genesys.addAgent()
   const refused = await h.register(agent.accessToken, { platform: 'blackberry', token: 'x'.repeat(40) })
