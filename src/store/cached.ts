@@ -50,7 +50,6 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
   const maxAgeMs = o.maxAgeMs ?? 24 * 3_600_000
   const devices = new Map<string, Entry<Device[]>>() // insertion order = recency (LRU)
   const owners = new Map<string, string>() // token → userId, for entries in `devices`
-  let agents: Entry<string[]> | undefined
   const local = createMemoryStore({ clock })
   const localKeys = new Map<string, number>() // ring key → expiry, to count local rings
   let downSince: number | undefined
@@ -153,16 +152,9 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
       if (pruned) dropToken(token)
       return pruned
     },
-    async listUserIds() {
-      try {
-        const ids = await through(() => inner.listUserIds())
-        agents = { value: ids, at: clock.now() }
-        return ids
-      } catch (err) {
-        if (!(err instanceof StoreUnavailableError) || !fresh(agents)) throw err
-        return [...agents.value]
-      }
-    },
+    // Never served from a cache: callers reconcile subscriptions with it, and a stale list would
+    // unsubscribe agents registered since (rings need only listDevices).
+    listUserIds: () => through(() => inner.listUserIds()),
     countDevices: () => through(() => inner.countDevices()),
 
     async createRing(record: RingRecord, ttlMs: number) {
