@@ -21,6 +21,8 @@ Commands:
   send-test --user ID     Ring an agent's devices as a real call would, then cancel;
                           prints each device's result.
   devices list|remove     The device registry (list all or --user ID; remove one).
+  migrate-store --from sqlite:PATH --to redis://…
+                          Copy every device from SQLite to Redis (resumable, verified).
 
 Every command takes --help.
 
@@ -100,6 +102,11 @@ async function main(argv: string[]): Promise<void> {
     case 'devices': {
       const { operatorCommand } = await import('./cli/index.js')
       process.exitCode = await operatorCommand(command, rest)
+      return
+    }
+    case 'migrate-store': {
+      const { runMigrateStore } = await import('./cli/migrate-store.js')
+      process.exitCode = await runMigrateStore(rest)
       return
     }
     case 'demo': {
