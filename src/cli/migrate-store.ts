@@ -76,7 +76,7 @@ export async function runMigrateStore(args: string[], io: { stderr: NodeJS.Writa
   }
   let from: Store | undefined
   let to: Store | undefined
-  const bar = new cliProgress.SingleBar({ stream: io.stderr, format: 'devices [{bar}] {percentage}% {value}/{total}', hideCursor: true }, cliProgress.Presets.shades_classic)
+  const bar = new cliProgress.SingleBar({ stream: io.stderr, format: 'devices [{bar}] {percentage}% {value}/{total}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 1_000 }, cliProgress.Presets.shades_classic)
   try {
     from = await openStore(fromUrl)
     to = await openStore(toUrl)

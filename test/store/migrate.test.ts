@@ -1,0 +1,84 @@
+// push-gateway migrate-store: SQLite → Redis, interrupted and resumed, verified, and as a command.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { migrateDevices } from '../../src/cli/migrate-store.js'
+import { openStore } from '../../src/store/open.js'
+import { StoreUnavailableError, type Store } from '../../src/store/store.js'
+import { device } from './contract.js'
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli.ts'), 'migrate-store']
+
+async function withStores(fn: (o: { dbUrl: string; redisUrl: string; from: Store; to: Store; prefix: string }) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgw-migrate-'))
+  const prefix = `test:migrate:${randomUUID()}:`
+  const dbUrl = `sqlite:${join(dir, 'gateway.db')}`
+  const redisUrl = `${REDIS_URL}?prefix=${prefix}`
+  const from = await openStore(dbUrl)
+  const to = await openStore(redisUrl)
+  try {
+    for (let u = 0; u < 40; u++) for (let d = 0; d < 5; d++) await from.upsertDevice(device(`agent-${u}`, `tok-${u}-${d}`, { registeredAt: 1_000 + d }))
+    await fn({ dbUrl, redisUrl, from, to, prefix })
+  } finally {
+    await from.close()
+    await to.close()
+    const admin = new Redis(REDIS_URL)
+    const keys = await admin.keys(`${prefix}*`)
+    if (keys.length > 0) await admin.del(...keys)
+    await admin.quit()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+test('an interrupted copy resumes where it stopped, never downgrades a newer registration, and verifies by count', () =>
+  withStores(async ({ from, to }) => {
+    // The target fails after 70 writes (Redis lost mid-copy).
+    let writes = 0
+    const flaky: Store = {
+      ...to,
+      upsertDevice: async (d) => {
+        if (++writes > 70) throw new StoreUnavailableError('Redis store unavailable: connection lost')
+        return to.upsertDevice(d)
+      },
+    }
+    await assert.rejects(migrateDevices({ from, to: flaky }), StoreUnavailableError)
+    assert.equal((await to.countDevices()).total, 70)
+
+    // Meanwhile a phone re-registered on the new store: its newer entry must survive.
+    await to.upsertDevice(device('agent-39', 'tok-39-0', { registeredAt: 9_999, appId: 'new' }))
+    const progress: number[] = []
+    const result = await migrateDevices({ from, to, onProgress: (done) => progress.push(done) })
+    assert.deepEqual(result, { total: 200, copied: 129, skipped: 71, verified: 200 })
+    assert.equal(progress.at(-1), 200)
+    assert.equal((await to.getDevice('tok-39-0'))?.appId, 'new')
+    assert.equal((await to.countDevices()).total, 200)
+    assert.deepEqual((await to.listUserIds()).length, 40)
+
+    const again = await migrateDevices({ from, to })
+    assert.deepEqual(again, { total: 200, copied: 0, skipped: 200, verified: 200 }, 'a re-run copies nothing')
+  }))
+
+test('push-gateway migrate-store: progress on stderr, the result on stdout, exit codes 0 / 1 / 2', () =>
+  withStores(async ({ dbUrl, redisUrl, to }) => {
+    const env = { ...process.env }
+    const ok = spawnSync(process.execPath, [...CLI, '--from', dbUrl, '--to', redisUrl], { env, encoding: 'utf8', timeout: 30_000 })
+    assert.equal(ok.status, 0, ok.stderr)
+    assert.match(ok.stdout, /copied 200, already there 0, verified 200\/200/)
+    assert.match(ok.stderr, /200\/200/, 'the progress bar')
+    assert.equal((await to.countDevices()).total, 200)
+
+    const usage = spawnSync(process.execPath, [...CLI, '--from', 'redis://x', '--to', dbUrl], { env, encoding: 'utf8', timeout: 30_000 })
+    assert.equal(usage.status, 2)
+    assert.match(usage.stderr, /--from must be sqlite:<path>/)
+
+    const down = spawnSync(process.execPath, [...CLI, '--from', dbUrl, '--to', 'redis://:s3cret@127.0.0.1:1'], { env, encoding: 'utf8', timeout: 30_000 })
+    assert.equal(down.status, 1)
+    assert.match(down.stderr, /failed: Redis store unavailable/)
+    assert.equal(down.stderr.includes('s3cret'), false, 'no password in the message')
+  }))
