@@ -1,7 +1,8 @@
 // Benchmark 1: added latency. From the Notifications WebSocket frame arriving at the gateway to
 // the push request leaving for the sandbox, and to the sandbox's 200 coming back, at a steady
 // 2,000 frames/s with the Redis store. Also records a --cpu-prof profile of the same load.
-import { mkdirSync, readdirSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startGatewayChild, sleep, until } from './lib/gateway.js'
 import { drive, type DriveResult } from './lib/driver.js'
@@ -30,6 +31,8 @@ interface RunFigures {
   notDelivered: Record<string, number>
   delivered: number
   eventLoop: { p50: number; p99: number; max: number }
+  /** Gateway process CPU (user + system) per 1,000 frames over the whole run. */
+  cpuPer1000: number
 }
 
 const KIND = ['APNs ring', 'APNs cancel', 'FCM ring', 'FCM cancel']
@@ -78,6 +81,7 @@ export const latency: Benchmark = {
           await until('warm-up pushes', async () => (await gw.call<{ pending: number }>('counts')).pending === 0, 30_000)
           await gw.call('reset')
           const t0 = await gw.call<{ hrUs: number; perf: number }>('now')
+          const cpu0 = await gw.call<NodeJS.CpuUsage>('cpu')
           const d = await drive({
             world,
             agents,
@@ -93,6 +97,7 @@ export const latency: Benchmark = {
             const c = await gw.call<{ outcomes: number; pending: number }>('counts')
             return c.outcomes >= expected && c.pending === 0
           }, 60_000)
+          const cpu1 = await gw.call<NodeJS.CpuUsage>('cpu')
           const rows = await gw.call<OutcomeRows>('rows')
           const eventLoop = await gw.call<{ p50: number; p99: number; max: number }>('eventLoop')
           const s = analyse(rows, t0.perf + p.warmupS * 1000)
@@ -110,6 +115,7 @@ export const latency: Benchmark = {
             notDelivered: rows.notDelivered,
             delivered: rows.received.length,
             eventLoop,
+            cpuPer1000: ((cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 / d.frames) * 1000,
           }
           return { fig, samples: s, window: { startUs: t0.hrUs + p.warmupS * 1e6, endUs: t1.hrUs } }
         } finally {
@@ -134,7 +140,14 @@ export const latency: Benchmark = {
         mkdirSync(dir, { recursive: true })
         const { window } = await runOnce(['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'], p.profileS, p.runs)
         const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
-        if (file) profile = summariseProfile(join(dir, file), window)
+        if (file) {
+          profile = summariseProfile(join(dir, file), window)
+          // Kept outside the repository for a closer look (Chrome DevTools, speedscope).
+          const keep = join(tmpdir(), 'push-gateway-bench')
+          mkdirSync(keep, { recursive: true })
+          copyFileSync(join(dir, file), join(keep, 'latency.cpuprofile'))
+          progress.note(`  latency: CPU profile saved to ${join(keep, 'latency.cpuprofile')}`)
+        }
       }
       return report(p, figs, pooledAdded, pooledRt, profile)
     } finally {
@@ -175,7 +188,7 @@ function report(p: ReturnType<typeof plan>, figs: RunFigures[], pooledAdded: num
   }
   lines.push('')
   const lost = figs.reduce((s, f) => s + Object.values(f.notDelivered).reduce((a, b) => a + b, 0), 0)
-  lines.push(`Load actually offered: ${fmtSpread(rate, fmtInt)} frames/s; pushes delivered ${fmtInt(figs.reduce((s, f) => s + f.delivered, 0))}, not delivered ${fmtInt(lost)}${lost ? ` (${JSON.stringify(Object.assign({}, ...figs.map((f) => f.notDelivered)))})` : ''}. Gateway event-loop delay p99 ${fmtSpread(sp((r) => r.eventLoop.p99), fmtMs)}, max ${fmtSpread(sp((r) => r.eventLoop.max), fmtMs)}; driver tick gap max ${fmtSpread(sp((r) => r.drive.maxTickGapMs), fmtMs)}.`)
+  lines.push(`Load actually offered: ${fmtSpread(rate, fmtInt)} frames/s; pushes delivered ${fmtInt(figs.reduce((s, f) => s + f.delivered, 0))}, not delivered ${fmtInt(lost)}${lost ? ` (${JSON.stringify(Object.assign({}, ...figs.map((f) => f.notDelivered)))})` : ''}. Gateway CPU per 1,000 frames (user + system, each frame one push): ${fmtSpread(sp((r) => r.cpuPer1000), (x) => `${x.toFixed(0)} ms`)}. Gateway event-loop delay p99 ${fmtSpread(sp((r) => r.eventLoop.p99), fmtMs)}, max ${fmtSpread(sp((r) => r.eventLoop.max), fmtMs)}; driver tick gap max ${fmtSpread(sp((r) => r.drive.maxTickGapMs), fmtMs)}.`)
   if (profile) {
     lines.push('')
     lines.push(`#### CPU profile of the hot path`)
@@ -222,6 +235,7 @@ function report(p: ReturnType<typeof plan>, figs: RunFigures[], pooledAdded: num
       { figure: 'frame → push sent, p99', value: fmtSpread(a99, fmtMs), target: `≤ ${TARGET_P99_MS} ms`, pass: a99.median <= TARGET_P99_MS },
       { figure: 'frame → push sent, p99.9', value: fmtSpread(a999, fmtMs) },
       { figure: "frame → sandbox's 200, p99", value: fmtSpread(r99, fmtMs) },
+      { figure: 'gateway CPU per 1,000 frames', value: fmtSpread(sp((r) => r.cpuPer1000), (x) => `${x.toFixed(0)} ms`) },
     ],
     data: { plan: p, runs: figs, pooled: { added: pooledA, roundTrip: pooledR }, profile },
   }

@@ -84,7 +84,8 @@ export const memory: Benchmark = {
       ].join('\n'),
       method:
         `The real gateway (Redis store, webhook source) in a child process. Devices are written to Redis through the product's store code before the gateway starts; ${fmtInt(p.rings)} of them belong to simulator agents, who are then offered a chat each through POST /api/v1/events (EventBridge-shaped events made from the simulator's snapshots), so every ring is pushed and stays open. ` +
-        'The webhook source is used because an organisation with 100,000 agents\' devices is past what the Notifications API carries (1,000 topics per channel, 20 channels), so that is the configuration such an organisation runs; with the WebSocket source the process also keeps the subscribed agents\' topic list.',
+        'The webhook source is used because an organisation with 100,000 agents\' devices is past what the Notifications API carries (1,000 topics per channel, 20 channels), so that is the configuration such an organisation runs; with the WebSocket source the process also keeps the subscribed agents\' topic list. ' +
+        'What does grow is per agent that is rung: the store keeps a read-through copy of each rung agent\'s device list for Redis outages (at most 100,000 agents, none older than 24 h), so both sizes here hold the same ' + fmtInt(p.rings) + ' cached lists.',
       charts: [
         {
           file: 'memory.svg',

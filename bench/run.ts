@@ -2,7 +2,7 @@
 // Runs the benchmark suite against the simulator and sandboxes and writes BENCHMARKS.md.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
@@ -116,12 +116,15 @@ async function main(): Promise<number> {
 
   const everything = selected.length === ALL.length && scale === 'full' && !interrupted
   let target: ReportTarget
-  if (values.out) {
+  const repoTarget: ReportTarget = { mdFile: join(root, 'BENCHMARKS.md'), chartsDir: join(root, 'bench', 'charts'), chartsLink: 'bench/charts', jsonFile: join(root, 'bench', 'results.json') }
+  if (values.out && resolve(values.out) === repoTarget.mdFile) {
+    target = repoTarget
+  } else if (values.out) {
     const md = values.out
     const dir = join(md, '..')
     target = { mdFile: md, chartsDir: join(dir, 'charts'), chartsLink: 'charts', jsonFile: join(dir, 'results.json') }
   } else if (everything && !values['no-write']) {
-    target = { mdFile: join(root, 'BENCHMARKS.md'), chartsDir: join(root, 'bench', 'charts'), chartsLink: 'bench/charts', jsonFile: join(root, 'bench', 'results.json') }
+    target = repoTarget
   } else {
     const dir = join(tmpdir(), 'push-gateway-bench')
     target = { mdFile: join(dir, 'BENCHMARKS.md'), chartsDir: join(dir, 'charts'), chartsLink: 'charts', jsonFile: join(dir, 'results.json') }
