@@ -65,6 +65,21 @@ export class Gateway {
     const live = new LiveFeed({ clock })
     const lifecycle: Lifecycle = { stopping: false, handling: new Set() }
 
+    // Genesys Cloud: the client-credentials REST client (sources, presence, queue names) and the
+    // directory that resolves agents' own tokens (device registration).
+    const http = createDispatcher(o.ca)
+    const genesysLog = logger.child({ component: 'genesys' })
+    const auth = new ClientCredentialsAuth({
+      loginUrl: config.genesys.loginUrl,
+      clientId: config.genesys.clientId ?? '',
+      clientSecret: config.genesys.clientSecret ?? '',
+      dispatcher: http,
+      clock,
+      logger: genesysLog,
+    })
+    const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher: http, clock, logger: genesysLog })
+    const agents = new AgentDirectory({ apiUrl: config.genesys.apiUrl, dispatcher: http, clock, logger: genesysLog })
+
     const providers: Partial<Record<ProviderName, PushProvider>> = {}
     if (config.apns) {
       providers.apns = createApnsProvider({
@@ -76,12 +91,7 @@ export class Gateway {
         ...(o.ca ? { ca: o.ca } : {}),
       }) as PushProvider
     }
-    if (config.webpush) {
-      providers.webpush = createWebPushProvider({ vapid: config.webpush, clock, logger: logger.child({ component: 'webpush' }), ...(o.ca ? { ca: o.ca } : {}) }) as PushProvider
-    }
-    // Suppressed, failed and expired pushes (admin audit query); provider configuration alarms.
-    const audit = new AuditLog({ maxEntries: config.audit.maxEntries, clock, logger: logger.child({ component: 'audit' }) })
-    const alarms = new ProviderAlarms({ clock, logger: logger.child({ component: 'dispatch' }) })
+
     if (config.fcm) {
       providers.fcm = createFcmProvider({
         serviceAccount: config.fcm.serviceAccount,
@@ -91,6 +101,13 @@ export class Gateway {
         ...(o.ca ? { ca: o.ca } : {}),
       }) as PushProvider
     }
+    if (config.webpush) {
+      providers.webpush = createWebPushProvider({ vapid: config.webpush, clock, logger: logger.child({ component: 'webpush' }), ...(o.ca ? { ca: o.ca } : {}) }) as PushProvider
+    }
+
+    // Suppressed, failed and expired pushes (admin audit query); provider configuration alarms.
+    const audit = new AuditLog({ maxEntries: config.audit.maxEntries, clock, logger: logger.child({ component: 'audit' }) })
+    const alarms = new ProviderAlarms({ clock, logger: logger.child({ component: 'dispatch' }) })
 
     const presence =
       config.presence.filter === 'soft'
@@ -118,7 +135,6 @@ export class Gateway {
       logger: logger.child({ component: 'ring' }),
       ringTimeoutMs: config.ring.timeoutMs,
       dedupWindowMs: config.ring.dedupWindowMs,
-      // `rest` is built below; these run only once events flow.
       ...(presence ? { presence } : {}),
       queueName: (queueId) => queueNames.peek(queueId),
       onDecision: (decision) => {
@@ -128,19 +144,6 @@ export class Gateway {
         o.onDecision?.(decision)
       },
     })
-
-    const http = createDispatcher(o.ca)
-    const genesysLog = logger.child({ component: 'genesys' })
-    const auth = new ClientCredentialsAuth({
-      loginUrl: config.genesys.loginUrl,
-      clientId: config.genesys.clientId ?? '',
-      clientSecret: config.genesys.clientSecret ?? '',
-      dispatcher: http,
-      clock,
-      logger: genesysLog,
-    })
-    const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher: http, clock, logger: genesysLog })
-    const agents = new AgentDirectory({ apiUrl: config.genesys.apiUrl, dispatcher: http, clock, logger: genesysLog })
 
     const onEvent = (event: RoutingEvent): void => {
       metrics.observeEvent(event)
