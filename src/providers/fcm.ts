@@ -2,10 +2,11 @@
 // from the service-account key (Firebase "Migrate from legacy FCM APIs to HTTP v1"). It speaks
 // the protocol and classifies the answer; the dispatcher owns retries and token deletion.
 import { rootCertificates } from 'node:tls'
-import { Agent, request } from 'undici'
+import { Agent } from 'undici'
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
 import { FCM_SCOPE, GoogleAccessTokenSource, GoogleAuthError, type GoogleServiceAccountKey } from './google-auth.js'
+import { Http2SessionPool } from './http2-pool.js'
 import type { FcmSend, PushProvider, SendResult } from './provider.js'
 
 export interface FcmProviderOptions {
@@ -17,10 +18,8 @@ export interface FcmProviderOptions {
   clock?: Clock
   logger: Logger
   requestTimeoutMs?: number
-  /** Connections per origin; each HTTP/2 connection multiplexes up to 100 streams. */
-  connections?: number
-  /** Negotiate HTTP/2 (default). false forces HTTP/1.1 keep-alive, for comparison. */
-  http2?: boolean
+  /** HTTP/2 connections to FCM; each multiplexes as many streams as the server allows. Default 2. */
+  sessions?: number
 }
 
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError'
@@ -112,50 +111,38 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
   const clock = o.clock ?? systemClock
   const timeout = o.requestTimeoutMs ?? 10_000
   const base = (o.url ?? 'https://fcm.googleapis.com').replace(/\/+$/, '')
-  const endpoint = `${base}/v1/projects/${encodeURIComponent(o.serviceAccount.project_id)}/messages:send`
-  const http2 = o.http2 ?? true
-  const dispatcher = new Agent({
-    // FCM serves HTTP/2; streams multiplex on a few connections instead of one socket per request.
-    allowH2: http2,
-    // undici caps requests in flight per connection by `pipelining` (default 1) even over HTTP/2;
-    // without raising it to the stream limit each HTTP/2 connection carries one send at a time.
-    pipelining: http2 ? 100 : 1,
-    connections: o.connections ?? 4,
-    keepAliveTimeout: 60_000,
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-    connect: o.ca ? { ca: [...rootCertificates, o.ca] } : {},
-  })
-  const auth = new GoogleAccessTokenSource({
-    key: o.serviceAccount,
-    scope: FCM_SCOPE,
-    dispatcher,
-    clock,
-    logger: o.logger,
-  })
+  const path = `/v1/projects/${encodeURIComponent(o.serviceAccount.project_id)}/messages:send`
   const log = o.logger
+  // Sends: FCM serves HTTP/2, so each send is one stream on a few long-lived connections (the pool
+  // APNs uses too). undici stays for the OAuth token endpoint, a request every ~55 minutes.
+  const pool = new Http2SessionPool(base, { size: o.sessions ?? 2, connectTimeoutMs: timeout, logger: log, ...(o.ca ? { ca: o.ca } : {}) })
+  const dispatcher = new Agent({ keepAliveTimeout: 60_000, connect: o.ca ? { ca: [...rootCertificates, o.ca] } : {} })
+  const auth = new GoogleAccessTokenSource({ key: o.serviceAccount, scope: FCM_SCOPE, dispatcher, clock, logger: log })
 
-  async function post(body: string, accessToken: string, signal?: AbortSignal): Promise<{ status: number; json: unknown; retryAfterMs?: number }> {
-    const res = await request(endpoint, {
-      method: 'POST',
-      // undici sends a POST only on an idle connection (it could not be replayed if a stream
-      // beside it broke), which serialises HTTP/2. A send that dies with its connection comes
-      // back as 'retry' and a duplicate is collapsed by collapse_key, so multiplexing is safe.
-      idempotent: true,
-      dispatcher,
-      signal,
-      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json; charset=UTF-8' },
-      body,
-    })
-    const text = await res.body.text()
-    let json: unknown
-    try {
-      json = text ? JSON.parse(text) : undefined
-    } catch {
-      json = undefined
+  async function post(body: string, accessToken: string, signal?: AbortSignal): Promise<{ status: number; json: unknown; retryAfterMs?: number } | SendResult> {
+    const headers = { ':method': 'POST', ':path': path, authorization: `Bearer ${accessToken}`, 'content-type': 'application/json; charset=UTF-8' }
+    const outcome = await pool.exchange(headers, body, timeout, signal)
+    switch (outcome.kind) {
+      case 'response': {
+        let json: unknown
+        try {
+          json = outcome.body ? JSON.parse(outcome.body) : undefined
+        } catch {
+          json = undefined
+        }
+        const retryAfterMs = parseRetryAfter(outcome.headers['retry-after'], clock.now())
+        return retryAfterMs === undefined ? { status: outcome.status, json } : { status: outcome.status, json, retryAfterMs }
+      }
+      case 'aborted':
+        return { kind: 'failed', reason: 'aborted: the ring is over' }
+      case 'timeout':
+        return { kind: 'retry', reason: `no answer from FCM within ${timeout} ms` }
+      // Never processed, or lost with its connection: the message may or may not have gone out;
+      // a retry can duplicate it, which collapse_key and the ring's dedup make harmless.
+      case 'refused':
+      case 'lost':
+        return { kind: 'retry', reason: outcome.reason }
     }
-    const retryAfterMs = parseRetryAfter(res.headers['retry-after'], clock.now())
-    return retryAfterMs === undefined ? { status: res.statusCode, json } : { status: res.statusCode, json, retryAfterMs }
   }
 
   async function sendOnce(msg: FcmSend, signal?: AbortSignal): Promise<SendResult> {
@@ -163,6 +150,7 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
     for (let attempt = 0; ; attempt++) {
       const accessToken = await auth.get(signal)
       const answer = await post(body, accessToken, signal)
+      if ('kind' in answer) return answer
       const outcome = classifyFcmAnswer(answer.status, answer.json, answer.retryAfterMs)
       if (outcome !== 'reauth') return outcome
       auth.invalidate(accessToken)
@@ -184,7 +172,7 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
       }
       if (result.kind !== 'delivered') {
         const level = result.kind === 'failed' && result.config ? 'error' : 'info'
-        log[level]({ provider: 'fcm', tokenPrefix: tokenPrefix(msg.message.token), result: result.kind, status: result.status, reason: result.reason }, 'fcm send not delivered')
+        log[level]({ provider: 'fcm', device: tokenPrefix(msg.message.token), result: result.kind, status: result.status, reason: result.reason }, 'fcm send not delivered')
       }
       return result
     },
@@ -192,16 +180,13 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
       // The first push would otherwise pay for the OAuth token (a JWT signature and a round trip
       // to token_uri) and the TLS + HTTP/2 handshakes: ~100 ms instead of a few.
       try {
-        await auth.get()
-        // Any request opens the pooled connection; Google answers 404 to GET /, which is fine.
-        const res = await request(`${base}/`, { method: 'GET', dispatcher })
-        await res.body.dump()
+        await Promise.all([auth.get(), pool.warm()])
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'fcm: warm-up failed; the first push will connect')
       }
     },
     async close() {
-      await dispatcher.close()
+      await Promise.all([pool.close(), dispatcher.close()])
     },
   }
 }

@@ -107,9 +107,9 @@ describe('FCM provider sends through the sandbox', () => {
     assert.equal(w.sandbox.tokenRequests, 2)
   })
 
-  test('sends multiplex over one HTTP/2 connection instead of waiting for each other (undici serialises POSTs)', async (t) => {
+  test('sends multiplex over one HTTP/2 connection instead of waiting for each other', async (t) => {
     const w = await world(t, { responseDelayMs: 200 })
-    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger(), connections: 1 })
+    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger(), sessions: 1 })
     t.after(() => fcm.close())
     await fcm.send(ring())
     const started = Date.now()

@@ -1,7 +1,9 @@
-// A small pool of HTTP/2 sessions to one APNs origin. Apple asks providers to keep connections
-// open and reuse them (rapid reconnects look like a denial-of-service attack) and advertises how
-// many streams a connection may carry (SETTINGS_MAX_CONCURRENT_STREAMS): requests beyond that
-// wait here, in order, instead of piling up inside nghttp2 where no deadline can reach them.
+// A small pool of HTTP/2 sessions to one push-service origin (APNs, FCM). Apple asks providers to
+// keep connections open and reuse them (rapid reconnects look like a denial-of-service attack);
+// both services multiplex many streams per connection and advertise how many
+// (SETTINGS_MAX_CONCURRENT_STREAMS): requests beyond that wait here, in order, instead of piling
+// up inside nghttp2 where no deadline can reach them. Written on node:http2 directly because the
+// push path is the product's hot path: one stream per push, no per-request dispatcher machinery.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2'
 import type { Logger } from '../observability/logger.js'
 
@@ -37,7 +39,7 @@ export interface SessionPoolOptions {
   logger: Logger
 }
 
-export class ApnsSessionPool {
+export class Http2SessionPool {
   private sessions: PooledSession[] = []
   private connecting: Promise<PooledSession> | undefined
   private readonly waiters: Array<() => void> = []
@@ -95,11 +97,13 @@ export class ApnsSessionPool {
     )
   }
 
+  // Runs once per push: listeners and allocations here are the provider's per-push cost. A 200
+  // from APNs has no body, so chunks are kept as buffers and decoded only when there are some.
   private await(ps: PooledSession, req: ClientHttp2Stream, body: string, timeoutMs: number, signal?: AbortSignal): Promise<StreamOutcome> {
     return new Promise((resolve) => {
       let status: number | undefined
       let resHeaders: IncomingHttpHeaders = {}
-      let data = ''
+      let chunks: Buffer[] | undefined
       let settled = false
       const finish = (o: StreamOutcome): void => {
         if (settled) return
@@ -109,6 +113,7 @@ export class ApnsSessionPool {
         this.release(ps)
         resolve(o)
       }
+      const text = (): string => (chunks === undefined ? '' : chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8'))
       const timer = setTimeout(() => {
         req.close(NGHTTP2_CANCEL)
         finish({ kind: 'timeout' })
@@ -122,15 +127,11 @@ export class ApnsSessionPool {
         status = Number(h[':status'])
         resHeaders = h
       })
-      req.setEncoding('utf8')
-      req.on('data', (chunk: string) => (data += chunk))
-      req.on('end', () => {
-        if (status !== undefined) finish({ kind: 'response', status, headers: resHeaders, body: data })
-      })
-      // The outcome is decided on 'close', which always follows an error.
+      req.on('data', (chunk: Buffer) => (chunks ??= []).push(chunk))
+      // The outcome is decided on 'close', which always follows 'end' or an error.
       req.on('error', () => undefined)
       req.on('close', () => {
-        if (status !== undefined) return finish({ kind: 'response', status, headers: resHeaders, body: data })
+        if (status !== undefined) return finish({ kind: 'response', status, headers: resHeaders, body: text() })
         const id = req.id
         const refused = req.rstCode === NGHTTP2_REFUSED_STREAM || id === undefined || id > ps.lastStreamId
         finish(refused ? { kind: 'refused', reason: `stream ${id ?? '-'} refused (rst ${req.rstCode})` } : { kind: 'lost', reason: `stream ${id} reset (rst ${req.rstCode}) before a response` })
@@ -143,9 +144,14 @@ export class ApnsSessionPool {
   private async acquire(signal?: AbortSignal): Promise<PooledSession | undefined> {
     for (;;) {
       if (signal?.aborted || this.closed) return undefined
-      this.sessions = this.sessions.filter((s) => s.usable())
       let best: PooledSession | undefined
-      for (const s of this.sessions) if (s.active < s.maxStreams && (!best || s.active < best.active)) best = s
+      let stale = false
+      for (const s of this.sessions) {
+        if (!s.usable()) stale = true
+        else if (s.active < s.maxStreams && (!best || s.active < best.active)) best = s
+      }
+      // Rebuilt only when a session went away: acquire runs once per push.
+      if (stale) this.sessions = this.sessions.filter((s) => s.usable())
       if (best) {
         best.active++
         return best
