@@ -1,5 +1,6 @@
 // npm run bench [-- --only latency,apns --quick --runs 3 --no-profile --out FILE --no-write]
 // Runs the benchmark suite against the simulator and sandboxes and writes BENCHMARKS.md.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -73,6 +74,13 @@ async function main(): Promise<number> {
   const scale: Scale = values.quick ? 'quick' : 'full'
   const selected = ALL.filter((b) => ids.includes(b.id))
   const root = fileURLToPath(new URL('../', import.meta.url))
+  // The product is measured as it ships (dist/): build it from the current sources first.
+  process.stderr.write('bench: building dist/ (npm run build)\n')
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
+  if (build.status !== 0) {
+    process.stderr.write('bench: npm run build failed\n')
+    return 1
+  }
 
   let redis: string
   try {

@@ -7,11 +7,12 @@ import { readFileSync } from 'node:fs'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
 import { destination } from 'pino'
-import { Gateway } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
+import type * as AppModule from '../../src/app.js'
+import type * as ConfigModule from '../../src/config.js'
 import type { PushOutcome } from '../../src/dispatch/dispatcher.js'
-import { createLogger } from '../../src/observability/logger.js'
+import type * as LoggerModule from '../../src/observability/logger.js'
 import { failStart, serve } from '../lib/child.js'
+import { productModule } from '../lib/product.js'
 
 export interface GatewayChildArgs {
   env: Record<string, string>
@@ -74,6 +75,9 @@ function record(o: PushOutcome): void {
 }
 
 async function main(): Promise<void> {
+  const { Gateway } = await productModule<typeof AppModule>('app.js')
+  const { loadConfig } = await productModule<typeof ConfigModule>('config.js')
+  const { createLogger } = await productModule<typeof LoggerModule>('observability/logger.js')
   const config = loadConfig(args.env)
   const logger = createLogger({ level: config.logLevel }, destination({ dest: '/dev/null', sync: false }))
   const gateway = await Gateway.create({

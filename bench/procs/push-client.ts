@@ -4,13 +4,22 @@
 // the first run also pays for the TLS connection and the provider / access token, which a warm-up
 // absorbs before anything is timed.
 import { randomBytes } from 'node:crypto'
+import { rootCertificates } from 'node:tls'
+import { Agent, request } from 'undici'
 import apn from '@parse/node-apn'
-import { createApnsProvider } from '../../src/providers/apns.js'
-import { createFcmProvider } from '../../src/providers/fcm.js'
+import type * as ApnsModule from '../../src/providers/apns.js'
+import type * as FcmModule from '../../src/providers/fcm.js'
 import type { ApnsMessage, FcmSend, PushProvider, SendResult } from '../../src/providers/provider.js'
-import { silentLogger } from '../../src/observability/logger.js'
+import type * as LoggerModule from '../../src/observability/logger.js'
+import type * as GoogleAuthModule from '../../src/providers/google-auth.js'
 import type { ServiceAccountJson } from '../../src/sim/fcm/index.js'
 import { failStart, serve } from '../lib/child.js'
+import { productModule } from '../lib/product.js'
+
+const { createApnsProvider } = await productModule<typeof ApnsModule>('providers/apns.js')
+const { createFcmProvider } = await productModule<typeof FcmModule>('providers/fcm.js')
+const { silentLogger } = await productModule<typeof LoggerModule>('observability/logger.js')
+const { GoogleAccessTokenSource, FCM_SCOPE } = await productModule<typeof GoogleAuthModule>('providers/google-auth.js')
 
 export interface PushClientArgs {
   ca: string
@@ -29,7 +38,7 @@ export interface ThroughputRun {
 }
 
 export type ApnsClientName = 'ours' | 'node-apn'
-export type FcmClientName = 'h2' | 'h1'
+export type FcmClientName = 'ours' | 'undici'
 
 const args = JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8')) as PushClientArgs
 const logger = silentLogger()
@@ -122,15 +131,44 @@ function nodeApn(): Client {
   }
 }
 
-function fcmClient(http2: boolean): Client {
-  const provider = createFcmProvider({ serviceAccount: args.fcm.serviceAccount, url: args.fcm.url, ca: args.ca, logger, http2 })
-  return ours(provider, (i) => {
-    const data = Object.fromEntries(Object.entries(ringPayload(i)).filter(([k]) => k !== 'aps').map(([k, v]) => [k, String(v)]))
-    return {
-      provider: 'fcm',
-      message: { token: fcmTokens[i % fcmTokens.length] as string, data: { ...data, title: 'Incoming call', body: 'Call from +1 317 555 0123 (Support)' }, android: { priority: 'HIGH', ttl: '30s', collapse_key: `conv-${i}` } },
-    }
-  })
+function fcmMessage(i: number): FcmSend {
+  const data = Object.fromEntries(Object.entries(ringPayload(i)).filter(([k]) => k !== 'aps').map(([k, v]) => [k, String(v)]))
+  return {
+    provider: 'fcm',
+    message: { token: fcmTokens[i % fcmTokens.length] as string, data: { ...data, title: 'Incoming call', body: 'Call from +1 317 555 0123 (Support)' }, android: { priority: 'HIGH', ttl: '30s', collapse_key: `conv-${i}` } },
+  }
+}
+
+function oursFcm(): Client {
+  return ours(createFcmProvider({ serviceAccount: args.fcm.serviceAccount, url: args.fcm.url, ca: args.ca, logger }), fcmMessage)
+}
+
+// The baseline: what a typical Node FCM integration does, one HTTP/1.1 keep-alive request per
+// message through undici (4 connections), with the same cached access token as ours.
+function undiciFcm(): Client {
+  const agent = new Agent({ connections: 4, keepAliveTimeout: 60_000, connect: { ca: [...rootCertificates, args.ca] } })
+  const auth = new GoogleAccessTokenSource({ key: args.fcm.serviceAccount, scope: FCM_SCOPE, dispatcher: agent, logger, clock: { now: () => Date.now() } })
+  const endpoint = `${args.fcm.url}/v1/projects/${encodeURIComponent(args.fcm.serviceAccount.project_id)}/messages:send`
+  return {
+    async sendAll(count, offset) {
+      const token = await auth.get()
+      const statuses = await Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          const res = await request(endpoint, {
+            method: 'POST',
+            dispatcher: agent,
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=UTF-8' },
+            body: JSON.stringify({ message: fcmMessage(offset + i).message }),
+          })
+          await res.body.text()
+          return res.statusCode
+        }),
+      )
+      const bad = statuses.find((st) => st !== 200)
+      return { delivered: statuses.filter((st) => st === 200).length, ...(bad ? { firstError: `HTTP ${bad}` } : {}) }
+    },
+    close: () => agent.close(),
+  }
 }
 
 const clients = new Map<string, Client>()
@@ -164,7 +202,7 @@ try {
       },
       fcm: (a) => {
         const { client, count, warm } = a as { client: FcmClientName; count: number; warm: number }
-        return timed(`fcm:${client}`, () => fcmClient(client === 'h2'), count, warm)
+        return timed(`fcm:${client}`, () => (client === 'ours' ? oursFcm() : undiciFcm()), count, warm)
       },
     },
     async () => {
