@@ -190,6 +190,8 @@ export class Gateway {
       operations: { adminToken: config.adminToken, instanceId: config.instanceId, live, metrics },
       answered: { store, agents, answered: (a) => engine.answeredOnDevice(a) },
       admin: { ...(config.adminToken ? { adminToken: config.adminToken } : {}), audit, alarms },
+      rateLimit: config.rateLimit,
+      trustProxy: config.trustProxy,
       readiness: [
         // Fails as soon as stop() begins, so a load balancer drains this instance first.
         { name: 'shutdown', check: async () => ({ ok: !lifecycle.stopping, detail: lifecycle.stopping ? 'stopping' : 'running' }) },

@@ -83,6 +83,10 @@ export interface Config {
   scale: { leaseTtlMs: number }
   audit: { maxEntries: number }
   adminToken?: string
+  /** HTTP API request limits (0 = off): per agent (bearer token) and per client address, per minute. */
+  rateLimit: { perAgentPerMinute: number; perIpPerMinute: number }
+  /** Which proxies' X-Forwarded-For to believe for the client address: false, a hop count, or addresses/CIDRs. */
+  trustProxy: false | number | string[]
 }
 
 // Every setting the gateway knows. A variable with one of our prefixes that is not listed here is
@@ -98,8 +102,9 @@ const KNOWN = [
   'RING_TIMEOUT_S', 'DEDUP_WINDOW_MS', 'ADMIN_TOKEN',
   'PRESENCE_FILTER', 'PRESENCE_SUPPRESS', 'PRESENCE_LAG_MS', 'CALLER_DISPLAY',
   'LEASE_TTL_MS', 'INSTANCE_ID', 'AUDIT_MAX_ENTRIES',
+  'RATE_LIMIT_PER_MINUTE', 'RATE_LIMIT_PER_IP_PER_MINUTE', 'TRUST_PROXY',
 ] as const
-const OUR_PREFIXES = ['GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_']
+const OUR_PREFIXES = ['GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_']
 
 /** Genesys spells presences differently per surface ("On Queue", "ON_QUEUE", "on queue"). */
 export function normalisePresence(value: string): string {
@@ -168,6 +173,15 @@ const schemas = {
   AUDIT_MAX_ENTRIES: int(100, 10_000_000).default('10000'),
   DEDUP_WINDOW_MS: int(0, 600_000).default('5000'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default('120'),
+  RATE_LIMIT_PER_IP_PER_MINUTE: int(0, 10_000_000).default('1200'),
+  // Behind a load balancer every request comes from its address: name it (or the hop count) so the
+  // per-address limit uses X-Forwarded-For. Never "true": any client could then pick its address.
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(\d{1,2}|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'must be a hop count (1-99) or comma-separated proxy addresses/CIDRs')
+    .transform((v): number | string[] => (/^\d+$/.test(v) ? Number(v) : v.split(',')))
+    .optional(),
 } satisfies Record<(typeof KNOWN)[number], z.ZodTypeAny>
 
 type Settings = { [K in keyof typeof schemas]: z.output<(typeof schemas)[K]> }
@@ -298,6 +312,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     scale: { leaseTtlMs: s.LEASE_TTL_MS },
     audit: { maxEntries: s.AUDIT_MAX_ENTRIES },
     ...(s.ADMIN_TOKEN ? { adminToken: s.ADMIN_TOKEN } : {}),
+    rateLimit: { perAgentPerMinute: s.RATE_LIMIT_PER_MINUTE, perIpPerMinute: s.RATE_LIMIT_PER_IP_PER_MINUTE },
+    trustProxy: s.TRUST_PROXY === undefined || s.TRUST_PROXY === 0 ? false : s.TRUST_PROXY,
   }
 }
 
@@ -324,5 +340,7 @@ export function redacted(config: Config): Record<string, unknown> {
     scale: config.scale,
     audit: config.audit,
     adminToken: config.adminToken ? '[redacted]' : undefined,
+    rateLimit: config.rateLimit,
+    trustProxy: config.trustProxy,
   }
 }

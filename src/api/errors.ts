@@ -26,9 +26,18 @@ export const errorResponseSchema = {
   required: ['error'],
 } as const
 
+/**
+ * The path as echoed in a 404: long segments (a device token in a mistyped URL) cut to 8 characters,
+ * as in the logs, so an error body (or a proxy that logs bodies) never carries a full token.
+ */
+export function shortPath(url: string): string {
+  const path = (url.split('?')[0] ?? '').slice(0, 512)
+  return path.replace(/[^/]{17,}/g, (segment) => `${segment.slice(0, 8)}…`)
+}
+
 export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send(errorBody('NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`))
+    void reply.code(404).send(errorBody('NOT_FOUND', `no route for ${req.method.slice(0, 16)} ${shortPath(req.url)}`))
   })
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     if (err instanceof ApiError) {

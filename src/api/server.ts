@@ -11,6 +11,7 @@ import { answeredRoutes, type AnsweredRouteOptions } from './routes/answered.js'
 import { adminRoutes, type AdminRouteOptions } from './routes/admin.js'
 import { eventsRoutes, type EventsRouteOptions } from './routes/events.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
+import { registerRateLimits, type RateLimitOptions } from './limits.js'
 
 export interface ApiOptions {
   logger: Logger
@@ -26,6 +27,10 @@ export interface ApiOptions {
   answered?: AnsweredRouteOptions
   /** GET /api/v1/admin/audit and /api/v1/admin/alarms. */
   admin?: AdminRouteOptions
+  /** Requests per minute per agent and per client address (RATE_LIMIT_PER_MINUTE, RATE_LIMIT_PER_IP_PER_MINUTE); off when absent. */
+  rateLimit?: RateLimitOptions
+  /** TRUST_PROXY: whose X-Forwarded-For gives the client address. */
+  trustProxy?: false | number | string[]
 }
 
 // A caller's X-Request-Id is kept when it is a sane id (a load balancer's trace id), else a new one.
@@ -46,8 +51,16 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+    // A hop count trusts that many proxies in front (proxy-addr's hop index starts at 0).
+    trustProxy: typeof o.trustProxy === 'number' ? ((_addr: string, hop: number) => hop < (o.trustProxy as number)) : (o.trustProxy ?? false),
   })
   installErrorHandler(app)
+  // Answers are JSON or text for programs, never documents to sniff, frame or cache (device lists
+  // hold tokens); the dashboard's pages set their own, stricter headers.
+  app.addHook('onSend', async (_req, reply) => {
+    void reply.header('x-content-type-options', 'nosniff')
+    if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store')
+  })
   // Every line logged while serving a request names it (reqId), also from modules with their own
   // logger. Entered again after body parsing, whose stream events run outside the first context.
   app.addHook('onRequest', (req, reply, done) => {
@@ -55,11 +68,12 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     logContext.run({ reqId: req.id }, done)
   })
   app.addHook('preValidation', (req, _reply, done) => logContext.run({ reqId: req.id }, done))
+  const perAgent = await registerRateLimits(app, o.rateLimit ?? { perAgentPerMinute: 0, perIpPerMinute: 0 })
   await registerDocs(app)
   healthRoutes(app, o.readiness)
-  deviceRoutes(app, o.devices)
+  deviceRoutes(app, { ...o.devices, limit: perAgent })
   if (o.events) eventsRoutes(app, o.events)
-  if (o.answered) answeredRoutes(app, o.answered)
+  if (o.answered) answeredRoutes(app, { ...o.answered, limit: perAgent })
   if (o.admin) adminRoutes(app, o.admin)
   if (o.operations) {
     metricsRoutes(app, o.operations)

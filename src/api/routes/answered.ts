@@ -5,12 +5,15 @@ import type { FastifyInstance } from 'fastify'
 import type { DeviceAnswer } from '../../ring/engine.js'
 import type { DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
+import type { RequestHook } from '../limits.js'
 import { ApiError, errorResponseSchema } from '../errors.js'
 
 export interface AnsweredRouteOptions {
   store: DeviceStore
   agents: AgentResolver
   answered: (a: DeviceAnswer) => Promise<{ rings: number; cancelled: number }>
+  /** The per-agent rate limit, checked before Genesys is asked who the token belongs to. */
+  limit?: RequestHook
 }
 
 const body = {
@@ -39,7 +42,7 @@ export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): v
   app.post<{ Params: { conversationId: string }; Body: AnsweredBody }>(
     '/api/v1/agent/answered/:conversationId',
     {
-      onRequest: agentAuth(o.agents),
+      onRequest: o.limit ? [o.limit, agentAuth(o.agents)] : agentAuth(o.agents),
       schema: {
         params: { type: 'object', properties: { conversationId: { type: 'string', pattern: '^[A-Za-z0-9-]{1,128}$' } } },
         body,

@@ -5,6 +5,7 @@ import type { Device, Platform, WebPushSubscription } from '../../model.js'
 import { tokenPrefix } from '../../observability/logger.js'
 import type { DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
+import type { RequestHook } from '../limits.js'
 import { ApiError, errorResponseSchema } from '../errors.js'
 
 export interface DeviceRoutesOptions {
@@ -16,6 +17,8 @@ export interface DeviceRoutesOptions {
   defaultApnsEnvironment: 'production' | 'sandbox'
   /** Called after a user's set of devices changed (first device added, last removed, token moved). */
   onDevicesChanged?: (userId: string) => Promise<void> | void
+  /** The per-agent rate limit, checked before Genesys is asked who the token belongs to. */
+  limit?: RequestHook
 }
 
 // APNs tokens are hex (32 bytes today; Apple says not to hard-code the length). FCM registration
@@ -99,7 +102,7 @@ function present(d: Device): Record<string, unknown> {
 }
 
 export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void {
-  const authenticate = agentAuth(o.agents)
+  const authenticate = o.limit ? [o.limit, agentAuth(o.agents)] : agentAuth(o.agents)
 
   const register = async (body: RegisterBody, userId: string): Promise<Device> => {
     if (!o.platforms[body.platform]) {
