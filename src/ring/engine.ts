@@ -5,7 +5,7 @@
 // timeout. The ring record outlives the ring by the dedup window, so a late repeat of the same
 // offer is recognised and suppressed, on every instance sharing the store.
 import type { Clock } from '../clock.js'
-import type { EndReason, PushIntent, RingContext, RingRecord, RoutingEvent } from '../model.js'
+import type { Device, EndReason, PushIntent, RingContext, RingRecord, RoutingEvent } from '../model.js'
 import { ringKey } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { DeviceStore, RingStore } from '../store/store.js'
@@ -151,9 +151,14 @@ export class RingEngine {
 
   private async end(event: RoutingEvent, to: 'answered' | 'cancelled', reason: EndReason | 'answered'): Promise<void> {
     const key = ringKey(event)
-    const before = await this.o.store.transitionRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs)
+    // The agent's devices are read alongside the transition, not after it: one store round trip
+    // less before the cancel leaves (the read is wasted only when nothing was ringing).
+    const [before, current] = await Promise.all([
+      this.o.store.transitionRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs),
+      this.o.store.listDevices(event.userId),
+    ])
     if (!before) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
-    await this.cancel(key, before, reason, event)
+    await this.cancel(key, before, reason, event, [], current)
   }
 
   /** Cancels rings whose timeout passed without an answer or an end. */
@@ -172,8 +177,8 @@ export class RingEngine {
   }
 
   /** Sends the ring's cancel to the devices not cancelled yet; `answering` tokens are claimed silently. Returns how many were cancelled. */
-  private async cancel(key: string, ring: RingRecord, reason: PushIntent['reason'], event?: RoutingEvent, answering: string[] = []): Promise<number> {
-    const current = await this.o.store.listDevices(ring.userId)
+  private async cancel(key: string, ring: RingRecord, reason: PushIntent['reason'], event?: RoutingEvent, answering: string[] = [], devices?: Device[]): Promise<number> {
+    const current = devices ?? (await this.o.store.listDevices(ring.userId))
     const rungTokens = new Set(ring.rungTokens)
     const rung = current.filter((d) => rungTokens.has(d.token))
     const skip = new Set(answering)
