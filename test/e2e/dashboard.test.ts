@@ -10,6 +10,10 @@ import { chromium, type BrowserContext } from 'playwright-core'
 import { apnsToken, fcmToken, startHarness, subscribed, waitFor, type Harness } from './harness.js'
 
 const CHROMIUM = '/usr/bin/chromium'
+// CI (CI=true; .ci/run installs chromium) always runs the browser test. A developer's fresh
+// machine may not have chromium: there the test is skipped, saying how to enable it, so that
+// `npm ci && npm test` still passes.
+const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? 'chromium is not installed: apt-get install -y chromium to run the browser test' : false
 const ADMIN = 'admin-token-for-the-browser-0123'
 const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts')
 
@@ -17,6 +21,7 @@ let h: Harness
 let browser: BrowserContext
 let profile: string
 before(async () => {
+  if (skip) return
   h = await startHarness({ ADMIN_TOKEN: ADMIN })
   profile = mkdtempSync(join(tmpdir(), 'push-gw-chromium-'))
   browser = await chromium.launchPersistentContext(profile, {
@@ -29,14 +34,14 @@ before(async () => {
 after(async () => {
   await browser?.close()
   if (profile) rmSync(profile, { recursive: true, force: true })
-  await h.close()
+  await h?.close()
 })
 
-test('chromium is installed where the test expects it', () => {
+test('chromium is installed where the test expects it', { skip }, () => {
   assert.ok(existsSync(CHROMIUM), 'apt-get install -y chromium (.ci/run does it)')
 })
 
-test('the dashboard signs in with the admin token and shows a ring from the simulator live, with its latencies', async () => {
+test('the dashboard signs in with the admin token and shows a ring from the simulator live, with its latencies', { skip }, async () => {
   const page = browser.pages()[0] ?? (await browser.newPage())
   page.setDefaultTimeout(10_000)
   const problems: string[] = []
