@@ -8,34 +8,11 @@ import { WebSocketServer } from 'ws'
 import { GenesysRest, type NotificationChannel } from '../../src/genesys/rest.js'
 import { NotificationsSource, type NotificationsSourceOptions } from '../../src/sources/notifications.js'
 import { snapshot, userTopic } from '../fixtures/genesys/snapshots.js'
+import { Events } from './helpers.js'
 import { requests, world, type World } from '../genesys/helpers.js'
 
 const PUT_SUBS = 'PUT /api/v2/notifications/channels/{channelId}/subscriptions'
 const POST_SUBS = 'POST /api/v2/notifications/channels/{channelId}/subscriptions'
-
-/** Collects events and lets a test wait for one that matches. */
-class Events {
-  readonly all: RoutingEvent[] = []
-  private waiters: Array<{ pred: (e: RoutingEvent) => boolean; resolve: (e: RoutingEvent) => void }> = []
-  readonly handler = (e: RoutingEvent): void => {
-    this.all.push(e)
-    this.waiters = this.waiters.filter((w) => (w.pred(e) ? (w.resolve(e), false) : true))
-  }
-  next(pred: (e: RoutingEvent) => boolean, timeoutMs = 3000): Promise<RoutingEvent> {
-    const seen = this.all.find(pred)
-    if (seen) return Promise.resolve(seen)
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a routing event')), timeoutMs)
-      this.waiters.push({
-        pred,
-        resolve: (e) => {
-          clearTimeout(timer)
-          resolve(e)
-        },
-      })
-    })
-  }
-}
 
 async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
   const end = Date.now() + timeoutMs
