@@ -66,7 +66,9 @@ export class AgentDirectory {
       headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
       dispatcher: this.o.dispatcher,
     })
-    if (answer.status === 401 || answer.status === 403) {
+    // 400 is Genesys saying the token has no user context (a client-credentials token): not an
+    // agent, and no retry will make it one.
+    if (answer.status === 401 || answer.status === 403 || answer.status === 400) {
       // Rejections are not cached: a fresh token from the same agent must work at once.
       throw new AgentAuthError(answer.status, `Genesys rejected the agent token: ${errorMessage(answer)}`)
     }

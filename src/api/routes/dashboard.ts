@@ -77,6 +77,9 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
       },
     },
     async (req, reply) => {
+      // HEAD (Fastify adds it to every GET) must not open a stream: Node never flushes a HEAD
+      // answer that does not end, so the client would wait, and the stream's timer run, forever.
+      if (req.method === 'HEAD') return reply.headers({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' }).send()
       reply.hijack()
       const res = reply.raw
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'keep-alive', 'x-accel-buffering': 'no' })
