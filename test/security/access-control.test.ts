@@ -7,7 +7,7 @@ import crypto from 'node:crypto'
 import { syncBuiltinESMExports } from 'node:module'
 import { secretMatches } from '../../src/api/routes/events.js'
 import { startHarness, type Harness } from '../e2e/harness.js'
-import { concrete, listRoutes } from '../support/routes.js'
+import { listRoutes } from '../support/routes.js'
 import { recordTrial } from '../support/trials.js'
 
 const ADMIN = 'admin-token-access-control-0123456789'
