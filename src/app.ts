@@ -230,9 +230,10 @@ export class Gateway {
     // 1. Stop taking events: the source closes its sockets and (under a lease) releases the lease.
     await this.source.stop()
     this.engine.stop()
-    // 2. Let decisions under way and pushes in flight finish, within the grace period.
+    // 2. Let decisions under way and pushes in flight finish (and be marked sent, so no other
+    //    instance sends them again), within the grace period.
     const deadline = started + graceMs
-    while ((this.lifecycle.handling.size > 0 || this.dispatcher.pending > 0) && performance.now() < deadline) {
+    while ((this.lifecycle.handling.size > 0 || this.dispatcher.pending > 0 || this.engine.pending > 0) && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10))
     }
     const abandoned = this.dispatcher.pending

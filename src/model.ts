@@ -38,6 +38,11 @@ interface RoutingEventBase {
   /** performance.now() at receipt, for sub-millisecond latency measurements inside one process. */
   receivedAtHr?: number
   source: EventSourceName
+  /**
+   * Re-derived by gap recovery from a fresh read of the conversation, not heard live: an offer
+   * of a ring already claimed may then be a ring whose claiming instance died before pushing it.
+   */
+  recovered?: boolean
 }
 
 export type RoutingEvent =
@@ -121,6 +126,12 @@ export interface RingRecord {
   offeredAt: number
   /** Epoch ms: the ring times out here. */
   expiresAt: number
+  /**
+   * Epoch ms when the ring's pushes were handed to the push services (sent, or definitively
+   * failed); absent while the ring is only claimed. A ring left unmarked by an instance that died
+   * between the claim and the push is sent again by recovery (RingStore.markSent).
+   */
+  dispatchedAt?: number
 }
 
 export function ringKey(r: { conversationId: string; userId: string; participantId: string }): string {

@@ -4,12 +4,15 @@
 // while ringing cancels exactly the devices that rang; a ring nobody ends is cancelled at its
 // timeout. The ring record outlives the ring by the dedup window, so a late repeat of the same
 // offer is recognised and suppressed, on every instance sharing the store.
+// Claims are marked sent after their pushes (outbox.ts); recovery sends what a dead instance claimed
+// and never marked: a ring when gap recovery re-reads the offer, a cancel from the periodic sweep.
 import type { Clock } from '../clock.js'
 import type { Device, EndReason, PushIntent, RingContext, RingRecord, RoutingEvent } from '../model.js'
 import { ringKey } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { DeviceStore, RingStore } from '../store/store.js'
 import { selectCancelTargets, selectRingTargets } from '../dispatch/targets.js'
+import { Outbox } from './outbox.js'
 
 export type RingDecision =
   | { kind: 'ring'; event: RoutingEvent; intent: PushIntent }
@@ -44,6 +47,11 @@ export interface RingEngineOptions {
   presence?: PresenceCheck
   /** A cached queue name, never a lookup on the ring's path (src/ring/queues.ts). */
   queueName?: (queueId: string) => string | undefined
+  /**
+   * A claim not marked sent this long after it was made is presumed abandoned by a dead instance
+   * and sent again; a live instance marks within milliseconds (default 2 s).
+   */
+  recoveryGraceMs?: number
 }
 
 export class RingEngine {
@@ -51,8 +59,19 @@ export class RingEngine {
   // and its abandon 10 ms later must not race through the store.
   private readonly queues = new Map<string, Promise<void>>()
   private sweepTimer: NodeJS.Timeout | undefined
+  private readonly rechecks = new Set<NodeJS.Timeout>()
+  private readonly outbox: Outbox
+  private readonly graceMs: number
 
-  constructor(private readonly o: RingEngineOptions) {}
+  constructor(private readonly o: RingEngineOptions) {
+    this.outbox = new Outbox(o)
+    this.graceMs = o.recoveryGraceMs ?? 2_000
+  }
+
+  /** Pushes handed to dispatch and not yet marked sent: a graceful stop lets them finish. */
+  get pending(): number {
+    return this.outbox.pending
+  }
 
   start(): void {
     const every = this.o.sweepIntervalMs ?? 1_000
@@ -63,6 +82,8 @@ export class RingEngine {
   stop(): void {
     clearInterval(this.sweepTimer)
     this.sweepTimer = undefined
+    for (const t of this.rechecks) clearTimeout(t)
+    this.rechecks.clear()
   }
 
   /** Handles one event; resolves when its decision is made and its pushes are handed to dispatch. */
@@ -142,11 +163,46 @@ export class RingEngine {
       ...(event.callerDisplay ? { callerDisplay: event.callerDisplay } : {}),
     }
     const created = await this.o.store.createRing(record, this.o.ringTimeoutMs + this.o.dedupWindowMs)
-    if (!created) return this.decided({ kind: 'suppressed', event, reason: 'duplicate' })
+    if (!created) return event.recovered === true ? this.recoverRing(event) : this.decided({ kind: 'suppressed', event, reason: 'duplicate' })
 
     const intent: PushIntent = { action: 'ring', ring: this.contextOf(record), targets, expiresAt: record.expiresAt, cause: event }
     this.decided({ kind: 'ring', event, intent })
-    void this.o.dispatch(intent)
+    this.outbox.send(ringKey(record), intent, { ring: true })
+  }
+
+  /**
+   * Gap recovery read this offer again: the agent is still alerting. A ring claimed but never
+   * marked sent (its instance died between the claim and the push) is pushed now to the devices
+   * it was claimed for; one claimed too recently may still be on its way and is looked at again
+   * once the grace has passed.
+   */
+  private async recoverRing(event: Extract<RoutingEvent, { kind: 'offer' }>): Promise<void> {
+    const key = ringKey(event)
+    const ring = await this.o.store.getRing(key)
+    const duplicate = (): void => this.decided({ kind: 'suppressed', event, reason: 'duplicate' })
+    if (ring?.state !== 'ringing' || ring.dispatchedAt !== undefined || this.outbox.isSending(key)) return duplicate()
+    const age = this.o.clock.now() - (ring.expiresAt - this.o.ringTimeoutMs)
+    if (age < this.graceMs) {
+      const timer = setTimeout(() => {
+        this.rechecks.delete(timer)
+        void this.handle(event)
+      }, this.graceMs - age)
+      timer.unref()
+      this.rechecks.add(timer)
+      return duplicate()
+    }
+    // Once across instances, should two ever recover at the same time.
+    if (!(await this.o.store.claimOnce(`resend:ring:${key}`, this.graceMs))) return duplicate()
+    const rung = new Set(ring.rungTokens)
+    const { targets } = selectRingTargets((await this.o.store.listDevices(ring.userId)).filter((d) => rung.has(d.token)), ring.mediaType)
+    if (targets.length === 0) {
+      await this.o.store.markSent(key, { ring: true }, this.o.clock.now())
+      return this.decided({ kind: 'suppressed', event, reason: 'no-reachable-device' })
+    }
+    this.o.logger.warn({ conversationId: ring.conversationId, userId: ring.userId, ageMs: age }, 'ring claimed but never sent (its instance died): sending it now')
+    const intent: PushIntent = { action: 'ring', ring: this.contextOf(ring), targets, expiresAt: ring.expiresAt, cause: event }
+    this.decided({ kind: 'ring', event, intent })
+    this.outbox.send(key, intent, { ring: true })
   }
 
   private async end(event: RoutingEvent, to: 'answered' | 'cancelled', reason: EndReason | 'answered'): Promise<void> {
@@ -171,8 +227,31 @@ export class RingEngine {
         const before = await this.o.store.transitionRing(key, ['ringing'], 'cancelled', this.o.dedupWindowMs)
         if (before) await this.cancel(key, before, 'timeout')
       }
+      await this.resendCancels()
     } catch (err) {
       this.o.logger.error({ err }, 'ring timeout sweep failed')
+    }
+  }
+
+  /** Cancels claimed but never marked sent (their instance died between the claim and the push). */
+  private async resendCancels(): Promise<void> {
+    for (const { ring, tokens } of await this.o.store.listUnsentCancels(this.graceMs)) {
+      const key = ringKey(ring)
+      if (this.outbox.isSending(key)) continue
+      await this.inOrder(ring, async () => {
+        if (!(await this.o.store.claimOnce(`resend:cancel:${key}`, this.graceMs))) return
+        const wanted = new Set(tokens)
+        const devices = (await this.o.store.listDevices(ring.userId)).filter((d) => wanted.has(d.token))
+        // Past the ring's end the phone has stopped by itself (expires_at); a device gone has nothing to stop.
+        const targets = ring.expiresAt > this.o.clock.now() ? selectCancelTargets(devices, devices) : []
+        if (targets.length === 0) return this.o.store.markSent(key, { cancelTokens: tokens }, this.o.clock.now())
+        this.o.logger.warn({ conversationId: ring.conversationId, userId: ring.userId, devices: targets.length }, 'cancel claimed but never sent (its instance died): sending it now')
+        // The record does not keep the end's reason; its state tells the closest one.
+        const reason = ring.state === 'answered' ? 'answered' : ring.state === 'ringing' ? 'answered-on-device' : 'ended'
+        const intent: PushIntent = { action: 'cancel', ring: this.contextOf(ring), targets, expiresAt: this.o.clock.now() + this.o.ringTimeoutMs, reason }
+        this.decided({ kind: 'cancel', intent })
+        this.outbox.send(key, intent, { cancelTokens: tokens })
+      })
     }
   }
 
@@ -183,14 +262,15 @@ export class RingEngine {
     const rung = current.filter((d) => rungTokens.has(d.token))
     const skip = new Set(answering)
     const candidates = selectCancelTargets(rung, current).filter((t) => !skip.has(t.device.token))
-    // Each device gets at most one cancel, even when two paths (Genesys and the app) end the ring.
-    const fresh = new Set(await this.o.store.claimCancels(key, [...answering, ...candidates.map((t) => t.device.token)]))
+    // Each device gets at most one cancel, even when two paths (Genesys and the app) end the ring;
+    // the answering phone's tokens are claimed as sent, so no recovery ever cancels them.
+    const fresh = new Set(await this.o.store.claimCancels(key, candidates.map((t) => t.device.token), answering))
     const targets = candidates.filter((t) => fresh.has(t.device.token))
     if (targets.length === 0) return 0
     // A cancel is useful for as long as a ring could still be showing; the app also stops at expires_at.
     const intent: PushIntent = { action: 'cancel', ring: this.contextOf(ring), targets, expiresAt: this.o.clock.now() + this.o.ringTimeoutMs, reason, ...(event ? { cause: event } : {}) }
     this.decided({ kind: 'cancel', intent, ...(event ? { event } : {}) })
-    void this.o.dispatch(intent)
+    this.outbox.send(key, intent, { cancelTokens: targets.map((t) => t.device.token) })
     return targets.length
   }
 

@@ -8,6 +8,8 @@
 //     an alert) and each one is read with GET /api/v2/conversations/{id}: a leg still alerting is an
 //     `offer`. The ring engine creates rings with SET NX, so re-emitting a known offer is harmless.
 // Snapshots go through the same normaliser as live frames, so only real transitions come out.
+// Every event recovered here is flagged `recovered`: the ring engine then also pushes a ring that an
+// instance claimed in the store and died before pushing (its offer is still alerting, as read here).
 // Analytics detail data can lag real time by a few seconds; an offer that started in the last
 // instants of a gap may only be found by the live socket, which is open again by then.
 import type { Clock } from '../clock.js'
@@ -113,7 +115,7 @@ export class GapRecovery {
         for (const userId of users) {
           for (const e of this.o.normaliser.fromSnapshot(`v2.users.${userId}.conversations`, body, now, this.o.source)) {
             this.count(e, r, open)
-            this.o.emit(e)
+            this.o.emit({ ...e, recovered: true })
           }
         }
         const participants = isRecord(body) && Array.isArray(body.participants) ? (body.participants as unknown[]) : []
@@ -134,6 +136,7 @@ export class GapRecovery {
           occurredAt: now,
           receivedAt: now,
           source: this.o.source,
+          recovered: true,
         })
       }
     })
@@ -171,7 +174,7 @@ export class GapRecovery {
       for (const userId of userIds) {
         for (const e of this.o.normaliser.fromSnapshot(`v2.users.${userId}.conversations`, body, this.o.clock.now(), this.o.source)) {
           if (e.kind === 'offer') r.offersRecovered++
-          this.o.emit(e)
+          this.o.emit({ ...e, recovered: true })
         }
       }
     })

@@ -173,7 +173,13 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
     getRing: async (key) => (await local.getRing(key)) ?? through(() => inner.getRing(key)),
     transitionRing: async (key: string, from: RingState[], to: RingState, ttlMs: number) =>
       (await isLocal(key)) ? local.transitionRing(key, from, to, ttlMs) : through(() => inner.transitionRing(key, from, to, ttlMs)),
-    claimCancels: async (key, tokens) => ((await isLocal(key)) ? local.claimCancels(key, tokens) : through(() => inner.claimCancels(key, tokens))),
+    claimCancels: async (key, tokens, silent) => ((await isLocal(key)) ? local.claimCancels(key, tokens, silent) : through(() => inner.claimCancels(key, tokens, silent))),
+    markSent: async (key, sent, at) => ((await isLocal(key)) ? local.markSent(key, sent, at) : through(() => inner.markSent(key, sent, at))),
+    async listUnsentCancels(olderThanMs) {
+      const mine = await local.listUnsentCancels(olderThanMs)
+      const shared = await orLocal(() => inner.listUnsentCancels(olderThanMs), async () => [])
+      return [...shared, ...mine]
+    },
     async listOpenRings() {
       const mine = await local.listOpenRings()
       const shared = await orLocal(() => inner.listOpenRings(), async () => [])

@@ -18,6 +18,8 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
   // Cancel claims live beside the ring (as in Redis, where they are a separate set) so a claim
   // still counts if the ring record expired in between; views merge them into cancelledTokens.
   const cancels = new Map<string, Expiring<Set<string>>>()
+  // Cancel claims not marked sent yet (the outbox), with the time of the ring's last claim.
+  const unsent = new Map<string, { tokens: Set<string>; at: number }>()
 
   function liveRing(key: string): Expiring<RingRecord> | undefined {
     const entry = rings.get(key)
@@ -35,6 +37,7 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
     for (const [key, entry] of rings) if (entry.expiresAt <= now) rings.delete(key)
     for (const [key, expiresAt] of claims) if (expiresAt <= now) claims.delete(key)
     for (const [key, entry] of cancels) if (entry.expiresAt <= now) cancels.delete(key)
+    for (const key of unsent.keys()) if (!rings.has(key)) unsent.delete(key)
   }
 
   function liveCancels(key: string): Expiring<Set<string>> | undefined {
@@ -108,6 +111,7 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       if (liveRing(key) !== undefined) return false
       rings.set(key, { value: structuredClone(record), expiresAt: clock.now() + ttlMs })
       cancels.delete(key)
+      unsent.delete(key)
       return true
     },
 
@@ -127,7 +131,7 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       return before
     },
 
-    async claimCancels(key, tokens) {
+    async claimCancels(key, tokens, silent = []) {
       const ring = liveRing(key)
       let claimed = liveCancels(key)
       if (claimed === undefined) {
@@ -135,12 +139,42 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
         cancels.set(key, claimed)
       }
       const fresh: string[] = []
-      for (const t of tokens) {
-        if (claimed.value.has(t) || ring?.value.cancelledTokens.includes(t) === true) continue
-        claimed.value.add(t)
-        fresh.push(t)
+      const pending = new Set<string>()
+      for (const [list, sent] of [[tokens, false], [silent, true]] as const) {
+        for (const t of list) {
+          if (claimed.value.has(t) || ring?.value.cancelledTokens.includes(t) === true) continue
+          claimed.value.add(t)
+          fresh.push(t)
+          if (!sent) pending.add(t)
+        }
+      }
+      // Only a live ring can be resent (its record is the cancel's context).
+      if (ring !== undefined && pending.size > 0) {
+        const entry = unsent.get(key)
+        unsent.set(key, { tokens: new Set([...(entry?.tokens ?? []), ...pending]), at: clock.now() })
       }
       return fresh
+    },
+
+    async markSent(key, sent, at) {
+      const ring = liveRing(key)
+      if (ring === undefined) return
+      if (sent.ring === true) ring.value.dispatchedAt = at
+      const entry = unsent.get(key)
+      if (entry === undefined) return
+      for (const t of sent.cancelTokens ?? []) entry.tokens.delete(t)
+      if (entry.tokens.size === 0) unsent.delete(key)
+    },
+
+    async listUnsentCancels(olderThanMs) {
+      sweep()
+      const out: Array<{ ring: RingRecord; tokens: string[] }> = []
+      const cutoff = clock.now() - olderThanMs
+      for (const [key, entry] of unsent) {
+        const ring = liveRing(key)
+        if (ring !== undefined && entry.at <= cutoff) out.push({ ring: view(key, ring.value), tokens: [...entry.tokens] })
+      }
+      return out
     },
 
     async listOpenRings() {
@@ -164,6 +198,7 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       rings.clear()
       claims.clear()
       cancels.clear()
+      unsent.clear()
     },
   }
 }

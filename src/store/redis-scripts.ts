@@ -69,25 +69,25 @@ return 1`,
 if not user then return false end
 return redis.call('HGET', ARGV[1] .. 'gen_user_id_' .. user, ARGV[2])`,
   },
-  // KEYS: ring, its cancel set, open-rings index. ARGV: ring key, state, record JSON, ttl ms.
+  // KEYS: ring, its cancel set, open-rings index, its unsent-cancel set. ARGV: ring key, state, record JSON, ttl ms.
   pgwCreateRing: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 ${NOW}
 local ttl = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'record', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[4])
 if ARGV[2] == 'ringing' then
   redis.call('ZADD', KEYS[3], now + ttl, ARGV[1])
   if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
 end
 return 1`,
   },
-  // KEYS: ring, its cancel set, open-rings index. ARGV: ring key, to, ttl ms, from states...
-  // Returns {previous state, record JSON, cancelled tokens...} or nil when the CAS fails.
+  // KEYS: ring, its cancel set, open-rings index, its unsent-cancel set. ARGV: ring key, to, ttl ms, from states...
+  // Returns {previous state, record JSON, sent mark ('' when none), cancelled tokens...} or nil when the CAS fails.
   pgwTransitionRing: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return false end
 local allowed = false
@@ -95,11 +95,12 @@ for i = 4, #ARGV do if ARGV[i] == state then allowed = true end end
 if not allowed then return false end
 ${NOW}
 local ttl = tonumber(ARGV[3])
-local out = { state, redis.call('HGET', KEYS[1], 'record') }
+local out = { state, redis.call('HGET', KEYS[1], 'record'), redis.call('HGET', KEYS[1], 'sent') or '' }
 for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = t end
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[4], ttl)
 if ARGV[2] == 'ringing' then
   redis.call('ZADD', KEYS[3], now + ttl, ARGV[1])
   if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
@@ -108,22 +109,63 @@ else
 end
 return out`,
   },
-  // KEYS: ring, its cancel set. ARGV: ttl ms when the ring is gone, tokens...
-  // Returns only the tokens no earlier call claimed (SADD says which members are new).
+  // KEYS: ring, its cancel set, its unsent-cancel set, unsent-cancels index. ARGV: ring key, ttl ms
+  // when the ring is gone, how many of the tokens are to be pushed (the rest are silent), tokens...
+  // Returns only the tokens no earlier call claimed (SADD says which members are new); fresh tokens
+  // to be pushed wait in the unsent set (the outbox) until pgwMarkSent, when the ring is alive.
   pgwClaimCancels: {
-    numberOfKeys: 2,
-    lua: `local ttl = redis.call('PTTL', KEYS[1])
+    numberOfKeys: 4,
+    lua: `${NOW}
+local ttl = redis.call('PTTL', KEYS[1])
 local preset = {}
 if ttl > 0 then
   for _, t in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'record')).cancelledTokens or {}) do preset[t] = true end
 end
+local pushed = tonumber(ARGV[3])
 local fresh = {}
-for i = 2, #ARGV do
-  if not preset[ARGV[i]] and redis.call('SADD', KEYS[2], ARGV[i]) == 1 then fresh[#fresh + 1] = ARGV[i] end
+local pending = 0
+for i = 4, #ARGV do
+  if not preset[ARGV[i]] and redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    fresh[#fresh + 1] = ARGV[i]
+    if ttl > 0 and i - 3 <= pushed then
+      redis.call('SADD', KEYS[3], ARGV[i])
+      pending = pending + 1
+    end
+  end
 end
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl)
-elseif redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1])) end
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  if pending > 0 then
+    redis.call('PEXPIRE', KEYS[3], ttl)
+    redis.call('ZADD', KEYS[4], now, ARGV[1])
+    if redis.call('PTTL', KEYS[4]) < ttl then redis.call('PEXPIRE', KEYS[4], ttl) end
+  end
+elseif redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2])) end
 return fresh`,
+  },
+  // KEYS: ring, its unsent-cancel set, unsent-cancels index. ARGV: ring key, at, '1' to mark the ring
+  // itself sent ('0' not), cancel tokens sent... The 'sent' field keeps the ring hash's TTL.
+  pgwMarkSent: {
+    numberOfKeys: 3,
+    lua: `if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'sent', ARGV[2]) end
+if #ARGV > 3 then
+  for i = 4, #ARGV do redis.call('SREM', KEYS[2], ARGV[i]) end
+  if redis.call('SCARD', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[1]) end
+end
+return 1`,
+  },
+  // KEYS: unsent-cancels index. ARGV: key prefix, age ms. Ring keys whose last cancel claim is at
+  // least that old and still has unsent tokens; members whose ring or set expired are dropped.
+  pgwUnsentCancelKeys: {
+    numberOfKeys: 1,
+    lua: `${NOW}
+local out = {}
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
+  local ring = ARGV[1] .. 'ring:' .. key
+  if redis.call('EXISTS', ring) == 1 and redis.call('SCARD', ring .. ':unsent') > 0 then out[#out + 1] = key
+  else redis.call('ZREM', KEYS[1], key) end
+end
+return out`,
   },
   // KEYS: open-rings index. Drops members whose ring TTL has passed; returns the ring keys left.
   pgwOpenRingKeys: {

@@ -4,9 +4,12 @@
 //   device:<token>         string → userId: which agent a token belongs to (a token has one owner)
 //   agents                 set    userIds with at least one device (the topics sources subscribe)
 //   device_counts          hash   platform → number of devices (for countDevices without a scan)
-//   ring:<key>             hash   {state, record: RingRecord JSON}, PX TTL; key = conv:user:participant
-//   ring:<key>:cancelled   set    tokens already sent a cancel, same TTL as the ring
+//   ring:<key>             hash   {state, record: RingRecord JSON, sent?: epoch ms the ring's pushes were
+//                                 handed to the push services}, PX TTL; key = conv:user:participant
+//   ring:<key>:cancelled   set    tokens already claimed for a cancel, same TTL as the ring
+//   ring:<key>:unsent      set    of those, the ones whose cancel push is not marked sent yet (outbox)
 //   rings:open             zset   ring keys in state 'ringing', score = Redis-time ms when the TTL ends
+//   cancels:unsent         zset   ring keys with unsent cancels, score = Redis-time ms of the last claim
 //   once:<key>             string claimOnce marker, SET NX PX (dedup window, webhook idempotency)
 //
 // Device keys never expire (they live until removed or pruned); everything ring-related has a TTL.
@@ -109,12 +112,14 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     counts: `${prefix}device_counts`,
     ring: (key: string) => `${prefix}ring:${key}`,
     cancelled: (key: string) => `${prefix}ring:${key}:cancelled`,
+    unsent: (key: string) => `${prefix}ring:${key}:unsent`,
+    unsentIndex: `${prefix}cancels:unsent`,
     open: `${prefix}rings:open`,
     once: (key: string) => `${prefix}once:${key}`,
   }
 
   async function readRing(key: string): Promise<RingRecord | undefined> {
-    const res = await redis.multi().hmget(k.ring(key), 'state', 'record').smembers(k.cancelled(key)).exec()
+    const res = await redis.multi().hmget(k.ring(key), 'state', 'record', 'sent').smembers(k.cancelled(key)).exec()
     return toRing(res)
   }
 
@@ -152,28 +157,50 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     createRing: (record, ttlMs) =>
       call(async () => {
         const key = ringKey(record)
-        const created = await redis.pgwCreateRing(k.ring(key), k.cancelled(key), k.open, key, record.state, JSON.stringify(record), ttlMs)
+        const created = await redis.pgwCreateRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, record.state, JSON.stringify(record), ttlMs)
         return created === 1
       }),
     getRing: (key) => call(() => readRing(key)),
     transitionRing: (key: string, from: RingState[], to: RingState, ttlMs: number) =>
       call(async () => {
-        const res = await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, key, to, ttlMs, ...from)
+        const res = await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, to, ttlMs, ...from)
         if (!Array.isArray(res)) return undefined
-        const [state, record, ...cancelled] = res as string[]
-        return record === undefined || state === undefined ? undefined : merge(record, state, cancelled)
+        const [state, record, sent, ...cancelled] = res as string[]
+        return record === undefined || state === undefined ? undefined : merge(record, state, cancelled, sent)
       }),
-    claimCancels: (key, tokens) =>
+    claimCancels: (key, tokens, silent = []) =>
       call(async () => {
-        if (tokens.length === 0) return []
-        return (await redis.pgwClaimCancels(k.ring(key), k.cancelled(key), ORPHAN_CANCEL_TTL_MS, ...tokens)) as string[]
+        if (tokens.length + silent.length === 0) return []
+        return (await redis.pgwClaimCancels(k.ring(key), k.cancelled(key), k.unsent(key), k.unsentIndex, key, ORPHAN_CANCEL_TTL_MS, tokens.length, ...tokens, ...silent)) as string[]
+      }),
+    markSent: (key, sent, at) =>
+      call(async () => {
+        const tokens = sent.cancelTokens ?? []
+        if (sent.ring !== true && tokens.length === 0) return
+        await redis.pgwMarkSent(k.ring(key), k.unsent(key), k.unsentIndex, key, at, sent.ring === true ? '1' : '0', ...tokens)
+      }),
+    listUnsentCancels: (olderThanMs) =>
+      call(async () => {
+        const keys = (await redis.pgwUnsentCancelKeys(k.unsentIndex, prefix, olderThanMs)) as string[]
+        if (keys.length === 0) return []
+        const batch = redis.multi()
+        for (const key of keys) batch.hmget(k.ring(key), 'state', 'record', 'sent').smembers(k.cancelled(key)).smembers(k.unsent(key))
+        const res = (await batch.exec()) ?? []
+        const out: Array<{ ring: RingRecord; tokens: string[] }> = []
+        for (let i = 0; i < res.length; i += 3) {
+          const ring = toRing(res.slice(i, i + 2))
+          const [err, tokens] = res[i + 2] ?? []
+          if (err) throw err
+          if (ring && Array.isArray(tokens) && tokens.length > 0) out.push({ ring, tokens: tokens as string[] })
+        }
+        return out
       }),
     listOpenRings: () =>
       call(async () => {
         const keys = (await redis.pgwOpenRingKeys(k.open)) as string[]
         if (keys.length === 0) return []
         const batch = redis.multi()
-        for (const key of keys) batch.hmget(k.ring(key), 'state', 'record').smembers(k.cancelled(key))
+        for (const key of keys) batch.hmget(k.ring(key), 'state', 'record', 'sent').smembers(k.cancelled(key))
         const res = (await batch.exec()) ?? []
         const out: RingRecord[] = []
         for (let i = 0; i < res.length; i += 2) {
@@ -197,9 +224,10 @@ export function createRedisStore(o: RedisStoreOptions): Store {
   }
 }
 
-function merge(record: string, state: string, cancelled: string[]): RingRecord {
+function merge(record: string, state: string, cancelled: string[], sent?: string | null): RingRecord {
   const r = JSON.parse(record) as RingRecord
   r.state = state as RingState
+  if (sent) r.dispatchedAt = Number(sent)
   for (const t of cancelled) if (!r.cancelledTokens.includes(t)) r.cancelledTokens.push(t)
   return r
 }
@@ -208,9 +236,9 @@ function toRing(res: [Error | null, unknown][] | null): RingRecord | undefined {
   const [hm, members] = res ?? []
   if (hm?.[0]) throw hm[0]
   if (members?.[0]) throw members[0]
-  const [state, record] = (hm?.[1] ?? []) as (string | null)[]
+  const [state, record, sent] = (hm?.[1] ?? []) as (string | null)[]
   if (typeof state !== 'string' || typeof record !== 'string') return undefined
-  return merge(record, state, (members?.[1] ?? []) as string[])
+  return merge(record, state, (members?.[1] ?? []) as string[], sent)
 }
 
 function classify(err: unknown): unknown {

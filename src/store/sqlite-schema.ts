@@ -39,6 +39,13 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX claims_expires ON claims (expires_at);
   `,
+  `
+  -- The outbox: a cancel claim stays sent = 0 until its push was handed to the push service, so a
+  -- claim left by a process that died before pushing is found and sent again. Older rows: sent.
+  ALTER TABLE ring_cancels ADD COLUMN claimed_at INTEGER;
+  ALTER TABLE ring_cancels ADD COLUMN sent INTEGER NOT NULL DEFAULT 1;
+  CREATE INDEX ring_cancels_unsent ON ring_cancels (key) WHERE sent = 0;
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

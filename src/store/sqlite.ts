@@ -87,10 +87,18 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
       'SELECT token FROM ring_cancels WHERE key = ? AND expires_at > ? ORDER BY rowid',
     ),
     // RETURNING yields a row only when the token was new or its old claim had expired.
-    claimCancel: db.prepare<[string, string, number, number], { token: string }>(
-      `INSERT INTO ring_cancels (key, token, expires_at) VALUES (?, ?, ?)
-       ON CONFLICT (key, token) DO UPDATE SET expires_at = excluded.expires_at WHERE ring_cancels.expires_at <= ?
+    claimCancel: db.prepare<[string, string, number, number, number, number], { token: string }>(
+      `INSERT INTO ring_cancels (key, token, expires_at, claimed_at, sent) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (key, token) DO UPDATE SET expires_at = excluded.expires_at, claimed_at = excluded.claimed_at, sent = excluded.sent
+       WHERE ring_cancels.expires_at <= ?
        RETURNING token`,
+    ),
+    markRingSent: db.prepare<[number, string, number]>("UPDATE rings SET record = json_set(record, '$.dispatchedAt', ?) WHERE key = ? AND expires_at > ?"),
+    markCancelSent: db.prepare<[string, string]>('UPDATE ring_cancels SET sent = 1 WHERE key = ? AND token = ?'),
+    // The last claim of the ring decides its age, as in the Redis index.
+    unsentCancels: db.prepare<[number, number], { key: string; tokens: string }>(
+      `SELECT key, json_group_array(token) AS tokens FROM ring_cancels WHERE sent = 0 AND expires_at > ?
+       GROUP BY key HAVING MAX(claimed_at) <= ?`,
     ),
     extendCancels: db.prepare<[number, string]>('UPDATE ring_cancels SET expires_at = ? WHERE key = ?'),
     dropCancels: db.prepare<[string]>('DELETE FROM ring_cancels WHERE key = ?'),
@@ -133,17 +141,25 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     return before
   })
 
-  const claimCancelsTx = db.transaction((key: string, tokens: string[]): string[] => {
+  const claimCancelsTx = db.transaction((key: string, tokens: string[], silent: string[]): string[] => {
     const now = clock.now()
     const row = q.getRing.get(key, now)
     const expiresAt = row?.expires_at ?? now + ORPHAN_CANCEL_TTL_MS
     const already = row === undefined ? [] : (JSON.parse(row.record) as RingRecord).cancelledTokens
+    const quiet = new Set(silent)
     const fresh: string[] = []
-    for (const token of new Set(tokens)) {
+    for (const token of new Set([...tokens, ...silent])) {
       if (already.includes(token)) continue
-      if (q.claimCancel.get(key, token, expiresAt, now) !== undefined) fresh.push(token)
+      // Without a ring record there is nothing to resend from: the claim counts as sent.
+      const sent = row === undefined || quiet.has(token) ? 1 : 0
+      if (q.claimCancel.get(key, token, expiresAt, now, sent, now) !== undefined) fresh.push(token)
     }
     return fresh
+  })
+
+  const markSentTx = db.transaction((key: string, sent: { ring?: boolean; cancelTokens?: string[] }, at: number) => {
+    if (sent.ring === true) q.markRingSent.run(at, key, clock.now())
+    for (const token of sent.cancelTokens ?? []) q.markCancelSent.run(key, token)
   })
 
   function sweep(): void {
@@ -207,7 +223,18 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
         return row === undefined ? undefined : ringView(key, row, now)
       }),
     transitionRing: (key, from, to, ttlMs) => run(() => transitionTx.immediate(key, from, to, ttlMs)),
-    claimCancels: (key, tokens) => run(() => claimCancelsTx.immediate(key, tokens)),
+    claimCancels: (key, tokens, silent = []) => run(() => claimCancelsTx.immediate(key, tokens, silent)),
+    markSent: (key, sent, at) => run(() => markSentTx.immediate(key, sent, at)),
+    listUnsentCancels: (olderThanMs) =>
+      run(() => {
+        const now = clock.now()
+        const out: Array<{ ring: RingRecord; tokens: string[] }> = []
+        for (const { key, tokens } of q.unsentCancels.all(now, now - olderThanMs)) {
+          const row = q.getRing.get(key, now)
+          if (row !== undefined) out.push({ ring: ringView(key, row, now), tokens: JSON.parse(tokens) as string[] })
+        }
+        return out
+      }),
     listOpenRings: () =>
       run(() => {
         const now = clock.now()

@@ -37,8 +37,19 @@ export interface RingStore {
   /**
    * Atomically records that cancels go to `tokens`, returning only those that had not been
    * cancelled before (each device gets at most one cancel, even with two instances racing).
+   * Fresh claims stay unsent until markSent names them (listUnsentCancels). `silent` tokens (the
+   * phone that answered) are claimed as already sent: they never get a cancel, not even on recovery.
    */
-  claimCancels(key: string, tokens: string[]): Promise<string[]>
+  claimCancels(key: string, tokens: string[], silent?: string[]): Promise<string[]>
+  /**
+   * The outbox mark: the ring's pushes (`ring`: sets RingRecord.dispatchedAt = `at`) and/or its
+   * cancels to `cancelTokens` were handed to the push services. A claim never marked is one whose
+   * instance died between the claim and the push; recovery sends it again (at least once). A ring
+   * that is gone is ignored.
+   */
+  markSent(key: string, sent: { ring?: boolean; cancelTokens?: string[] }, at: number): Promise<void>
+  /** Rings (any state) with cancels claimed but never marked sent, whose last claim is at least `olderThanMs` old; with those tokens. */
+  listUnsentCancels(olderThanMs: number): Promise<Array<{ ring: RingRecord; tokens: string[] }>>
   /** Rings still in state 'ringing' (for the timeout sweep and gap recovery). */
   listOpenRings(): Promise<RingRecord[]>
   /**

@@ -210,6 +210,36 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.equal(await store.createRing(expiring, shortTtlMs), true, 'and its key can ring again')
   })
 
+  it('the outbox: a ring carries dispatchedAt once marked sent; claimed cancels are listed as unsent until marked, silent ones never', async ({ store, passTime, shortTtlMs }) => {
+    const r = ring({ rungTokens: ['a', 'b', 'c'] })
+    const key = ringKey(r)
+    await store.createRing(r, RING_TTL)
+    assert.equal((await store.getRing(key))?.dispatchedAt, undefined, 'only claimed')
+    await store.markSent(key, { ring: true }, 7_000)
+    assert.equal((await store.getRing(key))?.dispatchedAt, 7_000)
+    assert.equal((await store.listOpenRings())[0]?.dispatchedAt, 7_000)
+    assert.equal((await store.transitionRing(key, ['ringing'], 'answered', RING_TTL))?.dispatchedAt, 7_000)
+
+    // 'c' is the phone that answered: claimed, but never to be cancelled.
+    assert.deepEqual((await store.claimCancels(key, ['a', 'b'], ['c'])).sort(), ['a', 'b', 'c'])
+    assert.deepEqual(await store.listUnsentCancels(shortTtlMs), [], 'a fresh claim is within its grace')
+    await passTime(shortTtlMs * 2)
+    const unsent = await store.listUnsentCancels(shortTtlMs)
+    assert.deepEqual(unsent.map((u) => ({ conversationId: u.ring.conversationId, state: u.ring.state, tokens: u.tokens.sort() })), [{ conversationId: 'conv-1', state: 'answered', tokens: ['a', 'b'] }])
+    await store.markSent(key, { cancelTokens: ['a'] }, 8_000)
+    assert.deepEqual((await store.listUnsentCancels(shortTtlMs)).map((u) => u.tokens), [['b']])
+    await store.markSent(key, { cancelTokens: ['b'] }, 8_000)
+    assert.deepEqual(await store.listUnsentCancels(0), [])
+    assert.deepEqual((await store.getRing(key))?.cancelledTokens.sort(), ['a', 'b', 'c'], 'marking does not un-claim')
+
+    // Marks for a ring that is gone are ignored; a claim without a ring has nothing to resend from.
+    await store.markSent('gone:agent-1:part-1', { ring: true, cancelTokens: ['x'] }, 9_000)
+    assert.equal(await store.getRing('gone:agent-1:part-1'), undefined)
+    assert.deepEqual(await store.claimCancels('gone:agent-1:part-1', ['x']), ['x'])
+    await passTime(shortTtlMs * 2)
+    assert.deepEqual(await store.listUnsentCancels(shortTtlMs), [])
+  })
+
   it('ping succeeds on a working backend', async ({ store }) => {
     await store.ping()
   })

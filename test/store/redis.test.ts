@@ -79,16 +79,18 @@ test('redis: every ring-related key carries a TTL, device keys follow the docume
     const keys = (await admin.keys(`${keyPrefix}*`)).map((key) => key.slice(keyPrefix.length)).sort()
     assert.deepEqual(keys, [
       'agents',
+      'cancels:unsent',
       'device:tok-1',
       'device_counts',
       'gen_user_id_agent-1',
       'once:dedup:1',
       'ring:conv-1:agent-1:part-1',
       'ring:conv-1:agent-1:part-1:cancelled',
+      'ring:conv-1:agent-1:part-1:unsent',
       'ring:gone:agent-1:part-1:cancelled',
-    ], 'the open-rings index emptied when its only ring stopped ringing')
+    ], 'the open-rings index emptied when its only ring stopped ringing; the unclaimed cancel waits in the outbox')
     assert.equal(await admin.hget(`${keyPrefix}gen_user_id_agent-1`, 'tok-1'), JSON.stringify(device('agent-1', 'tok-1')))
-    for (const key of keys.filter((k) => k.startsWith('ring') || k.startsWith('once:'))) {
+    for (const key of keys.filter((k) => k.startsWith('ring') || k.startsWith('once:') || k.startsWith('cancels:'))) {
       const ttl = await admin.pttl(keyPrefix + key)
       assert.ok(ttl > 0 && ttl <= 600_000, `${key} has a TTL (${ttl})`)
     }
