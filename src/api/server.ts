@@ -1,11 +1,11 @@
 // The HTTP API. Fastify's JSON schemas are the validation (and, later, the OpenAPI description).
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import { logContext, type Logger } from '../observability/logger.js'
 import { registerDocs } from './docs.js'
 import { dashboardRoutes, type DashboardOptions } from './routes/dashboard.js'
 import { metricsRoutes } from './routes/metrics.js'
-import { installErrorHandler } from './errors.js'
+import { errorBody, installErrorHandler } from './errors.js'
 import { deviceRoutes, type DeviceRoutesOptions } from './routes/devices.js'
 import { answeredRoutes, type AnsweredRouteOptions } from './routes/answered.js'
 import { adminRoutes, type AdminRouteOptions } from './routes/admin.js'
@@ -51,6 +51,12 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+    // The router's own refusals (a parameter over maxParamLength, a malformed %-escape) get the API's
+    // error shape too, and never echo the path: it may hold a device token.
+    frameworkErrors: (err, _req, reply) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      void (reply as unknown as FastifyReply).code(tooLong ? 414 : 400).send(errorBody(tooLong ? 'PATH_TOO_LONG' : 'BAD_URL', tooLong ? 'a path parameter is longer than 4096 characters' : 'the URL is not valid'))
+    },
     // A hop count trusts that many proxies in front (proxy-addr's hop index starts at 0).
     trustProxy: typeof o.trustProxy === 'number' ? ((_addr: string, hop: number) => hop < (o.trustProxy as number)) : (o.trustProxy ?? false),
   })
