@@ -151,7 +151,8 @@ export function readLegs(
   for (const p of records) {
     if (p.purpose !== 'agent') continue
     const userId = refId(p, 'userId', 'user')
-    if (typeof p.id !== 'string' || userId === undefined) {
+    // An empty participant id would make every such leg of the conversation one ring key.
+    if (typeof p.id !== 'string' || p.id === '' || userId === undefined) {
       malformed++
       continue
     }

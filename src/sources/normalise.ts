@@ -97,7 +97,7 @@ export class ConversationNormaliser {
       this.reject('unknown-topic', { topicName })
       return []
     }
-    if (!isRecord(body) || typeof body.id !== 'string' || !Array.isArray(body.participants)) {
+    if (!isRecord(body) || typeof body.id !== 'string' || body.id === '' || !Array.isArray(body.participants)) {
       this.reject('malformed-body', { topicName })
       return []
     }

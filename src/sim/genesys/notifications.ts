@@ -251,6 +251,11 @@ export class NotificationHub {
     }
   }
 
+  /** Sends `data` as it is (text, or binary for a Buffer) on every open socket: malformed-frame tests. */
+  sendRaw(data: string | Buffer): void {
+    for (const ch of this.channels.values()) if (ch.socket?.readyState === ch.socket?.OPEN) ch.socket?.send(data)
+  }
+
   sendSocketClosing(channelId?: string): void {
     for (const ch of this.channels.values()) {
       if (channelId && ch.id !== channelId) continue

@@ -200,6 +200,10 @@ export class GenesysSim extends EventEmitter {
   sendSocketClosing(channelId?: string): void {
     this.hub.sendSocketClosing(channelId)
   }
+  /** A raw WebSocket message on every open Notifications socket (not a Genesys behaviour: for fuzzing). */
+  sendRawFrame(data: string | Buffer): void {
+    this.hub.sendRaw(data)
+  }
   setDown(down: boolean): void {
     this.down = down
   }
