@@ -210,6 +210,10 @@ export class GenesysSim extends EventEmitter {
   failNext(o: FailRule): void {
     this.failRules.push({ ...o })
   }
+  /** Ends every injected REST failure at once (an outage window that closes). */
+  clearFailures(): void {
+    this.failRules.length = 0
+  }
   channels(): Array<{ id: string; clientId: string; topics: string[]; connected: boolean; expires: string }> {
     return this.hub.list()
   }
