@@ -27,7 +27,6 @@ test(`the Genesys socket killed ${KILLS} times during ${OFFERS} offers: every ca
     devices.set(a.userId, tokens)
     await subscribed(h, a.userId)
   }
-  const before = h.gateway.source.status()
   const attemptsBefore = h.world.genesys.stats.connectionAttempts
 
   // Registrations of other agents' phones all along (the app retries a 503 as told).
