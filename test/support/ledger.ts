@@ -16,7 +16,7 @@ export function pushes(world: Pick<TestWorld, 'apns' | 'fcm'>): Push[] {
 }
 
 export interface Verdict {
-  /** Calls that should have rung (still alerting long enough) but rang no device. */
+  /** (call, device) pairs that should have rung (the call alerted long enough) but did not. */
   notRung: string[]
   /** (call, device) pairs rung more than once. */
   duplicateRings: string[]
@@ -31,18 +31,16 @@ export function verdict(world: Pick<TestWorld, 'apns' | 'fcm'>, calls: Map<strin
   const all = pushes(world).filter((p) => calls.has(p.conversationId))
   const v: Verdict = { notRung: [], duplicateRings: [], notEnded: [], rings: 0, cancels: 0 }
   for (const [conversationId, tokens] of calls) {
-    let rang = false
     for (const token of tokens) {
       const mine = all.filter((p) => p.conversationId === conversationId && p.token === token)
       const rings = mine.filter((p) => p.action === 'ring')
       const cancels = mine.filter((p) => p.action === 'cancel_ring')
       v.rings += rings.length
       v.cancels += cancels.length
-      if (rings.length > 0) rang = true
+      if (rings.length === 0 && mustRing.has(conversationId)) v.notRung.push(`${conversationId.slice(0, 8)}/${token.slice(0, 8)}`)
       if (rings.length > 1) v.duplicateRings.push(`${conversationId.slice(0, 8)}/${token.slice(0, 8)}: ${rings.length} rings`)
       if (rings.length === 1 && (cancels.length !== 1 || (cancels[0]?.at ?? 0) < (rings[0]?.at ?? 0))) v.notEnded.push(`${conversationId.slice(0, 8)}/${token.slice(0, 8)}: ${cancels.length} cancels`)
     }
-    if (!rang && mustRing.has(conversationId)) v.notRung.push(conversationId.slice(0, 8))
   }
   return v
 }

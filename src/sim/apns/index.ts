@@ -51,6 +51,8 @@ export interface InjectedFailure {
   retryAfterS?: number
 }
 
+export type ApnsChaos = 'refuse' | 'reset' | { status: number; reason: string; retryAfterS?: number }
+
 // Bodies larger than this are not read to the end: they are too large for any push type.
 const MAX_BODY_READ = 64 * 1024
 
@@ -66,6 +68,7 @@ export class ApnsSandbox extends EventEmitter {
   private readonly verifier: ProviderTokenVerifier
   private readonly clock: Clock
   private stallUntil = 0
+  private chaos: ((token: string) => ApnsChaos | undefined) | undefined
   private peak = 0
   private opened = 0
 
@@ -104,6 +107,15 @@ export class ApnsSandbox extends EventEmitter {
       session.goaway(http2.constants.NGHTTP2_NO_ERROR, 0, Buffer.from(JSON.stringify({ reason: 'Shutdown' })))
       session.close()
     }
+  }
+
+  /**
+   * Decides per request (after validation) to answer normally (undefined), fail it, or reset its
+   * stream: 'refuse' (REFUSED_STREAM: not processed, safe to resend) or 'reset' (INTERNAL_ERROR).
+   * Fault-injection tests; undefined turns it off.
+   */
+  setChaos(decide: ((token: string) => ApnsChaos | undefined) | undefined): void {
+    this.chaos = decide
   }
 
   /** Holds every response until `ms` from now. */
@@ -172,6 +184,12 @@ export class ApnsSandbox extends EventEmitter {
     const p = checkPayload(body, h.pushType)
     if ('reason' in p) return this.reject(stream, apnsId, token, p)
 
+    const chaos = this.chaos?.(token)
+    if (chaos === 'refuse' || chaos === 'reset') {
+      this.rejected.push({ token, status: 0, reason: chaos })
+      return void stream.close(chaos === 'refuse' ? http2.constants.NGHTTP2_REFUSED_STREAM : http2.constants.NGHTTP2_INTERNAL_ERROR)
+    }
+    if (chaos) return this.reject(stream, apnsId, token, chaos)
     const injected = this.takeFailure(token)
     if (injected) return this.reject(stream, apnsId, token, injected)
 
