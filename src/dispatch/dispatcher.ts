@@ -68,16 +68,26 @@ export class Dispatcher {
     const previous = this.chains.get(token) ?? Promise.resolve()
     const next = previous.then(work, work)
     this.chains.set(token, next)
-    void next.finally(() => {
+    // then(f, f), not finally(): finally() would hand a rejection on to a promise nobody awaits.
+    const forget = (): void => {
       if (this.chains.get(token) === next) this.chains.delete(token)
-    })
+    }
+    next.then(forget, forget)
     return next
   }
 
   private async deliver(intent: PushIntent, target: PushTarget): Promise<PushOutcome> {
     this.inFlight++
     try {
-      const outcome = await this.attempt(intent, target)
+      let outcome: PushOutcome
+      try {
+        outcome = await this.attempt(intent, target)
+      } catch (err) {
+        // A bug or an input no payload rule foresaw (e.g. a date out of range): this push fails,
+        // counted and logged like any other outcome; the process and the other devices go on.
+        outcome = { intent, target, pruned: false, result: { kind: 'failed', reason: `internal error: ${err instanceof Error ? err.message : String(err)}` }, attempts: 0, answeredAtHr: performance.now() }
+        this.o.logger.error({ err, conversationId: intent.ring.conversationId }, 'push could not be built or sent')
+      }
       this.report(outcome)
       return outcome
     } finally {

@@ -46,10 +46,10 @@ function str(o: Record<string, unknown>, key: string): string | undefined {
   return typeof v === 'string' && v.length > 0 ? v : undefined
 }
 
+// A time outside what a Date can hold (±8.64e15 ms) is as good as none: take the receipt time.
 function epoch(v: unknown, fallback: number): number {
-  if (typeof v === 'number' && Number.isFinite(v)) return v
-  const ms = typeof v === 'string' ? Date.parse(v) : NaN
-  return Number.isFinite(ms) ? ms : fallback
+  const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : NaN
+  return Number.isFinite(new Date(ms).getTime()) ? ms : fallback
 }
 
 function caller(v: unknown): string | undefined {

@@ -1,0 +1,43 @@
+// Regression: a push whose payload cannot be built (here an offer time beyond what a Date holds,
+// which a webhook once carried) failed inside the dispatcher and surfaced as an unhandled
+// rejection that could take the process down. It must be one failed outcome among others.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { FakeClock } from '../../src/clock.js'
+import { Dispatcher, type PushOutcome } from '../../src/dispatch/dispatcher.js'
+import type { PushIntent, PushTarget } from '../../src/model.js'
+import { silentLogger } from '../../src/observability/logger.js'
+import type { FcmSend, PushProvider } from '../../src/providers/provider.js'
+import { createMemoryStore } from '../../src/store/memory.js'
+
+test('a push whose payload cannot be built fails as an outcome, not an unhandled rejection, and other pushes go on', async () => {
+  const clock = new FakeClock(Date.now())
+  const sent: string[] = []
+  // The provider is a collaborator here; what is under test is the dispatcher's handling.
+  const fcm: PushProvider<FcmSend> = { name: 'fcm', send: async (m) => (sent.push(m.message.token), { kind: 'delivered' }), close: async () => {} }
+  const outcomes: PushOutcome[] = []
+  const dispatcher = new Dispatcher({ providers: { fcm: fcm as PushProvider }, store: createMemoryStore({ clock }), clock, logger: silentLogger(), payload: { apnsEnvironment: 'production', redactCaller: false }, onOutcome: (o) => outcomes.push(o) })
+  const target = (token: string): PushTarget => ({ via: 'data', device: { userId: 'u', platform: 'android', token, registeredAt: clock.now() } })
+  const intent = (offeredAt: number, token: string): PushIntent => ({
+    action: 'ring',
+    ring: { conversationId: 'c', userId: 'u', participantId: 'p', mediaType: 'voice', offeredAt },
+    targets: [target(token)],
+    expiresAt: clock.now() + 30_000,
+  })
+  let unhandled: unknown
+  const onUnhandled = (reason: unknown): void => void (unhandled = reason)
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    const [bad] = await dispatcher.dispatch(intent(1e20, 'bad-token'))
+    const [good] = await dispatcher.dispatch(intent(clock.now(), 'good-token'))
+    await new Promise((r) => setImmediate(r))
+    assert.equal(bad?.result.kind, 'failed')
+    assert.match(bad?.result.kind === 'failed' ? bad.result.reason : '', /internal error/)
+    assert.equal(good?.result.kind, 'delivered')
+    assert.deepEqual(sent, ['good-token'])
+    assert.equal(outcomes.length, 2, 'both outcomes are reported (counted and logged)')
+    assert.equal(unhandled, undefined)
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+})
