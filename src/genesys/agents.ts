@@ -19,7 +19,7 @@ const MAX_CACHED = 10_000
 
 export class AgentDirectory {
   // Keyed by sha256(token): a heap dump or debug log of this map never reveals a usable token.
-  private readonly cache = new Map<string, { identity: AgentIdentity; expiresAt: number }>()
+  private readonly cache = new Map<string, { identity: AgentIdentity; cachedAt: number }>()
   private readonly inflight = new Map<string, Promise<AgentIdentity>>()
   private readonly apiUrl: string
   private readonly ttlMs: number
@@ -50,7 +50,8 @@ export class AgentDirectory {
     const key = createHash('sha256').update(bearerToken).digest('hex')
     const hit = this.cache.get(key)
     const now = this.clock.now()
-    if (hit && hit.expiresAt > now) return Promise.resolve(hit.identity)
+    // A clock stepped back (NTP, a restored VM) must not stretch the TTL: an entry from the "future" is stale.
+    if (hit && hit.cachedAt <= now && now < hit.cachedAt + this.ttlMs) return Promise.resolve(hit.identity)
     if (hit) this.cache.delete(key)
     let pending = this.inflight.get(key)
     if (!pending) {
@@ -80,7 +81,7 @@ export class AgentDirectory {
       const oldest = this.cache.keys().next()
       if (!oldest.done) this.cache.delete(oldest.value)
     }
-    this.cache.set(key, { identity, expiresAt: this.clock.now() + this.ttlMs })
+    this.cache.set(key, { identity, cachedAt: this.clock.now() })
     return identity
   }
 }
