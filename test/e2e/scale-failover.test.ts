@@ -12,6 +12,7 @@ import { Redis } from 'ioredis'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { register, startInstance, type Instance } from '../scale/instances.js'
 import { fcmToken, waitFor } from './harness.js'
+import { recordTrial } from '../support/trials.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const LEASE_TTL_MS = 3_000
@@ -197,6 +198,19 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
       `cancels missing or doubled ${uncancelled.length}; sent by recovery: rings ${logged('ring claimed but never sent (its instance died): sending it now')}, ` +
       `cancels ${logged('cancel claimed but never sent (its instance died): sending it now')}; ` +
       `webhook ${webhookServed ? `${webhookStatuses.filter((s) => s === 202).length}/${webhookStatuses.length} accepted` : 'not served (404)'}\n`,
+  )
+  recordTrial(
+    {
+      id: 'fault.lease-holder-sigkill',
+      area: 'fault',
+      what: 'Three instances on Redis: the lease holder (the one with the Genesys socket) SIGKILLed mid-stream, holding a claimed ring and a claimed cancel it could not push',
+      tried: 1,
+      unit: 'kill',
+      held: 'a survivor took over within the lease TTL; no offer made while a holder listened went unrung or rang twice; every ring got one cancel; the two stranded pushes sent once by recovery',
+      lost: lost.length + doubled.length + uncancelled.length,
+      observed: `kill→new holder ${failoverMs} ms; ${offers.length} offers; ${atLeastOnce.length} pushed by the dead holder and again by recovery (same collapse key)`,
+    },
+    import.meta.url,
   )
   const describe = (o: Offer) => `offered ${o.at - killedAt} ms, ended ${(o.endedAt ?? 0) - killedAt} ms after the kill: ${rang(o)} ring(s), ${pushes(o.conversationId, 'cancel_ring')} cancel(s)`
   assert.equal(pushes(ringVictimOffer?.conversationId ?? '', 'ring'), 1, 'the ring the holder claimed and could not push was pushed once, by recovery')
