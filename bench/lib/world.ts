@@ -84,5 +84,7 @@ export function openBenchStore(url: string, keyPrefix?: string): Promise<Store> 
 
 /** Settings that point a gateway at `world`, with quiet defaults for a benchmark. */
 export function gatewayEnv(world: TestWorld, storeUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { ...world.env, STORE_URL: storeUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extra }
+  // The API's rate limits protect a deployment from abuse; a load generator is the abuse they
+  // would stop, so the benchmarks switch them off (0) and measure the API itself.
+  return { ...world.env, STORE_URL: storeUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0', ...extra }
 }
