@@ -6,7 +6,7 @@ import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { buildApi } from './api/server.js'
 import { Dispatcher, type PushOutcome } from './dispatch/dispatcher.js'
-import { AgentDirectory, ClientCredentialsAuth, GenesysRest, createDispatcher } from './genesys/index.js'
+import { AgentDirectory, ClientCredentialsAuth, GatewayOrganization, GenesysRest, createDispatcher } from './genesys/index.js'
 import { LiveFeed } from './observability/live.js'
 import { withLogContext, type Logger } from './observability/logger.js'
 import { GatewayMetrics } from './observability/metrics.js'
@@ -78,7 +78,14 @@ export class Gateway {
       logger: genesysLog,
     })
     const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher: http, clock, logger: genesysLog })
-    const agents = new AgentDirectory({ apiUrl: config.genesys.apiUrl, dispatcher: http, clock, logger: genesysLog })
+    // Only agents of the gateway's own organisation register: GENESYS_ORG_ID, or learned once (lazily)
+    // with the client credentials. One retry at most: an agent waiting on a registration gets a quick
+    // 503 + Retry-After rather than the sources' patient backoff.
+    const orgRest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher: http, clock, logger: genesysLog, maxRetries: 1 })
+    const organization = new GatewayOrganization(
+      config.genesys.orgId ? { fixedId: config.genesys.orgId, logger: genesysLog } : { lookup: () => orgRest.getOrganization(), logger: genesysLog },
+    )
+    const agents = new AgentDirectory({ apiUrl: config.genesys.apiUrl, organization, dispatcher: http, clock, logger: genesysLog })
 
     const providers: Partial<Record<ProviderName, PushProvider>> = {}
     if (config.apns) {

@@ -61,6 +61,8 @@ export interface Config {
     loginUrl: string
     clientId?: string
     clientSecret?: string
+    /** GENESYS_ORG_ID: the organisation whose agents may register; otherwise learned with the client credentials. */
+    orgId?: string
     eventSource: EventSourceName
     /** Notifications API topics: one per agent (`users`) or one per queue (`queues`). */
     topics: 'users' | 'queues'
@@ -94,7 +96,7 @@ export interface Config {
 const KNOWN = [
   'PORT', 'HOST', 'LOG_LEVEL', 'STORE_URL',
   'GENESYS_REGION', 'GENESYS_API_URL', 'GENESYS_LOGIN_URL', 'GENESYS_CLIENT_ID', 'GENESYS_CLIENT_SECRET',
-  'GENESYS_EVENT_SOURCE',
+  'GENESYS_EVENT_SOURCE', 'GENESYS_ORG_ID',
   'APNS_KEY_FILE', 'APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC', 'APNS_ENVIRONMENT', 'APNS_URL',
   'FCM_SERVICE_ACCOUNT_FILE', 'FCM_URL',
   'GENESYS_TOPICS', 'GENESYS_QUEUE_IDS', 'WEBHOOK_SECRET',
@@ -141,6 +143,7 @@ const schemas = {
   GENESYS_CLIENT_ID: z.string().min(1).optional(),
   GENESYS_CLIENT_SECRET: z.string().min(1).optional(),
   GENESYS_EVENT_SOURCE: z.enum(['notifications', 'eventstream', 'webhook']).default('notifications'),
+  GENESYS_ORG_ID: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be the organisation id (a UUID, Admin > Organization Settings)').optional(),
   APNS_KEY_FILE: z.string().min(1).optional(),
   APNS_KEY_ID: z.string().regex(/^[A-Z0-9]{10}$/, 'must be the 10-character key id from Apple').optional(),
   APNS_TEAM_ID: z.string().regex(/^[A-Z0-9]{10}$/, 'must be the 10-character team id from Apple').optional(),
@@ -277,6 +280,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!s.GENESYS_CLIENT_ID) throw new ConfigError('GENESYS_CLIENT_ID', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE} (an OAuth client-credentials client)`)
     if (!s.GENESYS_CLIENT_SECRET) throw new ConfigError('GENESYS_CLIENT_SECRET', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE}`)
   }
+  // Agents of other organisations in the region hold valid tokens; without client credentials the
+  // gateway cannot ask Genesys which organisation is its own, so it must be told.
+  if (!s.GENESYS_ORG_ID && (!s.GENESYS_CLIENT_ID || !s.GENESYS_CLIENT_SECRET)) {
+    throw new ConfigError('GENESYS_ORG_ID', 'is required for GENESYS_EVENT_SOURCE=webhook without GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET (only agents of this organisation may register)')
+  }
   if (s.GENESYS_TOPICS === 'queues' && !s.GENESYS_QUEUE_IDS) {
     throw new ConfigError('GENESYS_QUEUE_IDS', 'is required when GENESYS_TOPICS=queues (the queues whose conversations ring mobile agents)')
   }
@@ -301,6 +309,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       queueIds: s.GENESYS_QUEUE_IDS ?? [],
       ...(s.GENESYS_CLIENT_ID ? { clientId: s.GENESYS_CLIENT_ID } : {}),
       ...(s.GENESYS_CLIENT_SECRET ? { clientSecret: s.GENESYS_CLIENT_SECRET } : {}),
+      ...(s.GENESYS_ORG_ID ? { orgId: s.GENESYS_ORG_ID.toLowerCase() } : {}),
     },
     ...(s.WEBHOOK_SECRET ? { webhook: { secret: s.WEBHOOK_SECRET } } : {}),
     ...(apns ? { apns } : {}),

@@ -44,7 +44,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       return reply.code(err.statusCode).headers(err.headers).send(errorBody(err.code, err.message))
     }
     if (err instanceof AgentAuthError) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('UNAUTHORIZED', 'Genesys Cloud did not accept this access token'))
+      return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('UNAUTHORIZED', err.publicMessage ?? 'Genesys Cloud did not accept this access token'))
     }
     if (err instanceof StoreUnavailableError) {
       return reply.code(503).header('retry-after', '5').send(errorBody('STORE_UNAVAILABLE', 'the device store is unavailable; try again shortly'))

@@ -1,12 +1,15 @@
 // Resolves a mobile agent's own Genesys bearer token to the Genesys user it belongs to, so a device
 // can only be registered for the agent who holds it. GET /api/v2/users/me answers only for user
-// tokens (a client-credentials token has no "me").
+// tokens (a client-credentials token has no "me"), but it answers for a user of ANY organisation in
+// the region: expand=organization (UserMe.organization, an Organization {id, name}) lets the
+// directory refuse agents whose organisation is not the gateway's.
 import { createHash } from 'node:crypto'
 import type { Dispatcher } from 'undici'
 import { systemClock, type Clock } from '../clock.js'
 import type { Logger } from '../observability/logger.js'
 import { AgentAuthError, GenesysApiError } from './errors.js'
 import { errorMessage, exchange } from './http.js'
+import type { OwnOrganization } from './organization.js'
 import { isRecord } from './rest.js'
 
 export interface AgentIdentity {
@@ -25,7 +28,15 @@ export class AgentDirectory {
   private readonly ttlMs: number
 
   constructor(
-    private readonly o: { apiUrl: string; dispatcher?: Dispatcher; clock?: Clock; logger: Logger; cacheTtlMs?: number },
+    private readonly o: {
+      apiUrl: string
+      /** The gateway's own organisation: an agent of any other one is refused. */
+      organization: OwnOrganization
+      dispatcher?: Dispatcher
+      clock?: Clock
+      logger: Logger
+      cacheTtlMs?: number
+    },
   ) {
     this.apiUrl = o.apiUrl.replace(/\/+$/, '')
     this.ttlMs = o.cacheTtlMs ?? 60_000
@@ -62,7 +73,9 @@ export class AgentDirectory {
   }
 
   private async lookup(token: string, key: string): Promise<AgentIdentity> {
-    const answer = await exchange(`${this.apiUrl}/api/v2/users/me`, {
+    // First, so an outage of the organisation lookup refuses (503) rather than lets anyone through.
+    const ownOrgId = await this.o.organization.id()
+    const answer = await exchange(`${this.apiUrl}/api/v2/users/me?expand=organization`, {
       method: 'GET',
       headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
       dispatcher: this.o.dispatcher,
@@ -76,6 +89,14 @@ export class AgentDirectory {
     if (answer.status !== 200) throw new GenesysApiError(answer.status, `GET /api/v2/users/me: ${errorMessage(answer)}`)
     const b = answer.body
     if (!isRecord(b) || typeof b.id !== 'string') throw new GenesysApiError(502, 'Genesys users/me answer lacks id')
+    const orgId = isRecord(b.organization) && typeof b.organization.id === 'string' ? b.organization.id : undefined
+    // Unchecked is never accepted: an answer without the organisation cannot prove the agent is ours.
+    if (!orgId) throw new GenesysApiError(502, 'Genesys users/me answer lacks organization.id')
+    if (orgId !== ownOrgId) {
+      this.o.logger.warn({ orgId, userId: b.id }, 'agent token of another Genesys organisation refused')
+      // Not cached, like every rejection.
+      throw new AgentAuthError(401, 'the token belongs to another Genesys Cloud organisation', 'this access token belongs to another Genesys Cloud organisation')
+    }
     const identity: AgentIdentity = typeof b.name === 'string' ? { userId: b.id, name: b.name } : { userId: b.id }
     if (this.cache.size >= MAX_CACHED) {
       const oldest = this.cache.keys().next()

@@ -19,13 +19,16 @@ export class GenesysApiError extends Error {
   }
 }
 
-/** A mobile agent's own Genesys token was refused (expired, revoked, or not a user token). */
+/** A mobile agent's own Genesys token was refused (expired, revoked, not a user token, or another organisation's). */
 export class AgentAuthError extends Error {
   readonly code = 'GENESYS_TOKEN_REJECTED'
   readonly status: number
-  constructor(status: number, message: string) {
+  /** Safe to show the caller (the API's 401 body); the default message stays generic. */
+  readonly publicMessage: string | undefined
+  constructor(status: number, message: string, publicMessage?: string) {
     super(message)
     this.name = 'AgentAuthError'
     this.status = status
+    this.publicMessage = publicMessage
   }
 }

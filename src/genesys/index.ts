@@ -1,5 +1,6 @@
 export { ClientCredentialsAuth } from './auth.js'
 export { GenesysRest, type NotificationChannel } from './rest.js'
 export { AgentDirectory, type AgentIdentity } from './agents.js'
+export { GatewayOrganization, type OrganizationInfo, type OwnOrganization } from './organization.js'
 export { GenesysApiError, AgentAuthError } from './errors.js'
 export { genesysUrls, createDispatcher } from './http.js'

@@ -105,6 +105,13 @@ export class GenesysRest {
     )
   }
 
+  /** GET /api/v2/organizations/me (OrganizationApi.getOrganizationsMe): the organisation this client belongs to. */
+  async getOrganization(): Promise<{ id: string; name?: string }> {
+    const b = await this.request<unknown>('GET', '/api/v2/organizations/me')
+    if (!isRecord(b) || typeof b.id !== 'string' || b.id === '') throw new GenesysApiError(502, 'Genesys organizations/me answer lacks id')
+    return typeof b.name === 'string' ? { id: b.id, name: b.name } : { id: b.id }
+  }
+
   getConversation(id: string): Promise<unknown> {
     return this.request<unknown>('GET', `/api/v2/conversations/${encodeURIComponent(id)}`)
   }

@@ -52,10 +52,15 @@ test('a misspelt setting is an error, not silently ignored', () => {
   fails({ ...base, APNS_TOPICS: 'x' }, 'APNS_TOPICS')
 })
 
-test('the webhook source needs its shared secret but no client credentials', () => {
+test('the webhook source needs its shared secret, and without client credentials the organisation id', () => {
   fails({ ...base, GENESYS_EVENT_SOURCE: 'webhook' }, 'WEBHOOK_SECRET')
-  const c = loadConfig({ ...base, GENESYS_EVENT_SOURCE: 'webhook', WEBHOOK_SECRET: 'eventbridge-shared-secret', GENESYS_CLIENT_ID: '', GENESYS_CLIENT_SECRET: '' })
+  const webhook = { ...base, GENESYS_EVENT_SOURCE: 'webhook', WEBHOOK_SECRET: 'eventbridge-shared-secret', GENESYS_CLIENT_ID: '', GENESYS_CLIENT_SECRET: '' }
+  // No way to learn which organisation's agents may register: refuse to start rather than accept any.
+  fails(webhook, 'GENESYS_ORG_ID')
+  fails({ ...webhook, GENESYS_ORG_ID: 'my-org' }, 'GENESYS_ORG_ID')
+  const c = loadConfig({ ...webhook, GENESYS_ORG_ID: 'A1B2C3D4-0000-4000-8000-00000000000F' })
   assert.equal(c.genesys.clientId, undefined)
+  assert.equal(c.genesys.orgId, 'a1b2c3d4-0000-4000-8000-00000000000f')
   assert.equal(c.webhook?.secret, 'eventbridge-shared-secret')
 })
 

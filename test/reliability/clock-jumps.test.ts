@@ -136,7 +136,7 @@ test('the Genesys client-credentials token and the agent identity cache across t
   const logger = silentLogger()
   const auth = new ClientCredentialsAuth({ loginUrl: world.genesys.url, ...world.client, dispatcher, clock: gateway, logger })
   const rest = new GenesysRest({ apiUrl: world.genesys.url, auth, dispatcher, clock: gateway, logger })
-  const agents = new AgentDirectory({ apiUrl: world.genesys.url, dispatcher, clock: gateway, logger })
+  const agents = new AgentDirectory({ apiUrl: world.genesys.url, organization: { id: () => Promise.resolve(world.genesys.orgId) }, dispatcher, clock: gateway, logger })
   const queue = world.genesys.addQueue({ name: 'Clock Queue' })
   const outcomes: Record<string, boolean> = {}
   const ok = async (what: string, f: () => Promise<unknown>): Promise<void> => {

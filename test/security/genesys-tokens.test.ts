@@ -1,35 +1,36 @@
 // Only a live Genesys Cloud user token of the gateway's own organisation registers a device: forged,
 // expired, revoked, client-credentials and other-organisation tokens are refused with 401 and change
-// nothing. The identity cache is keyed by the token's hash, lives a minute, and a revoked token stops
-// working once its entry expires (fake clock).
+// nothing. Another organisation's token is valid on the same API host (users/me answers for it), so
+// the gateway compares users/me?expand=organization with its own organisation (organizations/me);
+// when that cannot be learned, registrations get 503, never an unchecked 201. The identity cache is
+// keyed by the token's hash, lives a minute, and a revoked token stops working once its entry expires.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { FakeClock } from '../../src/clock.js'
-import { AgentAuthError, AgentDirectory, ClientCredentialsAuth, createDispatcher } from '../../src/genesys/index.js'
+import { AgentAuthError, AgentDirectory, ClientCredentialsAuth, GatewayOrganization, GenesysApiError, GenesysRest, createDispatcher } from '../../src/genesys/index.js'
 import { silentLogger } from '../../src/observability/logger.js'
-import { startGenesysSim, type GenesysSim } from '../../src/sim/genesys/index.js'
 import { fcmToken, startHarness, type Harness } from '../e2e/harness.js'
 import { recordTrial } from '../support/trials.js'
 
+const NO_LIMITS = { RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0' }
 let h: Harness
-let otherOrg: GenesysSim
 before(async () => {
-  h = await startHarness({ RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0' })
-  // A second Genesys organisation (its own simulator, same CA), whose tokens are real but not ours.
-  otherOrg = await startGenesysSim({ tls: { key: h.world.pki.key, cert: h.world.pki.cert } })
+  h = await startHarness(NO_LIMITS)
 })
 after(async () => {
-  await otherOrg.close()
   await h.close()
 })
+
+const post = (api: string, token: string): Promise<Response> =>
+  fetch(`${api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'android', token: fcmToken() }) })
 
 const b64url = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
 
 test('forged, expired, revoked, client-credentials and other-organisation tokens are refused and register nothing', async () => {
   const victim = h.world.genesys.addAgent({ name: 'Victim' })
-  // The other organisation even has a user with the victim's id.
-  const impostor = otherOrg.addAgent({ name: 'Impostor', userId: victim.userId })
+  // Another organisation of the same region, on the same API host, even has a user with the victim's id.
+  const impostor = h.world.genesys.addForeignAgent({ name: 'Impostor', userId: victim.userId })
   const expired = h.world.genesys.issueAgentToken(victim.userId, 0)
   const revoked = h.world.genesys.issueAgentToken(victim.userId)
   h.world.genesys.revokeToken(revoked)
@@ -78,7 +79,7 @@ test('forged, expired, revoked, client-credentials and other-organisation tokens
 
 test('the identity cache is keyed by the token hash, and a revoked token stops working once its minute is up', async () => {
   const clock = new FakeClock(Date.now())
-  const dir = new AgentDirectory({ apiUrl: h.world.genesys.url, dispatcher: createDispatcher(h.world.pki.caCert), clock, logger: silentLogger() })
+  const dir = new AgentDirectory({ apiUrl: h.world.genesys.url, organization: { id: () => Promise.resolve(h.world.genesys.orgId) }, dispatcher: createDispatcher(h.world.pki.caCert), clock, logger: silentLogger() })
   const agent = h.world.genesys.addAgent()
   assert.equal((await dir.resolve(agent.accessToken)).userId, agent.userId)
   assert.deepEqual(dir.cacheKeys(), [createHash('sha256').update(agent.accessToken).digest('hex')], 'the hash, never the token')
@@ -91,4 +92,93 @@ test('the identity cache is keyed by the token hash, and a revoked token stops w
   // Rejections are not cached, and not remembered as identities.
   assert.equal(dir.cached, 0)
   await assert.rejects(dir.resolve(agent.accessToken), (err: unknown) => err instanceof AgentAuthError)
+})
+
+test("another organisation's agents are refused with a 401 that says so; the gateway's own agents still register", async () => {
+  const own = h.world.genesys.addAgent({ name: 'Own Agent' })
+  const foreign = h.world.genesys.addForeignAgent({ name: 'Foreign Agent' })
+  const secondForeignOrg = h.world.genesys.addForeignAgent({ orgId: '6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f' })
+  const before = (await h.gateway.store.countDevices()).total
+  const foreignAnswers: number[] = []
+  for (const token of [foreign.accessToken, secondForeignOrg.accessToken]) {
+    const res = await post(h.api, token)
+    foreignAnswers.push(res.status)
+    const body = (await res.json()) as { error: { code: string; message: string } }
+    assert.equal(body.error.code, 'UNAUTHORIZED')
+    assert.match(body.error.message, /another Genesys Cloud organisation/)
+  }
+  assert.deepEqual(foreignAnswers, [401, 401])
+  assert.equal((await h.gateway.store.countDevices()).total, before, 'nothing stored for another organisation')
+  assert.equal((await post(h.api, own.accessToken)).status, 201, 'an agent of our organisation registers')
+  assert.equal((await h.gateway.store.countDevices()).total, before + 1)
+})
+
+test("the identity cache never lets another organisation's token through, before or after a miss", async () => {
+  const clock = new FakeClock(Date.now())
+  const dispatcher = createDispatcher(h.world.pki.caCert)
+  const logger = silentLogger()
+  const auth = new ClientCredentialsAuth({ loginUrl: h.world.genesys.url, ...h.world.client, dispatcher, logger })
+  // The real lookup: the gateway's client-credentials token asks organizations/me.
+  const organization = new GatewayOrganization({ lookup: () => new GenesysRest({ apiUrl: h.world.genesys.url, auth, dispatcher, logger }).getOrganization(), logger })
+  const dir = new AgentDirectory({ apiUrl: h.world.genesys.url, organization, dispatcher, clock, logger })
+  const victim = h.world.genesys.addAgent()
+  const impostor = h.world.genesys.addForeignAgent({ userId: victim.userId })
+  const refused = (err: unknown): boolean => err instanceof AgentAuthError && err.status === 401 && /another Genesys Cloud organisation/.test(err.message)
+  // A miss on an empty cache, then again: rejections are not remembered as identities.
+  await assert.rejects(dir.resolve(impostor.accessToken), refused)
+  await assert.rejects(dir.resolve(impostor.accessToken), refused)
+  assert.equal(dir.cached, 0)
+  assert.equal(organization.known?.id, h.world.genesys.orgId, 'learned from organizations/me')
+  // The victim (same user id) is cached; the impostor's token hashes elsewhere and still asks Genesys.
+  assert.equal((await dir.resolve(victim.accessToken)).userId, victim.userId)
+  await assert.rejects(dir.resolve(impostor.accessToken), refused)
+  clock.advance(61_000)
+  await assert.rejects(dir.resolve(impostor.accessToken), refused)
+  assert.deepEqual(dir.cacheKeys(), [createHash('sha256').update(victim.accessToken).digest('hex')])
+  await dispatcher.close()
+})
+
+test("when the gateway's organisation cannot be learned, registrations get 503 + Retry-After and nothing is stored", async () => {
+  const h2 = await startHarness(NO_LIMITS)
+  try {
+    const own = h2.world.genesys.addAgent()
+    const foreign = h2.world.genesys.addForeignAgent()
+    // Genesys answers 503 to organizations/me (the gateway retries once per request).
+    h2.world.genesys.failNext({ method: 'GET', pathPrefix: '/api/v2/organizations/me', status: 503, count: 1_000 })
+    const during: Record<string, number> = {}
+    for (const [who, token] of [['own', own.accessToken], ['foreign', foreign.accessToken]] as const) {
+      const res = await post(h2.api, token)
+      during[who] = res.status
+      assert.ok(res.headers.get('retry-after'), 'Retry-After tells the app when to try again')
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'GENESYS_UNAVAILABLE')
+    }
+    const storedDuring = (await h2.gateway.store.countDevices()).total
+    h2.world.genesys.clearFailures()
+    const afterOwn = (await post(h2.api, own.accessToken)).status
+    const afterForeign = (await post(h2.api, foreign.accessToken)).status
+    recordTrial(
+      {
+        id: 'security.genesys-other-org',
+        area: 'security',
+        what: "Another organisation's valid agent tokens (same API host, one with a victim's user id) on POST /api/v1/devices, directly and through the identity cache, and while the gateway's organisation cannot be learned (organizations/me 503)",
+        tried: 2,
+        unit: 'phases',
+        held: 'other organisation 401, nothing stored; lookup down: 503 + Retry-After for everyone, nothing stored; own agents 201 once it is back',
+        lost: (during.own === 503 ? 0 : 1) + (during.foreign === 503 ? 0 : 1) + storedDuring + (afterForeign === 401 ? 0 : 1),
+      },
+      import.meta.url,
+    )
+    assert.deepEqual(during, { own: 503, foreign: 503 }, 'never accepted unchecked')
+    assert.equal(storedDuring, 0, 'nothing stored')
+    assert.equal(afterOwn, 201, 'own agents register once the organisation is learned')
+    assert.equal(afterForeign, 401, 'and another organisation is still refused')
+  } finally {
+    await h2.close()
+  }
+})
+
+test('a GatewayOrganization failure is always a transient Genesys error (503), never an answer', async () => {
+  const organization = new GatewayOrganization({ lookup: () => Promise.reject(new GenesysApiError(403, 'GET /api/v2/organizations/me: forbidden')), logger: silentLogger() })
+  await assert.rejects(organization.id(), (err: unknown) => err instanceof GenesysApiError && err.status === 503 && err.transient)
+  assert.equal(organization.known, undefined)
 })

@@ -38,6 +38,8 @@ export async function handleControl(sim: GenesysSim, req: IncomingMessage, res: 
     }
     case 'agents':
       return sendJson(res, 200, sim.addAgent({ name: optString(b, 'name'), userId: optString(b, 'userId'), email: optString(b, 'email') }))
+    case 'foreign-agents':
+      return sendJson(res, 200, sim.addForeignAgent({ name: optString(b, 'name'), userId: optString(b, 'userId'), orgId: optString(b, 'orgId') }))
     case 'agent-tokens':
       return sendJson(res, 200, { accessToken: sim.issueAgentToken(reqString(b, 'userId'), optNumber(b, 'ttlS')) })
     case 'queues':

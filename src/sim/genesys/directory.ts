@@ -30,6 +30,45 @@ export interface SimUser {
   routingStatusStart: number
 }
 
+/** The Organization model (OrganizationApi GET /api/v2/organizations/me). */
+export interface SimOrganization {
+  id: string
+  name: string
+}
+
+export function organizationBody(org: SimOrganization): Record<string, unknown> {
+  return {
+    id: org.id,
+    name: org.name,
+    defaultLanguage: 'en',
+    defaultCountryCode: 'US',
+    // Globally unique short name in Genesys; derived from the id here.
+    thirdPartyOrgName: `sim-${org.id.slice(0, 8)}`,
+    domain: `sim-${org.id.slice(0, 8)}`,
+    version: 1,
+    state: 'active',
+    voicemailEnabled: true,
+    productPlatform: 'PureCloud',
+    features: {},
+    selfUri: `/api/v2/organizations/${org.id}`,
+  }
+}
+
+export function newSimUser(o: { name?: string; userId?: string; email?: string }, now: number, ordinal: number): SimUser {
+  const name = o.name ?? `Agent ${ordinal}`
+  // Agents start On Queue / IDLE so an offer can reach them without extra set-up.
+  return {
+    id: o.userId ?? randomUUID(),
+    name,
+    email: o.email ?? `${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@example.com`,
+    version: 1,
+    presence: 'On Queue',
+    presenceModified: now,
+    routingStatus: 'IDLE',
+    routingStatusStart: now,
+  }
+}
+
 export interface SimQueue {
   id: string
   name: string
@@ -52,21 +91,8 @@ export class Directory {
   ) {}
 
   addUser(o: { name?: string; userId?: string; email?: string }): SimUser {
-    const id = o.userId ?? randomUUID()
-    const name = o.name ?? `Agent ${this.users.size + 1}`
-    const now = this.clock.now()
-    // Agents start On Queue / IDLE so an offer can reach them without extra set-up.
-    const user: SimUser = {
-      id,
-      name,
-      email: o.email ?? `${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@example.com`,
-      version: 1,
-      presence: 'On Queue',
-      presenceModified: now,
-      routingStatus: 'IDLE',
-      routingStatusStart: now,
-    }
-    this.users.set(id, user)
+    const user = newSimUser(o, this.clock.now(), this.users.size + 1)
+    this.users.set(user.id, user)
     return user
   }
 

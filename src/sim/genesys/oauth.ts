@@ -17,6 +17,8 @@ export interface AccessToken {
   clientId: string
   /** Set for user tokens only; client-credentials tokens have no user context. */
   userId?: string
+  /** Set for a user of another organisation (same region and login service); absent: the simulator's own. */
+  orgId?: string
   expiresAt: number
   revoked: boolean
 }
@@ -43,13 +45,14 @@ export class OAuthService {
     return client
   }
 
-  issue(clientId: string, ttlS: number, userId?: string): AccessToken {
+  issue(clientId: string, ttlS: number, userId?: string, orgId?: string): AccessToken {
     const t: AccessToken = {
       token: randomBytes(32).toString('base64url'),
       clientId,
       expiresAt: this.clock.now() + ttlS * 1000,
       revoked: false,
       ...(userId ? { userId } : {}),
+      ...(orgId ? { orgId } : {}),
     }
     this.tokens.set(t.token, t)
     return t

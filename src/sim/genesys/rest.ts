@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Clock } from '../../clock.js'
 import type { AccessToken, OAuthService } from './oauth.js'
-import type { Directory } from './directory.js'
+import { organizationBody, type Directory, type SimOrganization, type SimUser } from './directory.js'
 import type { ConversationBook } from './conversations.js'
 import type { NotificationHub } from './notifications.js'
 import type { EventStreamHub } from './eventstreams.js'
@@ -17,9 +17,17 @@ export interface FailRule {
   retryAfterS?: number
 }
 
+/** Another organisation in the same region: its users' tokens are valid on the same API host. */
+export interface ForeignOrg {
+  org: SimOrganization
+  users: Map<string, SimUser>
+}
+
 export interface ApiDeps {
   clock: Clock
   orgId: string
+  org: SimOrganization
+  foreignOrgs: Map<string, ForeignOrg>
   oauth: OAuthService
   directory: Directory
   book: ConversationBook
@@ -50,6 +58,9 @@ interface Route {
 // against a real org: GET /api/v2/users/me → 400 with this message; developer-center CLI blog).
 const USER_CONTEXT_MESSAGE = 'This request requires a user context. Client credentials cannot be used for requests to this resource.'
 const WINDOW_MS = 60_000
+// What a token of another organisation may call here: the org-neutral "me" resources. Everything
+// else is this organisation's data, which another organisation's token does not see (404).
+const ANY_ORG_ROUTES = new Set(['GET /api/v2/users/me', 'GET /api/v2/organizations/me'])
 
 export class ApiRouter {
   private readonly routes: Route[] = []
@@ -63,9 +74,18 @@ export class ApiRouter {
     }
     const owner = (t: AccessToken): { clientId: string; userId?: string } => ({ clientId: t.clientId, ...(t.userId ? { userId: t.userId } : {}) })
 
-    this.add('GET', /^\/api\/v2\/users\/me$/, 'GET /api/v2/users/me', ({ res, token }) =>
-      sendJson(res, 200, directory.userBody(directory.user(requireUser(token)), orgId)),
-    )
+    const orgOf = (t: AccessToken): SimOrganization => (t.orgId === undefined ? d.org : (d.foreignOrgs.get(t.orgId)?.org ?? d.org))
+    this.add('GET', /^\/api\/v2\/users\/me$/, 'GET /api/v2/users/me', ({ res, token, url }) => {
+      const userId = requireUser(token)
+      const org = orgOf(token)
+      const user = token.orgId === undefined ? directory.user(userId) : d.foreignOrgs.get(token.orgId)?.users.get(userId)
+      if (!user) throw new HttpError(404, 'not.found', `User not found: ${userId}`)
+      // expand is a multi-valued query parameter (expand=a&expand=b); commas are accepted too.
+      const expand = new Set(url.searchParams.getAll('expand').flatMap((v) => v.split(',')))
+      sendJson(res, 200, { ...directory.userBody(user, org.id), ...(expand.has('organization') && { organization: organizationBody(org) }) })
+    })
+    // OrganizationApi.getOrganizationsMe: for client-credentials and user tokens alike.
+    this.add('GET', /^\/api\/v2\/organizations\/me$/, 'GET /api/v2/organizations/me', ({ res, token }) => sendJson(res, 200, organizationBody(orgOf(token))))
     this.add('GET', /^\/api\/v2\/users\/presences\/purecloud\/bulk$/, 'GET /api/v2/users/presences/purecloud/bulk', ({ res, url }) => {
       const ids = url.searchParams.getAll('id').flatMap((v) => v.split(',')).filter(Boolean)
       if (ids.length === 0) throw new HttpError(400, 'bad.request', 'At least one id is required')
@@ -155,6 +175,7 @@ export class ApiRouter {
     this.injectedFailure(method, url.pathname)
     const token = this.authenticate(req)
     this.rateLimit(token)
+    if (route && token.orgId !== undefined && !ANY_ORG_ROUTES.has(route.name)) route = undefined
     if (!route) throw new HttpError(404, 'not.found', `The requested resource was not found: ${method} ${url.pathname}`)
     await route.handler({ req, res, url, params, token })
   }

@@ -9,10 +9,10 @@ import { randomUUID } from 'node:crypto'
 import { systemClock, type Clock } from '../../clock.js'
 import { silentLogger, type Logger } from '../../observability/logger.js'
 import { AGENT_APP_CLIENT_ID, OAuthService } from './oauth.js'
-import { Directory, topicPresenceName, type DirectoryListener } from './directory.js'
+import { Directory, newSimUser, topicPresenceName, type DirectoryListener, type SimOrganization } from './directory.js'
 import { ConversationBook, type OfferInput, type SimConversation } from './conversations.js'
 import { NotificationHub, type Frame } from './notifications.js'
-import { ApiRouter, type FailRule } from './rest.js'
+import { ApiRouter, type FailRule, type ForeignOrg } from './rest.js'
 import { handleControl } from './control.js'
 import { ConversationFeed } from './feed.js'
 import { EventStreamHub } from './eventstreams.js'
@@ -48,6 +48,9 @@ const AGENT_TOKEN_TTL_S = 86_400
 
 export class GenesysSim extends EventEmitter {
   readonly orgId = randomUUID()
+  readonly org: SimOrganization = { id: this.orgId, name: 'Simulated Contact Center' }
+  /** Other organisations of the same region, whose user tokens this API host also accepts. */
+  private readonly foreignOrgs = new Map<string, ForeignOrg>()
   /** Every conversation change, for the future Event Streams compatibility source. */
   readonly feed = new ConversationFeed()
   private readonly clock: Clock
@@ -94,6 +97,8 @@ export class GenesysSim extends EventEmitter {
     this.api = new ApiRouter({
       clock: this.clock,
       orgId: this.orgId,
+      org: this.org,
+      foreignOrgs: this.foreignOrgs,
       oauth: this.oauth,
       directory: this.directory,
       book: this.book,
@@ -144,6 +149,20 @@ export class GenesysSim extends EventEmitter {
   addAgent(o: { name?: string; userId?: string; email?: string } = {}): { userId: string; name: string; accessToken: string } {
     const u = this.directory.addUser(o)
     return { userId: u.id, name: u.name, accessToken: this.issueAgentToken(u.id) }
+  }
+
+  /**
+   * A user of ANOTHER organisation in the same region, and a live token for it: Genesys' users/me
+   * accepts it on the same API host, which is what makes other organisations' agents a threat.
+   * Same orgId, same organisation (created on first use); each distinct orgId is another one.
+   */
+  addForeignAgent(o: { name?: string; userId?: string; orgId?: string } = {}): { userId: string; name: string; orgId: string; accessToken: string } {
+    const orgId = o.orgId ?? [...this.foreignOrgs.keys()][0] ?? randomUUID()
+    let foreign = this.foreignOrgs.get(orgId)
+    if (!foreign) this.foreignOrgs.set(orgId, (foreign = { org: { id: orgId, name: 'Another Contact Center' }, users: new Map() }))
+    const u = newSimUser(o, this.clock.now(), foreign.users.size + 1)
+    foreign.users.set(u.id, u)
+    return { userId: u.id, name: u.name, orgId, accessToken: this.oauth.issue(AGENT_APP_CLIENT_ID, AGENT_TOKEN_TTL_S, u.id, orgId).token }
   }
 
   issueAgentToken(userId: string, ttlS = AGENT_TOKEN_TTL_S): string {
