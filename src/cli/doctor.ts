@@ -67,7 +67,7 @@ function genesysFix(err: unknown, what: string): string {
 
 async function checkGenesys(config: Config, ca: string | undefined): Promise<Check[]> {
   if (!config.genesys.clientId || !config.genesys.clientSecret) {
-    return [{ name: 'genesys token', status: 'skip', detail: 'no GENESYS_CLIENT_ID (webhook source only)' }]
+    return [{ name: 'genesys token', status: 'skip', detail: `no GENESYS_CLIENT_ID (webhook source only); agents of organisation ${config.genesys.orgId ?? '?'} (GENESYS_ORG_ID) may register` }]
   }
   const dispatcher = createDispatcher(ca)
   const logger = silentLogger()
@@ -82,9 +82,21 @@ async function checkGenesys(config: Config, ca: string | undefined): Promise<Che
       checks.push({ name: 'genesys token', status: 'fail', detail: describeError(err), fix: genesysFix(err, 'this') })
       return checks
     }
+    const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher, logger, maxRetries: 0 })
+    // Only agents of this organisation may register devices (the gateway compares each agent's).
+    try {
+      const org = await rest.getOrganization()
+      const mismatch = config.genesys.orgId !== undefined && config.genesys.orgId !== org.id
+      checks.push(
+        mismatch
+          ? { name: 'genesys organisation', status: 'fail', detail: `the client belongs to ${org.name ?? '?'} (${org.id}), GENESYS_ORG_ID says ${config.genesys.orgId ?? ''}`, fix: 'set GENESYS_ORG_ID to the organisation whose agents use this gateway (or remove it: the client credentials tell it)' }
+          : { name: 'genesys organisation', status: 'ok', detail: `${org.name ?? '?'} (${org.id}): only its agents may register` },
+      )
+    } catch (err) {
+      checks.push({ name: 'genesys organisation', status: 'fail', detail: describeError(err), fix: genesysFix(err, 'reading the organisation (GET /api/v2/organizations/me)') })
+    }
     if (config.genesys.eventSource === 'webhook') return checks
     start = performance.now()
-    const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher, logger, maxRetries: 0 })
     try {
       const channel = await rest.createChannel()
       await openSocket(channel.connectUri, ca)

@@ -35,9 +35,10 @@ test('with good credentials every check passes and the exit code is 0', async ()
   const r = await doctor()
   assert.equal(r.code, 0, r.out)
   assert.deepEqual(r.checks.map((c) => [c.name, c.status]), [
-    ['store', 'ok'], ['genesys token', 'ok'], ['genesys channel', 'ok'], ['apns key', 'ok'], ['apns endpoint', 'ok'], ['fcm token', 'ok'], ['fcm endpoint', 'ok'],
+    ['store', 'ok'], ['genesys token', 'ok'], ['genesys organisation', 'ok'], ['genesys channel', 'ok'], ['apns key', 'ok'], ['apns endpoint', 'ok'], ['fcm token', 'ok'], ['fcm endpoint', 'ok'],
   ])
   assert.match(r.out, /Everything the gateway needs answered/)
+  assert.match(check(r.checks, 'genesys organisation').detail, new RegExp(world.genesys.orgId), 'the organisation whose agents may register')
   assert.equal(world.genesys.channels().length, channelsBefore + 1, 'a real Notifications channel was created')
   assert.equal(world.apns.accepted.filter((p) => p.headers['apns-expiration'] !== '0').length, 0, 'the APNs probe can never be delivered late (expiration 0)')
   assert.equal(world.fcm.accepted.length, 0, 'the FCM probe is validate_only: nothing is sent')
