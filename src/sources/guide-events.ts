@@ -32,6 +32,11 @@ export class MalformedEventError extends Error {
 }
 
 /** Genesys spells media types per surface: voice, VOICE, call, callback, webmessaging, sms… */
+/** Untrusted input in an error message: String() throws on objects whose toString is not callable. */
+function shown(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'object' ? (v === null ? 'null' : 'an object') : typeof v
+}
+
 export function mediaTypeOf(v: unknown): MediaType | undefined {
   if (typeof v !== 'string') return undefined
   const m = v.toLowerCase()
@@ -87,7 +92,7 @@ export async function fromGuideEvent(event: unknown, ctx: GuideContext): Promise
     const userId = str(d, 'memberId') ?? str(d, 'userId')
     const mediaType = mediaTypeOf(d.mediaType)
     if (!userId || (d.memberType !== undefined && d.memberType !== 'user')) return undefined
-    if (!mediaType) throw new MalformedEventError(`data.mediaType ${String(d.mediaType)} is not one of ${MEDIA_TYPES.join(', ')}`)
+    if (!mediaType) throw new MalformedEventError(`data.mediaType ${shown(d.mediaType)} is not one of ${MEDIA_TYPES.join(', ')}`)
     const queueId = str(d, 'queueId')
     const display = caller(d.ani)
     // The guide has no participant id; a relay may add one (ours does). Without it, one ring per agent.
