@@ -68,10 +68,25 @@ interface Client {
   close(): Promise<void>
 }
 
+// At most this many pushes in flight per client, the same for every client: node-apn opens a
+// stream per push at once and overflows its own HTTP/2 session memory (ENHANCE_YOUR_CALM) with
+// 10,000, and no gateway has that many pushes outstanding to one service.
+const WINDOW = 1000
+
+async function windowed<T>(count: number, send: (j: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(count)
+  let next = 0
+  const lane = async (): Promise<void> => {
+    for (let j = next++; j < count; j = next++) out[j] = await send(j)
+  }
+  await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, lane))
+  return out
+}
+
 function ours<M extends ApnsMessage | FcmSend>(provider: PushProvider<M>, message: (i: number) => M): Client {
   return {
     async sendAll(count, offset) {
-      const results: SendResult[] = await Promise.all(Array.from({ length: count }, (_, i) => provider.send(message(offset + i))))
+      const results: SendResult[] = await windowed(count, (i) => provider.send(message(offset + i)))
       const bad = results.find((r) => r.kind !== 'delivered')
       return { delivered: results.filter((r) => r.kind === 'delivered').length, ...(bad ? { firstError: `${bad.kind}: ${'reason' in bad ? bad.reason : ''}` } : {}) }
     },
@@ -108,8 +123,7 @@ function nodeApn(): Client {
   return {
     async sendAll(count, offset) {
       // node-apn's own fan-out: one notification object per push here, as each ring differs.
-      const sent = await Promise.all(
-        Array.from({ length: count }, (_, j) => {
+      const sent = await windowed(count, (j) => {
           const i = offset + j
           const note = new apn.Notification()
           note.rawPayload = ringPayload(i)
@@ -119,8 +133,7 @@ function nodeApn(): Client {
           note.expiry = expiry
           note.collapseId = `conv-${i}`
           return provider.send(note, apnsTokens[i % apnsTokens.length] as string)
-        }),
-      )
+        })
       const delivered = sent.reduce((s, r) => s + r.sent.length, 0)
       const failed = sent.find((r) => r.failed.length > 0)?.failed[0]
       return { delivered, ...(failed ? { firstError: JSON.stringify(failed).slice(0, 300) } : {}) }
@@ -152,8 +165,7 @@ function undiciFcm(): Client {
   return {
     async sendAll(count, offset) {
       const token = await auth.get()
-      const statuses = await Promise.all(
-        Array.from({ length: count }, async (_, i) => {
+      const statuses = await windowed(count, async (i) => {
           const res = await request(endpoint, {
             method: 'POST',
             dispatcher: agent,
@@ -162,8 +174,7 @@ function undiciFcm(): Client {
           })
           await res.body.text()
           return res.statusCode
-        }),
-      )
+        })
       const bad = statuses.find((st) => st !== 200)
       return { delivered: statuses.filter((st) => st === 200).length, ...(bad ? { firstError: `HTTP ${bad}` } : {}) }
     },

@@ -277,6 +277,9 @@ export async function startApnsSandbox(o: ApnsSandboxOptions): Promise<ApnsSandb
     // HTTP/2 only, as Apple: an HTTP/1.1 client fails ALPN and is disconnected.
     allowHTTP1: false,
     settings: { maxConcurrentStreams: o.maxConcurrentStreams ?? 1000 },
+    // Node's default (10 MB per session) answers a full window of 1000 streams with
+    // ENHANCE_YOUR_CALM; Apple's servers take them, so the sandbox must too.
+    maxSessionMemory: 128,
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

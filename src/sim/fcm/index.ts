@@ -230,7 +230,16 @@ async function readBody(req: Http2ServerRequest): Promise<string | undefined> {
 export async function startFcmSandbox(o: FcmSandboxOptions): Promise<FcmSandbox> {
   const clock = o.clock ?? systemClock
   const issuer = new TokenIssuer(o.accounts, clock, o.accessTokenTtlS ?? 3600)
-  const server = createSecureServer({ key: o.tls.key, cert: o.tls.cert, allowHTTP1: true })
+  const server = createSecureServer({
+    key: o.tls.key,
+    cert: o.tls.cert,
+    allowHTTP1: true,
+    // Google does not document its stream limit; 100 is HTTP/2's recommended minimum, so a client
+    // must queue beyond it rather than open thousands of streams at once (Node's default is no limit).
+    settings: { maxConcurrentStreams: 100 },
+    // Node's default (10 MB per session) resets a full window with ENHANCE_YOUR_CALM; FCM does not.
+    maxSessionMemory: 128,
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve())
