@@ -136,7 +136,7 @@ class RecordingSource implements EventSource {
 
 const offer = { kind: 'offer', conversationId: 'conv-1', userId: 'agent-1', participantId: 'p-1', mediaType: 'voice', source: 'notifications' } as unknown as RoutingEvent
 
-test('a holder whose event loop stalls past the lease drops what arrives and stops; a standby takes over', async () => {
+test('a holder whose event loop stalls past the lease drops what arrives and stops its source; afterwards exactly one instance listens', async () => {
   const prefix = `test:lease:${randomUUID()}:`
   const registry = new Set<string>(['agent-1'])
   const [ba, bb] = await Promise.all([bus(prefix), bus(prefix)])
@@ -167,11 +167,17 @@ test('a holder whose event loop stalls past the lease drops what arrives and sto
     a.inner.emit({ ...offer, source: 'webhook' })
     assert.equal(a.heard.length, 2, 'webhook events need no lease')
     assert.equal(a.leased.status().lease?.holder, false)
-    await until('gw-a stops its source', () => !a.inner.running)
-    await until('gw-b takes over', () => b.inner.running)
-    assert.equal(b.leased.status().lease?.holder, true)
-    assert.equal(b.leased.status().lease?.holderId, 'gw-b')
-    assert.equal(a.inner.running, false, 'never two listening')
+    const stopsBefore = a.inner.stops
+    await until('gw-a stops its source', () => a.inner.stops > stopsBefore)
+    // Both instances live in this one process: after the stall either may win the lease next.
+    // gw-a winning it back is fine (its source restarts, and a restart runs gap recovery for what
+    // it dropped); two listening at once never is.
+    await until('one instance holds the lease and listens', () => (a.inner.running ? 1 : 0) + (b.inner.running ? 1 : 0) === 1 && (a.leased.status().lease?.holder === true) !== (b.leased.status().lease?.holder === true))
+    const winner = a.inner.running ? a : b
+    assert.equal(winner.leased.status().lease?.holder, true)
+    if (winner === a) assert.ok(a.inner.starts >= 2, 'gw-a won the lease back and restarted its source')
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal((a.inner.running ? 1 : 0) + (b.inner.running ? 1 : 0), 1, 'never two listening')
   } finally {
     await a.leased.stop()
     await b.leased.stop()
