@@ -8,6 +8,7 @@ import http2, { type Http2SecureServer, type ServerHttp2Session, type ServerHttp
 import type { AddressInfo, Socket } from 'node:net'
 import { systemClock, type Clock } from '../../clock.js'
 import { ProviderTokenVerifier, type ConnectionTokenState, type SandboxKey } from './provider-token.js'
+import { readBoundedBody } from '../body.js'
 import { checkHeaders, checkPayload, checkRoute, type Rejection } from './validate.js'
 
 export { generateApnsKey, type ApnsKeyMaterial } from './keys.js'
@@ -173,7 +174,7 @@ export class ApnsSandbox extends EventEmitter {
     const apnsId = typeof headers['apns-id'] === 'string' ? headers['apns-id'] : randomUUID()
     const route = checkRoute(headers[':method'], headers[':path'])
     const token = 'token' in route ? route.token : ''
-    const body = await readBody(stream)
+    const body = await readBoundedBody(stream, MAX_BODY_READ)
     if ('status' in route) return this.reject(stream, apnsId, token, route)
     if (body === undefined) return this.reject(stream, apnsId, token, { status: 413, reason: 'PayloadTooLarge' })
 
@@ -254,20 +255,6 @@ function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v)
   return out
-}
-
-/** The whole body, or undefined when it exceeds MAX_BODY_READ. */
-function readBody(stream: ServerHttp2Stream): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size <= MAX_BODY_READ) chunks.push(chunk)
-    })
-    stream.once('end', () => resolve(size > MAX_BODY_READ ? undefined : Buffer.concat(chunks)))
-    stream.once('close', () => resolve(size > MAX_BODY_READ ? undefined : Buffer.concat(chunks)))
-  })
 }
 
 export async function startApnsSandbox(o: ApnsSandboxOptions): Promise<ApnsSandbox> {

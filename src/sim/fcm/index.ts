@@ -13,6 +13,7 @@ import { systemClock, type Clock } from '../../clock.js'
 import { defaultMessage, fcmError, permissionDenied, unauthenticated } from './errors.js'
 import { TokenIssuer, type SandboxAccount } from './oauth.js'
 import { validateSendRequest } from './validate.js'
+import { readBoundedBody } from '../body.js'
 
 export { generateServiceAccount, FCM_SCOPE, type ServiceAccountJson, type SandboxAccount } from './oauth.js'
 
@@ -120,7 +121,10 @@ export class FcmSandbox extends EventEmitter {
 
   private async handle(req: Http2ServerRequest, res: Http2ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0] ?? ''
-    const body = await readBody(req)
+    const raw = await readBoundedBody(req, MAX_BODY_BYTES)
+    // Google's front end refuses an oversized request itself, before any FCM validation.
+    if (raw === undefined) return this.reply(res, 413, { error: { code: 413, message: 'Request Entity Too Large', status: 'INVALID_ARGUMENT' } })
+    const body = raw.length === 0 ? undefined : raw.toString('utf8')
     if (req.method === 'POST' && path === '/token') {
       const answer = await this.issuer.exchange(new URLSearchParams(body ?? ''))
       return this.reply(res, answer.status, answer.body)
@@ -214,17 +218,6 @@ function tokenOf(body: unknown): string | undefined {
   if (typeof message !== 'object' || message === null) return undefined
   const token = (message as { token?: unknown }).token
   return typeof token === 'string' ? token : undefined
-}
-
-async function readBody(req: Http2ServerRequest): Promise<string | undefined> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) throw new Error('request body too large')
-    chunks.push(chunk)
-  }
-  return chunks.length === 0 ? undefined : Buffer.concat(chunks).toString('utf8')
 }
 
 export async function startFcmSandbox(o: FcmSandboxOptions): Promise<FcmSandbox> {

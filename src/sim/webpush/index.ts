@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { importJWK, jwtVerify } from 'jose'
 import { systemClock, type Clock } from '../../clock.js'
 import { DecryptError, decryptAes128gcm, newSubscriptionKeys, type SubscriptionKeys } from './crypto.js'
+import { readBoundedBody } from '../body.js'
 
 export { decryptAes128gcm, encryptAes128gcm, newSubscriptionKeys } from './crypto.js'
 
@@ -141,7 +142,7 @@ export class WebPushSandbox extends EventEmitter {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const endpoint = `${this.url}${req.url ?? ''}`
-    const body = await readBody(req)
+    const body = await readBoundedBody(req, MAX_BODY)
     try {
       const accepted = await this.check(req, endpoint, body)
       this.respond(() => {
@@ -256,20 +257,6 @@ function idOf(endpoint: string): string {
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name]
   return Array.isArray(v) ? v[0] : v
-}
-
-/** The body, or undefined when it is larger than the service accepts (not read to the end). */
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size <= MAX_BODY) chunks.push(c)
-    })
-    req.once('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks)))
-    req.once('error', () => resolve(undefined))
-  })
 }
 
 export async function startWebPushSandbox(o: WebPushSandboxOptions): Promise<WebPushSandbox> {

@@ -97,6 +97,14 @@ describe('FCM sandbox follows Google rules', () => {
     assert.ok(details.some((d) => d.errorCode === 'INVALID_ARGUMENT'))
   })
 
+  test('a request body over 256 KB is refused with 413 by the front end, not a 500', async () => {
+    const before = w.sandbox.accepted.length
+    const res = await postJson(w.agent, sendUrl, { message: { ...validMessage(), data: { filler: 'x'.repeat(300 * 1024) } } }, accessToken)
+    assert.equal(res.status, 413)
+    assert.equal(w.sandbox.accepted.length, before)
+    assert.equal((await postJson(w.agent, sendUrl, { message: validMessage() }, accessToken)).status, 200, 'the sandbox keeps serving')
+  })
+
   test('sending for another project is PERMISSION_DENIED', async () => {
     const res = await postJson(w.agent, `${w.sandbox.url}/v1/projects/someone-else/messages:send`, { message: validMessage() }, accessToken)
     assert.equal(res.status, 403)
