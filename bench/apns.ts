@@ -1,28 +1,17 @@
 // Benchmark 2: APNs throughput, our provider against @parse/node-apn, same sandbox, same run.
 import { fmtInt, fmtRatio, fmtSpread } from './lib/stats.js'
-import { pairChart, pairTable, racePair, startPushClient } from './lib/throughput.js'
-import type { BenchContext, BenchOutput, Benchmark, Scale } from './lib/types.js'
-import { benchWorld } from './lib/world.js'
+import { pairChart, pairTable, racePair, throughputPlan, withPushClient } from './lib/throughput.js'
+import type { BenchContext, BenchOutput, Benchmark } from './lib/types.js'
 
 const TARGET_RATIO = 1.5
-
-const plan = (scale: Scale, runs?: number): { devices: number; rounds: number; warm: number } =>
-  scale === 'full' ? { devices: 10_000, rounds: runs ?? 5, warm: 2_000 } : { devices: 2_000, rounds: runs ?? 2, warm: 500 }
 
 export const apns: Benchmark = {
   id: 'apns',
   title: '2. APNs throughput against @parse/node-apn',
   estimateS: (scale) => (scale === 'full' ? 70 : 15),
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const p = plan(ctx.scale, ctx.runs)
-    const world = await benchWorld()
-    const child = await startPushClient({
-      ca: world.pki.caCert,
-      apns: { url: world.apns.url, keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem, topic: world.bundleId },
-      fcm: { url: world.fcm.url, serviceAccount: world.serviceAccount },
-      devices: p.devices,
-    })
-    try {
+    const p = throughputPlan(ctx.scale, ctx.runs)
+    return withPushClient(p.devices, async (world, child) => {
       const f = await racePair({
         ctx,
         child,
@@ -57,9 +46,6 @@ export const apns: Benchmark = {
         ],
         data: { plan: p, figures: f },
       }
-    } finally {
-      await child.stop()
-      await world.close()
-    }
+    })
   },
 }

@@ -1,27 +1,16 @@
 // Benchmark 3: FCM throughput (HTTP v1, access token cached): our HTTP/2 provider against a plain
 // undici HTTP/1.1 keep-alive client, the usual shape of a Node FCM integration.
 import { fmtInt, fmtRatio, fmtSpread } from './lib/stats.js'
-import { pairChart, pairTable, racePair, startPushClient } from './lib/throughput.js'
-import type { BenchContext, BenchOutput, Benchmark, Scale } from './lib/types.js'
-import { benchWorld } from './lib/world.js'
-
-const plan = (scale: Scale, runs?: number): { devices: number; rounds: number; warm: number } =>
-  scale === 'full' ? { devices: 10_000, rounds: runs ?? 5, warm: 2_000 } : { devices: 2_000, rounds: runs ?? 2, warm: 500 }
+import { pairChart, pairTable, racePair, throughputPlan, withPushClient } from './lib/throughput.js'
+import type { BenchContext, BenchOutput, Benchmark } from './lib/types.js'
 
 export const fcm: Benchmark = {
   id: 'fcm',
   title: '3. FCM throughput',
   estimateS: (scale) => (scale === 'full' ? 60 : 15),
   async run(ctx: BenchContext): Promise<BenchOutput> {
-    const p = plan(ctx.scale, ctx.runs)
-    const world = await benchWorld()
-    const child = await startPushClient({
-      ca: world.pki.caCert,
-      apns: { url: world.apns.url, keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem, topic: world.bundleId },
-      fcm: { url: world.fcm.url, serviceAccount: world.serviceAccount },
-      devices: p.devices,
-    })
-    try {
+    const p = throughputPlan(ctx.scale, ctx.runs)
+    return withPushClient(p.devices, async (world, child) => {
       const tokensBefore = world.fcm.tokensIssued
       const f = await racePair({
         ctx,
@@ -50,9 +39,6 @@ export const fcm: Benchmark = {
         ],
         data: { plan: p, figures: f, accessTokensFetched: tokens },
       }
-    } finally {
-      await child.stop()
-      await world.close()
-    }
+    })
   },
 }

@@ -4,7 +4,9 @@
 import { Child } from './child.js'
 import { fmtInt, fmtRatio, fmtSpread, spread, type Spread } from './stats.js'
 import { barChart } from './svg.js'
-import type { BenchContext, Chart } from './types.js'
+import type { BenchContext, Chart, Scale } from './types.js'
+import { benchWorld } from './world.js'
+import type { TestWorld } from '../../src/sim/world.js'
 import type { PushClientArgs, ThroughputRun } from '../procs/push-client.js'
 
 export interface ClientFigures {
@@ -24,8 +26,32 @@ export interface PairFigures {
   ratio: Spread
 }
 
-export function startPushClient(args: PushClientArgs): Promise<Child> {
+/** Sizes shared by the APNs and FCM throughput benchmarks. */
+export const throughputPlan = (scale: Scale, runs?: number): { devices: number; rounds: number; warm: number } =>
+  scale === 'full' ? { devices: 10_000, rounds: runs ?? 5, warm: 2_000 } : { devices: 2_000, rounds: runs ?? 2, warm: 500 }
+
+function startPushClient(args: PushClientArgs): Promise<Child> {
   return Child.start(new URL('../procs/push-client.ts', import.meta.url), { args: [Buffer.from(JSON.stringify(args)).toString('base64')] })
+}
+
+/** The sandboxes, and a push-client child aimed at both, for the time of `run`. */
+export async function withPushClient<T>(devices: number, run: (world: TestWorld, child: Child) => Promise<T>): Promise<T> {
+  const world = await benchWorld()
+  try {
+    const child = await startPushClient({
+      ca: world.pki.caCert,
+      apns: { url: world.apns.url, keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem, topic: world.bundleId },
+      fcm: { url: world.fcm.url, serviceAccount: world.serviceAccount },
+      devices,
+    })
+    try {
+      return await run(world, child)
+    } finally {
+      await child.stop()
+    }
+  } finally {
+    await world.close()
+  }
 }
 
 export async function racePair(o: {
