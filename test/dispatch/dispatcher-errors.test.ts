@@ -9,6 +9,7 @@ import type { PushIntent, PushTarget } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import type { FcmSend, PushProvider } from '../../src/providers/provider.js'
 import { createMemoryStore } from '../../src/store/memory.js'
+import { ProcessFaults } from '../support/process-faults.js'
 
 test('a push whose payload cannot be built fails as an outcome, not an unhandled rejection, and other pushes go on', async () => {
   const clock = new FakeClock(Date.now())
@@ -24,9 +25,8 @@ test('a push whose payload cannot be built fails as an outcome, not an unhandled
     targets: [target(token)],
     expiresAt: clock.now() + 30_000,
   })
-  let unhandled: unknown
-  const onUnhandled = (reason: unknown): void => void (unhandled = reason)
-  process.on('unhandledRejection', onUnhandled)
+  const processFaults = new ProcessFaults()
+  processFaults.start()
   try {
     const [bad] = await dispatcher.dispatch(intent(1e20, 'bad-token'))
     const [good] = await dispatcher.dispatch(intent(clock.now(), 'good-token'))
@@ -36,8 +36,8 @@ test('a push whose payload cannot be built fails as an outcome, not an unhandled
     assert.equal(good?.result.kind, 'delivered')
     assert.deepEqual(sent, ['good-token'])
     assert.equal(outcomes.length, 2, 'both outcomes are reported (counted and logged)')
-    assert.equal(unhandled, undefined)
+    assert.deepEqual(processFaults.seen, [])
   } finally {
-    process.off('unhandledRejection', onUnhandled)
+    processFaults.stop()
   }
 })

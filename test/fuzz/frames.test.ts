@@ -13,6 +13,7 @@ import { ConversationNormaliser } from '../../src/sources/normalise.js'
 import { fcmToken, startHarness, subscribed, waitFor, type Harness } from '../e2e/harness.js'
 import { fuzzRuns, recordTrial } from '../support/trials.js'
 import { conversation, frameText, guideEvent, topic } from './payloads.js'
+import { ProcessFaults } from '../support/process-faults.js'
 
 const USERS = ['3c6a0c55-2a8e-4f1e-9d6c-5a0f8c1e2b11', 'agent-b']
 const KINDS = new Set(['offer', 'answered', 'ended'])
@@ -83,10 +84,9 @@ test('arbitrary WebSocket messages on the live Notifications socket cost neither
   const device = fcmToken()
   assert.equal((await h.register(agent.accessToken, { platform: 'android', token: device })).status, 201)
   await subscribed(h, agent.userId)
-  const faults: string[] = []
-  const onFault = (err: unknown): void => void faults.push(String(err))
-  process.on('unhandledRejection', onFault)
-  process.on('uncaughtException', onFault)
+  const processFaults = new ProcessFaults()
+  const faults = processFaults.seen
+  processFaults.start()
   const before = h.gateway.source.status()
   const messages = fc.sample(fc.oneof({ weight: 9, arbitrary: frameText([agent.userId, 'agent-b']) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 500 }).map((u) => Buffer.from(u)) }), fuzzRuns(2000))
   for (const [i, m] of messages.entries()) {
@@ -100,8 +100,7 @@ test('arbitrary WebSocket messages on the live Notifications socket cost neither
   h.world.genesys.answer(conversationId)
   const cancelled = await waitFor('its cancel', () => forCall('cancel_ring') === 1, 10_000).catch(() => false)
   const after = h.gateway.source.status()
-  process.off('unhandledRejection', onFault)
-  process.off('uncaughtException', onFault)
+  processFaults.stop()
   recordTrial(
     {
       id: 'input.websocket-frames',

@@ -8,20 +8,21 @@ import assert from 'node:assert/strict'
 import { fcmToken, startHarness, subscribed, waitFor, type Harness } from '../e2e/harness.js'
 import { lostIn, verdict } from '../support/ledger.js'
 import { recordTrial } from '../support/trials.js'
+import { ProcessFaults } from '../support/process-faults.js'
 
 const WINDOW_MS = 3_000
 const REGISTRANTS = 6
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 let h: Harness
-const faults: string[] = []
-const onFault = (err: unknown): void => void faults.push(String(err))
+const processFaults = new ProcessFaults()
+const faults = processFaults.seen
 before(async () => {
-  process.on('unhandledRejection', onFault)
+  processFaults.start()
   h = await startHarness({ RING_TIMEOUT_S: '30', RATE_LIMIT_PER_MINUTE: '0' })
 })
 after(async () => {
   await h.close()
-  process.off('unhandledRejection', onFault)
+  processFaults.stop()
 })
 
 test('Genesys REST answering 429 then 500 for a scaled-down minute: registrations land when retried, every call rings and is cancelled once', async () => {

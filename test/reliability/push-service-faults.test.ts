@@ -17,19 +17,20 @@ import { createMemoryStore } from '../../src/store/memory.js'
 import { apnsToken, fcmToken, startHarness, subscribed, waitFor, type Harness } from '../e2e/harness.js'
 import { lostIn, verdict } from '../support/ledger.js'
 import { recordTrial } from '../support/trials.js'
+import { ProcessFaults } from '../support/process-faults.js'
 
 const CALLS_PER_PHASE = 8
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 let h: Harness
-const faults: string[] = []
-const onFault = (err: unknown): void => void faults.push(String(err))
+const processFaults = new ProcessFaults()
+const faults = processFaults.seen
 before(async () => {
-  process.on('unhandledRejection', onFault)
+  processFaults.start()
   h = await startHarness({ RING_TIMEOUT_S: '30', RATE_LIMIT_PER_MINUTE: '0' })
 })
 after(async () => {
   await h.close()
-  process.off('unhandledRejection', onFault)
+  processFaults.stop()
 })
 
 async function agents(n: number): Promise<Array<{ userId: string; tokens: string[] }>> {
