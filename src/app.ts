@@ -8,7 +8,7 @@ import { buildApi } from './api/server.js'
 import { Dispatcher, type PushOutcome } from './dispatch/dispatcher.js'
 import { AgentDirectory, ClientCredentialsAuth, GatewayOrganization, GenesysRest, createDispatcher } from './genesys/index.js'
 import { LiveFeed } from './observability/live.js'
-import { withLogContext, type Logger } from './observability/logger.js'
+import type { Logger } from './observability/logger.js'
 import { GatewayMetrics } from './observability/metrics.js'
 import { createApnsProvider } from './providers/apns.js'
 import { createFcmProvider } from './providers/fcm.js'
@@ -155,8 +155,7 @@ export class Gateway {
     const onEvent = (event: RoutingEvent): void => {
       metrics.observeEvent(event)
       o.onEvent?.(event)
-      // Every line logged while this event is handled (ring, dispatch, providers) names the conversation.
-      const handled = withLogContext({ conversationId: event.conversationId }, () => engine.handle(event))
+      const handled = engine.handle(event)
       // Tracked so that stop() can let decisions already under way finish before closing the store.
       lifecycle.handling.add(handled)
       void handled.finally(() => lifecycle.handling.delete(handled))

@@ -1,7 +1,7 @@
 // The HTTP API. Fastify's JSON schemas are the validation (and, later, the OpenAPI description).
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import { randomUUID } from 'node:crypto'
-import { logContext, type Logger } from '../observability/logger.js'
+import type { Logger } from '../observability/logger.js'
 import { registerDocs } from './docs.js'
 import { dashboardRoutes, type DashboardOptions } from './routes/dashboard.js'
 import { metricsRoutes } from './routes/metrics.js'
@@ -67,13 +67,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     void reply.header('x-content-type-options', 'nosniff')
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store')
   })
-  // Every line logged while serving a request names it (reqId), also from modules with their own
-  // logger. Entered again after body parsing, whose stream events run outside the first context.
+  // Routes log through req.log, whose lines carry reqId; the id is echoed for the caller's traces.
   app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id)
-    logContext.run({ reqId: req.id }, done)
+    done()
   })
-  app.addHook('preValidation', (req, _reply, done) => logContext.run({ reqId: req.id }, done))
   const perAgent = await registerRateLimits(app, o.rateLimit ?? { perAgentPerMinute: 0, perIpPerMinute: 0 })
   await registerDocs(app)
   healthRoutes(app, o.readiness)

@@ -110,15 +110,15 @@ export class Dispatcher {
         return { ...base, provider: provider.name, result: { kind: 'expired', reason: 'the ring ended before the push could go out' }, attempts: attempt - 1, ...(sentAtHr !== undefined ? { sentAtHr } : {}), answeredAtHr: performance.now() }
       }
       sentAtHr ??= performance.now()
-      const result = await this.sendOnce(provider, message, remaining)
+      const result = await this.sendOnce(provider, message, remaining, intent.ring.conversationId)
       if (result.kind === 'delivered' && result.environment && result.environment !== target.device.environment) {
-        await this.moveEnvironment(target, result.environment)
+        await this.moveEnvironment(target, result.environment, intent.ring.conversationId)
       }
       if (result.kind === 'delivered' || result.kind === 'failed') {
         return { ...base, provider: provider.name, result, attempts: attempt, sentAtHr, answeredAtHr: performance.now() }
       }
       if (result.kind === 'invalid-token') {
-        const pruned = await this.prune(target, result)
+        const pruned = await this.prune(target, result, intent.ring.conversationId)
         return { ...base, provider: provider.name, result, attempts: attempt, sentAtHr, answeredAtHr: performance.now(), pruned }
       }
       // retry: exponential back-off with full jitter, at least what the service asked for.
@@ -131,36 +131,36 @@ export class Dispatcher {
     }
   }
 
-  private async sendOnce(provider: PushProvider, message: PushMessage, remainingMs: number): Promise<SendResult> {
+  private async sendOnce(provider: PushProvider, message: PushMessage, remainingMs: number, conversationId: string): Promise<SendResult> {
     try {
-      return await provider.send(message, AbortSignal.timeout(remainingMs))
+      return await provider.send(message, AbortSignal.timeout(remainingMs), { conversationId })
     } catch (err) {
       // A provider should classify everything; an exception is a bug or a network surprise: retryable.
-      this.o.logger.warn({ err, provider: provider.name }, 'provider threw instead of returning a result')
+      this.o.logger.warn({ err, conversationId, provider: provider.name }, 'provider threw instead of returning a result')
       return { kind: 'retry', reason: err instanceof Error ? err.message : String(err) }
     }
   }
 
-  private async prune(target: PushTarget, result: Extract<SendResult, { kind: 'invalid-token' }>): Promise<boolean> {
+  private async prune(target: PushTarget, result: Extract<SendResult, { kind: 'invalid-token' }>, conversationId: string): Promise<boolean> {
     try {
       const pruned = await this.o.store.pruneToken(target.device.token, result.timestamp)
-      this.o.logger.info({ userId: target.device.userId, device: tokenPrefix(target.device.token), reason: result.reason, pruned }, 'push service rejected the device token')
+      this.o.logger.info({ conversationId, userId: target.device.userId, device: tokenPrefix(target.device.token), reason: result.reason, pruned }, 'push service rejected the device token')
       return pruned
     } catch (err) {
-      this.o.logger.error({ err, device: tokenPrefix(target.device.token) }, 'could not prune a dead device token')
+      this.o.logger.error({ err, conversationId, device: tokenPrefix(target.device.token) }, 'could not prune a dead device token')
       return false
     }
   }
 
   /** APNs delivered through the other environment: remember it, so the next push goes there first. */
-  private async moveEnvironment(target: PushTarget, environment: 'production' | 'sandbox'): Promise<void> {
+  private async moveEnvironment(target: PushTarget, environment: 'production' | 'sandbox', conversationId: string): Promise<void> {
     try {
       const current = await this.o.store.getDevice(target.device.token)
       if (!current || current.userId !== target.device.userId || current.environment === environment) return
       await this.o.store.upsertDevice({ ...current, environment })
-      this.o.logger.info({ userId: current.userId, device: tokenPrefix(current.token), environment }, 'device environment corrected')
+      this.o.logger.info({ conversationId, userId: current.userId, device: tokenPrefix(current.token), environment }, 'device environment corrected')
     } catch (err) {
-      this.o.logger.warn({ err, device: tokenPrefix(target.device.token) }, 'could not record the device environment')
+      this.o.logger.warn({ err, conversationId, device: tokenPrefix(target.device.token) }, 'could not record the device environment')
     }
   }
 

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino'
 
 export type { Logger }
@@ -39,22 +38,10 @@ const REDACT_PATHS = [
   '*.subscription.keys',
 ]
 
-/** What every line logged inside a request or an event's handling carries (reqId, conversationId). */
-export type LogContext = Record<string, string>
-
-/**
- * The context of the current request or event, carried across awaits by AsyncLocalStorage so that
- * lines logged deep in the store or a provider still name their request and conversation. The
- * storage holds no state of its own outside an async chain, so gateways sharing a process (tests)
- * cannot see each other's context.
- */
-export const logContext = new AsyncLocalStorage<LogContext>()
-
-/** Runs `fn` with `fields` added to every log line it (and everything it awaits) writes. */
-export function withLogContext<T>(fields: LogContext, fn: () => T): T {
-  const outer = logContext.getStore()
-  return logContext.run(outer ? { ...outer, ...fields } : fields, fn)
-}
+// Request and conversation ids are passed explicitly (Fastify's req.log carries reqId; the ring
+// engine, dispatcher and providers put conversationId on their lines), not carried by
+// AsyncLocalStorage: its promise hooks run on every promise in the process, and cost about 5 % of
+// the gateway's CPU per event in the latency benchmark (BENCHMARKS.md).
 
 export function createLogger(options: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
   const opts: LoggerOptions = {
@@ -63,8 +50,6 @@ export function createLogger(options: { level?: string; name?: string } = {}, de
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
-    // A copy: pino merges each line's fields into the object the mixin returns.
-    mixin: () => ({ ...logContext.getStore() }),
   }
   return destination ? pino(opts, destination) : pino(opts)
 }

@@ -7,7 +7,7 @@
 import type { OutgoingHttpHeaders } from 'node:http2'
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
-import type { ApnsMessage, PushProvider, SendResult } from './provider.js'
+import type { ApnsMessage, PushProvider, SendContext, SendResult } from './provider.js'
 import { classifyApnsAnswer, parseApnsBody } from './apns-errors.js'
 import { Http2SessionPool, type StreamOutcome } from './http2-pool.js'
 import { ApnsProviderToken, type ApnsSigningKey } from './apns-token.js'
@@ -62,11 +62,11 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     this.timeoutMs = o.requestTimeoutMs ?? 10_000
   }
 
-  async send(msg: ApnsMessage, signal?: AbortSignal): Promise<SendResult> {
+  async send(msg: ApnsMessage, signal?: AbortSignal, context?: SendContext): Promise<SendResult> {
     // Only the token's prefix is ever logged (the logger also redacts any field named `token`).
     // The child logger is made only when something is logged: a child per push cost ~4 % of a push.
     let child: Logger | undefined
-    const log = (): Logger => (child ??= this.o.logger.child({ provider: 'apns', device: tokenPrefix(msg.token), pushType: msg.pushType }))
+    const log = (): Logger => (child ??= this.o.logger.child({ provider: 'apns', device: tokenPrefix(msg.token), pushType: msg.pushType, ...context }))
     const invalid = precheck(msg)
     if (invalid) {
       log().warn({ reason: invalid.reason }, 'apns: not sent')
@@ -98,7 +98,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     }
     let result = this.classify(outcome)
     if (result.kind === 'invalid-token' && isWrongEnvironment(outcome) && !this.o.url) {
-      result = await this.otherEnvironment(msg, body, jwt, signal, result)
+      result = await this.otherEnvironment(msg, body, jwt, signal, result, context)
     }
     if (result.kind === 'delivered') {
       if (this.o.logger.isLevelEnabled('debug')) log().debug({ apnsId: result.providerId }, 'apns: delivered')
@@ -123,12 +123,12 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
    * ERRATA.md: check the other environment before removing the token. Delivered there → the
    * dispatcher records the device's real environment; refused there too → the token is dead.
    */
-  private async otherEnvironment(msg: ApnsMessage, body: string, jwt: string, signal: AbortSignal | undefined, first: SendResult): Promise<SendResult> {
+  private async otherEnvironment(msg: ApnsMessage, body: string, jwt: string, signal: AbortSignal | undefined, first: SendResult, context?: SendContext): Promise<SendResult> {
     const other = msg.environment === 'sandbox' ? 'production' : 'sandbox'
     const outcome = await this.exchange(this.poolFor(other), { ...msg, environment: other }, body, jwt, signal)
     const second = this.classify(outcome)
     if (second.kind === 'delivered') {
-      this.o.logger.info({ device: tokenPrefix(msg.token), registered: msg.environment, actual: other }, 'apns: token belongs to the other environment')
+      this.o.logger.info({ ...context, device: tokenPrefix(msg.token), registered: msg.environment, actual: other }, 'apns: token belongs to the other environment')
       return { ...second, environment: other }
     }
     if (second.kind === 'invalid-token' && isWrongEnvironment(outcome)) {

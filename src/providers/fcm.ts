@@ -163,7 +163,7 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
 
   return {
     name: 'fcm',
-    async send(msg, signal) {
+    async send(msg, signal, context) {
       let result: SendResult
       try {
         result = await sendOnce(msg, signal)
@@ -172,7 +172,7 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
       }
       if (result.kind !== 'delivered') {
         const level = result.kind === 'failed' && result.config ? 'error' : 'info'
-        log[level]({ provider: 'fcm', device: tokenPrefix(msg.message.token), result: result.kind, status: result.status, reason: result.reason }, 'fcm send not delivered')
+        log[level]({ provider: 'fcm', ...context, device: tokenPrefix(msg.message.token), result: result.kind, status: result.status, reason: result.reason }, 'fcm send not delivered')
       }
       return result
     },

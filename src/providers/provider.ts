@@ -62,9 +62,14 @@ export interface WebPushSend {
 
 export type PushMessage = ApnsMessage | FcmSend | WebPushSend
 
+/** What a provider's log lines about one push name besides the device (passed, not carried by async context). */
+export interface SendContext {
+  conversationId?: string
+}
+
 export interface PushProvider<M extends PushMessage = PushMessage> {
   readonly name: ProviderName
-  send(msg: M, signal?: AbortSignal): Promise<SendResult>
+  send(msg: M, signal?: AbortSignal, context?: SendContext): Promise<SendResult>
   /** Opens connections and fetches credentials ahead of the first push (best effort, never throws). */
   warm?(): Promise<void>
   close(): Promise<void>

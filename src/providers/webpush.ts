@@ -103,7 +103,7 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
 
   return {
     name: 'webpush',
-    async send(msg, signal) {
+    async send(msg, signal, context) {
       let result: SendResult
       try {
         result = await sendOnce(msg, signal)
@@ -118,7 +118,7 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
       }
       if (result.kind !== 'delivered') {
         const level = result.kind === 'failed' && result.config ? 'error' : 'info'
-        o.logger[level]({ provider: 'webpush', device: tokenPrefix(msg.subscription.endpoint), result: result.kind, status: result.status, reason: result.reason }, 'web push not delivered')
+        o.logger[level]({ provider: 'webpush', ...context, device: tokenPrefix(msg.subscription.endpoint), result: result.kind, status: result.status, reason: result.reason }, 'web push not delivered')
       }
       return result
     },

@@ -141,12 +141,12 @@ export class RingEngine {
     const devices = await this.o.store.listDevices(event.userId)
     if (devices.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-devices' })
     const { targets, skipped } = selectRingTargets(devices, event.mediaType)
-    for (const s of skipped) this.o.logger.debug({ userId: event.userId, reason: s.reason }, 'device not rung')
+    for (const s of skipped) this.o.logger.debug({ conversationId: event.conversationId, userId: event.userId, reason: s.reason }, 'device not rung')
     if (targets.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-reachable-device' })
     if (this.o.presence) {
       const verdict = await this.o.presence.check(event.userId)
       if (!verdict.deliver) return this.decided({ kind: 'suppressed', event, reason: 'presence', ...(verdict.reason ? { detail: verdict.reason } : {}) })
-      if (verdict.reason) this.o.logger.debug({ userId: event.userId, reason: verdict.reason }, 'presence filter let the offer through')
+      if (verdict.reason) this.o.logger.debug({ conversationId: event.conversationId, userId: event.userId, reason: verdict.reason }, 'presence filter let the offer through')
     }
 
     const record: RingRecord = {

@@ -1,5 +1,5 @@
 // Device registration for mobile agents. The user is always the owner of the bearer token.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Clock } from '../../clock.js'
 import type { Device, Platform, WebPushSubscription } from '../../model.js'
 import { tokenPrefix } from '../../observability/logger.js'
@@ -104,11 +104,11 @@ function present(d: Device): Record<string, unknown> {
 export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void {
   const authenticate = o.limit ? [o.limit, agentAuth(o.agents)] : agentAuth(o.agents)
 
-  const register = async (body: RegisterBody, userId: string): Promise<Device> => {
+  const register = async (body: RegisterBody, userId: string, log: FastifyBaseLogger): Promise<Device> => {
     if (!o.platforms[body.platform]) {
       throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', `${body.platform} push is not configured on this gateway`)
     }
-    if (body.platform === 'web') return registerDevice(userId, { platform: 'web', token: '', subscription: webSubscription(body) })
+    if (body.platform === 'web') return registerDevice(userId, { platform: 'web', token: '', subscription: webSubscription(body) }, log)
     if (body.subscription) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription applies to web devices only')
     const rule = TOKEN_RULES[body.platform]
     if (body.token === undefined) throw new ApiError(400, 'INVALID_REQUEST', "body must have required property 'token'")
@@ -122,15 +122,16 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
       token,
       ...(body.platform === 'ios' ? { pushType: body.pushType ?? 'alert', environment: body.environment ?? o.defaultApnsEnvironment } : {}),
       ...(body.appId ? { appId: body.appId } : {}),
-    })
+    }, log)
   }
 
-  const registerDevice = async (userId: string, fields: Omit<Device, 'userId' | 'registeredAt'>): Promise<Device> => {
+  // `log` is the request's logger: its lines carry the request id.
+  const registerDevice = async (userId: string, fields: Omit<Device, 'userId' | 'registeredAt'>, log: FastifyBaseLogger): Promise<Device> => {
     const token = fields.subscription ? fields.subscription.endpoint : fields.token
     const previous = await o.store.getDevice(token)
     const device: Device = { ...fields, userId, token, registeredAt: o.clock.now() }
     const saved = await o.store.upsertDevice(device)
-    app.log.info({ userId, platform: device.platform, device: tokenPrefix(token), moved: previous && previous.userId !== userId }, 'device registered')
+    log.info({ userId, platform: device.platform, device: tokenPrefix(token), moved: previous && previous.userId !== userId }, 'device registered')
     await o.onDevicesChanged?.(userId)
     if (previous && previous.userId !== userId) await o.onDevicesChanged?.(previous.userId)
     return saved
@@ -141,12 +142,12 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     schema: { body: registerBody, response: { 201: deviceSchema, '4xx': errorResponseSchema } },
   }
   app.post<{ Body: RegisterBody }>('/api/v1/devices', registerRoute, async (req, reply) => {
-    const saved = await register(req.body, req.agent!.userId)
+    const saved = await register(req.body, req.agent!.userId, req.log)
     return reply.code(201).send(present(saved))
   })
   // The design guide's endpoint name, kept for apps built from the guide.
   app.post<{ Body: RegisterBody }>('/register-token', registerRoute, async (req, reply) => {
-    const saved = await register(req.body, req.agent!.userId)
+    const saved = await register(req.body, req.agent!.userId, req.log)
     return reply.code(201).send(present(saved))
   })
 
@@ -164,7 +165,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
       // Only the caller's own devices: another agent's token answers 404, as if it did not exist.
       const removed = (await o.store.removeDevice(userId, token)) || (token !== req.params.token && (await o.store.removeDevice(userId, req.params.token)))
       if (!removed) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no such device for this agent')
-      app.log.info({ userId, device: tokenPrefix(token) }, 'device removed')
+      req.log.info({ userId, device: tokenPrefix(token) }, 'device removed')
       await o.onDevicesChanged?.(userId)
       return reply.code(204).send()
     },
