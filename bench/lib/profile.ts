@@ -59,7 +59,8 @@ function locate(f: CallFrame): { where: string; origin: string } {
   const where = rel.endsWith('.ts') || f.lineNumber <= 0 ? rel : `${rel}:${f.lineNumber + 1}`
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(rel)
   if (nm) return { where, origin: `dependency: ${nm[1]}` }
-  if (rel.startsWith('src/')) return { where, origin: 'gateway (src/)' }
+  // The benchmarks run the compiled product (dist/), the tests run src/ through tsx.
+  if (rel.startsWith('src/') || rel.startsWith('dist/')) return { where, origin: 'gateway (src/)' }
   if (rel.startsWith('bench/')) return { where, origin: 'benchmark harness (bench/)' }
   return { where, origin: 'other' }
 }
