@@ -2,6 +2,7 @@
 // (Sygnal and gorush copy a retry loop into every provider). Devices are pushed in parallel so a
 // slow device never delays another; pushes to the same device are sent in order, so a cancel can
 // never overtake the ring it cancels.
+import { setMaxListeners } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { Clock } from '../clock.js'
 import type { PushIntent, PushTarget } from '../model.js'
@@ -11,6 +12,9 @@ import type { PushMessage, PushProvider, ProviderName, SendResult } from '../pro
 import type { DeviceStore } from '../store/store.js'
 import type { ProviderAlarms } from './alarms.js'
 import { buildMessage, type PayloadOptions } from './payloads.js'
+
+// Pushes whose deadlines fall in the same slice of this many ms share one abort signal.
+const DEADLINE_SLICE_MS = 100
 
 export type DeliveryResult = SendResult | { kind: 'expired'; reason: string } | { kind: 'skipped'; reason: string }
 
@@ -48,6 +52,7 @@ export class Dispatcher {
   private readonly retryMaxMs: number
   private readonly maxAttempts: number
   private inFlight = 0
+  private readonly deadlines = new Map<number, AbortSignal>()
 
   constructor(private readonly o: DispatcherOptions) {
     this.retryBaseMs = o.retryBaseMs ?? 200
@@ -110,7 +115,7 @@ export class Dispatcher {
         return { ...base, provider: provider.name, result: { kind: 'expired', reason: 'the ring ended before the push could go out' }, attempts: attempt - 1, ...(sentAtHr !== undefined ? { sentAtHr } : {}), answeredAtHr: performance.now() }
       }
       sentAtHr ??= performance.now()
-      const result = await this.sendOnce(provider, message, remaining, intent.ring.conversationId)
+      const result = await this.sendOnce(provider, message, this.deadlineSignal(intent.expiresAt), intent.ring.conversationId)
       if (result.kind === 'delivered' && result.environment && result.environment !== target.device.environment) {
         await this.moveEnvironment(target, result.environment, intent.ring.conversationId)
       }
@@ -131,9 +136,28 @@ export class Dispatcher {
     }
   }
 
-  private async sendOnce(provider: PushProvider, message: PushMessage, remainingMs: number, conversationId: string): Promise<SendResult> {
+  /**
+   * Aborts at the deadline, rounded up to the next DEADLINE_SLICE_MS: never early, at most that much
+   * late. Shared, because AbortSignal.timeout per push kept a timer alive for the ring's whole
+   * remaining lifetime (about a minute), freed only by a full garbage collection: at 2,000 pushes/s
+   * those timers were most of what the young generation promoted (BENCHMARKS.md, profile).
+   */
+  private deadlineSignal(deadline: number): AbortSignal {
+    const slice = Math.ceil(deadline / DEADLINE_SLICE_MS) * DEADLINE_SLICE_MS
+    let signal = this.deadlines.get(slice)
+    if (!signal) {
+      signal = AbortSignal.timeout(Math.max(0, slice - this.o.clock.now()))
+      // Every push in flight in the slice listens (and stops listening when it is done).
+      setMaxListeners(Infinity, signal)
+      this.deadlines.set(slice, signal)
+      signal.addEventListener('abort', () => this.deadlines.delete(slice), { once: true })
+    }
+    return signal
+  }
+
+  private async sendOnce(provider: PushProvider, message: PushMessage, signal: AbortSignal, conversationId: string): Promise<SendResult> {
     try {
-      return await provider.send(message, AbortSignal.timeout(remainingMs), { conversationId })
+      return await provider.send(message, signal, { conversationId })
     } catch (err) {
       // A provider should classify everything; an exception is a bug or a network surprise: retryable.
       this.o.logger.warn({ err, conversationId, provider: provider.name }, 'provider threw instead of returning a result')

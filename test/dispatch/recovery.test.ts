@@ -143,6 +143,20 @@ describe('APNs answers', () => {
     assert.equal(apnsPushes(world.apns, target.device.token).length, 0)
   })
 
+  test('a push stalled at APNs is given up when its ring ends, not before; pushes ending together share the deadline', async (t) => {
+    const r = await rig(t)
+    const targets = await Promise.all([device(r, { platform: 'ios', token: apnsToken() }), device(r, { platform: 'ios', token: apnsToken() })])
+    world.apns.stall(3_000)
+    t.after(() => world.apns.stall(0))
+    const started = performance.now()
+    const outcomes = await Promise.all(targets.map((target) => r.dispatcher.dispatch(ring([target], { lifeMs: 400 }))))
+    const tookMs = performance.now() - started
+    for (const [o] of outcomes) assert.equal(o?.result.kind, 'expired', `${o?.result.kind}: ${'reason' in (o?.result ?? {}) ? (o?.result as { reason: string }).reason : ''}`)
+    // Never before the ring's end; at most one deadline slice (100 ms) after it, plus scheduling.
+    assert.ok(tookMs >= 390, `gave up after ${tookMs.toFixed(0)} ms, before the ring ended`)
+    assert.ok(tookMs < 1_000, `gave up after ${tookMs.toFixed(0)} ms: the stall (3 s) was waited out`)
+  })
+
   test('403 InvalidProviderToken raises an alarm and keeps the token; the next delivery clears it', async (t) => {
     const r = await rig(t)
     const target = await device(r, { platform: 'ios', token: apnsToken() })
