@@ -16,11 +16,23 @@ import type { OutcomeRows } from './procs/gateway.js'
 const TARGET_P99_MS = 5
 const TARGET_P50_MS = 1
 
-function plan(scale: Scale, runs?: number): { agents: number; rate: number; runs: number; seconds: number; warmupS: number; holdMs: number; profileS: number } {
+interface Plan {
+  agents: number
+  rate: number
+  runs: number
+  seconds: number
+  warmupS: number
+  holdMs: number
+  profileS: number
+  /** Lighter loads, one run each: how the added latency grows with the load. */
+  lighterRates: number[]
+}
+
+function plan(scale: Scale, runs?: number): Plan {
   // The gateway's Notifications source puts every agent on one channel (at most 1000 topics).
   return scale === 'full'
-    ? { agents: 1000, rate: 2000, runs: runs ?? 5, seconds: 15, warmupS: 2, holdMs: 300, profileS: 10 }
-    : { agents: 200, rate: 2000, runs: runs ?? 2, seconds: 4, warmupS: 1, holdMs: 300, profileS: 3 }
+    ? { agents: 1000, rate: 2000, runs: runs ?? 5, seconds: 15, warmupS: 2, holdMs: 300, profileS: 10, lighterRates: [250, 500, 1000] }
+    : { agents: 200, rate: 2000, runs: runs ?? 2, seconds: 4, warmupS: 1, holdMs: 300, profileS: 3, lighterRates: [500] }
 }
 
 interface RunFigures {
@@ -56,14 +68,14 @@ export const latency: Benchmark = {
   title: '1. Added latency at 2,000 events/s (Redis store)',
   estimateS: (scale) => {
     const p = plan(scale)
-    return 15 + p.runs * (p.seconds + 3) + p.profileS + 10
+    return 15 + (p.runs + p.lighterRates.length) * (p.seconds + 3) + p.profileS + 10
   },
   async run(ctx: BenchContext): Promise<BenchOutput> {
     const p = plan(ctx.scale, ctx.runs)
     const { progress } = ctx
     const world = await benchWorld()
     const prefix = uniquePrefix('latency')
-    const stepsTotal = p.runs + 1
+    const stepsTotal = p.runs + p.lighterRates.length + 1
     try {
       progress.update(0, `seeding ${p.agents} agents`)
       const agents = addAgents(world, p.agents)
@@ -72,12 +84,12 @@ export const latency: Benchmark = {
       await seedDevices(store, agents.map((a, i) => device(a.userId, i % 2 === 0 ? 'ios' : 'android')))
       await store.close()
 
-      const runOnce = async (flags: string[], seconds: number, step: number): Promise<{ fig: RunFigures; samples: { added: number[]; roundTrip: number[] }; window: { startUs: number; endUs: number } }> => {
+      const runOnce = async (flags: string[], seconds: number, step: number, rate = p.rate): Promise<{ fig: RunFigures; samples: { added: number[]; roundTrip: number[] }; window: { startUs: number; endUs: number } }> => {
         const gw = await startGatewayChild({ world, storeUrl: ctx.redisUrl, storeKeyPrefix: prefix, nodeFlags: flags })
         try {
           await until('the gateway to subscribe every agent', () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents), 30_000)
           // A short warm-up at the same rate: JIT, TLS sessions, the provider token, Redis scripts.
-          await drive({ world, agents, queueId: queue.id, framesPerS: p.rate, durationMs: 1000, holdMs: p.holdMs })
+          await drive({ world, agents, queueId: queue.id, framesPerS: rate, durationMs: 1000, holdMs: p.holdMs })
           await until('warm-up pushes', async () => (await gw.call<{ pending: number }>('counts')).pending === 0, 30_000)
           await gw.call('reset')
           const t0 = await gw.call<{ hrUs: number; perf: number }>('now')
@@ -86,10 +98,10 @@ export const latency: Benchmark = {
             world,
             agents,
             queueId: queue.id,
-            framesPerS: p.rate,
+            framesPerS: rate,
             durationMs: seconds * 1000,
             holdMs: p.holdMs,
-            onTick: (ms) => progress.update((step + Math.min(1, ms / (seconds * 1000))) / stepsTotal, `${flags.length ? 'profiling' : `run ${step + 1}/${p.runs}`}: ${fmtInt(p.rate)} frames/s`),
+            onTick: (ms) => progress.update((step + Math.min(1, ms / (seconds * 1000))) / stepsTotal, `${flags.length ? 'profiling' : rate !== p.rate ? 'lighter load' : `run ${step + 1}/${p.runs}`}: ${fmtInt(rate)} frames/s`),
           })
           const t1 = await gw.call<{ hrUs: number; perf: number }>('now')
           const expected = d.offers + d.answers
@@ -134,11 +146,18 @@ export const latency: Benchmark = {
         await sleep(500)
       }
 
+      const lighter: Array<{ rate: number; fig: RunFigures }> = []
+      for (const [i, rate] of p.lighterRates.entries()) {
+        const { fig } = await runOnce([], p.seconds, p.runs + i, rate)
+        lighter.push({ rate, fig })
+        await sleep(500)
+      }
+
       let profile: ProfileSummary | undefined
       if (ctx.profile) {
         const dir = join(ctx.tmpDir, 'cpu-prof-latency')
         mkdirSync(dir, { recursive: true })
-        const { window } = await runOnce(['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'], p.profileS, p.runs)
+        const { window } = await runOnce(['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'], p.profileS, p.runs + p.lighterRates.length)
         const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
         if (file) {
           profile = summariseProfile(join(dir, file), window)
@@ -149,7 +168,7 @@ export const latency: Benchmark = {
           progress.note(`  latency: CPU profile saved to ${join(keep, 'latency.cpuprofile')}`)
         }
       }
-      return report(p, figs, pooledAdded, pooledRt, profile)
+      return report(p, figs, pooledAdded, pooledRt, lighter, profile)
     } finally {
       await world.close()
       await dropPrefix(prefix, ctx.redisUrl)
@@ -157,7 +176,7 @@ export const latency: Benchmark = {
   },
 }
 
-function report(p: ReturnType<typeof plan>, figs: RunFigures[], pooledAdded: number[], pooledRt: number[], profile?: ProfileSummary): BenchOutput {
+function report(p: Plan, figs: RunFigures[], pooledAdded: number[], pooledRt: number[], lighter: Array<{ rate: number; fig: RunFigures }>, profile?: ProfileSummary): BenchOutput {
   const sp = (f: (r: RunFigures) => number): ReturnType<typeof spread> => spread(figs.map(f))
   const a50 = sp((r) => r.added.p50)
   const a99 = sp((r) => r.added.p99)
@@ -189,6 +208,19 @@ function report(p: ReturnType<typeof plan>, figs: RunFigures[], pooledAdded: num
   lines.push('')
   const lost = figs.reduce((s, f) => s + Object.values(f.notDelivered).reduce((a, b) => a + b, 0), 0)
   lines.push(`Load actually offered: ${fmtSpread(rate, fmtInt)} frames/s; pushes delivered ${fmtInt(figs.reduce((s, f) => s + f.delivered, 0))}, not delivered ${fmtInt(lost)}${lost ? ` (${JSON.stringify(Object.assign({}, ...figs.map((f) => f.notDelivered)))})` : ''}. Gateway CPU per 1,000 frames (user + system, each frame one push): ${fmtSpread(sp((r) => r.cpuPer1000), (x) => `${x.toFixed(0)} ms`)}. Gateway event-loop delay p99 ${fmtSpread(sp((r) => r.eventLoop.p99), fmtMs)}, max ${fmtSpread(sp((r) => r.eventLoop.max), fmtMs)}; driver tick gap max ${fmtSpread(sp((r) => r.drive.maxTickGapMs), fmtMs)}.`)
+  if (lighter.length > 0) {
+    lines.push('')
+    lines.push(`#### Added latency by load`)
+    lines.push('')
+    lines.push(`One run of ${p.seconds} s at each lighter load (same agents, same hold), beside the median of the runs above. The gateway is one Node.js process: its CPU per frame sets how close to a full core it runs, and bursts queue behind the frames in front of them.`)
+    lines.push('')
+    lines.push('| frames/s offered | frame → push sent p50 | p99 | p99.9 | gateway CPU per 1,000 frames | event-loop delay p99 |')
+    lines.push('|---|---|---|---|---|---|')
+    const row = (rate: string, f: { added: Distribution; cpuPer1000: number; eventLoop: { p99: number } }): string =>
+      `| ${rate} | ${fmtMs(f.added.p50)} | ${fmtMs(f.added.p99)} | ${fmtMs(f.added.p999)} | ${f.cpuPer1000.toFixed(0)} ms | ${fmtMs(f.eventLoop.p99)} |`
+    for (const l of lighter) lines.push(row(fmtInt(l.rate), l.fig))
+    lines.push(row(`${fmtInt(p.rate)} (median of the runs above)`, { added: { ...pooledA, p50: a50.median, p99: a99.median, p999: a999.median }, cpuPer1000: sp((r) => r.cpuPer1000).median, eventLoop: { p99: sp((r) => r.eventLoop.p99).median } }))
+  }
   if (profile) {
     lines.push('')
     lines.push(`#### CPU profile of the hot path`)
@@ -237,6 +269,6 @@ function report(p: ReturnType<typeof plan>, figs: RunFigures[], pooledAdded: num
       { figure: "frame → sandbox's 200, p99", value: fmtSpread(r99, fmtMs) },
       { figure: 'gateway CPU per 1,000 frames', value: fmtSpread(sp((r) => r.cpuPer1000), (x) => `${x.toFixed(0)} ms`) },
     ],
-    data: { plan: p, runs: figs, pooled: { added: pooledA, roundTrip: pooledR }, profile },
+    data: { plan: p, runs: figs, pooled: { added: pooledA, roundTrip: pooledR }, lighter, profile },
   }
 }
