@@ -87,9 +87,12 @@ export const latency: Benchmark = {
       const store = await openBenchStore(ctx.redisUrl, prefix)
       await seedDevices(store, agents.map((a, i) => device(a.userId, i % 2 === 0 ? 'ios' : 'android')))
       await store.close()
-      const gw = await startGatewayChild({ world, storeUrl: ctx.redisUrl, storeKeyPrefix: prefix, nodeFlags: flags }).catch(async (err: unknown) => {
+      const cleanUp = async (): Promise<void> => {
         await world.close()
         await dropPrefix(prefix, ctx.redisUrl)
+      }
+      const gw = await startGatewayChild({ world, storeUrl: ctx.redisUrl, storeKeyPrefix: prefix, nodeFlags: flags }).catch(async (err: unknown) => {
+        await cleanUp()
         throw err
       })
       try {
@@ -138,8 +141,7 @@ export const latency: Benchmark = {
         return { fig, samples: s, window: { startUs: t0.hrUs + p.warmupS * 1e6, endUs: t1.hrUs } }
       } finally {
         await gw.stop()
-        await world.close()
-        await dropPrefix(prefix, ctx.redisUrl)
+        await cleanUp()
       }
     }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startGenesysSim, type GenesysSim } from '../../../src/sim/genesys/index.js'
-import { api, clientToken, isConversation, subscribedChannel, type Listener } from './helpers.js'
+import { api, clientToken, isConversation, subscribedChannel, type Frame, type Listener } from './helpers.js'
 
 interface Media {
   id: string
@@ -210,4 +210,17 @@ test('control endpoints drive the simulator from another process', async (t) => 
   assert.equal(stats.requests['GET /api/v2/users/me'], 1)
   const bad = await fetch(`${sim.url}/sim/v1/answer`, { method: 'POST', body: JSON.stringify({ conversationId: offer.conversationId }) })
   assert.equal(bad.status, 400)
+})
+
+test('forget(): a conversation is dropped silently, as if archived; REST reads of it answer 404', async (t) => {
+  const { sim, a, token, listener } = await setup(t)
+  const { conversationId } = sim.offer({ userId: a, mediaType: 'voice' })
+  const ofCall = (f: Frame): boolean => isConversation(f) && (f.eventBody as { id?: string }).id === conversationId
+  await listener.next((f) => ofCall(f))
+  sim.answer(conversationId)
+  await listener.next((f) => ofCall(f))
+  assert.equal((await api(sim, token, 'GET', `/api/v2/conversations/${conversationId}`)).status, 200)
+  sim.forget(conversationId)
+  assert.equal((await api(sim, token, 'GET', `/api/v2/conversations/${conversationId}`)).status, 404)
+  await assert.rejects(listener.next((f) => ofCall(f), 100), /timed out/, 'forgetting publishes nothing')
 })
