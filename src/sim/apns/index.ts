@@ -5,7 +5,8 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import http2, { type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
+import { listenOnLoopback } from '../listen.js'
 import { systemClock, type Clock } from '../../clock.js'
 import { ProviderTokenVerifier, type ConnectionTokenState, type SandboxKey } from './provider-token.js'
 import { readBoundedBody } from '../body.js'
@@ -268,13 +269,6 @@ export async function startApnsSandbox(o: ApnsSandboxOptions): Promise<ApnsSandb
     // ENHANCE_YOUR_CALM; Apple's servers take them, so the sandbox must too.
     maxSessionMemory: 128,
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
+  const port = await listenOnLoopback(server, o)
   return new ApnsSandbox(server, `https://localhost:${port}`, o)
 }

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events'
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { AddressInfo } from 'node:net'
+import { listenOnLoopback } from '../listen.js'
 import type { TLSSocket } from 'node:tls'
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -233,10 +234,7 @@ export async function startFcmSandbox(o: FcmSandboxOptions): Promise<FcmSandbox>
     // Node's default (10 MB per session) resets a full window with ENHANCE_YOUR_CALM; FCM does not.
     maxSessionMemory: 128,
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve())
-  })
+  await listenOnLoopback(server, o)
   // No client can connect between listen() resolving and the constructor attaching its listeners.
   return new FcmSandbox(server, issuer, clock, o.responseDelayMs ?? 0)
 }

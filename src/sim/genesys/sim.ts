@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import { listenOnLoopback } from '../listen.js'
 import { randomUUID } from 'node:crypto'
 import { systemClock, type Clock } from '../../clock.js'
 import { silentLogger, type Logger } from '../../observability/logger.js'
@@ -125,11 +125,7 @@ export class GenesysSim extends EventEmitter {
 
   async listen(): Promise<this> {
     const host = this.opts.host ?? '127.0.0.1'
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.opts.port ?? 0, host, () => resolve())
-    })
-    const { port } = this.server.address() as AddressInfo
+    const port = await listenOnLoopback(this.server, { host, ...(this.opts.port !== undefined && { port: this.opts.port }) })
     const h = host.includes(':') ? `[${host}]` : host
     this.baseUrl = `${this.opts.tls ? 'https' : 'http'}://${h}:${port}`
     this.hub.setWsBase(`${this.opts.tls ? 'wss' : 'ws'}://${h}:${port}`)

@@ -11,7 +11,8 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer, type Server } from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
+import { listenOnLoopback } from '../listen.js'
 import { performance } from 'node:perf_hooks'
 import { importJWK, jwtVerify } from 'jose'
 import { systemClock, type Clock } from '../../clock.js'
@@ -262,13 +263,6 @@ function header(req: IncomingMessage, name: string): string | undefined {
 export async function startWebPushSandbox(o: WebPushSandboxOptions): Promise<WebPushSandbox> {
   const server = createServer({ key: o.tls.key, cert: o.tls.cert })
   server.keepAliveTimeout = 60_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
+  const port = await listenOnLoopback(server, o)
   return new WebPushSandbox(server, `https://localhost:${port}`, o)
 }
