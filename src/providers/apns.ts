@@ -7,7 +7,7 @@
 import type { OutgoingHttpHeaders } from 'node:http2'
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
-import type { ApnsMessage, PushProvider, SendContext, SendResult } from './provider.js'
+import { abortedByDeadline, type ApnsMessage, type PushProvider, type SendContext, type SendResult } from './provider.js'
 import { classifyApnsAnswer, parseApnsBody } from './apns-errors.js'
 import { Http2SessionPool, type StreamOutcome } from './http2-pool.js'
 import { ApnsProviderToken, type ApnsSigningKey } from './apns-token.js'
@@ -79,7 +79,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
       log().warn({ size, limit }, 'apns: payload too large, not sent')
       return { kind: 'failed', reason: `payload is ${size} bytes, over the ${limit}-byte APNs limit` }
     }
-    if (signal?.aborted) return aborted()
+    if (signal?.aborted) return abortedByDeadline()
     if (this.closed) return { kind: 'retry', reason: 'APNs provider is shut down' }
 
     let jwt: string
@@ -196,14 +196,9 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
       case 'timeout':
         return { kind: 'retry', reason: `no answer from APNs within ${this.timeoutMs} ms` }
       case 'aborted':
-        return aborted()
+        return abortedByDeadline()
     }
   }
-}
-
-function aborted(): SendResult {
-  // The caller's deadline passed (the ring is over); the dispatcher will not resend it.
-  return { kind: 'retry', reason: 'aborted by the caller (deadline)' }
 }
 
 function isWrongEnvironment(o: StreamOutcome): boolean {

@@ -7,7 +7,7 @@ import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
 import { FCM_SCOPE, GoogleAccessTokenSource, GoogleAuthError, type GoogleServiceAccountKey } from './google-auth.js'
 import { Http2SessionPool } from './http2-pool.js'
-import type { FcmSend, PushProvider, SendResult } from './provider.js'
+import { abortedByDeadline, type FcmSend, type PushProvider, type SendResult } from './provider.js'
 
 export interface FcmProviderOptions {
   serviceAccount: GoogleServiceAccountKey
@@ -134,7 +134,7 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
         return retryAfterMs === undefined ? { status: outcome.status, json } : { status: outcome.status, json, retryAfterMs }
       }
       case 'aborted':
-        return { kind: 'failed', reason: 'aborted: the ring is over' }
+        return abortedByDeadline()
       case 'timeout':
         return { kind: 'retry', reason: `no answer from FCM within ${timeout} ms` }
       // Never processed, or lost with its connection: the message may or may not have gone out;
@@ -192,7 +192,7 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
 }
 
 function errorOutcome(err: unknown, signal: AbortSignal | undefined): SendResult {
-  if (signal?.aborted) return { kind: 'failed', reason: 'aborted: the ring is over' }
+  if (signal?.aborted) return abortedByDeadline()
   if (err instanceof GoogleAuthError) {
     return err.retryable
       ? { kind: 'retry', reason: err.message, ...(err.status ? { status: err.status } : {}) }

@@ -13,6 +13,15 @@ export type SendResult =
   /** Permanent or configuration error: keep the token, raise an alarm when `config` is set. */
   | { kind: 'failed'; reason: string; status?: number; config?: boolean }
 
+/**
+ * The caller's deadline passed while the push was waiting or in flight (the ring is over). Every
+ * provider answers it alike: retryable in kind, so the dispatcher's own expiry check ends the push
+ * as 'expired', never as a failure of the push service.
+ */
+export function abortedByDeadline(): SendResult {
+  return { kind: 'retry', reason: 'aborted by the caller (deadline)' }
+}
+
 /** An APNs request: the provider adds the provider token and the HTTP/2 framing. */
 export interface ApnsMessage {
   provider: 'apns'

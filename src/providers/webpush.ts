@@ -7,7 +7,7 @@ import { Agent, request } from 'undici'
 import webpush from 'web-push'
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
-import type { PushProvider, SendResult, WebPushSend } from './provider.js'
+import { abortedByDeadline, type PushProvider, type SendResult, type WebPushSend } from './provider.js'
 
 export interface WebPushProviderOptions {
   vapid: { publicKey: string; privateKey: string; subject: string }
@@ -108,7 +108,7 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
       try {
         result = await sendOnce(msg, signal)
       } catch (err) {
-        if (signal?.aborted) result = { kind: 'retry', reason: 'aborted by the caller (deadline)' }
+        if (signal?.aborted) result = abortedByDeadline()
         else {
           const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'error'
           // A subscription the library cannot encrypt for (bad p256dh/auth) can never be delivered.
