@@ -1,7 +1,7 @@
 // Gateway instances as child processes (`push-gateway start`, configured only by environment), as
 // an operator runs several behind a load balancer, with their JSON log lines collected.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
+import { freePort } from '../support/ports.js'
 import { join } from 'node:path'
 import type { TestWorld } from '../../src/sim/world.js'
 
@@ -24,17 +24,6 @@ export interface Instance {
   /** Milliseconds (Date.now()) when this instance logged `msg`, the first time after `after`. */
   loggedAt(msg: string, after?: number): number | undefined
   stop(): Promise<number | null>
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 export async function startInstance(world: TestWorld, id: string, settings: Record<string, string>): Promise<Instance> {

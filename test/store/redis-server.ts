@@ -3,7 +3,7 @@
 // durability does, so "a write answered OK survives a restart" is Redis's promise, tested as such.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePort } from '../support/ports.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -16,17 +16,6 @@ export interface OwnRedis {
   /** Starts it again on the same port and data directory; resolves once it answers. */
   restart(): Promise<void>
   close(): Promise<void>
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 export async function startOwnRedis(): Promise<OwnRedis> {
