@@ -4,12 +4,11 @@
 // (REFUSED_STREAM, or above a GOAWAY's last stream id) and one request after ExpiredProviderToken.
 // Sources: Apple, "Sending notification requests to APNs", "Handling notification responses from
 // APNs", "Establishing a token-based connection to APNs".
-import type { OutgoingHttpHeaders } from 'node:http2'
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
 import { abortedByDeadline, type ApnsMessage, type PushProvider, type SendContext, type SendResult } from './provider.js'
 import { classifyApnsAnswer, parseApnsBody } from './apns-errors.js'
-import { Http2SessionPool, type StreamOutcome } from './http2-pool.js'
+import { Http2SessionPool, type RequestHeaders, type StreamOutcome } from './http2-pool.js'
 import { ApnsProviderToken, type ApnsSigningKey } from './apns-token.js'
 
 export const APNS_PRODUCTION_URL = 'https://api.push.apple.com'
@@ -230,9 +229,9 @@ function precheck(msg: ApnsMessage): Refusal | undefined {
   return undefined
 }
 
-function requestHeaders(msg: ApnsMessage, jwt: string): OutgoingHttpHeaders {
+function requestHeaders(msg: ApnsMessage, jwt: string): RequestHeaders {
   // No content-type: Apple's request header list does not include one; the body is always JSON.
-  const headers: OutgoingHttpHeaders = {
+  const headers: RequestHeaders = {
     ':method': 'POST',
     ':path': `/3/device/${msg.token}`,
     authorization: `bearer ${jwt}`,
