@@ -22,7 +22,7 @@ export const apns: Benchmark = {
         count: p.devices,
         warm: p.warm,
         accepted: () => {
-          const n = world.apns.accepted.length
+          const n = world.apns.acceptedCount
           world.apns.resetStats()
           return n
         },

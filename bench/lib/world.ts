@@ -6,12 +6,12 @@ import { Redis } from 'ioredis'
 import type { Device } from '../../src/model.js'
 import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/store.js'
-import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
+import { startTestWorld, type TestWorld, type TestWorldOptions } from '../../src/sim/world.js'
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
-export function benchWorld(): Promise<TestWorld> {
-  return startTestWorld()
+export function benchWorld(o: TestWorldOptions = {}): Promise<TestWorld> {
+  return startTestWorld(o)
 }
 
 /** A key prefix no other run (or test) uses. */

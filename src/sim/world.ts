@@ -17,6 +17,8 @@ export interface TestWorldOptions {
   genesys?: Omit<GenesysSimOptions, 'tls' | 'clock'>
   bundleId?: string
   projectId?: string
+  /** The APNs sandbox's `keepAccepted` (default true). */
+  keepAcceptedPushes?: boolean
 }
 
 export interface TestWorld {
@@ -54,7 +56,7 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
   const clock = o.clock ? { clock: o.clock } : {}
   const [genesys, apns, fcm, webpush] = await Promise.all([
     startGenesysSim({ ...o.genesys, tls, ...clock }),
-    startApnsSandbox({ tls, keys: [apnsKey], topics: [bundleId], ...clock }),
+    startApnsSandbox({ tls, keys: [apnsKey], topics: [bundleId], ...clock, ...(o.keepAcceptedPushes === false ? { keepAccepted: false } : {}) }),
     startFcmSandbox({
       tls,
       accounts: [{ clientEmail: account.json.client_email, privateKeyId: account.json.private_key_id, publicKeyPem: account.publicKeyPem, projectId }],

@@ -26,6 +26,12 @@ export interface ApnsSandboxOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS; Apple advertises about 1000. */
   maxConcurrentStreams?: number
   responseDelayMs?: number
+  /**
+   * Keep every accepted push in `accepted` (default). Off, they are only counted (`acceptedCount`)
+   * and emitted to 'push' listeners, as Apple keeps nothing of yours: the throughput benchmarks turn
+   * it off so the sandbox's heap does not grow with the pushes and slow it down.
+   */
+  keepAccepted?: boolean
 }
 
 export interface AcceptedPush {
@@ -60,6 +66,8 @@ const MAX_BODY_READ = 64 * 1024
 
 export class ApnsSandbox extends EventEmitter {
   readonly accepted: AcceptedPush[] = []
+  /** Pushes accepted since start or the last resetStats(), kept or not. */
+  acceptedCount = 0
   readonly rejected: RejectedPush[] = []
   private readonly open = new Map<ServerHttp2Session, { tokens: ConnectionTokenState; streams: number }>()
   private readonly tokenFailures = new Map<string, InjectedFailure>()
@@ -142,6 +150,7 @@ export class ApnsSandbox extends EventEmitter {
 
   resetStats(): void {
     this.accepted.length = 0
+    this.acceptedCount = 0
     this.rejected.length = 0
     this.peak = 0
     this.opened = 0
@@ -195,17 +204,17 @@ export class ApnsSandbox extends EventEmitter {
     const injected = this.takeFailure(token)
     if (injected) return this.reject(stream, apnsId, token, injected)
 
-    const push: AcceptedPush = {
-      token,
-      headers: flatHeaders(headers),
-      payload: p.payload,
-      apnsId,
-      receivedAt: this.clock.now(),
-      hrtime: performance.now(),
-    }
+    const keep = this.o.keepAccepted !== false
+    const push: AcceptedPush | undefined =
+      keep || this.listenerCount('push') > 0
+        ? { token, headers: flatHeaders(headers), payload: p.payload, apnsId, receivedAt: this.clock.now(), hrtime: performance.now() }
+        : undefined
     this.respond(stream, () => {
-      this.accepted.push(push)
-      this.emit('push', push)
+      this.acceptedCount++
+      if (push) {
+        if (keep) this.accepted.push(push)
+        this.emit('push', push)
+      }
       stream.respond({ ':status': 200, 'apns-id': apnsId }, { endStream: true })
     })
   }
