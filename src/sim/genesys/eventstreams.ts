@@ -119,6 +119,16 @@ export class EventStreamHub {
     for (const [eventType, data] of out) this.publish(conv.mediaType, { eventId: randomUUID(), eventType, timestamp: iso(now), data })
   }
 
+  /** Conversations whose state the hub keeps; forget() drops them, so long runs do not grow the heap. */
+  get trackedConversations(): number {
+    return this.seen.size
+  }
+
+  /** The simulator forgot the conversation (archived): nothing more will be published for it. */
+  forget(conversationId: string): void {
+    this.seen.delete(conversationId)
+  }
+
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, down: boolean): void {
     this.stats.connectionAttempts++
     const refuse = (status: number, reason: string): void => {
@@ -196,12 +206,12 @@ export class EventStreamHub {
   }
 
   private publish(mediaType: string, event: GuideEvent): void {
-    const text = JSON.stringify(event)
+    let text: string | undefined // serialised once, and only when someone listens
     for (const sub of this.subs.values()) {
       if (!sub.events.has(event.eventType)) continue
       if (sub.mediaTypes.size > 0 && !sub.mediaTypes.has(mediaType)) continue
       const ws = sub.socket
-      if (ws && ws.readyState === ws.OPEN) ws.send(text)
+      if (ws && ws.readyState === ws.OPEN) ws.send((text ??= JSON.stringify(event)))
     }
   }
 }

@@ -199,6 +199,7 @@ export class GenesysSim extends EventEmitter {
    */
   forget(conversationId: string): void {
     this.book.conversations.delete(conversationId)
+    this.eventStreams.forget(conversationId)
   }
   transfer(conversationId: string, toUserId?: string): { participantId?: string } {
     return this.book.transfer(conversationId, toUserId)

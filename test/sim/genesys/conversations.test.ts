@@ -212,7 +212,7 @@ test('control endpoints drive the simulator from another process', async (t) => 
   assert.equal(bad.status, 400)
 })
 
-test('forget(): a conversation is dropped silently, as if archived; REST reads of it answer 404', async (t) => {
+test('forget(): a conversation is dropped silently, as if archived; REST reads of it answer 404; nothing of it is kept', async (t) => {
   const { sim, a, token, listener } = await setup(t)
   const { conversationId } = sim.offer({ userId: a, mediaType: 'voice' })
   const ofCall = (f: Frame): boolean => isConversation(f) && (f.eventBody as { id?: string }).id === conversationId
@@ -220,7 +220,10 @@ test('forget(): a conversation is dropped silently, as if archived; REST reads o
   sim.answer(conversationId)
   await listener.next((f) => ofCall(f))
   assert.equal((await api(sim, token, 'GET', `/api/v2/conversations/${conversationId}`)).status, 200)
+  const tracked = sim.eventStreams.trackedConversations
+  assert.ok(tracked >= 1, 'the event-stream hub follows the live conversation')
   sim.forget(conversationId)
   assert.equal((await api(sim, token, 'GET', `/api/v2/conversations/${conversationId}`)).status, 404)
+  assert.equal(sim.eventStreams.trackedConversations, tracked - 1, 'its event-stream state is dropped too (a long benchmark run would otherwise grow the heap)')
   await assert.rejects(listener.next((f) => ofCall(f), 100), /timed out/, 'forgetting publishes nothing')
 })
