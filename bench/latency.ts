@@ -80,7 +80,7 @@ export const latency: Benchmark = {
     // run, 240 ms in the fifth).
     const runOnce = async (flags: string[], seconds: number, step: number, rate = p.rate): Promise<{ fig: RunFigures; samples: { added: number[]; roundTrip: number[] }; window: { startUs: number; endUs: number } }> => {
       progress.update(step / stepsTotal, `seeding ${fmtInt(p.agents)} agents`)
-      const world = await benchWorld()
+      const world = await benchWorld({ keepAcceptedPushes: false })
       const prefix = uniquePrefix('latency')
       const agents = addAgents(world, p.agents)
       const queue = world.genesys.addQueue({ name: 'Bench Support' })
