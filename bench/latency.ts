@@ -213,7 +213,7 @@ function report(p: Plan, figs: RunFigures[], pooledAdded: number[], pooledRt: nu
   }
   lines.push('')
   const lost = figs.reduce((s, f) => s + Object.values(f.notDelivered).reduce((a, b) => a + b, 0), 0)
-  lines.push(`Load actually offered: ${fmtSpread(rate, fmtInt)} frames/s; pushes delivered ${fmtInt(figs.reduce((s, f) => s + f.delivered, 0))}, not delivered ${fmtInt(lost)}${lost ? ` (${JSON.stringify(Object.assign({}, ...figs.map((f) => f.notDelivered)))})` : ''}. Gateway CPU per 1,000 frames (user + system, each frame one push): ${fmtSpread(sp((r) => r.cpuPer1000), (x) => `${x.toFixed(0)} ms`)}. Gateway event-loop delay p99 ${fmtSpread(sp((r) => r.eventLoop.p99), fmtMs)}, max ${fmtSpread(sp((r) => r.eventLoop.max), fmtMs)}; driver tick gap max ${fmtSpread(sp((r) => r.drive.maxTickGapMs), fmtMs)}.`)
+  lines.push(`Load actually offered: ${fmtSpread(rate, fmtInt)} frames/s; pushes delivered ${fmtInt(figs.reduce((s, f) => s + f.delivered, 0))}, not delivered ${fmtInt(lost)}${lost ? ` (${JSON.stringify(Object.assign({}, ...figs.map((f) => f.notDelivered)))})` : ''}. Gateway CPU per 1,000 frames (user + system, each frame one push): ${fmtSpread(sp((r) => r.cpuPer1000), (x) => `${x.toFixed(0)} ms`)}. Gateway event-loop delay p99 ${fmtSpread(sp((r) => r.eventLoop.p99), fmtMs)}, max ${fmtSpread(sp((r) => r.eventLoop.max), fmtMs)}; driver tick gap max ${fmtSpread(sp((r) => r.drive.maxTickGapMs), fmtMs)}, driver stalls over 10 ms ${fmtSpread(sp((r) => r.drive.stalls), fmtInt)} per run (the load generator's own GC pauses: the frames due meanwhile reach the gateway as one burst, ${fmtInt(p.rate / 100)} frames per 10 ms of stall).`)
   if (lighter.length > 0) {
     lines.push('')
     lines.push(`#### Added latency by load`)

@@ -13,6 +13,11 @@ export interface DriveResult {
   elapsedMs: number
   /** Largest gap between two ticks of the driver (its own event loop lag). */
   maxTickGapMs: number
+  /**
+   * Ticks that came more than 10 ms after the previous one (the load generator's own GC pauses):
+   * the frames due meanwhile leave together, and the gateway receives them as one burst.
+   */
+  stalls: number
 }
 
 export interface DriveOptions {
@@ -24,6 +29,8 @@ export interface DriveOptions {
   holdMs: number
   onTick?: (elapsedMs: number) => void
 }
+
+const STALL_MS = 10
 
 export async function drive(o: DriveOptions): Promise<DriveResult> {
   const sim = o.world.genesys
@@ -44,11 +51,13 @@ export async function drive(o: DriveOptions): Promise<DriveResult> {
   const start = performance.now()
   let lastTick = start
   let maxGap = 0
+  let stalls = 0
   try {
     await new Promise<void>((resolve) => {
       const tick = (): void => {
         const now = performance.now()
         maxGap = Math.max(maxGap, now - lastTick)
+        if (now - lastTick > STALL_MS) stalls++
         lastTick = now
         const elapsed = now - start
         const offering = elapsed < o.durationMs
@@ -79,5 +88,5 @@ export async function drive(o: DriveOptions): Promise<DriveResult> {
   } finally {
     sim.off('frame', onFrame)
   }
-  return { offers, answers, frames, elapsedMs: performance.now() - start, maxTickGapMs: maxGap }
+  return { offers, answers, frames, elapsedMs: performance.now() - start, maxTickGapMs: maxGap, stalls }
 }
