@@ -80,6 +80,9 @@ export const memory: Benchmark = {
     const [small, large] = figures as [SizeFigures, SizeFigures]
     const growth = large.rssRinging.median - small.rssRinging.median
     const heapGrowth = large.heapRinging.median - small.heapRinging.median
+    // "Flat" is about growth: a smaller RSS with more devices (allocator pages returned between
+    // processes) is not a failure. The JavaScript heap is the exact signal; RSS gets 10 % of slack.
+    const flat = growth < 0.1 * small.rssRinging.median && heapGrowth < 0.05 * small.heapRinging.median
     const rows = figures.map(
       (f) => `| ${fmtInt(f.devices)} | ${fmtSpread(f.rssIdle, fmtMiB)} | ${fmtSpread(f.heapIdle, fmtMiB)} | ${fmtSpread(f.rssRinging, fmtMiB)} | ${fmtSpread(f.heapRinging, fmtMiB)} |`,
     )
@@ -115,7 +118,7 @@ export const memory: Benchmark = {
       ],
       headline: [
         { figure: `RSS, ${fmtInt(large.devices)} devices + ${fmtInt(p.rings)} rings`, value: fmtSpread(large.rssRinging, fmtMiB) },
-        { figure: `RSS growth ${fmtInt(small.devices)} → ${fmtInt(large.devices)} devices (medians)`, value: `${fmtMiB(growth)} (${((growth / small.rssRinging.median) * 100).toFixed(1)} %); heap ${fmtMiB(heapGrowth)}`, target: 'flat', pass: Math.abs(growth) < 0.1 * small.rssRinging.median },
+        { figure: `RSS growth ${fmtInt(small.devices)} → ${fmtInt(large.devices)} devices (medians)`, value: `${fmtMiB(growth)} (${((growth / small.rssRinging.median) * 100).toFixed(1)} %); heap ${fmtMiB(heapGrowth)}`, target: 'flat', pass: flat },
       ],
       data: { plan: p, figures },
     }
