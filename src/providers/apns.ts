@@ -192,6 +192,8 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
       case 'refused':
       case 'lost':
         return { kind: 'retry', reason: `network: ${outcome.reason}` }
+      case 'invalid':
+        return { kind: 'failed', reason: `not sent: ${outcome.reason}` }
       case 'timeout':
         return { kind: 'retry', reason: `no answer from APNs within ${this.timeoutMs} ms` }
       case 'aborted':

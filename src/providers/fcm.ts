@@ -139,6 +139,8 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
         return { kind: 'retry', reason: `no answer from FCM within ${timeout} ms` }
       // Never processed, or lost with its connection: the message may or may not have gone out;
       // a retry can duplicate it, which collapse_key and the ring's dedup make harmless.
+      case 'invalid':
+        return { kind: 'failed', reason: `not sent: ${outcome.reason}` }
       case 'refused':
       case 'lost':
         return { kind: 'retry', reason: outcome.reason }

@@ -6,11 +6,17 @@
 // the push path is the product's hot path, and node:http2's per-stream machinery was most of it.
 import type { Logger } from '../observability/logger.js'
 import { H2Connection, type ExchangeOutcome, type Field } from './h2/connection.js'
+import { encodeHeaders } from './h2/hpack.js'
 
 /** Request headers, pseudo-headers first (`:method`, `:path`); names lowercase. */
 export type RequestHeaders = Record<string, string>
 
-export type StreamOutcome = ExchangeOutcome | { kind: 'timeout' } | { kind: 'aborted' }
+export type StreamOutcome =
+  | ExchangeOutcome
+  | { kind: 'timeout' }
+  | { kind: 'aborted' }
+  /** The request cannot be sent as given (a header value with CR, LF or NUL): nothing went out, and sending it again cannot help. */
+  | { kind: 'invalid'; reason: string }
 
 class PooledSession {
   active = 0
@@ -47,6 +53,12 @@ export class Http2SessionPool {
 
   /** One request/response exchange on some pooled session. */
   async exchange(headers: RequestHeaders, body: string, timeoutMs: number, signal?: AbortSignal): Promise<StreamOutcome> {
+    let headerBlock: Buffer
+    try {
+      headerBlock = encodeHeaders(this.fields(headers))
+    } catch (err) {
+      return { kind: 'invalid', reason: (err as Error).message }
+    }
     let ps: PooledSession
     try {
       const acquired = await this.acquire(signal)
@@ -55,14 +67,7 @@ export class Http2SessionPool {
     } catch (err) {
       return { kind: 'lost', reason: `connect ${this.origin}: ${(err as Error).message}` }
     }
-    let fields: Field[]
-    try {
-      fields = this.fields(headers)
-    } catch (err) {
-      this.release(ps)
-      return { kind: 'refused', reason: (err as Error).message }
-    }
-    return this.await(ps, fields, Buffer.from(body, 'utf8'), timeoutMs, signal)
+    return this.await(ps, headerBlock, Buffer.from(body, 'utf8'), timeoutMs, signal)
   }
 
   /** Opens a session now (TLS and HTTP/2 handshakes) so the first push does not pay for them. */
@@ -80,7 +85,7 @@ export class Http2SessionPool {
   }
 
   // Runs once per push: what is allocated here is the pool's per-push cost.
-  private await(ps: PooledSession, fields: Field[], body: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<StreamOutcome> {
+  private await(ps: PooledSession, headerBlock: Buffer, body: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<StreamOutcome> {
     return new Promise((resolve) => {
       let settled = false
       const finish = (o: StreamOutcome): void => {
@@ -100,7 +105,7 @@ export class Http2SessionPool {
         finish({ kind: 'aborted' })
       }
       signal?.addEventListener('abort', onAbort, { once: true })
-      const ex = ps.conn.request(fields, body, finish)
+      const ex = ps.conn.request(headerBlock, body, finish)
     })
   }
 

@@ -76,6 +76,20 @@ describe('APNs provider sends what Apple expects', () => {
     assert.deepEqual(pick(result, ['kind', 'status', 'config']), { kind: 'failed', status: 403, config: true })
   })
 
+  test('a header value that would split the request (CR LF in a collapse id) fails without a request; the process and the connection carry on', async () => {
+    // A conversation id is copied into apns-collapse-id; a hostile event could carry CR LF in it.
+    const quick = world.provider({ requestTimeoutMs: 200 })
+    const before = world.sandbox.accepted.length + world.sandbox.rejected.length
+    const result = await quick.send(alertMessage({ collapseId: 'conv\r\nx-injected: 1' }))
+    assert.equal(result.kind, 'failed')
+    assert.match(result.kind === 'failed' ? result.reason : '', /forbidden character/)
+    // Past the request timeout: nothing left behind fires (it used to throw from a timer).
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(world.sandbox.accepted.length + world.sandbox.rejected.length, before, 'nothing reached the sandbox')
+    assert.equal((await quick.send(alertMessage())).kind, 'delivered')
+    await quick.close()
+  })
+
   test('an alert payload over 4096 bytes fails without a request', async () => {
     const before = world.sandbox.accepted.length + world.sandbox.rejected.length
     const result = await apns.send(alertMessage({ payload: { aps: { alert: 'x' }, pad: 'p'.repeat(4100) } }))

@@ -97,7 +97,7 @@ describe('HTTP/2 client connection', () => {
   const events = { onSettings: () => undefined, onGoaway: () => undefined, onClose: () => undefined }
   const open = (): Promise<H2Connection> => H2Connection.connect(origin, { ca: pki.caCert, timeoutMs: 5000, events })
   const send = (conn: H2Connection, path: string, body: Buffer): Promise<ExchangeOutcome> =>
-    new Promise((resolve) => conn.request([[':method', 'POST'], [':scheme', 'https'], [':authority', 'localhost'], [':path', path]], body, resolve))
+    new Promise((resolve) => conn.request(encodeHeaders([[':method', 'POST'], [':scheme', 'https'], [':authority', 'localhost'], [':path', path]]), body, resolve))
 
   test('bodies larger than the server\'s windows arrive whole, and 40 exchanges share one connection', async () => {
     handler = (stream, headers, body) => {

@@ -12,7 +12,7 @@
 // connection with GOAWAY and the matching error code.
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { isIP } from 'node:net'
-import { encodeHeaders, HpackDecoder, HpackError } from './hpack.js'
+import { HpackDecoder, HpackError } from './hpack.js'
 
 export type Field = readonly [name: string, value: string]
 
@@ -161,21 +161,24 @@ export class H2Connection {
     return this.streams.size
   }
 
-  /** Sends one request; `done` is called exactly once, unless the request is cancelled first. */
-  request(headers: ReadonlyArray<Field>, body: Buffer, done: (o: ExchangeOutcome) => void): Exchange {
+  /**
+   * Sends one request; `done` is called exactly once, unless the request is cancelled first.
+   * `headerBlock` is from encodeHeaders(): literals never indexed, so it does not depend on the
+   * connection, and a header that cannot be encoded is refused before any stream is taken.
+   */
+  request(headerBlock: Buffer, body: Buffer, done: (o: ExchangeOutcome) => void): Exchange {
     if (this.closed || this.goingAway) {
       const ex = new Exchange(0, body, 0, done)
       done({ kind: 'refused', reason: this.closed ? 'connection closed' : 'connection going away' })
       return ex
     }
-    const block = encodeHeaders(headers)
     const id = this.nextStreamId
     this.nextStreamId += 2
     // Stream ids are 31 bits: a long-lived connection ends and the pool opens a new one.
     if (this.nextStreamId > MAX_WINDOW) this.goingAway = true
     const ex = new Exchange(id, body, this.peerInitialWindow, done)
     this.streams.set(id, ex)
-    this.writeHeaders(id, block, body.length === 0)
+    this.writeHeaders(id, headerBlock, body.length === 0)
     this.unwritten.push(ex)
     if (body.length > 0) this.sendBody(ex)
     return ex
