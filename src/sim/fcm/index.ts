@@ -5,7 +5,6 @@
 // "FCM error codes". Never imported by the running gateway (only tests, benchmarks, demo).
 import { EventEmitter } from 'node:events'
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
-import type { AddressInfo } from 'node:net'
 import { listenOnLoopback } from '../listen.js'
 import type { TLSSocket } from 'node:tls'
 import { randomBytes } from 'node:crypto'
@@ -69,9 +68,9 @@ export class FcmSandbox extends EventEmitter {
     private readonly issuer: TokenIssuer,
     private readonly clock: Clock,
     private readonly responseDelayMs: number,
+    port: number,
   ) {
     super()
-    const { port } = server.address() as AddressInfo
     this.url = `https://localhost:${port}`
     this.tokenUri = `${this.url}/token`
     issuer.tokenUri = this.tokenUri
@@ -234,7 +233,7 @@ export async function startFcmSandbox(o: FcmSandboxOptions): Promise<FcmSandbox>
     // Node's default (10 MB per session) resets a full window with ENHANCE_YOUR_CALM; FCM does not.
     maxSessionMemory: 128,
   })
-  await listenOnLoopback(server, o)
+  const port = await listenOnLoopback(server, o)
   // No client can connect between listen() resolving and the constructor attaching its listeners.
-  return new FcmSandbox(server, issuer, clock, o.responseDelayMs ?? 0)
+  return new FcmSandbox(server, issuer, clock, o.responseDelayMs ?? 0, port)
 }
