@@ -15,7 +15,7 @@
 // Device keys never expire (they live until removed or pruned); everything ring-related has a TTL.
 // TTLs run on Redis time (PX); the expiresAt inside records comes from the injected clock.
 // Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
-import { Redis, type RedisOptions } from 'ioredis'
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis'
 import type { Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
@@ -38,6 +38,7 @@ export interface RedisStoreOptions {
 
 type ScriptFn = (...keysAndArgs: (string | number)[]) => Promise<unknown>
 type RedisWithScripts = Redis & Record<ScriptName, ScriptFn>
+type PipelineWithScripts = ChainableCommander & Record<ScriptName, (...keysAndArgs: (string | number)[]) => ChainableCommander>
 
 // Replies that mean the server cannot serve right now (loading, failover) rather than a bad command.
 const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/
@@ -51,7 +52,25 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'pgw:'
  * gateway and a third less time spent in them (each one pauses every frame in flight). The price
  * is one socket write per command; gateway CPU per frame stayed within the runs' spread.
  */
-const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels', 'pgwMarkSent']
+const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels']
+
+/**
+ * Outbox marks (markSent) are written after their push has left, never on its path, so the marks
+ * made within MARK_BATCH_MS leave together as one pipeline. A socket write to Redis costs the
+ * gateway ~25 µs of CPU (the largest single item in its profile at 2,000 frames/s, where every
+ * push made one mark): batched, about ten marks share a write. Measured in alternating latency
+ * benchmark runs: 287 and 289 ms of gateway CPU per 1,000 frames against 306 and 312 unbatched.
+ * A mark reaches Redis at most MARK_BATCH_MS later; recovery only resends claims unmarked for
+ * seconds (the engine's grace).
+ */
+export const MARK_BATCH_MS = 5
+const MARK_BATCH_MAX = 256
+
+interface PendingMark {
+  args: (string | number)[]
+  resolve: () => void
+  reject: (err: unknown) => void
+}
 
 export function createRedisStore(o: RedisStoreOptions): Store {
   const prefix = o.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX
@@ -110,7 +129,9 @@ export function createRedisStore(o: RedisStoreOptions): Store {
 
   async function call<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      await connected()
+      // Once connected, fn runs synchronously in the caller's turn: a mark made just before
+      // close() is queued before close() flushes the batch.
+      if (!everReady) await connected()
       return await fn()
     } catch (err) {
       throw classify(err)
@@ -128,6 +149,36 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     unsentIndex: `${prefix}cancels:unsent`,
     open: `${prefix}rings:open`,
     once: (key: string) => `${prefix}once:${key}`,
+  }
+
+  let marks: PendingMark[] = []
+  let markTimer: NodeJS.Timeout | undefined
+  function flushMarks(): void {
+    clearTimeout(markTimer)
+    markTimer = undefined
+    const batch = marks
+    marks = []
+    if (batch.length === 0) return
+    const pipeline = redis.pipeline() as PipelineWithScripts
+    for (const m of batch) pipeline.pgwMarkSent(...m.args)
+    pipeline.exec().then(
+      (replies) =>
+        batch.forEach((m, i) => {
+          const err = replies?.[i]?.[0]
+          if (err) m.reject(err)
+          else m.resolve()
+        }),
+      (err: unknown) => {
+        for (const m of batch) m.reject(err)
+      },
+    )
+  }
+  function queueMark(args: (string | number)[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      marks.push({ args, resolve, reject })
+      if (marks.length >= MARK_BATCH_MAX) flushMarks()
+      else markTimer ??= setTimeout(flushMarks, MARK_BATCH_MS)
+    })
   }
 
   async function readRing(key: string): Promise<RingRecord | undefined> {
@@ -189,7 +240,7 @@ export function createRedisStore(o: RedisStoreOptions): Store {
       call(async () => {
         const tokens = sent.cancelTokens ?? []
         if (sent.ring !== true && tokens.length === 0) return
-        await redis.pgwMarkSent(k.ring(key), k.unsent(key), k.unsentIndex, key, at, sent.ring === true ? '1' : '0', ...tokens)
+        await queueMark([k.ring(key), k.unsent(key), k.unsentIndex, key, at, sent.ring === true ? '1' : '0', ...tokens])
       }),
     listUnsentCancels: (olderThanMs) =>
       call(async () => {
@@ -227,6 +278,8 @@ export function createRedisStore(o: RedisStoreOptions): Store {
         await redis.ping()
       }),
     close: async () => {
+      // Marks still waiting for their batch go out ahead of QUIT, on the same connection.
+      flushMarks()
       try {
         await redis.quit()
       } catch {

@@ -102,6 +102,41 @@ test('redis: every ring-related key carries a TTL, device keys follow the docume
   }
 })
 
+test('redis: outbox marks made together are all written, including those still waiting for their batch at close()', async () => {
+  const keyPrefix = uniquePrefix()
+  const store = createRedisStore({ url: REDIS_URL, keyPrefix })
+  const rings = Array.from({ length: 300 }, (_, i) => ring({ conversationId: `conv-${i}`, rungTokens: ['a', 'b'] }))
+  try {
+    for (const r of rings) {
+      await store.createRing(r, 60_000)
+      await store.claimCancels(ringKey(r), ['a', 'b'])
+    }
+    assert.equal((await store.listUnsentCancels(0)).length, 300, 'every cancel claimed and unsent')
+    // More marks at once than one batch holds: each promise settles once its own mark is in Redis.
+    await Promise.all(rings.map((r, i) => store.markSent(ringKey(r), { ring: true, cancelTokens: ['a', 'b'] }, 10_000 + i)))
+    assert.deepEqual(await store.listUnsentCancels(0), [])
+    assert.deepEqual((await Promise.all(rings.map((r) => store.getRing(ringKey(r))))).map((r) => r?.dispatchedAt), rings.map((_, i) => 10_000 + i))
+
+    // A graceful stop: marks not awaited before close() still reach Redis.
+    const late = ring({ conversationId: 'late', rungTokens: ['a'] })
+    await store.createRing(late, 60_000)
+    await store.claimCancels(ringKey(late), ['a'])
+    const marked = store.markSent(ringKey(late), { ring: true, cancelTokens: ['a'] }, 20_000)
+    await store.close()
+    await marked
+    const reader = createRedisStore({ url: REDIS_URL, keyPrefix })
+    try {
+      assert.equal((await reader.getRing(ringKey(late)))?.dispatchedAt, 20_000)
+      assert.deepEqual(await reader.listUnsentCancels(0), [])
+    } finally {
+      await reader.close()
+    }
+  } finally {
+    await store.close()
+    await dropPrefix(keyPrefix)
+  }
+})
+
 test('redis: a Redis that is down fails fast with StoreUnavailableError', async () => {
   // Port 1 on localhost refuses connections.
   const store = createRedisStore({ url: 'redis://127.0.0.1:1', keyPrefix: uniquePrefix(), connectTimeoutMs: 1_000 })
