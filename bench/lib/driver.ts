@@ -14,10 +14,12 @@ export interface DriveResult {
   /** Largest gap between two ticks of the driver (its own event loop lag). */
   maxTickGapMs: number
   /**
-   * Ticks that came more than 10 ms after the previous one (the load generator's own GC pauses):
-   * the frames due meanwhile leave together, and the gateway receives them as one burst.
+   * Ticks that came more than 10 ms after the previous one: the load generator's own GC pauses,
+   * which leave frames overdue.
    */
   stalls: number
+  /** Most frames overdue at once (after a stall, before the driver caught up). */
+  maxBacklog: number
 }
 
 export interface DriveOptions {
@@ -27,10 +29,20 @@ export interface DriveOptions {
   framesPerS: number
   durationMs: number
   holdMs: number
+  /**
+   * How the frames left overdue by a stall of the load generator go out. 'paced' (the default):
+   * at up to CATCH_UP × the rate until the driver is back on schedule, as a sender that paces its
+   * channels does (Genesys allows 100 messages/s per channel). 'at-once': all in the tick after
+   * the stall, the burst a Node.js generator makes when nothing paces it.
+   */
+  catchUp?: 'paced' | 'at-once'
   onTick?: (elapsedMs: number) => void
 }
 
 const STALL_MS = 10
+const TICK_MS = 2
+/** Catch-up speed after a stall, relative to the nominal rate. */
+const CATCH_UP = 1.5
 
 export async function drive(o: DriveOptions): Promise<DriveResult> {
   const sim = o.world.genesys
@@ -48,6 +60,12 @@ export async function drive(o: DriveOptions): Promise<DriveResult> {
   let answers = 0
   let next = 0
   const offerRate = o.framesPerS / 2
+  const paced = (o.catchUp ?? 'paced') === 'paced'
+  // Token bucket: frames may leave at up to CATCH_UP × the rate, in ticks of at most two ticks' worth.
+  const maxRatePerMs = (o.framesPerS * CATCH_UP) / 1000
+  const bucketSize = Math.max(2, Math.ceil(maxRatePerMs * TICK_MS * 2))
+  let budget = bucketSize
+  let maxBacklog = 0
   const start = performance.now()
   let lastTick = start
   let maxGap = 0
@@ -56,23 +74,30 @@ export async function drive(o: DriveOptions): Promise<DriveResult> {
     await new Promise<void>((resolve) => {
       const tick = (): void => {
         const now = performance.now()
-        maxGap = Math.max(maxGap, now - lastTick)
-        if (now - lastTick > STALL_MS) stalls++
+        const gap = now - lastTick
+        maxGap = Math.max(maxGap, gap)
+        if (gap > STALL_MS) stalls++
         lastTick = now
+        budget = paced ? Math.min(bucketSize, budget + gap * maxRatePerMs) : Infinity
         const elapsed = now - start
         const offering = elapsed < o.durationMs
-        const due = offering ? Math.floor((elapsed * offerRate) / 1000) - offers : 0
-        for (let i = 0; i < due; i++) {
-          const agent = o.agents[next++ % o.agents.length] as BenchAgent
-          const c = sim.offer({ userId: agent.userId, mediaType: 'voice', ...(o.queueId ? { queueId: o.queueId } : {}) })
-          open.push({ id: c.conversationId, at: now })
-          offers++
-        }
-        while (open.length > 0 && (open[0] as { at: number }).at + o.holdMs <= now) {
+        // Answers first: they are the older frames.
+        let answersDue = 0
+        while (answersDue < open.length && (open[answersDue] as { at: number }).at + o.holdMs <= now) answersDue++
+        const offersDue = offering ? Math.floor((elapsed * offerRate) / 1000) - offers : 0
+        maxBacklog = Math.max(maxBacklog, answersDue + offersDue)
+        while (budget >= 1 && open.length > 0 && (open[0] as { at: number }).at + o.holdMs <= now) {
           const id = (open.shift() as { id: string }).id
           sim.answer(id)
           answered.push({ id, at: now })
           answers++
+          budget--
+        }
+        for (let i = 0; i < offersDue && budget >= 1; i++, budget--) {
+          const agent = o.agents[next++ % o.agents.length] as BenchAgent
+          const c = sim.offer({ userId: agent.userId, mediaType: 'voice', ...(o.queueId ? { queueId: o.queueId } : {}) })
+          open.push({ id: c.conversationId, at: now })
+          offers++
         }
         while (answered.length > 0 && (answered[0] as { at: number }).at + 1_000 <= now) sim.forget((answered.shift() as { id: string }).id)
         o.world.apns.accepted.length = 0
@@ -83,10 +108,10 @@ export async function drive(o: DriveOptions): Promise<DriveResult> {
           resolve()
         }
       }
-      const timer = setInterval(tick, 2)
+      const timer = setInterval(tick, TICK_MS)
     })
   } finally {
     sim.off('frame', onFrame)
   }
-  return { offers, answers, frames, elapsedMs: performance.now() - start, maxTickGapMs: maxGap, stalls }
+  return { offers, answers, frames, elapsedMs: performance.now() - start, maxTickGapMs: maxGap, stalls, maxBacklog }
 }
