@@ -1,9 +1,14 @@
-// Keeps rings going out while the shared store (Redis) is unreachable.
+// Keeps rings going out while the shared store (Redis) is unreachable, and spares the store a read
+// of the agent's devices on most events.
 //
-// Devices: a read-through cache. While the store answers, every read goes to it (another instance
-// may have changed the registry) and refreshes the cache; when it throws StoreUnavailableError, the
-// last answer for that agent is served instead. Bounded: at most `maxAgents` agents (least recently
-// read evicted first), entries older than `maxAgeMs` are not served.
+// Devices: a read-through cache. When the store offers a change feed (Redis pub/sub: every instance
+// publishes the agents whose devices it changed), a list read while the feed was listening, with
+// no change heard since, is served from memory, for at most `trustMs`. Otherwise every read goes to
+// the store and refreshes the cache. A change made on another instance reaches this one's cache
+// after the publish crosses the network (well under a millisecond on one host); this instance's
+// own writes apply at once. When the store throws StoreUnavailableError, the last answer for that
+// agent is served instead. Bounded: at most `maxAgents` agents (least recently read evicted
+// first), entries older than `maxAgeMs` are not served.
 // Ring state: a ring cannot wait for Redis, so during an outage createRing, claimOnce and the
 // transitions of rings created meanwhile run on an in-process store (bounded by the ring TTLs).
 // Those rings are deduplicated per instance only; with one WebSocket source holder (the lease) and
@@ -13,7 +18,7 @@ import { systemClock, type Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { createMemoryStore } from './memory.js'
-import { StoreUnavailableError, type Store } from './store.js'
+import { StoreUnavailableError, type DeviceChangeFeed, type Store } from './store.js'
 
 export interface StoreHealth {
   /** True while the backend is unreachable and reads are served from the cache. */
@@ -23,6 +28,8 @@ export interface StoreHealth {
   cachedAgents: number
   /** Rings created in-process during an outage and still alive. */
   localRings: number
+  /** With a store that has a change feed: whether it listens, i.e. current device lists are served from memory. */
+  deviceFeedListening?: boolean
 }
 
 export interface CachedStore extends Store {
@@ -36,14 +43,18 @@ export interface CachedStoreOptions {
   maxAgents?: number
   /** Default 24 h: a device list older than that is not trusted even in an outage. */
   maxAgeMs?: number
+  /** Default 5 min: how long a list kept current by the change feed is served without a read. */
+  trustMs?: number
 }
 
 interface Entry<T> {
   value: T
   at: number
+  /** Read while the change feed listened, no change heard since: may be served without a read. */
+  current: boolean
 }
 
-export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): CachedStore {
+export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: CachedStoreOptions = {}): CachedStore {
   const clock = o.clock ?? systemClock
   const logger = o.logger ?? silentLogger()
   const maxAgents = o.maxAgents ?? 100_000
@@ -52,7 +63,17 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
   const owners = new Map<string, string>() // token → userId, for entries in `devices`
   const local = createMemoryStore({ clock })
   const localKeys = new Map<string, number>() // ring key → expiry, to count local rings
+  const trustMs = o.trustMs ?? 5 * 60_000
   let downSince: number | undefined
+  // Bumped by every change heard (and every gap): a read that overlapped one is not current.
+  let changes = 0
+  const feed = inner.watchDevices?.({
+    changed: (userId) => outdated(userId),
+    gap: () => {
+      changes++
+      for (const e of devices.values()) e.current = false
+    },
+  })
 
   async function through<T>(fn: () => Promise<T>): Promise<T> {
     try {
@@ -75,9 +96,15 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
     return e !== undefined && clock.now() - e.at <= maxAgeMs
   }
 
-  function remember(userId: string, list: Device[]): void {
+  function outdated(userId: string | undefined): void {
+    changes++
+    const e = userId === undefined ? undefined : devices.get(userId)
+    if (e) e.current = false
+  }
+
+  function remember(userId: string, list: Device[], current: boolean): void {
     forget(userId)
-    devices.set(userId, { value: list, at: clock.now() })
+    devices.set(userId, { value: list, at: clock.now(), current })
     for (const d of list) owners.set(d.token, userId)
     while (devices.size > maxAgents) {
       const oldest = devices.keys().next().value
@@ -117,12 +144,22 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
     health() {
       const now = clock.now()
       for (const [k, exp] of localKeys) if (exp <= now) localKeys.delete(k)
-      return { degraded: downSince !== undefined, ...(downSince !== undefined && { since: downSince }), cachedAgents: devices.size, localRings: localKeys.size }
+      return {
+        degraded: downSince !== undefined,
+        ...(downSince !== undefined && { since: downSince }),
+        cachedAgents: devices.size,
+        localRings: localKeys.size,
+        ...(feed && { deviceFeedListening: feed.listening() }),
+      }
     },
     async upsertDevice(device) {
       const saved = await through(() => inner.upsertDevice(device))
       const previous = owners.get(device.token)
-      if (previous !== undefined) dropToken(device.token)
+      outdated(device.userId)
+      if (previous !== undefined) {
+        outdated(previous)
+        dropToken(device.token)
+      }
       const e = devices.get(device.userId)
       if (e) {
         e.value = [...e.value.filter((d) => d.token !== device.token), saved]
@@ -131,9 +168,16 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
       return saved
     },
     async listDevices(userId) {
+      const cached = devices.get(userId)
+      if (cached?.current && feed?.listening() && clock.now() - cached.at <= trustMs) {
+        devices.delete(userId) // most recently used last
+        devices.set(userId, cached)
+        return cached.value.map((d) => ({ ...d }))
+      }
+      const before = changes
       try {
         const list = await through(() => inner.listDevices(userId))
-        remember(userId, list)
+        remember(userId, list, before === changes && feed?.listening() === true)
         return list
       } catch (err) {
         const e = devices.get(userId)
@@ -144,11 +188,13 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
     getDevice: (token) => through(() => inner.getDevice(token)),
     async removeDevice(userId, token) {
       const removed = await through(() => inner.removeDevice(userId, token))
+      outdated(userId)
       if (removed) dropToken(token)
       return removed
     },
     async pruneToken(token, registeredBefore) {
       const pruned = await through(() => inner.pruneToken(token, registeredBefore))
+      outdated(owners.get(token))
       if (pruned) dropToken(token)
       return pruned
     },
@@ -188,6 +234,7 @@ export function createCachedStore(inner: Store, o: CachedStoreOptions = {}): Cac
     claimOnce: (key, ttlMs) => orLocal(() => inner.claimOnce(key, ttlMs), () => local.claimOnce(key, ttlMs)),
     ping: () => through(() => inner.ping()),
     async close() {
+      await feed?.stop()
       await Promise.all([inner.close(), local.close()])
     },
   }

@@ -8,8 +8,15 @@
 // The current Redis time in ms, for scores in the open-rings index (one clock for every instance).
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
+// Every change to an agent's devices is published on <prefix>devices:changed (the agent's id), so
+// instances can keep device lists in memory (cached.ts). pcall: a Redis user whose ACL forbids the
+// channel still registers devices; its instances find the channel closed and keep no such cache.
+const PUBLISH_CHANGE = `
+local function publish_change(prefix, user) redis.pcall('PUBLISH', prefix .. 'devices:changed', user) end
+`
+
 // Removes `token` from agent `user` (hash, token index, per-platform count, agents set).
-const DROP_DEVICE = `
+const DROP_DEVICE = `${PUBLISH_CHANGE}
 local function drop_device(prefix, counts, agents, token, user)
   local hash = prefix .. 'gen_user_id_' .. user
   local json = redis.call('HGET', hash, token)
@@ -19,6 +26,7 @@ local function drop_device(prefix, counts, agents, token, user)
   end
   redis.call('DEL', prefix .. 'device:' .. token)
   if redis.call('HLEN', hash) == 0 then redis.call('SREM', agents, user) end
+  publish_change(prefix, user)
 end
 `
 
@@ -38,6 +46,7 @@ redis.call('SET', KEYS[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
 redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
 redis.call('SADD', KEYS[4], ARGV[3])
+publish_change(ARGV[1], ARGV[3])
 return 1`,
   },
   // KEYS: token index, counts, agents. ARGV: prefix, token, userId. Returns 1 when removed.

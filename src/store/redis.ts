@@ -11,16 +11,18 @@
 //   rings:open             zset   ring keys in state 'ringing', score = Redis-time ms when the TTL ends
 //   cancels:unsent         zset   ring keys with unsent cancels, score = Redis-time ms of the last claim
 //   once:<key>             string claimOnce marker, SET NX PX (dedup window, webhook idempotency)
+//   devices:changed        pub/sub channel: the userId of every agent whose devices changed
 //
 // Device keys never expire (they live until removed or pruned); everything ring-related has a TTL.
 // TTLs run on Redis time (PX); the expiresAt inside records comes from the injected clock.
 // Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
+import { randomUUID } from 'node:crypto'
 import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis'
 import type { Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { SCRIPTS, type ScriptName } from './redis-scripts.js'
-import { StoreUnavailableError, type Store } from './store.js'
+import { StoreUnavailableError, type DeviceChangeFeed, type DeviceWatch, type DeviceWatcher, type Store } from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 export interface RedisStoreOptions {
@@ -72,7 +74,11 @@ interface PendingMark {
   reject: (err: unknown) => void
 }
 
-export function createRedisStore(o: RedisStoreOptions): Store {
+/** How long the device feed waits for its own probe message before giving up on the channel. */
+const FEED_PROBE_TIMEOUT_MS = 2_000
+const PROBE = 'probe:'
+
+export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed {
   const prefix = o.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX
   const logger = o.logger ?? silentLogger()
   const connectTimeoutMs = o.connectTimeoutMs ?? 5_000
@@ -181,6 +187,81 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     })
   }
 
+  /**
+   * Listens on <prefix>devices:changed over a second connection (a subscribed connection can send
+   * nothing else). It counts as listening only once a probe it published itself has come back: an
+   * ACL that forbids the channel, or anything else that loses messages, leaves it not listening,
+   * and callers then read every device list from Redis. Each (re)connection is a gap.
+   */
+  const feeds = new Set<DeviceWatch>()
+  function watchDevices(watcher: DeviceWatcher): DeviceWatch {
+    const channel = `${prefix}devices:changed`
+    const sub = redis.duplicate({ enableOfflineQueue: true, autoResubscribe: false, enableAutoPipelining: false })
+    let listening = false
+    let stopped = false
+    let warned = false
+    let probe: { token: string; heard: () => void } | undefined
+    sub.on('message', (from: string, message: string) => {
+      if (from !== channel) return
+      if (message.startsWith(PROBE)) {
+        if (message === probe?.token) probe.heard()
+        return
+      }
+      watcher.changed(message)
+    })
+    sub.on('error', (err: Error) => logger.debug({ err: err.message, prefix }, 'Redis device feed connection error'))
+    sub.on('close', () => {
+      if (!listening) return
+      listening = false
+      watcher.gap()
+    })
+    sub.on('ready', () => {
+      const token = `${PROBE}${randomUUID()}`
+      void (async () => {
+        try {
+          await sub.subscribe(channel)
+          const heard = new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no probe back within ${FEED_PROBE_TIMEOUT_MS} ms`)), FEED_PROBE_TIMEOUT_MS)
+            timer.unref()
+            probe = {
+              token,
+              heard: () => {
+                clearTimeout(timer)
+                resolve()
+              },
+            }
+          })
+          // Awaited below; a publish that fails first must not leave its timeout unhandled.
+          heard.catch(() => undefined)
+          await redis.publish(channel, token)
+          await heard
+          if (stopped || sub.status !== 'ready') return
+          listening = true
+          watcher.gap()
+          if (warned) logger.info({ prefix }, 'Redis device feed listening again: device lists are cached in memory')
+          warned = false
+        } catch (err) {
+          if (stopped || sub.status !== 'ready') return // the connection went; its next 'ready' tries again
+          if (!warned) logger.warn({ err: err instanceof Error ? err.message : String(err), channel }, 'Redis device feed unavailable: device lists are read from Redis on every event')
+          warned = true
+        } finally {
+          if (probe?.token === token) probe = undefined
+        }
+      })()
+    })
+    const watch: DeviceWatch = {
+      listening: () => listening,
+      stop: async () => {
+        stopped = true
+        listening = false
+        feeds.delete(watch)
+        sub.disconnect()
+      },
+    }
+    feeds.add(watch)
+    return watch
+  }
+
   async function readRing(key: string): Promise<RingRecord | undefined> {
     const res = await redis.multi().hmget(k.ring(key), 'state', 'record', 'sent').smembers(k.cancelled(key)).exec()
     return toRing(res)
@@ -188,6 +269,7 @@ export function createRedisStore(o: RedisStoreOptions): Store {
 
   return {
     kind: 'redis',
+    watchDevices,
     upsertDevice: (device: Device) =>
       call(async () => {
         const json = JSON.stringify(device)
@@ -280,6 +362,7 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     close: async () => {
       // Marks still waiting for their batch go out ahead of QUIT, on the same connection.
       flushMarks()
+      await Promise.all([...feeds].map((f) => f.stop()))
       try {
         await redis.quit()
       } catch {

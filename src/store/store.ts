@@ -59,6 +59,27 @@ export interface RingStore {
   claimOnce(key: string, ttlMs: number): Promise<boolean>
 }
 
+/**
+ * Changes to agents' devices made by any instance, for a cache of device lists (cached.ts). The
+ * Redis store offers it (pub/sub); stores that one process owns need none.
+ */
+export interface DeviceChangeFeed {
+  watchDevices(watcher: DeviceWatcher): DeviceWatch
+}
+
+export interface DeviceWatcher {
+  /** Some instance changed `userId`'s devices. */
+  changed(userId: string): void
+  /** Changes may have gone unheard (the feed's connection dropped, or it began listening): trust nothing cached before. */
+  gap(): void
+}
+
+export interface DeviceWatch {
+  /** True while every change is being heard. */
+  listening(): boolean
+  stop(): Promise<void>
+}
+
 export interface Store extends DeviceStore, RingStore {
   readonly kind: 'sqlite' | 'redis' | 'memory'
   /** Throws when the backend is unreachable (readiness). */

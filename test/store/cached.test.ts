@@ -8,6 +8,7 @@ import { createCachedStore, storeReadiness } from '../../src/store/cached.js'
 import { createRedisStore } from '../../src/store/redis.js'
 import { StoreUnavailableError } from '../../src/store/store.js'
 import { device, ring } from './contract.js'
+import { Redis } from 'ioredis'
 import { startOwnRedis, type OwnRedis } from './redis-server.js'
 
 let redis: OwnRedis
@@ -81,5 +82,91 @@ test('the cache is bounded: the least recently read agent is evicted', async () 
     await redis.restart()
   } finally {
     await store.close()
+  }
+})
+
+// Device lists kept current by the change feed (Redis pub/sub). A write straight into an agent's
+// hash, which publishes nothing, shows whether a read was served from memory or from Redis.
+const tokens = (list: Array<{ token: string }>): string[] => list.map((d) => d.token).sort()
+
+function sneakIn(admin: Redis, prefix: string, userId: string, token: string): Promise<number> {
+  return admin.hset(`${prefix}gen_user_id_${userId}`, token, JSON.stringify(device(userId, token)))
+}
+
+test('device lists are served from memory while the change feed listens; changes made on another instance reach the next read', async () => {
+  const prefix = `test:cached:${randomUUID()}:`
+  const a = createCachedStore(createRedisStore({ url: redis.url, keyPrefix: prefix }))
+  const b = createCachedStore(createRedisStore({ url: redis.url, keyPrefix: prefix }))
+  const admin = new Redis(redis.url)
+  try {
+    await until('the feed to listen', async () => a.health().deviceFeedListening === true && b.health().deviceFeedListening === true)
+    await b.upsertDevice(device('agent-1', 'tok-1'))
+    await new Promise((r) => setTimeout(r, 100)) // B's publish reaches A (a read racing it is simply not cached)
+    assert.deepEqual(tokens(await a.listDevices('agent-1')), ['tok-1'])
+    await sneakIn(admin, prefix, 'agent-1', 'tok-sneaked')
+    assert.deepEqual(tokens(await a.listDevices('agent-1')), ['tok-1'], 'unchanged as far as any instance said: served from memory')
+
+    await b.upsertDevice(device('agent-1', 'tok-2'))
+    await until('a registration on B to reach A', async () => tokens(await a.listDevices('agent-1')).includes('tok-2'), 2_000)
+    assert.deepEqual(tokens(await a.listDevices('agent-1')), ['tok-1', 'tok-2', 'tok-sneaked'], 'read again from Redis')
+
+    assert.deepEqual(await a.listDevices('agent-2'), [])
+    await b.upsertDevice(device('agent-2', 'tok-1')) // the phone changes hands
+    await until('the move to reach A', async () => tokens(await a.listDevices('agent-2')).includes('tok-1') && !tokens(await a.listDevices('agent-1')).includes('tok-1'), 2_000)
+    await b.removeDevice('agent-2', 'tok-1')
+    await until('the removal to reach A', async () => (await a.listDevices('agent-2')).length === 0, 2_000)
+    await b.pruneToken('tok-2') // APNs said 410 to instance B
+    await until('the prune to reach A', async () => !tokens(await a.listDevices('agent-1')).includes('tok-2'), 2_000)
+
+    // A's own writes show in its very next read, without waiting for its own publish.
+    assert.deepEqual(await a.listDevices('agent-3'), [])
+    await a.upsertDevice(device('agent-3', 'tok-3'))
+    assert.deepEqual(tokens(await a.listDevices('agent-3')), ['tok-3'])
+    await a.removeDevice('agent-3', 'tok-3')
+    assert.deepEqual(await a.listDevices('agent-3'), [])
+  } finally {
+    await Promise.all([a.close(), b.close(), admin.quit()])
+  }
+})
+
+test('while the change feed is down nothing cached is served; once it listens again, lists are cached again', async () => {
+  const prefix = `test:cached:${randomUUID()}:`
+  const store = createCachedStore(createRedisStore({ url: redis.url, keyPrefix: prefix }))
+  const admin = new Redis(redis.url)
+  try {
+    await until('the feed to listen', async () => store.health().deviceFeedListening === true)
+    await store.upsertDevice(device('agent-1', 'tok-1'))
+    assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1'])
+    await admin.client('KILL', 'TYPE', 'pubsub') // the feed's connection drops: changes published now go unheard
+    await until('the store to notice', async () => store.health().deviceFeedListening === false)
+    await sneakIn(admin, prefix, 'agent-1', 'tok-missed')
+    assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1', 'tok-missed'], 'read from Redis, not from memory')
+
+    await until('the feed to listen again', async () => store.health().deviceFeedListening === true)
+    assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1', 'tok-missed'])
+    await sneakIn(admin, prefix, 'agent-1', 'tok-sneaked')
+    assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1', 'tok-missed'], 'cached again')
+  } finally {
+    await Promise.all([store.close(), admin.quit()])
+  }
+})
+
+test('a Redis user whose ACL forbids the change channel still registers devices; every read then goes to Redis', async () => {
+  const prefix = `test:cached:${randomUUID()}:`
+  const admin = new Redis(redis.url)
+  const user = `nochannel-${randomUUID()}`
+  await admin.call('ACL', 'SETUSER', user, 'on', '>secret', '~*', 'resetchannels', '+@all')
+  const store = createCachedStore(createRedisStore({ url: `redis://${user}:secret@127.0.0.1:${redis.port}`, keyPrefix: prefix }))
+  try {
+    await store.upsertDevice(device('agent-1', 'tok-1'))
+    assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1'])
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(store.health().deviceFeedListening, false)
+    await sneakIn(admin, prefix, 'agent-1', 'tok-sneaked')
+    assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1', 'tok-sneaked'], 'read from Redis')
+  } finally {
+    await store.close()
+    await admin.call('ACL', 'DELUSER', user)
+    await admin.quit()
   }
 })
