@@ -33,5 +33,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM drains: readiness fails, in-flight pushes finish (bounded), the lease is released.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/cli.js"]
+# Node.js flags: src/runtime-flags.ts says why (a test keeps this line in step with it).
+ENTRYPOINT ["node", "--max-semi-space-size=64", "dist/cli.js"]
 CMD ["start"]

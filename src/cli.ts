@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { Gateway } from './app.js'
 import { ConfigError, loadConfig, redacted } from './config.js'
 import { createLogger } from './observability/logger.js'
+import { missingNodeFlags, NODE_FLAGS } from './runtime-flags.js'
 
 const USAGE = `Usage: push-gateway <command> [options]
 
@@ -68,6 +69,8 @@ async function start(args: string[]): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel })
   logger.info({ config: redacted(config) }, 'configuration loaded')
+  const missing = missingNodeFlags()
+  if (missing.length > 0) logger.warn({ missing }, `started without the recommended Node.js flags: run node ${NODE_FLAGS.join(' ')} dist/cli.js start (as the Docker image does) for lower tail latency`)
   const gateway = await Gateway.create({ config, logger })
   stopOnSignals(logger, () => gateway.stop())
   await gateway.start()

@@ -1,4 +1,5 @@
 // Starting a real gateway in a child process against the benchmark world.
+import { NODE_FLAGS } from '../../src/runtime-flags.js'
 import type { TestWorld } from '../../src/sim/world.js'
 import { Child } from './child.js'
 import { gatewayEnv } from './world.js'
@@ -9,6 +10,7 @@ export interface GatewayChildOptions {
   storeUrl: string
   storeKeyPrefix?: string
   env?: Record<string, string>
+  /** Added to the flags the gateway runs with in production (src/runtime-flags.ts). */
   nodeFlags?: string[]
 }
 
@@ -20,7 +22,7 @@ export function startGatewayChild(o: GatewayChildOptions): Promise<Child<Gateway
   }
   return Child.start<GatewayReady>(new URL('../procs/gateway.ts', import.meta.url), {
     args: [Buffer.from(JSON.stringify(args)).toString('base64')],
-    ...(o.nodeFlags ? { nodeFlags: o.nodeFlags } : {}),
+    nodeFlags: [...NODE_FLAGS, ...(o.nodeFlags ?? [])],
   })
 }
 

@@ -1,0 +1,27 @@
+// The Node.js flags the gateway runs with (src/runtime-flags.ts) are on every command line that
+// starts it: the Docker image's ENTRYPOINT and `npm start`.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { missingNodeFlags, NODE_FLAGS } from '../../src/runtime-flags.js'
+
+const root = new URL('../../', import.meta.url)
+
+test('the Docker image and npm start run node with the gateway flags', () => {
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(new URL('Dockerfile', root), 'utf8'))?.[1]
+  assert.ok(entrypoint, 'the Dockerfile has an exec-form ENTRYPOINT')
+  const argv = JSON.parse(entrypoint) as string[]
+  assert.equal(argv[0], 'node')
+  assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), [...NODE_FLAGS], 'flags before the script')
+  assert.equal(argv[1 + NODE_FLAGS.length], 'dist/cli.js')
+
+  const start = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> }).scripts.start
+  assert.equal(start, `node ${NODE_FLAGS.join(' ')} dist/cli.js demo`)
+})
+
+test('missing flags are found on the command line or in NODE_OPTIONS', () => {
+  assert.deepEqual(missingNodeFlags([], ''), [...NODE_FLAGS])
+  assert.deepEqual(missingNodeFlags([...NODE_FLAGS], ''), [])
+  assert.deepEqual(missingNodeFlags(['--enable-source-maps'], ` ${NODE_FLAGS.join(' ')} `), [])
+  assert.deepEqual(missingNodeFlags(NODE_FLAGS.map((f) => f.replace(/-/g, '_').replace(/^__/, '--')), ''), [], 'V8 accepts underscores too')
+})
