@@ -11,7 +11,7 @@ import type { Device, EndReason, PushIntent, RingContext, RingRecord, RoutingEve
 import { ringKey } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { DeviceStore, RingStore } from '../store/store.js'
-import { selectCancelTargets, selectRingTargets } from '../dispatch/targets.js'
+import { selectCancelTargets, selectRingTargets, type RingTarget } from '../dispatch/targets.js'
 import { Outbox } from './outbox.js'
 
 export type RingDecision =
@@ -207,14 +207,20 @@ export class RingEngine {
 
   private async end(event: RoutingEvent, to: 'answered' | 'cancelled', reason: EndReason | 'answered'): Promise<void> {
     const key = ringKey(event)
-    // The agent's devices are read alongside the transition, not after it: one store round trip
-    // less before the cancel leaves (the read is wasted only when nothing was ringing).
-    const [before, current] = await Promise.all([
-      this.o.store.transitionRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs),
-      this.o.store.listDevices(event.userId),
-    ])
-    if (!before) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
-    await this.cancel(key, before, reason, event, [], current)
+    // Most rings end while the agent's devices are as they were at the offer, so the devices rung
+    // then are those the offer would pick now. With that guess the store ends the ring and claims
+    // its cancels in one round trip (it checks the guess against the ring's record, atomically);
+    // a device registered or removed since costs the claim's own round trip, nothing more.
+    const current = await this.o.store.listDevices(event.userId)
+    const guessed = selectRingTargets(current, event.mediaType).targets.map((t) => t.device)
+    const candidates = selectCancelTargets(guessed, current)
+    const ended = await this.o.store.endRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs, {
+      ifRung: guessed.map((d) => d.token),
+      tokens: candidates.map((t) => t.device.token),
+    })
+    if (!ended) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
+    if (ended.claimed === undefined) await this.cancel(key, ended.before, reason, event, [], current)
+    else this.sendCancel(key, ended.before, candidates, ended.claimed, reason, event)
   }
 
   /** Cancels rings whose timeout passed without an answer or an end. */
@@ -264,7 +270,13 @@ export class RingEngine {
     const candidates = selectCancelTargets(rung, current).filter((t) => !skip.has(t.device.token))
     // Each device gets at most one cancel, even when two paths (Genesys and the app) end the ring;
     // the answering phone's tokens are claimed as sent, so no recovery ever cancels them.
-    const fresh = new Set(await this.o.store.claimCancels(key, candidates.map((t) => t.device.token), answering))
+    const claimed = await this.o.store.claimCancels(key, candidates.map((t) => t.device.token), answering)
+    return this.sendCancel(key, ring, candidates, claimed, reason, event)
+  }
+
+  /** Pushes the cancel to the `candidates` whose tokens this call `claimed`. Returns how many. */
+  private sendCancel(key: string, ring: RingRecord, candidates: RingTarget[], claimed: string[], reason: PushIntent['reason'], event?: RoutingEvent): number {
+    const fresh = new Set(claimed)
     const targets = candidates.filter((t) => fresh.has(t.device.token))
     if (targets.length === 0) return 0
     // A cancel is useful for as long as a ring could still be showing; the app also stops at expires_at.

@@ -220,6 +220,8 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
     transitionRing: async (key: string, from: RingState[], to: RingState, ttlMs: number) =>
       (await isLocal(key)) ? local.transitionRing(key, from, to, ttlMs) : through(() => inner.transitionRing(key, from, to, ttlMs)),
     claimCancels: async (key, tokens, silent) => ((await isLocal(key)) ? local.claimCancels(key, tokens, silent) : through(() => inner.claimCancels(key, tokens, silent))),
+    endRing: async (key, from, to, ttlMs, guess) =>
+      (await isLocal(key)) ? local.endRing(key, from, to, ttlMs, guess) : through(() => inner.endRing(key, from, to, ttlMs, guess)),
     markSent: async (key, sent, at) => ((await isLocal(key)) ? local.markSent(key, sent, at) : through(() => inner.markSent(key, sent, at))),
     async listUnsentCancels(olderThanMs) {
       const mine = await local.listUnsentCancels(olderThanMs)

@@ -2,7 +2,7 @@
 // so a FakeClock makes TTL behaviour instant; an expired entry is invisible and dropped on touch.
 import { systemClock, type Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
-import type { Store } from './store.js'
+import { rangExactly, type Store } from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 interface Expiring<T> {
@@ -57,6 +57,42 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       for (const t of claimed.value) if (!out.cancelledTokens.includes(t)) out.cancelledTokens.push(t)
     }
     return out
+  }
+
+  function transition(key: string, from: RingState[], to: RingState, ttlMs: number): RingRecord | undefined {
+    const entry = liveRing(key)
+    if (entry === undefined || !from.includes(entry.value.state)) return undefined
+    const before = view(key, entry.value)
+    entry.value.state = to
+    entry.expiresAt = clock.now() + ttlMs
+    const claimed = liveCancels(key)
+    if (claimed !== undefined) claimed.expiresAt = entry.expiresAt
+    return before
+  }
+
+  function claim(key: string, tokens: string[], silent: string[]): string[] {
+    const ring = liveRing(key)
+    let claimed = liveCancels(key)
+    if (claimed === undefined) {
+      claimed = { value: new Set(), expiresAt: ring?.expiresAt ?? clock.now() + ORPHAN_CANCEL_TTL_MS }
+      cancels.set(key, claimed)
+    }
+    const fresh: string[] = []
+    const pending = new Set<string>()
+    for (const [list, sent] of [[tokens, false], [silent, true]] as const) {
+      for (const t of list) {
+        if (claimed.value.has(t) || ring?.value.cancelledTokens.includes(t) === true) continue
+        claimed.value.add(t)
+        fresh.push(t)
+        if (!sent) pending.add(t)
+      }
+    }
+    // Only a live ring can be resent (its record is the cancel's context).
+    if (ring !== undefined && pending.size > 0) {
+      const entry = unsent.get(key)
+      unsent.set(key, { tokens: new Set([...(entry?.tokens ?? []), ...pending]), at: clock.now() })
+    }
+    return fresh
   }
 
   return {
@@ -120,40 +156,14 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       return entry === undefined ? undefined : view(key, entry.value)
     },
 
-    async transitionRing(key: string, from: RingState[], to: RingState, ttlMs: number) {
-      const entry = liveRing(key)
-      if (entry === undefined || !from.includes(entry.value.state)) return undefined
-      const before = view(key, entry.value)
-      entry.value.state = to
-      entry.expiresAt = clock.now() + ttlMs
-      const claimed = liveCancels(key)
-      if (claimed !== undefined) claimed.expiresAt = entry.expiresAt
-      return before
-    },
+    transitionRing: async (key: string, from: RingState[], to: RingState, ttlMs: number) => transition(key, from, to, ttlMs),
+    claimCancels: async (key, tokens, silent = []) => claim(key, tokens, silent),
 
-    async claimCancels(key, tokens, silent = []) {
-      const ring = liveRing(key)
-      let claimed = liveCancels(key)
-      if (claimed === undefined) {
-        claimed = { value: new Set(), expiresAt: ring?.expiresAt ?? clock.now() + ORPHAN_CANCEL_TTL_MS }
-        cancels.set(key, claimed)
-      }
-      const fresh: string[] = []
-      const pending = new Set<string>()
-      for (const [list, sent] of [[tokens, false], [silent, true]] as const) {
-        for (const t of list) {
-          if (claimed.value.has(t) || ring?.value.cancelledTokens.includes(t) === true) continue
-          claimed.value.add(t)
-          fresh.push(t)
-          if (!sent) pending.add(t)
-        }
-      }
-      // Only a live ring can be resent (its record is the cancel's context).
-      if (ring !== undefined && pending.size > 0) {
-        const entry = unsent.get(key)
-        unsent.set(key, { tokens: new Set([...(entry?.tokens ?? []), ...pending]), at: clock.now() })
-      }
-      return fresh
+    async endRing(key, from, to, ttlMs, guess) {
+      // Synchronous from the transition to the claim: nothing else can run in between.
+      const before = transition(key, from, to, ttlMs)
+      if (before === undefined) return undefined
+      return rangExactly(before, guess.ifRung) ? { before, claimed: claim(key, guess.tokens, []) } : { before }
     },
 
     async markSent(key, sent, at) {

@@ -30,6 +30,67 @@ local function drop_device(prefix, counts, agents, token, user)
 end
 `
 
+// Moves ring `key` to state `to` if it is in one of `from`. Returns {previous state, record JSON,
+// sent mark ('' when none), cancelled tokens...}, or false when the compare-and-set fails.
+const TRANSITION = `
+local function transition(ring, cancelled, open, unsent, key, to, ttl, from)
+  local state = redis.call('HGET', ring, 'state')
+  if not state then return false end
+  local allowed = false
+  for _, f in ipairs(from) do if f == state then allowed = true end end
+  if not allowed then return false end
+  ${NOW}
+  local out = { state, redis.call('HGET', ring, 'record'), redis.call('HGET', ring, 'sent') or '' }
+  for _, t in ipairs(redis.call('SMEMBERS', cancelled)) do out[#out + 1] = t end
+  redis.call('HSET', ring, 'state', to)
+  redis.call('PEXPIRE', ring, ttl)
+  redis.call('PEXPIRE', cancelled, ttl)
+  redis.call('PEXPIRE', unsent, ttl)
+  if to == 'ringing' then
+    redis.call('ZADD', open, now + ttl, key)
+    if redis.call('PTTL', open) < ttl then redis.call('PEXPIRE', open, ttl) end
+  else
+    redis.call('ZREM', open, key)
+  end
+  return out
+end
+`
+
+// Claims cancels to `tokens` on ring `key`: the first `pushed` are to be pushed, the rest are
+// silent (the phone that answered). Returns only the tokens no earlier call claimed (SADD says
+// which members are new); fresh tokens to be pushed wait in the unsent set (the outbox) until
+// pgwMarkSent, when the ring is alive. A claim without a ring lives `orphanTtl` ms.
+const CLAIM = `
+local function claim(ring, cancelled, unsent, unsentIndex, key, orphanTtl, pushed, tokens)
+  ${NOW}
+  local ttl = redis.call('PTTL', ring)
+  local preset = {}
+  if ttl > 0 then
+    for _, t in ipairs(cjson.decode(redis.call('HGET', ring, 'record')).cancelledTokens or {}) do preset[t] = true end
+  end
+  local fresh = {}
+  local pending = 0
+  for i, t in ipairs(tokens) do
+    if not preset[t] and redis.call('SADD', cancelled, t) == 1 then
+      fresh[#fresh + 1] = t
+      if ttl > 0 and i <= pushed then
+        redis.call('SADD', unsent, t)
+        pending = pending + 1
+      end
+    end
+  end
+  if ttl > 0 then
+    redis.call('PEXPIRE', cancelled, ttl)
+    if pending > 0 then
+      redis.call('PEXPIRE', unsent, ttl)
+      redis.call('ZADD', unsentIndex, now, key)
+      if redis.call('PTTL', unsentIndex) < ttl then redis.call('PEXPIRE', unsentIndex, ttl) end
+    end
+  elseif redis.call('PTTL', cancelled) < 0 then redis.call('PEXPIRE', cancelled, orphanTtl) end
+  return fresh
+end
+`
+
 export interface ScriptDef {
   numberOfKeys: number
   lua: string
@@ -97,60 +158,36 @@ return 1`,
   // Returns {previous state, record JSON, sent mark ('' when none), cancelled tokens...} or nil when the CAS fails.
   pgwTransitionRing: {
     numberOfKeys: 4,
-    lua: `local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return false end
-local allowed = false
-for i = 4, #ARGV do if ARGV[i] == state then allowed = true end end
-if not allowed then return false end
-${NOW}
-local ttl = tonumber(ARGV[3])
-local out = { state, redis.call('HGET', KEYS[1], 'record'), redis.call('HGET', KEYS[1], 'sent') or '' }
-for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = t end
-redis.call('HSET', KEYS[1], 'state', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-redis.call('PEXPIRE', KEYS[4], ttl)
-if ARGV[2] == 'ringing' then
-  redis.call('ZADD', KEYS[3], now + ttl, ARGV[1])
-  if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
-else
-  redis.call('ZREM', KEYS[3], ARGV[1])
-end
-return out`,
+    lua: `${TRANSITION}
+return transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), { unpack(ARGV, 4) })`,
   },
   // KEYS: ring, its cancel set, its unsent-cancel set, unsent-cancels index. ARGV: ring key, ttl ms
   // when the ring is gone, how many of the tokens are to be pushed (the rest are silent), tokens...
-  // Returns only the tokens no earlier call claimed (SADD says which members are new); fresh tokens
-  // to be pushed wait in the unsent set (the outbox) until pgwMarkSent, when the ring is alive.
   pgwClaimCancels: {
     numberOfKeys: 4,
-    lua: `${NOW}
-local ttl = redis.call('PTTL', KEYS[1])
-local preset = {}
-if ttl > 0 then
-  for _, t in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'record')).cancelledTokens or {}) do preset[t] = true end
-end
-local pushed = tonumber(ARGV[3])
-local fresh = {}
-local pending = 0
-for i = 4, #ARGV do
-  if not preset[ARGV[i]] and redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    fresh[#fresh + 1] = ARGV[i]
-    if ttl > 0 and i - 3 <= pushed then
-      redis.call('SADD', KEYS[3], ARGV[i])
-      pending = pending + 1
-    end
-  end
-end
-if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  if pending > 0 then
-    redis.call('PEXPIRE', KEYS[3], ttl)
-    redis.call('ZADD', KEYS[4], now, ARGV[1])
-    if redis.call('PTTL', KEYS[4]) < ttl then redis.call('PEXPIRE', KEYS[4], ttl) end
-  end
-elseif redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2])) end
-return fresh`,
+    lua: `${CLAIM}
+return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), { unpack(ARGV, 4) })`,
+  },
+  // pgwTransitionRing, then pgwClaimCancels of tokens all to be pushed, when the ring moved and its
+  // rungTokens are exactly the guessed ones (store.ts endRing). KEYS: ring, its cancel set,
+  // open-rings index, its unsent-cancel set, unsent-cancels index. ARGV: ring key, to, ttl ms,
+  // orphan ttl ms, n, n from states, m, m guessed rung tokens, tokens to claim...
+  // Returns nil when the CAS fails, {transition} when the guess was wrong, {transition, fresh tokens}.
+  pgwEndRing: {
+    numberOfKeys: 5,
+    lua: `${TRANSITION}${CLAIM}
+local nfrom = tonumber(ARGV[5])
+local out = transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), { unpack(ARGV, 6, 5 + nfrom) })
+if not out then return false end
+local g = 6 + nfrom
+local nguess = tonumber(ARGV[g])
+local rung = cjson.decode(out[2]).rungTokens
+if #rung ~= nguess then return { out } end
+local set = {}
+for _, t in ipairs(rung) do set[t] = true end
+for i = g + 1, g + nguess do if not set[ARGV[i]] then return { out } end end
+local tokens = { unpack(ARGV, g + nguess + 1) }
+return { out, claim(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[1], tonumber(ARGV[4]), #tokens, tokens) }`,
   },
   // KEYS: ring, its unsent-cancel set, unsent-cancels index. ARGV: ring key, at, '1' to mark the ring
   // itself sent ('0' not), cancel tokens sent... The 'sent' field keeps the ring hash's TTL.

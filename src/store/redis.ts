@@ -54,7 +54,7 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'pgw:'
  * gateway and a third less time spent in them (each one pauses every frame in flight). The price
  * is one socket write per command; gateway CPU per frame stayed within the runs' spread.
  */
-const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels']
+const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels', 'pgwEndRing']
 
 /**
  * Outbox marks (markSent) are written after their push has left, never on its path, so the marks
@@ -307,11 +307,14 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       }),
     getRing: (key) => call(() => readRing(key)),
     transitionRing: (key: string, from: RingState[], to: RingState, ttlMs: number) =>
+      call(async () => transitioned(await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, to, ttlMs, ...from))),
+    endRing: (key, from, to, ttlMs, guess) =>
       call(async () => {
-        const res = await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, to, ttlMs, ...from)
+        const res = await redis.pgwEndRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), k.unsentIndex, key, to, ttlMs, ORPHAN_CANCEL_TTL_MS, from.length, ...from, guess.ifRung.length, ...guess.ifRung, ...guess.tokens)
         if (!Array.isArray(res)) return undefined
-        const [state, record, sent, ...cancelled] = res as string[]
-        return record === undefined || state === undefined ? undefined : merge(record, state, cancelled, sent)
+        const before = transitioned(res[0])
+        if (before === undefined) return undefined
+        return Array.isArray(res[1]) ? { before, claimed: res[1] as string[] } : { before }
       }),
     claimCancels: (key, tokens, silent = []) =>
       call(async () => {
@@ -370,6 +373,13 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       }
     },
   }
+}
+
+/** pgwTransitionRing's answer (also the first part of pgwEndRing's): the record before the move. */
+function transitioned(res: unknown): RingRecord | undefined {
+  if (!Array.isArray(res)) return undefined
+  const [state, record, sent, ...cancelled] = res as string[]
+  return record === undefined || state === undefined ? undefined : merge(record, state, cancelled, sent)
 }
 
 function merge(record: string, state: string, cancelled: string[], sent?: string | null): RingRecord {

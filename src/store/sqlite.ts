@@ -10,7 +10,7 @@ import { ringKey, type Device, type RingRecord, type RingState } from '../model.
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { migrate } from './sqlite-schema.js'
 import { takeInstanceLock, type InstanceLock } from './sqlite-lock.js'
-import { StoreUnavailableError, type Store } from './store.js'
+import { rangExactly, StoreUnavailableError, type EndedRing, type Store } from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 export interface SqliteStoreOptions {
@@ -157,6 +157,13 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     return fresh
   })
 
+  // transitionTx and claimCancelsTx nest as savepoints: one atomic step.
+  const endRingTx = db.transaction((key: string, from: RingState[], to: RingState, ttlMs: number, guess: { ifRung: string[]; tokens: string[] }): EndedRing | undefined => {
+    const before = transitionTx(key, from, to, ttlMs)
+    if (before === undefined) return undefined
+    return rangExactly(before, guess.ifRung) ? { before, claimed: claimCancelsTx(key, guess.tokens, []) } : { before }
+  })
+
   const markSentTx = db.transaction((key: string, sent: { ring?: boolean; cancelTokens?: string[] }, at: number) => {
     if (sent.ring === true) q.markRingSent.run(at, key, clock.now())
     for (const token of sent.cancelTokens ?? []) q.markCancelSent.run(key, token)
@@ -224,6 +231,7 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
       }),
     transitionRing: (key, from, to, ttlMs) => run(() => transitionTx.immediate(key, from, to, ttlMs)),
     claimCancels: (key, tokens, silent = []) => run(() => claimCancelsTx.immediate(key, tokens, silent)),
+    endRing: (key, from, to, ttlMs, guess) => run(() => endRingTx.immediate(key, from, to, ttlMs, guess)),
     markSent: (key, sent, at) => run(() => markSentTx.immediate(key, sent, at)),
     listUnsentCancels: (olderThanMs) =>
       run(() => {

@@ -42,6 +42,14 @@ export interface RingStore {
    */
   claimCancels(key: string, tokens: string[], silent?: string[]): Promise<string[]>
   /**
+   * transitionRing and, only when the ring moved and the devices it rang are exactly
+   * `claim.ifRung` (as a set), claimCancels(key, claim.tokens) in the same atomic step. A caller
+   * that knows the rung devices ends a ring and claims its cancels in one store round trip; with a
+   * wrong guess `claimed` is undefined and nothing is claimed: claim with claimCancels once the
+   * returned record says which devices rang.
+   */
+  endRing(key: string, from: RingState[], to: RingState, ttlMs: number, claim: { ifRung: string[]; tokens: string[] }): Promise<EndedRing | undefined>
+  /**
    * The outbox mark: the ring's pushes (`ring`: sets RingRecord.dispatchedAt = `at`) and/or its
    * cancels to `cancelTokens` were handed to the push services. A claim never marked is one whose
    * instance died between the claim and the push; recovery sends it again (at least once). A ring
@@ -57,6 +65,20 @@ export interface RingStore {
    * Used for the dedup window and webhook idempotency.
    */
   claimOnce(key: string, ttlMs: number): Promise<boolean>
+}
+
+export interface EndedRing {
+  /** The record as it was before the move (transitionRing's answer). */
+  before: RingRecord
+  /** claimCancels' answer for `claim.tokens`, or undefined when the guess of the rung devices was wrong. */
+  claimed?: string[]
+}
+
+/** Whether the ring rang exactly the devices `guess` names (order does not matter; tokens are unique). */
+export function rangExactly(ring: RingRecord, guess: readonly string[]): boolean {
+  if (ring.rungTokens.length !== guess.length) return false
+  const rung = new Set(ring.rungTokens)
+  return guess.every((t) => rung.has(t))
 }
 
 /**

@@ -92,6 +92,23 @@ test('a rung PushKit token is cancelled through the alert token when the phone h
   assert.equal(w.intents[1]?.reason, 'answered')
 })
 
+test('a device registered while the call rang gets no cancel; one removed meanwhile gets none either', async () => {
+  const w = setup()
+  await w.addDevice({ platform: 'android', token: FCM })
+  await w.addDevice({ platform: 'ios', token: ALERT, pushType: 'alert' })
+  await w.engine.handle(w.event('offer'))
+  await w.addDevice({ platform: 'android', token: 'fcm-new-phone' })
+  await w.engine.handle(w.event('answered'))
+  assert.deepEqual(tokens(w.intents[1]), ['bbbb:alert', 'fcm-:data'], 'the devices that rang, not the new one')
+
+  await w.engine.handle(w.event('offer', { conversationId: 'conv-2' }))
+  assert.deepEqual(tokens(w.intents[2]), ['bbbb:alert', 'fcm-:data', 'fcm-:data'])
+  await w.store.removeDevice('agent-1', ALERT)
+  await w.engine.handle(w.event('ended', { conversationId: 'conv-2' }))
+  assert.deepEqual(tokens(w.intents[3]), ['fcm-:data', 'fcm-:data'])
+  assert.deepEqual(w.intents.map((i) => i.action), ['ring', 'cancel', 'ring', 'cancel'])
+})
+
 test('answered and then ended sends one cancel per device', async () => {
   const w = setup()
   await w.addDevice({ platform: 'android', token: FCM })

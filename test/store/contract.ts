@@ -185,6 +185,36 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(handedOut.sort(), tokens.slice(0, 29).sort())
   })
 
+  it('endRing with the right guess of the rung devices ends the ring and claims its cancels in one step', async ({ store, passTime, shortTtlMs }) => {
+    const r = ring({ rungTokens: ['tok-a', 'tok-b'] })
+    const key = ringKey(r)
+    await store.createRing(r, RING_TTL)
+    await store.claimCancels(key, [], ['tok-b']) // the phone that answered, as the app reported it
+    const ended = await store.endRing(key, ['ringing'], 'answered', RING_TTL, { ifRung: ['tok-b', 'tok-a'], tokens: ['tok-a', 'tok-b', 'tok-alert'] })
+    assert.deepEqual(ended?.before, { ...r, cancelledTokens: ['tok-b'] }, 'the record as it was before the move')
+    assert.deepEqual(ended?.claimed?.sort(), ['tok-a', 'tok-alert'], 'only tokens no one claimed before')
+    assert.equal((await store.getRing(key))?.state, 'answered')
+    assert.deepEqual((await store.getRing(key))?.cancelledTokens.sort(), ['tok-a', 'tok-alert', 'tok-b'])
+    await passTime(shortTtlMs * 2)
+    assert.deepEqual((await store.listUnsentCancels(shortTtlMs)).map((u) => u.tokens.sort()), [['tok-a', 'tok-alert']], 'claims wait for their mark like any other')
+    assert.equal(await store.endRing(key, ['ringing'], 'cancelled', RING_TTL, { ifRung: ['tok-a', 'tok-b'], tokens: ['tok-c'] }), undefined, 'a ring ends once')
+    assert.deepEqual((await store.getRing(key))?.cancelledTokens.sort(), ['tok-a', 'tok-alert', 'tok-b'], 'and a losing end claims nothing')
+    assert.equal(await store.endRing('missing', ['ringing'], 'cancelled', RING_TTL, { ifRung: [], tokens: [] }), undefined)
+  })
+
+  it('endRing with a wrong guess of the rung devices ends the ring and claims nothing', async ({ store }) => {
+    for (const [i, ifRung] of [['tok-a'], ['tok-a', 'tok-b', 'tok-new'], ['tok-a', 'tok-c'], []].entries()) {
+      const r = ring({ conversationId: `conv-${i}`, rungTokens: ['tok-a', 'tok-b'] })
+      const key = ringKey(r)
+      await store.createRing(r, RING_TTL)
+      const ended = await store.endRing(key, ['ringing'], 'cancelled', RING_TTL, { ifRung, tokens: ifRung })
+      assert.deepEqual(ended, { before: r }, `guess ${JSON.stringify(ifRung)}`)
+      assert.equal((await store.getRing(key))?.state, 'cancelled')
+      assert.deepEqual((await store.getRing(key))?.cancelledTokens, [])
+      assert.deepEqual((await store.claimCancels(key, ['tok-a', 'tok-b'])).sort(), ['tok-a', 'tok-b'], 'the caller claims once it knows')
+    }
+  })
+
   it('claimOnce is true once per key until its TTL passes', async ({ store, passTime, shortTtlMs }) => {
     assert.equal(await store.claimOnce('dedup:x', shortTtlMs), true)
     assert.equal(await store.claimOnce('dedup:x', shortTtlMs), false)
