@@ -92,7 +92,8 @@ end
 `
 
 export interface ScriptDef {
-  numberOfKeys: number
+  /** Absent: the caller passes the number of keys as the first argument. */
+  numberOfKeys?: number
   lua: string
 }
 
@@ -189,14 +190,21 @@ for i = g + 1, g + nguess do if not set[ARGV[i]] then return { out } end end
 local tokens = { unpack(ARGV, g + nguess + 1) }
 return { out, claim(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[1], tonumber(ARGV[4]), #tokens, tokens) }`,
   },
-  // KEYS: ring, its unsent-cancel set, unsent-cancels index. ARGV: ring key, at, '1' to mark the ring
-  // itself sent ('0' not), cancel tokens sent... The 'sent' field keeps the ring hash's TTL.
+  // The outbox marks of several rings at once (redis.ts batches them). KEYS: unsent-cancels index,
+  // then per mark its ring and the ring's unsent-cancel set. ARGV per mark: ring key, at, '1' to
+  // mark the ring itself sent ('0' not), how many cancel tokens, the cancel tokens sent. The
+  // 'sent' field keeps the ring hash's TTL. The caller passes the number of keys first.
   pgwMarkSent: {
-    numberOfKeys: 3,
-    lua: `if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'sent', ARGV[2]) end
-if #ARGV > 3 then
-  for i = 4, #ARGV do redis.call('SREM', KEYS[2], ARGV[i]) end
-  if redis.call('SCARD', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[1]) end
+    lua: `local a = 1
+for m = 1, (#KEYS - 1) / 2 do
+  local ring, unsent = KEYS[2 * m], KEYS[2 * m + 1]
+  local n = tonumber(ARGV[a + 3])
+  if ARGV[a + 2] == '1' and redis.call('EXISTS', ring) == 1 then redis.call('HSET', ring, 'sent', ARGV[a + 1]) end
+  if n > 0 then
+    for i = a + 4, a + 3 + n do redis.call('SREM', unsent, ARGV[i]) end
+    if redis.call('SCARD', unsent) == 0 then redis.call('ZREM', KEYS[1], ARGV[a]) end
+  end
+  a = a + 4 + n
 end
 return 1`,
   },

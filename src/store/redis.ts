@@ -17,7 +17,7 @@
 // TTLs run on Redis time (PX); the expiresAt inside records comes from the injected clock.
 // Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
 import { randomUUID } from 'node:crypto'
-import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import type { Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
@@ -40,7 +40,6 @@ export interface RedisStoreOptions {
 
 type ScriptFn = (...keysAndArgs: (string | number)[]) => Promise<unknown>
 type RedisWithScripts = Redis & Record<ScriptName, ScriptFn>
-type PipelineWithScripts = ChainableCommander & Record<ScriptName, (...keysAndArgs: (string | number)[]) => ChainableCommander>
 
 // Replies that mean the server cannot serve right now (loading, failover) rather than a bad command.
 const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/
@@ -49,27 +48,32 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'pgw:'
 
 /**
  * What a routing event costs in Redis: the agent's devices (HVALS) and the ring's scripts. They are
- * written as soon as they are issued. Measured side by side at 2,000 frames/s (the latency
- * benchmark, six alternating runs): about a sixth fewer young-generation collections in the
- * gateway and a third less time spent in them (each one pauses every frame in flight). The price
- * is one socket write per command; gateway CPU per frame stayed within the runs' spread.
+ * written as soon as they are issued, never in a pipeline (ioredis's auto-pipelining, or ours):
+ * ioredis sends a script inside a pipeline with a stream object made for that pipeline, and keeps
+ * that object in a WeakSet (Script.js, which scripts each socket has loaded) that only a full GC
+ * clears. Until then the pipeline, its commands, their promises and whatever awaits them (the
+ * ring, its pushes, their outcomes) survive every young-generation collection and are promoted.
+ * At 2,000 frames/s that was ~4 MB copied per scavenge and pauses of 8-25 ms, each holding up
+ * every frame in flight. Commands sent on their own are keyed by the long-lived socket instead.
  */
-const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels', 'pgwEndRing']
+const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels', 'pgwEndRing', 'pgwMarkSent']
 
 /**
  * Outbox marks (markSent) are written after their push has left, never on its path, so the marks
- * made within MARK_BATCH_MS leave together as one pipeline. A socket write to Redis costs the
- * gateway ~25 µs of CPU (the largest single item in its profile at 2,000 frames/s, where every
- * push made one mark): batched, about ten marks share a write. Measured in alternating latency
- * benchmark runs: 287 and 289 ms of gateway CPU per 1,000 frames against 306 and 312 unbatched.
- * A mark reaches Redis at most MARK_BATCH_MS later; recovery only resends claims unmarked for
- * seconds (the engine's grace).
+ * made within MARK_BATCH_MS leave together as one script call (one command, not a pipeline: see
+ * EVENT_PATH_COMMANDS). A socket write to Redis costs the gateway ~25 µs of CPU (the largest
+ * single item in its profile at 2,000 frames/s, where every push made one mark): batched, about
+ * ten marks share a write. A mark reaches Redis at most MARK_BATCH_MS later; recovery only
+ * resends claims unmarked for seconds (the engine's grace).
  */
 export const MARK_BATCH_MS = 5
 const MARK_BATCH_MAX = 256
 
 interface PendingMark {
-  args: (string | number)[]
+  key: string
+  at: number
+  ring: boolean
+  tokens: string[]
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -165,23 +169,24 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     const batch = marks
     marks = []
     if (batch.length === 0) return
-    const pipeline = redis.pipeline() as PipelineWithScripts
-    for (const m of batch) pipeline.pgwMarkSent(...m.args)
-    pipeline.exec().then(
-      (replies) =>
-        batch.forEach((m, i) => {
-          const err = replies?.[i]?.[0]
-          if (err) m.reject(err)
-          else m.resolve()
-        }),
+    const keys: string[] = [k.unsentIndex]
+    const args: (string | number)[] = []
+    for (const m of batch) {
+      keys.push(k.ring(m.key), k.unsent(m.key))
+      args.push(m.key, m.at, m.ring ? '1' : '0', m.tokens.length, ...m.tokens)
+    }
+    redis.pgwMarkSent(keys.length, ...keys, ...args).then(
+      () => {
+        for (const m of batch) m.resolve()
+      },
       (err: unknown) => {
         for (const m of batch) m.reject(err)
       },
     )
   }
-  function queueMark(args: (string | number)[]): Promise<void> {
+  function queueMark(mark: Omit<PendingMark, 'resolve' | 'reject'>): Promise<void> {
     return new Promise((resolve, reject) => {
-      marks.push({ args, resolve, reject })
+      marks.push({ ...mark, resolve, reject })
       if (marks.length >= MARK_BATCH_MAX) flushMarks()
       else markTimer ??= setTimeout(flushMarks, MARK_BATCH_MS)
     })
@@ -325,7 +330,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       call(async () => {
         const tokens = sent.cancelTokens ?? []
         if (sent.ring !== true && tokens.length === 0) return
-        await queueMark([k.ring(key), k.unsent(key), k.unsentIndex, key, at, sent.ring === true ? '1' : '0', ...tokens])
+        await queueMark({ key, at, ring: sent.ring === true, tokens })
       }),
     listUnsentCancels: (olderThanMs) =>
       call(async () => {
