@@ -15,7 +15,7 @@ import { describeMachine } from './lib/machine.js'
 import { Progress } from './lib/progress.js'
 import { writeReport, type ReportTarget } from './lib/report.js'
 import type { BenchOutput, Benchmark, Scale } from './lib/types.js'
-import { REDIS_URL } from './lib/world.js'
+import { dropStaleBenchKeys, REDIS_URL } from './lib/world.js'
 import { memory } from './memory.js'
 import { register } from './register.js'
 import { scaleout } from './scaleout.js'
@@ -89,6 +89,8 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: Redis is needed at ${REDIS_URL} (REDIS_URL): ${(err as Error).message}\n`)
     return 2
   }
+  const stale = await dropStaleBenchKeys(REDIS_URL)
+  if (stale > 0) process.stderr.write(`bench: deleted ${stale} Redis keys left by benchmark runs that were killed\n`)
   const machine = describeMachine(redis)
   const startedAt = new Date()
   const tmp = mkdtempSync(join(tmpdir(), 'push-gw-bench-'))

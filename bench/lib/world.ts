@@ -36,6 +36,45 @@ export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<numbe
   return dropped
 }
 
+/**
+ * Deletes what earlier benchmark runs left in Redis when they were killed before their clean-up:
+ * keys under a uniquePrefix() whose process is gone. Such leftovers (a killed memory run leaves
+ * 100,000 devices) grow Redis between runs and made latency figures of later runs worse.
+ */
+export async function dropStaleBenchKeys(url = REDIS_URL): Promise<number> {
+  const redis = new Redis(url)
+  const alive = new Map<number, boolean>()
+  const isAlive = (pid: number): boolean => {
+    let a = alive.get(pid)
+    if (a === undefined) {
+      try {
+        process.kill(pid, 0)
+        a = true
+      } catch (err) {
+        a = (err as NodeJS.ErrnoException).code === 'EPERM'
+      }
+      alive.set(pid, a)
+    }
+    return a
+  }
+  let dropped = 0
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', 'bench:*', 'COUNT', 1000)
+      cursor = next
+      const stale = keys.filter((k) => {
+        const pid = Number(k.split(':')[2])
+        return Number.isInteger(pid) && pid > 0 && !isAlive(pid)
+      })
+      if (stale.length > 0) dropped += await redis.unlink(...stale)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+  return dropped
+}
+
 export const apnsToken = (): string => randomBytes(32).toString('hex')
 export const fcmToken = (): string => `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`
 
