@@ -59,6 +59,7 @@ export class RedisLease {
   private deadline: NodeJS.Timeout | undefined
   private running = false
   private busy = false
+  private again = false
 
   constructor(private readonly o: LeaseOptions) {
     this.key = `${o.bus.keyPrefix}lease:${o.name}`
@@ -111,13 +112,24 @@ export class RedisLease {
   }
 
   private async tick(): Promise<void> {
-    if (!this.running || this.busy) return
+    if (!this.running) return
+    if (this.busy) {
+      // A release heard while an attempt is under way (standbys attempt at the same moment, when
+      // the holder's key would lapse): that attempt saw the old holder and waits for the next
+      // lapse, so try once more as soon as it is done instead of losing the release.
+      this.again = true
+      return
+    }
     this.busy = true
     try {
       if (this.value !== undefined && this.isValid()) await this.renew(this.value)
       else await this.acquire()
     } finally {
       this.busy = false
+      if (this.again) {
+        this.again = false
+        if (this.value === undefined) this.schedule(0)
+      }
     }
   }
 

@@ -79,6 +79,41 @@ test('one holder among three, growing fencing tokens, and a released lease is ta
   }
 })
 
+test('a release heard while a standby is still waiting for its own attempt\'s answer is taken over at once, not at the next lapse', async () => {
+  const prefix = `test:lease:${randomUUID()}:`
+  const [holderBus, standbyBus] = await Promise.all([bus(prefix), bus(prefix)])
+  const ev: Events = { acquired: [], lost: [] }
+  const holder = lease(holderBus, 'gw-holder', 3_000, ev)
+  const standby = lease(standbyBus, 'gw-standby', 3_000, ev)
+  try {
+    await holder.start()
+    // The standby's first attempt runs in Redis at once (it sees the holder) but its answer is
+    // slow to come back; the holder releases meanwhile.
+    const evalNow = standbyBus.redis.eval.bind(standbyBus.redis) as (...args: unknown[]) => Promise<unknown>
+    let slow = true
+    ;(standbyBus.redis as unknown as { eval: (...args: unknown[]) => Promise<unknown> }).eval = async (...args: unknown[]) => {
+      const reply = await evalNow(...args)
+      if (slow) {
+        slow = false
+        await sleep(300)
+      }
+      return reply
+    }
+    const attempting = standby.start()
+    await sleep(100)
+    const stoppedAt = performance.now()
+    await holder.stop()
+    await attempting
+    await until('a takeover', () => standby.isValid(), 5_000)
+    const took = performance.now() - stoppedAt
+    assert.ok(took < 1_000, `taken over ${Math.round(took)} ms after the release, not at the next lapse (TTL 3 s)`)
+  } finally {
+    await Promise.all([holder.stop(), standby.stop()])
+    await Promise.all([holderBus.close(), standbyBus.close()])
+    await dropPrefix(prefix)
+  }
+})
+
 test('a holder cut off from Redis gives the lease up before a standby can take it, within the TTL', async () => {
   const prefix = `test:lease:${randomUUID()}:`
   const [ba, bb] = await Promise.all([bus(prefix), bus(prefix)])
