@@ -108,7 +108,7 @@ export interface PushIntent {
   cause?: RoutingEvent
 }
 
-/** The ring state machine of ARCHITECTURE.md, keyed by (conversationId, userId, participantId). */
+/** The ring state machine of docs/ARCHITECTURE.md, keyed by (conversationId, userId, participantId). */
 export type RingState = 'ringing' | 'answered' | 'cancelled'
 
 export interface RingRecord {

@@ -1,6 +1,6 @@
 // Configuration alarms: an answer that says our credentials or settings are wrong (APNs 403,
 // FCM 401 THIRD_PARTY_AUTH_ERROR or a refused service-account key, Web Push 401/403). No token is
-// at fault, so none is deleted (ERRATA.md); instead the alarm is logged once, exposed to metrics
+// at fault, so none is deleted (docs/PLATFORMS.md); instead the alarm is logged once, exposed to metrics
 // through `onChange`, and turns readiness red until the same provider delivers again.
 import type { Clock } from '../clock.js'
 import type { Logger } from '../observability/logger.js'

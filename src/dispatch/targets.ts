@@ -1,5 +1,5 @@
 // Which of an agent's devices get a ring and which get its cancel.
-// ARCHITECTURE.md: calls ring iOS through PushKit when the app registered a VoIP token; everything
+// docs/ARCHITECTURE.md: calls ring iOS through PushKit when the app registered a VoIP token; everything
 // else rings as an alert. Apple requires every VoIP push to be reported to CallKit as a call
 // (PushKit PKPushType.voIP), so chats never go through PushKit, and a cancel goes to the phone's
 // alert token when it has one (the app then dismisses the CallKit call) and through PushKit only

@@ -1,7 +1,7 @@
 // What each APNs answer means for the dispatcher: ONE table, from Apple's
 // "Handling notification responses from APNs"
 // https://developer.apple.com/documentation/usernotifications/handling-notification-responses-from-apns
-// (and ../shared/seed/ERRATA.md). A provider only classifies; the dispatcher retries and prunes.
+// (and docs/PLATFORMS.md). A provider only classifies; the dispatcher retries and prunes.
 import type { SendResult } from './provider.js'
 
 type Verdict =

@@ -119,7 +119,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   /**
    * Apple answers BadDeviceToken / DeviceTokenNotForTopic when a sandbox token is sent to production
    * or the reverse (an app built for development, a device registered with the wrong environment).
-   * ERRATA.md: check the other environment before removing the token. Delivered there → the
+   * docs/PLATFORMS.md: check the other environment before removing the token. Delivered there → the
    * dispatcher records the device's real environment; refused there too → the token is dead.
    */
   private async otherEnvironment(msg: ApnsMessage, body: string, jwt: string, signal: AbortSignal | undefined, first: SendResult, context?: SendContext): Promise<SendResult> {

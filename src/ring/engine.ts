@@ -1,4 +1,4 @@
-// The ring state machine of ARCHITECTURE.md, keyed by (conversation, agent, participant):
+// The ring state machine of docs/ARCHITECTURE.md, keyed by (conversation, agent, participant):
 // idle → ringing → answered | cancelled. Only the first offer rings (Genesys resends the whole
 // conversation on every change, and our own sources may see an offer twice); answered or ended
 // while ringing cancels exactly the devices that rang; a ring nobody ends is cancelled at its

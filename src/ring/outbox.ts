@@ -5,7 +5,7 @@
 // claims never marked and sends them again. The mark is written after the push, never before it:
 // the push does not wait for the store, at the price of at-least-once delivery when a process dies
 // after pushing and before marking (the duplicate carries the same apns-collapse-id / collapse_key /
-// Topic, the conversation id, so it replaces rather than adds: ERRATA.md "Delivery").
+// Topic, the conversation id, so it replaces rather than adds: docs/PLATFORMS.md "Delivery").
 import type { Clock } from '../clock.js'
 import type { PushIntent } from '../model.js'
 import type { Logger } from '../observability/logger.js'

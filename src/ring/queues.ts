@@ -1,6 +1,6 @@
 // Queue names for the notification text ("Queue: Sales Support"). Resolved through the Genesys
 // REST API and cached, but never on the ring's path: a name not cached yet is left out of that
-// ring and fetched in the background for the next one (ERRATA.md: no REST call on the hot path).
+// ring and fetched in the background for the next one (docs/PLATFORMS.md: no REST call on the hot path).
 import type { Clock } from '../clock.js'
 import type { Logger } from '../observability/logger.js'
 

@@ -1,5 +1,5 @@
 // One Notifications API channel and its single WebSocket, kept alive for the life of the source.
-// Rules (Genesys Notifications API, see ERRATA.md): one socket per channel (a second connection
+// Rules (Genesys Notifications API, see docs/PLATFORMS.md): one socket per channel (a second connection
 // disconnects the first), a channel lives 24 h, nothing is replayed after a drop. Everything that
 // touches the channel (subscription changes, reconnects, hand-overs) runs on one chain per link, so
 // at most one connection attempt per channel is ever in flight.

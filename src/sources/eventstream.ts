@@ -1,5 +1,5 @@
 // The design guide's "Event Streams" source (GENESYS_EVENT_SOURCE=eventstream). GENESYS CLOUD DOES
-// NOT OFFER THIS API (ERRATA.md): it exists so relays and test rigs built from the guide keep
+// NOT OFFER THIS API (docs/PLATFORMS.md): it exists so relays and test rigs built from the guide keep
 // working, and our simulator serves it. As the guide writes it: POST
 // /api/v2/analytics/eventstreams/subscriptions {streamType: WEBSOCKET, events: [...], filters:
 // [{type: conversation, field: mediaType, operator: EQ, value}]} (media filtering at the

@@ -1,4 +1,4 @@
-// Gap recovery. The Notifications API replays nothing after a drop (ERRATA), and a new lease holder
+// Gap recovery. The Notifications API replays nothing after a drop (docs/PLATFORMS.md), and a new lease holder
 // starts with rings other instances left open in the shared store. So after every reconnect and at
 // start:
 //  1. every open ring is re-checked with GET /api/v2/conversations/{id}: a leg that connected is

@@ -1,5 +1,5 @@
 // Two event shapes that are not conversation snapshots:
-// - the design guide's "Event Streams" events (not offered by Genesys Cloud, see ERRATA.md), kept so
+// - the design guide's "Event Streams" events (not offered by Genesys Cloud, see docs/PLATFORMS.md), kept so
 //   relays built from the guide keep working: {eventType, timestamp, data: {queueId, memberId,
 //   memberType, conversationId, mediaType, …}} with eventType routing.queue.member.added (the agent
 //   is offered the interaction), routing.queue.member.removed (taken away: transfer or timeout),

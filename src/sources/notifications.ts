@@ -1,6 +1,6 @@
 // The Notifications API event source (the default). Topics per agent (`v2.users.{id}.conversations`)
 // or per queue (`v2.routing.queues.{id}.conversations`), plus `v2.users.{id}.presence` when the ring
-// engine wants presence. Rules (Genesys Notifications API, see ERRATA.md): 1000 topics per channel
+// engine wants presence. Rules (Genesys Notifications API, see docs/PLATFORMS.md): 1000 topics per channel
 // (more → 400), 20 channels per OAuth client (the 21st evicts the least recently used), one socket
 // per channel, a channel lives 24 h, v2.system.socket_closing about a minute before a maintenance
 // close, nothing replayed after a drop. So: topics spread over as few channels as fit, one

@@ -1,5 +1,5 @@
 // The dispatcher and the three providers against the sandboxes (real TLS, real HTTP/2): every push
-// service answer of ERRATA.md leads to the right recovery: prune, keep, retry, alarm, or nothing late.
+// service answer of docs/PLATFORMS.md leads to the right recovery: prune, keep, retry, alarm, or nothing late.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'

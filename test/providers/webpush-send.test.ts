@@ -1,4 +1,4 @@
-// The Web Push provider against the strict sandbox: every RFC 8030 answer classified as ERRATA.md
+// The Web Push provider against the strict sandbox: every RFC 8030 answer classified as docs/PLATFORMS.md
 // and the issue say (404/410 prune, 429/5xx retry, 401/403 alarm), VAPID signed once per origin.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'

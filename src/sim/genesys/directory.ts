@@ -6,7 +6,7 @@ import { HttpError, iso } from './http.js'
 export type RoutingStatusValue = 'OFF_QUEUE' | 'IDLE' | 'INTERACTING' | 'NOT_RESPONDING' | 'COMMUNICATING'
 
 // System presences of Genesys Cloud. The REST API spells them as shown here ("On Queue");
-// the presence topic uses the upper-case form ("ON_QUEUE"); clients must normalise (ERRATA).
+// the presence topic uses the upper-case form ("ON_QUEUE"); clients must normalise (docs/PLATFORMS.md).
 const SYSTEM_PRESENCES = ['Available', 'Away', 'Busy', 'Offline', 'Idle', 'On Queue', 'Meal', 'Training', 'Meeting', 'Break'] as const
 export type SystemPresence = (typeof SYSTEM_PRESENCES)[number]
 

@@ -1,5 +1,5 @@
 // The design guide's "Event Streams" API, served so the eventstream source and relays built from the
-// guide can be tested. GENESYS CLOUD DOES NOT OFFER THIS API (ERRATA.md); the shapes are the
+// guide can be tested. GENESYS CLOUD DOES NOT OFFER THIS API (docs/PLATFORMS.md); the shapes are the
 // guide's: POST /api/v2/analytics/eventstreams/subscriptions {name, streamType: "WEBSOCKET", events,
 // filters: [{type: "conversation", field: "mediaType", operator: "EQ", value}]} → {id, connectUri, …};
 // the socket carries {eventId, eventType, timestamp, data: {queueId, memberId, memberType,

@@ -1,6 +1,6 @@
 // The seam for a later source: every conversation change, as the simulator publishes it to the
 // Notifications API, is also offered here. The guide-style "Event Streams" compatibility service
-// (not offered by Genesys Cloud, see ERRATA) will subscribe to this feed instead of re-deriving
+// (not offered by Genesys Cloud, see docs/PLATFORMS.md) will subscribe to this feed instead of re-deriving
 // state; it is not built yet.
 import type { SimConversation } from './conversations.js'
 
