@@ -71,6 +71,11 @@ export interface Device {
   subscription?: WebPushSubscription
   /** Optional app identifier (bundle id / package name) when it differs from the gateway default. */
   appId?: string
+  /**
+   * The app's installation id (iOS identifierForVendor, the Firebase installation id, an id a web
+   * app keeps): the tokens of one agent with the same deviceId are one phone, which rings once.
+   */
+  deviceId?: string
   /** Epoch ms. */
   registeredAt: number
 }

@@ -18,7 +18,8 @@ const FALLBACK: Record<string, { tags: string[]; summary: string; description: s
   'POST /api/v1/devices': {
     tags: ['devices'],
     summary: 'Register this agent’s device',
-    description: 'Registers (or refreshes) a device of the agent who owns the bearer token. The user comes from Genesys Cloud (`GET /api/v2/users/me`), never from the body.',
+    description:
+      'Registers (or refreshes) a device of the agent who owns the bearer token. The user comes from Genesys Cloud (`GET /api/v2/users/me`), never from the body. `deviceId` (1–128 characters of `[A-Za-z0-9._:-]`, the app’s installation id) groups the tokens of one phone: each phone rings once, and a phone with a PushKit and an alert token gets its cancel on the alert token.',
     security: [{ agentToken: [] }],
   },
   'POST /register-token': {
@@ -50,6 +51,12 @@ const FALLBACK: Record<string, { tags: string[]; summary: string; description: s
     tags: ['events'],
     summary: 'Webhook event source',
     description: 'Genesys Cloud events through Amazon EventBridge (an API destination) or any relay; authenticated by the `x-webhook-secret` header. 202 accepted (a repeated event id too).',
+  },
+  'DELETE /api/v1/devices': {
+    tags: ['devices'],
+    summary: 'Remove one of this agent’s phones (sign-out)',
+    description: 'Removes every token registered with `?deviceId=`. 204 when removed; 404 when this agent has no phone with that deviceId.',
+    security: [{ agentToken: [] }],
   },
   'DELETE /api/v1/devices/{token}': {
     tags: ['devices'],

@@ -3,7 +3,8 @@
 // Resumable: a re-run skips devices already copied, so an interrupted copy just runs again.
 // Never downgrades: a device that re-registered on the new store since (newer registeredAt) is kept.
 // Verified: every source device is read back from the target by token and owner before exit 0.
-// Ring state is not copied: it lives seconds and the new store starts clean.
+// A device is copied whole, its phone (deviceId) included; a copy an older gateway made without
+// the deviceId is completed. Ring state is not copied: it lives seconds and the new store starts clean.
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { openStore } from '../store/open.js'
@@ -39,7 +40,7 @@ export async function migrateDevices(o: MigrateOptions): Promise<MigrateResult> 
   for (const userId of users) {
     for (const device of await o.from.listDevices(userId)) {
       const there = await o.to.getDevice(device.token)
-      if (there && there.userId === device.userId && there.registeredAt >= device.registeredAt) skipped++
+      if (there && there.userId === device.userId && there.deviceId === device.deviceId && there.registeredAt >= device.registeredAt) skipped++
       else if (there && there.registeredAt > device.registeredAt) skipped++ // re-registered on the target since
       else {
         await o.to.upsertDevice(device)
@@ -53,7 +54,7 @@ export async function migrateDevices(o: MigrateOptions): Promise<MigrateResult> 
   for (const userId of users) {
     for (const device of await o.from.listDevices(userId)) {
       const there = await o.to.getDevice(device.token)
-      if (there && there.registeredAt >= device.registeredAt) verified++
+      if (there && there.registeredAt >= device.registeredAt && (there.registeredAt > device.registeredAt || there.deviceId === device.deviceId)) verified++
     }
   }
   return { total, copied, skipped, verified }

@@ -192,6 +192,12 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
       if (removed) dropToken(token)
       return removed
     },
+    async removePhone(userId, deviceId) {
+      const removed = await through(() => inner.removePhone(userId, deviceId))
+      outdated(userId)
+      for (const token of removed) dropToken(token)
+      return removed
+    },
     async pruneToken(token, registeredBefore) {
       const pruned = await through(() => inner.pruneToken(token, registeredBefore))
       outdated(owners.get(token))

@@ -121,6 +121,13 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       return true
     },
 
+    async removePhone(userId, deviceId) {
+      const removed: string[] = []
+      for (const d of devices.values()) if (d.userId === userId && d.deviceId === deviceId) removed.push(d.token)
+      for (const token of removed) devices.delete(token)
+      return removed
+    },
+
     async pruneToken(token, registeredBefore) {
       const d = devices.get(token)
       if (d === undefined) return false

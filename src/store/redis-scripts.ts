@@ -119,6 +119,19 @@ if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
 drop_device(ARGV[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
 return 1`,
   },
+  // KEYS: the agent's hash, counts, agents. ARGV: prefix, userId, deviceId. Returns the tokens removed.
+  // A phone holds a few tokens and an agent a few phones: reading the agent's hash is cheap.
+  pgwRemovePhone: {
+    numberOfKeys: 3,
+    lua: `${DROP_DEVICE}
+local removed = {}
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  if cjson.decode(fields[i + 1]).deviceId == ARGV[3] then removed[#removed + 1] = fields[i] end
+end
+for _, token in ipairs(removed) do drop_device(ARGV[1], KEYS[2], KEYS[3], token, ARGV[2]) end
+return removed`,
+  },
   // KEYS: token index, counts, agents. ARGV: prefix, token, registeredBefore ('' for none).
   // APNs 410 rule: a device registered at or after the push service's timestamp is kept.
   pgwPruneToken: {

@@ -1,6 +1,7 @@
 // The shared store for several gateway instances. Key layout (all under the key prefix):
 //
-//   gen_user_id_<userId>   hash   token → Device JSON: one agent's devices (the design guide's name)
+//   gen_user_id_<userId>   hash   token → Device JSON: one agent's devices (the design guide's name);
+//                                 the JSON's deviceId groups them into phones
 //   device:<token>         string → userId: which agent a token belongs to (a token has one owner)
 //   agents                 set    userIds with at least one device (the topics sources subscribe)
 //   device_counts          hash   platform → number of devices (for countDevices without a scan)
@@ -294,6 +295,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       }),
     removeDevice: (userId, token) =>
       call(async () => (await redis.pgwRemoveDevice(k.token(token), k.counts, k.agents, prefix, token, userId)) === 1),
+    removePhone: (userId, deviceId) => call(async () => (await redis.pgwRemovePhone(k.user(userId), k.counts, k.agents, prefix, userId, deviceId)) as string[]),
     pruneToken: (token, registeredBefore) =>
       call(async () => (await redis.pgwPruneToken(k.token(token), k.counts, k.agents, prefix, token, registeredBefore ?? '')) === 1),
     listUserIds: () => call(() => redis.smembers(k.agents)),

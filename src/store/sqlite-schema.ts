@@ -46,6 +46,13 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE ring_cancels ADD COLUMN sent INTEGER NOT NULL DEFAULT 1;
   CREATE INDEX ring_cancels_unsent ON ring_cancels (key) WHERE sent = 0;
   `,
+  `
+  -- Phones: the app's installation id, shared by the tokens of one phone (one agent's iPhone holds
+  -- a PushKit and an alert token). Signing out removes them together. Older rows have none.
+  ALTER TABLE devices ADD COLUMN device_id TEXT;
+  UPDATE devices SET device_id = json_extract(data, '$.deviceId');
+  CREATE INDEX devices_user_phone ON devices (user_id, device_id) WHERE device_id IS NOT NULL;
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

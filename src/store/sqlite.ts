@@ -57,11 +57,12 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
   if (from !== to) logger.info({ path: o.path, from, to }, 'SQLite store schema migrated')
 
   const q = {
-    upsertDevice: db.prepare<[string, string, string, number, string]>(
-      `INSERT INTO devices (token, user_id, platform, registered_at, data) VALUES (?, ?, ?, ?, ?)
+    upsertDevice: db.prepare<[string, string, string, number, string | null, string]>(
+      `INSERT INTO devices (token, user_id, platform, registered_at, device_id, data) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, platform = excluded.platform,
-         registered_at = excluded.registered_at, data = excluded.data`,
+         registered_at = excluded.registered_at, device_id = excluded.device_id, data = excluded.data`,
     ),
+    removePhone: db.prepare<[string, string], { token: string }>('DELETE FROM devices WHERE user_id = ? AND device_id = ? RETURNING token'),
     listDevices: db.prepare<[string], { data: string }>('SELECT data FROM devices WHERE user_id = ? ORDER BY token'),
     getDevice: db.prepare<[string], { data: string }>('SELECT data FROM devices WHERE token = ?'),
     removeDevice: db.prepare<[string, string]>('DELETE FROM devices WHERE token = ? AND user_id = ?'),
@@ -199,7 +200,7 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     kind: 'sqlite',
     upsertDevice: (device: Device) =>
       run(() => {
-        q.upsertDevice.run(device.token, device.userId, device.platform, device.registeredAt, JSON.stringify(device))
+        q.upsertDevice.run(device.token, device.userId, device.platform, device.registeredAt, device.deviceId ?? null, JSON.stringify(device))
         return device
       }),
     listDevices: (userId) => run(() => q.listDevices.all(userId).map((r) => JSON.parse(r.data) as Device)),
@@ -209,6 +210,7 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
         return row === undefined ? undefined : (JSON.parse(row.data) as Device)
       }),
     removeDevice: (userId, token) => run(() => q.removeDevice.run(token, userId).changes === 1),
+    removePhone: (userId, deviceId) => run(() => q.removePhone.all(userId, deviceId).map((r) => r.token)),
     pruneToken: (token, registeredBefore) =>
       run(() => q.pruneToken.run(token, registeredBefore ?? null, registeredBefore ?? null).changes === 1),
     listUserIds: () => run(() => q.listUserIds.all().map((r) => r.user_id)),

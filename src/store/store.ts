@@ -13,6 +13,11 @@ export interface DeviceStore {
   /** Removes one of `userId`'s devices; false when that user has no such token. */
   removeDevice(userId: string, token: string): Promise<boolean>
   /**
+   * Removes every token of one of `userId`'s phones (Device.deviceId), as at sign-out. Returns the
+   * tokens removed; none when that user has no phone with this id.
+   */
+  removePhone(userId: string, deviceId: string): Promise<string[]>
+  /**
    * Token hygiene after a push service said the token is dead. With `registeredBefore` (epoch ms),
    * a device that re-registered at or after that instant is kept (APNs 410 timestamp rule).
    */

@@ -98,3 +98,42 @@ test('health and readiness', async () => {
   assert.equal(body.checks.store?.ok, true)
   assert.equal(body.checks.source?.ok, true)
 })
+
+test('a phone: deviceId is stored and listed, and DELETE ?deviceId= signs the whole phone out', async () => {
+  const agent = h.world.genesys.addAgent()
+  const other = h.world.genesys.addAgent()
+  const voip = apnsToken()
+  const alert = apnsToken()
+  const ipad = apnsToken()
+  const auth = { authorization: `Bearer ${agent.accessToken}` }
+  const iphoneId = 'E621E1F8-C36C-495A-93FC-0C247A3E6E5F'
+  assert.equal((await h.register(agent.accessToken, { platform: 'ios', token: voip, pushType: 'voip', deviceId: iphoneId })).json.deviceId, iphoneId)
+  assert.equal((await h.register(agent.accessToken, { platform: 'ios', token: alert, pushType: 'alert', deviceId: iphoneId })).status, 201)
+  assert.equal((await fetch(`${h.api}/register-token`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'ios', token: ipad, deviceId: 'ipad-1' }) })).status, 201)
+  const listed = (await (await fetch(`${h.api}/api/v1/devices`, { headers: auth })).json()) as { devices: Array<{ token: string; deviceId?: string }> }
+  assert.deepEqual(Object.fromEntries(listed.devices.map((d) => [d.token, d.deviceId])), { [voip]: iphoneId, [alert]: iphoneId, [ipad]: 'ipad-1' })
+
+  const signOut = (who: { accessToken: string }, query: string): Promise<Response> => fetch(`${h.api}/api/v1/devices${query}`, { method: 'DELETE', headers: { authorization: `Bearer ${who.accessToken}` } })
+  const asOther = await signOut(other, `?deviceId=${iphoneId}`)
+  assert.equal(asOther.status, 404, "another agent cannot sign this agent's phone out")
+  assert.equal(((await asOther.json()) as { error: { code: string } }).error.code, 'DEVICE_NOT_FOUND')
+  assert.equal((await signOut(agent, `?deviceId=${iphoneId}`)).status, 204)
+  assert.deepEqual((await h.gateway.store.listDevices(agent.userId)).map((d) => d.token), [ipad], 'both iPhone tokens are gone, the iPad stays')
+  assert.equal((await signOut(agent, `?deviceId=${iphoneId}`)).status, 404, 'a phone signs out once')
+
+  const missing = await signOut(agent, '')
+  assert.equal(missing.status, 400)
+  assert.match(((await missing.json()) as { error: { message: string } }).error.message, /deviceId/)
+})
+
+test('a malformed deviceId is refused with 400 naming it, and registers nothing', async () => {
+  const agent = h.world.genesys.addAgent()
+  for (const deviceId of ['', 'x'.repeat(129), 'has space', 'slash/es', 'ümlaut', 42]) {
+    const res = await h.register(agent.accessToken, { platform: 'android', token: fcmToken(), deviceId })
+    assert.equal(res.status, 400, JSON.stringify(deviceId))
+    assert.match((res.json.error as { message: string }).message, /deviceId/)
+  }
+  const bad = await fetch(`${h.api}/api/v1/devices?deviceId=${encodeURIComponent('a b')}`, { method: 'DELETE', headers: { authorization: `Bearer ${agent.accessToken}` } })
+  assert.equal(bad.status, 400)
+  assert.equal((await h.gateway.store.listDevices(agent.userId)).length, 0)
+})

@@ -124,6 +124,16 @@ test('device lists are served from memory while the change feed listens; changes
     assert.deepEqual(tokens(await a.listDevices('agent-3')), ['tok-3'])
     await a.removeDevice('agent-3', 'tok-3')
     assert.deepEqual(await a.listDevices('agent-3'), [])
+
+    // A phone signed out on B (both its tokens) stops ringing on A too.
+    await a.upsertDevice(device('agent-4', 'tok-4-voip', { deviceId: 'phone-4' }))
+    await a.upsertDevice(device('agent-4', 'tok-4-alert', { deviceId: 'phone-4', pushType: 'alert' }))
+    assert.deepEqual(tokens(await a.listDevices('agent-4')), ['tok-4-alert', 'tok-4-voip'])
+    assert.deepEqual((await b.removePhone('agent-4', 'phone-4')).sort(), ['tok-4-alert', 'tok-4-voip'])
+    await until('the sign-out to reach A', async () => (await a.listDevices('agent-4')).length === 0, 2_000)
+    await a.upsertDevice(device('agent-4', 'tok-4-voip', { deviceId: 'phone-4' }))
+    assert.deepEqual(await a.removePhone('agent-4', 'phone-4'), ['tok-4-voip'])
+    assert.deepEqual(await a.listDevices('agent-4'), [], "A's own sign-out shows in its next read")
   } finally {
     await Promise.all([a.close(), b.close(), admin.quit()])
   }

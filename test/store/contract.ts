@@ -99,6 +99,40 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(await store.getDevice('tok-1'), device('agent-1', 'tok-1'))
   })
 
+  it('a phone: its deviceId is stored and listed, and removePhone removes all its tokens and nothing else', async ({ store }) => {
+    const voip = device('agent-1', 'iphone-voip', { deviceId: 'iphone-1' })
+    const alert = device('agent-1', 'iphone-alert', { pushType: 'alert', deviceId: 'iphone-1' })
+    const ipad = device('agent-1', 'ipad-alert', { pushType: 'alert', deviceId: 'ipad-1' })
+    const legacy = device('agent-1', 'legacy-voip')
+    const otherAgent = device('agent-2', 'other-voip', { deviceId: 'iphone-1' })
+    for (const d of [voip, alert, ipad, legacy, otherAgent]) await store.upsertDevice(d)
+    assert.deepEqual(await store.getDevice('iphone-alert'), alert)
+    const byToken = (list: Device[]): Device[] => list.sort((a, b) => a.token.localeCompare(b.token))
+    assert.deepEqual(byToken(await store.listDevices('agent-1')), byToken([voip, alert, ipad, legacy]))
+
+    assert.deepEqual((await store.removePhone('agent-1', 'iphone-1')).sort(), ['iphone-alert', 'iphone-voip'])
+    assert.deepEqual(byToken(await store.listDevices('agent-1')), byToken([ipad, legacy]))
+    assert.deepEqual(await store.listDevices('agent-2'), [otherAgent], "another agent's phone with the same id stays")
+    assert.equal(await store.getDevice('iphone-voip'), undefined)
+    assert.deepEqual(await store.countDevices(), { total: 3, byPlatform: { ios: 3 } })
+    assert.deepEqual(await store.removePhone('agent-1', 'iphone-1'), [], 'a phone is removed once')
+    assert.deepEqual(await store.removePhone('agent-1', 'no-such-phone'), [])
+
+    assert.deepEqual(await store.removePhone('agent-1', 'ipad-1'), ['ipad-alert'])
+    await store.removeDevice('agent-1', 'legacy-voip')
+    assert.deepEqual(await store.listUserIds(), ['agent-2'], 'an agent without phones is no longer listed')
+  })
+
+  it('a token re-registered with another deviceId, or none, belongs to that phone only', async ({ store }) => {
+    await store.upsertDevice(device('agent-1', 'tok-1', { deviceId: 'phone-a' }))
+    await store.upsertDevice(device('agent-1', 'tok-1', { deviceId: 'phone-b', registeredAt: 2_000 }))
+    assert.deepEqual(await store.removePhone('agent-1', 'phone-a'), [])
+    assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'tok-1', { deviceId: 'phone-b', registeredAt: 2_000 })])
+    await store.upsertDevice(device('agent-1', 'tok-1', { registeredAt: 3_000 }))
+    assert.deepEqual(await store.removePhone('agent-1', 'phone-b'), [])
+    assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'tok-1', { registeredAt: 3_000 })])
+  })
+
   it('pruneToken removes a dead token but keeps one re-registered at or after registeredBefore', async ({ store }) => {
     await store.upsertDevice(device('agent-1', 'old', { registeredAt: 1_000 }))
     await store.upsertDevice(device('agent-1', 'fresh', { registeredAt: 5_000 }))

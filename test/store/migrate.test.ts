@@ -64,6 +64,19 @@ test('an interrupted copy resumes where it stopped, never downgrades a newer reg
     assert.deepEqual(again, { total: 200, copied: 0, skipped: 200, verified: 200 }, 'a re-run copies nothing')
   }))
 
+test('a phone survives the move: its deviceId is copied, and a copy made without it is completed', () =>
+  withStores(async ({ from, to }) => {
+    await from.upsertDevice(device('agent-0', 'tok-0-0', { registeredAt: 1_000, deviceId: 'iphone-0' }))
+    await from.upsertDevice(device('agent-0', 'tok-0-1', { registeredAt: 1_001, deviceId: 'iphone-0', pushType: 'alert' }))
+    // As an older gateway's copy left it: the same token and time, no deviceId.
+    await to.upsertDevice(device('agent-0', 'tok-0-1', { registeredAt: 1_001, pushType: 'alert' }))
+    const result = await migrateDevices({ from, to })
+    assert.deepEqual(result, { total: 200, copied: 200, skipped: 0, verified: 200 })
+    assert.equal((await to.getDevice('tok-0-0'))?.deviceId, 'iphone-0')
+    assert.equal((await to.getDevice('tok-0-1'))?.deviceId, 'iphone-0')
+    assert.deepEqual((await to.removePhone('agent-0', 'iphone-0')).sort(), ['tok-0-0', 'tok-0-1'], 'the phone signs out as one on the new store')
+  }))
+
 test('push-gateway migrate-store: progress on stderr, the result on stdout, exit codes 0 / 1 / 2', () =>
   withStores(async ({ dbUrl, redisUrl, to }) => {
     const env = { ...process.env }

@@ -87,6 +87,36 @@ test('sqlite: schema is versioned with user_version, WAL mode and synchronous NO
   }
 })
 
+test('sqlite: a database from before phones is migrated: its devices stay, new ones carry their deviceId', async () => {
+  const tmp = tempDir()
+  const path = join(tmp.dir, 'gateway.db')
+  try {
+    const first = openSqliteStore({ path })
+    await first.upsertDevice(device('agent-1', 'old-tok'))
+    await first.close()
+    // Turn it back into a version-2 database, as the gateway before phones left it.
+    const db = new Database(path)
+    db.exec('DROP INDEX devices_user_phone; ALTER TABLE devices DROP COLUMN device_id')
+    db.pragma('user_version = 2')
+    db.close()
+
+    const store = openSqliteStore({ path })
+    try {
+      assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'old-tok')])
+      await store.upsertDevice(device('agent-1', 'new-tok', { deviceId: 'iphone-1' }))
+      assert.deepEqual(await store.removePhone('agent-1', 'iphone-1'), ['new-tok'])
+      assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'old-tok')])
+    } finally {
+      await store.close()
+    }
+    const after = new Database(path, { readonly: true })
+    assert.equal(after.pragma('user_version', { simple: true }), SCHEMA_VERSION)
+    after.close()
+  } finally {
+    tmp.remove()
+  }
+})
+
 test('sqlite: a database from a newer gateway is refused with a clear error', async () => {
   const tmp = tempDir()
   const path = join(tmp.dir, 'gateway.db')

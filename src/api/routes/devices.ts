@@ -37,9 +37,14 @@ const deviceSchema = {
     pushType: { type: 'string' },
     environment: { type: 'string' },
     appId: { type: 'string' },
+    deviceId: { type: 'string' },
     registeredAt: { type: 'string' },
   },
 } as const
+
+// The app's installation id: iOS identifierForVendor (a UUID), the Firebase installation id, or an
+// id a web app keeps. Tokens with the same one are one phone.
+const DEVICE_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
 
 const registerBody = {
   type: 'object',
@@ -67,6 +72,7 @@ const registerBody = {
     pushType: { type: 'string', enum: ['voip', 'alert'] },
     environment: { type: 'string', enum: ['production', 'sandbox'] },
     appId: { type: 'string', pattern: '^[A-Za-z0-9.-]{1,255}$' },
+    deviceId: { type: 'string', pattern: DEVICE_ID_PATTERN },
   },
 } as const
 
@@ -77,6 +83,7 @@ interface RegisterBody {
   pushType?: 'voip' | 'alert'
   environment?: 'production' | 'sandbox'
   appId?: string
+  deviceId?: string
 }
 
 /** RFC 8291: p256dh is an uncompressed P-256 point (65 bytes), auth a 16-byte secret; the endpoint is https. */
@@ -108,7 +115,8 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     if (!o.platforms[body.platform]) {
       throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', `${body.platform} push is not configured on this gateway`)
     }
-    if (body.platform === 'web') return registerDevice(userId, { platform: 'web', token: '', subscription: webSubscription(body) }, log)
+    const phone = body.deviceId ? { deviceId: body.deviceId } : {}
+    if (body.platform === 'web') return registerDevice(userId, { platform: 'web', token: '', subscription: webSubscription(body), ...phone }, log)
     if (body.subscription) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription applies to web devices only')
     const rule = TOKEN_RULES[body.platform]
     if (body.token === undefined) throw new ApiError(400, 'INVALID_REQUEST', "body must have required property 'token'")
@@ -122,6 +130,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
       token,
       ...(body.platform === 'ios' ? { pushType: body.pushType ?? 'alert', environment: body.environment ?? o.defaultApnsEnvironment } : {}),
       ...(body.appId ? { appId: body.appId } : {}),
+      ...phone,
     }, log)
   }
 
@@ -131,7 +140,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     const previous = await o.store.getDevice(token)
     const device: Device = { ...fields, userId, token, registeredAt: o.clock.now() }
     const saved = await o.store.upsertDevice(device)
-    log.info({ userId, platform: device.platform, device: tokenPrefix(token), moved: previous && previous.userId !== userId }, 'device registered')
+    log.info({ userId, platform: device.platform, device: tokenPrefix(token), phone: device.deviceId, moved: previous && previous.userId !== userId }, 'device registered')
     await o.onDevicesChanged?.(userId)
     if (previous && previous.userId !== userId) await o.onDevicesChanged?.(previous.userId)
     return saved
@@ -155,6 +164,27 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     const devices = await o.store.listDevices(req.agent!.userId)
     return { userId: req.agent!.userId, devices: devices.map(present) }
   })
+
+  // Sign-out: every token of one phone at once.
+  app.delete<{ Querystring: { deviceId: string } }>(
+    '/api/v1/devices',
+    {
+      onRequest: authenticate,
+      schema: {
+        querystring: { type: 'object', additionalProperties: false, required: ['deviceId'], properties: { deviceId: { type: 'string', pattern: DEVICE_ID_PATTERN } } },
+        response: { '4xx': errorResponseSchema },
+      },
+    },
+    async (req, reply) => {
+      const userId = req.agent!.userId
+      // Only the caller's own phones: another agent's deviceId answers 404, as if it did not exist.
+      const removed = await o.store.removePhone(userId, req.query.deviceId)
+      if (removed.length === 0) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no phone with this deviceId for this agent')
+      req.log.info({ userId, phone: req.query.deviceId, devices: removed.length }, 'phone removed')
+      await o.onDevicesChanged?.(userId)
+      return reply.code(204).send()
+    },
+  )
 
   app.delete<{ Params: { token: string } }>(
     '/api/v1/devices/:token',
