@@ -10,6 +10,8 @@ import { errorMessage, exchange, header, sleep } from './http.js'
 const MAX_RETRY_AFTER_MS = 60_000
 const BACKOFF_BASE_MS = 250
 const BACKOFF_CAP_MS = 5_000
+/** Users per bulk presence call: PresenceApi.getUsersPresencesPurecloudBulk documents "Limit 50". */
+export const PRESENCE_BULK_MAX = 50
 
 export interface NotificationChannel {
   id: string
@@ -147,8 +149,9 @@ export class GenesysRest {
     return { conversations, totalHits: typeof b.totalHits === 'number' ? b.totalHits : conversations.length }
   }
 
-  /** GET /api/v2/users/presences/purecloud/bulk?id=…: up to 100 users per call. */
+  /** GET /api/v2/users/presences/purecloud/bulk?id=…&id=…: at most PRESENCE_BULK_MAX users per call. */
   async getPresencesBulk(userIds: string[]): Promise<Array<{ userId: string; systemPresence: string; modifiedAt?: number }>> {
+    if (userIds.length > PRESENCE_BULK_MAX) throw new RangeError(`at most ${PRESENCE_BULK_MAX} users per bulk presence call, got ${userIds.length}`)
     const q = userIds.map((id) => `id=${encodeURIComponent(id)}`).join('&')
     const b = await this.request<unknown>('GET', `/api/v2/users/presences/purecloud/bulk?${q}`)
     const list = Array.isArray(b) ? (b as unknown[]) : isRecord(b) && Array.isArray(b.entities) ? (b.entities as unknown[]) : []

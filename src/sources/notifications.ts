@@ -7,7 +7,7 @@
 // ChannelLink per channel, make-before-break hand-overs one at a time (a hand-over briefly needs a
 // spare channel: one of the 20 is kept free for it), and a gap recovery after every reconnect.
 import { systemClock, type Clock } from '../clock.js'
-import type { GenesysRest } from '../genesys/rest.js'
+import { PRESENCE_BULK_MAX, type GenesysRest } from '../genesys/rest.js'
 import type { RingRecord } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { BackoffOptions } from './backoff.js'
@@ -285,14 +285,14 @@ export class NotificationsSource implements EventSource {
     }
   }
 
-  /** Presence changes during a gap are lost too: read them back (100 users per bulk call). */
+  /** Presence changes during a gap are lost too: read them back, in calls of the bulk limit. */
   private async refreshPresence(): Promise<void> {
     const onPresence = this.o.onPresence
     if (!onPresence) return
     const ids = [...this.users]
-    for (let i = 0; i < ids.length; i += 100) {
+    for (let i = 0; i < ids.length; i += PRESENCE_BULK_MAX) {
       try {
-        for (const p of await this.o.rest.getPresencesBulk(ids.slice(i, i + 100))) onPresence(p.userId, p.systemPresence, p.modifiedAt ?? this.clock.now())
+        for (const p of await this.o.rest.getPresencesBulk(ids.slice(i, i + PRESENCE_BULK_MAX))) onPresence(p.userId, p.systemPresence, p.modifiedAt ?? this.clock.now())
       } catch (err) {
         this.o.logger.warn({ err: describe(err) }, 'genesys presence refresh failed')
       }

@@ -130,3 +130,20 @@ test('with a presence handler, agents\' presence topics are subscribed and chang
   await source.removeUser(agent)
   assert.deepEqual(w.sim.channels()[0]?.topics, [])
 })
+
+test('120 agents: the presence refresh after a gap reads everyone back in calls of at most 50 ids', async (t) => {
+  const latest = new Map<string, string>()
+  let agents: string[] = []
+  const { w } = await setup(t, (w) => (agents = Array.from({ length: 120 }, (_, i) => w.sim.addAgent({ name: `Agent ${i}` }).userId)), {
+    onPresence: (userId, presence) => void latest.set(userId, presence),
+  })
+  await until(() => latest.size === 120)
+  // During the gap every agent goes on break; the topic frames are lost with the socket.
+  w.sim.setDown(true)
+  w.sim.dropSockets()
+  for (const userId of agents) w.sim.setPresence(userId, 'Break')
+  w.sim.setDown(false)
+  await until(() => agents.every((u) => latest.get(u)?.toLowerCase() === 'break'), 10_000)
+  const bulk = 'GET /api/v2/users/presences/purecloud/bulk'
+  assert.ok(requests(w.sim, bulk) >= 6, 'three calls at the start, three after the gap')
+})

@@ -81,6 +81,15 @@ test('presence and routing status read back in the real shapes', async (t) => {
   assert.equal(p.presenceDefinition.systemPresence, 'On Queue')
   const bulk = (await api(sim, token, 'GET', `/api/v2/users/presences/purecloud/bulk?id=${a.userId}&id=${b.userId}`)).body as Array<{ userId: string; presenceDefinition: { systemPresence: string } }>
   assert.deepEqual(bulk.map((x) => [x.userId, x.presenceDefinition.systemPresence]), [[a.userId, 'On Queue'], [b.userId, 'Away']])
+  // "Limit 50" (PresenceApi.getUsersPresencesPurecloudBulk): a 51st id is refused as Genesys would.
+  const many = Array.from({ length: 51 }, () => sim.addAgent().userId)
+  const tooMany = await api(sim, token, 'GET', `/api/v2/users/presences/purecloud/bulk?${many.map((id) => `id=${id}`).join('&')}`)
+  assert.equal(tooMany.status, 400)
+  const error = tooMany.body as { code: string; status: number; message: string; contextId: string }
+  assert.deepEqual([error.code, error.status], ['bad.request', 400])
+  assert.match(error.message, /50/)
+  assert.equal(typeof error.contextId, 'string')
+  assert.equal((await api(sim, token, 'GET', `/api/v2/users/presences/purecloud/bulk?${many.slice(0, 50).map((id) => `id=${id}`).join('&')}`)).status, 200)
   const rs = (await api(sim, token, 'GET', `/api/v2/users/${b.userId}/routingstatus`)).body as { userId: string; status: string; startTime: string }
   assert.equal(rs.userId, b.userId)
   assert.equal(rs.status, 'OFF_QUEUE', 'leaving On Queue takes the agent off queue')
