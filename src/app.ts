@@ -142,6 +142,7 @@ export class Gateway {
       logger: logger.child({ component: 'ring' }),
       ringTimeoutMs: config.ring.timeoutMs,
       dedupWindowMs: config.ring.dedupWindowMs,
+      iosCallCancel: config.ring.iosCallCancel,
       ...(presence ? { presence } : {}),
       queueName: (queueId) => queueNames.peek(queueId),
       onDecision: (decision) => {

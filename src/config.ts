@@ -73,7 +73,12 @@ export interface Config {
   apns?: ApnsConfig
   fcm?: FcmConfig
   webpush?: WebPushConfig
-  ring: { timeoutMs: number; dedupWindowMs: number }
+  ring: {
+    timeoutMs: number
+    dedupWindowMs: number
+    /** How a phone rung through PushKit is cancelled: on its own alert token (content-available) or through PushKit. */
+    iosCallCancel: 'alert' | 'voip'
+  }
   presence: {
     filter: 'off' | 'soft'
     /** System presences (normalised: lower case, no spaces) whose agents are not rung in `soft` mode. */
@@ -101,12 +106,12 @@ const KNOWN = [
   'FCM_SERVICE_ACCOUNT_FILE', 'FCM_URL',
   'GENESYS_TOPICS', 'GENESYS_QUEUE_IDS', 'WEBHOOK_SECRET',
   'WEBPUSH_VAPID_PUBLIC_KEY', 'WEBPUSH_VAPID_PRIVATE_KEY', 'WEBPUSH_SUBJECT',
-  'RING_TIMEOUT_S', 'DEDUP_WINDOW_MS', 'ADMIN_TOKEN',
+  'RING_TIMEOUT_S', 'DEDUP_WINDOW_MS', 'ADMIN_TOKEN', 'IOS_CALL_CANCEL',
   'PRESENCE_FILTER', 'PRESENCE_SUPPRESS', 'PRESENCE_LAG_MS', 'CALLER_DISPLAY',
   'LEASE_TTL_MS', 'INSTANCE_ID', 'AUDIT_MAX_ENTRIES',
   'RATE_LIMIT_PER_MINUTE', 'RATE_LIMIT_PER_IP_PER_MINUTE', 'TRUST_PROXY',
 ] as const
-const OUR_PREFIXES = ['GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_']
+const OUR_PREFIXES = ['GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_']
 
 /** Genesys spells presences differently per surface ("On Queue", "ON_QUEUE", "on queue"). */
 export function normalisePresence(value: string): string {
@@ -163,6 +168,7 @@ const schemas = {
   WEBPUSH_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/, 'must be the URL-safe base64 VAPID private key').optional(),
   WEBPUSH_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https: URL').optional(),
   RING_TIMEOUT_S: int(1, 600).default('30'),
+  IOS_CALL_CANCEL: z.enum(['alert', 'voip'], { errorMap: () => ({ message: 'must be alert (the phone\'s own alert token, with content-available) or voip (through PushKit)' }) }).default('alert'),
   PRESENCE_FILTER: z.enum(['off', 'soft']).default('off'),
   PRESENCE_SUPPRESS: z
     .string()
@@ -315,7 +321,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(apns ? { apns } : {}),
     ...(fcm ? { fcm } : {}),
     ...(webpush ? { webpush } : {}),
-    ring: { timeoutMs: s.RING_TIMEOUT_S * 1000, dedupWindowMs: s.DEDUP_WINDOW_MS },
+    ring: { timeoutMs: s.RING_TIMEOUT_S * 1000, dedupWindowMs: s.DEDUP_WINDOW_MS, iosCallCancel: s.IOS_CALL_CANCEL },
     presence: { filter: s.PRESENCE_FILTER, suppress: s.PRESENCE_SUPPRESS, lagMs: s.PRESENCE_LAG_MS },
     payload: { redactCaller: s.CALLER_DISPLAY === 'redact' },
     scale: { leaseTtlMs: s.LEASE_TTL_MS },

@@ -6,20 +6,20 @@ import { parseArgs } from 'node:util'
 import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
 import { Dispatcher, type PushOutcome } from '../dispatch/dispatcher.js'
-import { selectCancelTargets, selectRingTargets } from '../dispatch/targets.js'
 import { MEDIA_TYPES, type MediaType, type PushIntent, type RingContext } from '../model.js'
 import { silentLogger, tokenPrefix } from '../observability/logger.js'
 import { createApnsProvider } from '../providers/apns.js'
 import { createFcmProvider } from '../providers/fcm.js'
 import type { ProviderName, PushProvider } from '../providers/provider.js'
+import { selectCancelTargets, selectRingTargets } from '../ring/phones.js'
 import { openStore } from '../store/open.js'
 import { EXIT, UsageError, configFrom, runCommand, type Io } from './common.js'
 
 export const SEND_TEST_USAGE = `Usage: push-gateway send-test --user <genesys-user-id> [--media voice|chat|callback|message|email]
                               [--ring-seconds N] [--config FILE] [--json]
 
-Rings every registered device of the agent as a real interaction would (a call goes through
-PushKit on iPhones), waits --ring-seconds (default 5), then cancels the ring. Prints each
+Rings every phone of the agent once, as a real interaction would (a call goes through PushKit
+on iPhones), waits --ring-seconds (default 5), then cancels the ring. Prints each
 device's result. A device the push service says is dead is removed, as in normal operation.
 
 Exit codes: 0 every device accepted the ring, 1 a device failed or the agent has no device,
@@ -84,7 +84,7 @@ export async function runSendTest(config: Config, io: Io, o: { userId: string; m
     const delivered = rang.filter((r) => r.result.kind === 'delivered').map((r) => r.target.device)
     if (delivered.length > 0) {
       await new Promise((r) => setTimeout(r, o.ringMs))
-      const cancelTargets = selectCancelTargets(delivered, await store.listDevices(o.userId))
+      const cancelTargets = selectCancelTargets(delivered, await store.listDevices(o.userId), config.ring.iosCallCancel)
       const cancelled = await dispatcher.dispatch({ action: 'cancel', ring, targets: cancelTargets, expiresAt: clock.now() + config.ring.timeoutMs, reason: 'ended' })
       const more = cancelled.map(describe)
       results.push(...more)

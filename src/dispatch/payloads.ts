@@ -2,15 +2,15 @@
 // guide's (see docs/PLATFORMS.md):
 // - APNs: custom keys stand beside `aps`, never inside it ("APNs ignores custom keys" in aps);
 //   `sound` is a key of `aps`; expiration = end of the ring so a stale ring is never delivered;
-//   collapse-id = conversation id so a cancel replaces the ring's notification.
+//   collapse-id = conversation id so a cancel replaces the ring's notification; an alert cancel
+//   carries content-available so a backgrounded app can end its CallKit call.
 // - FCM v1: data-only message (high priority wakes the app only for data messages that lead to a
 //   visible notification), every data value a string, android.ttl = ring lifetime.
 // - Web Push (RFC 8030): the same keys as JSON for the service worker, Urgency high, TTL = ring
 //   lifetime, Topic derived from the conversation so a cancel replaces an undelivered ring.
 import { createHash } from 'node:crypto'
-import type { PushAction, PushIntent, RingContext } from '../model.js'
+import type { PushAction, PushIntent, PushTarget, RingContext } from '../model.js'
 import type { ApnsMessage, FcmSend, PushMessage, WebPushSend } from '../providers/provider.js'
-import type { RingTarget } from './targets.js'
 import { cancelText, ringText, type TemplateOptions } from './templates.js'
 
 export interface PayloadOptions extends TemplateOptions {
@@ -49,10 +49,10 @@ function customKeys(intent: PushIntent, options: PayloadOptions): Record<string,
   return keys
 }
 
-function apnsMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions): ApnsMessage | undefined {
+function apnsMessage(intent: PushIntent, target: PushTarget, options: PayloadOptions): ApnsMessage | undefined {
   if (!options.apnsTopic) return undefined
   const { ring } = intent
-  const text = intent.action === 'ring' ? ringText(ring, options) : cancelText(ring, intent.reason)
+  const text = intent.action === 'ring' ? ringText(ring, options) : cancelText(ring, intent.reason, options)
   const custom = customKeys(intent, options)
   const expiration = Math.floor(intent.expiresAt / 1000)
   const environment = target.device.environment ?? options.apnsEnvironment
@@ -76,7 +76,9 @@ function apnsMessage(intent: PushIntent, target: RingTarget, options: PayloadOpt
   const aps: Record<string, unknown> =
     intent.action === 'ring'
       ? { alert: text, sound: 'default', category: RING_CATEGORY, 'interruption-level': 'time-sensitive', 'thread-id': ring.conversationId }
-      : { alert: text, category: CANCEL_CATEGORY, 'interruption-level': 'passive', 'thread-id': ring.conversationId }
+      : // content-available: the only way an alert reaches app code while the app is in the
+        // background, where it ends the CallKit call; the text is what a killed app's phone shows.
+        { alert: text, 'content-available': 1, category: CANCEL_CATEGORY, 'interruption-level': 'passive', 'thread-id': ring.conversationId }
   return {
     provider: 'apns',
     token: target.device.token,
@@ -101,8 +103,8 @@ function withText(keys: Record<string, string>, text: { title: string; body: str
   return keys
 }
 
-function fcmMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions, now: number): FcmSend {
-  const text = intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason)
+function fcmMessage(intent: PushIntent, target: PushTarget, options: PayloadOptions, now: number): FcmSend {
+  const text = intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason, options)
   // FCM ttl is a duration in seconds; at least 1 s so a just-expiring ring is not sent as "forever".
   const ttlSeconds = Math.max(1, Math.ceil((intent.expiresAt - now) / 1000))
   return {
@@ -121,10 +123,10 @@ export function webPushTopic(conversationId: string): string {
   return createHash('sha256').update(conversationId).digest().subarray(0, 24).toString('base64url')
 }
 
-function webPushMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions, now: number): WebPushSend | undefined {
+function webPushMessage(intent: PushIntent, target: PushTarget, options: PayloadOptions, now: number): WebPushSend | undefined {
   const subscription = target.device.subscription
   if (!subscription) return undefined
-  const text = intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason)
+  const text = intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason, options)
   return {
     provider: 'webpush',
     subscription,
@@ -136,7 +138,7 @@ function webPushMessage(intent: PushIntent, target: RingTarget, options: Payload
 }
 
 /** The message for one target, or undefined when the platform is not configured. */
-export function buildMessage(intent: PushIntent, target: RingTarget, options: PayloadOptions, now: number): PushMessage | undefined {
+export function buildMessage(intent: PushIntent, target: PushTarget, options: PayloadOptions, now: number): PushMessage | undefined {
   switch (target.device.platform) {
     case 'ios':
       return apnsMessage(intent, target, options)

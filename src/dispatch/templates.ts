@@ -65,23 +65,25 @@ export function ringText(ring: RingContext, options: TemplateOptions): Notificat
   return { title: render(template.title, fields) || DEFAULT_RING_TEMPLATES[ring.mediaType].title, body: body || FALLBACK_BODY }
 }
 
-export function cancelText(ring: RingContext, reason: PushIntent['reason']): NotificationText {
+/** What a cancelled ring leaves on the phone: "Missed call from …" or "Answered on another device". */
+export function cancelText(ring: RingContext, reason: PushIntent['reason'], options: TemplateOptions): NotificationText {
   const word = MEDIA_WORDS[ring.mediaType]
   const what = word.charAt(0).toUpperCase() + word.slice(1)
+  const caller = ring.callerDisplay && !options.redactCaller ? ` from ${ring.callerDisplay}` : ''
   switch (reason) {
     case 'answered':
     case 'answered-on-device':
       return { title: `${what} answered`, body: 'Answered on another device.' }
     case 'timeout':
     case 'not-answered':
-      return { title: `Missed ${word}`, body: 'Nobody answered in time.' }
+      return { title: `Missed ${word}${caller}`, body: 'Nobody answered in time.' }
     case 'transferred':
-      return { title: `${what} cancelled`, body: 'It was transferred.' }
+      return { title: `Missed ${word}${caller}`, body: 'It was transferred.' }
     case 'abandoned':
-      return { title: `${what} cancelled`, body: 'The customer hung up.' }
+      return { title: `Missed ${word}${caller}`, body: 'The customer hung up.' }
     case 'declined':
       return { title: `${what} declined`, body: 'You declined it.' }
     default:
-      return { title: `${what} cancelled`, body: 'It has ended.' }
+      return { title: `Missed ${word}${caller}`, body: 'It has ended.' }
   }
 }

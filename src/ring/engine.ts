@@ -7,11 +7,11 @@
 // Claims are marked sent after their pushes (outbox.ts); recovery sends what a dead instance claimed
 // and never marked: a ring when gap recovery re-reads the offer, a cancel from the periodic sweep.
 import type { Clock } from '../clock.js'
-import type { Device, EndReason, PushIntent, RingContext, RingRecord, RoutingEvent } from '../model.js'
+import type { Device, EndReason, PushIntent, PushTarget, RingContext, RingRecord, RoutingEvent } from '../model.js'
 import { ringKey } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { DeviceStore, RingStore } from '../store/store.js'
-import { selectCancelTargets, selectRingTargets, type RingTarget } from '../dispatch/targets.js'
+import { selectCancelTargets, selectRingTargets, type IosCallCancel } from './phones.js'
 import { Outbox } from './outbox.js'
 
 export type RingDecision =
@@ -24,11 +24,11 @@ export interface PresenceCheck {
   check(userId: string): Promise<{ deliver: boolean; reason?: string }>
 }
 
-/** The agent's app reported that one of its devices answered. */
+/** The agent's app reported that one of its phones answered. */
 export interface DeviceAnswer {
   conversationId: string
   userId: string
-  /** The answering phone's tokens (an iPhone may hold a PushKit and an alert token): never cancelled. */
+  /** Every token of the answering phone (an iPhone holds a PushKit and an alert token): never cancelled. */
   tokens: string[]
   /** From the ring's payload (genesys_participant_id); without it every open ring of the conversation for this agent. */
   participantId?: string
@@ -41,6 +41,8 @@ export interface RingEngineOptions {
   logger: Logger
   ringTimeoutMs: number
   dedupWindowMs: number
+  /** IOS_CALL_CANCEL: a phone rung through PushKit is cancelled on its alert token (default) or through PushKit. */
+  iosCallCancel?: IosCallCancel
   onDecision?: (decision: RingDecision) => void
   sweepIntervalMs?: number
   /** PRESENCE_FILTER=soft; absent or off: every offer rings. */
@@ -213,7 +215,7 @@ export class RingEngine {
     // a device registered or removed since costs the claim's own round trip, nothing more.
     const current = await this.o.store.listDevices(event.userId)
     const guessed = selectRingTargets(current, event.mediaType).targets.map((t) => t.device)
-    const candidates = selectCancelTargets(guessed, current)
+    const candidates = selectCancelTargets(guessed, current, this.o.iosCallCancel)
     const ended = await this.o.store.endRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs, {
       ifRung: guessed.map((d) => d.token),
       tokens: candidates.map((t) => t.device.token),
@@ -249,7 +251,7 @@ export class RingEngine {
         const wanted = new Set(tokens)
         const devices = (await this.o.store.listDevices(ring.userId)).filter((d) => wanted.has(d.token))
         // Past the ring's end the phone has stopped by itself (expires_at); a device gone has nothing to stop.
-        const targets = ring.expiresAt > this.o.clock.now() ? selectCancelTargets(devices, devices) : []
+        const targets = ring.expiresAt > this.o.clock.now() ? selectCancelTargets(devices, devices, this.o.iosCallCancel) : []
         if (targets.length === 0) return this.o.store.markSent(key, { cancelTokens: tokens }, this.o.clock.now())
         this.o.logger.warn({ conversationId: ring.conversationId, userId: ring.userId, devices: targets.length }, 'cancel claimed but never sent (its instance died): sending it now')
         // The record does not keep the end's reason; its state tells the closest one.
@@ -267,7 +269,7 @@ export class RingEngine {
     const rungTokens = new Set(ring.rungTokens)
     const rung = current.filter((d) => rungTokens.has(d.token))
     const skip = new Set(answering)
-    const candidates = selectCancelTargets(rung, current).filter((t) => !skip.has(t.device.token))
+    const candidates = selectCancelTargets(rung, current, this.o.iosCallCancel).filter((t) => !skip.has(t.device.token))
     // Each device gets at most one cancel, even when two paths (Genesys and the app) end the ring;
     // the answering phone's tokens are claimed as sent, so no recovery ever cancels them.
     const claimed = await this.o.store.claimCancels(key, candidates.map((t) => t.device.token), answering)
@@ -275,7 +277,7 @@ export class RingEngine {
   }
 
   /** Pushes the cancel to the `candidates` whose tokens this call `claimed`. Returns how many. */
-  private sendCancel(key: string, ring: RingRecord, candidates: RingTarget[], claimed: string[], reason: PushIntent['reason'], event?: RoutingEvent): number {
+  private sendCancel(key: string, ring: RingRecord, candidates: PushTarget[], claimed: string[], reason: PushIntent['reason'], event?: RoutingEvent): number {
     const fresh = new Set(claimed)
     const targets = candidates.filter((t) => fresh.has(t.device.token))
     if (targets.length === 0) return 0

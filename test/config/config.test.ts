@@ -30,7 +30,7 @@ test('defaults and the region give the documented values', () => {
   assert.equal(c.genesys.apiUrl, 'https://api.mypurecloud.ie')
   assert.equal(c.genesys.loginUrl, 'https://login.mypurecloud.ie')
   assert.equal(c.genesys.eventSource, 'notifications')
-  assert.deepEqual(c.ring, { timeoutMs: 30_000, dedupWindowMs: 5_000 })
+  assert.deepEqual(c.ring, { timeoutMs: 30_000, dedupWindowMs: 5_000, iosCallCancel: 'alert' })
   assert.equal(c.apns?.environment, 'production')
 })
 
@@ -46,6 +46,8 @@ test('a wrong or missing setting names the setting', () => {
   fails({ ...base, APNS_ENVIRONMENT: 'prod' }, 'APNS_ENVIRONMENT')
   fails({ ...base, FCM_SERVICE_ACCOUNT_FILE: p8 }, 'FCM_SERVICE_ACCOUNT_FILE')
   fails({ ...base, GENESYS_EVENT_SOURCE: 'kafka' }, 'GENESYS_EVENT_SOURCE')
+  fails({ ...base, IOS_CALL_CANCEL: 'pushkit' }, 'IOS_CALL_CANCEL')
+  assert.equal(loadConfig({ ...base, IOS_CALL_CANCEL: 'voip' }).ring.iosCallCancel, 'voip')
 })
 
 test('a misspelt setting is an error, not silently ignored', () => {

@@ -39,10 +39,16 @@ test('an alert ring puts sound and category in aps and nothing custom inside aps
   assert.equal(m.payload.media_type, 'voice')
 })
 
-test('a cancel is CALL_CANCEL with action cancel_ring', () => {
+test('a cancel on an alert token is CALL_CANCEL with action cancel_ring, content-available and a visible text', () => {
   const t = ios('alert')
   const m = buildMessage(intent('cancel', [t], { reason: 'abandoned' }), t, options, NOW) as ApnsMessage
-  assert.equal((m.payload.aps as Record<string, unknown>).category, 'CALL_CANCEL')
+  const aps = m.payload.aps as Record<string, unknown>
+  assert.equal(m.pushType, 'alert')
+  assert.equal(m.priority, 10)
+  assert.equal(aps['content-available'], 1, 'without it a backgrounded app never runs to end its CallKit call')
+  assert.deepEqual(aps.alert, { title: 'Missed call from +15550199888', body: 'The customer hung up.' }, 'what a killed app leaves on the lock screen')
+  assert.equal('sound' in aps, false)
+  assert.equal(aps.category, 'CALL_CANCEL')
   assert.equal(m.payload.action, 'cancel_ring')
   assert.equal(m.payload.reason, 'abandoned')
 })

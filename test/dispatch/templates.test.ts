@@ -28,9 +28,12 @@ test('a template override per media type may use {media}, {caller} and {queue}',
   assert.deepEqual(text, { title: 'New chat in Support', body: 'Tap to answer' })
 })
 
-test('cancel texts name the media and the reason', () => {
-  assert.deepEqual(cancelText(ring('voice'), 'answered-on-device'), { title: 'Call answered', body: 'Answered on another device.' })
-  assert.deepEqual(cancelText(ring('chat'), 'timeout'), { title: 'Missed chat', body: 'Nobody answered in time.' })
+test('cancel texts name the media, the caller (unless redacted) and the reason', () => {
+  const show = { redactCaller: false }
+  assert.deepEqual(cancelText(ring('voice', { callerDisplay: '+15550100' }), 'answered-on-device', show), { title: 'Call answered', body: 'Answered on another device.' })
+  assert.deepEqual(cancelText(ring('voice', { callerDisplay: '+15550100' }), 'abandoned', show), { title: 'Missed call from +15550100', body: 'The customer hung up.' })
+  assert.deepEqual(cancelText(ring('voice', { callerDisplay: '+15550100' }), 'abandoned', { redactCaller: true }), { title: 'Missed call', body: 'The customer hung up.' })
+  assert.deepEqual(cancelText(ring('chat'), 'timeout', show), { title: 'Missed chat', body: 'Nobody answered in time.' })
 })
 
 test('a web device gets the same keys as JSON, Urgency high, TTL = the ring left, a 32-character Topic', () => {

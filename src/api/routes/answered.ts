@@ -1,8 +1,10 @@
 // POST /api/v1/agent/answered/{conversationId}: the agent's app says "I answered on this device".
-// The agent's other devices stop ringing at once, without waiting for Genesys to report the
-// connect; when Genesys does, no device gets a second cancel and the answering phone none at all.
+// The agent's other phones stop ringing at once, without waiting for Genesys to report the
+// connect; when Genesys does, no phone gets a second cancel and the answering phone none at all:
+// every token of the answering phone (the same deviceId) is silenced, not only the one named.
 import type { FastifyInstance } from 'fastify'
 import type { DeviceAnswer } from '../../ring/engine.js'
+import { phoneOf } from '../../ring/phones.js'
 import type { DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
 import type { RequestHook } from '../limits.js'
@@ -23,7 +25,7 @@ const body = {
   properties: {
     // The answering device's token (APNs hex token, FCM token, or Web Push endpoint).
     token: { type: 'string', minLength: 1, maxLength: 4096 },
-    // The same phone's other tokens: an iPhone registers a PushKit and an alert token.
+    // The same phone's other tokens, for apps that register no deviceId (with one, the gateway knows them).
     siblingTokens: { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1, maxLength: 4096 } },
     // genesys_participant_id from the ring's payload: narrows the answer to that ring.
     participantId: { type: 'string', pattern: '^[A-Za-z0-9-]{1,128}$' },
@@ -55,10 +57,11 @@ export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): v
       // must be one of that agent's own.
       const device = await o.store.getDevice(normalise(req.body.token))
       if (!device || device.userId !== userId) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'body.token is not one of this agent\'s devices')
-      const tokens = [device.token]
+      const tokens = phoneOf(device.token, await o.store.listDevices(userId)).map((d) => d.token)
+      if (!tokens.includes(device.token)) tokens.push(device.token)
       for (const t of req.body.siblingTokens ?? []) {
         const sibling = await o.store.getDevice(normalise(t))
-        if (sibling?.userId === userId) tokens.push(sibling.token)
+        if (sibling?.userId === userId && !tokens.includes(sibling.token)) tokens.push(sibling.token)
       }
       const { conversationId } = req.params
       const result = await o.answered({ conversationId, userId, tokens, ...(req.body.participantId ? { participantId: req.body.participantId } : {}) })
