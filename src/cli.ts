@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { Gateway } from './app.js'
-import { ConfigError, loadConfig, redacted } from './config.js'
+import { ConfigError, loadConfig, settingsGiven } from './config.js'
 import { createLogger } from './observability/logger.js'
 import { missingNodeFlags, NODE_FLAGS } from './runtime-flags.js'
 
@@ -40,6 +40,12 @@ function fail(message: string, code: number = EXIT.usage): never {
   process.exit(code)
 }
 
+/** Every configuration problem on its own line, then exit 2. */
+export function failConfig(err: ConfigError): never {
+  process.stderr.write(err.problems.map((p) => `push-gateway: configuration error: ${p.setting}: ${p.message}\n`).join(''))
+  process.exit(EXIT.usage)
+}
+
 function readConfigFile(path: string): Record<string, string> {
   let parsed: unknown
   try {
@@ -64,11 +70,11 @@ async function start(args: string[]): Promise<void> {
   try {
     config = loadConfig(env)
   } catch (err) {
-    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`)
+    if (err instanceof ConfigError) failConfig(err)
     throw err
   }
   const logger = createLogger({ level: config.logLevel })
-  logger.info({ config: redacted(config) }, 'configuration loaded')
+  logger.info({ settings: settingsGiven(env), instanceId: config.instanceId }, 'configuration loaded')
   const missing = missingNodeFlags()
   if (missing.length > 0) logger.warn({ missing }, `started without the recommended Node.js flags: run node ${NODE_FLAGS.join(' ')} dist/cli.js start (as the Docker image does) for lower tail latency`)
   const gateway = await Gateway.create({ config, logger })

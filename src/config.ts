@@ -4,15 +4,27 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { z } from 'zod'
 import type { EventSourceName } from './model.js'
+import { checkApnsKey, checkGenesysRegion, closestSetting, recogniseWrongFirebaseFile } from './config-checks.js'
 
+export interface ConfigProblem {
+  setting: string
+  message: string
+}
+
+/** Every configuration problem found in one pass: the operator fixes them all in one go. */
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID'
-  constructor(
-    readonly setting: string,
-    message: string,
-  ) {
-    super(`${setting}: ${message}`)
+  /** The first problem's setting. */
+  readonly setting: string
+  readonly problems: ConfigProblem[]
+  constructor(problems: ConfigProblem[])
+  constructor(setting: string, message: string)
+  constructor(problemsOrSetting: ConfigProblem[] | string, message?: string) {
+    const problems = typeof problemsOrSetting === 'string' ? [{ setting: problemsOrSetting, message: message ?? 'is invalid' }] : problemsOrSetting
+    super(problems.map((p) => `${p.setting}: ${p.message}`).join('\n'))
     this.name = 'ConfigError'
+    this.problems = problems
+    this.setting = problems[0]?.setting ?? 'configuration'
   }
 }
 
@@ -96,8 +108,9 @@ export interface Config {
   trustProxy: false | number | string[]
 }
 
-// Every setting the gateway knows. A variable with one of our prefixes that is not listed here is
-// a typo (APNS_TOPICS, GENESYS_REIGON…) and stops the start rather than being silently ignored.
+// Every setting the gateway knows. A variable with one of our prefixes that is not listed here, or
+// any variable a typo away from one (APNS_TOPICS, GENESYS_REIGON, ADMIN_TOKNE, LOG_LEVLE…), stops
+// the start rather than being silently ignored.
 const KNOWN = [
   'PORT', 'HOST', 'LOG_LEVEL', 'STORE_URL',
   'GENESYS_REGION', 'GENESYS_API_URL', 'GENESYS_LOGIN_URL', 'GENESYS_CLIENT_ID', 'GENESYS_CLIENT_SECRET',
@@ -141,7 +154,11 @@ const schemas = {
     .default('sqlite:./data/gateway.db'),
   GENESYS_REGION: z
     .string()
-    .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a Genesys Cloud region domain such as mypurecloud.com or euw2.pure.cloud')
+    .superRefine((value, ctx) => {
+      const problem = checkGenesysRegion(value)
+      if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
+    })
+    .transform((value) => value.trim().toLowerCase())
     .optional(),
   GENESYS_API_URL: httpsUrl.optional(),
   GENESYS_LOGIN_URL: httpsUrl.optional(),
@@ -195,40 +212,57 @@ const schemas = {
 
 type Settings = { [K in keyof typeof schemas]: z.output<(typeof schemas)[K]> }
 
-function parseSettings(env: Record<string, string | undefined>): Settings {
+/** Collects problems so that one run reports all of them. */
+class Problems {
+  readonly list: ConfigProblem[] = []
+  add(setting: string, message: string): void {
+    this.list.push({ setting, message })
+  }
+  has(...settings: string[]): boolean {
+    return this.list.some((p) => settings.includes(p.setting))
+  }
+}
+
+function parseSettings(env: Record<string, string | undefined>, problems: Problems): Partial<Settings> {
+  const known = KNOWN as readonly string[]
   for (const name of Object.keys(env)) {
-    if (OUR_PREFIXES.some((p) => name.startsWith(p)) && !(KNOWN as readonly string[]).includes(name)) {
-      throw new ConfigError(name, `unknown setting (known: ${KNOWN.filter((k) => k.startsWith(name.split('_')[0] ?? '')).join(', ')})`)
+    if (known.includes(name)) continue
+    const suggestion = closestSetting(name, known)
+    if (suggestion) problems.add(name, `unknown setting, did you mean ${suggestion}?`)
+    else if (OUR_PREFIXES.some((p) => name.startsWith(p))) {
+      problems.add(name, `unknown setting (known: ${KNOWN.filter((k) => k.startsWith(name.split('_')[0] ?? '')).join(', ')})`)
     }
   }
   const out: Record<string, unknown> = {}
   for (const [name, schema] of Object.entries(schemas)) {
     const raw = env[name] === '' ? undefined : env[name]
     const parsed = schema.safeParse(raw)
-    if (!parsed.success) throw new ConfigError(name, parsed.error.issues[0]?.message ?? 'invalid value')
-    out[name] = parsed.data
+    if (parsed.success) out[name] = parsed.data
+    else problems.add(name, parsed.error.issues[0]?.message ?? 'invalid value')
   }
-  return out as Settings
+  return out as Partial<Settings>
 }
 
-function readFile(setting: string, path: string): string {
+function readFile(setting: string, path: string, problems: Problems): string | undefined {
   try {
     return readFileSync(path, 'utf8')
   } catch (err) {
-    throw new ConfigError(setting, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    problems.add(setting, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    return undefined
   }
 }
 
-function loadApns(s: Settings): ApnsConfig | undefined {
+function loadApns(s: Settings, problems: Problems): ApnsConfig | undefined {
   const parts = { APNS_KEY_FILE: s.APNS_KEY_FILE, APNS_KEY_ID: s.APNS_KEY_ID, APNS_TEAM_ID: s.APNS_TEAM_ID, APNS_TOPIC: s.APNS_TOPIC }
   const given = Object.entries(parts).filter(([, v]) => v !== undefined)
   if (given.length === 0) return undefined
-  const missing = Object.entries(parts).find(([, v]) => v === undefined)
-  if (missing) throw new ConfigError(missing[0], 'is required when any APNS_ setting is given (APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC)')
-  const keyPem = readFile('APNS_KEY_FILE', s.APNS_KEY_FILE as string)
-  if (!keyPem.includes('-----BEGIN PRIVATE KEY-----')) {
-    throw new ConfigError('APNS_KEY_FILE', 'is not a .p8 key (expected a PEM "BEGIN PRIVATE KEY" block)')
+  for (const [name, value] of Object.entries(parts)) {
+    if (value === undefined && !problems.has(name)) problems.add(name, 'is required when any APNS_ setting is given (APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC)')
   }
+  const keyPem = s.APNS_KEY_FILE === undefined ? undefined : readFile('APNS_KEY_FILE', s.APNS_KEY_FILE, problems)
+  const keyProblem = keyPem === undefined ? undefined : checkApnsKey(keyPem)
+  if (keyProblem) problems.add('APNS_KEY_FILE', keyProblem)
+  if (keyPem === undefined || keyProblem || given.length < Object.keys(parts).length) return undefined
   return {
     keyFile: s.APNS_KEY_FILE as string,
     keyPem,
@@ -248,59 +282,77 @@ const serviceAccountSchema = z.object({
   token_uri: z.string().url().default('https://oauth2.googleapis.com/token'),
 })
 
-function loadFcm(s: Settings): FcmConfig | undefined {
+function loadFcm(s: Settings, problems: Problems): FcmConfig | undefined {
   if (!s.FCM_SERVICE_ACCOUNT_FILE) return undefined
-  const text = readFile('FCM_SERVICE_ACCOUNT_FILE', s.FCM_SERVICE_ACCOUNT_FILE)
+  const text = readFile('FCM_SERVICE_ACCOUNT_FILE', s.FCM_SERVICE_ACCOUNT_FILE, problems)
+  if (text === undefined) return undefined
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch {
-    throw new ConfigError('FCM_SERVICE_ACCOUNT_FILE', 'is not JSON (expected the service-account key file from the Firebase console)')
+    problems.add('FCM_SERVICE_ACCOUNT_FILE', 'is not JSON (expected the service-account key file from the Firebase console)')
+    return undefined
+  }
+  const wrongFile = recogniseWrongFirebaseFile(json)
+  if (wrongFile) {
+    problems.add('FCM_SERVICE_ACCOUNT_FILE', wrongFile)
+    return undefined
   }
   const parsed = serviceAccountSchema.safeParse(json)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new ConfigError('FCM_SERVICE_ACCOUNT_FILE', `field ${issue?.path.join('.') ?? '?'} ${issue?.message ?? 'is invalid'}`)
+    problems.add('FCM_SERVICE_ACCOUNT_FILE', `field ${issue?.path.join('.') ?? '?'} ${issue?.message ?? 'is invalid'}`)
+    return undefined
   }
   return { serviceAccountFile: s.FCM_SERVICE_ACCOUNT_FILE, serviceAccount: parsed.data, url: s.FCM_URL }
 }
 
-function loadWebPush(s: Settings): WebPushConfig | undefined {
+function loadWebPush(s: Settings, problems: Problems): WebPushConfig | undefined {
   const parts = { WEBPUSH_VAPID_PUBLIC_KEY: s.WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY: s.WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT: s.WEBPUSH_SUBJECT }
   if (Object.values(parts).every((v) => v === undefined)) return undefined
-  const missing = Object.entries(parts).find(([, v]) => v === undefined)
-  if (missing) throw new ConfigError(missing[0], 'is required when any WEBPUSH_ setting is given (WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT)')
+  const missing = Object.entries(parts).filter(([name, v]) => v === undefined && !problems.has(name))
+  for (const [name] of missing) problems.add(name, 'is required when any WEBPUSH_ setting is given (WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT)')
+  if (Object.values(parts).some((v) => v === undefined)) return undefined
   return { publicKey: s.WEBPUSH_VAPID_PUBLIC_KEY as string, privateKey: s.WEBPUSH_VAPID_PRIVATE_KEY as string, subject: s.WEBPUSH_SUBJECT as string }
 }
 
+/** Reads and checks every setting; a ConfigError lists every problem found, one per setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const s = parseSettings(env)
+  const problems = new Problems()
+  // A setting that failed its own check is undefined here and already reported: the checks below
+  // skip what depends on it, and nothing is returned while a problem is listed.
+  const s = parseSettings(env, problems) as Settings
   const regional = s.GENESYS_REGION
     ? { apiUrl: `https://api.${s.GENESYS_REGION}`, loginUrl: `https://login.${s.GENESYS_REGION}` }
     : undefined
   const apiUrl = s.GENESYS_API_URL ?? regional?.apiUrl
   const loginUrl = s.GENESYS_LOGIN_URL ?? regional?.loginUrl
-  if (!apiUrl) throw new ConfigError('GENESYS_REGION', 'is required (or GENESYS_API_URL and GENESYS_LOGIN_URL), e.g. mypurecloud.com')
-  if (!loginUrl) throw new ConfigError('GENESYS_LOGIN_URL', 'is required when GENESYS_API_URL is given without GENESYS_REGION')
-  if (s.GENESYS_EVENT_SOURCE !== 'webhook') {
-    if (!s.GENESYS_CLIENT_ID) throw new ConfigError('GENESYS_CLIENT_ID', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE} (an OAuth client-credentials client)`)
-    if (!s.GENESYS_CLIENT_SECRET) throw new ConfigError('GENESYS_CLIENT_SECRET', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE}`)
+  if (!apiUrl && !problems.has('GENESYS_REGION', 'GENESYS_API_URL')) problems.add('GENESYS_REGION', 'is required (or GENESYS_API_URL and GENESYS_LOGIN_URL), e.g. mypurecloud.com')
+  else if (apiUrl && !loginUrl && !problems.has('GENESYS_LOGIN_URL')) problems.add('GENESYS_LOGIN_URL', 'is required when GENESYS_API_URL is given without GENESYS_REGION')
+  if (s.GENESYS_EVENT_SOURCE !== undefined && s.GENESYS_EVENT_SOURCE !== 'webhook') {
+    if (!s.GENESYS_CLIENT_ID && !problems.has('GENESYS_CLIENT_ID')) problems.add('GENESYS_CLIENT_ID', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE} (an OAuth client-credentials client)`)
+    if (!s.GENESYS_CLIENT_SECRET && !problems.has('GENESYS_CLIENT_SECRET')) problems.add('GENESYS_CLIENT_SECRET', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE}`)
   }
   // Agents of other organisations in the region hold valid tokens; without client credentials the
   // gateway cannot ask Genesys which organisation is its own, so it must be told.
-  if (!s.GENESYS_ORG_ID && (!s.GENESYS_CLIENT_ID || !s.GENESYS_CLIENT_SECRET)) {
-    throw new ConfigError('GENESYS_ORG_ID', 'is required for GENESYS_EVENT_SOURCE=webhook without GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET (only agents of this organisation may register)')
+  if (s.GENESYS_EVENT_SOURCE === 'webhook' && !s.GENESYS_ORG_ID && !problems.has('GENESYS_ORG_ID') && (!s.GENESYS_CLIENT_ID || !s.GENESYS_CLIENT_SECRET)) {
+    problems.add('GENESYS_ORG_ID', 'is required for GENESYS_EVENT_SOURCE=webhook without GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET (only agents of this organisation may register)')
   }
-  if (s.GENESYS_TOPICS === 'queues' && !s.GENESYS_QUEUE_IDS) {
-    throw new ConfigError('GENESYS_QUEUE_IDS', 'is required when GENESYS_TOPICS=queues (the queues whose conversations ring mobile agents)')
+  if (s.GENESYS_TOPICS === 'queues' && !s.GENESYS_QUEUE_IDS && !problems.has('GENESYS_QUEUE_IDS')) {
+    problems.add('GENESYS_QUEUE_IDS', 'is required when GENESYS_TOPICS=queues (the queues whose conversations ring mobile agents)')
   }
-  if (s.GENESYS_EVENT_SOURCE === 'webhook' && !s.WEBHOOK_SECRET) {
-    throw new ConfigError('WEBHOOK_SECRET', 'is required for GENESYS_EVENT_SOURCE=webhook (the shared secret EventBridge sends)')
+  if (s.GENESYS_EVENT_SOURCE === 'webhook' && !s.WEBHOOK_SECRET && !problems.has('WEBHOOK_SECRET')) {
+    problems.add('WEBHOOK_SECRET', 'is required for GENESYS_EVENT_SOURCE=webhook (the shared secret EventBridge sends)')
   }
-  const apns = loadApns(s)
-  const fcm = loadFcm(s)
-  const webpush = loadWebPush(s)
-  if (!apns && !fcm && !webpush) throw new ConfigError('APNS_KEY_FILE', 'no push service configured: set the APNS_ settings, FCM_SERVICE_ACCOUNT_FILE, the WEBPUSH_ settings, or several')
+  const apns = loadApns(s, problems)
+  const fcm = loadFcm(s, problems)
+  const webpush = loadWebPush(s, problems)
+  const pushSettings = ['APNS_KEY_FILE', 'APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC', 'FCM_SERVICE_ACCOUNT_FILE', 'WEBPUSH_VAPID_PUBLIC_KEY', 'WEBPUSH_VAPID_PRIVATE_KEY', 'WEBPUSH_SUBJECT']
+  if (!apns && !fcm && !webpush && !problems.has(...pushSettings)) {
+    problems.add('APNS_KEY_FILE', 'no push service configured: set the APNS_ settings, FCM_SERVICE_ACCOUNT_FILE, the WEBPUSH_ settings, or several')
+  }
+  if (problems.list.length > 0) throw new ConfigError(problems.list)
+  if (!apiUrl || !loginUrl) throw new ConfigError('GENESYS_REGION', 'is required')
   return {
     port: s.PORT,
     host: s.HOST,
@@ -358,4 +410,21 @@ export function redacted(config: Config): Record<string, unknown> {
     rateLimit: config.rateLimit,
     trustProxy: config.trustProxy,
   }
+}
+
+// Settings whose values are secrets (or may carry one) in logs: named for what they hold.
+const SECRET_SETTING = /SECRET|TOKEN|PASSWORD|PRIVATE/
+
+/**
+ * The settings this run was given (defaults left out, so the start-up log shows what the operator
+ * set and nothing else), secrets replaced and credentials cut out of URLs.
+ */
+export function settingsGiven(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of KNOWN) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    out[name] = SECRET_SETTING.test(name) ? '[redacted]' : value.replace(/\/\/([^@/]*)@/, '//[redacted]@')
+  }
+  return out
 }

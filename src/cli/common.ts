@@ -39,7 +39,8 @@ export function configFrom(file: string | undefined, env: Record<string, string 
   try {
     return loadConfig({ ...fromFile, ...env })
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(`configuration error: ${err.message}`)
+    // One line per problem, each with the command's prefix.
+    if (err instanceof ConfigError) throw new UsageError(err.problems.map((p) => `configuration error: ${p.setting}: ${p.message}`).join('\npush-gateway: '))
     throw err
   }
 }
