@@ -59,7 +59,12 @@ export class Gateway {
   static async create(o: GatewayOptions): Promise<Gateway> {
     const { config, logger } = o
     const clock = o.clock ?? systemClock
-    const store = await openStore(config.storeUrl, { clock, logger: logger.child({ component: 'store' }), ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}) })
+    const store = await openStore(config.storeUrl, {
+      clock,
+      logger: logger.child({ component: 'store' }),
+      ...config.store,
+      ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}),
+    })
     // Metrics and the dashboard's live feed hear everything through the same observers as the demo.
     const metrics = new GatewayMetrics({ instanceId: config.instanceId, clock })
     const live = new LiveFeed({ clock })

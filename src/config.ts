@@ -66,6 +66,13 @@ export interface Config {
   host: string
   logLevel: string
   storeUrl: string
+  store: {
+    /** REDIS_WAIT_REPLICAS: replicas that must confirm a write before it is acted on (0: none). */
+    waitReplicas: number
+    waitTimeoutMs: number
+    /** DYNAMODB_CREATE_TABLES: create missing DynamoDB tables (on-demand) at start. */
+    createTables: boolean
+  }
   /** Names this process in leases, metrics and logs (default: hostname-pid). */
   instanceId: string
   genesys: {
@@ -123,8 +130,10 @@ const KNOWN = [
   'PRESENCE_FILTER', 'PRESENCE_SUPPRESS', 'PRESENCE_LAG_MS', 'CALLER_DISPLAY',
   'LEASE_TTL_MS', 'INSTANCE_ID', 'AUDIT_MAX_ENTRIES',
   'RATE_LIMIT_PER_MINUTE', 'RATE_LIMIT_PER_IP_PER_MINUTE', 'TRUST_PROXY',
+  'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS', 'DYNAMODB_CREATE_TABLES',
 ] as const
-const OUR_PREFIXES = ['GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_']
+// REDIS_WAIT_, not REDIS_: REDIS_URL is a common variable of other tools (and of our tests).
+const OUR_PREFIXES = ['REDIS_WAIT_', 'DYNAMODB_', 'GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_']
 
 /** Genesys spells presences differently per surface ("On Queue", "ON_QUEUE", "on queue"). */
 export function normalisePresence(value: string): string {
@@ -150,7 +159,10 @@ const schemas = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   STORE_URL: z
     .string()
-    .refine((s) => /^(sqlite:.+|redis:\/\/.*|rediss:\/\/.*|memory:)$/.test(s), 'must be sqlite:<path>, redis://…, rediss://… or memory:')
+    .refine(
+      (s) => /^(sqlite:.+|rediss?(\+sentinel)?:\/\/.+|dynamodb:\/\/.+|memory:)$/.test(s),
+      'must be sqlite:<path>, redis://…, rediss://…, redis+sentinel://…, rediss+sentinel://…, dynamodb://<table-prefix>?region=… or memory:',
+    )
     .default('sqlite:./data/gateway.db'),
   GENESYS_REGION: z
     .string()
@@ -198,6 +210,9 @@ const schemas = {
   INSTANCE_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores').optional(),
   AUDIT_MAX_ENTRIES: int(100, 10_000_000).default('10000'),
   DEDUP_WINDOW_MS: int(0, 600_000).default('5000'),
+  REDIS_WAIT_REPLICAS: int(0, 16).default('0'),
+  REDIS_WAIT_TIMEOUT_MS: int(10, 60_000).default('1000'),
+  DYNAMODB_CREATE_TABLES: z.enum(['0', '1']).default('0'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default('120'),
   RATE_LIMIT_PER_IP_PER_MINUTE: int(0, 10_000_000).default('1200'),
@@ -351,6 +366,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!apns && !fcm && !webpush && !problems.has(...pushSettings)) {
     problems.add('APNS_KEY_FILE', 'no push service configured: set the APNS_ settings, FCM_SERVICE_ACCOUNT_FILE, the WEBPUSH_ settings, or several')
   }
+  if (s.REDIS_WAIT_REPLICAS > 0 && !/^rediss?(\+sentinel)?:/.test(s.STORE_URL)) {
+    problems.add('REDIS_WAIT_REPLICAS', 'applies only to a Redis STORE_URL (redis://, rediss://, redis+sentinel://, rediss+sentinel://)')
+  }
+  if (s.DYNAMODB_CREATE_TABLES === '1' && !s.STORE_URL.startsWith('dynamodb://')) {
+    problems.add('DYNAMODB_CREATE_TABLES', 'applies only to a dynamodb:// STORE_URL')
+  }
   if (problems.list.length > 0) throw new ConfigError(problems.list)
   if (!apiUrl || !loginUrl) throw new ConfigError('GENESYS_REGION', 'is required')
   return {
@@ -358,6 +379,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: s.HOST,
     logLevel: s.LOG_LEVEL,
     storeUrl: s.STORE_URL,
+    store: { waitReplicas: s.REDIS_WAIT_REPLICAS, waitTimeoutMs: s.REDIS_WAIT_TIMEOUT_MS, createTables: s.DYNAMODB_CREATE_TABLES === '1' },
     instanceId: s.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     genesys: {
       apiUrl,
@@ -390,7 +412,8 @@ export function redacted(config: Config): Record<string, unknown> {
     port: config.port,
     host: config.host,
     logLevel: config.logLevel,
-    storeUrl: config.storeUrl.replace(/\/\/([^@/]*)@/, '//[redacted]@'),
+    storeUrl: config.storeUrl.replace(/\/\/([^@/]*)@/, '//[redacted]@').replace(/([?&]sentinelPassword=)[^&]*/, '$1[redacted]'),
+    store: config.store,
     genesys: { ...config.genesys, clientSecret: config.genesys.clientSecret ? '[redacted]' : undefined },
     apns: config.apns
       ? { keyFile: config.apns.keyFile, keyId: config.apns.keyId, teamId: config.apns.teamId, topic: config.apns.topic, environment: config.apns.environment, url: config.apns.url }

@@ -2,8 +2,9 @@
 // scripts, PUBLISH) and one in subscriber mode (Redis requires a dedicated connection for it).
 // Pub/sub is fire-and-forget: a message sent while a subscriber is reconnecting is lost, so every
 // user of the bus also reconciles from Redis state when onResubscribed fires.
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import type { Logger } from '../observability/logger.js'
+import { connectRedis, type RedisTarget } from '../store/redis-url.js'
 
 export interface ScaleBus {
   /** The command connection: fails fast while Redis is down (no offline queue). */
@@ -18,7 +19,8 @@ export interface ScaleBus {
 }
 
 export interface ScaleBusOptions {
-  url: string
+  /** One server or Sentinel (store/redis-url.ts). */
+  target: RedisTarget
   keyPrefix: string
   logger: Logger
   /** Bounds every command, so a lease renewal can never wait past the lease's own validity. */
@@ -30,9 +32,9 @@ export interface ScaleBusOptions {
 
 export async function createScaleBus(o: ScaleBusOptions): Promise<ScaleBus> {
   const base: RedisOptions = { retryStrategy: (times) => Math.min(times * 200, 2_000), connectTimeout: 5_000, ...o.redisOptions }
-  const redis = new Redis(o.url, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: o.commandTimeoutMs })
+  const redis = connectRedis(o.target, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: o.commandTimeoutMs })
   // The subscriber keeps its offline queue: SUBSCRIBE issued before the first connection waits.
-  const sub = new Redis(o.url, { ...base, maxRetriesPerRequest: null })
+  const sub = connectRedis(o.target, { ...base, maxRetriesPerRequest: null })
   const handlers = new Map<string, (message: string) => void>()
   const resubscribed: (() => void)[] = []
   let down = false

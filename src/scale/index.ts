@@ -5,7 +5,7 @@ import type { Config } from '../config.js'
 import type { Logger } from '../observability/logger.js'
 import type { SourceStatus } from '../sources/source.js'
 import type { DeviceStore } from '../store/store.js'
-import { parseRedisUrl } from '../store/redis-url.js'
+import { isRedisUrl, parseRedisUrl } from '../store/redis-url.js'
 import { createScaleBus } from './bus.js'
 import { LeasedSource } from './leased-source.js'
 
@@ -15,11 +15,11 @@ export { RedisLease, type LeaseState } from './lease.js'
 /** A LeasedSource when the store is Redis and the source is a WebSocket one; otherwise undefined. */
 export async function leaseForSource(o: { config: Config; store: DeviceStore; logger: Logger; keyPrefix?: string }): Promise<LeasedSource | undefined> {
   const { config } = o
-  if (!/^rediss?:\/\//.test(config.storeUrl) || config.genesys.eventSource === 'webhook') return undefined
+  if (!isRedisUrl(config.storeUrl) || config.genesys.eventSource === 'webhook') return undefined
   const target = parseRedisUrl(config.storeUrl, o.keyPrefix)
   const logger = o.logger.child({ component: 'lease' })
   // A renewal must answer well inside the lease, or the holder gives the lease up anyway.
-  const bus = await createScaleBus({ url: target.url, keyPrefix: target.keyPrefix, logger, commandTimeoutMs: Math.max(200, Math.round(config.scale.leaseTtlMs / 5)) })
+  const bus = await createScaleBus({ target, keyPrefix: target.keyPrefix, logger, commandTimeoutMs: Math.max(200, Math.round(config.scale.leaseTtlMs / 5)) })
   const leased = new LeasedSource({
     bus,
     instanceId: config.instanceId,

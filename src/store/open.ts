@@ -4,22 +4,31 @@ import type { Logger } from '../observability/logger.js'
 import { createCachedStore } from './cached.js'
 import { createMemoryStore } from './memory.js'
 import { createRedisStore } from './redis.js'
-import { parseRedisUrl } from './redis-url.js'
+import { isRedisUrl } from './redis-url.js'
 import { openSqliteStore } from './sqlite.js'
 import type { Store } from './store.js'
 
-export const STORE_URL_FORMS = 'sqlite:<path> (e.g. sqlite:./data/gateway.db, sqlite::memory:), redis://… or rediss://… (optionally ?prefix=<key prefix>), memory:'
+export const STORE_URL_FORMS =
+  'sqlite:<path> (e.g. sqlite:./data/gateway.db, sqlite::memory:), redis://… or rediss://… (optionally ?prefix=<key prefix>), redis+sentinel://host:port,…/<master-name> or rediss+sentinel://…, memory:'
 
-export async function openStore(url: string, o: { clock?: Clock; logger?: Logger; keyPrefix?: string } = {}): Promise<Store> {
+export interface OpenStoreOptions {
+  clock?: Clock
+  logger?: Logger
+  keyPrefix?: string
+  /** Redis: REDIS_WAIT_REPLICAS and REDIS_WAIT_TIMEOUT_MS (redis.ts). */
+  waitReplicas?: number
+  waitTimeoutMs?: number
+}
+
+export async function openStore(url: string, o: OpenStoreOptions = {}): Promise<Store> {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length)
     if (path === '') throw new Error(`STORE_URL "sqlite:" needs a path; accepted forms: ${STORE_URL_FORMS}`)
     return openSqliteStore({ path, clock: o.clock, logger: o.logger })
   }
-  if (url.startsWith('redis://') || url.startsWith('rediss://')) {
+  if (isRedisUrl(url)) {
     // The shared store is wrapped in the device cache that keeps rings going through an outage.
-    const target = parseRedisUrl(url, o.keyPrefix)
-    const redis = createRedisStore({ ...o, url: target.url, keyPrefix: target.keyPrefix })
+    const redis = createRedisStore({ ...o, url })
     return createCachedStore(redis, { ...(o.clock && { clock: o.clock }), ...(o.logger && { logger: o.logger }) })
   }
   if (url === 'memory:') {

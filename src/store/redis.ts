@@ -18,16 +18,17 @@
 // TTLs run on Redis time (PX); the expiresAt inside records comes from the injected clock.
 // Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
 import { randomUUID } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import type { Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { SCRIPTS, type ScriptName } from './redis-scripts.js'
+import { connectRedis, DEFAULT_REDIS_KEY_PREFIX, parseRedisUrl } from './redis-url.js'
 import { StoreUnavailableError, type DeviceChangeFeed, type DeviceWatch, type DeviceWatcher, type Store } from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 export interface RedisStoreOptions {
-  /** redis://[user:password@]host:port[/db] or rediss://… for TLS. */
+  /** redis://[user:password@]host:port[/db], rediss://… for TLS, or a redis+sentinel:// URL (redis-url.ts). */
   url: string
   keyPrefix?: string
   /** Accepted for symmetry with the other stores; ring TTLs run on Redis time. */
@@ -37,6 +38,14 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number
   /** Extra ioredis options (TLS `ca` for rediss:// to a private CA, for example). */
   redisOptions?: RedisOptions
+  /**
+   * REDIS_WAIT_REPLICAS: after every write the gateway acts on, WAIT until this many replicas have
+   * it. Replication is asynchronous, so a write the primary acknowledged just before a failover can
+   * vanish with it; WAIT bounds that to writes not yet answered. 0 (default) does not wait.
+   */
+  waitReplicas?: number
+  /** How long WAIT may take; fewer replicas by then answer StoreUnavailableError (the API's 503). */
+  waitTimeoutMs?: number
 }
 
 type ScriptFn = (...keysAndArgs: (string | number)[]) => Promise<unknown>
@@ -45,7 +54,7 @@ type RedisWithScripts = Redis & Record<ScriptName, ScriptFn>
 // Replies that mean the server cannot serve right now (loading, failover) rather than a bad command.
 const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/
 
-export const DEFAULT_REDIS_KEY_PREFIX = 'pgw:'
+export { DEFAULT_REDIS_KEY_PREFIX }
 
 /**
  * What a routing event costs in Redis: the agent's devices (HVALS) and the ring's scripts. They are
@@ -88,10 +97,13 @@ const FEED_PROBE_TIMEOUT_MS = 2_000
 const PROBE = 'probe:'
 
 export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed {
-  const prefix = o.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX
+  const target = parseRedisUrl(o.url, o.keyPrefix)
+  const prefix = target.keyPrefix
   const logger = o.logger ?? silentLogger()
   const connectTimeoutMs = o.connectTimeoutMs ?? 5_000
-  const redis = new Redis(o.url, {
+  const waitReplicas = o.waitReplicas ?? 0
+  const waitTimeoutMs = o.waitTimeoutMs ?? 1_000
+  const redis = connectRedis(target, {
     // Fail fast while Redis is down (callers answer 503) and reconnect in the background.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -151,6 +163,18 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     } catch (err) {
       throw classify(err)
     }
+  }
+
+  /** `call` for a write the caller acts on: with REDIS_WAIT_REPLICAS, only once replicas have it. */
+  function write<T>(fn: () => Promise<T>): Promise<T> {
+    if (waitReplicas === 0) return call(fn)
+    return call(async () => {
+      const value = await fn()
+      // WAIT covers every earlier write on this connection, ours included.
+      const acked = await redis.wait(waitReplicas, waitTimeoutMs)
+      if (acked < waitReplicas) throw new StoreUnavailableError(`Redis store: written, but ${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`)
+      return value
+    })
   }
 
   const k = {
@@ -282,7 +306,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     kind: 'redis',
     watchDevices,
     upsertDevice: (device: Device) =>
-      call(async () => {
+      write(async () => {
         const json = JSON.stringify(device)
         await redis.pgwUpsertDevice(k.token(device.token), k.user(device.userId), k.counts, k.agents, prefix, device.token, device.userId, json, device.platform)
         return device
@@ -294,10 +318,10 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         return typeof json === 'string' ? (JSON.parse(json) as Device) : undefined
       }),
     removeDevice: (userId, token) =>
-      call(async () => (await redis.pgwRemoveDevice(k.token(token), k.counts, k.agents, prefix, token, userId)) === 1),
-    removePhone: (userId, deviceId) => call(async () => (await redis.pgwRemovePhone(k.user(userId), k.counts, k.agents, prefix, userId, deviceId)) as string[]),
+      write(async () => (await redis.pgwRemoveDevice(k.token(token), k.counts, k.agents, prefix, token, userId)) === 1),
+    removePhone: (userId, deviceId) => write(async () => (await redis.pgwRemovePhone(k.user(userId), k.counts, k.agents, prefix, userId, deviceId)) as string[]),
     pruneToken: (token, registeredBefore) =>
-      call(async () => (await redis.pgwPruneToken(k.token(token), k.counts, k.agents, prefix, token, registeredBefore ?? '')) === 1),
+      write(async () => (await redis.pgwPruneToken(k.token(token), k.counts, k.agents, prefix, token, registeredBefore ?? '')) === 1),
     listUserIds: () => call(() => redis.smembers(k.agents)),
     countDevices: () =>
       call(async () => {
@@ -312,16 +336,16 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         return { total, byPlatform }
       }),
     createRing: (record, ttlMs) =>
-      call(async () => {
+      write(async () => {
         const key = ringKey(record)
         const created = await redis.pgwCreateRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, record.state, JSON.stringify(record), ttlMs)
         return created === 1
       }),
     getRing: (key) => call(() => readRing(key)),
     transitionRing: (key: string, from: RingState[], to: RingState, ttlMs: number) =>
-      call(async () => transitioned(await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, to, ttlMs, ...from))),
+      write(async () => transitioned(await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, to, ttlMs, ...from))),
     endRing: (key, from, to, ttlMs, guess) =>
-      call(async () => {
+      write(async () => {
         const res = await redis.pgwEndRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), k.unsentIndex, key, to, ttlMs, ORPHAN_CANCEL_TTL_MS, from.length, ...from, guess.ifRung.length, ...guess.ifRung, ...guess.tokens)
         if (!Array.isArray(res)) return undefined
         const before = transitioned(res[0])
@@ -329,7 +353,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         return Array.isArray(res[1]) ? { before, claimed: res[1] as string[] } : { before }
       }),
     claimCancels: (key, tokens, silent = []) =>
-      call(async () => {
+      write(async () => {
         if (tokens.length + silent.length === 0) return []
         return (await redis.pgwClaimCancels(k.ring(key), k.cancelled(key), k.unsent(key), k.unsentIndex, key, ORPHAN_CANCEL_TTL_MS, tokens.length, ...tokens, ...silent)) as string[]
       }),
@@ -369,7 +393,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         }
         return out
       }),
-    claimOnce: (key, ttlMs) => call(async () => (await redis.set(k.once(key), '1', 'PX', ttlMs, 'NX')) === 'OK'),
+    claimOnce: (key, ttlMs) => write(async () => (await redis.set(k.once(key), '1', 'PX', ttlMs, 'NX')) === 'OK'),
     ping: () =>
       call(async () => {
         await redis.ping()

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { silentLogger } from '../../src/observability/logger.js'
 import { createScaleBus, type ScaleBus } from '../../src/scale/bus.js'
+import { parseRedisUrl } from '../../src/store/redis-url.js'
 import { RedisLease } from '../../src/scale/lease.js'
 import { LeasedSource } from '../../src/scale/leased-source.js'
 import type { RoutingEvent } from '../../src/model.js'
@@ -30,7 +31,7 @@ async function dropPrefix(prefix: string): Promise<void> {
 }
 
 function bus(prefix: string): Promise<ScaleBus> {
-  return createScaleBus({ url: REDIS_URL, keyPrefix: prefix, logger: silentLogger(), commandTimeoutMs: 200 })
+  return createScaleBus({ target: parseRedisUrl(REDIS_URL), keyPrefix: prefix, logger: silentLogger(), commandTimeoutMs: 200 })
 }
 
 interface Events {
