@@ -18,7 +18,7 @@ export type EventSourceName = 'notifications' | 'eventstream' | 'webhook'
 export type EndReason =
   | 'abandoned' // the customer hung up while the agent was alerting
   | 'transferred' // routed away from this agent
-  | 'not-answered' // alerting timed out (Genesys NOT_RESPONDING / disconnectType timeout)
+  | 'not-answered' // the alert timed out (Genesys transfer.noanswer / NO_ANSWER_TRANSFER; the agent goes NOT_RESPONDING)
   | 'declined' // the agent rejected it
   | 'ended' // the conversation ended for another reason, or after it was answered
 

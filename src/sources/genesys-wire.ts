@@ -2,6 +2,7 @@
 // and the REST Conversation model, which share the fields used here). Validation happens here, once;
 // nothing downstream sees a Genesys field name.
 import type { MediaType } from '../model.js'
+import { legPhase } from './disconnect.js'
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -58,7 +59,7 @@ interface MediaEntry {
   disconnectedTime?: unknown
 }
 
-const TERMINAL = new Set(['disconnected', 'terminated'])
+const isTerminal = (state: string): boolean => legPhase(state) === 'ended'
 
 function mediaEntries(p: Record<string, unknown>, topicMediaType: MediaType | undefined): MediaEntry[] {
   const out: MediaEntry[] = []
@@ -103,10 +104,31 @@ function epochMs(v: unknown): number | undefined {
 }
 
 function legState(state: string): LegReading['state'] {
-  if (state === 'alerting') return 'alerting'
-  if (state === 'connected') return 'connected'
-  if (TERMINAL.has(state)) return 'ended'
-  return 'other'
+  switch (legPhase(state)) {
+    case 'ringing':
+      return 'alerting'
+    case 'answered':
+      return 'connected'
+    case 'ended':
+      return 'ended'
+    case 'not-ringing':
+      return 'other'
+  }
+}
+
+/**
+ * The media entry that decides an agent participant's ring. A participant can hold several: a
+ * callback the agent accepted keeps its `callbacks[]` entry connected while a `calls[]` entry dials
+ * the customer; a consult adds a leg. Connected wins (the interaction was answered), then alerting,
+ * then any other live entry, then the last one (all ended).
+ */
+function decidingEntry(entries: MediaEntry[]): MediaEntry | undefined {
+  return (
+    entries.find((e) => legPhase(e.state) === 'answered') ??
+    entries.find((e) => legPhase(e.state) === 'ringing') ??
+    entries.find((e) => !isTerminal(e.state)) ??
+    entries[entries.length - 1]
+  )
 }
 
 function cleanAddress(v: unknown): string | undefined {
@@ -129,7 +151,7 @@ function isCustomer(p: Record<string, unknown>): boolean {
 
 function hasLeft(p: Record<string, unknown>, topicMediaType: MediaType | undefined): boolean {
   const entries = mediaEntries(p, topicMediaType)
-  if (entries.length > 0) return entries.every((e) => TERMINAL.has(e.state))
+  if (entries.length > 0) return entries.every((e) => isTerminal(e.state))
   return typeof p.endTime === 'string'
 }
 
@@ -157,8 +179,7 @@ export function readLegs(
       continue
     }
     const entries = mediaEntries(p, topicMediaType)
-    // An agent participant can hold several legs (consults, re-dials): the live one decides.
-    const current = entries.find((e) => !TERMINAL.has(e.state)) ?? entries[entries.length - 1]
+    const current = decidingEntry(entries)
     if (!current) continue
     const queueId = refId(p, 'queueId', 'queue') ?? acdQueueId
     const display = callerDisplay(customers[0], current.mediaType)

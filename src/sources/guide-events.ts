@@ -1,19 +1,14 @@
-// Two event shapes that are not conversation snapshots:
-// - the design guide's "Event Streams" events (not offered by Genesys Cloud, see docs/PLATFORMS.md), kept so
-//   relays built from the guide keep working: {eventType, timestamp, data: {queueId, memberId,
-//   memberType, conversationId, mediaType, …}} with eventType routing.queue.member.added (the agent
-//   is offered the interaction), routing.queue.member.removed (taken away: transfer or timeout),
-//   routing.conversation.created|updated (updated with status "connected" = answered) and
-//   routing.conversation.deleted (gone: every open ring of it ends, as abandoned);
-// - the analytics detail events EventBridge carries, v2.detail.events.conversation.{id}.user.start
-//   and .user.end (purecloud-platform-client-v2 UserStartDetailEventTopicUserStartEvent /
-//   UserEndDetailEventTopicUserEndEvent: eventTime, conversationId, participantId, mediaType
-//   (VOICE, CHAT, …), ani, userId, queueId, disconnectType, alertingDurationMs, interactingDurationMs).
-// Neither shape says which rings a "conversation gone" ends, so open rings come from the store:
-// any instance may receive the end of a ring another instance started.
+// The design guide's "Event Streams" events (not offered by Genesys Cloud, see docs/PLATFORMS.md),
+// kept so relays built from the guide keep working: {eventType, timestamp, data: {queueId, memberId,
+// memberType, conversationId, mediaType, …}} with eventType routing.queue.member.added (the agent
+// is offered the interaction), routing.queue.member.removed (taken away: transfer or timeout),
+// routing.conversation.created|updated (updated with status "connected" = answered) and
+// routing.conversation.deleted (gone: every open ring of it ends, as abandoned).
+// The guide's shape does not say which rings a "conversation gone" ends, so open rings come from the
+// store: any instance may receive the end of a ring another instance started. The analytics detail
+// events are read in detail-events.ts, with the small readers shared from here.
 import { MEDIA_TYPES, type EndReason, type EventSourceName, type MediaType, type RingRecord, type RoutingEvent } from '../model.js'
 import { isRecord } from './genesys-wire.js'
-import { endReason } from './normalise.js'
 
 export const GUIDE_EVENT_TYPES = [
   'routing.queue.member.added',
@@ -31,12 +26,12 @@ export class MalformedEventError extends Error {
   }
 }
 
-/** Genesys spells media types per surface: voice, VOICE, call, callback, webmessaging, sms… */
 /** Untrusted input in an error message: String() throws on objects whose toString is not callable. */
-function shown(v: unknown): string {
+export function shown(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'object' ? (v === null ? 'null' : 'an object') : typeof v
 }
 
+/** Genesys spells media types per surface: voice, VOICE, call, callback, webmessaging, sms… */
 export function mediaTypeOf(v: unknown): MediaType | undefined {
   if (typeof v !== 'string') return undefined
   const m = v.toLowerCase()
@@ -46,18 +41,18 @@ export function mediaTypeOf(v: unknown): MediaType | undefined {
   return undefined
 }
 
-function str(o: Record<string, unknown>, key: string): string | undefined {
+export function stringOf(o: Record<string, unknown>, key: string): string | undefined {
   const v = o[key]
   return typeof v === 'string' && v.length > 0 ? v : undefined
 }
 
 // A time outside what a Date can hold (±8.64e15 ms) is as good as none: take the receipt time.
-function epoch(v: unknown, fallback: number): number {
+export function epochOf(v: unknown, fallback: number): number {
   const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : NaN
   return Number.isFinite(new Date(ms).getTime()) ? ms : fallback
 }
 
-function caller(v: unknown): string | undefined {
+export function callerOf(v: unknown): string | undefined {
   if (typeof v !== 'string') return undefined
   const s = v.trim().replace(/^(tel|sip):/i, '')
   return s.length > 0 ? s.slice(0, 128) : undefined
@@ -84,19 +79,19 @@ export async function fromGuideEvent(event: unknown, ctx: GuideContext): Promise
   if (!isRecord(event) || typeof event.eventType !== 'string' || !isRecord(event.data)) throw new MalformedEventError('expected {eventType, data}')
   const type = event.eventType
   const d = event.data
-  const conversationId = str(d, 'conversationId')
+  const conversationId = stringOf(d, 'conversationId')
   if (!conversationId) throw new MalformedEventError('data.conversationId is required')
-  const occurredAt = epoch(event.timestamp, ctx.receivedAt)
+  const occurredAt = epochOf(event.timestamp, ctx.receivedAt)
   const base = { conversationId, occurredAt, receivedAt: ctx.receivedAt, source: ctx.source }
   const member = (): { userId: string; participantId: string; mediaType: MediaType; queueId?: string; callerDisplay?: string } | undefined => {
-    const userId = str(d, 'memberId') ?? str(d, 'userId')
+    const userId = stringOf(d, 'memberId') ?? stringOf(d, 'userId')
     const mediaType = mediaTypeOf(d.mediaType)
     if (!userId || (d.memberType !== undefined && d.memberType !== 'user')) return undefined
     if (!mediaType) throw new MalformedEventError(`data.mediaType ${shown(d.mediaType)} is not one of ${MEDIA_TYPES.join(', ')}`)
-    const queueId = str(d, 'queueId')
-    const display = caller(d.ani)
+    const queueId = stringOf(d, 'queueId')
+    const display = callerOf(d.ani)
     // The guide has no participant id; a relay may add one (ours does). Without it, one ring per agent.
-    return { userId, participantId: str(d, 'participantId') ?? userId, mediaType, ...(queueId && { queueId }), ...(display && { callerDisplay: display }) }
+    return { userId, participantId: stringOf(d, 'participantId') ?? userId, mediaType, ...(queueId && { queueId }), ...(display && { callerDisplay: display }) }
   }
   switch (type) {
     case 'routing.queue.member.added': {
@@ -133,38 +128,4 @@ function ringEnded(r: RingRecord, reason: EndReason, base: { conversationId: str
     mediaType: r.mediaType,
     ...(r.queueId !== undefined && { queueId: r.queueId }),
   }
-}
-
-const DETAIL_RE = /^v2\.detail\.events\.conversation\.([^.]+)\.user\.(start|end)$/
-
-export const isDetailTopic = (topic: string): boolean => DETAIL_RE.test(topic)
-
-/** v2.detail.events.conversation.{id}.user.start / .user.end → offer / ended. */
-export function fromDetailEvent(topic: string, body: unknown, ctx: { source: EventSourceName; receivedAt: number }): RoutingEvent[] {
-  const m = DETAIL_RE.exec(topic)
-  if (!m) throw new MalformedEventError(`not a user detail event topic: ${topic}`)
-  if (!isRecord(body)) throw new MalformedEventError('detail event body must be an object')
-  const conversationId = str(body, 'conversationId') ?? m[1] ?? ''
-  const participantId = str(body, 'participantId')
-  const userId = str(body, 'userId')
-  const mediaType = mediaTypeOf(body.mediaType)
-  if (!participantId || !userId || !mediaType) throw new MalformedEventError('detail event needs participantId, userId and a known mediaType')
-  const queueId = str(body, 'queueId')
-  const display = caller(body.ani)
-  const common = {
-    conversationId,
-    userId,
-    participantId,
-    mediaType,
-    ...(queueId && { queueId }),
-    ...(display && { callerDisplay: display }),
-    occurredAt: epoch(body.eventTime, ctx.receivedAt),
-    receivedAt: ctx.receivedAt,
-    source: ctx.source,
-  }
-  // An agent's own outbound interaction starts a user segment too; only inbound ones are offers.
-  if (m[2] === 'start') return typeof body.direction === 'string' && body.direction.toLowerCase() === 'outbound' ? [] : [{ kind: 'offer', ...common }]
-  const interacted = typeof body.interactingDurationMs === 'number' && body.interactingDurationMs > 0
-  const dt = typeof body.disconnectType === 'string' ? body.disconnectType : undefined
-  return [{ kind: 'ended', reason: endReason(interacted ? 'connected' : 'alerting', dt, false), ...common }]
 }

@@ -5,8 +5,9 @@
 // …Call (calls[], callbacks[], chats[], messages[], emails[] each with state and disconnectType), and
 // the per-media topics (…conversations.calls etc.) whose participants carry state themselves.
 import { systemClock, type Clock } from '../clock.js'
-import type { EndReason, EventSourceName, MediaType, RoutingEvent } from '../model.js'
+import type { EventSourceName, MediaType, RoutingEvent } from '../model.js'
 import type { Logger } from '../observability/logger.js'
+import { legEndReason } from './disconnect.js'
 import { isRecord, parseConversationTopic, readLegs, type ConversationTopic, type LegReading } from './genesys-wire.js'
 
 export type RejectKind = 'unknown-topic' | 'malformed-body' | 'malformed-participant'
@@ -112,11 +113,13 @@ export class ConversationNormaliser {
     const events: RoutingEvent[] = []
     const seen = new Set<string>()
 
-    for (const leg of reading.legs) {
-      if (!inScope(topic, leg.userId)) continue
-      seen.add(leg.participantId)
+    for (const read of reading.legs) {
+      if (!inScope(topic, read.userId)) continue
+      seen.add(read.participantId)
       conv ??= { legs: new Map(), touchedAt: now }
-      const prev = conv.legs.get(leg.participantId)
+      const prev = conv.legs.get(read.participantId)
+      // A ring keeps the media it was offered as: an accepted callback goes on as a call to the customer.
+      const leg = prev && prev.mediaType !== read.mediaType ? { ...read, mediaType: prev.mediaType } : read
       const event = transition(prev?.state, leg, reading.customerGone, { conversationId, receivedAt, source })
       if (event) events.push(event)
       conv.legs.set(leg.participantId, {
@@ -196,30 +199,12 @@ function transition(
       if (prev === 'ended') return undefined
       return {
         kind: 'ended',
-        reason: endReason(prev, leg.disconnectType, customerGone),
+        reason: legEndReason(prev === 'connected', leg.disconnectType, customerGone),
         ...legBase(conversationId, leg.participantId, leg, leg.endedAt ?? receivedAt, receivedAt, source),
       }
     case 'other':
       return undefined
   }
-}
-
-/**
- * Why an agent leg ended. Genesys disconnectType values (SDK DisconnectTypeEnum): endpoint, client,
- * system, timeout, transfer, transfer.conference/.consult/.forward/.noanswer/.notavailable,
- * transport.failure, error, peer, other, spam, uncallable. An agent who rejects an alerting
- * interaction ("Decline"/"Disconnect" in the client, or the desk phone) disconnects it themselves:
- * client or endpoint. Alert timeouts (the agent goes Not Responding) disconnect with timeout.
- * Abandonment is inferred: the customer left while the agent leg was still alerting.
- */
-export function endReason(prev: LegState | undefined, disconnectType: string | undefined, customerGone: boolean): EndReason {
-  const dt = disconnectType?.toLowerCase()
-  if (dt?.startsWith('transfer') === true) return 'transferred'
-  if (prev === 'connected') return 'ended'
-  if (dt === 'timeout') return 'not-answered'
-  if (dt === 'peer' || customerGone) return 'abandoned'
-  if (dt === 'client' || dt === 'endpoint') return 'declined'
-  return 'ended'
 }
 
 function legBase(

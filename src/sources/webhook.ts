@@ -3,8 +3,8 @@
 // - Amazon EventBridge, as an API destination delivers it: {version, id, "detail-type": <Genesys
 //   topic>, source: "aws.partner/genesys.com/…", time, detail: {topicName, version, eventBody,
 //   metadata, timestamp}}. Conversation topics (v2.users.{id}.conversations,
-//   v2.routing.queues.{id}.conversations) carry snapshots; v2.detail.events.conversation.{id}.user.start
-//   / .user.end carry analytics detail events.
+//   v2.routing.queues.{id}.conversations) carry snapshots; v2.detail.events.conversation.{id}.user.start,
+//   .user.end and .acd.end carry analytics detail events (detail-events.ts).
 // - the design guide's {eventType, timestamp, data} (see guide-events.ts).
 // Any instance can take them: idempotency is a store claim on the event id (EventBridge retries a
 // delivery it did not see acknowledged), and ends that need "which rings" read the shared store.
@@ -13,7 +13,8 @@ import { systemClock, type Clock } from '../clock.js'
 import type { RingRecord, RoutingEvent } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import { isRecord } from './genesys-wire.js'
-import { fromDetailEvent, fromGuideEvent, isDetailTopic, MalformedEventError } from './guide-events.js'
+import { isDetailTopic, readDetailEvent } from './detail-events.js'
+import { fromGuideEvent, MalformedEventError } from './guide-events.js'
 import { ConversationNormaliser } from './normalise.js'
 import type { EventSource, RoutingEventHandler, SourceStatus } from './source.js'
 
@@ -137,8 +138,8 @@ export class WebhookSource implements EventSource {
     const body = detail.eventBody
     const id = typeof item.id === 'string' && item.id !== '' ? item.id : contentId(item)
     if (isDetailTopic(topic)) {
-      const events = fromDetailEvent(topic, body, { source: 'webhook', receivedAt })
-      return { id: `eb:${id}`, run: () => Promise.resolve(events) }
+      const events = readDetailEvent(topic, body)
+      return { id: `eb:${id}`, run: () => events({ source: 'webhook', receivedAt, openRings: (cid) => this.openRings(cid) }) }
     }
     return {
       id: `eb:${id}`,

@@ -3,12 +3,15 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import type { RingRecord, RoutingEvent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
-import { fromDetailEvent, fromGuideEvent, mediaTypeOf, MalformedEventError } from '../../src/sources/guide-events.js'
+import { readDetailEvent } from '../../src/sources/detail-events.js'
+import { fromGuideEvent, mediaTypeOf, MalformedEventError } from '../../src/sources/guide-events.js'
 import { WebhookSource } from '../../src/sources/webhook.js'
 import { AGENT_PID, CONV, QUEUE, USER } from '../fixtures/genesys/snapshots.js'
 
 const T0 = Date.UTC(2026, 0, 1, 9)
 const ctx = { source: 'webhook' as const, receivedAt: T0 }
+const noRings = { ...ctx, openRings: (_conversationId: string): Promise<RingRecord[]> => Promise.resolve([]) }
+const fromDetailEvent = (topic: string, body: unknown, rings: typeof noRings = noRings): Promise<RoutingEvent[]> => readDetailEvent(topic, body)(rings)
 
 // Fields as in purecloud-platform-client-v2 UserStartDetailEventTopicUserStartEvent (mediaType and
 // direction upper case), wrapped the way the EventBridge integration delivers them.
@@ -17,28 +20,47 @@ const envelope = JSON.parse(readFileSync(new URL('../fixtures/genesys/eventbridg
   detail: { topicName: string; eventBody: Record<string, unknown> }
 }
 
-test('a real-shaped EventBridge user.start detail event is an offer with caller and queue', () => {
-  assert.deepEqual(fromDetailEvent(envelope.detail.topicName, envelope.detail.eventBody, ctx), [
+test('a real-shaped EventBridge user.start detail event is an offer with caller and queue', async () => {
+  assert.deepEqual(await fromDetailEvent(envelope.detail.topicName, envelope.detail.eventBody), [
     { kind: 'offer', conversationId: CONV, userId: USER, participantId: AGENT_PID, mediaType: 'voice', queueId: QUEUE, callerDisplay: '+447700900123', occurredAt: 1767258000000, receivedAt: T0, source: 'webhook' },
   ])
 })
 
-test('detail events for every media type, outbound starts ignored, ends with their reasons', () => {
+test('detail events for every media type, outbound starts ignored, ends with their reasons', async () => {
   const body = envelope.detail.eventBody
-  const start = (mediaType: string): RoutingEvent[] => fromDetailEvent(`v2.detail.events.conversation.${CONV}.user.start`, { ...body, mediaType }, ctx)
-  assert.deepEqual(['VOICE', 'CALLBACK', 'CHAT', 'MESSAGE', 'EMAIL'].map((m) => start(m)[0]?.mediaType), ['voice', 'callback', 'chat', 'message', 'email'])
-  assert.deepEqual(fromDetailEvent(`v2.detail.events.conversation.${CONV}.user.start`, { ...body, direction: 'OUTBOUND' }, ctx), [])
-  const end = (extra: Record<string, unknown>): string => {
-    const [e] = fromDetailEvent(`v2.detail.events.conversation.${CONV}.user.end`, { ...body, ...extra }, ctx)
+  const start = async (mediaType: string): Promise<RoutingEvent[]> => fromDetailEvent(`v2.detail.events.conversation.${CONV}.user.start`, { ...body, mediaType })
+  assert.deepEqual(await Promise.all(['VOICE', 'CALLBACK', 'CHAT', 'MESSAGE', 'EMAIL'].map(async (m) => (await start(m))[0]?.mediaType)), ['voice', 'callback', 'chat', 'message', 'email'])
+  assert.deepEqual(await fromDetailEvent(`v2.detail.events.conversation.${CONV}.user.start`, { ...body, direction: 'OUTBOUND' }), [])
+  const end = async (extra: Record<string, unknown>): Promise<string> => {
+    const [e] = await fromDetailEvent(`v2.detail.events.conversation.${CONV}.user.end`, { ...body, ...extra })
     return e?.kind === 'ended' ? e.reason : String(e?.kind)
   }
-  assert.equal(end({ disconnectType: 'peer', alertingDurationMs: 3000 }), 'abandoned')
-  assert.equal(end({ disconnectType: 'timeout', alertingDurationMs: 8000 }), 'not-answered')
-  assert.equal(end({ disconnectType: 'client', alertingDurationMs: 2000 }), 'declined')
-  assert.equal(end({ disconnectType: 'transfer', alertingDurationMs: 2000 }), 'transferred')
-  assert.equal(end({ disconnectType: 'peer', interactingDurationMs: 60000 }), 'ended')
-  assert.throws(() => fromDetailEvent(`v2.detail.events.conversation.${CONV}.user.start`, { ...body, mediaType: 'COBROWSE' }, ctx), MalformedEventError)
-  assert.throws(() => fromDetailEvent(`v2.detail.events.conversation.${CONV}.user.start`, { conversationId: CONV }, ctx), MalformedEventError)
+  assert.equal(await end({ disconnectType: 'PEER', alertingDurationMs: 3000 }), 'abandoned')
+  assert.equal(await end({ disconnectType: 'NO_ANSWER_TRANSFER', alertingDurationMs: 8000 }), 'not-answered', 'the alert timed out')
+  assert.equal(await end({ disconnectType: 'TIMEOUT', alertingDurationMs: 8000 }), 'ended', 'a system (dialling) timeout is not a missed ring')
+  assert.equal(await end({ disconnectType: 'CLIENT', alertingDurationMs: 2000 }), 'declined')
+  assert.equal(await end({ disconnectType: 'TRANSFER', alertingDurationMs: 2000 }), 'transferred')
+  assert.equal(await end({ disconnectType: 'CONSULT_TRANSFER', alertingDurationMs: 2000 }), 'transferred')
+  assert.equal(await end({ disconnectType: 'FORWARD_TRANSFER', alertingDurationMs: 2000 }), 'transferred')
+  assert.equal(await end({ disconnectType: 'PEER', interactingDurationMs: 60000 }), 'answered', 'time spent interacting: it was answered')
+  assert.throws(() => readDetailEvent(`v2.detail.events.conversation.${CONV}.user.start`, { ...body, mediaType: 'COBROWSE' }), MalformedEventError)
+  assert.throws(() => readDetailEvent(`v2.detail.events.conversation.${CONV}.user.start`, { conversationId: CONV }), MalformedEventError)
+  assert.deepEqual(await fromDetailEvent(`v2.detail.events.conversation.${CONV}.acd.start`, { conversationId: CONV }), [], 'kinds that say nothing of a ring are accepted quietly')
+})
+
+test('acd.end: answeredUserId answers that agent\'s open rings; ABANDON and FLOW_OUT end every open ring', async () => {
+  const ring = (userId: string, participantId: string): RingRecord => ({ conversationId: CONV, userId, participantId, mediaType: 'voice', state: 'ringing', rungTokens: [], cancelledTokens: [], offeredAt: T0, expiresAt: T0 + 30_000 })
+  const open = [ring(USER, AGENT_PID), ring('another-agent', 'p-other')]
+  const rings = { ...ctx, openRings: (cid: string) => Promise.resolve(open.filter((r) => r.conversationId === cid)) }
+  const acdEnd = { eventTime: T0 + 4000, conversationId: CONV, participantId: 'acd-participant', sessionId: 's1', mediaType: 'VOICE', direction: 'INBOUND', queueId: QUEUE }
+  const topic = `v2.detail.events.conversation.${CONV}.acd.end`
+  const summary = (events: RoutingEvent[]): string[] => events.map((e) => `${e.userId}/${e.participantId}:${e.kind === 'ended' ? `ended:${e.reason}` : e.kind}`)
+  assert.deepEqual(summary(await fromDetailEvent(topic, { ...acdEnd, disconnectType: 'TRANSFER', acdOutcome: 'ANSWERED', answeredUserId: USER }, rings)), [`${USER}/${AGENT_PID}:answered`])
+  assert.deepEqual(summary(await fromDetailEvent(topic, { ...acdEnd, disconnectType: 'PEER', acdOutcome: 'ABANDON' }, rings)), [`${USER}/${AGENT_PID}:ended:abandoned`, 'another-agent/p-other:ended:abandoned'])
+  assert.deepEqual(summary(await fromDetailEvent(topic, { ...acdEnd, disconnectType: 'TRANSFER', acdOutcome: 'FLOW_OUT' }, rings)), [`${USER}/${AGENT_PID}:ended:transferred`, 'another-agent/p-other:ended:transferred'])
+  assert.deepEqual(await fromDetailEvent(topic, { ...acdEnd, disconnectType: 'TRANSFER' }, rings), [], "the queue's own TRANSFER is no end of a ring")
+  const answered = (await fromDetailEvent(topic, { ...acdEnd, acdOutcome: 'ANSWERED', answeredUserId: USER }, rings))[0]
+  assert.equal(answered?.occurredAt, T0 + 4000)
 })
 
 test("the guide's events: added offers, updated/connected answers, removed ends with its reason, deleted ends every open ring", async () => {

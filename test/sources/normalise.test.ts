@@ -84,11 +84,13 @@ for (const [key, mediaType] of MEDIA) {
     assert.deepEqual(summary(events), ['offer', 'ended:abandoned'])
   })
 
-  test(`${mediaType}: transfer, timeout and decline while alerting are told apart`, () => {
+  test(`${mediaType}: transfer, alert timeout, system timeout and decline while alerting are told apart`, () => {
     for (const [disconnectType, reason] of [
       ['transfer.forward', 'transferred'],
       ['transfer', 'transferred'],
-      ['timeout', 'not-answered'],
+      ['transfer.consult', 'transferred'],
+      ['transfer.noanswer', 'not-answered'],
+      ['timeout', 'ended'],
       ['client', 'declined'],
       ['endpoint', 'declined'],
     ] as const) {
@@ -110,13 +112,13 @@ test('repeated identical snapshots produce one event', () => {
 test('the call routed back to the same agent is a new participant and a new offer', () => {
   const n = new ConversationNormaliser()
   const first = run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'alerting' } }] }))
-  const timedOut = run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'disconnected', disconnectType: 'timeout' } }] }))
+  const timedOut = run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'disconnected', disconnectType: 'transfer.noanswer' } }] }))
   const again = run(
     n,
     userTopic(),
     snapshot({
       agents: [
-        { leg: { state: 'disconnected', disconnectType: 'timeout' } },
+        { leg: { state: 'disconnected', disconnectType: 'transfer.noanswer' } },
         { pid: 'a1b2c3d4-0000-4000-8000-000000000004', leg: { state: 'alerting' } },
       ],
     }),

@@ -68,7 +68,11 @@ export async function handleControl(sim: GenesysSim, req: IncomingMessage, res: 
     case 'transfer':
       return sendJson(res, 200, sim.transfer(conv(), optString(b, 'toUserId')))
     case 'noAnswer':
-      sim.noAnswer(conv())
+      return sendJson(res, 200, sim.noAnswer(conv(), optString(b, 'nextUserId')))
+    case 'consult':
+      return sendJson(res, 200, sim.consult(conv(), reqString(b, 'toUserId')))
+    case 'complete-consult':
+      sim.completeConsult(conv())
       return sendJson(res, 204, undefined)
     case 'decline':
       sim.decline(conv())

@@ -7,11 +7,16 @@
 // - abandon: the customer hung up while the agent was alerting: customer leg "endpoint"
 //   (its endpoint hung up), the alerting agent leg and the ACD leg "peer" ("another participant
 //   caused the disconnect, for example the customer hung up").
-// - transfer: the agent leg that was transferred away "transfer"; the new agent leg alerts.
-// - noAnswer: the agent leg "timeout" after alertingTimeoutMs; the agent becomes NOT_RESPONDING
-//   and the interaction stays with the ACD participant (back in queue).
+// - transfer (blind): the agent leg that was transferred away "transfer"; the new agent leg alerts.
+// - consult: a connected agent consults another: a new agent leg alerts while the first is held;
+//   completing it disconnects the first agent's leg with "transfer.consult".
+// - noAnswer: the agent's alert timed out: "transfer.noanswer" ("No Answer Transfer: a transfer after
+//   an alerting timeout"); the agent becomes NOT_RESPONDING and the ACD participant, still connected,
+//   offers the interaction to the next agent. ("timeout" is a system dialling timeout, never this.)
 // - decline: the agent rejected it from the Genesys client: "client".
-// - answer: the agent leg connects; the ACD leg disconnects with "transfer" (it handed over).
+// - answer: the agent leg connects; the ACD leg disconnects with "transfer" (it handed over). An
+//   accepted callback then places the call to the customer: a calls[] entry of the agent
+//   participant goes "contacting" → "connected" beside the connected callbacks[] entry.
 // - end: the customer hangs up: customer "endpoint", everyone else "peer".
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../../clock.js'
@@ -21,13 +26,14 @@ import { HttpError } from './http.js'
 export type SimMediaType = 'voice' | 'callback' | 'chat' | 'message' | 'email'
 export const SIM_MEDIA_TYPES: readonly SimMediaType[] = ['voice', 'callback', 'chat', 'message', 'email']
 export type Purpose = 'customer' | 'acd' | 'agent'
-export type MediaState = 'alerting' | 'connected' | 'disconnected' | 'terminated'
+export type MediaState = 'alerting' | 'contacting' | 'connected' | 'disconnected' | 'terminated'
 
 export interface SimMedia {
   id: string
   state: MediaState
   initialState: MediaState
   direction: 'inbound' | 'outbound'
+  held?: boolean
   disconnectType?: string
   startAlertingTime?: number
   connectedTime?: number
@@ -49,6 +55,8 @@ export interface SimParticipant {
   connectedTime?: number
   endTime?: number
   media: SimMedia
+  /** An accepted callback's call to the customer (the agent participant's calls[] entry). */
+  dial?: SimMedia
 }
 
 export interface SimConversation {
@@ -140,6 +148,13 @@ export class ConversationBook {
     agent.connectedTime = now
     for (const acd of conv.participants.filter((p) => p.purpose === 'acd' && isLive(p))) this.disconnect(acd, 'transfer', now)
     if (agent.userId) this.directory.setRoutingStatus(agent.userId, 'INTERACTING')
+    if (conv.mediaType === 'callback') {
+      const customer = conv.participants.find((p) => p.purpose === 'customer')
+      agent.dial = { id: randomUUID(), state: 'contacting', initialState: 'contacting', direction: 'outbound', ...(customer ? { peerId: customer.media.id } : {}) }
+      this.onChange(conv)
+      agent.dial.state = 'connected'
+      agent.dial.connectedTime = this.clock.now()
+    }
     this.onChange(conv)
   }
 
@@ -164,11 +179,40 @@ export class ConversationBook {
     return leg ? { participantId: leg.id } : {}
   }
 
-  noAnswer(conversationId: string): void {
+  /** The alert timed out; with `nextUserId` the ACD then offers the interaction to that agent. */
+  noAnswer(conversationId: string, nextUserId?: string): { participantId?: string } {
     const conv = this.get(conversationId)
     const agent = this.alertingAgent(conv)
-    this.disconnect(agent, 'timeout', this.clock.now())
+    if (nextUserId) this.directory.user(nextUserId)
+    this.disconnect(agent, 'transfer.noanswer', this.clock.now())
     this.releaseAgent(agent, 'NOT_RESPONDING')
+    this.onChange(conv)
+    if (!nextUserId) return {}
+    const leg = this.addAgentLeg(conv, nextUserId, agent.queueId, agent.alertingTimeoutMs)
+    this.onChange(conv)
+    return { participantId: leg.id }
+  }
+
+  /** A connected agent consults `toUserId`: the agent's leg is held while the new leg alerts. */
+  consult(conversationId: string, toUserId: string): { participantId: string } {
+    const conv = this.get(conversationId)
+    const from = conv.participants.find((p) => p.purpose === 'agent' && p.media.state === 'connected')
+    if (!from) throw new HttpError(400, 'bad.request', `Conversation ${conv.id} has no connected agent participant to consult from`)
+    this.directory.user(toUserId)
+    from.media.held = true
+    const leg = this.addAgentLeg(conv, toUserId, undefined, from.alertingTimeoutMs)
+    this.onChange(conv)
+    return { participantId: leg.id }
+  }
+
+  /** The consulting agent completes the transfer and leaves; the consulted agent keeps the customer. */
+  completeConsult(conversationId: string): void {
+    const conv = this.get(conversationId)
+    const from = conv.participants.find((p) => p.purpose === 'agent' && p.media.state === 'connected' && p.media.held === true)
+    if (!from) throw new HttpError(400, 'bad.request', `Conversation ${conv.id} has no consult under way`)
+    from.media.held = false
+    this.disconnect(from, 'transfer.consult', this.clock.now())
+    this.releaseAgent(from, 'IDLE')
     this.onChange(conv)
   }
 
@@ -187,7 +231,7 @@ export class ConversationBook {
     const last = [...conv.participants].reverse().find((p) => p.purpose === 'agent')
     if (!last?.userId) throw new HttpError(400, 'bad.request', 'Conversation has no agent participant')
     if (isLive(last)) {
-      this.disconnect(last, 'timeout', this.clock.now())
+      this.disconnect(last, 'transfer.noanswer', this.clock.now())
     }
     const leg = this.addAgentLeg(conv, last.userId, last.queueId, last.alertingTimeoutMs)
     this.onChange(conv)
@@ -237,9 +281,11 @@ export class ConversationBook {
   }
 
   private disconnect(p: SimParticipant, disconnectType: string, now: number): void {
-    p.media.state = 'disconnected'
-    p.media.disconnectType = disconnectType
-    p.media.disconnectedTime = now
+    for (const media of p.dial ? [p.media, p.dial] : [p.media]) {
+      media.state = 'disconnected'
+      media.disconnectType = disconnectType
+      media.disconnectedTime = now
+    }
     p.endTime = now
   }
 

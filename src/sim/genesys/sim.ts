@@ -16,6 +16,7 @@ import { ApiRouter, type FailRule, type ForeignOrg } from './rest.js'
 import { handleControl } from './control.js'
 import { ConversationFeed } from './feed.js'
 import { EventStreamHub } from './eventstreams.js'
+import { EventBridgeBus } from './eventbridge.js'
 import { MEDIA_ARRAY, topicConversation } from './snapshots.js'
 import { HttpError, iso, sendError } from './http.js'
 
@@ -61,6 +62,8 @@ export class GenesysSim extends EventEmitter {
   private readonly hub: NotificationHub
   /** The guide's Event Streams API (not offered by Genesys Cloud; see eventstreams.ts). */
   readonly eventStreams: EventStreamHub
+  /** What the Amazon EventBridge integration would carry: conversation topics and detail events. */
+  readonly eventBridge: EventBridgeBus
   private readonly api: ApiRouter
   private readonly server: Server
   private readonly requests = new Map<string, number>()
@@ -94,6 +97,8 @@ export class GenesysSim extends EventEmitter {
       upgradeDelayMs: opts.upgradeDelayMs ?? 0,
     })
     this.feed.subscribe((conv) => this.eventStreams.onConversation(conv))
+    this.eventBridge = new EventBridgeBus({ clock: this.clock, logger: this.logger, orgId: this.orgId })
+    this.feed.subscribe((conv, snapshot) => this.eventBridge.onConversation(conv, snapshot))
     this.api = new ApiRouter({
       clock: this.clock,
       orgId: this.orgId,
@@ -200,12 +205,20 @@ export class GenesysSim extends EventEmitter {
   forget(conversationId: string): void {
     this.book.conversations.delete(conversationId)
     this.eventStreams.forget(conversationId)
+    this.eventBridge.forget(conversationId)
   }
   transfer(conversationId: string, toUserId?: string): { participantId?: string } {
     return this.book.transfer(conversationId, toUserId)
   }
-  noAnswer(conversationId: string): void {
-    this.book.noAnswer(conversationId)
+  /** The agent's alert timed out (transfer.noanswer); with `nextUserId` the next agent is offered it. */
+  noAnswer(conversationId: string, nextUserId?: string): { participantId?: string } {
+    return this.book.noAnswer(conversationId, nextUserId)
+  }
+  consult(conversationId: string, toUserId: string): { participantId: string } {
+    return this.book.consult(conversationId, toUserId)
+  }
+  completeConsult(conversationId: string): void {
+    this.book.completeConsult(conversationId)
   }
   decline(conversationId: string): void {
     this.book.decline(conversationId)

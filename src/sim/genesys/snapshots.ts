@@ -41,15 +41,14 @@ function times(m: SimMedia): Json {
   }
 }
 
-function mediaEntry(conv: SimConversation, p: SimParticipant, rest: boolean): Json {
-  const m = p.media
+function mediaEntry(conv: SimConversation, p: SimParticipant, m: SimMedia, mediaType: SimMediaType, rest: boolean): Json {
   const customer = conv.participants.find((x) => x.purpose === 'customer')
   const base: Json = {
     id: m.id,
     state: m.state,
     initialState: m.initialState,
-    held: false,
-    provider: PROVIDER[conv.mediaType],
+    held: m.held === true,
+    provider: PROVIDER[mediaType],
     ...(m.peerId ? { peerId: m.peerId } : {}),
     ...(m.disconnectType ? { disconnectType: m.disconnectType } : {}),
     ...times(m),
@@ -59,7 +58,7 @@ function mediaEntry(conv: SimConversation, p: SimParticipant, rest: boolean): Js
   // spread-and-extend object a hidden class of its own (~2 µs and a new map per snapshot), which
   // made the load generator of the latency benchmark promote its garbage and stall in full GCs.
   const other = p.purpose === 'customer' ? conv.address : (customer?.address ?? '')
-  switch (conv.mediaType) {
+  switch (mediaType) {
     case 'voice':
       return Object.assign(base, {
         direction: m.direction,
@@ -107,8 +106,14 @@ function topicParticipant(conv: SimConversation, p: SimParticipant): Json {
     wrapupRequired: false,
     ...(p.alertingTimeoutMs !== undefined ? { alertingTimeoutMs: p.alertingTimeoutMs } : {}),
     attributes: {},
-    [MEDIA_ARRAY[conv.mediaType]]: [mediaEntry(conv, p, false)],
+    ...mediaArrays(conv, p, false),
   }
+}
+
+/** The participant's media arrays: its own, plus calls[] for an accepted callback's call out. */
+function mediaArrays(conv: SimConversation, p: SimParticipant, rest: boolean): Json {
+  const own = { [MEDIA_ARRAY[conv.mediaType]]: [mediaEntry(conv, p, p.media, conv.mediaType, rest)] }
+  return p.dial ? { ...own, calls: [mediaEntry(conv, p, p.dial, 'voice', rest)] } : own
 }
 
 /** ConversationEventTopicConversation: the eventBody of every conversation topic. */
@@ -141,7 +146,7 @@ function restParticipant(conv: SimConversation, p: SimParticipant, directory: Di
     wrapupRequired: false,
     ...(p.alertingTimeoutMs !== undefined ? { alertingTimeoutMs: p.alertingTimeoutMs } : {}),
     attributes: {},
-    [MEDIA_ARRAY[conv.mediaType]]: [mediaEntry(conv, p, true)],
+    ...mediaArrays(conv, p, true),
   }
 }
 

@@ -124,7 +124,7 @@ test('noAnswer: the agent leg times out and the agent becomes NOT_RESPONDING; re
   await snapshot(listener)
   sim.noAnswer(conversationId)
   const s = await snapshot(listener)
-  assert.deepEqual([byPurpose(s, 'agent').callbacks?.[0]?.state, byPurpose(s, 'agent').callbacks?.[0]?.disconnectType], ['disconnected', 'timeout'])
+  assert.deepEqual([byPurpose(s, 'agent').callbacks?.[0]?.state, byPurpose(s, 'agent').callbacks?.[0]?.disconnectType], ['disconnected', 'transfer.noanswer'])
   assert.equal(byPurpose(s, 'acd').callbacks?.[0]?.state, 'connected', 'the interaction goes back to the queue')
   const status = await listener.next((f) => f.topicName === `v2.users.${a}.routingStatus` && (f.eventBody.routingStatus as { status: string }).status === 'NOT_RESPONDING')
   assert.ok(status)
