@@ -100,6 +100,7 @@ export class Gateway {
         logger: logger.child({ component: 'apns' }),
         ...(config.apns.url ? { url: config.apns.url } : {}),
         environment: config.apns.environment,
+        transport: config.pushTransport,
         ...(o.ca ? { ca: o.ca } : {}),
       }) as PushProvider
     }
@@ -110,6 +111,7 @@ export class Gateway {
         url: config.fcm.url,
         clock,
         logger: logger.child({ component: 'fcm' }),
+        transport: config.pushTransport,
         ...(o.ca ? { ca: o.ca } : {}),
       }) as PushProvider
     }

@@ -98,6 +98,8 @@ export interface Config {
     /** How a phone rung through PushKit is cancelled: on its own alert token (content-available) or through PushKit. */
     iosCallCancel: 'alert' | 'voip'
   }
+  /** APNs and FCM connections: PING a session when a push waits this long, and give it up this long after. */
+  pushTransport: { pingAfterMs: number; pingTimeoutMs: number }
   presence: {
     filter: 'off' | 'soft'
     /** System presences (normalised: lower case, no spaces) whose agents are not rung in `soft` mode. */
@@ -131,9 +133,10 @@ const KNOWN = [
   'LEASE_TTL_MS', 'INSTANCE_ID', 'AUDIT_MAX_ENTRIES',
   'RATE_LIMIT_PER_MINUTE', 'RATE_LIMIT_PER_IP_PER_MINUTE', 'TRUST_PROXY',
   'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS', 'DYNAMODB_CREATE_TABLES',
+  'PUSH_PING_AFTER_MS', 'PUSH_PING_TIMEOUT_MS',
 ] as const
 // REDIS_WAIT_, not REDIS_: REDIS_URL is a common variable of other tools (and of our tests).
-const OUR_PREFIXES = ['REDIS_WAIT_', 'DYNAMODB_', 'GENESYS_', 'APNS_', 'FCM_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_']
+const OUR_PREFIXES = ['REDIS_WAIT_', 'DYNAMODB_', 'GENESYS_', 'APNS_', 'FCM_', 'PUSH_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_']
 
 /** Genesys spells presences differently per surface ("On Queue", "ON_QUEUE", "on queue"). */
 export function normalisePresence(value: string): string {
@@ -198,6 +201,9 @@ const schemas = {
   WEBPUSH_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https: URL').optional(),
   RING_TIMEOUT_S: int(1, 600).default('30'),
   IOS_CALL_CANCEL: z.enum(['alert', 'voip'], { errorMap: () => ({ message: 'must be alert (the phone\'s own alert token, with content-available) or voip (through PushKit)' }) }).default('alert'),
+  // A ring lasts about 30 s: a dead connection must be found in a few seconds, not a kernel timeout.
+  PUSH_PING_AFTER_MS: int(100, 60_000).default('1000'),
+  PUSH_PING_TIMEOUT_MS: int(100, 60_000).default('2000'),
   PRESENCE_FILTER: z.enum(['off', 'soft']).default('off'),
   PRESENCE_SUPPRESS: z
     .string()
@@ -396,6 +402,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(fcm ? { fcm } : {}),
     ...(webpush ? { webpush } : {}),
     ring: { timeoutMs: s.RING_TIMEOUT_S * 1000, dedupWindowMs: s.DEDUP_WINDOW_MS, iosCallCancel: s.IOS_CALL_CANCEL },
+    pushTransport: { pingAfterMs: s.PUSH_PING_AFTER_MS, pingTimeoutMs: s.PUSH_PING_TIMEOUT_MS },
     presence: { filter: s.PRESENCE_FILTER, suppress: s.PRESENCE_SUPPRESS, lagMs: s.PRESENCE_LAG_MS },
     payload: { redactCaller: s.CALLER_DISPLAY === 'redact' },
     scale: { leaseTtlMs: s.LEASE_TTL_MS },
@@ -425,6 +432,7 @@ export function redacted(config: Config): Record<string, unknown> {
     webhook: config.webhook ? { secret: '[redacted]' } : undefined,
     instanceId: config.instanceId,
     ring: config.ring,
+    pushTransport: config.pushTransport,
     presence: config.presence,
     payload: config.payload,
     scale: config.scale,

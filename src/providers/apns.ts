@@ -1,14 +1,14 @@
 // The APNs provider: HTTP/2 to Apple with one shared provider token (JWT), classifying each
 // answer with apns-errors.ts. Retries and token pruning belong to the dispatcher; the only
-// resends here are the two Apple's protocol makes safe: a stream the server never processed
-// (REFUSED_STREAM, or above a GOAWAY's last stream id) and one request after ExpiredProviderToken.
+// resends below it are those Apple's protocol makes safe: the pool's (a stream the server never
+// processed, or one in flight on a connection found dead) and one request after ExpiredProviderToken.
 // Sources: Apple, "Sending notification requests to APNs", "Handling notification responses from
 // APNs", "Establishing a token-based connection to APNs".
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
 import { abortedByDeadline, type ApnsMessage, type PushProvider, type SendContext, type SendResult } from './provider.js'
 import { classifyApnsAnswer, parseApnsBody } from './apns-errors.js'
-import { Http2SessionPool, type RequestHeaders, type StreamOutcome } from './http2-pool.js'
+import { Http2SessionPool, type PushTransportOptions, type RequestHeaders, type StreamOutcome } from './http2-pool.js'
 import { ApnsProviderToken, type ApnsSigningKey } from './apns-token.js'
 
 export const APNS_PRODUCTION_URL = 'https://api.push.apple.com'
@@ -17,8 +17,6 @@ export const APNS_SANDBOX_URL = 'https://api.sandbox.push.apple.com'
 export const APNS_MAX_PAYLOAD = 4096
 export const APNS_MAX_VOIP_PAYLOAD = 5120
 export const APNS_MAX_COLLAPSE_ID = 64
-// Resends of never-processed streams per push; a GOAWAY storm beyond this goes to the dispatcher.
-const MAX_REFUSED_RESENDS = 3
 
 export interface ApnsProviderOptions {
   key: ApnsSigningKey
@@ -39,8 +37,10 @@ export interface ApnsProviderOptions {
   tokenRefreshMs?: number
   /** HTTP/2 sessions per origin; default 2. */
   sessionsPerOrigin?: number
-  /** Per request, and per connection attempt; default 10 s. */
+  /** Per request, waiting for a connection included; default 10 s. */
   requestTimeoutMs?: number
+  /** Liveness and connect pacing of the HTTP/2 connections (PUSH_PING_AFTER_MS, PUSH_PING_TIMEOUT_MS). */
+  transport?: PushTransportOptions
 }
 
 export function createApnsProvider(o: ApnsProviderOptions): PushProvider<ApnsMessage> {
@@ -154,24 +154,19 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     let pool = this.pools.get(origin)
     if (!pool) {
       pool = new Http2SessionPool(origin, {
-        ca: this.o.ca,
+        ...this.o.transport,
+        ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}),
         size: Math.max(1, this.o.sessionsPerOrigin ?? 2),
-        connectTimeoutMs: this.timeoutMs,
         logger: this.o.logger,
+        retireOn: tooManyTokenUpdates,
       })
       this.pools.set(origin, pool)
     }
     return pool
   }
 
-  /** One push, resending on a fresh stream only while the server provably never processed it. */
-  private async exchange(pool: Http2SessionPool, msg: ApnsMessage, body: string, jwt: string, signal?: AbortSignal): Promise<StreamOutcome> {
-    const headers = requestHeaders(msg, jwt)
-    let outcome = await pool.exchange(headers, body, this.timeoutMs, signal)
-    for (let i = 0; outcome.kind === 'refused' && outcome.reason !== 'provider closed' && i < MAX_REFUSED_RESENDS; i++) {
-      outcome = await pool.exchange(headers, body, this.timeoutMs, signal)
-    }
-    return outcome
+  private exchange(pool: Http2SessionPool, msg: ApnsMessage, body: string, jwt: string, signal?: AbortSignal): Promise<StreamOutcome> {
+    return pool.exchange(requestHeaders(msg, jwt), body, this.timeoutMs, signal)
   }
 
   private classify(outcome: StreamOutcome): SendResult {
@@ -206,6 +201,14 @@ function isWrongEnvironment(o: StreamOutcome): boolean {
   if (o.kind !== 'response' || o.status !== 400) return false
   const reason = parseApnsBody(o.body).reason
   return reason === 'BadDeviceToken' || reason === 'DeviceTokenNotForTopic'
+}
+
+/**
+ * Apple: TooManyProviderTokenUpdates (429) means the provider token changed too often on this
+ * connection, which stays unusable for a while: new pushes go to a new connection.
+ */
+function tooManyTokenUpdates(status: number, body: string): string | undefined {
+  return status === 429 && parseApnsBody(body).reason === 'TooManyProviderTokenUpdates' ? 'APNs: TooManyProviderTokenUpdates' : undefined
 }
 
 function isExpiredProviderToken(o: StreamOutcome): boolean {

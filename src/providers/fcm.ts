@@ -6,7 +6,7 @@ import { Agent } from 'undici'
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
 import { FCM_SCOPE, GoogleAccessTokenSource, GoogleAuthError, type GoogleServiceAccountKey } from './google-auth.js'
-import { Http2SessionPool } from './http2-pool.js'
+import { Http2SessionPool, type PushTransportOptions } from './http2-pool.js'
 import { abortedByDeadline, type FcmSend, type PushProvider, type SendResult } from './provider.js'
 
 export interface FcmProviderOptions {
@@ -20,6 +20,8 @@ export interface FcmProviderOptions {
   requestTimeoutMs?: number
   /** HTTP/2 connections to FCM; each multiplexes as many streams as the server allows. Default 2. */
   sessions?: number
+  /** Liveness and connect pacing of the HTTP/2 connections (PUSH_PING_AFTER_MS, PUSH_PING_TIMEOUT_MS). */
+  transport?: PushTransportOptions
 }
 
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError'
@@ -115,7 +117,7 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
   const log = o.logger
   // Sends: FCM serves HTTP/2, so each send is one stream on a few long-lived connections (the pool
   // APNs uses too). undici stays for the OAuth token endpoint, a request every ~55 minutes.
-  const pool = new Http2SessionPool(base, { size: o.sessions ?? 2, connectTimeoutMs: timeout, logger: log, ...(o.ca ? { ca: o.ca } : {}) })
+  const pool = new Http2SessionPool(base, { ...o.transport, size: o.sessions ?? 2, logger: log, ...(o.ca ? { ca: o.ca } : {}) })
   const dispatcher = new Agent({ keepAliveTimeout: 60_000, connect: o.ca ? { ca: [...rootCertificates, o.ca] } : {} })
   const auth = new GoogleAccessTokenSource({ key: o.serviceAccount, scope: FCM_SCOPE, dispatcher, clock, logger: log })
 

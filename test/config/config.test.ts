@@ -32,6 +32,14 @@ test('defaults and the region give the documented values', () => {
   assert.equal(c.genesys.eventSource, 'notifications')
   assert.deepEqual(c.ring, { timeoutMs: 30_000, dedupWindowMs: 5_000, iosCallCancel: 'alert' })
   assert.equal(c.apns?.environment, 'production')
+  assert.deepEqual(c.pushTransport, { pingAfterMs: 1_000, pingTimeoutMs: 2_000 })
+})
+
+test('push connection liveness settings are whole milliseconds within bounds', () => {
+  assert.deepEqual(loadConfig({ ...base, PUSH_PING_AFTER_MS: '500', PUSH_PING_TIMEOUT_MS: '1500' }).pushTransport, { pingAfterMs: 500, pingTimeoutMs: 1_500 })
+  fails({ ...base, PUSH_PING_AFTER_MS: '0' }, 'PUSH_PING_AFTER_MS')
+  fails({ ...base, PUSH_PING_TIMEOUT_MS: '2s' }, 'PUSH_PING_TIMEOUT_MS')
+  fails({ ...base, PUSH_PING_TIMEOUT: '2000' }, 'PUSH_PING_TIMEOUT')
 })
 
 test('a wrong or missing setting names the setting', () => {
