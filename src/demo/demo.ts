@@ -1,8 +1,8 @@
 // `push-gateway demo` (what `npm start` runs): the real gateway, embedded SQLite store, wired to
-// the built-in Genesys Cloud simulator and APNs / FCM sandboxes. Two agents register devices
-// through the gateway's API like the mobile app would; a scenario loops until Ctrl-C.
+// the built-in Genesys Cloud simulator and APNs / FCM / Web Push sandboxes. Two agents' simulated
+// phones register through the gateway's API like the apps would; a scenario loops until Ctrl-C
+// and prints, after each change in Genesys, which phones are ringing.
 // This is the only gateway command that imports sim/.
-import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -11,6 +11,7 @@ import { destination } from 'pino'
 import { Gateway } from '../app.js'
 import { loadConfig } from '../config.js'
 import { createLogger } from '../observability/logger.js'
+import { PhoneNetwork, type SimulatedPhone } from '../sim/phones/index.js'
 import { startTestWorld, type TestWorld } from '../sim/world.js'
 import { colour, DemoView } from './view.js'
 
@@ -24,22 +25,22 @@ async function portFree(port: number, host: string): Promise<boolean> {
   })
 }
 
-interface DemoDevice {
-  label: string
-  body: { platform: 'ios' | 'android'; token: string; pushType?: 'voip' | 'alert'; environment?: 'sandbox' }
+interface DemoPhone {
+  phone: SimulatedPhone
+  /** What the app POSTs to /api/v1/devices at start, one body per token. */
+  registrations(): Array<Record<string, unknown>>
 }
 
-async function register(api: string, accessToken: string, device: DemoDevice): Promise<void> {
-  const res = await fetch(`${api}/api/v1/devices`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify(device.body),
-  })
-  if (res.status !== 201) throw new Error(`registering ${device.label} failed: ${res.status} ${await res.text()}`)
+async function register(api: string, accessToken: string, demo: DemoPhone): Promise<void> {
+  for (const body of demo.registrations()) {
+    const res = await fetch(`${api}/api/v1/devices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    if (res.status !== 201) throw new Error(`registering ${demo.phone.name} failed: ${res.status} ${await res.text()}`)
+  }
 }
-
-const apnsToken = () => randomBytes(32).toString('hex')
-const fcmToken = () => `${randomBytes(16).toString('base64url')}:APA91b${randomBytes(100).toString('base64url')}`
 
 export async function runDemo(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { loops: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
@@ -52,7 +53,7 @@ export async function runDemo(args: string[]): Promise<void> {
   const wanted = Number(values.port ?? process.env.PORT ?? 8080)
   const port = (await portFree(wanted, host)) ? wanted : 0
 
-  process.stdout.write(colour.bold('genesys-push-gateway demo') + colour.dim(' — simulated Genesys Cloud, APNs and FCM sandboxes over TLS on loopback\n'))
+  process.stdout.write(colour.bold('genesys-push-gateway demo') + colour.dim(' — simulated Genesys Cloud, APNs, FCM and Web Push sandboxes and phones over TLS on loopback\n'))
   const world: TestWorld = await startTestWorld()
   const config = loadConfig({
     ...world.env,
@@ -75,6 +76,7 @@ export async function runDemo(args: string[]): Promise<void> {
     onEvent: (e) => view.event(e),
     onOutcome: (o) => view.outcome(o),
   })
+  const phones = new PhoneNetwork(world, { bundleId: world.bundleId })
   world.apns.on('push', (p: { token: string; headers: Record<string, string>; payload: Record<string, unknown>; hrtime: number }) =>
     view.accepted('APNs', p.token, String(p.payload.genesys_conversation_id), String(p.payload.action), `${p.headers['apns-push-type']} ${p.headers['apns-topic']}`, p.hrtime),
   )
@@ -83,12 +85,16 @@ export async function runDemo(args: string[]): Promise<void> {
     const android = (m.message.android ?? {}) as Record<string, string>
     view.accepted('FCM', String(m.message.token), String(data.genesys_conversation_id), String(data.action), `data ${android.priority ?? ''}`, m.hrtime)
   })
+  world.webpush.on('push', (w: { endpoint: string; payload?: Record<string, unknown>; urgency: string; hrtime: number }) =>
+    view.accepted('Web Push', w.endpoint, String(w.payload?.genesys_conversation_id), String(w.payload?.action), `urgency ${w.urgency}`, w.hrtime),
+  )
 
   let stopping = false
   const stop = async (code: number) => {
     if (stopping) process.exit(1)
     stopping = true
     process.stdout.write(`\n${view.summary()}\n${colour.dim('stopping…')}\n`)
+    phones.close()
     await gateway.stop(2_000)
     await world.close()
     process.exit(code)
@@ -103,18 +109,26 @@ export async function runDemo(args: string[]): Promise<void> {
   const alice = world.genesys.addAgent({ name: 'Alice Example' })
   const bob = world.genesys.addAgent({ name: 'Bob Example' })
   agentNames.set(alice.userId, alice.name).set(bob.userId, bob.name)
-  const devices: Array<[typeof alice, DemoDevice]> = [
-    [alice, { label: "Alice's iPhone (PushKit VoIP token)", body: { platform: 'ios', token: apnsToken(), pushType: 'voip', environment: 'sandbox' } }],
-    [alice, { label: "Alice's iPhone (alert token)", body: { platform: 'ios', token: apnsToken(), pushType: 'alert', environment: 'sandbox' } }],
-    [alice, { label: "Alice's Android tablet", body: { platform: 'android', token: fcmToken() } }],
-    [bob, { label: "Bob's Android phone", body: { platform: 'android', token: fcmToken() } }],
-    [bob, { label: "Bob's iPhone (alert token)", body: { platform: 'ios', token: apnsToken(), pushType: 'alert', environment: 'sandbox' } }],
+  // Alice's iPhone is locked in her pocket (app in the background), her iPad's app was swiped
+  // away; Bob's Android phone lies untouched (Doze) and he also has the web app open.
+  const iphone = phones.iphone({ name: "Alice's iPhone", appState: 'background' })
+  const ipad = phones.iphone({ name: "Alice's iPad", voip: false, appState: 'killed' })
+  const tablet = phones.android({ name: "Alice's Android tablet", appState: 'background' })
+  const bobPhone = phones.android({ name: "Bob's Android phone", appState: 'killed', doze: true })
+  const bobBrowser = phones.browser({ name: "Bob's browser", applicationServerKey: world.vapid.publicKey })
+  const owned: Array<[typeof alice, DemoPhone]> = [
+    [alice, { phone: iphone, registrations: () => iphone.registrations() }],
+    [alice, { phone: ipad, registrations: () => ipad.registrations() }],
+    [alice, { phone: tablet, registrations: () => tablet.registrations() }],
+    [bob, { phone: bobPhone, registrations: () => bobPhone.registrations() }],
+    [bob, { phone: bobBrowser, registrations: () => bobBrowser.registrations() }],
   ]
-  for (const [agent, device] of devices) {
-    await register(api, agent.accessToken, device)
-    deviceNames.set(device.body.token, device.label)
-    view.line('agent', `${agent.name} registered ${device.label} with POST /api/v1/devices`)
+  for (const [agent, demo] of owned) {
+    await register(api, agent.accessToken, demo)
+    for (const token of demo.phone.tokens()) deviceNames.set(token, demo.phone.name)
+    view.line('agent', `${agent.name} registered ${demo.phone.name} (${demo.phone.tokens().length} token${demo.phone.tokens().length > 1 ? 's' : ''}) with POST /api/v1/devices`)
   }
+  const showPhones = () => view.phones(phones.phones(), phones.violations().length)
   // The source subscribes new agents' topics as they register; give the subscription a moment.
   await sleep(300)
 
@@ -131,8 +145,10 @@ export async function runDemo(args: string[]): Promise<void> {
     const call = g.offer({ userId: alice.userId, mediaType: 'voice', queueId: queue.id, ani: 'tel:+15550199888' })
     view.genesysChange(call.conversationId, 'ring', `voice call from +15550199888 offered to ${alice.name} (Sales Support)`, at)
     await sleep(2_000)
-    change(call.conversationId, 'cancel_ring', `${alice.name} answered the call`, () => g.answer(call.conversationId))
+    showPhones()
+    change(call.conversationId, 'cancel_ring', `${alice.name} answered the call at her desk`, () => g.answer(call.conversationId))
     await sleep(1_500)
+    showPhones()
     g.end(call.conversationId)
     await sleep(800)
 
@@ -141,16 +157,20 @@ export async function runDemo(args: string[]): Promise<void> {
     const chat = g.offer({ userId: bob.userId, mediaType: 'chat', queueId: queue.id, ani: 'Jane Customer' })
     view.genesysChange(chat.conversationId, 'ring', `chat from Jane Customer offered to ${bob.name}`, at)
     await sleep(1_500)
+    showPhones()
     change(chat.conversationId, 'cancel_ring', 'the customer left the chat (abandoned)', () => g.abandon(chat.conversationId))
     await sleep(800)
+    showPhones()
 
     // 3. A callback to Alice that nobody takes: Genesys times the alert out.
     at = performance.now()
     const callback = g.offer({ userId: alice.userId, mediaType: 'callback', queueId: queue.id, ani: 'tel:+15550142424' })
     view.genesysChange(callback.conversationId, 'ring', `callback request offered to ${alice.name}`, at)
     await sleep(2_500)
+    showPhones()
     change(callback.conversationId, 'cancel_ring', `${alice.name} did not answer (alerting timed out)`, () => g.noAnswer(callback.conversationId))
     await sleep(1_200)
+    showPhones()
     view.line('demo', colour.dim(view.summary()))
   }
   await stop(0)

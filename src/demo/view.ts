@@ -3,6 +3,7 @@
 import { performance } from 'node:perf_hooks'
 import type { PushOutcome } from '../dispatch/dispatcher.js'
 import type { RoutingEvent } from '../model.js'
+import type { SimulatedPhone } from '../sim/phones/index.js'
 
 const tty = process.stdout.isTTY
 const paint = (code: number) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
@@ -43,7 +44,7 @@ export class DemoView {
   }
 
   /** A push service accepted a push (called from the sandboxes' own events). */
-  accepted(service: 'APNs' | 'FCM', token: string, conversationId: string, action: string, detail: string, at: number): void {
+  accepted(service: 'APNs' | 'FCM' | 'Web Push', token: string, conversationId: string, action: string, detail: string, at: number): void {
     const t0 = this.changes.get(`${conversationId}:${action}`)
     const latency = t0 === undefined ? undefined : at - t0
     if (latency !== undefined) this.latencies.push(latency)
@@ -52,7 +53,13 @@ export class DemoView {
     const device = this.deviceNames.get(token) ?? `${token.slice(0, 8)}…`
     const verb = action === 'ring' ? colour.green('ring  ') : colour.yellow('cancel')
     const ms = latency === undefined ? '' : colour.bold(`${latency.toFixed(1)} ms`) + colour.dim(' after the Genesys change')
-    this.line(service === 'APNs' ? 'APNs' : 'FCM', `${verb} → ${device.padEnd(34)} ${colour.dim(detail.padEnd(22))} ${ms}`)
+    this.line(service, `${verb} → ${device.padEnd(34)} ${colour.dim(detail.padEnd(22))} ${ms}`)
+  }
+
+  /** What each agent sees: which phones ring now. */
+  phones(phones: SimulatedPhone[], violations: number): void {
+    const states = phones.map((p) => `${p.name} ${p.ringing() ? colour.green('ringing') : colour.dim('quiet')}`)
+    this.line('phones', `${states.join(colour.dim(' · '))}${violations > 0 ? colour.red(` (${violations} platform rule violations)`) : ''}`)
   }
 
   outcome(o: PushOutcome): void {
