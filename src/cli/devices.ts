@@ -40,7 +40,7 @@ export async function devicesCommand(args: string[], io: Io, env: Record<string,
     if (values.help) return io.out(DEVICES_USAGE), EXIT.ok
     if (sub === 'remove' && (!values.user || !values.token)) throw new UsageError(`devices remove needs --user and --token\n\n${DEVICES_USAGE}`)
     const config = configFrom(values.config, env)
-    const store = await openStore(config.storeUrl, { clock: systemClock, logger: silentLogger() })
+    const store = await openStore(config.storeUrl, { clock: systemClock, logger: silentLogger(), ...config.store })
     try {
       if (sub === 'list') {
         const users = values.user ? [values.user] : await store.listUserIds()

@@ -41,7 +41,7 @@ const ms = (start: number): string => `${Math.round(performance.now() - start)} 
 async function checkStore(config: Config): Promise<Check> {
   const start = performance.now()
   try {
-    const store = await openStore(config.storeUrl, { clock: systemClock, logger: silentLogger() })
+    const store = await openStore(config.storeUrl, { clock: systemClock, logger: silentLogger(), ...config.store })
     try {
       await store.ping()
       const { total, byPlatform } = await store.countDevices()

@@ -18,7 +18,7 @@ import { systemClock, type Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { createMemoryStore } from './memory.js'
-import { StoreUnavailableError, type DeviceChangeFeed, type Store } from './store.js'
+import { StoreNotReadyError, StoreUnavailableError, type DeviceChangeFeed, type Store } from './store.js'
 
 export interface StoreHealth {
   /** True while the backend is unreachable and reads are served from the cache. */
@@ -45,6 +45,12 @@ export interface CachedStoreOptions {
   maxAgeMs?: number
   /** Default 5 min: how long a list kept current by the change feed is served without a read. */
   trustMs?: number
+  /**
+   * For a shared store without a change feed (DynamoDB): how long a list read from the store is
+   * served without another read (0, the default: never). The bound on how late a change made on
+   * another instance reaches this one; this instance's own writes apply to the cache at once.
+   */
+  staleMs?: number
 }
 
 interface Entry<T> {
@@ -64,6 +70,7 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
   const local = createMemoryStore({ clock })
   const localKeys = new Map<string, number>() // ring key → expiry, to count local rings
   const trustMs = o.trustMs ?? 5 * 60_000
+  const staleMs = o.staleMs ?? 0
   let downSince: number | undefined
   // Bumped by every change heard (and every gap): a read that overlapped one is not current.
   let changes = 0
@@ -169,7 +176,8 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
     },
     async listDevices(userId) {
       const cached = devices.get(userId)
-      if (cached?.current && feed?.listening() && clock.now() - cached.at <= trustMs) {
+      const age = cached === undefined ? Infinity : clock.now() - cached.at
+      if (cached && ((cached.current && feed?.listening() && age <= trustMs) || (!feed && age <= staleMs))) {
         devices.delete(userId) // most recently used last
         devices.set(userId, cached)
         return cached.value.map((d) => ({ ...d }))
@@ -255,7 +263,8 @@ export async function storeReadiness(store: Store): Promise<{ ok: boolean; detai
     await store.ping()
     return { ok: true, detail: `${store.kind}: reachable` }
   } catch (err) {
-    if (!health) throw err
+    // Waiting for an operator (a missing table): no cache can stand in for a store never used.
+    if (!health || err instanceof StoreNotReadyError) throw err
     const h = (store as CachedStore).health()
     // Every instance shares the store, so failing readiness here would take the whole fleet out of
     // the load balancer; the instance still rings (webhook, cache) and answers writes with 503.

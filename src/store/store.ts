@@ -108,7 +108,7 @@ export interface DeviceWatch {
 }
 
 export interface Store extends DeviceStore, RingStore {
-  readonly kind: 'sqlite' | 'redis' | 'memory'
+  readonly kind: 'sqlite' | 'redis' | 'dynamodb' | 'memory'
   /** Throws when the backend is unreachable (readiness). */
   ping(): Promise<void>
   close(): Promise<void>
@@ -120,5 +120,16 @@ export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'StoreUnavailableError'
+  }
+}
+
+/**
+ * A store that cannot serve until an operator acts (a DynamoDB table missing, no credentials): 503
+ * like any unavailability, and readiness fails even where a cache could serve (cached.ts).
+ */
+export class StoreNotReadyError extends StoreUnavailableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StoreNotReadyError'
   }
 }

@@ -6,6 +6,7 @@ import { Gateway } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
+import { DYNALITE_ENV, startDynalite } from '../support/dynalite.js'
 
 export interface Harness {
   world: TestWorld
@@ -15,9 +16,22 @@ export interface Harness {
   close(): Promise<void>
 }
 
+/**
+ * The store the harness gives the gateway: SQLite by default; PGW_TEST_STORE=dynamodb runs the same
+ * scenarios on dynalite (test/e2e/*-dynamodb.test.ts set it before loading a scenario file).
+ */
+async function harnessStore(world: TestWorld): Promise<{ settings: Record<string, string>; close: () => Promise<void> }> {
+  if (process.env.PGW_TEST_STORE !== 'dynamodb') return { settings: { STORE_URL: `sqlite:${join(world.dir, 'gateway.db')}` }, close: async () => undefined }
+  const dynalite = await startDynalite()
+  // The AWS SDK's default credential chain reads these; set, it never asks an instance-metadata address.
+  Object.assign(process.env, DYNALITE_ENV)
+  return { settings: { STORE_URL: dynalite.storeUrl('e2e'), DYNAMODB_CREATE_TABLES: '1' }, close: () => dynalite.close() }
+}
+
 export async function startHarness(settings: Record<string, string> = {}): Promise<Harness> {
   const world = await startTestWorld()
-  const config = loadConfig({ ...world.env, STORE_URL: `sqlite:${join(world.dir, 'gateway.db')}`, PORT: '0', HOST: '127.0.0.1', ...settings })
+  const store = await harnessStore(world)
+  const config = loadConfig({ ...world.env, ...store.settings, PORT: '0', HOST: '127.0.0.1', ...settings })
   const gateway = await Gateway.create({ config, logger: silentLogger(), ca: world.pki.caCert })
   const api = await gateway.start()
   return {
@@ -34,7 +48,7 @@ export async function startHarness(settings: Record<string, string> = {}): Promi
     },
     async close() {
       await gateway.stop(1_000)
-      await world.close()
+      await Promise.all([world.close(), store.close()])
     },
   }
 }

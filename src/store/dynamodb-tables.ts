@@ -1,0 +1,122 @@
+// The DynamoDB store's URL and tables: the one place that knows their names, keys and indexes (the
+// README shows the same definitions for operators who create the tables themselves).
+//
+//   STORE_URL=dynamodb://<table-prefix>?region=<region>[&endpoint=<url>]
+//
+//   <prefix>-devices  pk token (S); attributes userId, platform, registeredAt, deviceId?, device
+//                     (the Device JSON). GSI byUser: userId → the agent's devices (projection ALL).
+//   <prefix>-state    pk pk (S): rings (`ring#<key>`), once-only claims (`once#<key>`) and leases
+//                     (`lease#<name>`). Sparse GSIs: open (openShard, only while a ring rings) and
+//                     outbox (outboxShard, only while a ring has cancels not marked sent). TTL
+//                     attribute `ttl` (epoch seconds): DynamoDB deletes expired items within days,
+//                     so every read checks expiry itself.
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb'
+
+export interface DynamoTarget {
+  tablePrefix: string
+  region: string
+  /** A DynamoDB-compatible endpoint (dynalite, DynamoDB Local, a VPC endpoint); default AWS's. */
+  endpoint?: string
+}
+
+export interface DynamoTables {
+  devices: string
+  state: string
+}
+
+/** Sparse-index shards: rings spread over several index partitions instead of one hot key. */
+export const INDEX_SHARDS = 8
+export const BY_USER_INDEX = 'byUser'
+export const OPEN_INDEX = 'open'
+export const OUTBOX_INDEX = 'outbox'
+
+const TABLE_PREFIX = /^[A-Za-z0-9_.-]{1,200}$/
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/
+
+export function isDynamoUrl(url: string): boolean {
+  return url.startsWith('dynamodb://')
+}
+
+export function parseDynamoUrl(url: string): DynamoTarget {
+  const match = /^dynamodb:\/\/([^/?]*)\/?(?:\?(.*))?$/.exec(url)
+  const tablePrefix = decodeURIComponent(match?.[1] ?? '')
+  if (!match || !TABLE_PREFIX.test(tablePrefix)) throw new Error('STORE_URL: dynamodb://<table-prefix>?region=<region>[&endpoint=<url>]; the prefix is 1-200 letters, digits, _ . or -')
+  const params = new URLSearchParams(match[2] ?? '')
+  for (const key of params.keys()) if (key !== 'region' && key !== 'endpoint') throw new Error(`STORE_URL: unknown parameter ${key} in a dynamodb:// URL (known: region, endpoint)`)
+  const region = params.get('region') ?? ''
+  if (!REGION.test(region)) throw new Error('STORE_URL: a dynamodb:// URL needs ?region=<AWS region>, e.g. region=eu-west-1')
+  const endpoint = params.get('endpoint') ?? undefined
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(endpoint)) throw new Error('STORE_URL: endpoint must be an http(s) URL with no path, e.g. endpoint=http://127.0.0.1:8000')
+  return { tablePrefix, region, ...(endpoint !== undefined && { endpoint: endpoint.replace(/\/$/, '') }) }
+}
+
+export function tableNames(prefix: string): DynamoTables {
+  return { devices: `${prefix}-devices`, state: `${prefix}-state` }
+}
+
+export function tableDefinitions(tables: DynamoTables): CreateTableCommandInput[] {
+  const shardIndex = (name: string, attribute: string) => ({ IndexName: name, KeySchema: [{ AttributeName: attribute, KeyType: 'HASH' as const }], Projection: { ProjectionType: 'ALL' as const } })
+  return [
+    {
+      TableName: tables.devices,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'token', AttributeType: 'S' },
+        { AttributeName: 'userId', AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: 'token', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [shardIndex(BY_USER_INDEX, 'userId')],
+    },
+    {
+      TableName: tables.state,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'openShard', AttributeType: 'S' },
+        { AttributeName: 'outboxShard', AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [shardIndex(OPEN_INDEX, 'openShard'), shardIndex(OUTBOX_INDEX, 'outboxShard')],
+    },
+  ]
+}
+
+/**
+ * Which tables are missing. With `create`, creates them (on-demand billing), waits until they are
+ * active and turns on TTL for the state table; returns none then.
+ */
+export async function ensureTables(client: DynamoDBClient, tables: DynamoTables, create: boolean): Promise<string[]> {
+  const missing: CreateTableCommandInput[] = []
+  for (const definition of tableDefinitions(tables)) {
+    try {
+      await client.send(new DescribeTableCommand({ TableName: definition.TableName }))
+    } catch (err) {
+      if ((err as Error).name !== 'ResourceNotFoundException') throw err
+      missing.push(definition)
+    }
+  }
+  if (!create) return missing.map((d) => d.TableName as string)
+  for (const definition of missing) {
+    try {
+      await client.send(new CreateTableCommand(definition))
+    } catch (err) {
+      // Another instance starting at the same moment created it first.
+      if ((err as Error).name !== 'ResourceInUseException') throw err
+    }
+    await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: definition.TableName })
+    if (definition.TableName === tables.state) {
+      await client.send(new UpdateTimeToLiveCommand({ TableName: tables.state, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } })).catch((err: Error) => {
+        // dynalite and some DynamoDB-compatible servers do not offer TTL; expiry is checked on read anyway.
+        if (err.name !== 'UnknownOperationException' && err.name !== 'ValidationException') throw err
+      })
+    }
+  }
+  return []
+}

@@ -1,0 +1,356 @@
+// The DynamoDB store, for teams on AWS who run the gateway without a Redis (EventBridge source,
+// DynamoDB, containers). Tables and URL: dynamodb-tables.ts; ring items: dynamodb-rings.ts.
+//
+// Atomicity: every operation changes one item, as one conditional write. A device is one item keyed
+// by its token (so a token handed to another agent moves in one write); a ring, with its cancel
+// claims and outbox, is one item changed under a version condition (read, compute, write "if the
+// version is still the one read"; a racing instance makes the condition fail and the loser reads
+// again). createRing, transitionRing and claimOnce need no read at all.
+//
+// What DynamoDB does not give: an agent's device list comes from the byUser index, which DynamoDB
+// updates asynchronously (usually well under a second): a device registered on another instance
+// may be missing from a list read in that moment. The device cache in front (cached.ts) adds its
+// own bounded staleness; README states both. Credentials come from the AWS SDK's default chain
+// (environment, web identity on EKS, ECS task role, instance profile).
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
+import { DynamoDBDocumentClient, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb'
+import { systemClock, type Clock } from '../clock.js'
+import { ringKey, type Device, type RingRecord } from '../model.js'
+import { silentLogger, type Logger } from '../observability/logger.js'
+import { claimed, createdRing, ended, keyOf, liveRing, marked, ringPk, ringView, transitioned, type RingItem } from './dynamodb-rings.js'
+import { BY_USER_INDEX, ensureTables, INDEX_SHARDS, OPEN_INDEX, OUTBOX_INDEX, tableNames, type DynamoTarget } from './dynamodb-tables.js'
+import { StoreNotReadyError, StoreUnavailableError, type Store } from './store.js'
+
+export interface DynamoStoreOptions {
+  target: DynamoTarget
+  clock?: Clock
+  logger?: Logger
+  /** DYNAMODB_CREATE_TABLES=1: create missing tables at open. */
+  createTables?: boolean
+  /** Tests against dynalite; otherwise the SDK's default credential chain. */
+  credentials?: DynamoDBClientConfig['credentials']
+}
+
+// Errors that mean "not now" (throttling, a service fault, the network), answered as 503 + Retry-After.
+const UNAVAILABLE = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TransactionConflictException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+])
+/** Optimistic writes of one ring retried this often before the store calls itself unavailable. */
+const MAX_ATTEMPTS = 40
+/**
+ * countDevices scans the devices table: its answer (for /metrics and doctor) is kept this long, or
+ * until this instance changes a device (other instances' changes show within this time).
+ */
+const COUNT_CACHE_MS = 60_000
+
+export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
+  const clock = o.clock ?? systemClock
+  const logger = o.logger ?? silentLogger()
+  const tables = tableNames(o.target.tablePrefix)
+  const client = new DynamoDBClient({
+    region: o.target.region,
+    ...(o.target.endpoint !== undefined && { endpoint: o.target.endpoint }),
+    ...(o.credentials && { credentials: o.credentials }),
+    // Fail fast (the API answers 503, rings fall back to the cache) rather than queue behind retries.
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 2_000, requestTimeout: 3_000 },
+  })
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } })
+  let missing: string[] = []
+  try {
+    missing = await ensureTables(client, tables, o.createTables === true)
+    if (missing.length > 0) logger.error({ missing }, `DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`)
+  } catch (err) {
+    // Unreachable or throttled at start: the gateway starts not ready and ping() keeps asking.
+    logger.warn({ err: (err as Error).message }, 'DynamoDB store: could not check the tables at start')
+  }
+
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw classify(err, tables)
+    }
+  }
+
+  /** Read, compute, write back if no one wrote in between; again if someone did. */
+  async function mutate<T>(key: string, change: (item: RingItem | undefined, now: number) => { next?: RingItem; result: T }): Promise<T> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const item = (await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: ringPk(key) }, ConsistentRead: true }))).Item as RingItem | undefined
+      const { next, result } = change(item, clock.now())
+      if (next === undefined) return result
+      next.v = (item?.v ?? 0) + 1
+      try {
+        await doc.send(
+          new PutCommand({
+            TableName: tables.state,
+            Item: next,
+            ConditionExpression: item ? 'v = :v' : 'attribute_not_exists(pk)',
+            ...(item && { ExpressionAttributeValues: { ':v': item.v } }),
+          }),
+        )
+        return result
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException') throw err
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
+      }
+    }
+    throw new StoreUnavailableError(`DynamoDB store: ring ${key} changed by others ${MAX_ATTEMPTS} times in a row`)
+  }
+
+  async function queryAll<T>(input: ConstructorParameters<typeof QueryCommand>[0]): Promise<T[]> {
+    const out: T[] = []
+    let start: Record<string, unknown> | undefined
+    do {
+      const page = await doc.send(new QueryCommand({ ...input, ...(start && { ExclusiveStartKey: start }) }))
+      out.push(...((page.Items ?? []) as T[]))
+      start = page.LastEvaluatedKey
+    } while (start)
+    return out
+  }
+
+  async function scanAll<T>(input: ConstructorParameters<typeof ScanCommand>[0]): Promise<T[]> {
+    const out: T[] = []
+    let start: Record<string, unknown> | undefined
+    do {
+      const page = await doc.send(new ScanCommand({ ...input, ...(start && { ExclusiveStartKey: start }) }))
+      out.push(...((page.Items ?? []) as T[]))
+      start = page.LastEvaluatedKey
+    } while (start)
+    return out
+  }
+
+  /** Every item of a sparse index, all shards. */
+  async function sparse(index: string, attribute: string): Promise<RingItem[]> {
+    const shards = Array.from({ length: INDEX_SHARDS }, (_, n) => String(n))
+    const pages = await Promise.all(shards.map((s) => queryAll<RingItem>({ TableName: tables.state, IndexName: index, KeyConditionExpression: '#s = :s', ExpressionAttributeNames: { '#s': attribute }, ExpressionAttributeValues: { ':s': s } })))
+    return pages.flat()
+  }
+
+  const devicesOf = async (userId: string): Promise<DeviceItem[]> =>
+    queryAll<DeviceItem>({ TableName: tables.devices, IndexName: BY_USER_INDEX, KeyConditionExpression: 'userId = :u', ExpressionAttributeValues: { ':u': userId } })
+
+  let counted: { at: number; value: { total: number; byPlatform: Record<string, number> } } | undefined
+  function deviceChange<T>(fn: () => Promise<T>): Promise<T> {
+    counted = undefined
+    return call(fn)
+  }
+
+  return {
+    kind: 'dynamodb',
+    upsertDevice: (device) =>
+      deviceChange(async () => {
+        await doc.send(new PutCommand({ TableName: tables.devices, Item: deviceItem(device) }))
+        return device
+      }),
+    listDevices: (userId) => call(async () => (await devicesOf(userId)).map(fromItem)),
+    getDevice: (token) =>
+      call(async () => {
+        const item = (await doc.send(new GetCommand({ TableName: tables.devices, Key: { token }, ConsistentRead: true }))).Item as DeviceItem | undefined
+        return item ? fromItem(item) : undefined
+      }),
+    removeDevice: (userId, token) => deviceChange(() => conditionalDelete(doc, tables.devices, { token }, 'userId = :u', { ':u': userId })),
+    removePhone: (userId, deviceId) =>
+      deviceChange(async () => {
+        const removed: string[] = []
+        for (const item of await devicesOf(userId)) {
+          if (item.deviceId !== deviceId) continue
+          // The condition re-checks on the item itself: the index may be a moment behind.
+          if (await conditionalDelete(doc, tables.devices, { token: item.token }, 'userId = :u AND deviceId = :d', { ':u': userId, ':d': deviceId })) removed.push(item.token)
+        }
+        return removed
+      }),
+    pruneToken: (token, registeredBefore) =>
+      deviceChange(() =>
+        registeredBefore === undefined
+          ? conditionalDelete(doc, tables.devices, { token }, 'attribute_exists(#t)', undefined, { '#t': 'token' })
+          : conditionalDelete(doc, tables.devices, { token }, 'registeredAt < :b', { ':b': registeredBefore }),
+      ),
+    listUserIds: () =>
+      call(async () => {
+        const items = await scanAll<{ userId: string }>({ TableName: tables.devices, IndexName: BY_USER_INDEX, ProjectionExpression: 'userId' })
+        return [...new Set(items.map((i) => i.userId))]
+      }),
+    countDevices: () =>
+      call(async () => {
+        if (counted && clock.now() - counted.at < COUNT_CACHE_MS) return structuredClone(counted.value)
+        const byPlatform: Record<string, number> = {}
+        const items = await scanAll<{ platform: string }>({ TableName: tables.devices, ProjectionExpression: 'platform' })
+        for (const { platform } of items) byPlatform[platform] = (byPlatform[platform] ?? 0) + 1
+        counted = { at: clock.now(), value: { total: items.length, byPlatform } }
+        return structuredClone(counted.value)
+      }),
+
+    createRing: (record, ttlMs) =>
+      call(async () => {
+        const now = clock.now()
+        try {
+          // A ring's key rings again only once the previous ring is gone (or was never more than cancel claims).
+          await doc.send(
+            new PutCommand({
+              TableName: tables.state,
+              Item: createdRing(ringKey(record), record, ttlMs, now),
+              ConditionExpression: 'attribute_not_exists(pk) OR attribute_not_exists(#r) OR ringExp <= :now',
+              ExpressionAttributeNames: { '#r': 'record' },
+              ExpressionAttributeValues: { ':now': now },
+            }),
+          )
+          return true
+        } catch (err) {
+          if ((err as Error).name === 'ConditionalCheckFailedException') return false
+          throw err
+        }
+      }),
+    getRing: (key) =>
+      call(async () => {
+        const item = (await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: ringPk(key) }, ConsistentRead: true }))).Item as RingItem | undefined
+        return ringView(item, clock.now())
+      }),
+    transitionRing: (key, from, to, ttlMs) =>
+      call(() =>
+        mutate(key, (item, now) => {
+          const moved = transitioned(item, key, from, to, ttlMs, now)
+          return moved ? { next: moved.next, result: moved.before } : { result: undefined }
+        }),
+      ),
+    claimCancels: (key, tokens, silent = []) =>
+      call(async () => {
+        if (tokens.length + silent.length === 0) return []
+        return mutate(key, (item, now) => {
+          const claim = claimed(item, key, tokens, silent, now)
+          return claim.fresh.length > 0 ? { next: claim.next, result: claim.fresh } : { result: [] }
+        })
+      }),
+    endRing: (key, from, to, ttlMs, guess) =>
+      call(() =>
+        mutate(key, (item, now) => {
+          const end = ended(item, key, from, to, ttlMs, guess, now)
+          if (!end) return { result: undefined }
+          return { next: end.next, result: end.claimed ? { before: end.before, claimed: end.claimed } : { before: end.before } }
+        }),
+      ),
+    markSent: (key, sent, at) =>
+      call(async () => {
+        const tokens = sent.cancelTokens ?? []
+        if (sent.ring !== true && tokens.length === 0) return
+        await mutate(key, (item, now) => {
+          const next = marked(item, key, sent.ring === true, tokens, at, now)
+          return next ? { next, result: undefined } : { result: undefined }
+        })
+      }),
+    listUnsentCancels: (olderThanMs) =>
+      call(async () => {
+        const now = clock.now()
+        const out: Array<{ ring: RingRecord; tokens: string[] }> = []
+        for (const item of await sparse(OUTBOX_INDEX, 'outboxShard')) {
+          if (!liveRing(item, now) || (item.claimAt ?? now) > now - olderThanMs || (item.unsent?.length ?? 0) === 0) continue
+          // The index is a moment behind the table: read the item itself before resending anything.
+          const current = (await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: item.pk }, ConsistentRead: true }))).Item as RingItem | undefined
+          const ring = ringView(current, now)
+          if (ring && current?.unsent?.length && (current.claimAt ?? now) <= now - olderThanMs) out.push({ ring, tokens: [...current.unsent] })
+        }
+        return out
+      }),
+    listOpenRings: () =>
+      call(async () => {
+        const now = clock.now()
+        const out: RingRecord[] = []
+        for (const item of await sparse(OPEN_INDEX, 'openShard')) {
+          const ring = ringView(item, now)
+          if (ring?.state === 'ringing' && ringKey(ring) === keyOf(item)) out.push(ring)
+        }
+        return out
+      }),
+    claimOnce: (key, ttlMs) =>
+      call(async () => {
+        const now = clock.now()
+        try {
+          await doc.send(
+            new PutCommand({
+              TableName: tables.state,
+              Item: { pk: `once#${key}`, exp: now + ttlMs, ttl: Math.ceil((now + ttlMs) / 1000) + 60 },
+              ConditionExpression: 'attribute_not_exists(pk) OR #exp <= :now',
+              ExpressionAttributeNames: { '#exp': 'exp' },
+              ExpressionAttributeValues: { ':now': now },
+            }),
+          )
+          return true
+        } catch (err) {
+          if ((err as Error).name === 'ConditionalCheckFailedException') return false
+          throw err
+        }
+      }),
+    ping: () =>
+      call(async () => {
+        if (missing.length > 0) missing = await ensureTables(client, tables, o.createTables === true)
+        if (missing.length > 0) throw new StoreNotReadyError(`DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`)
+        await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: 'ping' } }))
+      }),
+    close: async () => {
+      client.destroy()
+    },
+  }
+}
+
+interface DeviceItem {
+  token: string
+  userId: string
+  platform: string
+  registeredAt: number
+  deviceId?: string
+  device: string
+}
+
+function deviceItem(device: Device): DeviceItem {
+  return {
+    token: device.token,
+    userId: device.userId,
+    platform: device.platform,
+    registeredAt: device.registeredAt,
+    ...(device.deviceId !== undefined && { deviceId: device.deviceId }),
+    device: JSON.stringify(device),
+  }
+}
+
+function fromItem(item: DeviceItem): Device {
+  return JSON.parse(item.device) as Device
+}
+
+async function conditionalDelete(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  key: Record<string, string>,
+  condition: string,
+  values?: Record<string, unknown>,
+  names?: Record<string, string>,
+): Promise<boolean> {
+  try {
+    await doc.send(new DeleteCommand({ TableName: table, Key: key, ConditionExpression: condition, ...(values && { ExpressionAttributeValues: values }), ...(names && { ExpressionAttributeNames: names }) }))
+    return true
+  } catch (err) {
+    if ((err as Error).name === 'ConditionalCheckFailedException') return false
+    throw err
+  }
+}
+
+function classify(err: unknown, tables: { devices: string; state: string }): unknown {
+  if (err instanceof StoreUnavailableError) return err
+  const e = err instanceof Error ? err : new Error(String(err))
+  if (e.name === 'CredentialsProviderError') return new StoreNotReadyError('DynamoDB store: no AWS credentials found (environment, web identity, task role or instance profile)', { cause: e })
+  if (e.name === 'ResourceNotFoundException') {
+    return new StoreNotReadyError(`DynamoDB table ${tables.devices} or ${tables.state} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`, { cause: e })
+  }
+  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+  const network = (e as NodeJS.ErrnoException).code !== undefined || e.name === 'AbortError'
+  if (UNAVAILABLE.has(e.name) || (status !== undefined && status >= 500) || network) return new StoreUnavailableError(`DynamoDB store unavailable: ${e.name}`, { cause: e })
+  return e
+}
+
