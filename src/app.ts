@@ -222,7 +222,10 @@ export class Gateway {
 
   /** Starts listening for agents and Genesys. Resolves with the API's base URL. */
   async start(): Promise<string> {
-    const url = await this.api.listen({ port: this.config.port, host: this.config.host })
+    const url = await this.api.listen({ port: this.config.port, host: this.config.host }).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new PortInUseError(this.config.port, this.config.host)
+      throw err
+    })
     this.engine.start()
     // Providers connect and fetch credentials while the source connects: the first ring does not
     // pay for TLS handshakes and the OAuth token. warm() never throws.
@@ -231,8 +234,8 @@ export class Gateway {
     return url
   }
 
-  /** Stops taking events, lets in-flight pushes finish (bounded), then closes everything. */
-  stop(graceMs = 5_000): Promise<void> {
+  /** Stops taking events, lets in-flight pushes finish (bounded), then closes everything, within SHUTDOWN_BOUND_MS. */
+  stop(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
     // SIGTERM and a second caller (a test's after()) share one shutdown.
     this.lifecycle.stopped ??= this.shutdown(graceMs)
     return this.lifecycle.stopped
@@ -241,8 +244,11 @@ export class Gateway {
   private async shutdown(graceMs: number): Promise<void> {
     const started = performance.now()
     this.lifecycle.stopping = true
+    // Every step is bounded: a store or a Genesys host that never answered (a wrong STORE_URL, a
+    // connection still being attempted) must not hold the stop past what the orchestrator allows.
+    const step = (name: string, work: () => Promise<unknown>, ms: number) => bounded(work, ms, () => this.logger.warn({ step: name, ms }, 'shutdown step did not finish in time; going on'))
     // 1. Stop taking events: the source closes its sockets and (under a lease) releases the lease.
-    await this.source.stop()
+    await step('source', () => this.source.stop(), SHUTDOWN_STEP_MS)
     this.engine.stop()
     // 2. Let decisions under way and pushes in flight finish (and be marked sent, so no other
     //    instance sends them again), within the grace period.
@@ -251,11 +257,48 @@ export class Gateway {
       await new Promise((r) => setTimeout(r, 10))
     }
     const abandoned = this.dispatcher.pending
-    // 3. Close connections: HTTP (open dashboard streams are ended), push services, the store.
-    await this.api.close()
-    await Promise.all(this.providers.map((p) => p.close()))
-    await this.store.close()
+    // 3. Close connections: HTTP (open dashboard streams are ended), then push services and the store.
+    await step('http', () => this.api.close(), SHUTDOWN_STEP_MS)
+    await Promise.all([
+      step('push services', () => Promise.all(this.providers.map((p) => p.close())), SHUTDOWN_STEP_MS),
+      step('store', () => this.store.close(), SHUTDOWN_STEP_MS),
+    ])
     this.logger.info({ ms: Math.round(performance.now() - started), abandonedPushes: abandoned }, 'gateway stopped')
+  }
+}
+
+/** Pushes in flight get this long to finish after SIGTERM. */
+export const SHUTDOWN_GRACE_MS = 5_000
+const SHUTDOWN_STEP_MS = 1_500
+/**
+ * The longest a stop takes, in every state (before, while and after connecting): the grace, then
+ * closing HTTP and, together, the push services and the store. README "Shutdown" documents it;
+ * Kubernetes' default termination grace (30 s) and the manifest's 20 s are above it.
+ */
+export const SHUTDOWN_BOUND_MS = SHUTDOWN_GRACE_MS + 2 * SHUTDOWN_STEP_MS
+
+/** Runs `work`, but resolves after `ms` at the latest (calling `onLate` then); a failure of `work` is rethrown. */
+async function bounded(work: () => Promise<unknown>, ms: number, onLate: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms)
+  })
+  try {
+    if ((await Promise.race([work(), late])) === 'late') onLate()
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** PORT is taken by another process: the CLI prints this one line and exits 2 (a configuration error). */
+export class PortInUseError extends Error {
+  readonly code = 'PORT_IN_USE'
+  constructor(
+    readonly port: number,
+    readonly host: string,
+  ) {
+    super(`PORT: ${port} is already in use on ${host}: stop the process listening there or set PORT to a free port`)
+    this.name = 'PortInUseError'
   }
 }
 

@@ -3,7 +3,7 @@
 // against the built-in Genesys Cloud simulator and push sandboxes.
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { Gateway } from './app.js'
+import { Gateway, PortInUseError, SHUTDOWN_BOUND_MS } from './app.js'
 import { ConfigError, loadConfig, settingsGiven } from './config.js'
 import { createLogger } from './observability/logger.js'
 import { missingNodeFlags, NODE_FLAGS } from './runtime-flags.js'
@@ -74,21 +74,39 @@ async function start(args: string[]): Promise<void> {
     throw err
   }
   const logger = createLogger({ level: config.logLevel })
+  // Signals are handled from here on: a SIGTERM while the store or Genesys is still being reached
+  // (a wrong STORE_URL retries for ever) stops as promptly as one after a good start.
+  const running: { gateway?: Gateway } = {}
+  const signals = stopOnSignals(logger, () => running.gateway?.stop() ?? Promise.resolve())
   logger.info({ settings: settingsGiven(env), instanceId: config.instanceId }, 'configuration loaded')
   const missing = missingNodeFlags()
   if (missing.length > 0) logger.warn({ missing }, `started without the recommended Node.js flags: run node ${NODE_FLAGS.join(' ')} dist/cli.js start (as the Docker image does) for lower tail latency`)
   const gateway = await Gateway.create({ config, logger })
-  stopOnSignals(logger, () => gateway.stop())
-  await gateway.start()
+  running.gateway = gateway
+  if (signals.stopping()) return void (await gateway.stop())
+  await gateway.start().catch(async (err: unknown) => {
+    // A start interrupted by the stop (sockets closed under it) is not a failure.
+    if (signals.stopping()) return
+    if (err instanceof PortInUseError) fail(err.message)
+    throw err
+  })
 }
 
-/** SIGINT/SIGTERM stop cleanly once; a second signal forces the exit. */
-export function stopOnSignals(logger: { info: (msg: string) => void; error: (o: object, msg: string) => void }, stop: () => Promise<void>): void {
+/**
+ * SIGINT/SIGTERM stop cleanly once, within SHUTDOWN_BOUND_MS (then exit 1, saying so); a second
+ * signal forces the exit.
+ */
+export function stopOnSignals(logger: { info: (msg: string) => void; error: (o: object, msg: string) => void }, stop: () => Promise<void>): { stopping: () => boolean } {
   let stopping = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(EXIT.failed)
     stopping = true
     logger.info(`${signal}: stopping`)
+    const overdue = setTimeout(() => {
+      logger.error({ boundMs: SHUTDOWN_BOUND_MS }, 'stop took longer than its bound: exiting anyway')
+      process.exit(EXIT.failed)
+    }, SHUTDOWN_BOUND_MS + 1_000)
+    overdue.unref()
     stop().then(
       () => process.exit(EXIT.ok),
       (err: unknown) => {
@@ -99,6 +117,7 @@ export function stopOnSignals(logger: { info: (msg: string) => void; error: (o: 
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  return { stopping: () => stopping }
 }
 
 async function main(argv: string[]): Promise<void> {

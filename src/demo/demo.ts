@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { destination } from 'pino'
-import { Gateway } from '../app.js'
+import { Gateway, PortInUseError } from '../app.js'
 import { loadConfig } from '../config.js'
 import { createLogger } from '../observability/logger.js'
 import { PhoneNetwork, type SimulatedPhone } from '../sim/phones/index.js'
@@ -50,8 +50,19 @@ export async function runDemo(args: string[]): Promise<void> {
   }
   const loops = values.loops ? Number(values.loops) : Infinity
   const host = '127.0.0.1'
-  const wanted = Number(values.port ?? process.env.PORT ?? 8080)
-  const port = (await portFree(wanted, host)) ? wanted : 0
+  // A port asked for (--port, PORT) must be that port: taken, the demo stops with one line naming
+  // it. Only the default, 8080, gives way to a free port when something else holds it.
+  const asked = values.port ?? process.env.PORT
+  if (asked !== undefined && !/^\d{1,5}$/.test(asked)) {
+    process.stderr.write(`push-gateway: PORT: ${asked} is not a port number\n`)
+    process.exit(2)
+  }
+  const wanted = Number(asked ?? 8080)
+  if (asked !== undefined && !(await portFree(wanted, host))) {
+    process.stderr.write(`push-gateway: ${new PortInUseError(wanted, host).message}\n`)
+    process.exit(2)
+  }
+  const port = asked !== undefined || (await portFree(wanted, host)) ? wanted : 0
 
   process.stdout.write(colour.bold('genesys-push-gateway demo') + colour.dim(' — simulated Genesys Cloud, APNs, FCM and Web Push sandboxes and phones over TLS on loopback\n'))
   const world: TestWorld = await startTestWorld()

@@ -3,6 +3,7 @@
 // Pub/sub is fire-and-forget: a message sent while a subscriber is reconnecting is lost, so every
 // user of the bus also reconciles from Redis state when onResubscribed fires.
 import type { Redis, RedisOptions } from 'ioredis'
+import { closeRedis } from '../store/redis-close.js'
 import type { Logger } from '../observability/logger.js'
 import { connectRedis, type RedisTarget } from '../store/redis-url.js'
 
@@ -77,7 +78,7 @@ export async function createScaleBus(o: ScaleBusOptions): Promise<ScaleBus> {
       resubscribed.push(handler)
     },
     async close() {
-      await Promise.all([redis, sub].map((c) => c.quit().catch(() => c.disconnect())))
+      await Promise.all([redis, sub].map((c) => closeRedis(c)))
     },
   }
 }

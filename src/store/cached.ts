@@ -30,6 +30,8 @@ export interface StoreHealth {
   localRings: number
   /** With a store that has a change feed: whether it listens, i.e. current device lists are served from memory. */
   deviceFeedListening?: boolean
+  /** False until the backend has answered once: with nothing cached, an outage since start is a wrong STORE_URL more often than an outage. */
+  reachedSinceStart: boolean
 }
 
 export interface CachedStore extends Store {
@@ -82,9 +84,11 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
     },
   })
 
+  let reached = false
   async function through<T>(fn: () => Promise<T>): Promise<T> {
     try {
       const value = await fn()
+      reached = true
       if (downSince !== undefined) {
         logger.info({ outageMs: clock.now() - downSince }, 'store reachable again: leaving degraded mode')
         downSince = undefined
@@ -157,6 +161,7 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
         cachedAgents: devices.size,
         localRings: localKeys.size,
         ...(feed && { deviceFeedListening: feed.listening() }),
+        reachedSinceStart: reached,
       }
     },
     async upsertDevice(device) {
@@ -266,11 +271,15 @@ export async function storeReadiness(store: Store): Promise<{ ok: boolean; detai
     // Waiting for an operator (a missing table): no cache can stand in for a store never used.
     if (!health || err instanceof StoreNotReadyError) throw err
     const h = (store as CachedStore).health()
+    const reason = err instanceof Error ? err.message : String(err)
+    // Never reached since start: a typo'd host or a closed port, with no device list cached to ring
+    // from. Not ready, so a rollout with a wrong STORE_URL stops at its first pod.
+    if (!h.reachedSinceStart) return { ok: false, detail: `${store.kind} unreachable since start (${reason}): check STORE_URL` }
     // Every instance shares the store, so failing readiness here would take the whole fleet out of
     // the load balancer; the instance still rings (webhook, cache) and answers writes with 503.
     return {
       ok: true,
-      detail: `degraded: ${store.kind} unreachable (${err instanceof Error ? err.message : String(err)}); rings served from the cache of ${h.cachedAgents} agents, writes answer 503`,
+      detail: `degraded: ${store.kind} unreachable (${reason}); rings served from the cache of ${h.cachedAgents} agents, writes answer 503`,
     }
   }
 }

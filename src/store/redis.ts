@@ -19,6 +19,7 @@
 // Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
 import { randomUUID } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
+import { closeRedis } from './redis-close.js'
 import type { Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
@@ -402,11 +403,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       // Marks still waiting for their batch go out ahead of QUIT, on the same connection.
       flushMarks()
       await Promise.all([...feeds].map((f) => f.stop()))
-      try {
-        await redis.quit()
-      } catch {
-        redis.disconnect() // quit needs a live connection; while Redis is down just drop the socket
-      }
+      await closeRedis(redis)
     },
   }
 }
