@@ -11,7 +11,8 @@ import { EXIT, UsageError, configFrom, runCommand, type Io } from './common.js'
 export const DEVICES_USAGE = `Usage: push-gateway devices list [--user <genesys-user-id>] [--json] [--config FILE]
        push-gateway devices remove --user <genesys-user-id> --token <token or prefix> [--config FILE]
 
-list     every registered device (or one agent's), newest first; tokens as a short prefix.
+list     every registered device (or one agent's), newest first; tokens as a short prefix, with
+         the deviceId of the phone each belongs to ('-' when registered without one).
 remove   removes one of the agent's devices; --token is the full token or a prefix of at least
          8 characters that matches exactly one of that agent's devices.
 
@@ -23,6 +24,7 @@ function row(d: Device): Record<string, string> {
     platform: d.platform,
     kind: d.platform === 'ios' ? `${d.pushType ?? 'alert'}/${d.environment ?? 'production'}` : d.platform === 'web' ? 'web push' : 'fcm',
     device: tokenPrefix(d.token),
+    phone: d.deviceId ?? '-',
     registeredAt: new Date(d.registeredAt).toISOString(),
   }
 }
@@ -48,8 +50,8 @@ export async function devicesCommand(args: string[], io: Io, env: Record<string,
         if (values.json) io.out(JSON.stringify(devices.map(row), null, 2))
         else if (devices.length === 0) io.out(values.user ? `no devices for user ${values.user}` : 'no devices registered')
         else {
-          io.out(`${'user'.padEnd(38)} ${'platform'.padEnd(9)} ${'kind'.padEnd(18)} ${'device'.padEnd(12)} registered`)
-          for (const r of devices.map(row)) io.out(`${r.userId!.padEnd(38)} ${r.platform!.padEnd(9)} ${r.kind!.padEnd(18)} ${r.device!.padEnd(12)} ${r.registeredAt}`)
+          io.out(`${'user'.padEnd(38)} ${'platform'.padEnd(9)} ${'kind'.padEnd(18)} ${'device'.padEnd(12)} ${'phone'.padEnd(38)} registered`)
+          for (const r of devices.map(row)) io.out(`${r.userId!.padEnd(38)} ${r.platform!.padEnd(9)} ${r.kind!.padEnd(18)} ${r.device!.padEnd(12)} ${r.phone!.padEnd(38)} ${r.registeredAt}`)
           io.out(`\n${devices.length} device(s) of ${new Set(devices.map((d) => d.userId)).size} agent(s)`)
         }
         return EXIT.ok

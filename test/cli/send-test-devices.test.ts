@@ -19,8 +19,8 @@ before(async () => {
   const agent = h.world.genesys.addAgent({ name: 'Send Test' })
   userId = agent.userId
   for (const body of [
-    { platform: 'ios', token: phone.voip, pushType: 'voip', environment: 'sandbox' },
-    { platform: 'ios', token: phone.alert, pushType: 'alert', environment: 'sandbox' },
+    { platform: 'ios', token: phone.voip, pushType: 'voip', environment: 'sandbox', deviceId: 'iphone-send-test' },
+    { platform: 'ios', token: phone.alert, pushType: 'alert', environment: 'sandbox', deviceId: 'iphone-send-test' },
     { platform: 'android', token: phone.android },
   ]) assert.equal((await h.register(agent.accessToken, body)).status, 201)
 })
@@ -71,6 +71,7 @@ test('devices list shows prefixes; remove takes a unique prefix; a wrong one exi
   const text = list.lines.join('\n')
   assert.match(text, /3 device\(s\) of 1 agent\(s\)/)
   assert.match(text, /voip\/sandbox/)
+  assert.match(text, /iphone-send-test/, 'the phone each token belongs to')
   assert.equal(text.includes(phone.alert), false)
 
   const wrong = io()

@@ -53,6 +53,18 @@ for (const store of STORES) {
       return { iphone, ipad, android, browser, all: [iphone, ipad, android, browser] }
     }
 
+    function cancelsPerToken(cid: string): Record<string, number> {
+      const out: Record<string, number> = {}
+      const count = (token: string): void => void (out[token] = (out[token] ?? 0) + 1)
+      for (const a of h.world.apns.accepted) if (a.payload.genesys_conversation_id === cid && a.payload.action === 'cancel_ring') count(a.token)
+      for (const m of h.world.fcm.accepted) {
+        const data = (m.message.data ?? {}) as Record<string, string>
+        if (data.genesys_conversation_id === cid && data.action === 'cancel_ring') count(String(m.message.token))
+      }
+      for (const w of h.world.webpush.accepted) if (w.payload?.genesys_conversation_id === cid && w.payload.action === 'cancel_ring') count(w.endpoint)
+      return out
+    }
+
     const ringingNow = (phones: SimulatedPhone[], cid: string): string[] => phones.filter((p) => p.ringingConversations().includes(cid)).map((p) => p.name)
 
     /** Waits until none of `phones` rings for `cid`; returns how long that took. */
@@ -74,6 +86,8 @@ for (const store of STORES) {
         const tookMs = await stopped(p.all, conversationId, abandonedAt)
         assert.ok(tookMs <= STOP_WITHIN_MS, `every phone stopped ringing within ${STOP_WITHIN_MS} ms of the abandon (took ${tookMs} ms)`)
         assert.equal(p.iphone.calls.get(conversationId)?.state, 'ended', 'the CallKit call was ended')
+        await new Promise((r) => setTimeout(r, 150)) // room for a stray second cancel to show
+        assert.deepEqual(cancelsPerToken(conversationId), { [p.iphone.alertToken!]: 1, [p.ipad.alertToken!]: 1, [p.android.token]: 1, [p.browser.subscription.endpoint]: 1 }, "one cancel per phone, the iPhone's on its own alert token")
         if (state !== 'foreground') assert.equal(p.iphone.shown.at(-1)?.title, 'Missed call from +15550100', 'the lock screen says what happened')
         assert.deepEqual(network.violations(), [])
       })
