@@ -13,6 +13,7 @@ import { GatewayMetrics } from './observability/metrics.js'
 import { createApnsProvider } from './providers/apns.js'
 import { createFcmProvider } from './providers/fcm.js'
 import { createWebPushProvider } from './providers/webpush.js'
+import { WebPushEndpointPolicy } from './providers/webpush-endpoints.js'
 import { ProviderAlarms } from './dispatch/alarms.js'
 import { AuditLog } from './ring/audit.js'
 import { PresenceFilter, restPresenceFetcher } from './ring/presence.js'
@@ -39,6 +40,12 @@ export interface GatewayOptions {
   onOutcome?: (outcome: PushOutcome) => void
   /** Redis key prefix, so tests and benchmarks can share one Redis without colliding; the store's default otherwise. */
   storeKeyPrefix?: string
+  /**
+   * `host:port` of the project's own Web Push sandbox (tests, the demo): its endpoints are accepted
+   * and may resolve to loopback. Code only, never a setting: a deployment reaches public push
+   * services on WEBPUSH_ALLOWED_HOSTS and nothing else.
+   */
+  webPushSandboxHosts?: string[]
 }
 
 export class Gateway {
@@ -115,8 +122,15 @@ export class Gateway {
         ...(o.ca ? { ca: o.ca } : {}),
       }) as PushProvider
     }
-    if (config.webpush) {
-      providers.webpush = createWebPushProvider({ vapid: config.webpush, clock, logger: logger.child({ component: 'webpush' }), ...(o.ca ? { ca: o.ca } : {}) }) as PushProvider
+    const webPushEndpoints = config.webpush ? new WebPushEndpointPolicy({ allowedHosts: config.webpush.allowedHosts, sandboxHosts: o.webPushSandboxHosts ?? [] }) : undefined
+    if (config.webpush && webPushEndpoints) {
+      providers.webpush = createWebPushProvider({
+        vapid: config.webpush,
+        endpoints: webPushEndpoints,
+        clock,
+        logger: logger.child({ component: 'webpush' }),
+        ...(o.ca ? { ca: o.ca } : {}),
+      }) as PushProvider
     }
 
     // Suppressed, failed and expired pushes (admin audit query); provider configuration alarms.
@@ -194,6 +208,7 @@ export class Gateway {
         clock,
         platforms: { ios: Boolean(config.apns), android: Boolean(config.fcm), web: Boolean(config.webpush) },
         defaultApnsEnvironment: config.apns?.environment ?? 'production',
+        ...(webPushEndpoints ? { webPushEndpoint: (endpoint: string) => webPushEndpoints.check(endpoint) } : {}),
         // Topics follow the registry: an agent is heard while it has at least one device.
         onDevicesChanged: async (userId) => {
           const remaining = await store.listDevices(userId)

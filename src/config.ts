@@ -28,6 +28,15 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The push services of the browsers, the Web Push endpoints allowed by default: Chrome and Edge on
+ * Android via FCM, Firefox (Mozilla autopush), Safari (Apple), Edge on Windows (WNS, a host per region).
+ */
+export const DEFAULT_WEBPUSH_HOSTS: readonly string[] = ['fcm.googleapis.com', 'updates.push.services.mozilla.com', 'web.push.apple.com', '*.notify.windows.com']
+
+/** A Web Push allow-list entry: `host`, `host:port`, `*.domain` or `*.domain:port` (the wildcard is one or more labels). */
+export const WEBPUSH_HOST_RULE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/
+
 export interface ApnsConfig {
   keyFile: string
   keyPem: string
@@ -59,6 +68,8 @@ export interface WebPushConfig {
   privateKey: string
   /** mailto: or https: contact for the push service (RFC 8292). */
   subject: string
+  /** Push-service hosts endpoints may name (`host`, `host:port`, `*.domain`): WEBPUSH_ALLOWED_HOSTS. */
+  allowedHosts: string[]
 }
 
 export interface Config {
@@ -127,7 +138,7 @@ const KNOWN = [
   'APNS_KEY_FILE', 'APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC', 'APNS_ENVIRONMENT', 'APNS_URL',
   'FCM_SERVICE_ACCOUNT_FILE', 'FCM_URL',
   'GENESYS_TOPICS', 'GENESYS_QUEUE_IDS', 'WEBHOOK_SECRET',
-  'WEBPUSH_VAPID_PUBLIC_KEY', 'WEBPUSH_VAPID_PRIVATE_KEY', 'WEBPUSH_SUBJECT',
+  'WEBPUSH_VAPID_PUBLIC_KEY', 'WEBPUSH_VAPID_PRIVATE_KEY', 'WEBPUSH_SUBJECT', 'WEBPUSH_ALLOWED_HOSTS',
   'RING_TIMEOUT_S', 'DEDUP_WINDOW_MS', 'ADMIN_TOKEN', 'IOS_CALL_CANCEL',
   'PRESENCE_FILTER', 'PRESENCE_SUPPRESS', 'PRESENCE_LAG_MS', 'CALLER_DISPLAY',
   'LEASE_TTL_MS', 'INSTANCE_ID', 'AUDIT_MAX_ENTRIES',
@@ -199,6 +210,13 @@ const schemas = {
   WEBPUSH_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/, 'must be the URL-safe base64 VAPID public key').optional(),
   WEBPUSH_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/, 'must be the URL-safe base64 VAPID private key').optional(),
   WEBPUSH_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https: URL').optional(),
+  // `default` in the list stands for the browsers' push services, so a list can extend them.
+  WEBPUSH_ALLOWED_HOSTS: z
+    .string()
+    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()))
+    .refine((hosts) => hosts.every((h) => h === 'default' || (WEBPUSH_HOST_RULE.test(h) && !/^[\d.]+(:\d+)?$/.test(h) && Number(h.split(':')[1] ?? 443) <= 65535)), 'must be comma-separated host names (host, host:port or *.domain; "default" for the browsers\' push services), no IP addresses')
+    .transform((hosts) => [...new Set(hosts.flatMap((h) => (h === 'default' ? DEFAULT_WEBPUSH_HOSTS : [h])))])
+    .optional(),
   RING_TIMEOUT_S: int(1, 600).default('30'),
   IOS_CALL_CANCEL: z.enum(['alert', 'voip'], { errorMap: () => ({ message: 'must be alert (the phone\'s own alert token, with content-available) or voip (through PushKit)' }) }).default('alert'),
   // A ring lasts about 30 s: a dead connection must be found in a few seconds, not a kernel timeout.
@@ -334,7 +352,12 @@ function loadWebPush(s: Settings, problems: Problems): WebPushConfig | undefined
   const missing = Object.entries(parts).filter(([name, v]) => v === undefined && !problems.has(name))
   for (const [name] of missing) problems.add(name, 'is required when any WEBPUSH_ setting is given (WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT)')
   if (Object.values(parts).some((v) => v === undefined)) return undefined
-  return { publicKey: s.WEBPUSH_VAPID_PUBLIC_KEY as string, privateKey: s.WEBPUSH_VAPID_PRIVATE_KEY as string, subject: s.WEBPUSH_SUBJECT as string }
+  return {
+    publicKey: s.WEBPUSH_VAPID_PUBLIC_KEY as string,
+    privateKey: s.WEBPUSH_VAPID_PRIVATE_KEY as string,
+    subject: s.WEBPUSH_SUBJECT as string,
+    allowedHosts: s.WEBPUSH_ALLOWED_HOSTS ?? [...DEFAULT_WEBPUSH_HOSTS],
+  }
 }
 
 /** Reads and checks every setting; a ConfigError lists every problem found, one per setting. */
@@ -428,7 +451,7 @@ export function redacted(config: Config): Record<string, unknown> {
     fcm: config.fcm
       ? { serviceAccountFile: config.fcm.serviceAccountFile, projectId: config.fcm.serviceAccount.project_id, clientEmail: config.fcm.serviceAccount.client_email, url: config.fcm.url }
       : undefined,
-    webpush: config.webpush ? { publicKey: config.webpush.publicKey, subject: config.webpush.subject, privateKey: '[redacted]' } : undefined,
+    webpush: config.webpush ? { publicKey: config.webpush.publicKey, subject: config.webpush.subject, allowedHosts: config.webpush.allowedHosts, privateKey: '[redacted]' } : undefined,
     webhook: config.webhook ? { secret: '[redacted]' } : undefined,
     instanceId: config.instanceId,
     ring: config.ring,

@@ -84,6 +84,7 @@ export async function runDemo(args: string[]): Promise<void> {
     config,
     logger,
     ca: world.pki.caCert,
+    webPushSandboxHosts: [world.webPushSandboxHost],
     onEvent: (e) => view.event(e),
     onOutcome: (o) => view.outcome(o),
   })

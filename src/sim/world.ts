@@ -32,6 +32,8 @@ export interface TestWorld {
   fcm: FcmSandbox
   /** A Web Push service; `webpush.subscribe({ applicationServerKey: vapid.publicKey })` is a browser subscribing. */
   webpush: WebPushSandbox
+  /** The sandbox's `host:port`, for the gateway's explicit `webPushSandboxHosts` (it is on loopback). */
+  webPushSandboxHost: string
   vapid: { publicKey: string; privateKey: string; subject: string }
   client: { clientId: string; clientSecret: string }
   apnsKey: ApnsKeyMaterial
@@ -101,6 +103,7 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
     apns,
     fcm,
     webpush,
+    webPushSandboxHost: new URL(webpush.url).host,
     vapid,
     client,
     apnsKey,

@@ -12,6 +12,7 @@ import { createApnsProvider } from '../../src/providers/apns.js'
 import { createFcmProvider } from '../../src/providers/fcm.js'
 import type { ProviderName, PushProvider } from '../../src/providers/provider.js'
 import { createWebPushProvider } from '../../src/providers/webpush.js'
+import { WebPushEndpointPolicy } from '../../src/providers/webpush-endpoints.js'
 import { startApnsSandbox, type ApnsSandbox } from '../../src/sim/apns/index.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { createMemoryStore } from '../../src/store/memory.js'
@@ -43,7 +44,7 @@ async function rig(t: { after: (fn: () => Promise<void>) => void }, o: { twoApns
   const providers: Partial<Record<ProviderName, PushProvider>> = {
     apns: createApnsProvider({ key, logger, ca: world.pki.caCert, ...(o.twoApnsHosts ? { urls: { production: production.url, sandbox: world.apns.url } } : { url: world.apns.url }) }) as PushProvider,
     fcm: createFcmProvider({ serviceAccount: world.serviceAccount, url: world.fcm.url, ca: world.pki.caCert, logger }) as PushProvider,
-    webpush: createWebPushProvider({ vapid: world.vapid, ca: world.pki.caCert, logger }) as PushProvider,
+    webpush: createWebPushProvider({ vapid: world.vapid, ca: world.pki.caCert, logger, endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [world.webPushSandboxHost] }) }) as PushProvider,
   }
   const alarms = new ProviderAlarms({ clock: systemClock, logger })
   const outcomes: PushOutcome[] = []

@@ -32,7 +32,7 @@ export async function startHarness(settings: Record<string, string> = {}): Promi
   const world = await startTestWorld()
   const store = await harnessStore(world)
   const config = loadConfig({ ...world.env, ...store.settings, PORT: '0', HOST: '127.0.0.1', ...settings })
-  const gateway = await Gateway.create({ config, logger: silentLogger(), ca: world.pki.caCert })
+  const gateway = await Gateway.create({ config, logger: silentLogger(), ca: world.pki.caCert, webPushSandboxHosts: [world.webPushSandboxHost] })
   const api = await gateway.start()
   return {
     world,

@@ -7,6 +7,7 @@ import { FakeClock } from '../../src/clock.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import type { PushProvider, WebPushSend } from '../../src/providers/provider.js'
 import { createWebPushProvider } from '../../src/providers/webpush.js'
+import { WebPushEndpointPolicy } from '../../src/providers/webpush-endpoints.js'
 import { createTestPki, type TestPki } from '../../src/sim/tls.js'
 import { startWebPushSandbox, type SandboxSubscription, type WebPushSandbox } from '../../src/sim/webpush/index.js'
 
@@ -19,7 +20,7 @@ const vapid = { ...webpush.generateVAPIDKeys(), subject: 'mailto:ops@example.com
 before(async () => {
   pki = await createTestPki()
   sandbox = await startWebPushSandbox({ tls: { key: pki.key, cert: pki.cert }, clock })
-  provider = createWebPushProvider({ vapid, ca: pki.caCert, clock, logger: silentLogger() })
+  provider = createWebPushProvider({ vapid, ca: pki.caCert, clock, logger: silentLogger(), endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [new URL(sandbox.url).host] }) })
 })
 after(async () => {
   await provider.close()

@@ -23,7 +23,7 @@ before(async () => {
   world = await startTestWorld()
   const config = loadConfig({ ...world.env, STORE_URL: `sqlite:${join(world.dir, 'gw.db')}`, PORT: '0', HOST: '127.0.0.1', ADMIN_TOKEN: ADMIN, WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'debug' })
   const logger = createLogger({ level: 'trace' }, { write: (s: string) => void logs.push(s) })
-  gateway = await Gateway.create({ config, logger, ca: world.pki.caCert })
+  gateway = await Gateway.create({ config, logger, ca: world.pki.caCert, webPushSandboxHosts: [world.webPushSandboxHost] })
   api = await gateway.start()
 })
 after(async () => {

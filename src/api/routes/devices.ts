@@ -15,6 +15,11 @@ export interface DeviceRoutesOptions {
   /** Platforms with a configured push service; registering another is refused up front. */
   platforms: Record<Platform, boolean>
   defaultApnsEnvironment: 'production' | 'sandbox'
+  /**
+   * Whether a Web Push endpoint may be contacted (the push-service allow-list): its normalised form,
+   * stored as the device's token, or why not. Without it no web device is accepted.
+   */
+  webPushEndpoint?: (endpoint: string) => { ok: true; endpoint: string } | { ok: false; reason: string }
   /** Called after a user's set of devices changed (first device added, last removed, token moved). */
   onDevicesChanged?: (userId: string) => Promise<void> | void
   /** The per-agent rate limit, checked before Genesys is asked who the token belongs to. */
@@ -86,22 +91,20 @@ interface RegisterBody {
   deviceId?: string
 }
 
-/** RFC 8291: p256dh is an uncompressed P-256 point (65 bytes), auth a 16-byte secret; the endpoint is https. */
-function webSubscription(body: RegisterBody): WebPushSubscription {
+/**
+ * RFC 8291: p256dh is an uncompressed P-256 point (65 bytes), auth a 16-byte secret. The endpoint is
+ * where the gateway will POST: only a push service's (the allow-list), stored normalised.
+ */
+function webSubscription(body: RegisterBody, checkEndpoint: DeviceRoutesOptions['webPushEndpoint']): WebPushSubscription {
   const sub = body.subscription
   if (!sub) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription is required for web devices (PushSubscription.toJSON())')
   if (body.token !== undefined && body.token !== sub.endpoint) throw new ApiError(400, 'INVALID_REQUEST', 'body.token must be left out for web devices (the endpoint is the token)')
-  let url: URL
-  try {
-    url = new URL(sub.endpoint)
-  } catch {
-    throw new ApiError(400, 'INVALID_DEVICE_TOKEN', 'body.subscription.endpoint must be an https URL')
-  }
-  if (url.protocol !== 'https:') throw new ApiError(400, 'INVALID_DEVICE_TOKEN', 'body.subscription.endpoint must be an https URL')
+  const verdict = checkEndpoint ? checkEndpoint(sub.endpoint) : { ok: false as const, reason: 'cannot be checked (no push-service allow-list)' }
+  if (!verdict.ok) throw new ApiError(400, 'ENDPOINT_NOT_ALLOWED', `body.subscription.endpoint ${verdict.reason}`)
   const p256dh = Buffer.from(sub.keys.p256dh, 'base64url')
   if (p256dh.length !== 65 || p256dh[0] !== 4) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription.keys.p256dh must be an uncompressed P-256 public key (65 bytes)')
   if (Buffer.from(sub.keys.auth, 'base64url').length !== 16) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription.keys.auth must be a 16-byte secret')
-  return { endpoint: sub.endpoint, keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth } }
+  return { endpoint: verdict.endpoint, keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth } }
 }
 
 function present(d: Device): Record<string, unknown> {
@@ -116,7 +119,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
       throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', `${body.platform} push is not configured on this gateway`)
     }
     const phone = body.deviceId ? { deviceId: body.deviceId } : {}
-    if (body.platform === 'web') return registerDevice(userId, { platform: 'web', token: '', subscription: webSubscription(body), ...phone }, log)
+    if (body.platform === 'web') return registerDevice(userId, { platform: 'web', token: '', subscription: webSubscription(body, o.webPushEndpoint), ...phone }, log)
     if (body.subscription) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription applies to web devices only')
     const rule = TOKEN_RULES[body.platform]
     if (body.token === undefined) throw new ApiError(400, 'INVALID_REQUEST', "body must have required property 'token'")
