@@ -221,6 +221,7 @@ export class Gateway {
       admin: { ...(config.adminToken ? { adminToken: config.adminToken } : {}), audit, alarms },
       rateLimit: config.rateLimit,
       trustProxy: config.trustProxy,
+      http: config.http,
       readiness: [
         // Fails as soon as stop() begins, so a load balancer drains this instance first.
         { name: 'shutdown', check: async () => ({ ok: !lifecycle.stopping, detail: lifecycle.stopping ? 'stopping' : 'running' }) },

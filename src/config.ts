@@ -122,8 +122,17 @@ export interface Config {
   scale: { leaseTtlMs: number }
   audit: { maxEntries: number }
   adminToken?: string
-  /** HTTP API request limits (0 = off): per agent (bearer token) and per client address, per minute. */
-  rateLimit: { perAgentPerMinute: number; perIpPerMinute: number }
+  /**
+   * HTTP API request limits (0 = off), per minute: per agent (bearer token) and per client address,
+   * checked first; device writes per Genesys user, checked once the token's owner is known.
+   */
+  rateLimit: { perAgentPerMinute: number; perIpPerMinute: number; writesPerUserPerMinute: number }
+  /** The HTTP server: a request (headers and body) must arrive within requestTimeoutMs; idle keep-alive and open connections are bounded. */
+  http: { requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number }
+  /** Pushes being sent at once, over all push services; shared fairly between agents. */
+  dispatch: { maxInFlight: number }
+  /** Devices one agent may have; registering one more evicts the least recently registered. */
+  devices: { maxPerAgent: number }
   /** Which proxies' X-Forwarded-For to believe for the client address: false, a hop count, or addresses/CIDRs. */
   trustProxy: false | number | string[]
 }
@@ -142,12 +151,14 @@ const KNOWN = [
   'RING_TIMEOUT_S', 'DEDUP_WINDOW_MS', 'ADMIN_TOKEN', 'IOS_CALL_CANCEL',
   'PRESENCE_FILTER', 'PRESENCE_SUPPRESS', 'PRESENCE_LAG_MS', 'CALLER_DISPLAY',
   'LEASE_TTL_MS', 'INSTANCE_ID', 'AUDIT_MAX_ENTRIES',
-  'RATE_LIMIT_PER_MINUTE', 'RATE_LIMIT_PER_IP_PER_MINUTE', 'TRUST_PROXY',
+  'RATE_LIMIT_PER_MINUTE', 'RATE_LIMIT_PER_IP_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_USER_PER_MINUTE', 'TRUST_PROXY',
   'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS', 'DYNAMODB_CREATE_TABLES',
   'PUSH_PING_AFTER_MS', 'PUSH_PING_TIMEOUT_MS',
+  'HTTP_REQUEST_TIMEOUT_MS', 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 'HTTP_MAX_CONNECTIONS', 'PUSH_MAX_IN_FLIGHT', 'MAX_DEVICES_PER_AGENT',
 ] as const
-// REDIS_WAIT_, not REDIS_: REDIS_URL is a common variable of other tools (and of our tests).
-const OUR_PREFIXES = ['REDIS_WAIT_', 'DYNAMODB_', 'GENESYS_', 'APNS_', 'FCM_', 'PUSH_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_']
+// REDIS_WAIT_, not REDIS_: REDIS_URL is a common variable of other tools (and of our tests). HTTP_
+// is not ours alone either (HTTP_PROXY): only the names above are checked there.
+const OUR_PREFIXES = ['REDIS_WAIT_', 'DYNAMODB_', 'GENESYS_', 'APNS_', 'FCM_', 'PUSH_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_', 'MAX_DEVICES_']
 
 /** Genesys spells presences differently per surface ("On Queue", "ON_QUEUE", "on queue"). */
 export function normalisePresence(value: string): string {
@@ -240,6 +251,13 @@ const schemas = {
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default('120'),
   RATE_LIMIT_PER_IP_PER_MINUTE: int(0, 10_000_000).default('1200'),
+  RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: int(0, 1_000_000).default('30'),
+  // Node checks these only every connectionsCheckingInterval (set to 1 s in api/server.ts).
+  HTTP_REQUEST_TIMEOUT_MS: int(1_000, 10_000).default('10000'),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default('5000'),
+  HTTP_MAX_CONNECTIONS: int(16, 1_000_000).default('4096'),
+  PUSH_MAX_IN_FLIGHT: int(1, 100_000).default('1000'),
+  MAX_DEVICES_PER_AGENT: int(1, 1_000).default('10'),
   // Behind a load balancer every request comes from its address: name it (or the hop count) so the
   // per-address limit uses X-Forwarded-For. Never "true": any client could then pick its address.
   TRUST_PROXY: z
@@ -431,7 +449,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     scale: { leaseTtlMs: s.LEASE_TTL_MS },
     audit: { maxEntries: s.AUDIT_MAX_ENTRIES },
     ...(s.ADMIN_TOKEN ? { adminToken: s.ADMIN_TOKEN } : {}),
-    rateLimit: { perAgentPerMinute: s.RATE_LIMIT_PER_MINUTE, perIpPerMinute: s.RATE_LIMIT_PER_IP_PER_MINUTE },
+    rateLimit: { perAgentPerMinute: s.RATE_LIMIT_PER_MINUTE, perIpPerMinute: s.RATE_LIMIT_PER_IP_PER_MINUTE, writesPerUserPerMinute: s.RATE_LIMIT_WRITES_PER_USER_PER_MINUTE },
+    http: { requestTimeoutMs: s.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: s.HTTP_KEEP_ALIVE_TIMEOUT_MS, maxConnections: s.HTTP_MAX_CONNECTIONS },
+    dispatch: { maxInFlight: s.PUSH_MAX_IN_FLIGHT },
+    devices: { maxPerAgent: s.MAX_DEVICES_PER_AGENT },
     trustProxy: s.TRUST_PROXY === undefined || s.TRUST_PROXY === 0 ? false : s.TRUST_PROXY,
   }
 }
@@ -462,6 +483,9 @@ export function redacted(config: Config): Record<string, unknown> {
     audit: config.audit,
     adminToken: config.adminToken ? '[redacted]' : undefined,
     rateLimit: config.rateLimit,
+    http: config.http,
+    dispatch: config.dispatch,
+    devices: config.devices,
     trustProxy: config.trustProxy,
   }
 }

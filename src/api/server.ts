@@ -31,13 +31,38 @@ export interface ApiOptions {
   rateLimit?: RateLimitOptions
   /** TRUST_PROXY: whose X-Forwarded-For gives the client address. */
   trustProxy?: false | number | string[]
+  /** HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS. */
+  http?: ServerLimits
 }
+
+export interface ServerLimits {
+  requestTimeoutMs: number
+  keepAliveTimeoutMs: number
+  maxConnections: number
+}
+
+const DEFAULT_LIMITS: ServerLimits = { requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 4096 }
+
+// Node enforces requestTimeout and headersTimeout only when it sweeps its connections, every
+// connectionsCheckingInterval (30 s by default): a body that never finishes would live that long.
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000
+
+// Answers given before the body was read (no or wrong credential, too large, too many requests):
+// the connection is closed rather than kept reading whatever the client still sends.
+const CLOSE_AFTER = new Set([401, 413, 429])
 
 // A caller's X-Request-Id is kept when it is a sane id (a load balancer's trace id), else a new one.
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
+  const limits = o.http ?? DEFAULT_LIMITS
   const app = Fastify({
+    // A client must send its whole request (headers and body) within requestTimeout; idle
+    // keep-alive connections close after keepAliveTimeout. The dashboard's event stream is a
+    // response, which neither limits.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: { headersTimeout: limits.requestTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
     // Fastify bundles its own pino typings; the instance is the same pino logger.
     loggerInstance: o.logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit ?? 16 * 1024,
@@ -66,6 +91,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (_req, reply) => {
     void reply.header('x-content-type-options', 'nosniff')
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store')
+    if (CLOSE_AFTER.has(reply.statusCode)) void reply.header('connection', 'close')
   })
   // Routes log through req.log, whose lines carry reqId; the id is echoed for the caller's traces.
   app.addHook('onRequest', (req, reply, done) => {
@@ -84,5 +110,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     dashboardRoutes(app, o.operations)
   }
   await app.ready()
+  // Past this many open connections new ones are closed at once: file descriptors stay for the
+  // push services, the store and Genesys.
+  app.server.maxConnections = limits.maxConnections
   return app
 }
