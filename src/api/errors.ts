@@ -2,7 +2,7 @@
 // stable code a client can branch on. Unknown failures are 500 without internals in the body.
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { AgentAuthError, GenesysApiError } from '../genesys/errors.js'
-import { StoreUnavailableError } from '../store/store.js'
+import { StoreError } from '../store/store.js'
 
 export class ApiError extends Error {
   constructor(
@@ -46,7 +46,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof AgentAuthError) {
       return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('UNAUTHORIZED', err.publicMessage ?? 'Genesys Cloud did not accept this access token'))
     }
-    if (err instanceof StoreUnavailableError) {
+    if (err instanceof StoreError) {
+      req.log.warn({ err }, 'store step failed; answered 503')
       return reply.code(503).header('retry-after', '5').send(errorBody('STORE_UNAVAILABLE', 'the device store is unavailable; try again shortly'))
     }
     if (err instanceof GenesysApiError) {

@@ -43,10 +43,31 @@ const REDACT_PATHS = [
 // AsyncLocalStorage: its promise hooks run on every promise in the process, and cost about 5 % of
 // the gateway's CPU per event in the latency benchmark (BENCHMARKS.md).
 
+// What an error's log line may show. Not every enumerable field, as pino's default serializer does:
+// client libraries hang the request on their errors (ioredis's `command` holds the command and its
+// arguments, i.e. device tokens, Web Push endpoints and keys; HTTP clients the headers).
+const ERROR_FIELDS = ['code', 'errno', 'syscall', 'statusCode', 'status'] as const
+const MAX_CAUSES = 3
+
+/** The `err` serializer: type, message, stack, a few scalar codes and the causes, nothing else. */
+export function serializeError(err: unknown, depth = 0): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err, message: typeof err === 'string' ? err : 'not an Error' }
+  const out: Record<string, unknown> = { type: err.name, message: err.message, stack: err.stack }
+  const fields = err as unknown as Record<string, unknown>
+  for (const name of ERROR_FIELDS) {
+    const value = fields[name]
+    if (typeof value === 'string' || typeof value === 'number') out[name] = value
+  }
+  if (err.cause !== undefined && depth < MAX_CAUSES) out.cause = serializeError(err.cause, depth + 1)
+  if (err instanceof AggregateError && depth < MAX_CAUSES) out.errors = err.errors.slice(0, 5).map((e: unknown) => serializeError(e, depth + 1))
+  return out
+}
+
 export function createLogger(options: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
   const opts: LoggerOptions = {
     level: options.level ?? 'info',
     name: options.name ?? 'push-gateway',
+    serializers: { err: serializeError },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,

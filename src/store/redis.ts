@@ -25,7 +25,7 @@ import { ringKey, type Device, type RingRecord, type RingState } from '../model.
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { SCRIPTS, type ScriptName } from './redis-scripts.js'
 import { connectRedis, DEFAULT_REDIS_KEY_PREFIX, parseRedisUrl } from './redis-url.js'
-import { StoreUnavailableError, type DeviceChangeFeed, type DeviceWatch, type DeviceWatcher, type Store } from './store.js'
+import { StoreError, StoreUnavailableError, type DeviceChangeFeed, type DeviceWatch, type DeviceWatcher, type Store } from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 export interface RedisStoreOptions {
@@ -432,10 +432,17 @@ function toRing(res: [Error | null, unknown][] | null): RingRecord | undefined {
   return merge(record, state, (members?.[1] ?? []) as string[], sent)
 }
 
+/**
+ * Every failure reaches callers as a StoreError (the API answers 503 + Retry-After),
+ * whose cause keeps the name, message and stack of ioredis's error but not its `command`: that holds
+ * the command's arguments (device tokens, Web Push endpoints and keys) and must reach no log line.
+ */
 function classify(err: unknown): unknown {
-  if (err instanceof StoreUnavailableError) return err
+  if (err instanceof StoreError) return err
   const e = err instanceof Error ? err : new Error(String(err))
-  // A ReplyError is Redis refusing a command (a bug, e.g. a Lua error) unless it signals a transient state.
-  if (e.name === 'ReplyError' && !TRANSIENT_REPLY.test(e.message)) return e
-  return new StoreUnavailableError(`Redis store unavailable: ${e.message}`, { cause: e })
+  const cause = Object.assign(new Error(e.message), { name: e.name, stack: e.stack })
+  // A ReplyError is Redis refusing a command (a bug, e.g. a Lua error, or a key of the wrong type)
+  // unless it signals a transient state: the request fails the same way, but it is no outage.
+  const refused = e.name === 'ReplyError' && !TRANSIENT_REPLY.test(e.message)
+  return refused ? new StoreError(`Redis store refused a command: ${e.message}`, { cause }) : new StoreUnavailableError(`Redis store unavailable: ${e.message}`, { cause })
 }

@@ -10,7 +10,7 @@ import { ringKey, type Device, type RingRecord, type RingState } from '../model.
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { migrate } from './sqlite-schema.js'
 import { takeInstanceLock, type InstanceLock } from './sqlite-lock.js'
-import { rangExactly, StoreUnavailableError, type EndedRing, type Store } from './store.js'
+import { rangExactly, StoreError, StoreUnavailableError, type EndedRing, type Store } from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 export interface SqliteStoreOptions {
@@ -187,7 +187,7 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
   }, o.sweepIntervalMs ?? 60_000)
   sweeper.unref()
 
-  // Every call goes through here so driver errors reach callers as StoreUnavailableError when transient.
+  // Every call goes through here so driver errors reach callers as StoreError (StoreUnavailableError when transient).
   function run<T>(fn: () => T): Promise<T> {
     try {
       return Promise.resolve(fn())
@@ -264,10 +264,10 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
   }
 }
 
+/** Every failure reaches callers as a StoreError: the API answers 503 + Retry-After, never 500. */
 function classify(err: unknown, open: boolean): unknown {
   const code = (err as { code?: unknown } | null)?.code
-  if (!open || (typeof code === 'string' && UNAVAILABLE_CODES.test(code))) {
-    return new StoreUnavailableError(`SQLite store unavailable: ${(err as Error).message}`, { cause: err })
-  }
-  return err
+  const message = err instanceof Error ? err.message : String(err)
+  if (!open || (typeof code === 'string' && UNAVAILABLE_CODES.test(code))) return new StoreUnavailableError(`SQLite store unavailable: ${message}`, { cause: err })
+  return new StoreError(`SQLite store failed: ${message}`, { cause: err })
 }

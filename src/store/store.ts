@@ -114,9 +114,22 @@ export interface Store extends DeviceStore, RingStore {
   close(): Promise<void>
 }
 
-/** Thrown by a store for errors callers should surface as 503 (backend down) rather than 500. */
-export class StoreUnavailableError extends Error {
-  readonly code = 'STORE_UNAVAILABLE'
+/**
+ * Every failure a store throws: the backend refused a step (a bug, a key of the wrong type, a full
+ * disk) or could not be reached. The API answers 503 with Retry-After, never 500. Its cause keeps
+ * the driver error's name, message and stack, never the command and arguments it was given.
+ */
+export class StoreError extends Error {
+  readonly code: string = 'STORE_FAILED'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StoreError'
+  }
+}
+
+/** The backend is unreachable or in a transient state (loading, failover): worth waiting out, and the device cache may answer meanwhile. */
+export class StoreUnavailableError extends StoreError {
+  override readonly code = 'STORE_UNAVAILABLE'
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'StoreUnavailableError'
