@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 import { Gateway } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/observability/logger.js'
+import { StoreError } from '../../src/store/store.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { fcmToken, subscribed, type Harness } from '../e2e/harness.js'
 import { recordTrial } from '../support/trials.js'
@@ -85,4 +86,37 @@ test('a Redis error whose command holds device tokens and Web Push keys: 503 + R
   assert.deepEqual(found, [])
   assert.equal(failures.length, 3, 'each failure is logged')
   assert.match(failures[0] ?? '', /WRONGTYPE/, 'with the reason Redis gave')
+})
+
+test('the err serializer never writes a client library\'s command: an ioredis error logged as is, as a cause, nested', async () => {
+  const token = fcmToken()
+  const endpoint = `https://fcm.googleapis.com/fcm/send/${randomUUID()}`
+  const key = `${prefix}not-a-hash`
+  await redis.set(key, 'string')
+  const replyError = await redis.hset(key, token, JSON.stringify({ endpoint })).then(
+    () => undefined,
+    (err: unknown) => err as Error & { command?: { args?: unknown[] } },
+  )
+  assert.ok(replyError?.command?.args?.includes(token), 'ioredis hangs the command and its arguments on the error')
+  const lines: string[] = []
+  const logger = createLogger({ level: 'info' }, { write: (s: string) => void lines.push(s) })
+  logger.error({ err: replyError }, 'as is')
+  logger.error({ err: new StoreError('wrapped', { cause: replyError }) }, 'as a cause')
+  logger.child({ component: 'x' }).warn({ err: new Error('outer', { cause: new StoreError('middle', { cause: replyError }) }) }, 'nested')
+  const leaks = lines.filter((l) => l.includes(token) || l.includes(endpoint)).length
+  recordTrial(
+    {
+      id: 'security.error-serializer',
+      area: 'security',
+      what: 'A real ioredis error whose command holds an FCM token and a Web Push endpoint, logged as the error, as its cause and two causes deep',
+      tried: lines.length,
+      unit: 'log lines',
+      held: 'type, message, stack and codes logged; the command and its arguments in none',
+      lost: leaks,
+    },
+    import.meta.url,
+  )
+  assert.equal(lines.length, 3)
+  assert.equal(leaks, 0)
+  assert.ok(lines.every((l) => l.includes('WRONGTYPE')), 'the reason itself is kept')
 })
