@@ -125,5 +125,5 @@ export function openBenchStore(url: string, keyPrefix?: string): Promise<Store> 
 export function gatewayEnv(world: TestWorld, storeUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   // The API's rate limits protect a deployment from abuse; a load generator is the abuse they
   // would stop, so the benchmarks switch them off (0) and measure the API itself.
-  return { ...world.env, STORE_URL: storeUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0', ...extra }
+  return { ...world.env, STORE_URL: storeUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0', ...extra }
 }

@@ -1,7 +1,9 @@
 // Request rate limits (@fastify/rate-limit, counted in this instance's memory): per client address on
 // every route but the probes and the webhook, and per agent on the agent routes, so one leaked or
 // scripted token cannot flood the store or make the gateway hammer Genesys with users/me lookups.
-// Both answer 429 with Retry-After and the usual { error: { code, message } } body.
+// Then, once Genesys said whose token it is, device writes per user: an agent holding several
+// tokens (phone, tablet, a script) does not get the per-token allowance once per token.
+// All answer 429 with Retry-After and the usual { error: { code, message } } body.
 import { createHash } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -12,6 +14,15 @@ export interface RateLimitOptions {
   perAgentPerMinute: number
   /** Requests per minute per client address; 0 = no limit. */
   perIpPerMinute: number
+  /** Device writes (register, remove) per minute per Genesys user, whatever the token; 0 = no limit. */
+  writesPerUserPerMinute?: number
+}
+
+export interface RateLimitHooks {
+  /** onRequest, before the token is resolved. */
+  perAgent: RequestHook
+  /** preHandler of device writes, once req.agent is known. */
+  perUserWrites: RequestHook
 }
 
 export type RequestHook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -34,8 +45,10 @@ function limited(ttlInSeconds: number, who: string): ApiError {
   return new ApiError(429, 'RATE_LIMITED', `too many requests ${who}; retry in ${after} s`, { 'retry-after': String(after) })
 }
 
-/** Registers the per-address limit and returns the per-agent hook for the agent routes. */
-export async function registerRateLimits(app: FastifyInstance, o: RateLimitOptions): Promise<RequestHook> {
+const none: RequestHook = async () => undefined
+
+/** Registers the per-address limit and returns the per-agent and per-user hooks for the agent routes. */
+export async function registerRateLimits(app: FastifyInstance, o: RateLimitOptions): Promise<RateLimitHooks> {
   await app.register(rateLimit, { global: false, cache: TRACKED_KEYS })
   if (o.perIpPerMinute > 0) {
     const perIp = app.createRateLimit({ max: o.perIpPerMinute, timeWindow: WINDOW_MS, keyGenerator: (req) => `ip:${req.ip}` })
@@ -45,10 +58,25 @@ export async function registerRateLimits(app: FastifyInstance, o: RateLimitOptio
       if (!r.isAllowed && r.isExceeded) throw limited(r.ttlInSeconds, 'from this address')
     })
   }
-  if (o.perAgentPerMinute <= 0) return async () => undefined
-  const perAgent = app.createRateLimit({ max: o.perAgentPerMinute, timeWindow: WINDOW_MS, keyGenerator: agentKey })
+  return { perAgent: perAgentHook(app, o.perAgentPerMinute), perUserWrites: perUserHook(app, o.writesPerUserPerMinute ?? 0) }
+}
+
+function perAgentHook(app: FastifyInstance, max: number): RequestHook {
+  if (max <= 0) return none
+  const perAgent = app.createRateLimit({ max, timeWindow: WINDOW_MS, keyGenerator: agentKey })
   return async (req) => {
     const r = await perAgent(req)
     if (!r.isAllowed && r.isExceeded) throw limited(r.ttlInSeconds, 'for this agent')
+  }
+}
+
+function perUserHook(app: FastifyInstance, max: number): RequestHook {
+  if (max <= 0) return none
+  const perUser = app.createRateLimit({ max, timeWindow: WINDOW_MS, keyGenerator: (req) => `user:${req.agent?.userId ?? ''}` })
+  return async (req) => {
+    // Runs after agentAuth; without an identity there is nothing to count (the route refuses anyway).
+    if (!req.agent) return
+    const r = await perUser(req)
+    if (!r.isAllowed && r.isExceeded) throw limited(r.ttlInSeconds, 'device writes for this Genesys user')
   }
 }

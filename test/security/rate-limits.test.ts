@@ -8,9 +8,10 @@ import { recordTrial } from '../support/trials.js'
 
 const PER_AGENT = 5
 const PER_IP = 40
+const WRITES_PER_USER = 3
 let h: Harness
 before(async () => {
-  h = await startHarness({ RATE_LIMIT_PER_MINUTE: String(PER_AGENT), RATE_LIMIT_PER_IP_PER_MINUTE: String(PER_IP), TRUST_PROXY: '127.0.0.1' })
+  h = await startHarness({ RATE_LIMIT_PER_MINUTE: String(PER_AGENT), RATE_LIMIT_PER_IP_PER_MINUTE: String(PER_IP), RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: String(WRITES_PER_USER), TRUST_PROXY: '127.0.0.1' })
 })
 after(() => h.close())
 
@@ -94,4 +95,36 @@ test('one address past RATE_LIMIT_PER_IP_PER_MINUTE gets 429 on any route, with 
   assert.equal((await call('/healthz', { headers: client })).status, 200)
   assert.notEqual((await call('/readyz', { headers: client })).status, 429)
   assert.notEqual((await call('/api/v1/devices', { headers: { 'x-forwarded-for': '203.0.113.10' } })).status, 429, 'another address is served')
+})
+
+test('two tokens of one agent share RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: the user is counted once Genesys says whose token it is', async () => {
+  const agent = h.world.genesys.addAgent()
+  const tokens = [agent.accessToken, h.world.genesys.issueAgentToken(agent.userId), h.world.genesys.issueAgentToken(agent.userId)]
+  const register = (token: string, i: number): Promise<Answer> =>
+    call('/api/v1/devices', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-forwarded-for': `198.51.100.${40 + i}` }, body: JSON.stringify({ platform: 'android', token: fcmToken() }) })
+  const statuses: number[] = []
+  // Two writes per token: each token stays well under its own limit of PER_AGENT.
+  for (const [i, token] of tokens.entries()) for (let j = 0; j < 2; j++) statuses.push((await register(token, i)).status)
+  const removal = await call(`/api/v1/devices/${fcmToken()}`, { method: 'DELETE', headers: { authorization: `Bearer ${tokens[2]}`, 'x-forwarded-for': '198.51.100.50' } })
+  const read = await call('/api/v1/devices', { headers: { authorization: `Bearer ${tokens[2]}`, 'x-forwarded-for': '198.51.100.51' } })
+  const stored = (await h.gateway.store.listDevices(agent.userId)).length
+  const over = statuses.slice(WRITES_PER_USER).concat(removal.status)
+  recordTrial(
+    {
+      id: 'security.rate-limit-user-writes',
+      area: 'security',
+      what: `Three tokens of one agent, each under RATE_LIMIT_PER_MINUTE, writing devices past RATE_LIMIT_WRITES_PER_USER_PER_MINUTE (${WRITES_PER_USER})`,
+      tried: over.length,
+      unit: 'writes over the limit',
+      held: '429 + Retry-After once the user (not the token) is over the limit, registrations and removals alike; nothing stored past it; reads still served',
+      lost: over.filter((s) => s !== 429).length + Math.max(0, stored - WRITES_PER_USER),
+    },
+    import.meta.url,
+  )
+  assert.deepEqual(statuses, [201, 201, 201, 429, 429, 429])
+  assert.equal(removal.status, 429)
+  assert.match(removal.body.error?.message ?? '', /Genesys user/)
+  assert.ok(Number(removal.retryAfter) >= 1)
+  assert.equal(read.status, 200)
+  assert.equal(stored, WRITES_PER_USER)
 })

@@ -24,6 +24,8 @@ export interface DeviceRoutesOptions {
   onDevicesChanged?: (userId: string) => Promise<void> | void
   /** The per-agent rate limit, checked before Genesys is asked who the token belongs to. */
   limit?: RequestHook
+  /** Device writes per Genesys user, checked once the token's owner is known. */
+  writeLimit?: RequestHook
 }
 
 // APNs tokens are hex (32 bytes today; Apple says not to hard-code the length). FCM registration
@@ -151,6 +153,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
 
   const registerRoute = {
     onRequest: authenticate,
+    ...(o.writeLimit ? { preHandler: o.writeLimit } : {}),
     schema: { body: registerBody, response: { 201: deviceSchema, '4xx': errorResponseSchema } },
   }
   app.post<{ Body: RegisterBody }>('/api/v1/devices', registerRoute, async (req, reply) => {
@@ -191,7 +194,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
 
   app.delete<{ Params: { token: string } }>(
     '/api/v1/devices/:token',
-    { onRequest: authenticate, schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } } },
+    { onRequest: authenticate, ...(o.writeLimit ? { preHandler: o.writeLimit } : {}), schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } } },
     async (req, reply) => {
       const userId = req.agent!.userId
       const token = /^[0-9a-fA-F]+$/.test(req.params.token) ? req.params.token.toLowerCase() : req.params.token
