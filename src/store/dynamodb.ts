@@ -19,7 +19,7 @@ import { ringKey, type Device, type RingRecord } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { claimed, createdRing, ended, keyOf, liveRing, marked, ringPk, ringView, transitioned, type RingItem } from './dynamodb-rings.js'
 import { BY_USER_INDEX, ensureTables, INDEX_SHARDS, OPEN_INDEX, OUTBOX_INDEX, tableNames, type DynamoTarget } from './dynamodb-tables.js'
-import { StoreNotReadyError, StoreUnavailableError, type Store } from './store.js'
+import { StoreError, StoreNotReadyError, StoreUnavailableError, type Store } from './store.js'
 
 export interface DynamoStoreOptions {
   target: DynamoTarget
@@ -342,7 +342,7 @@ async function conditionalDelete(
 }
 
 function classify(err: unknown, tables: { devices: string; state: string }): unknown {
-  if (err instanceof StoreUnavailableError) return err
+  if (err instanceof StoreError) return err
   const e = err instanceof Error ? err : new Error(String(err))
   if (e.name === 'CredentialsProviderError') return new StoreNotReadyError('DynamoDB store: no AWS credentials found (environment, web identity, task role or instance profile)', { cause: e })
   if (e.name === 'ResourceNotFoundException') {
@@ -351,6 +351,7 @@ function classify(err: unknown, tables: { devices: string; state: string }): unk
   const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
   const network = (e as NodeJS.ErrnoException).code !== undefined || e.name === 'AbortError'
   if (UNAVAILABLE.has(e.name) || (status !== undefined && status >= 500) || network) return new StoreUnavailableError(`DynamoDB store unavailable: ${e.name}`, { cause: e })
-  return e
+  // Refused (a validation error, an item over 400 KB…): the request fails as 503 too, never 500.
+  return new StoreError(`DynamoDB store refused a request: ${e.name}: ${e.message}`, { cause: e })
 }
 
