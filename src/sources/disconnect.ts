@@ -57,9 +57,28 @@ export const DETAIL_DISCONNECT_REASONS: Readonly<Record<string, EndReason>> = {
   UNCALLABLE: 'ended',
 }
 
-/** The reason a disconnectType of either vocabulary names; undefined for a value neither table knows. */
+/**
+ * The same for the analytics details query's segments (AnalyticsConversationSegment), a third
+ * spelling: camel case, kind last (noAnswerTransfer). Only the values the other two lack are here.
+ */
+export const ANALYTICS_DISCONNECT_REASONS: Readonly<Record<string, EndReason>> = {
+  conferenceTransfer: 'transferred',
+  consultTransfer: 'transferred',
+  forwardTransfer: 'transferred',
+  noAnswerTransfer: 'not-answered',
+  notAvailableTransfer: 'not-answered',
+  dndEndpoint: 'declined',
+  dndTransfer: 'declined',
+  transportFailure: 'ended',
+}
+
+/** The reason a disconnectType of any vocabulary names; undefined for a value no table knows. */
 export function disconnectReason(disconnectType: string): EndReason | undefined {
-  return TOPIC_DISCONNECT_REASONS[disconnectType.toLowerCase()] ?? DETAIL_DISCONNECT_REASONS[disconnectType.toUpperCase()]
+  return (
+    TOPIC_DISCONNECT_REASONS[disconnectType.toLowerCase()] ??
+    DETAIL_DISCONNECT_REASONS[disconnectType.toUpperCase()] ??
+    ANALYTICS_DISCONNECT_REASONS[disconnectType]
+  )
 }
 
 /**

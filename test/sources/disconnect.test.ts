@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { DETAIL_DISCONNECT_REASONS, disconnectReason, legEndReason, legPhase, TOPIC_DISCONNECT_REASONS } from '../../src/sources/disconnect.js'
-import { DETAIL_DISCONNECT_TYPES, TOPIC_DISCONNECT_TYPES, TOPIC_STATES } from '../fixtures/genesys/sdk-enums.js'
+import { ANALYTICS_DISCONNECT_TYPES, DETAIL_DISCONNECT_TYPES, TOPIC_DISCONNECT_TYPES, TOPIC_STATES } from '../fixtures/genesys/sdk-enums.js'
 
 test('every disconnectType the conversation topic models list has its own row, and no row is invented', () => {
   assert.deepEqual(Object.keys(TOPIC_DISCONNECT_REASONS).sort(), [...TOPIC_DISCONNECT_TYPES].sort())
@@ -11,6 +11,12 @@ test('every disconnectType the conversation topic models list has its own row, a
 
 test('every disconnectType the detail event models list has its own row, and no row is invented', () => {
   assert.deepEqual(Object.keys(DETAIL_DISCONNECT_REASONS).sort(), [...DETAIL_DISCONNECT_TYPES].sort())
+})
+
+test('the analytics segments\' spelling (noAnswerTransfer…) is understood too, value for value', () => {
+  const same: Record<string, string> = { noAnswerTransfer: 'transfer.noanswer', notAvailableTransfer: 'transfer.notavailable', consultTransfer: 'transfer.consult', forwardTransfer: 'transfer.forward', conferenceTransfer: 'transfer.conference', transportFailure: 'transport.failure', dndEndpoint: 'endpoint.donotdisturb', dndTransfer: 'transfer.donotdisturb' }
+  for (const value of ANALYTICS_DISCONNECT_TYPES) assert.equal(disconnectReason(value), disconnectReason(same[value] ?? value), value)
+  for (const value of ANALYTICS_DISCONNECT_TYPES) assert.notEqual(disconnectReason(value), undefined, value)
 })
 
 test('an alert that ends: the outcome for each disconnectType, in both vocabularies', () => {

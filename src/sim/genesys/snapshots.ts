@@ -164,6 +164,29 @@ export function restConversation(conv: SimConversation, directory: Directory): J
   }
 }
 
+/**
+ * The analytics details spell disconnect types in a third way, camel case and kind last
+ * (AnalyticsConversationSegment DisconnectTypeEnum): noAnswerTransfer for the topics' transfer.noanswer.
+ */
+const ANALYTICS_DISCONNECT: Readonly<Record<string, string>> = {
+  endpoint: 'endpoint',
+  client: 'client',
+  system: 'system',
+  timeout: 'timeout',
+  transfer: 'transfer',
+  'transfer.conference': 'conferenceTransfer',
+  'transfer.consult': 'consultTransfer',
+  'transfer.forward': 'forwardTransfer',
+  'transfer.noanswer': 'noAnswerTransfer',
+  'transfer.notavailable': 'notAvailableTransfer',
+  'transport.failure': 'transportFailure',
+  error: 'error',
+  peer: 'peer',
+  other: 'other',
+  spam: 'spam',
+  uncallable: 'uncallable',
+}
+
 /** A minimal AnalyticsConversationWithoutAttributes for the details query. */
 export function analyticsConversation(conv: SimConversation): Json {
   const mediaType = conv.mediaType
@@ -188,7 +211,7 @@ export function analyticsConversation(conv: SimConversation): Json {
               ...(p.endTime !== undefined ? { segmentEnd: iso(p.endTime) } : {}),
               segmentType: p.media.state === 'alerting' ? 'alert' : 'interact',
               ...(p.queueId ? { queueId: p.queueId } : {}),
-              ...(p.media.disconnectType ? { disconnectType: p.media.disconnectType } : {}),
+              ...(p.media.disconnectType ? { disconnectType: ANALYTICS_DISCONNECT[p.media.disconnectType] ?? 'other' } : {}),
             },
           ],
         },
