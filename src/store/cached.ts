@@ -253,6 +253,12 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
       return [...shared, ...mine]
     },
     claimOnce: (key, ttlMs) => orLocal(() => inner.claimOnce(key, ttlMs), () => local.claimOnce(key, ttlMs)),
+    // Receipts are bookkeeping, not rings: during an outage they fail (and are counted) rather than split.
+    noteDelivery: (conversationId, token, fields, ttlMs) => through(() => inner.noteDelivery(conversationId, token, fields, ttlMs)),
+    getDelivery: (conversationId, token) => through(() => inner.getDelivery(conversationId, token)),
+    getReach: (userId) => through(() => inner.getReach(userId)),
+    putReach: (userId, doc, version, ttlMs) => through(() => inner.putReach(userId, doc, version, ttlMs)),
+    listReachUsers: () => through(() => inner.listReachUsers()),
     ping: () => through(() => inner.ping()),
     async close() {
       await feed?.stop()

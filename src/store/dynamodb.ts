@@ -18,6 +18,7 @@ import { systemClock, type Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { claimed, createdRing, ended, keyOf, liveRing, marked, ringPk, ringView, transitioned, type RingItem } from './dynamodb-rings.js'
+import { dynamoReach } from './dynamodb-reach.js'
 import { BY_USER_INDEX, ensureTables, INDEX_SHARDS, OPEN_INDEX, OUTBOX_INDEX, tableNames, type DynamoTarget } from './dynamodb-tables.js'
 import { StoreError, StoreNotReadyError, StoreUnavailableError, type Store } from './store.js'
 
@@ -144,8 +145,15 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     return call(fn)
   }
 
+  const reach = dynamoReach(doc, tables.state, clock)
+
   return {
     kind: 'dynamodb',
+    noteDelivery: (conversationId, token, fields, ttlMs) => call(() => reach.noteDelivery(conversationId, token, fields, ttlMs)),
+    getDelivery: (conversationId, token) => call(() => reach.getDelivery(conversationId, token)),
+    getReach: (userId) => call(() => reach.getReach(userId)),
+    putReach: (userId, doc, version, ttlMs) => call(() => reach.putReach(userId, doc, version, ttlMs)),
+    listReachUsers: () => call(() => reach.listReachUsers()),
     upsertDevice: (device) =>
       deviceChange(async () => {
         await doc.send(new PutCommand({ TableName: tables.devices, Item: deviceItem(device) }))

@@ -20,6 +20,18 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
   const cancels = new Map<string, Expiring<Set<string>>>()
   // Cancel claims not marked sent yet (the outbox), with the time of the ring's last claim.
   const unsent = new Map<string, { tokens: Set<string>; at: number }>()
+  const deliveries = new Map<string, Expiring<Record<string, string>>>()
+  const reach = new Map<string, Expiring<{ doc: string; version: number }>>()
+
+  function live<T>(map: Map<string, Expiring<T>>, key: string): Expiring<T> | undefined {
+    const entry = map.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt <= clock.now()) {
+      map.delete(key)
+      return undefined
+    }
+    return entry
+  }
 
   function liveRing(key: string): Expiring<RingRecord> | undefined {
     const entry = rings.get(key)
@@ -38,6 +50,8 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
     for (const [key, expiresAt] of claims) if (expiresAt <= now) claims.delete(key)
     for (const [key, entry] of cancels) if (entry.expiresAt <= now) cancels.delete(key)
     for (const key of unsent.keys()) if (!rings.has(key)) unsent.delete(key)
+    for (const [key, entry] of deliveries) if (entry.expiresAt <= now) deliveries.delete(key)
+    for (const [key, entry] of reach) if (entry.expiresAt <= now) reach.delete(key)
   }
 
   function liveCancels(key: string): Expiring<Set<string>> | undefined {
@@ -209,8 +223,39 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       return true
     },
 
+    async noteDelivery(conversationId, token, fields, ttlMs) {
+      sweep()
+      const key = `${conversationId}\n${token}`
+      const entry = live(deliveries, key)
+      deliveries.set(key, { value: { ...(entry?.value ?? {}), ...fields }, expiresAt: clock.now() + ttlMs })
+    },
+
+    async getDelivery(conversationId, token) {
+      const entry = live(deliveries, `${conversationId}\n${token}`)
+      return entry === undefined ? undefined : { ...entry.value }
+    },
+
+    async getReach(userId) {
+      const entry = live(reach, userId)
+      return entry === undefined ? undefined : { ...entry.value }
+    },
+
+    async putReach(userId, doc, version, ttlMs) {
+      const current = live(reach, userId)?.value.version ?? 0
+      if (current !== version) return false
+      reach.set(userId, { value: { doc, version: version + 1 }, expiresAt: clock.now() + ttlMs })
+      return true
+    },
+
+    async listReachUsers() {
+      sweep()
+      return [...reach.keys()]
+    },
+
     async ping() {},
     async close() {
+      deliveries.clear()
+      reach.clear()
       devices.clear()
       rings.clear()
       claims.clear()

@@ -241,6 +241,35 @@ return out`,
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZRANGE', KEYS[1], 0, -1)`,
   },
+  // KEYS: delivery hash. ARGV: ttl, then field, value, field, value…
+  pgwNoteDelivery: {
+    numberOfKeys: 1,
+    lua: `redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`,
+  },
+  // Compare-and-set of an agent's reachability document. KEYS: reach hash {v, doc}, the index of
+  // agents (zset, score = Redis-time ms when the document expires). ARGV: expected version (0: none),
+  // doc, ttl, userId. Returns 1 when written.
+  pgwPutReach: {
+    numberOfKeys: 2,
+    lua: `${NOW}
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v ~= tonumber(ARGV[1]) then return 0 end
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'v', v + 1, 'doc', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1`,
+  },
+  pgwReachUsers: {
+    numberOfKeys: 1,
+    lua: `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)`,
+  },
 } satisfies Record<string, ScriptDef>
 
 export type ScriptName = keyof typeof SCRIPTS

@@ -12,9 +12,13 @@
 //   rings:open             zset   ring keys in state 'ringing', score = Redis-time ms when the TTL ends
 //   cancels:unsent         zset   ring keys with unsent cancels, score = Redis-time ms of the last claim
 //   once:<key>             string claimOnce marker, SET NX PX (dedup window, webhook idempotency)
+//   delivery:<conv>:<token> hash  field → value: the pushes of a conversation a device was sent, when
+//                                 they were accepted and reported (device receipts), PX TTL
+//   reach:<userId>         hash   {v: version, doc: the agent's reachability JSON}, PX TTL
+//   reach:agents           zset   userIds with a reach document, score = Redis-time ms when it expires
 //   devices:changed        pub/sub channel: the userId of every agent whose devices changed
 //
-// Device keys never expire (they live until removed or pruned); everything ring-related has a TTL.
+// Device keys never expire (they live until removed or pruned); everything ring- or receipt-related has a TTL.
 // TTLs run on Redis time (PX); the expiresAt inside records comes from the injected clock.
 // Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
 import { randomUUID } from 'node:crypto'
@@ -70,7 +74,7 @@ export { DEFAULT_REDIS_KEY_PREFIX }
  * latency benchmark from 4-5 MB to about 3 MB, with pauses of 4-10 ms instead of 8-25 ms (each
  * one holds up every frame in flight).
  */
-const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels', 'pgwEndRing', 'pgwMarkSent']
+const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels', 'pgwEndRing', 'pgwMarkSent', 'pgwNoteDelivery']
 
 /**
  * Outbox marks (markSent) are written after their push has left, never on its path, so the marks
@@ -189,6 +193,9 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     unsentIndex: `${prefix}cancels:unsent`,
     open: `${prefix}rings:open`,
     once: (key: string) => `${prefix}once:${key}`,
+    delivery: (conversationId: string, token: string) => `${prefix}delivery:${conversationId}:${token}`,
+    reach: (userId: string) => `${prefix}reach:${userId}`,
+    reachAgents: `${prefix}reach:agents`,
   }
 
   let marks: PendingMark[] = []
@@ -395,6 +402,23 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         return out
       }),
     claimOnce: (key, ttlMs) => write(async () => (await redis.set(k.once(key), '1', 'PX', ttlMs, 'NX')) === 'OK'),
+    noteDelivery: (conversationId, token, fields, ttlMs) =>
+      call(async () => {
+        const pairs = Object.entries(fields).flat()
+        if (pairs.length > 0) await redis.pgwNoteDelivery(k.delivery(conversationId, token), ttlMs, ...pairs)
+      }),
+    getDelivery: (conversationId, token) =>
+      call(async () => {
+        const fields = await redis.hgetall(k.delivery(conversationId, token))
+        return Object.keys(fields).length === 0 ? undefined : fields
+      }),
+    getReach: (userId) =>
+      call(async () => {
+        const [version, doc] = await redis.hmget(k.reach(userId), 'v', 'doc')
+        return version && doc ? { doc, version: Number(version) } : undefined
+      }),
+    putReach: (userId, doc, version, ttlMs) => write(async () => (await redis.pgwPutReach(k.reach(userId), k.reachAgents, version, doc, ttlMs, userId)) === 1),
+    listReachUsers: () => call(async () => (await redis.pgwReachUsers(k.reachAgents)) as string[]),
     ping: () =>
       call(async () => {
         await redis.ping()

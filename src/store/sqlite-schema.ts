@@ -53,6 +53,25 @@ const MIGRATIONS: readonly string[] = [
   UPDATE devices SET device_id = json_extract(data, '$.deviceId');
   CREATE INDEX devices_user_phone ON devices (user_id, device_id) WHERE device_id IS NOT NULL;
   `,
+  `
+  -- Device receipts: per (conversation, token) the pushes sent, accepted and reported (a JSON object
+  -- of fields), and per agent its reachability document with a version for compare-and-set.
+  CREATE TABLE deliveries (
+    conversation_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, token)
+  ) WITHOUT ROWID;
+  CREATE INDEX deliveries_expires ON deliveries (expires_at);
+  CREATE TABLE reach (
+    user_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX reach_expires ON reach (expires_at);
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

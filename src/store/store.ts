@@ -107,7 +107,29 @@ export interface DeviceWatch {
   stop(): Promise<void>
 }
 
-export interface Store extends DeviceStore, RingStore {
+/**
+ * Device receipts (src/reach/): which pushes of a conversation each device was sent and when its
+ * app reported them, and each agent's reachability document. Every entry is bounded by a TTL.
+ */
+export interface ReachStore {
+  /**
+   * Sets `fields` of the delivery record of (conversationId, token), creating it, and (re)starts its
+   * TTL. Fields already there and not named keep their values.
+   */
+  noteDelivery(conversationId: string, token: string, fields: Record<string, string>, ttlMs: number): Promise<void>
+  getDelivery(conversationId: string, token: string): Promise<Record<string, string> | undefined>
+  /** The agent's reachability document and its version (for putReach); undefined when none or expired. */
+  getReach(userId: string): Promise<{ doc: string; version: number } | undefined>
+  /**
+   * Compare-and-set: writes `doc` when the stored version is still `version` (0: there is none),
+   * bumping the version and restarting the TTL. False when another writer came first.
+   */
+  putReach(userId: string, doc: string, version: number, ttlMs: number): Promise<boolean>
+  /** Agents whose reachability document has not expired. */
+  listReachUsers(): Promise<string[]>
+}
+
+export interface Store extends DeviceStore, RingStore, ReachStore {
   readonly kind: 'sqlite' | 'redis' | 'dynamodb' | 'memory'
   /** Throws when the backend is unreachable (readiness). */
   ping(): Promise<void>

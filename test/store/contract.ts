@@ -304,6 +304,42 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(await store.listUnsentCancels(shortTtlMs), [])
   })
 
+  it('delivery records: fields merge, other conversations and tokens stay apart, the TTL ends them', async ({ store, passTime, shortTtlMs }) => {
+    assert.equal(await store.getDelivery('conv-1', 'tok-a'), undefined)
+    await store.noteDelivery('conv-1', 'tok-a', { userId: 'agent-1', ringSentAt: '1000' }, shortTtlMs)
+    await store.noteDelivery('conv-1', 'tok-a', { ringAcceptedAt: '1010' }, shortTtlMs)
+    await store.noteDelivery('conv-2', 'tok-a', { userId: 'agent-1' }, 60_000)
+    assert.deepEqual(await store.getDelivery('conv-1', 'tok-a'), { userId: 'agent-1', ringSentAt: '1000', ringAcceptedAt: '1010' })
+    assert.equal(await store.getDelivery('conv-1', 'tok-b'), undefined)
+    await passTime(shortTtlMs * 2)
+    assert.equal(await store.getDelivery('conv-1', 'tok-a'), undefined, 'expired')
+    assert.deepEqual(await store.getDelivery('conv-2', 'tok-a'), { userId: 'agent-1' })
+    // Written again after expiry: a fresh record, nothing of the old one.
+    await store.noteDelivery('conv-1', 'tok-a', { cancelSentAt: '5' }, 60_000)
+    assert.deepEqual(await store.getDelivery('conv-1', 'tok-a'), { cancelSentAt: '5' })
+  })
+
+  it('reach documents: compare-and-set by version, listed while alive, gone after the TTL', async ({ store, passTime, shortTtlMs }) => {
+    assert.equal(await store.getReach('agent-1'), undefined)
+    assert.equal(await store.putReach('agent-1', '{"n":1}', 1, shortTtlMs), false, 'no document has version 1')
+    assert.equal(await store.putReach('agent-1', '{"n":1}', 0, shortTtlMs), true)
+    assert.equal(await store.putReach('agent-1', '{"n":9}', 0, shortTtlMs), false, 'another writer created it first')
+    assert.deepEqual(await store.getReach('agent-1'), { doc: '{"n":1}', version: 1 })
+    // Two writers read version 1: exactly one write lands.
+    const raced = await Promise.all([store.putReach('agent-1', '{"n":2}', 1, shortTtlMs), store.putReach('agent-1', '{"n":3}', 1, shortTtlMs)])
+    assert.deepEqual(raced.filter(Boolean).length, 1)
+    const now = await store.getReach('agent-1')
+    assert.equal(now?.version, 2)
+    assert.ok(now?.doc === '{"n":2}' || now?.doc === '{"n":3}')
+    await store.putReach('agent-2', '{}', 0, 60_000)
+    assert.deepEqual((await store.listReachUsers()).sort(), ['agent-1', 'agent-2'])
+    await passTime(shortTtlMs * 2)
+    assert.equal(await store.getReach('agent-1'), undefined, 'expired')
+    assert.deepEqual(await store.listReachUsers(), ['agent-2'])
+    assert.equal(await store.putReach('agent-1', '{"n":4}', 0, 60_000), true, 'an expired document counts as none')
+    assert.deepEqual(await store.getReach('agent-1'), { doc: '{"n":4}', version: 1 })
+  })
+
   it('ping succeeds on a working backend', async ({ store }) => {
     await store.ping()
   })

@@ -96,7 +96,7 @@ test('sqlite: a database from before phones is migrated: its devices stay, new o
     await first.close()
     // Turn it back into a version-2 database, as the gateway before phones left it.
     const db = new Database(path)
-    db.exec('DROP INDEX devices_user_phone; ALTER TABLE devices DROP COLUMN device_id')
+    db.exec('DROP TABLE deliveries; DROP TABLE reach; DROP INDEX devices_user_phone; ALTER TABLE devices DROP COLUMN device_id')
     db.pragma('user_version = 2')
     db.close()
 
