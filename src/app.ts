@@ -20,6 +20,9 @@ import { PresenceFilter, restPresenceFetcher } from './ring/presence.js'
 import { QueueNames } from './ring/queues.js'
 import type { ProviderName, PushProvider } from './providers/provider.js'
 import { RingEngine, type RingDecision } from './ring/engine.js'
+import { ReachActions } from './reach/actions.js'
+import { RingRepeater } from './reach/repeat.js'
+import { ReachTracker } from './reach/tracker.js'
 import { createEventSources } from './sources/create.js'
 import type { EventSource } from './sources/source.js'
 import type { RoutingEvent } from './model.js'
@@ -141,6 +144,31 @@ export class Gateway {
       config.presence.filter === 'soft'
         ? new PresenceFilter({ mode: 'soft', suppress: config.presence.suppress, lagMs: config.presence.lagMs, clock, logger: logger.child({ component: 'presence' }), fetch: (userId) => restPresenceFetcher(rest)(userId) })
         : undefined
+    // Device receipts: which phones really ring (src/reach/). The optional actions run on the
+    // instance whose store write changed an agent's state.
+    const reachLog = logger.child({ component: 'reach' })
+    const reachActions = new ReachActions({
+      ...(config.reach.webhookUrl ? { webhookUrl: config.reach.webhookUrl } : {}),
+      ...(config.reach.action === 'off-queue' ? { offQueue: (userId: string) => rest.setRoutingStatus(userId, 'OFF_QUEUE') } : {}),
+      describe: (userId) => receipts.agent(userId),
+      audit,
+      clock,
+      logger: reachLog,
+    })
+    const receipts: ReachTracker = new ReachTracker({
+      store,
+      clock,
+      logger: reachLog,
+      unreachableAfter: config.reach.unreachableAfter,
+      ttlMs: config.reach.ttlMs,
+      // A receipt can come as late as the ring's end plus a phone waking up; ten minutes covers it.
+      deliveryTtlMs: config.ring.timeoutMs + 10 * 60_000,
+      onChange: (change) => void reachActions.handle(change),
+      onReceipt: (receipt) => {
+        metrics.observeReceipt(receipt)
+        live.observeReceipt(receipt)
+      },
+    })
     const queueNames = new QueueNames({ fetch: (queueId) => rest.getQueue(queueId), clock, logger: logger.child({ component: 'queues' }) })
     const dispatcher = new Dispatcher({
       providers,
@@ -150,6 +178,7 @@ export class Gateway {
       payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: config.payload.redactCaller },
       alarms,
       onOutcome: (outcome) => {
+        if (outcome.result.kind === 'delivered' && outcome.provider) void receipts.accepted(outcome.intent, outcome.target.device.token, outcome.provider)
         audit.recordOutcome(outcome)
         metrics.observeOutcome(outcome)
         live.observeOutcome(outcome)
@@ -166,13 +195,29 @@ export class Gateway {
       iosCallCancel: config.ring.iosCallCancel,
       ...(presence ? { presence } : {}),
       queueName: (queueId) => queueNames.peek(queueId),
+      onRingEnded: (ring) => void receipts.ringEnded(ring).catch((err: unknown) => reachLog.warn({ err, conversationId: ring.conversationId }, 'could not judge which phones received a ring')),
       onDecision: (decision) => {
+        // Before the push leaves: the phone's receipt may come back faster than the push service's answer.
+        if (decision.kind !== 'suppressed') void receipts.pushing(decision.intent)
+        if (decision.kind === 'ring') repeater?.ringing(decision.intent)
         audit.recordDecision(decision)
         metrics.observeDecision(decision)
         live.observeDecision(decision)
         o.onDecision?.(decision)
       },
     })
+
+    const repeater = config.reach.ringRepeatMs > 0
+      ? new RingRepeater({
+          everyMs: config.reach.ringRepeatMs,
+          store,
+          clock,
+          logger: reachLog,
+          dispatch: (intent) => dispatcher.dispatch(intent),
+          serialize: (k, work) => engine.serialize(k, work),
+          received: (conversationId, token, participantId) => receipts.received(conversationId, token, participantId),
+        })
+      : undefined
 
     const onEvent = (event: RoutingEvent): void => {
       metrics.observeEvent(event)
@@ -216,9 +261,18 @@ export class Gateway {
         },
       },
       ...(sources.webhook && config.webhook ? { events: { webhook: sources.webhook, secret: config.webhook.secret } } : {}),
-      operations: { adminToken: config.adminToken, instanceId: config.instanceId, live, metrics },
-      answered: { store, agents, answered: (a) => engine.answeredOnDevice(a) },
-      admin: { ...(config.adminToken ? { adminToken: config.adminToken } : {}), audit, alarms },
+      operations: { adminToken: config.adminToken, instanceId: config.instanceId, live, metrics, unreachableAgents: () => receipts.unreachableAgents() },
+      answered: {
+        store,
+        agents,
+        answered: async (a) => {
+          // The answering phone received its ring, whether or not its app reported it.
+          await receipts.answered(a).catch((err: unknown) => reachLog.warn({ err, conversationId: a.conversationId }, 'could not count an answer as a receipt'))
+          return engine.answeredOnDevice(a)
+        },
+      },
+      received: { store, agents, receipts },
+      admin: { ...(config.adminToken ? { adminToken: config.adminToken } : {}), audit, alarms, reachability: receipts },
       rateLimit: config.rateLimit,
       trustProxy: config.trustProxy,
       http: config.http,
@@ -232,7 +286,8 @@ export class Gateway {
       ],
     })
 
-    metrics.watch({ source: () => source.status(), storeKind: store.kind, pingStore: () => store.ping(), countDevices: () => store.countDevices(), inFlight: () => dispatcher.pending })
+    metrics.watch({ source: () => source.status(), storeKind: store.kind, pingStore: () => store.ping(), countDevices: () => store.countDevices(), inFlight: () => dispatcher.pending, unreachableAgents: () => receipts.unreachableCount() })
+    lifecycle.repeater = repeater
     return new Gateway(config, logger, store, engine, dispatcher, source, api, Object.values(providers), metrics, live, lifecycle)
   }
 
@@ -266,6 +321,7 @@ export class Gateway {
     // 1. Stop taking events: the source closes its sockets and (under a lease) releases the lease.
     await step('source', () => this.source.stop(), SHUTDOWN_STEP_MS)
     this.engine.stop()
+    this.lifecycle.repeater?.stop()
     // 2. Let decisions under way and pushes in flight finish (and be marked sent, so no other
     //    instance sends them again), within the grace period.
     const deadline = started + graceMs
@@ -323,4 +379,5 @@ interface Lifecycle {
   /** Event handlings (ring decisions) under way. */
   handling: Set<Promise<void>>
   stopped?: Promise<void>
+  repeater?: RingRepeater
 }

@@ -135,6 +135,19 @@ export interface Config {
   devices: { maxPerAgent: number }
   /** Which proxies' X-Forwarded-For to believe for the client address: false, a hop count, or addresses/CIDRs. */
   trustProxy: false | number | string[]
+  /** Device receipts (src/reach/): when an agent counts as unreachable, and what then happens. */
+  reach: {
+    /** Rings missed in a row, on every phone that reports receipts. */
+    unreachableAfter: number
+    /** How long an agent's reachability lives after its last change. */
+    ttlMs: number
+    /** A POST of a JSON notice on each change to or from unreachable. */
+    webhookUrl?: string
+    /** off-queue: set the unreachable agent's Genesys routing status to OFF_QUEUE. */
+    action: 'off' | 'off-queue'
+    /** Re-send an unreported ring every this many ms to alert, Android and browser devices; 0 = off. */
+    ringRepeatMs: number
+  }
 }
 
 // Every setting the gateway knows. A variable with one of our prefixes that is not listed here, or
@@ -155,10 +168,11 @@ const KNOWN = [
   'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS', 'DYNAMODB_CREATE_TABLES',
   'PUSH_PING_AFTER_MS', 'PUSH_PING_TIMEOUT_MS',
   'HTTP_REQUEST_TIMEOUT_MS', 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 'HTTP_MAX_CONNECTIONS', 'PUSH_MAX_IN_FLIGHT', 'MAX_DEVICES_PER_AGENT',
+  'UNREACHABLE_AFTER', 'UNREACHABLE_WEBHOOK_URL', 'UNREACHABLE_ACTION', 'RING_REPEAT_S', 'REACHABILITY_TTL_H',
 ] as const
 // REDIS_WAIT_, not REDIS_: REDIS_URL is a common variable of other tools (and of our tests). HTTP_
 // is not ours alone either (HTTP_PROXY): only the names above are checked there.
-const OUR_PREFIXES = ['REDIS_WAIT_', 'DYNAMODB_', 'GENESYS_', 'APNS_', 'FCM_', 'PUSH_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_', 'MAX_DEVICES_']
+const OUR_PREFIXES = ['REDIS_WAIT_', 'DYNAMODB_', 'GENESYS_', 'APNS_', 'FCM_', 'PUSH_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_', 'MAX_DEVICES_', 'UNREACHABLE_', 'REACHABILITY_']
 
 /** Genesys spells presences differently per surface ("On Queue", "ON_QUEUE", "on queue"). */
 export function normalisePresence(value: string): string {
@@ -177,6 +191,30 @@ const httpsUrl = z
   .url('must be a URL')
   .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
   .transform((u) => u.replace(/\/+$/, ''))
+
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
+
+/**
+ * An outbound address the operator sets (UNREACHABLE_WEBHOOK_URL): https, or http to this host
+ * only (a sidecar); no credentials in it (they would travel to wherever it points, and URLs end
+ * up in logs), no fragment. Its path may hold a secret (chat webhooks do): it is never logged.
+ */
+function checkWebhookUrl(value: string, ctx: z.RefinementCtx): void {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an absolute http(s) URL' })
+    return
+  }
+  const problem =
+    url.protocol !== 'https:' && url.protocol !== 'http:' ? 'must be an https URL'
+    : url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname) ? 'must be https (plain http only to localhost)'
+    : url.username !== '' || url.password !== '' ? 'must not carry credentials (user:password@); put a secret in the path or query'
+    : url.hash !== '' ? 'must not have a #fragment'
+    : undefined
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
+}
 
 const schemas = {
   PORT: int(0, 65535).default('8080'),
@@ -265,6 +303,11 @@ const schemas = {
     .regex(/^(\d{1,2}|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'must be a hop count (1-99) or comma-separated proxy addresses/CIDRs')
     .transform((v): number | string[] => (/^\d+$/.test(v) ? Number(v) : v.split(',')))
     .optional(),
+  UNREACHABLE_AFTER: int(1, 100).default('3'),
+  UNREACHABLE_WEBHOOK_URL: z.string().superRefine(checkWebhookUrl).optional(),
+  UNREACHABLE_ACTION: z.enum(['off', 'off-queue']).default('off'),
+  RING_REPEAT_S: int(0, 600).default('0'),
+  REACHABILITY_TTL_H: int(1, 8_760).default('168'),
 } satisfies Record<(typeof KNOWN)[number], z.ZodTypeAny>
 
 type Settings = { [K in keyof typeof schemas]: z.output<(typeof schemas)[K]> }
@@ -419,6 +462,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (s.DYNAMODB_CREATE_TABLES === '1' && !s.STORE_URL.startsWith('dynamodb://')) {
     problems.add('DYNAMODB_CREATE_TABLES', 'applies only to a dynamodb:// STORE_URL')
   }
+  if (s.UNREACHABLE_ACTION === 'off-queue' && (!s.GENESYS_CLIENT_ID || !s.GENESYS_CLIENT_SECRET)) {
+    problems.add('UNREACHABLE_ACTION', 'off-queue needs GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET (the gateway changes the routing status with its client credentials)')
+  }
+  if (s.RING_REPEAT_S > 0 && s.RING_REPEAT_S >= s.RING_TIMEOUT_S && !problems.has('RING_REPEAT_S', 'RING_TIMEOUT_S')) {
+    problems.add('RING_REPEAT_S', `must be shorter than RING_TIMEOUT_S (${s.RING_TIMEOUT_S}), or 0 for no repeats`)
+  }
   if (problems.list.length > 0) throw new ConfigError(problems.list)
   if (!apiUrl || !loginUrl) throw new ConfigError('GENESYS_REGION', 'is required')
   return {
@@ -454,6 +503,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dispatch: { maxInFlight: s.PUSH_MAX_IN_FLIGHT },
     devices: { maxPerAgent: s.MAX_DEVICES_PER_AGENT },
     trustProxy: s.TRUST_PROXY === undefined || s.TRUST_PROXY === 0 ? false : s.TRUST_PROXY,
+    reach: {
+      unreachableAfter: s.UNREACHABLE_AFTER,
+      ttlMs: s.REACHABILITY_TTL_H * 3_600_000,
+      ...(s.UNREACHABLE_WEBHOOK_URL ? { webhookUrl: s.UNREACHABLE_WEBHOOK_URL } : {}),
+      action: s.UNREACHABLE_ACTION,
+      ringRepeatMs: s.RING_REPEAT_S * 1000,
+    },
   }
 }
 
@@ -487,11 +543,14 @@ export function redacted(config: Config): Record<string, unknown> {
     dispatch: config.dispatch,
     devices: config.devices,
     trustProxy: config.trustProxy,
+    // The webhook's path and query may be its secret: only where it goes is shown.
+    reach: { ...config.reach, webhookUrl: config.reach.webhookUrl ? `${new URL(config.reach.webhookUrl).origin}/[redacted]` : undefined },
   }
 }
 
 // Settings whose values are secrets (or may carry one) in logs: named for what they hold.
-const SECRET_SETTING = /SECRET|TOKEN|PASSWORD|PRIVATE/
+// UNREACHABLE_WEBHOOK_URL: a chat webhook's path is its secret.
+const SECRET_SETTING = /SECRET|TOKEN|PASSWORD|PRIVATE|WEBHOOK_URL/
 
 /**
  * The settings this run was given (defaults left out, so the start-up log shows what the operator

@@ -111,6 +111,8 @@ export interface PushIntent {
   reason?: EndReason | 'answered' | 'timeout' | 'answered-on-device'
   /** The event that caused this intent, for latency accounting. */
   cause?: RoutingEvent
+  /** RING_REPEAT_S: the n-th repeat of a ring no device reported yet (absent on the ring itself). */
+  repeat?: number
 }
 
 /** The ring state machine of docs/ARCHITECTURE.md, keyed by (conversationId, userId, participantId). */

@@ -9,6 +9,7 @@ import { errorBody, installErrorHandler } from './errors.js'
 import { deviceRoutes, type DeviceRoutesOptions } from './routes/devices.js'
 import { answeredRoutes, type AnsweredRouteOptions } from './routes/answered.js'
 import { adminRoutes, type AdminRouteOptions } from './routes/admin.js'
+import { receivedRoutes, type ReceivedRouteOptions } from './routes/received.js'
 import { eventsRoutes, type EventsRouteOptions } from './routes/events.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { registerRateLimits, type RateLimitOptions } from './limits.js'
@@ -25,7 +26,9 @@ export interface ApiOptions {
   operations?: DashboardOptions
   /** POST /api/v1/agent/answered/{conversationId}. */
   answered?: AnsweredRouteOptions
-  /** GET /api/v1/admin/audit and /api/v1/admin/alarms. */
+  /** POST /api/v1/agent/received/{conversationId} (device receipts). */
+  received?: ReceivedRouteOptions
+  /** GET /api/v1/admin/audit, /api/v1/admin/alarms and /api/v1/admin/reachability. */
   admin?: AdminRouteOptions
   /** Requests per minute per agent and per client address (RATE_LIMIT_PER_MINUTE, RATE_LIMIT_PER_IP_PER_MINUTE); off when absent. */
   rateLimit?: RateLimitOptions
@@ -104,6 +107,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   deviceRoutes(app, { ...o.devices, limit: limit.perAgent, writeLimit: limit.perUserWrites })
   if (o.events) eventsRoutes(app, o.events)
   if (o.answered) answeredRoutes(app, { ...o.answered, limit: limit.perAgent })
+  if (o.received) receivedRoutes(app, { ...o.received, limit: limit.perAgent })
   if (o.admin) adminRoutes(app, o.admin)
   if (o.operations) {
     metricsRoutes(app, o.operations)

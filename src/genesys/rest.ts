@@ -118,6 +118,11 @@ export class GenesysRest {
     return this.request<unknown>('GET', `/api/v2/conversations/${encodeURIComponent(id)}`)
   }
 
+  /** PUT /api/v2/users/{userId}/routingstatus (UsersApi putUserRoutingstatus), e.g. OFF_QUEUE. */
+  async setRoutingStatus(userId: string, status: 'OFF_QUEUE'): Promise<void> {
+    await this.request<unknown>('PUT', `/api/v2/users/${encodeURIComponent(userId)}/routingstatus`, { status })
+  }
+
   async getQueue(id: string): Promise<{ id: string; name: string }> {
     const b = await this.request<unknown>('GET', `/api/v2/routing/queues/${encodeURIComponent(id)}`)
     if (!isRecord(b) || typeof b.id !== 'string') throw new GenesysApiError(502, 'Genesys queue answer lacks id')

@@ -39,6 +39,9 @@ export type FeedItem =
       attempts: number
       stages: Stages
     }
+  | ReceiptItem
+
+export type ReceiptItem = { type: 'receipt'; at: number; userId: string; action: string; provider: string; latencyMs?: number }
 
 export interface FeedTotals {
   rings: number
@@ -68,6 +71,11 @@ export class LiveFeed {
   subscribe(listener: (item: FeedItem) => void): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
+  }
+
+  /** A device receipt (push service accepted → the app reported it). */
+  observeReceipt(r: { userId: string; action: string; provider?: string; latencyMs?: number }): void {
+    this.emit({ type: 'receipt', at: this.o.clock.now(), userId: r.userId, action: r.action, provider: r.provider ?? 'none', ...(r.latencyMs !== undefined ? { latencyMs: Math.round(r.latencyMs) } : {}) })
   }
 
   observeDecision(d: RingDecision): void {

@@ -18,6 +18,8 @@ export interface MetricsProbes {
   pingStore: () => Promise<void>
   countDevices: () => Promise<{ total: number; byPlatform: Record<string, number> }>
   inFlight: () => number
+  /** Agents whose phones missed UNREACHABLE_AFTER rings in a row (device receipts); shared by every instance. */
+  unreachableAgents?: () => Promise<number>
 }
 
 export interface GatewayMetricsOptions {
@@ -32,6 +34,9 @@ export interface GatewayMetricsOptions {
 // Latency buckets in seconds: a ring is meant to reach the push service within tens of milliseconds;
 // the tail up to 10 s shows retries and outages.
 const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+// From the push service to the app on the phone: usually well under a second, seconds for a phone
+// waking from Doze, up to the ring's end for a phone that got it late.
+const RECEIPT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60]
 
 export class GatewayMetrics {
   readonly registry = new Registry()
@@ -47,6 +52,7 @@ export class GatewayMetrics {
   private readonly pruned: Counter<'provider'>
   private readonly eventToPush: Histogram<'provider' | 'action'>
   private readonly serviceResponse: Histogram<'provider' | 'outcome'>
+  private readonly receipts: Histogram<'provider' | 'action'>
 
   constructor(private readonly o: GatewayMetricsOptions) {
     const registers = [this.registry]
@@ -61,6 +67,8 @@ export class GatewayMetrics {
     this.pruned = new Counter({ name: 'push_gateway_tokens_pruned_total', help: 'Device tokens removed after the push service said they are dead.', labelNames: ['provider'], registers })
     this.eventToPush = new Histogram({ name: 'push_gateway_event_to_push_seconds', help: 'From the gateway receiving the Genesys event to the push service accepting the push.', labelNames: ['provider', 'action'], buckets: LATENCY_BUCKETS, registers })
     this.serviceResponse = new Histogram({ name: 'push_gateway_push_service_response_seconds', help: 'Push service response time of pushes answered at the first attempt.', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers })
+
+    this.receipts = new Histogram({ name: 'push_gateway_device_receipt_seconds', help: 'From the push service accepting a push to the app on the device reporting it (device receipts), by provider and action (ring, cancel_ring).', labelNames: ['provider', 'action'], buckets: RECEIPT_BUCKETS, registers })
 
     // collect() runs with `this` bound to the metric, so the gateway's state is reached through closures.
     const probes = (): MetricsProbes | undefined => this.probes
@@ -117,6 +125,18 @@ export class GatewayMetrics {
         if (s) this.set(s.lease ? (s.lease.holder ? 1 : 0) : 1)
       },
     })
+    new Gauge({
+      name: 'push_gateway_unreachable_agents', help: 'Agents whose every reporting phone missed UNREACHABLE_AFTER rings in a row (from the shared store: every instance reports the same number).', registers,
+      async collect() {
+        const count = probes()?.unreachableAgents
+        if (!count) return
+        try {
+          this.set(await count())
+        } catch {
+          // The store is down: the last value stays, as with the device counts.
+        }
+      },
+    })
     new Gauge({ name: 'push_gateway_pushes_in_flight', help: 'Pushes being sent or retried right now.', registers, collect() { this.set(probes()?.inFlight() ?? 0) } })
   }
 
@@ -145,6 +165,11 @@ export class GatewayMetrics {
     if (kind === 'delivered' && received !== undefined) this.eventToPush.observe({ provider, action }, (outcome.answeredAtHr - received) / 1000)
     // Only single-attempt answers: a retried push's time includes our own back-off, not the service's.
     if (outcome.sentAtHr !== undefined && outcome.attempts === 1) this.serviceResponse.observe({ provider, outcome: kind }, (outcome.answeredAtHr - outcome.sentAtHr) / 1000)
+  }
+
+  /** A device receipt counted (not a repeat); without a latency (no acceptance time known) nothing is observed. */
+  observeReceipt(r: { action: string; provider?: string; latencyMs?: number }): void {
+    if (r.latencyMs !== undefined) this.receipts.observe({ provider: r.provider ?? 'none', action: r.action }, r.latencyMs / 1000)
   }
 
   /** What the dashboard shows about the gateway's parts right now. */

@@ -9,14 +9,16 @@ import { tokenPrefix, type Logger } from '../observability/logger.js'
 import type { ProviderName } from '../providers/provider.js'
 import type { RingDecision } from './engine.js'
 
-export type AuditKind = 'suppressed' | 'failed' | 'expired' | 'invalid-token' | 'skipped'
+// 'reachability': an optional action taken when an agent became unreachable or reachable again.
+export type AuditKind = 'suppressed' | 'failed' | 'expired' | 'invalid-token' | 'skipped' | 'reachability'
 
 export interface AuditEntry {
   /** Epoch ms. */
   at: number
   kind: AuditKind
   userId: string
-  conversationId: string
+  /** Absent on reachability entries, which are about an agent, not a conversation. */
+  conversationId?: string
   participantId?: string
   action?: PushAction
   /** The device, as a non-secret prefix of its token or endpoint. */
@@ -51,7 +53,7 @@ export class AuditLog {
     if (this.entries.length < this.o.maxEntries) this.entries.push(full)
     else this.entries[this.next] = full
     this.next = (this.next + 1) % this.o.maxEntries
-    this.o.logger.info({ audit: full }, `push ${full.kind}: ${full.reason}`)
+    this.o.logger.info({ audit: full }, full.kind === 'reachability' ? `reachability action: ${full.reason}` : `push ${full.kind}: ${full.reason}`)
   }
 
   /** Newest first. */

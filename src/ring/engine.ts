@@ -44,6 +44,8 @@ export interface RingEngineOptions {
   /** IOS_CALL_CANCEL: a phone rung through PushKit is cancelled on its alert token (default) or through PushKit. */
   iosCallCancel?: IosCallCancel
   onDecision?: (decision: RingDecision) => void
+  /** A ring left 'ringing' on this instance (answered, ended, timed out): the record as it was. */
+  onRingEnded?: (ring: RingRecord) => void
   sweepIntervalMs?: number
   /** PRESENCE_FILTER=soft; absent or off: every offer rings. */
   presence?: PresenceCheck
@@ -109,6 +111,11 @@ export class RingEngine {
       for (const ring of rings) cancelled += await this.cancel(ringKey(ring), ring, 'answered-on-device', undefined, a.tokens)
       return { rings: rings.length, cancelled }
     })
+  }
+
+  /** Runs `work` after this instance's pending work for the same (conversation, agent): a ring repeat never overtakes its cancel. */
+  serialize<T>(k: { conversationId: string; userId: string }, work: () => Promise<T>): Promise<T> {
+    return this.inOrder(k, work)
   }
 
   // Work for one (conversation, agent) runs one item after another, in arrival order.
@@ -221,6 +228,7 @@ export class RingEngine {
       tokens: candidates.map((t) => t.device.token),
     })
     if (!ended) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
+    this.o.onRingEnded?.(ended.before)
     if (ended.claimed === undefined) await this.cancel(key, ended.before, reason, event, [], current)
     else this.sendCancel(key, ended.before, candidates, ended.claimed, reason, event)
   }
@@ -233,7 +241,9 @@ export class RingEngine {
         if (ring.expiresAt > now) continue
         const key = ringKey(ring)
         const before = await this.o.store.transitionRing(key, ['ringing'], 'cancelled', this.o.dedupWindowMs)
-        if (before) await this.cancel(key, before, 'timeout')
+        if (!before) continue
+        this.o.onRingEnded?.(before)
+        await this.cancel(key, before, 'timeout')
       }
       await this.resendCancels()
     } catch (err) {

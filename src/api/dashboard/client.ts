@@ -9,7 +9,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
 ;(function () {
   var KEY = 'push-gateway-admin-token'
   var $ = function (id) { return document.getElementById(id) }
-  var feed = [], latencies = [], problems = []
+  var feed = [], latencies = [], problems = [], receipts = []
   var token = sessionStorage.getItem(KEY)
   var controller = null, retryMs = 1000
 
@@ -48,6 +48,10 @@ export const DASHBOARD_JS = String.raw`'use strict'
     var t = s.totals
     $('totals-rings').textContent = t.rings + ' ring' + (t.rings === 1 ? '' : 's')
     $('totals-detail').textContent = t.cancels + ' cancelled · ' + t.suppressed + ' suppressed · ' + t.delivered + ' delivered · ' + t.failed + ' failed'
+    var u = $('unreachable'), agents = s.unreachable || []
+    u.textContent = ''
+    if (agents.length === 0) u.appendChild(el('li', 'muted', 'none'))
+    agents.forEach(function (a) { var li = el('li'); li.appendChild(el('span', 'tag failed', 'unreachable')); li.appendChild(document.createTextNode(' ' + (a.name || short(a.userId)) + (a.since ? ' · since ' + time(Date.parse(a.since)) : ''))); li.title = a.userId; u.appendChild(li) })
   }
 
   function what(item) {
@@ -62,6 +66,10 @@ export const DASHBOARD_JS = String.raw`'use strict'
   }
 
   function addItem(item) {
+    if (item.type === 'receipt') {
+      if (item.latencyMs !== undefined) { receipts.push(item.latencyMs); if (receipts.length > 100) receipts.shift(); drawChart() }
+      return
+    }
     feed.unshift(item); if (feed.length > 200) feed.pop()
     var tr = el('tr'), w = what(item), s = item.stages || {}
     tr.appendChild(el('td', '', time(item.at)))
@@ -87,21 +95,25 @@ export const DASHBOARD_JS = String.raw`'use strict'
 
   function pct(sorted, p) { return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : 0 }
   function drawChart() {
-    var canvas = $('chart'), ratio = window.devicePixelRatio || 1, w = canvas.clientWidth, h = 180
+    draw('chart', 'chart-legend', latencies, 'pushes')
+    draw('receipt-chart', 'receipt-legend', receipts, 'receipts')
+  }
+  function draw(id, legend, values, noun) {
+    var canvas = $(id), ratio = window.devicePixelRatio || 1, w = canvas.clientWidth, h = 180
     canvas.width = w * ratio; canvas.height = h * ratio
     var g = canvas.getContext('2d'); g.scale(ratio, ratio); g.clearRect(0, 0, w, h)
-    var sorted = latencies.slice().sort(function (a, b) { return a - b })
+    var sorted = values.slice().sort(function (a, b) { return a - b })
     var max = Math.max(5, pct(sorted, 0.99) * 1.2), pad = 36
     g.font = '11px system-ui, sans-serif'; g.fillStyle = '#667385'; g.strokeStyle = '#e3e7ee'
     for (var i = 0; i <= 4; i++) { var y = 8 + (h - 28) * i / 4; g.beginPath(); g.moveTo(pad, y); g.lineTo(w, y); g.stroke(); g.fillText(Math.round(max * (1 - i / 4)) + '', 4, y + 4) }
     var step = (w - pad - 8) / Math.max(1, 99)
     g.fillStyle = '#2f6fdf'
-    latencies.forEach(function (v, k) { var x = pad + k * step, y = 8 + (h - 28) * (1 - Math.min(v, max) / max); g.fillRect(x, y, Math.max(2, step - 2), h - 20 - y) })
+    values.forEach(function (v, k) { var x = pad + k * step, y = 8 + (h - 28) * (1 - Math.min(v, max) / max); g.fillRect(x, y, Math.max(2, step - 2), h - 20 - y) })
     ;[[0.5, '#1f9d55', 'p50'], [0.95, '#d64545', 'p95']].forEach(function (q) {
       var v = pct(sorted, q[0]); if (!sorted.length) return
       var y = 8 + (h - 28) * (1 - Math.min(v, max) / max); g.strokeStyle = q[1]; g.setLineDash([4, 3]); g.beginPath(); g.moveTo(pad, y); g.lineTo(w, y); g.stroke(); g.setLineDash([])
     })
-    $('chart-legend').textContent = sorted.length ? 'p50 ' + ms(pct(sorted, 0.5)) + ' (green) · p95 ' + ms(pct(sorted, 0.95)) + ' (red) · max ' + ms(sorted[sorted.length - 1]) + ' · ' + sorted.length + ' pushes' : 'no pushes yet'
+    $(legend).textContent = sorted.length ? 'p50 ' + ms(pct(sorted, 0.5)) + ' (green) · p95 ' + ms(pct(sorted, 0.95)) + ' (red) · max ' + ms(sorted[sorted.length - 1]) + ' · ' + sorted.length + ' ' + noun : 'no ' + noun + ' yet'
   }
 
   function dispatch(event, data) {

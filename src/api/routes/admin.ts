@@ -2,6 +2,8 @@
 // ring?) and the providers' configuration alarms. Without ADMIN_TOKEN they answer 403 ADMIN_DISABLED.
 import type { FastifyInstance } from 'fastify'
 import type { ProviderAlarm } from '../../dispatch/alarms.js'
+import type { ReachState } from '../../reach/state.js'
+import type { AgentView } from '../../reach/tracker.js'
 import type { AuditEntry, AuditQuery } from '../../ring/audit.js'
 import { adminAuth } from '../dashboard/admin-auth.js'
 import { errorResponseSchema } from '../errors.js'
@@ -10,6 +12,8 @@ export interface AdminRouteOptions {
   adminToken?: string
   audit: { query(q: AuditQuery): AuditEntry[]; readonly size: number }
   alarms: { active(): ProviderAlarm[] }
+  /** GET /api/v1/admin/reachability: agents' phones as their receipts show them. */
+  reachability?: { agents(state?: ReachState): Promise<AgentView[]> }
 }
 
 const ID = '^[A-Za-z0-9-]{1,128}$'
@@ -36,6 +40,21 @@ export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
       return { entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })), retained: o.audit.size }
     },
   )
+
+  const reachability = o.reachability
+  if (reachability) {
+    app.get<{ Querystring: { state?: ReachState } }>(
+      '/api/v1/admin/reachability',
+      {
+        onRequest: requireAdmin,
+        schema: {
+          querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: ['reachable', 'unreachable', 'unknown'] } } },
+          response: { '4xx': errorResponseSchema },
+        },
+      },
+      async (req) => ({ agents: await reachability.agents(req.query.state) }),
+    )
+  }
 
   app.get('/api/v1/admin/alarms', { onRequest: requireAdmin, schema: { response: { '4xx': errorResponseSchema } } }, async () => ({
     alarms: o.alarms.active().map((a) => ({ ...a, since: new Date(a.since).toISOString() })),

@@ -14,6 +14,8 @@ export interface DashboardOptions {
   instanceId: string
   live: LiveFeed
   metrics: GatewayMetrics
+  /** Agents whose phones do not ring (device receipts). */
+  unreachableAgents?: () => Promise<Array<{ userId: string; name: string | null; since: string | null }>>
   /** How often the stream sends a fresh state (connection, lease, devices); default 2 s. */
   stateIntervalMs?: number
 }
@@ -38,7 +40,8 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
 
   const state = async (): Promise<Record<string, unknown>> => {
     const s = await o.metrics.snapshot()
-    return { instanceId: o.instanceId, now: Date.now(), ...s, totals: o.live.totals }
+    const unreachable = o.unreachableAgents ? await o.unreachableAgents().catch(() => undefined) : undefined
+    return { instanceId: o.instanceId, now: Date.now(), ...s, totals: o.live.totals, ...(unreachable ? { unreachable } : {}) }
   }
 
   const asset = (path: string, type: string, body: string) =>

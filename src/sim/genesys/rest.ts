@@ -2,12 +2,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Clock } from '../../clock.js'
 import type { AccessToken, OAuthService } from './oauth.js'
-import { organizationBody, type Directory, type SimOrganization, type SimUser } from './directory.js'
+import { organizationBody, type Directory, type RoutingStatusValue, type SimOrganization, type SimUser } from './directory.js'
 import type { ConversationBook } from './conversations.js'
 import type { NotificationHub } from './notifications.js'
 import type { EventStreamHub } from './eventstreams.js'
 import { analyticsConversation, restConversation } from './snapshots.js'
 import { HttpError, isRecord, readJson, sendJson } from './http.js'
+
+// The RoutingStatus model's status values (the SDK's RoutingStatus.StatusEnum).
+const ROUTING_STATUSES: ReadonlySet<string> = new Set<RoutingStatusValue>(['OFF_QUEUE', 'IDLE', 'INTERACTING', 'NOT_RESPONDING', 'COMMUNICATING'])
 
 export interface FailRule {
   method?: string
@@ -101,6 +104,17 @@ export class ApiRouter {
     this.add('GET', /^\/api\/v2\/users\/([^/]+)\/routingstatus$/, 'GET /api/v2/users/{userId}/routingstatus', ({ res, params }) =>
       sendJson(res, 200, directory.routingStatusBody(directory.user(params[0] ?? ''))),
     )
+    // UsersApi putUserRoutingstatus: body RoutingStatus {status, …}; the answer is the new RoutingStatus.
+    this.add('PUT', /^\/api\/v2\/users\/([^/]+)\/routingstatus$/, 'PUT /api/v2/users/{userId}/routingstatus', async ({ req, res, params }) => {
+      const user = directory.user(params[0] ?? '')
+      const body = await readJson(req)
+      const status = isRecord(body) ? body.status : undefined
+      if (typeof status !== 'string' || !ROUTING_STATUSES.has(status)) {
+        throw new HttpError(400, 'bad.request', `status must be one of ${[...ROUTING_STATUSES].join(', ')}`)
+      }
+      directory.setRoutingStatus(user.id, status as RoutingStatusValue)
+      sendJson(res, 200, directory.routingStatusBody(user))
+    })
     this.add('GET', /^\/api\/v2\/users\/([^/]+)$/, 'GET /api/v2/users/{userId}', ({ res, params }) =>
       sendJson(res, 200, directory.userBody(directory.user(params[0] ?? ''), orgId)),
     )
