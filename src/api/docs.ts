@@ -41,6 +41,20 @@ const FALLBACK: Record<string, { tags: string[]; summary: string; description: s
     description: 'Newest first: every push suppressed (duplicate, presence, no reachable device), failed, expired or refused as a dead token, with its reason. Filter by userId or conversationId. Admin token.',
     security: [{ adminToken: [] }],
   },
+  'POST /api/v1/agent/received/{conversationId}': {
+    tags: ['devices'],
+    summary: 'A push reached this agent’s device (device receipt)',
+    description:
+      'Called by the app from its push handler with the token the push came to, `action` (`ring`, the default, or `cancel_ring`) and optionally `participantId` (`genesys_participant_id`). 204, also for a repeat; 404 unless the token is one of this agent’s devices and a push of that conversation went to it. Feeds the receipt latency and the agent’s reachability.',
+    security: [{ agentToken: [] }],
+  },
+  'GET /api/v1/admin/reachability': {
+    tags: ['operations'],
+    summary: 'Agents’ reachability from device receipts',
+    description:
+      'Every agent with devices: `reachable` (a phone reported its last ring), `unreachable` (every reporting phone missed UNREACHABLE_AFTER rings in a row) or `unknown` (no ring yet, or an app that does not report), with each device’s token prefix, last receipt, receipt latency and misses in a row. `?state=` filters. Admin token.',
+    security: [{ adminToken: [] }],
+  },
   'GET /api/v1/admin/alarms': {
     tags: ['operations'],
     summary: 'Provider configuration alarms',

@@ -86,3 +86,27 @@ test('the redacted view carries no secret', () => {
   const text = JSON.stringify(redacted(loadConfig({ ...base, ADMIN_TOKEN: 'admin-token-0123456789', STORE_URL: 'redis://user:pw@127.0.0.1:6379' })))
   assert.doesNotMatch(text, /s3cret-value|admin-token-0123456789|:pw@|PRIVATE KEY/)
 })
+
+test('device receipts: off by default; the unreachable webhook must be a safe outbound URL, checked at start and never shown whole', () => {
+  const c = loadConfig(base)
+  assert.deepEqual(c.reach, { unreachableAfter: 3, ttlMs: 168 * 3_600_000, action: 'off', ringRepeatMs: 0 })
+  fails({ ...base, UNREACHABLE_AFTER: '0' }, 'UNREACHABLE_AFTER')
+  fails({ ...base, UNREACHABLE_ACTION: 'logout' }, 'UNREACHABLE_ACTION')
+  fails({ ...base, UNREACHABLE_WEBHOOK_URL: 'not a url' }, 'UNREACHABLE_WEBHOOK_URL')
+  fails({ ...base, UNREACHABLE_WEBHOOK_URL: 'ftp://hooks.example.com/x' }, 'UNREACHABLE_WEBHOOK_URL')
+  fails({ ...base, UNREACHABLE_WEBHOOK_URL: 'http://hooks.example.com/x' }, 'UNREACHABLE_WEBHOOK_URL')
+  fails({ ...base, UNREACHABLE_WEBHOOK_URL: 'https://user:pass@hooks.example.com/x' }, 'UNREACHABLE_WEBHOOK_URL')
+  fails({ ...base, UNREACHABLE_WEBHOOK_URL: 'https://hooks.example.com/x#frag' }, 'UNREACHABLE_WEBHOOK_URL')
+  fails({ ...base, RING_REPEAT_S: '30' }, 'RING_REPEAT_S')
+  fails({ ...base, UNREACHABLE_TYPO: '1' }, 'UNREACHABLE_TYPO')
+  const { GENESYS_CLIENT_ID: _id, GENESYS_CLIENT_SECRET: _secret, ...noClient } = base
+  fails({ ...noClient, GENESYS_EVENT_SOURCE: 'webhook', WEBHOOK_SECRET: 'a-shared-secret-of-16', GENESYS_ORG_ID: '7d1c6a57-0000-4000-8000-000000000000', UNREACHABLE_ACTION: 'off-queue' }, 'UNREACHABLE_ACTION')
+
+  const on = loadConfig({ ...base, UNREACHABLE_WEBHOOK_URL: 'https://hooks.example.com/services/T000/B000/secret', UNREACHABLE_ACTION: 'off-queue', RING_REPEAT_S: '5', UNREACHABLE_AFTER: '2' })
+  assert.equal(on.reach.webhookUrl, 'https://hooks.example.com/services/T000/B000/secret')
+  assert.equal(on.reach.ringRepeatMs, 5_000)
+  assert.equal(loadConfig({ ...base, UNREACHABLE_WEBHOOK_URL: 'http://127.0.0.1:9000/hook' }).reach.webhookUrl, 'http://127.0.0.1:9000/hook', 'plain http to this host only')
+  const shown = JSON.stringify(redacted(on))
+  assert.ok(!shown.includes('secret'), shown)
+  assert.ok(shown.includes('https://hooks.example.com/[redacted]'))
+})
