@@ -13,7 +13,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2'
 import { performance } from 'node:perf_hooks'
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
+const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
 
 /** APNs and FCM answer with a few hundred bytes of JSON at most; more is not a push service's answer. */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -237,6 +237,9 @@ export class PooledSession {
       return this.owner.unanswered(push, { kind: 'refused', reason: `stream ${id ?? '-'} not processed by the server (rst ${stream.rstCode})` }, true)
     }
     if (ended) return this.owner.unanswered(push, { kind: 'lost', reason: `stream ${id}: ${ended.reason}` }, ended.resend)
+    // node:http2 resets a stream whose answer broke one of its limits (header list size or pairs,
+    // session memory): a server that sends that is not to be trusted with more pushes.
+    if (stream.rstCode === NGHTTP2_ENHANCE_YOUR_CALM) this.end(`stream ${id}: the answer broke a limit (ENHANCE_YOUR_CALM)`, false)
     const why = push.status === undefined ? 'before a response' : `after :status ${push.status}, before the end of the response`
     this.owner.unanswered(push, { kind: 'lost', reason: `stream ${id} reset (rst ${stream.rstCode}) ${why}` }, false)
   }

@@ -28,10 +28,15 @@ async function harnessStore(world: TestWorld): Promise<{ settings: Record<string
   return { settings: { STORE_URL: dynalite.storeUrl('e2e'), DYNAMODB_CREATE_TABLES: '1' }, close: () => dynalite.close() }
 }
 
-export async function startHarness(settings: Record<string, string> = {}): Promise<Harness> {
+/**
+ * `settingsFor`: settings that depend on the world (e.g. APNS_URL through a proxy in front of the
+ * sandbox), applied after `settings`.
+ */
+export async function startHarness(settings: Record<string, string> = {}, settingsFor?: (world: TestWorld) => Promise<Record<string, string>>): Promise<Harness> {
   const world = await startTestWorld()
   const store = await harnessStore(world)
-  const config = loadConfig({ ...world.env, ...store.settings, PORT: '0', HOST: '127.0.0.1', ...settings })
+  const late = settingsFor ? await settingsFor(world) : {}
+  const config = loadConfig({ ...world.env, ...store.settings, PORT: '0', HOST: '127.0.0.1', ...settings, ...late })
   const gateway = await Gateway.create({ config, logger: silentLogger(), ca: world.pki.caCert, webPushSandboxHosts: [world.webPushSandboxHost] })
   const api = await gateway.start()
   return {

@@ -59,7 +59,7 @@ export interface InjectedFailure {
   retryAfterS?: number
 }
 
-export type ApnsChaos = 'refuse' | 'reset' | { status: number; reason: string; retryAfterS?: number }
+export type ApnsChaos = 'refuse' | 'reset' | 'reset-after-status' | { status: number; reason: string; retryAfterS?: number }
 
 // Bodies larger than this are not read to the end: they are too large for any push type.
 const MAX_BODY_READ = 64 * 1024
@@ -68,8 +68,10 @@ export class ApnsSandbox extends EventEmitter {
   readonly accepted: AcceptedPush[] = []
   /** Pushes accepted since start or the last resetStats(), kept or not. */
   acceptedCount = 0
+  /** Requests received (streams opened), answered or not, since start or the last resetStats(). */
+  received = 0
   readonly rejected: RejectedPush[] = []
-  private readonly open = new Map<ServerHttp2Session, { tokens: ConnectionTokenState; streams: number }>()
+  private readonly open = new Map<ServerHttp2Session, { tokens: ConnectionTokenState; streams: number; ids: Set<number>; lastStreamId: number }>()
   private readonly tokenFailures = new Map<string, InjectedFailure>()
   private readonly nextFailures: InjectedFailure[] = []
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -110,18 +112,28 @@ export class ApnsSandbox extends EventEmitter {
     for (let i = 0; i < n; i++) this.nextFailures.push({ ...f })
   }
 
-  /** GOAWAY (NO_ERROR, last processed stream) on every session, then close them once their streams finish. */
-  goAway(): void {
-    for (const session of this.open.keys()) {
+  /**
+   * GOAWAY on every session, with Apple's JSON debug data (`{"reason": …}`), then close them once
+   * their streams finish. `processed`: how many of the streams in flight (the oldest) the server
+   * keeps and answers; the last stream id says so, and the others are dropped unanswered (default
+   * 0: none). `code`: an HTTP/2 error code (default NO_ERROR).
+   */
+  goAway(options: { reason?: string; processed?: number; code?: number } = {}): void {
+    for (const [session, conn] of this.open) {
       if (session.closed || session.destroyed) continue
-      session.goaway(http2.constants.NGHTTP2_NO_ERROR, 0, Buffer.from(JSON.stringify({ reason: 'Shutdown' })))
-      session.close()
+      const ids = [...conn.ids].sort((a, b) => a - b)
+      const lastStreamId = options.processed ? (ids[Math.min(options.processed, ids.length) - 1] ?? 0) : 0
+      conn.lastStreamId = lastStreamId
+      session.goaway(options.code ?? http2.constants.NGHTTP2_NO_ERROR, lastStreamId, Buffer.from(JSON.stringify({ reason: options.reason ?? 'Shutdown' })))
+      // Closed once its last stream ends: node:http2's close() here would reset the streams it keeps.
+      if (conn.streams === 0) session.close()
     }
   }
 
   /**
    * Decides per request (after validation) to answer normally (undefined), fail it, or reset its
-   * stream: 'refuse' (REFUSED_STREAM: not processed, safe to resend) or 'reset' (INTERNAL_ERROR).
+   * stream: 'refuse' (REFUSED_STREAM: not processed, safe to resend), 'reset' (INTERNAL_ERROR) or
+   * 'reset-after-status' (`:status 200`, then INTERNAL_ERROR before the end of the answer).
    * Fault-injection tests; undefined turns it off.
    */
   setChaos(decide: ((token: string) => ApnsChaos | undefined) | undefined): void {
@@ -151,6 +163,7 @@ export class ApnsSandbox extends EventEmitter {
   resetStats(): void {
     this.accepted.length = 0
     this.acceptedCount = 0
+    this.received = 0
     this.rejected.length = 0
     this.peak = 0
     this.opened = 0
@@ -167,18 +180,26 @@ export class ApnsSandbox extends EventEmitter {
 
   private track(session: ServerHttp2Session): void {
     this.opened++
-    this.open.set(session, { tokens: new Map(), streams: 0 })
+    this.open.set(session, { tokens: new Map(), streams: 0, ids: new Set(), lastStreamId: Number.POSITIVE_INFINITY })
     session.on('close', () => this.open.delete(session))
     // A client that vanishes mid-request is normal in tests of resets; nothing to report.
     session.on('error', () => undefined)
   }
 
   private async handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    this.received++
     const conn = this.open.get(stream.session as ServerHttp2Session)
     if (conn) {
       conn.streams++
       this.peak = Math.max(this.peak, conn.streams)
-      stream.once('close', () => conn.streams--)
+      const id = stream.id ?? 0
+      conn.ids.add(id)
+      stream.once('close', () => {
+        conn.streams--
+        conn.ids.delete(id)
+        const session = stream.session as ServerHttp2Session
+        if (conn.streams === 0 && conn.lastStreamId !== Number.POSITIVE_INFINITY && session && !session.closed) session.close()
+      })
     }
     stream.on('error', () => undefined)
     const apnsId = typeof headers['apns-id'] === 'string' ? headers['apns-id'] : randomUUID()
@@ -196,6 +217,14 @@ export class ApnsSandbox extends EventEmitter {
     if ('reason' in p) return this.reject(stream, apnsId, token, p)
 
     const chaos = this.chaos?.(token)
+    if (chaos === 'reset-after-status') {
+      // The answer starts (:status 200) and is then reset: not a delivery, whatever the status said.
+      this.rejected.push({ token, status: 0, reason: chaos })
+      stream.respond({ ':status': 200, 'apns-id': apnsId }, { endStream: false })
+      stream.write('{')
+      // destroy(), not close(): close() ends the stream first (END_STREAM), which would complete the answer.
+      return void setImmediate(() => stream.destroy(new Error('chaos: reset after :status')))
+    }
     if (chaos === 'refuse' || chaos === 'reset') {
       this.rejected.push({ token, status: 0, reason: chaos })
       return void stream.close(chaos === 'refuse' ? http2.constants.NGHTTP2_REFUSED_STREAM : http2.constants.NGHTTP2_INTERNAL_ERROR)
@@ -246,7 +275,10 @@ export class ApnsSandbox extends EventEmitter {
   private respond(stream: ServerHttp2Stream, send: () => void): void {
     const wait = Math.max(this.o.responseDelayMs ?? 0, this.stallUntil - performance.now())
     const go = (): void => {
-      if (!stream.destroyed && !stream.closed) send()
+      if (stream.destroyed || stream.closed) return
+      // Above the last stream id of our GOAWAY: never processed, as the GOAWAY told the client.
+      if ((stream.id ?? 0) > (this.open.get(stream.session as ServerHttp2Session)?.lastStreamId ?? Number.POSITIVE_INFINITY)) return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
+      send()
     }
     if (wait <= 0) return go()
     const timer = setTimeout(() => {
