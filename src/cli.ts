@@ -22,8 +22,9 @@ Commands:
   send-test --user ID     Ring an agent's devices as a real call would, then cancel;
                           prints each device's result.
   devices list|remove     The device registry (list all or --user ID; remove one).
-  migrate-store --from sqlite:PATH --to redis://…
-                          Copy every device from SQLite to Redis (resumable, verified).
+  migrate-store --from URL --to URL
+                          Copy every device between two stores, any pair of SQLite, Redis
+                          and DynamoDB (resumable, verified).
 
 Every command takes --help.
 

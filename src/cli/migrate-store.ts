@@ -1,5 +1,6 @@
-// push-gateway migrate-store --from sqlite:<path> --to redis://…: copies every device from the
-// single-instance SQLite store to the shared Redis store, for a move to several instances.
+// push-gateway migrate-store --from <STORE_URL> --to <STORE_URL>: copies every device from one store
+// to another, any pair of SQLite, Redis (or Redis behind Sentinel) and DynamoDB: SQLite to a shared
+// store for a move to several instances, Redis to DynamoDB for a move to AWS, and back.
 // Resumable: a re-run skips devices already copied, so an interrupted copy just runs again.
 // Never downgrades: a device that re-registered on the new store since (newer registeredAt) is kept.
 // Verified: every source device is read back from the target by token and owner before exit 0.
@@ -8,13 +9,23 @@
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { openStore } from '../store/open.js'
+import { isDynamoUrl } from '../store/dynamodb-tables.js'
+import { isRedisUrl } from '../store/redis-url.js'
 import type { Store } from '../store/store.js'
 
-export const MIGRATE_USAGE = `Usage: push-gateway migrate-store --from sqlite:<path> --to redis://…[?prefix=<key prefix>]
+export const MIGRATE_USAGE = `Usage: push-gateway migrate-store --from <store URL> --to <store URL> [--create-tables]
 
-Copies every registered device from a SQLite store to a Redis store. Safe to run again after an
-interruption (devices already copied are skipped) and while gateways run on the target.
+Store URLs as in STORE_URL: sqlite:<path>, redis://…, rediss://…, redis+sentinel://…,
+rediss+sentinel://…, dynamodb://<table-prefix>?region=<region>. Copies every registered device
+from one to the other, in either direction. Safe to run again after an interruption (devices
+already copied are skipped) and while gateways run on the target. --create-tables creates missing
+DynamoDB tables on the target (as DYNAMODB_CREATE_TABLES=1 does).
 Exit codes: 0 copied and verified, 1 failed or not verified, 2 bad usage.`
+
+/** The stores a migration can read or write: every persistent one (memory: lives in one process). */
+function persistent(url: string): boolean {
+  return (url.startsWith('sqlite:') && url.length > 'sqlite:'.length && url !== 'sqlite::memory:') || isRedisUrl(url) || isDynamoUrl(url)
+}
 
 export interface MigrateResult {
   total: number
@@ -61,9 +72,9 @@ export async function migrateDevices(o: MigrateOptions): Promise<MigrateResult> 
 }
 
 export async function runMigrateStore(args: string[], io: { stderr: NodeJS.WritableStream; stdout: NodeJS.WritableStream } = process): Promise<number> {
-  let values: { from?: string; to?: string; help?: boolean }
+  let values: { from?: string; to?: string; help?: boolean; 'create-tables'?: boolean }
   try {
-    values = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values
+    values = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' }, 'create-tables': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values
   } catch (err) {
     io.stderr.write(`push-gateway migrate-store: ${(err as Error).message}\n\n${MIGRATE_USAGE}\n`)
     return 2
@@ -71,8 +82,12 @@ export async function runMigrateStore(args: string[], io: { stderr: NodeJS.Writa
   if (values.help) return void io.stdout.write(`${MIGRATE_USAGE}\n`), 0
   const fromUrl = values.from ?? ''
   const toUrl = values.to ?? ''
-  if (!fromUrl.startsWith('sqlite:') || !/^rediss?:\/\//.test(toUrl)) {
-    io.stderr.write(`push-gateway migrate-store: --from must be sqlite:<path> and --to redis://… or rediss://…\n\n${MIGRATE_USAGE}\n`)
+  if (!persistent(fromUrl) || !persistent(toUrl)) {
+    io.stderr.write(`push-gateway migrate-store: --from and --to must each be a sqlite:<path>, redis…:// or dynamodb:// store URL\n\n${MIGRATE_USAGE}\n`)
+    return 2
+  }
+  if (fromUrl === toUrl) {
+    io.stderr.write(`push-gateway migrate-store: --from and --to name the same store\n\n${MIGRATE_USAGE}\n`)
     return 2
   }
   let from: Store | undefined
@@ -80,7 +95,7 @@ export async function runMigrateStore(args: string[], io: { stderr: NodeJS.Writa
   const bar = new cliProgress.SingleBar({ stream: io.stderr, format: 'devices [{bar}] {percentage}% {value}/{total}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 1_000 }, cliProgress.Presets.shades_classic)
   try {
     from = await openStore(fromUrl)
-    to = await openStore(toUrl)
+    to = await openStore(toUrl, { createTables: values['create-tables'] === true })
     await to.ping()
     bar.start((await from.countDevices()).total, 0)
     const result = await migrateDevices({ from, to, onProgress: (done) => bar.update(done) })

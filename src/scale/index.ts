@@ -1,21 +1,37 @@
-// Scale-out wiring for the composition root: with a Redis store, a WebSocket source runs under the
-// source lease (one instance listens, the others stand by). The webhook source needs no lease: every
+// Scale-out wiring for the composition root: with a Redis or DynamoDB store, a WebSocket source runs
+// under the source lease (one instance listens, the others stand by). The webhook source needs no lease: every
 // instance serves it, and the ring store's SET NX dedup makes a retried delivery ring once.
 import type { Config } from '../config.js'
 import type { Logger } from '../observability/logger.js'
 import type { SourceStatus } from '../sources/source.js'
 import type { DeviceStore } from '../store/store.js'
 import { isRedisUrl, parseRedisUrl } from '../store/redis-url.js'
+import { isDynamoUrl, parseDynamoUrl } from '../store/dynamodb-tables.js'
 import { createScaleBus } from './bus.js'
+import { dynamoCoordination } from './dynamo-lease.js'
 import { LeasedSource } from './leased-source.js'
 
 export { LeasedSource } from './leased-source.js'
 export { RedisLease, type LeaseState } from './lease.js'
 
-/** A LeasedSource when the store is Redis and the source is a WebSocket one; otherwise undefined. */
+/** A LeasedSource when the store is shared (Redis, DynamoDB) and the source is a WebSocket one; otherwise undefined. */
 export async function leaseForSource(o: { config: Config; store: DeviceStore; logger: Logger; keyPrefix?: string }): Promise<LeasedSource | undefined> {
   const { config } = o
-  if (!isRedisUrl(config.storeUrl) || config.genesys.eventSource === 'webhook') return undefined
+  if (config.genesys.eventSource === 'webhook') return undefined
+  if (isDynamoUrl(config.storeUrl)) {
+    const coordination = dynamoCoordination({ target: parseDynamoUrl(config.storeUrl), name: 'source' })
+    return new LeasedSource({
+      backend: coordination.backend,
+      changes: coordination.changes,
+      instanceId: config.instanceId,
+      ttlMs: config.scale.leaseTtlMs,
+      logger: o.logger.child({ component: 'lease' }),
+      listUserIds: () => o.store.listUserIds(),
+      hasDevices: async (userId) => (await o.store.listDevices(userId)).length > 0,
+      onStopped: async () => coordination.close(),
+    })
+  }
+  if (!isRedisUrl(config.storeUrl)) return undefined
   const target = parseRedisUrl(config.storeUrl, o.keyPrefix)
   const logger = o.logger.child({ component: 'lease' })
   // A renewal must answer well inside the lease, or the holder gives the lease up anyway.

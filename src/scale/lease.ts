@@ -11,8 +11,31 @@
 // is computed from a monotonic clock whenever it is asked (isValid), not only when a timer fires.
 // Renewal is compare-and-extend on the full value, so a holder whose lease was taken over (same
 // instance id or not) can never extend the new holder's lease: the fencing token differs.
+//
+// The same lease lives in DynamoDB as one item (dynamo-lease.ts): the LeaseBackend below is the
+// compare-and-set it needs, in Redis scripts or DynamoDB conditional writes.
 import type { Logger } from '../observability/logger.js'
 import type { ScaleBus } from './bus.js'
+
+/** The three atomic steps of a lease, on whichever store holds it. Values are "<instanceId>|<fencing token>". */
+export interface LeaseBackend {
+  /** Takes the lease unless another holder's is alive: [1, value, ttl] won, [0, holder's value, its ms left] not. */
+  acquire(instanceId: string, ttlMs: number): Promise<[number, string, number]>
+  /** Extends the lease only if it still holds exactly `value`. */
+  renew(value: string, ttlMs: number): Promise<boolean>
+  /** Gives it up only if it still holds exactly `value`; true when it did. */
+  release(value: string): Promise<boolean>
+}
+
+/** The Redis lease: scripts on the bus's command connection. */
+export function redisLeaseBackend(bus: ScaleBus, name: string): LeaseBackend {
+  const key = `${bus.keyPrefix}lease:${name}`
+  return {
+    acquire: async (instanceId, ttlMs) => (await bus.redis.eval(ACQUIRE, 2, key, `${key}:fence`, instanceId, ttlMs)) as [number, string, number],
+    renew: async (value, ttlMs) => (await bus.redis.eval(RENEW, 1, key, value, ttlMs)) === 1,
+    release: async (value) => (await bus.redis.eval(RELEASE, 1, key, value)) === 1,
+  }
+}
 
 export interface LeaseState {
   holder: boolean
@@ -22,7 +45,10 @@ export interface LeaseState {
 }
 
 export interface LeaseOptions {
-  bus: ScaleBus
+  /** Redis: the lease's scripts, and a graceful release heard at once by every standby. */
+  bus?: ScaleBus
+  /** Where the lease lives when not on the bus (DynamoDB); standbys then notice a release when its TTL lapses. */
+  backend?: LeaseBackend
   name: string
   instanceId: string
   ttlMs: number
@@ -47,8 +73,7 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 return 0`
 
 export class RedisLease {
-  private readonly key: string
-  private readonly fenceKey: string
+  private readonly backend: LeaseBackend
   private readonly now: () => number
   private readonly safetyMs: number
   private value: string | undefined
@@ -62,8 +87,9 @@ export class RedisLease {
   private again = false
 
   constructor(private readonly o: LeaseOptions) {
-    this.key = `${o.bus.keyPrefix}lease:${o.name}`
-    this.fenceKey = `${this.key}:fence`
+    if (o.backend) this.backend = o.backend
+    else if (o.bus) this.backend = redisLeaseBackend(o.bus, o.name)
+    else throw new Error('RedisLease needs a bus or a backend')
     this.now = o.now ?? (() => performance.now())
     // Timers on two hosts can run a little apart; 5 % of the TTL (at least 100 ms) covers it.
     this.safetyMs = Math.max(100, Math.round(o.ttlMs * 0.05))
@@ -73,7 +99,7 @@ export class RedisLease {
   async start(): Promise<void> {
     if (this.running) return
     this.running = true
-    this.o.bus.subscribe(`lease:${this.o.name}:released`, () => {
+    this.o.bus?.subscribe(`lease:${this.o.name}:released`, () => {
       if (this.running && this.value === undefined) this.schedule(0)
     })
     await this.tick()
@@ -137,9 +163,9 @@ export class RedisLease {
     const sentAt = this.now()
     let reply: [number, string, number]
     try {
-      reply = (await this.o.bus.redis.eval(ACQUIRE, 2, this.key, this.fenceKey, this.o.instanceId, this.o.ttlMs)) as [number, string, number]
+      reply = await this.backend.acquire(this.o.instanceId, this.o.ttlMs)
     } catch (err) {
-      this.o.logger.debug({ err: (err as Error).message }, 'lease: acquire attempt failed (Redis unavailable)')
+      this.o.logger.debug({ err: (err as Error).message }, 'lease: acquire attempt failed (store unavailable)')
       return this.schedule(Math.min(1_000, this.o.ttlMs / 5))
     }
     const [won, value, pttl] = reply
@@ -160,16 +186,16 @@ export class RedisLease {
 
   private async renew(value: string): Promise<void> {
     const sentAt = this.now()
-    let ok: number
+    let ok: boolean
     try {
-      ok = (await this.o.bus.redis.eval(RENEW, 1, this.key, value, this.o.ttlMs)) as number
+      ok = await this.backend.renew(value, this.o.ttlMs)
     } catch (err) {
       // Keep trying while the lease is still ours; the deadline timer gives it up in time.
       this.o.logger.warn({ err: (err as Error).message, validForMs: Math.round(this.validUntil - this.now()) }, 'lease: renewal failed, retrying')
       return this.schedule(Math.min(500, this.o.ttlMs / 10))
     }
     if (this.value !== value) return
-    if (ok !== 1) {
+    if (!ok) {
       this.o.logger.warn({ instanceId: this.o.instanceId, fencingToken: this.token }, 'lease: taken over by another instance')
       this.drop('taken')
       return this.schedule(0)
@@ -204,7 +230,7 @@ export class RedisLease {
 
   private async release(value: string): Promise<void> {
     try {
-      if ((await this.o.bus.redis.eval(RELEASE, 1, this.key, value)) === 1) await this.o.bus.publish(`lease:${this.o.name}:released`, value)
+      if ((await this.backend.release(value)) && this.o.bus) await this.o.bus.publish(`lease:${this.o.name}:released`, value)
     } catch (err) {
       this.o.logger.debug({ err: (err as Error).message }, 'lease: release failed; the key expires by its TTL')
     }

@@ -13,10 +13,26 @@ import type { RoutingEvent } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { EventSource, RoutingEventHandler, SourceStatus } from '../sources/source.js'
 import type { ScaleBus } from './bus.js'
-import { RedisLease, type LeaseState } from './lease.js'
+import { RedisLease, type LeaseBackend, type LeaseState } from './lease.js'
+
+/**
+ * Without pub/sub (DynamoDB): registrations bump a change counter that the holder polls, and the
+ * holder reconciles with the registry whenever it moved.
+ */
+export interface AgentChangeLog {
+  announce(userId: string): Promise<void>
+  /** Changes whenever any instance announced something. */
+  version(): Promise<string>
+}
 
 export interface LeasedSourceOptions {
-  bus: ScaleBus
+  /** Redis: lease scripts, agent changes and releases over pub/sub. */
+  bus?: ScaleBus
+  /** Without a bus: where the lease lives, and how agent changes travel. */
+  backend?: LeaseBackend
+  changes?: AgentChangeLog
+  /** How often the holder polls `changes` (default 1 s). */
+  changePollMs?: number
   instanceId: string
   ttlMs: number
   logger: Logger
@@ -38,11 +54,14 @@ export class LeasedSource implements EventSource {
   // Start, stop and topic changes of the inner source run one at a time, in order.
   private chain: Promise<unknown> = Promise.resolve()
   private reconcileTimer: NodeJS.Timeout | undefined
+  private pollTimer: NodeJS.Timeout | undefined
+  private seenVersion: string | undefined
   private holding = false
 
   constructor(private readonly o: LeasedSourceOptions) {
     this.lease = new RedisLease({
-      bus: o.bus,
+      ...(o.bus && { bus: o.bus }),
+      ...(o.backend && { backend: o.backend }),
       name: 'source',
       instanceId: o.instanceId,
       ttlMs: o.ttlMs,
@@ -78,16 +97,21 @@ export class LeasedSource implements EventSource {
   }
 
   async start(): Promise<void> {
-    this.o.bus.subscribe(AGENTS_CHANGED, (userId) => void this.agentChanged(userId))
-    this.o.bus.onResubscribed(() => void this.reconcile())
+    this.o.bus?.subscribe(AGENTS_CHANGED, (userId) => void this.agentChanged(userId))
+    this.o.bus?.onResubscribed(() => void this.reconcile())
     await this.lease.start()
     await this.chain
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.o.reconcileMs ?? 30_000)
     this.reconcileTimer.unref()
+    if (this.o.changes) {
+      this.pollTimer = setInterval(() => void this.pollChanges(), this.o.changePollMs ?? 1_000)
+      this.pollTimer.unref()
+    }
   }
 
   async stop(): Promise<void> {
     clearInterval(this.reconcileTimer)
+    clearInterval(this.pollTimer)
     await this.lease.stop()
     await this.chain
     await this.o.onStopped?.()
@@ -163,9 +187,22 @@ export class LeasedSource implements EventSource {
     }
   }
 
+  private async pollChanges(): Promise<void> {
+    if (!this.holding || !this.o.changes) return
+    try {
+      const version = await this.o.changes.version()
+      if (version === this.seenVersion) return
+      this.seenVersion = version
+      await this.reconcile()
+    } catch (err) {
+      this.o.logger.debug({ err: (err as Error).message }, 'leased source: could not poll agent changes')
+    }
+  }
+
   private async announce(userId: string): Promise<void> {
     try {
-      await this.o.bus.publish(AGENTS_CHANGED, userId)
+      if (this.o.bus) await this.o.bus.publish(AGENTS_CHANGED, userId)
+      else await this.o.changes?.announce(userId)
     } catch (err) {
       // The device is stored; the holder's periodic reconcile picks the agent up.
       this.o.logger.warn({ err: (err as Error).message, userId }, 'leased source: could not announce an agent change')

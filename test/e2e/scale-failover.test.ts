@@ -13,6 +13,7 @@ import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { register, startInstance, type Instance } from '../scale/instances.js'
 import { fcmToken, waitFor } from './harness.js'
 import { recordTrial } from '../support/trials.js'
+import { DYNALITE_ENV, startDynalite, type Dynalite } from '../support/dynalite.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const LEASE_TTL_MS = 3_000
@@ -22,13 +23,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 let world: TestWorld
 let instances: Instance[] = []
 const prefix = `test:scale:${randomUUID()}:`
+// PGW_TEST_STORE=dynamodb (scale-failover-dynamodb.test.ts): the same scenario on the DynamoDB store (dynalite).
+const dynamo = process.env.PGW_TEST_STORE === 'dynamodb'
+let dynalite: Dynalite | undefined
 
 before(async () => {
   world = await startTestWorld()
+  if (dynamo) dynalite = await startDynalite()
 })
 after(async () => {
   await Promise.all(instances.map((i) => i.stop()))
   await world.close()
+  if (dynalite) return dynalite.close()
   const admin = new Redis(REDIS_URL)
   const keys = await admin.keys(`${prefix}*`)
   if (keys.length > 0) await admin.del(...keys)
@@ -56,9 +62,11 @@ const pushes = (conversationId: string, action: 'ring' | 'cancel_ring'): number 
 test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ring lost or doubled, every ring cancelled', async () => {
   const sep = REDIS_URL.includes('?') ? '&' : '?'
   // Rings outlive the failover (kill → new holder ≈ 2.2–2.9 s, then its recovery) and the 2 s grace.
-  const settings = { STORE_URL: `${REDIS_URL}${sep}prefix=${encodeURIComponent(prefix)}`, LEASE_TTL_MS: String(LEASE_TTL_MS), RING_TIMEOUT_S: '8', WEBHOOK_SECRET }
+  const redisSettings = { STORE_URL: `${REDIS_URL}${sep}prefix=${encodeURIComponent(prefix)}` }
+  const store = dynalite ? { STORE_URL: dynalite.storeUrl('failover'), DYNAMODB_CREATE_TABLES: '1', ...DYNALITE_ENV } : redisSettings
+  const settings = { ...store, LEASE_TTL_MS: String(LEASE_TTL_MS), RING_TIMEOUT_S: '8', WEBHOOK_SECRET }
   instances = await Promise.all(['gw-a', 'gw-b', 'gw-c'].map((id) => startInstance(world, id, settings)))
-  for (const i of instances) await waitFor(`${i.id} ready`, async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200, 20_000)
+  for (const i of instances) await waitFor(`${i.id} ready`, async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200, 45_000)
   const holder = await waitFor('a lease holder', () => instances.find((i) => i.loggedAt('lease acquired') !== undefined), 10_000)
   await sleep(300)
   assert.equal(instances.filter((i) => i.loggedAt('lease acquired') !== undefined).length, 1, 'one holder among three')
@@ -208,9 +216,9 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
   )
   recordTrial(
     {
-      id: 'fault.lease-holder-sigkill',
+      id: dynamo ? 'fault.lease-holder-sigkill-dynamodb' : 'fault.lease-holder-sigkill',
       area: 'fault',
-      what: 'Three instances on Redis: the lease holder (the one with the Genesys socket) SIGKILLed mid-stream, holding a claimed ring and a claimed cancel it could not push',
+      what: `Three instances on ${dynamo ? 'DynamoDB (dynalite)' : 'Redis'}: the lease holder (the one with the Genesys socket) SIGKILLed mid-stream, holding a claimed ring and a claimed cancel it could not push`,
       tried: 1,
       unit: 'kill',
       held: 'a survivor took over within the lease TTL; no offer made while a holder listened went unrung or rang twice; every ring got one cancel; the two stranded pushes sent once by recovery',

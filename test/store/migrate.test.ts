@@ -86,12 +86,47 @@ test('push-gateway migrate-store: progress on stderr, the result on stdout, exit
     assert.match(ok.stderr, /200\/200/, 'the progress bar')
     assert.equal((await to.countDevices()).total, 200)
 
-    const usage = spawnSync(process.execPath, [...CLI, '--from', 'redis://x', '--to', dbUrl], { env, encoding: 'utf8', timeout: 30_000 })
+    const usage = spawnSync(process.execPath, [...CLI, '--from', 'memory:', '--to', dbUrl], { env, encoding: 'utf8', timeout: 30_000 })
     assert.equal(usage.status, 2)
-    assert.match(usage.stderr, /--from must be sqlite:<path>/)
+    assert.match(usage.stderr, /--from and --to must each be a sqlite:<path>, redis…:\/\/ or dynamodb:\/\/ store URL/)
 
     const down = spawnSync(process.execPath, [...CLI, '--from', dbUrl, '--to', 'redis://:s3cret@127.0.0.1:1'], { env, encoding: 'utf8', timeout: 30_000 })
     assert.equal(down.status, 1)
     assert.match(down.stderr, /failed: Redis store unavailable/)
     assert.equal(down.stderr.includes('s3cret'), false, 'no password in the message')
   }))
+
+test('migrate-store moves devices between every pair of stores: SQLite, Redis and DynamoDB, each way', async () => {
+  const { startDynalite, DYNALITE_ENV } = await import('../support/dynalite.js')
+  const dynalite = await startDynalite()
+  // openStore's DynamoDB client takes credentials from the SDK's default chain, as in production.
+  Object.assign(process.env, DYNALITE_ENV)
+  const dir = mkdtempSync(join(tmpdir(), 'pgw-migrate-'))
+  const prefix = `test:migrate:${randomUUID()}:`
+  const urls = { sqlite: `sqlite:${join(dir, 'gateway.db')}`, redis: `${REDIS_URL}?prefix=${prefix}`, dynamodb: dynalite.storeUrl(`m${randomUUID().slice(0, 8)}`) }
+  const stores = Object.fromEntries(await Promise.all(Object.entries(urls).map(async ([name, url]) => [name, await openStore(url, { createTables: true })]))) as Record<keyof typeof urls, Store>
+  try {
+    const names = Object.keys(urls) as (keyof typeof urls)[]
+    let n = 0
+    for (const from of names) {
+      for (const to of names) {
+        if (from === to) continue
+        // Each pair moves its own agent's phone, so every copy is checked on its own.
+        const userId = `agent-${from}-${to}`
+        const devices = [device(userId, `tok-${n++}`, { deviceId: 'phone-1' }), { userId, token: `tok-${n++}`, platform: 'android' as const, registeredAt: 2_000 }]
+        for (const d of devices) await stores[from].upsertDevice(d)
+        const result = await migrateDevices({ from: stores[from], to: stores[to] })
+        assert.equal(result.verified, result.total, `${from} → ${to}: verified`)
+        for (const d of devices) assert.deepEqual(await stores[to].getDevice(d.token), d, `${from} → ${to}: ${d.token} arrived as it was`)
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(stores).map((s) => s.close()))
+    await dynalite.close()
+    const admin = new Redis(REDIS_URL)
+    const keys = await admin.keys(`${prefix}*`)
+    if (keys.length > 0) await admin.del(...keys)
+    await admin.quit()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
