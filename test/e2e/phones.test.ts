@@ -155,3 +155,30 @@ for (const store of STORES) {
     })
   })
 }
+
+describe('IOS_CALL_CANCEL=voip', () => {
+  let h: Harness
+  let network: PhoneNetwork
+  before(async () => {
+    h = await startHarness({ IOS_CALL_CANCEL: 'voip' })
+    network = new PhoneNetwork(h.world, { bundleId: h.world.bundleId })
+  })
+  after(async () => {
+    network.close()
+    await h.close()
+  })
+
+  test('a locked iPhone rung through PushKit is cancelled through PushKit and stops ringing', async () => {
+    const iphone = network.iphone({ name: 'iPhone', appState: 'background' })
+    const agent = h.world.genesys.addAgent()
+    for (const body of iphone.registrations()) assert.equal((await h.register(agent.accessToken, body)).status, 201)
+    await subscribed(h, agent.userId)
+    const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })
+    await waitFor('the iPhone to ring', () => iphone.ringing())
+    h.world.genesys.abandon(conversationId)
+    await waitFor('the iPhone to stop ringing', () => !iphone.ringing(), STOP_WITHIN_MS)
+    const cancels = h.world.apns.accepted.filter((a) => a.payload.genesys_conversation_id === conversationId && a.payload.action === 'cancel_ring')
+    assert.deepEqual(cancels.map((a) => [a.token, a.headers['apns-push-type']]), [[iphone.voipToken, 'voip']])
+    assert.deepEqual(network.violations(), [])
+  })
+})
