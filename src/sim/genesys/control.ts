@@ -82,6 +82,22 @@ export async function handleControl(sim: GenesysSim, req: IncomingMessage, res: 
     case 'end':
       sim.end(conv())
       return sendJson(res, 204, undefined)
+    case 'eventbridge': {
+      // Plays an EventBridge API destination: every event from now on is POSTed to `url` (loopback only).
+      const secret = optString(b, 'secret')
+      const detailOnly = b.detailOnly === true
+      try {
+        sim.eventBridge.deliverTo({
+          url: reqString(b, 'url'),
+          ...(secret !== undefined && { headers: { 'x-webhook-secret': secret } }),
+          ...(detailOnly && { topics: (topic: string) => topic.startsWith('v2.detail.events.') }),
+        })
+      } catch (err) {
+        if (err instanceof HttpError) throw err
+        throw new HttpError(400, 'bad.request', err instanceof Error ? err.message : 'invalid url')
+      }
+      return sendJson(res, 204, undefined)
+    }
     case 'drop-sockets':
       sim.dropSockets()
       return sendJson(res, 204, undefined)
