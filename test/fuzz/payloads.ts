@@ -2,10 +2,12 @@
 // conversation snapshots, Notifications frames and webhook events that are right in places and
 // wrong in others (the inputs most likely to reach deep into the normaliser).
 import fc from 'fast-check'
+import { DETAIL_DISCONNECT_TYPES, TOPIC_DISCONNECT_TYPES, TOPIC_STATES } from '../fixtures/genesys/sdk-enums.js'
 
 const MEDIA = ['calls', 'callbacks', 'chats', 'messages', 'emails', 'videos', 'socialExpressions', 'cobrowsesessions', 'screenshares']
-const STATES = ['alerting', 'connected', 'disconnected', 'terminated', 'dialing', 'contacting', 'offering', 'none', 'ALERTING', '']
-const DISCONNECT = ['peer', 'client', 'timeout', 'transfer', 'transfer.conference', 'endpoint', 'system', 'error', 'spam']
+// Every value the Genesys models list, plus spellings they do not.
+const STATES = [...new Set(Object.values(TOPIC_STATES).flat()), 'ALERTING', '']
+const DISCONNECT = [...TOPIC_DISCONNECT_TYPES, ...DETAIL_DISCONNECT_TYPES, 'transfer.unheard-of']
 
 /** A value that is sometimes the right type and sometimes any JSON at all. */
 const sometimes = <T>(right: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof({ weight: 4, arbitrary: right }, { weight: 1, arbitrary: fc.jsonValue() })
