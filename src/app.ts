@@ -177,6 +177,7 @@ export class Gateway {
       logger: logger.child({ component: 'dispatch' }),
       payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: config.payload.redactCaller },
       alarms,
+      maxInFlight: config.dispatch.maxInFlight,
       onOutcome: (outcome) => {
         if (outcome.result.kind === 'delivered' && outcome.provider) void receipts.accepted(outcome.intent, outcome.target.device.token, outcome.provider)
         audit.recordOutcome(outcome)

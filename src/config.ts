@@ -294,7 +294,7 @@ const schemas = {
   HTTP_REQUEST_TIMEOUT_MS: int(1_000, 10_000).default('10000'),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default('5000'),
   HTTP_MAX_CONNECTIONS: int(16, 1_000_000).default('4096'),
-  PUSH_MAX_IN_FLIGHT: int(1, 100_000).default('1000'),
+  PUSH_MAX_IN_FLIGHT: int(1, 100_000).default('2000'),
   MAX_DEVICES_PER_AGENT: int(1, 1_000).default('10'),
   // Behind a load balancer every request comes from its address: name it (or the hop count) so the
   // per-address limit uses X-Forwarded-For. Never "true": any client could then pick its address.

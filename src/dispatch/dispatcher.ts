@@ -12,6 +12,7 @@ import type { PushMessage, PushProvider, ProviderName, SendResult } from '../pro
 import type { DeviceStore } from '../store/store.js'
 import type { ProviderAlarms } from './alarms.js'
 import { buildMessage, type PayloadOptions } from './payloads.js'
+import { FairSlots } from './slots.js'
 
 // Pushes whose deadlines fall in the same slice of this many ms share one abort signal.
 const DEADLINE_SLICE_MS = 100
@@ -43,7 +44,11 @@ export interface DispatcherOptions {
   retryBaseMs?: number
   retryMaxMs?: number
   maxAttempts?: number
+  /** PUSH_MAX_IN_FLIGHT: requests out at once, over all push services, shared in turn between agents. */
+  maxInFlight?: number
 }
+
+const DEFAULT_MAX_IN_FLIGHT = 2000
 
 export class Dispatcher {
   // The tail of the send chain per device token: the next push to that device waits for it.
@@ -53,16 +58,23 @@ export class Dispatcher {
   private readonly maxAttempts: number
   private inFlight = 0
   private readonly deadlines = new Map<number, AbortSignal>()
+  private readonly slots: FairSlots
 
   constructor(private readonly o: DispatcherOptions) {
     this.retryBaseMs = o.retryBaseMs ?? 200
     this.retryMaxMs = o.retryMaxMs ?? 5_000
     this.maxAttempts = o.maxAttempts ?? 6
+    this.slots = new FairSlots(o.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)
   }
 
   /** Pushes currently being sent or retried. */
   get pending(): number {
     return this.inFlight
+  }
+
+  /** Requests out now, and pushes waiting for one of the PUSH_MAX_IN_FLIGHT slots. */
+  get slotUse(): { busy: number; queued: number } {
+    return { busy: this.slots.busy, queued: this.slots.queued }
   }
 
   dispatch(intent: PushIntent): Promise<PushOutcome[]> {
@@ -113,8 +125,20 @@ export class Dispatcher {
       if (remaining <= 0) {
         return outcome(intent, target, { kind: 'expired', reason: 'the ring ended before the push could go out' }, attempt - 1, provider.name, sentAtHr)
       }
+      if (!this.slots.tryAcquire()) {
+        await this.slots.acquire(intent.ring.userId)
+        if (clock.now() >= intent.expiresAt) {
+          this.slots.release()
+          return outcome(intent, target, { kind: 'expired', reason: 'the ring ended while the push waited for a free slot (PUSH_MAX_IN_FLIGHT)' }, attempt - 1, provider.name, sentAtHr)
+        }
+      }
       sentAtHr ??= performance.now()
-      const result = await this.sendOnce(provider, message, this.deadlineSignal(intent.expiresAt), intent.ring.conversationId)
+      let result: SendResult
+      try {
+        result = await this.sendOnce(provider, message, this.deadlineSignal(intent.expiresAt), intent.ring.conversationId)
+      } finally {
+        this.slots.release()
+      }
       if (result.kind === 'delivered' && result.environment && result.environment !== target.device.environment) {
         await this.moveEnvironment(target, result.environment, intent.ring.conversationId)
       }
