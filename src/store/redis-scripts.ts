@@ -5,6 +5,19 @@
 // Ring records are hashes {state, record}: the record JSON is written once by the gateway and never
 // re-encoded by cjson, which would turn an empty array into `{}`.
 
+// ARGV[from..to] as a table, by a loop: unpack() puts every element on Lua's C stack, and fails
+// ("too many results to unpack") past ~8,000, e.g. the cancel of a ring to that many devices.
+// Scripts read and check all their arguments before their first write: Redis does not roll a
+// script back, so a failure after a write would leave half a step behind (a ring ended, its
+// cancels never claimed).
+const SLICE = `
+local function slice(t, from, to)
+  local out = {}
+  for i = from, to or #t do out[#out + 1] = t[i] end
+  return out
+end
+`
+
 // The current Redis time in ms, for scores in the open-rings index (one clock for every instance).
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
@@ -172,15 +185,15 @@ return 1`,
   // Returns {previous state, record JSON, sent mark ('' when none), cancelled tokens...} or nil when the CAS fails.
   pgwTransitionRing: {
     numberOfKeys: 4,
-    lua: `${TRANSITION}
-return transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), { unpack(ARGV, 4) })`,
+    lua: `${SLICE}${TRANSITION}
+return transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), slice(ARGV, 4))`,
   },
   // KEYS: ring, its cancel set, its unsent-cancel set, unsent-cancels index. ARGV: ring key, ttl ms
   // when the ring is gone, how many of the tokens are to be pushed (the rest are silent), tokens...
   pgwClaimCancels: {
     numberOfKeys: 4,
-    lua: `${CLAIM}
-return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), { unpack(ARGV, 4) })`,
+    lua: `${SLICE}${CLAIM}
+return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), slice(ARGV, 4))`,
   },
   // pgwTransitionRing, then pgwClaimCancels of tokens all to be pushed, when the ring moved and its
   // rungTokens are exactly the guessed ones (store.ts endRing). KEYS: ring, its cancel set,
@@ -189,18 +202,19 @@ return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), ton
   // Returns nil when the CAS fails, {transition} when the guess was wrong, {transition, fresh tokens}.
   pgwEndRing: {
     numberOfKeys: 5,
-    lua: `${TRANSITION}${CLAIM}
+    lua: `${SLICE}${TRANSITION}${CLAIM}
 local nfrom = tonumber(ARGV[5])
-local out = transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), { unpack(ARGV, 6, 5 + nfrom) })
-if not out then return false end
+local from = slice(ARGV, 6, 5 + nfrom)
 local g = 6 + nfrom
 local nguess = tonumber(ARGV[g])
+local tokens = slice(ARGV, g + nguess + 1)
+local out = transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), from)
+if not out then return false end
 local rung = cjson.decode(out[2]).rungTokens
 if #rung ~= nguess then return { out } end
 local set = {}
 for _, t in ipairs(rung) do set[t] = true end
 for i = g + 1, g + nguess do if not set[ARGV[i]] then return { out } end end
-local tokens = { unpack(ARGV, g + nguess + 1) }
 return { out, claim(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[1], tonumber(ARGV[4]), #tokens, tokens) }`,
   },
   // The outbox marks of several rings at once (redis.ts batches them). KEYS: unsent-cancels index,

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { ringKey } from '../../src/model.js'
 import { createRedisStore } from '../../src/store/redis.js'
 import { device, ring, storeContract } from './contract.js'
+import { recordTrial } from '../support/trials.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -178,5 +179,43 @@ test('redis: calls after the connection is lost fail fast, and it reconnects in 
   } finally {
     await store.close()
     await admin.quit()
+  }
+})
+
+test('redis: a ring to 20,000 devices ends, claims and marks its cancels (no script unpacks an unbounded list)', async () => {
+  const keyPrefix = uniquePrefix()
+  const store = createRedisStore({ url: REDIS_URL, keyPrefix })
+  try {
+    const tokens = Array.from({ length: 20_000 }, (_, i) => `tok-${i.toString().padStart(6, '0')}`)
+    const steps: Array<[string, boolean]> = []
+    // endRing with the right guess: transition and claim in one script.
+    const ended = ring({ conversationId: 'wide-1', rungTokens: tokens })
+    await store.createRing(ended, 60_000)
+    const result = await store.endRing(ringKey(ended), ['ringing'], 'cancelled', 60_000, { ifRung: tokens, tokens })
+    steps.push(['endRing', result?.claimed?.length === tokens.length])
+    // transitionRing of a ring with 20,000 claimed cancels, then claimCancels and markSent of them all.
+    const moved = await store.transitionRing(ringKey(ended), ['cancelled'], 'answered', 60_000)
+    steps.push(['transitionRing', moved?.state === 'cancelled' && moved.cancelledTokens.length === tokens.length])
+    const other = ring({ conversationId: 'wide-2', rungTokens: tokens })
+    await store.createRing(other, 60_000)
+    steps.push(['claimCancels', (await store.claimCancels(ringKey(other), tokens)).length === tokens.length])
+    await store.markSent(ringKey(other), { cancelTokens: tokens }, Date.now())
+    steps.push(['markSent', (await store.listUnsentCancels(0)).every((u) => u.ring.conversationId !== 'wide-2')])
+    recordTrial(
+      {
+        id: 'input.redis-wide-ring',
+        area: 'input',
+        what: 'A ring to 20,000 devices (an agent list from before MAX_DEVICES_PER_AGENT) ended, transitioned, cancel-claimed and marked sent on Redis',
+        tried: steps.length,
+        unit: 'store steps',
+        held: 'each step done in full (Lua builds argument lists by a loop; unpack() failed past ~8,000 and left the ring cancelled with no cancel claimed)',
+        lost: steps.filter(([, ok]) => !ok).length,
+      },
+      import.meta.url,
+    )
+    assert.deepEqual(steps.filter(([, ok]) => !ok), [])
+  } finally {
+    await store.close()
+    await dropPrefix(keyPrefix)
   }
 })
