@@ -256,9 +256,14 @@ export class Gateway {
         defaultApnsEnvironment: config.apns?.environment ?? 'production',
         ...(webPushEndpoints ? { webPushEndpoint: (endpoint: string) => webPushEndpoints.check(endpoint) } : {}),
         // Topics follow the registry: an agent is heard while it has at least one device.
-        onDevicesChanged: async (userId) => {
-          const remaining = await store.listDevices(userId)
-          await (remaining.length > 0 ? source.addUser(userId) : source.removeUser(userId))
+        onDevicesChanged: async (userId, hasDevices) => {
+          const any = hasDevices ?? (await store.listDevices(userId)).length > 0
+          await (any ? source.addUser(userId) : source.removeUser(userId))
+        },
+        maxDevicesPerAgent: config.devices.maxPerAgent,
+        onDeviceChange: (change) => {
+          audit.recordDevice(change)
+          metrics.observeDeviceChange(change)
         },
       },
       ...(sources.webhook && config.webhook ? { events: { webhook: sources.webhook, secret: config.webhook.secret } } : {}),

@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Clock } from '../clock.js'
 import type { PushOutcome } from '../dispatch/dispatcher.js'
-import type { RoutingEvent } from '../model.js'
+import type { DeviceChange, RoutingEvent } from '../model.js'
 import type { RingDecision } from '../ring/engine.js'
 import type { SourceStatus } from '../sources/source.js'
 
@@ -50,6 +50,7 @@ export class GatewayMetrics {
   private readonly suppressed: Counter<'reason'>
   private readonly pushes: Counter<'provider' | 'action' | 'outcome'>
   private readonly pruned: Counter<'provider'>
+  private readonly deviceChanges: Counter<'change'>
   private readonly eventToPush: Histogram<'provider' | 'action'>
   private readonly serviceResponse: Histogram<'provider' | 'outcome'>
   private readonly receipts: Histogram<'provider' | 'action'>
@@ -64,6 +65,7 @@ export class GatewayMetrics {
     this.cancels = new Counter({ name: 'push_gateway_cancels_total', help: 'Rings cancelled on the devices that rang, by reason.', labelNames: ['reason'], registers })
     this.suppressed = new Counter({ name: 'push_gateway_suppressed_total', help: 'Events that did not ring or cancel, by reason.', labelNames: ['reason'], registers })
     this.pushes = new Counter({ name: 'push_gateway_pushes_total', help: 'Pushes finished, by provider, action (ring, cancel) and outcome (delivered, invalid-token, failed, expired, skipped).', labelNames: ['provider', 'action', 'outcome'], registers })
+    this.deviceChanges = new Counter({ name: 'push_gateway_device_changes_total', help: 'Devices taken from an agent: evicted past MAX_DEVICES_PER_AGENT, or moved to another agent who registered the same token.', labelNames: ['change'], registers })
     this.pruned = new Counter({ name: 'push_gateway_tokens_pruned_total', help: 'Device tokens removed after the push service said they are dead.', labelNames: ['provider'], registers })
     this.eventToPush = new Histogram({ name: 'push_gateway_event_to_push_seconds', help: 'From the gateway receiving the Genesys event to the push service accepting the push.', labelNames: ['provider', 'action'], buckets: LATENCY_BUCKETS, registers })
     this.serviceResponse = new Histogram({ name: 'push_gateway_push_service_response_seconds', help: 'Push service response time of pushes answered at the first attempt.', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers })
@@ -153,6 +155,10 @@ export class GatewayMetrics {
     if (d.kind === 'ring') this.rings.inc({ media_type: d.intent.ring.mediaType })
     else if (d.kind === 'cancel') this.cancels.inc({ reason: d.intent.reason ?? 'unknown' })
     else this.suppressed.inc({ reason: d.reason })
+  }
+
+  observeDeviceChange(change: DeviceChange): void {
+    this.deviceChanges.inc({ change: change.kind })
   }
 
   observeOutcome(outcome: PushOutcome): void {

@@ -4,20 +4,21 @@
 // also a log line, so a log pipeline keeps the long history and every instance's entries).
 import type { Clock } from '../clock.js'
 import type { PushOutcome } from '../dispatch/dispatcher.js'
-import type { PushAction } from '../model.js'
+import type { DeviceChange, PushAction } from '../model.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
 import type { ProviderName } from '../providers/provider.js'
 import type { RingDecision } from './engine.js'
 
 // 'reachability': an optional action taken when an agent became unreachable or reachable again.
-export type AuditKind = 'suppressed' | 'failed' | 'expired' | 'invalid-token' | 'skipped' | 'reachability'
+// 'device-evicted' / 'device-moved': a device taken from an agent (MAX_DEVICES_PER_AGENT, another agent registered it).
+export type AuditKind = 'suppressed' | 'failed' | 'expired' | 'invalid-token' | 'skipped' | 'reachability' | 'device-evicted' | 'device-moved'
 
 export interface AuditEntry {
   /** Epoch ms. */
   at: number
   kind: AuditKind
   userId: string
-  /** Absent on reachability entries, which are about an agent, not a conversation. */
+  /** Absent on reachability and device entries, which are about an agent, not a conversation. */
   conversationId?: string
   participantId?: string
   action?: PushAction
@@ -53,7 +54,8 @@ export class AuditLog {
     if (this.entries.length < this.o.maxEntries) this.entries.push(full)
     else this.entries[this.next] = full
     this.next = (this.next + 1) % this.o.maxEntries
-    this.o.logger.info({ audit: full }, full.kind === 'reachability' ? `reachability action: ${full.reason}` : `push ${full.kind}: ${full.reason}`)
+    const what = full.kind === 'reachability' ? 'reachability action' : full.kind.startsWith('device-') ? full.kind : `push ${full.kind}`
+    this.o.logger.info({ audit: full }, `${what}: ${full.reason}`)
   }
 
   /** Newest first. */
@@ -69,6 +71,16 @@ export class AuditLog {
       out.push(e)
     }
     return out
+  }
+
+  /** A device that left an agent: evicted past MAX_DEVICES_PER_AGENT, or registered by another agent. */
+  recordDevice(change: DeviceChange): void {
+    this.record({
+      kind: change.kind === 'evicted' ? 'device-evicted' : 'device-moved',
+      userId: change.userId,
+      device: tokenPrefix(change.token),
+      reason: change.kind === 'evicted' ? `least recently registered of more than ${change.limit} devices` : `registered by agent ${change.toUserId}`,
+    })
   }
 
   /** The ring engine's decisions that held a push back. */

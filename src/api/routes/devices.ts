@@ -1,7 +1,7 @@
 // Device registration for mobile agents. The user is always the owner of the bearer token.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Clock } from '../../clock.js'
-import type { Device, Platform, WebPushSubscription } from '../../model.js'
+import type { Device, DeviceChange, Platform, WebPushSubscription } from '../../model.js'
 import { tokenPrefix } from '../../observability/logger.js'
 import type { DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
@@ -20,8 +20,15 @@ export interface DeviceRoutesOptions {
    * stored as the device's token, or why not. Without it no web device is accepted.
    */
   webPushEndpoint?: (endpoint: string) => { ok: true; endpoint: string } | { ok: false; reason: string }
-  /** Called after a user's set of devices changed (first device added, last removed, token moved). */
-  onDevicesChanged?: (userId: string) => Promise<void> | void
+  /**
+   * Called after a user's set of devices changed (first device added, last removed, token moved),
+   * with whether the user still has any when the route knows it (so it need not list them again).
+   */
+  onDevicesChanged?: (userId: string, hasDevices?: boolean) => Promise<void> | void
+  /** MAX_DEVICES_PER_AGENT: a registration past it evicts the agent's least recently registered device. */
+  maxDevicesPerAgent?: number
+  /** A device taken from an agent (evicted, or moved to another agent): audited and counted. */
+  onDeviceChange?: (change: DeviceChange) => void
   /** The per-agent rate limit, checked before Genesys is asked who the token belongs to. */
   limit?: RequestHook
   /** Device writes per Genesys user, checked once the token's owner is known. */
@@ -145,10 +152,35 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     const previous = await o.store.getDevice(token)
     const device: Device = { ...fields, userId, token, registeredAt: o.clock.now() }
     const saved = await o.store.upsertDevice(device)
-    log.info({ userId, platform: device.platform, device: tokenPrefix(token), phone: device.deviceId, moved: previous && previous.userId !== userId }, 'device registered')
-    await o.onDevicesChanged?.(userId)
-    if (previous && previous.userId !== userId) await o.onDevicesChanged?.(previous.userId)
+    const moved = previous !== undefined && previous.userId !== userId
+    log.info({ userId, platform: device.platform, device: tokenPrefix(token), phone: device.deviceId, moved }, 'device registered')
+    await evictPastLimit(userId, token, log)
+    await o.onDevicesChanged?.(userId, true)
+    if (moved) {
+      // A shared phone handed over moves, but never silently: the previous owner's list loses it
+      // (their next GET shows it gone) and the move is audited and counted.
+      o.onDeviceChange?.({ kind: 'moved', userId: previous.userId, token, toUserId: userId })
+      await o.onDevicesChanged?.(previous.userId)
+    }
     return saved
+  }
+
+  /**
+   * Keeps the agent at MAX_DEVICES_PER_AGENT: the least recently registered devices go (never the
+   * one just registered). The list read is at most the limit plus one, so a registration costs the
+   * same whatever an attacker tried; a list left longer from before the limit is cut down once.
+   */
+  const evictPastLimit = async (userId: string, kept: string, log: FastifyBaseLogger): Promise<void> => {
+    const limit = o.maxDevicesPerAgent
+    if (limit === undefined) return
+    const devices = await o.store.listDevices(userId)
+    if (devices.length <= limit) return
+    const oldestFirst = devices.filter((d) => d.token !== kept).sort((a, b) => a.registeredAt - b.registeredAt)
+    for (const device of oldestFirst.slice(0, devices.length - limit)) {
+      if (!(await o.store.removeDevice(userId, device.token))) continue
+      log.info({ userId, device: tokenPrefix(device.token), limit }, 'device evicted: agent past MAX_DEVICES_PER_AGENT')
+      o.onDeviceChange?.({ kind: 'evicted', userId, token: device.token, limit })
+    }
   }
 
   const registerRoute = {
