@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { apns } from './apns.js'
+import { burst } from './burst.js'
 import { fanout } from './fanout.js'
 import { fcm } from './fcm.js'
 import { latency } from './latency.js'
@@ -20,7 +21,7 @@ import { memory } from './memory.js'
 import { register } from './register.js'
 import { scaleout } from './scaleout.js'
 
-const ALL: Benchmark[] = [latency, apns, fcm, fanout, register, memory, scaleout]
+const ALL: Benchmark[] = [latency, apns, fcm, fanout, register, memory, scaleout, burst]
 
 const HELP = `npm run bench -- [options]
   --only ids      comma-separated: ${ALL.map((b) => b.id).join(',')}

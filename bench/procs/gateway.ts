@@ -32,6 +32,8 @@ export interface OutcomeRows {
   answered: number[]
   /** 0 APNs ring, 1 APNs cancel, 2 FCM ring, 3 FCM cancel. */
   code: number[]
+  /** The agent each push was for. */
+  user: string[]
   notDelivered: Record<string, number>
 }
 
@@ -54,7 +56,7 @@ export interface MemoryReport {
 
 const args = JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8')) as GatewayChildArgs
 
-let rows: OutcomeRows = { received: [], sent: [], answered: [], code: [], notDelivered: {} }
+let rows: OutcomeRows = { received: [], sent: [], answered: [], code: [], user: [], notDelivered: {} }
 let counts: GatewayCounts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
 const eld = monitorEventLoopDelay({ resolution: 1 })
 
@@ -72,6 +74,7 @@ function record(o: PushOutcome): void {
   rows.sent.push(o.sentAtHr)
   rows.answered.push(o.answeredAtHr)
   rows.code.push((o.provider === 'fcm' ? 2 : 0) + (o.intent.action === 'cancel' ? 1 : 0))
+  rows.user.push(o.intent.ring.userId)
 }
 
 async function main(): Promise<void> {
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
     { api, pid: process.pid } satisfies GatewayReady,
     {
       reset: () => {
-        rows = { received: [], sent: [], answered: [], code: [], notDelivered: {} }
+        rows = { received: [], sent: [], answered: [], code: [], user: [], notDelivered: {} }
         counts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
         eld.reset()
         eld.enable()
