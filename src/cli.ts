@@ -121,7 +121,23 @@ export function stopOnSignals(logger: { info: (msg: string) => void; error: (o: 
   return { stopping: () => stopping }
 }
 
+/**
+ * `npm start | head`: once the reader is gone, every write to stdout fails with EPIPE. Nobody is
+ * watching any more: stop as on SIGTERM (the demo removes its key material on the way out)
+ * rather than crash on the unhandled error.
+ */
+function stopWhenOutputCloses(): void {
+  let closed = false
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err
+    if (closed) return
+    closed = true
+    process.kill(process.pid, 'SIGTERM')
+  })
+}
+
 async function main(argv: string[]): Promise<void> {
+  stopWhenOutputCloses()
   const [command, ...rest] = argv
   switch (command) {
     case 'start':

@@ -6,6 +6,7 @@
 // Verified: every source device is read back from the target by token and owner before exit 0.
 // A device is copied whole, its phone (deviceId) included; a copy an older gateway made without
 // the deviceId is completed. Ring state is not copied: it lives seconds and the new store starts clean.
+import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { openStore } from '../store/open.js'
@@ -89,6 +90,13 @@ export async function runMigrateStore(args: string[], io: { stderr: NodeJS.Writa
   if (fromUrl === toUrl) {
     io.stderr.write(`push-gateway migrate-store: --from and --to name the same store\n\n${MIGRATE_USAGE}\n`)
     return 2
+  }
+  // Opening SQLite creates a missing file: a misspelt path would copy nothing, report "verified
+  // 0/0" and leave an empty database behind. The source must exist.
+  const fromPath = fromUrl.slice('sqlite:'.length)
+  if (fromPath !== ':memory:' && !existsSync(fromPath)) {
+    io.stderr.write(`push-gateway migrate-store: --from ${fromUrl}: no such file; nothing was copied or created (check the path: the gateway's default is sqlite:./data/gateway.db)\n`)
+    return 1
   }
   let from: Store | undefined
   let to: Store | undefined

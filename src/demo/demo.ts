@@ -3,6 +3,7 @@
 // phones register through the gateway's API like the apps would; a scenario loops until Ctrl-C
 // and prints, after each change in Genesys, which phones are ringing.
 // This is the only gateway command that imports sim/.
+import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -66,6 +67,7 @@ export async function runDemo(args: string[]): Promise<void> {
 
   process.stdout.write(colour.bold('genesys-push-gateway demo') + colour.dim(' — simulated Genesys Cloud, APNs, FCM and Web Push sandboxes and phones over TLS on loopback\n'))
   const world: TestWorld = await startTestWorld()
+  const adminToken = randomBytes(24).toString('base64url')
   const config = loadConfig({
     ...world.env,
     STORE_URL: `sqlite:${join(world.dir, 'gateway.db')}`,
@@ -73,6 +75,8 @@ export async function runDemo(args: string[]): Promise<void> {
     HOST: host,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     RING_TIMEOUT_S: '20',
+    // A token of this run only, so the dashboard can be opened (without one admin access is off).
+    ADMIN_TOKEN: adminToken,
   })
   // Gateway logs go to stderr (JSON, warnings and up by default) so they do not mix with the view.
   const logger = createLogger({ level: config.logLevel }, destination(2))
@@ -103,6 +107,7 @@ export async function runDemo(args: string[]): Promise<void> {
 
   let stopping = false
   const stop = async (code: number) => {
+    // A second Ctrl-C forces the exit; the world's key material is still removed (exit hook).
     if (stopping) process.exit(1)
     stopping = true
     process.stdout.write(`\n${view.summary()}\n${colour.dim('stopping…')}\n`)
@@ -114,76 +119,87 @@ export async function runDemo(args: string[]): Promise<void> {
   process.on('SIGINT', () => void stop(0))
   process.on('SIGTERM', () => void stop(0))
 
-  const api = await gateway.start()
-  view.line('gateway', `listening on ${api} (store ${config.storeUrl}); Genesys simulator at ${world.genesys.url}`)
+  // A stop (Ctrl-C, SIGTERM, a closed stdout) may come at any point of the scenario: requests then
+  // fail under it, which is expected; stop() exits once everything is closed.
+  const scenario = async (): Promise<void> => {
+    const api = await gateway.start()
+    view.line('gateway', `listening on ${api} (store ${config.storeUrl}); Genesys simulator at ${world.genesys.url}`)
+    const dashboardUrl = `http://${host}:${new URL(api).port}/dashboard`
+    process.stdout.write(`\nDashboard: ${dashboardUrl}\nAdmin token: ${adminToken}  (paste it into the dashboard's sign-in; a new one on every start)\n\n`)
 
-  const queue = world.genesys.addQueue({ name: 'Sales Support' })
-  const alice = world.genesys.addAgent({ name: 'Alice Example' })
-  const bob = world.genesys.addAgent({ name: 'Bob Example' })
-  agentNames.set(alice.userId, alice.name).set(bob.userId, bob.name)
-  // Alice's iPhone is locked in her pocket (app in the background), her iPad's app was swiped
-  // away; Bob's Android phone lies untouched (Doze) and he also has the web app open.
-  const iphone = phones.iphone({ name: "Alice's iPhone", appState: 'background' })
-  const ipad = phones.iphone({ name: "Alice's iPad", voip: false, appState: 'killed' })
-  const tablet = phones.android({ name: "Alice's Android tablet", appState: 'background' })
-  const bobPhone = phones.android({ name: "Bob's Android phone", appState: 'killed', doze: true })
-  const bobBrowser = phones.browser({ name: "Bob's browser", applicationServerKey: world.vapid.publicKey })
-  const owned: Array<[typeof alice, DemoPhone]> = [
-    [alice, { phone: iphone, registrations: () => iphone.registrations() }],
-    [alice, { phone: ipad, registrations: () => ipad.registrations() }],
-    [alice, { phone: tablet, registrations: () => tablet.registrations() }],
-    [bob, { phone: bobPhone, registrations: () => bobPhone.registrations() }],
-    [bob, { phone: bobBrowser, registrations: () => bobBrowser.registrations() }],
-  ]
-  for (const [agent, demo] of owned) {
-    await register(api, agent.accessToken, demo)
-    for (const token of demo.phone.tokens()) deviceNames.set(token, demo.phone.name)
-    view.line('agent', `${agent.name} registered ${demo.phone.name} (${demo.phone.tokens().length} token${demo.phone.tokens().length > 1 ? 's' : ''}) with POST /api/v1/devices`)
+    const queue = world.genesys.addQueue({ name: 'Sales Support' })
+    const alice = world.genesys.addAgent({ name: 'Alice Example' })
+    const bob = world.genesys.addAgent({ name: 'Bob Example' })
+    agentNames.set(alice.userId, alice.name).set(bob.userId, bob.name)
+    // Alice's iPhone is locked in her pocket (app in the background), her iPad's app was swiped
+    // away; Bob's Android phone lies untouched (Doze) and he also has the web app open.
+    const iphone = phones.iphone({ name: "Alice's iPhone", appState: 'background' })
+    const ipad = phones.iphone({ name: "Alice's iPad", voip: false, appState: 'killed' })
+    const tablet = phones.android({ name: "Alice's Android tablet", appState: 'background' })
+    const bobPhone = phones.android({ name: "Bob's Android phone", appState: 'killed', doze: true })
+    const bobBrowser = phones.browser({ name: "Bob's browser", applicationServerKey: world.vapid.publicKey })
+    const owned: Array<[typeof alice, DemoPhone]> = [
+      [alice, { phone: iphone, registrations: () => iphone.registrations() }],
+      [alice, { phone: ipad, registrations: () => ipad.registrations() }],
+      [alice, { phone: tablet, registrations: () => tablet.registrations() }],
+      [bob, { phone: bobPhone, registrations: () => bobPhone.registrations() }],
+      [bob, { phone: bobBrowser, registrations: () => bobBrowser.registrations() }],
+    ]
+    for (const [agent, demo] of owned) {
+      await register(api, agent.accessToken, demo)
+      for (const token of demo.phone.tokens()) deviceNames.set(token, demo.phone.name)
+      view.line('agent', `${agent.name} registered ${demo.phone.name} (${demo.phone.tokens().length} token${demo.phone.tokens().length > 1 ? 's' : ''}) with POST /api/v1/devices`)
+    }
+    const showPhones = () => view.phones(phones.phones(), phones.violations().length)
+    // The source subscribes new agents' topics as they register; give the subscription a moment.
+    await sleep(300)
+
+    const g = world.genesys
+    const change = (cid: string, action: 'ring' | 'cancel_ring', text: string, act: () => void) => {
+      const at = performance.now()
+      view.genesysChange(cid, action, text, at)
+      act()
+    }
+    for (let round = 1; round <= loops && !stopping; round++) {
+      view.line('demo', colour.bold(`round ${round}`))
+      // 1. A call to Alice, answered on the desk phone after two seconds.
+      let at = performance.now()
+      const call = g.offer({ userId: alice.userId, mediaType: 'voice', queueId: queue.id, ani: 'tel:+15550199888' })
+      view.genesysChange(call.conversationId, 'ring', `voice call from +15550199888 offered to ${alice.name} (Sales Support)`, at)
+      await sleep(2_000)
+      showPhones()
+      change(call.conversationId, 'cancel_ring', `${alice.name} answered the call at her desk`, () => g.answer(call.conversationId))
+      await sleep(1_500)
+      showPhones()
+      g.end(call.conversationId)
+      await sleep(800)
+
+      // 2. A chat to Bob; the customer leaves before Bob answers.
+      at = performance.now()
+      const chat = g.offer({ userId: bob.userId, mediaType: 'chat', queueId: queue.id, ani: 'Jane Customer' })
+      view.genesysChange(chat.conversationId, 'ring', `chat from Jane Customer offered to ${bob.name}`, at)
+      await sleep(1_500)
+      showPhones()
+      change(chat.conversationId, 'cancel_ring', 'the customer left the chat (abandoned)', () => g.abandon(chat.conversationId))
+      await sleep(800)
+      showPhones()
+
+      // 3. A callback to Alice that nobody takes: Genesys times the alert out.
+      at = performance.now()
+      const callback = g.offer({ userId: alice.userId, mediaType: 'callback', queueId: queue.id, ani: 'tel:+15550142424' })
+      view.genesysChange(callback.conversationId, 'ring', `callback request offered to ${alice.name}`, at)
+      await sleep(2_500)
+      showPhones()
+      change(callback.conversationId, 'cancel_ring', `${alice.name} did not answer (alerting timed out)`, () => g.noAnswer(callback.conversationId))
+      await sleep(1_200)
+      showPhones()
+      view.line('demo', colour.dim(view.summary()))
+    }
   }
-  const showPhones = () => view.phones(phones.phones(), phones.violations().length)
-  // The source subscribes new agents' topics as they register; give the subscription a moment.
-  await sleep(300)
-
-  const g = world.genesys
-  const change = (cid: string, action: 'ring' | 'cancel_ring', text: string, act: () => void) => {
-    const at = performance.now()
-    view.genesysChange(cid, action, text, at)
-    act()
-  }
-  for (let round = 1; round <= loops && !stopping; round++) {
-    view.line('demo', colour.bold(`round ${round}`))
-    // 1. A call to Alice, answered on the desk phone after two seconds.
-    let at = performance.now()
-    const call = g.offer({ userId: alice.userId, mediaType: 'voice', queueId: queue.id, ani: 'tel:+15550199888' })
-    view.genesysChange(call.conversationId, 'ring', `voice call from +15550199888 offered to ${alice.name} (Sales Support)`, at)
-    await sleep(2_000)
-    showPhones()
-    change(call.conversationId, 'cancel_ring', `${alice.name} answered the call at her desk`, () => g.answer(call.conversationId))
-    await sleep(1_500)
-    showPhones()
-    g.end(call.conversationId)
-    await sleep(800)
-
-    // 2. A chat to Bob; the customer leaves before Bob answers.
-    at = performance.now()
-    const chat = g.offer({ userId: bob.userId, mediaType: 'chat', queueId: queue.id, ani: 'Jane Customer' })
-    view.genesysChange(chat.conversationId, 'ring', `chat from Jane Customer offered to ${bob.name}`, at)
-    await sleep(1_500)
-    showPhones()
-    change(chat.conversationId, 'cancel_ring', 'the customer left the chat (abandoned)', () => g.abandon(chat.conversationId))
-    await sleep(800)
-    showPhones()
-
-    // 3. A callback to Alice that nobody takes: Genesys times the alert out.
-    at = performance.now()
-    const callback = g.offer({ userId: alice.userId, mediaType: 'callback', queueId: queue.id, ani: 'tel:+15550142424' })
-    view.genesysChange(callback.conversationId, 'ring', `callback request offered to ${alice.name}`, at)
-    await sleep(2_500)
-    showPhones()
-    change(callback.conversationId, 'cancel_ring', `${alice.name} did not answer (alerting timed out)`, () => g.noAnswer(callback.conversationId))
-    await sleep(1_200)
-    showPhones()
-    view.line('demo', colour.dim(view.summary()))
-  }
-  await stop(0)
+  await scenario().catch((err: unknown) => {
+    if (!stopping) throw err
+  })
+  if (!stopping) await stop(0)
+  // The stop under way exits the process.
+  await new Promise(() => {})
 }

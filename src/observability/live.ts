@@ -23,7 +23,15 @@ export interface Stages {
 export type FeedItem =
   | { type: 'ring'; at: number; conversationId: string; userId: string; mediaType: string; devices: number; stages: Stages }
   | { type: 'cancel'; at: number; conversationId: string; userId: string; reason: string; devices: number; stages: Stages }
-  | { type: 'suppressed'; at: number; conversationId: string; userId: string; reason: string }
+  | {
+      type: 'suppressed'
+      at: number
+      conversationId: string
+      userId: string
+      reason: string
+      /** Expected in normal operation (a repeat snapshot, an answer after the ring ended…), not a failure. */
+      normal: boolean
+    }
   | {
       type: 'push'
       at: number
@@ -50,6 +58,12 @@ export interface FeedTotals {
   delivered: number
   failed: number
 }
+
+// Suppressions that are the gateway working as intended: Genesys repeats a snapshot (duplicate), an
+// answer or end arrives for a ring that already ended or never rang (not-ringing: answered before
+// the ring, or on another phone), the presence filter held an offer back on purpose, an agent has
+// no device. Only "devices, but none reachable" is a problem worth an operator's look.
+const NORMAL_SUPPRESSIONS: ReadonlySet<string> = new Set(['duplicate', 'not-ringing', 'presence', 'no-devices'])
 
 const round = (ms: number): number => Math.round(ms * 100) / 100
 
@@ -83,7 +97,7 @@ export class LiveFeed {
     const at = this.o.clock.now()
     if (d.kind === 'suppressed') {
       this.totals.suppressed++
-      return this.emit({ type: 'suppressed', at, conversationId: d.event.conversationId, userId: d.event.userId, reason: d.reason })
+      return this.emit({ type: 'suppressed', at, conversationId: d.event.conversationId, userId: d.event.userId, reason: d.reason, normal: NORMAL_SUPPRESSIONS.has(d.reason) })
     }
     this.decidedAt.set(d.intent, now)
     const received = d.intent.cause?.receivedAtHr

@@ -44,10 +44,20 @@ export interface TestWorld {
   close(): Promise<void>
 }
 
+// The worlds' directories hold private keys (the APNs key, the service account, the CA's key
+// material): removed on every exit of the process, not only by close(): a second Ctrl-C, a
+// closed stdout or an uncaught error exits without it. (SIGKILL leaves them, in a 0700 directory.)
+const openDirs = new Set<string>()
+function removeOpenDirs(): void {
+  for (const dir of openDirs) rmSync(dir, { recursive: true, force: true })
+}
+
 export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorld> {
   const bundleId = o.bundleId ?? 'com.example.agent'
   const projectId = o.projectId ?? 'genesys-push-demo'
   const dir = mkdtempSync(join(tmpdir(), 'push-gw-world-'))
+  if (openDirs.size === 0) process.on('exit', removeOpenDirs)
+  openDirs.add(dir)
   const [pki, apnsKey, account] = await Promise.all([
     createTestPki(),
     generateApnsKey(),
@@ -113,6 +123,8 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
     async close() {
       await Promise.allSettled([genesys.close(), apns.close(), fcm.close(), webpush.close()])
       rmSync(dir, { recursive: true, force: true })
+      openDirs.delete(dir)
+      if (openDirs.size === 0) process.off('exit', removeOpenDirs)
     },
   }
 }

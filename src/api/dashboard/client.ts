@@ -9,7 +9,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
 ;(function () {
   var KEY = 'push-gateway-admin-token'
   var $ = function (id) { return document.getElementById(id) }
-  var feed = [], latencies = [], problems = [], receipts = []
+  var feed = [], latencies = [], problems = [], normal = [], receipts = []
   var token = sessionStorage.getItem(KEY)
   var controller = null, retryMs = 1000
 
@@ -17,6 +17,12 @@ export const DASHBOARD_JS = String.raw`'use strict'
   function short(id) { return id && id.length > 10 ? id.slice(0, 8) + '…' : (id || '') }
   function ms(v) { return v === undefined || v === null ? '–' : (v < 10 ? v.toFixed(1) : Math.round(v)) + ' ms' }
   function time(at) { return new Date(at).toLocaleTimeString() }
+
+  // 403 ADMIN_DISABLED: the gateway runs without ADMIN_TOKEN, so no token can work; saying "refused"
+  // would send the operator looking for a typo.
+  function refusal(err) {
+    return err.message === 'off' ? 'Admin access is off on this gateway: start it with ADMIN_TOKEN set to use the dashboard.' : 'The admin token was refused.'
+  }
 
   function showLogin(message) {
     $('board').hidden = true; $('login').hidden = false; $('logout').hidden = true
@@ -27,7 +33,11 @@ export const DASHBOARD_JS = String.raw`'use strict'
 
   async function api(path, signal) {
     var res = await fetch(path, { headers: { authorization: 'Bearer ' + token }, signal: signal, cache: 'no-store' })
-    if (res.status === 401 || res.status === 403) { sessionStorage.removeItem(KEY); token = null; throw new Error('auth') }
+    if (res.status === 401 || res.status === 403) {
+      var body = await res.json().catch(function () { return {} })
+      sessionStorage.removeItem(KEY); token = null
+      throw new Error(body && body.error && body.error.code === 'ADMIN_DISABLED' ? 'off' : 'auth')
+    }
     if (!res.ok) throw new Error('HTTP ' + res.status)
     return res
   }
@@ -82,12 +92,13 @@ export const DASHBOARD_JS = String.raw`'use strict'
     var body = $('feed'); body.insertBefore(tr, body.firstChild)
     while (body.children.length > 200) body.removeChild(body.lastChild)
     if (item.type === 'push' && item.outcome === 'delivered' && s.totalMs !== undefined) { latencies.push(s.totalMs); if (latencies.length > 100) latencies.shift(); drawChart() }
-    if (item.type === 'suppressed' || (item.type === 'push' && item.outcome !== 'delivered')) addProblem(item)
+    if (item.type === 'suppressed' && item.normal) addProblem(item, 'normal', normal)
+    else if (item.type === 'suppressed' || (item.type === 'push' && item.outcome !== 'delivered')) addProblem(item, 'problems', problems)
   }
 
-  function addProblem(item) {
-    var list = $('problems'); if (problems.length === 0) list.textContent = ''
-    problems.unshift(item)
+  function addProblem(item, listId, seen) {
+    var list = $(listId); if (seen.length === 0) list.textContent = ''
+    seen.unshift(item); if (seen.length > 50) seen.pop()
     var li = el('li'); li.appendChild(el('span', what(item)[1], what(item)[0])); li.appendChild(document.createTextNode(' ' + time(item.at) + ' · ' + short(item.conversationId) + ' · ' + detail(item)))
     list.insertBefore(li, list.firstChild)
     while (list.children.length > 50) list.removeChild(list.lastChild)
@@ -143,7 +154,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
         }
       }
     } catch (err) {
-      if (err && err.message === 'auth') return showLogin('The admin token was refused.')
+      if (err && (err.message === 'auth' || err.message === 'off')) return showLogin(refusal(err))
       if (controller.signal.aborted) return
     }
     setStream(false, 'reconnecting…')
@@ -155,7 +166,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
     try {
       var s = await (await api('/dashboard/api/state')).json()
       renderState(s); s.recent.forEach(addItem); drawChart()
-    } catch (err) { if (err && err.message === 'auth') return showLogin('The admin token was refused.') }
+    } catch (err) { if (err && (err.message === 'auth' || err.message === 'off')) return showLogin(refusal(err)) }
     stream()
   }
 

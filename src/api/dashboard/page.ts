@@ -39,7 +39,8 @@ export const DASHBOARD_HTML = `<!doctype html>
       <div class="card wide"><h2>Event → push accepted (ms), last 100 pushes</h2><canvas id="chart" height="180"></canvas><p class="muted" id="chart-legend"></p></div>
       <div class="card wide"><h2>Push accepted → phone reported (ms), last 100 receipts</h2><canvas id="receipt-chart" height="180"></canvas><p class="muted" id="receipt-legend"></p></div>
       <div class="card"><h2>Unreachable agents</h2><ul class="problems" id="unreachable"><li class="muted">none</li></ul></div>
-      <div class="card"><h2>Failures and suppressions</h2><ul class="problems" id="problems"><li class="muted">none yet</li></ul></div>
+      <div class="card"><h2>Failures</h2><ul class="problems" id="problems"><li class="muted">none yet</li></ul>
+        <h2>Normal outcomes without a push</h2><ul class="problems" id="normal"><li class="muted">none yet</li></ul></div>
     </div>
     <div class="card feed"><h2>Live feed</h2>
       <table><thead><tr><th>time</th><th>what</th><th>conversation</th><th>agent</th><th>detail</th><th>decide</th><th>queue</th><th>push service</th><th>total</th></tr></thead>
