@@ -93,8 +93,8 @@ export async function runMigrateStore(args: string[], io: { stderr: NodeJS.Writa
   }
   // Opening SQLite creates a missing file: a misspelt path would copy nothing, report "verified
   // 0/0" and leave an empty database behind. The source must exist.
-  const fromPath = fromUrl.slice('sqlite:'.length)
-  if (fromPath !== ':memory:' && !existsSync(fromPath)) {
+  const fromPath = fromUrl.startsWith('sqlite:') ? fromUrl.slice('sqlite:'.length) : undefined
+  if (fromPath !== undefined && fromPath !== ':memory:' && !existsSync(fromPath)) {
     io.stderr.write(`push-gateway migrate-store: --from ${fromUrl}: no such file; nothing was copied or created (check the path: the gateway's default is sqlite:./data/gateway.db)\n`)
     return 1
   }
