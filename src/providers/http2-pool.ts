@@ -300,7 +300,7 @@ export class Http2SessionPool implements SessionOwner {
         settled = true
         clearTimeout(timer)
         session.off('error', fail)
-        resolve(new PooledSession(session, this, this.liveness))
+        resolve(new PooledSession(session, socket, this, this.liveness))
       })
     })
   }

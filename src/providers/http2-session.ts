@@ -12,6 +12,7 @@
 //   A RST_STREAM before it, even after `:status`, is a failed attempt.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2'
 import { performance } from 'node:perf_hooks'
+import type { TLSSocket } from 'node:tls'
 
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
 
@@ -100,6 +101,8 @@ export class PooledSession {
 
   constructor(
     readonly session: ClientHttp2Session,
+    /** The TLS socket under the session: its byte count is the cheapest sign of life. */
+    private readonly socket: TLSSocket,
     private readonly owner: SessionOwner,
     private readonly liveness: LivenessOptions,
   ) {
@@ -289,21 +292,30 @@ export class PooledSession {
     }
     if (!sent) return
     this.pinging = true
-    const sentAt = performance.now()
-    // setImmediate: after a stall of our own event loop, timers run before the socket is read, and
-    // an ack already waiting there must count.
-    this.pingTimer = setTimeout(() => setImmediate(() => this.pingOverdue(sentAt)), this.liveness.pingTimeoutMs)
+    this.armPingTimer(performance.now(), this.socket.bytesRead, false)
   }
 
-  /** No ack yet. Dead only if nothing else came either: answers still arriving prove the path works. */
-  private pingOverdue(sentAt: number): void {
+  private armPingTimer(sentAt: number, bytesRead: number, extended: boolean): void {
+    // setImmediate: after a stall of our own event loop, timers run before the socket is read, and
+    // an ack already waiting there must count.
+    this.pingTimer = setTimeout(() => setImmediate(() => this.pingOverdue(sentAt, bytesRead, extended)), this.liveness.pingTimeoutMs)
+  }
+
+  /**
+   * No ack yet. Dead only if nothing at all came either: any byte read proves the path works (the
+   * ack may be queued behind answers). If our own process was starved of CPU for half the timeout
+   * or more (the timer fired that late), the silence proves nothing: one more period.
+   */
+  private pingOverdue(sentAt: number, bytesRead: number, extended: boolean): void {
     this.pingTimer = undefined
     if (!this.pinging) return
-    if (this.lastAlive > sentAt) {
+    if (this.socket.bytesRead > bytesRead || this.lastAlive > sentAt) {
       this.pinging = false
       return
     }
-    this.end(`no PING ack and no answer within ${this.liveness.pingTimeoutMs} ms`, true)
+    const late = performance.now() - sentAt - this.liveness.pingTimeoutMs
+    if (!extended && late > this.liveness.pingTimeoutMs / 2) return this.armPingTimer(performance.now(), bytesRead, true)
+    this.end(`no PING ack and nothing received within ${this.liveness.pingTimeoutMs} ms`, true)
   }
 
   // ---- session events ----
