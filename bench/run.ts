@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { apns } from './apns.js'
 import { burst } from './burst.js'
+import { connections } from './connections.js'
 import { fanout } from './fanout.js'
 import { fcm } from './fcm.js'
 import { latency } from './latency.js'
@@ -21,7 +22,7 @@ import { memory } from './memory.js'
 import { register } from './register.js'
 import { scaleout } from './scaleout.js'
 
-const ALL: Benchmark[] = [latency, apns, fcm, fanout, register, memory, scaleout, burst]
+const ALL: Benchmark[] = [latency, apns, fcm, fanout, register, memory, scaleout, burst, connections]
 
 const HELP = `npm run bench -- [options]
   --only ids      comma-separated: ${ALL.map((b) => b.id).join(',')}

@@ -24,6 +24,8 @@ export interface PairFigures {
   b: ClientFigures
   /** a / b per round. */
   ratio: Spread
+  /** Client CPU per push, a / b per round (lower is better for a). */
+  cpuRatio: Spread
 }
 
 /** Sizes shared by the APNs and FCM throughput benchmarks. */
@@ -70,10 +72,12 @@ export async function racePair(o: {
   const runs: [ThroughputRun[], ThroughputRun[]] = [[], []]
   const sandbox: [number[], number[]] = [[], []]
   const ratios: number[] = []
+  const cpuRatios: number[] = []
   o.accepted()
   for (let r = 0; r < o.rounds; r++) {
     const order = r % 2 === 0 ? [0, 1] : [1, 0]
     const rates: number[] = [0, 0]
+    const cpuPerPush: number[] = [0, 0]
     for (const [k, idx] of order.entries()) {
       o.ctx.progress.update((r * 2 + k) / (o.rounds * 2), `round ${r + 1}/${o.rounds}: ${o.labels[idx as 0 | 1]}, ${fmtInt(o.count)} pushes`)
       const cpu0 = process.cpuUsage()
@@ -86,8 +90,10 @@ export async function racePair(o: {
       runs[idx as 0 | 1].push(run)
       sandbox[idx as 0 | 1].push((cpu.user + cpu.system) / 1000)
       rates[idx as 0 | 1] = (run.pushes / run.ms) * 1000
+      cpuPerPush[idx as 0 | 1] = (run.cpuUserMs + run.cpuSystemMs) / run.pushes
     }
     ratios.push((rates[0] as number) / (rates[1] as number))
+    cpuRatios.push((cpuPerPush[0] as number) / (cpuPerPush[1] as number))
   }
   const figures = (i: 0 | 1): ClientFigures => ({
     name: o.labels[i],
@@ -97,7 +103,7 @@ export async function racePair(o: {
     cpuPer1000: spread(runs[i].map((x) => ((x.cpuUserMs + x.cpuSystemMs) / x.pushes) * 1000)),
     sandboxCpuPer1000: spread(sandbox[i].map((ms, j) => (ms / (runs[i][j] as ThroughputRun).pushes) * 1000)),
   })
-  return { a: figures(0), b: figures(1), ratio: spread(ratios) }
+  return { a: figures(0), b: figures(1), ratio: spread(ratios), cpuRatio: spread(cpuRatios) }
 }
 
 export function pairTable(f: PairFigures): string {
@@ -109,7 +115,7 @@ export function pairTable(f: PairFigures): string {
     row(f.a),
     row(f.b),
     '',
-    `Ratio ${f.a.name} / ${f.b.name}, measured per round: ${fmtSpread(f.ratio, fmtRatio)} (rounds: ${f.ratio.runs.map(fmtRatio).join(', ')}).`,
+    `Ratio ${f.a.name} / ${f.b.name}, measured per round: ${fmtSpread(f.ratio, fmtRatio)} (rounds: ${f.ratio.runs.map(fmtRatio).join(', ')}); client CPU per push, same ratio: ${fmtSpread(f.cpuRatio, fmtRatio)} (rounds: ${f.cpuRatio.runs.map(fmtRatio).join(', ')}).`,
   ].join('\n')
 }
 
