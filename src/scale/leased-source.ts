@@ -119,12 +119,20 @@ export class LeasedSource implements EventSource {
 
   async addUser(userId: string): Promise<void> {
     if (this.holding) await this.serial(() => this.apply(userId, true))
-    await this.announce(userId)
+    if (this.announces()) await this.announce(userId)
   }
 
   async removeUser(userId: string): Promise<void> {
     if (this.holding) await this.serial(() => this.apply(userId, false))
-    await this.announce(userId)
+    if (this.announces()) await this.announce(userId)
+  }
+
+  /**
+   * The change log (DynamoDB) is one item every registration writes: the holder, which has just
+   * applied the change itself, spares it that write. Pub/sub costs nothing and is kept as it was.
+   */
+  private announces(): boolean {
+    return this.o.bus !== undefined || !this.holding
   }
 
   status(): SourceStatus {

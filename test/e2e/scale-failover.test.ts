@@ -13,7 +13,7 @@ import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { register, startInstance, type Instance } from '../scale/instances.js'
 import { fcmToken, waitFor } from './harness.js'
 import { recordTrial } from '../support/trials.js'
-import { DYNALITE_ENV, startDynalite, type Dynalite } from '../support/dynalite.js'
+import { DYNALITE_ENV, startDynaliteProcess, type Dynalite } from '../support/dynalite.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const LEASE_TTL_MS = 3_000
@@ -29,7 +29,7 @@ let dynalite: Dynalite | undefined
 
 before(async () => {
   world = await startTestWorld()
-  if (dynamo) dynalite = await startDynalite()
+  if (dynamo) dynalite = await startDynaliteProcess()
 })
 after(async () => {
   await Promise.all(instances.map((i) => i.stop()))
