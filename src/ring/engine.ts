@@ -14,6 +14,10 @@ import type { DeviceStore, RingStore } from '../store/store.js'
 import { selectCancelTargets, selectRingTargets, type IosCallCancel } from './phones.js'
 import { Outbox } from './outbox.js'
 
+
+// endRing attempts: the second carries the ring record's own rung devices, so only a ring changed in between needs a third.
+const END_ATTEMPTS = 3
+
 export type RingDecision =
   | { kind: 'ring'; event: RoutingEvent; intent: PushIntent }
   | { kind: 'cancel'; event?: RoutingEvent; intent: PushIntent }
@@ -218,19 +222,29 @@ export class RingEngine {
     const key = ringKey(event)
     // Most rings end while the agent's devices are as they were at the offer, so the devices rung
     // then are those the offer would pick now. With that guess the store ends the ring and claims
-    // its cancels in one round trip (it checks the guess against the ring's record, atomically);
-    // a device registered or removed since costs the claim's own round trip, nothing more.
+    // its cancels in one atomic step (it checks the guess against the ring's record); a device
+    // registered or removed since changes nothing there and costs one more round trip, with the
+    // devices the record names. Never an end without its claims: no ring left ended, uncancelled.
     const current = await this.o.store.listDevices(event.userId)
-    const guessed = selectRingTargets(current, event.mediaType).targets.map((t) => t.device)
-    const candidates = selectCancelTargets(guessed, current, this.o.iosCallCancel)
-    const ended = await this.o.store.endRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs, {
-      ifRung: guessed.map((d) => d.token),
-      tokens: candidates.map((t) => t.device.token),
-    })
-    if (!ended) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
-    this.o.onRingEnded?.(ended.before)
-    if (ended.claimed === undefined) await this.cancel(key, ended.before, reason, event, [], current)
-    else this.sendCancel(key, ended.before, candidates, ended.claimed, reason, event)
+    let rung = selectRingTargets(current, event.mediaType).targets.map((t) => t.device.token)
+    for (let attempt = 0; attempt < END_ATTEMPTS; attempt++) {
+      const candidates = this.cancelCandidates(rung, current)
+      const ended = await this.o.store.endRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs, { ifRung: rung, tokens: candidates.map((t) => t.device.token) })
+      if (!ended) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
+      if (ended.claimed !== undefined) {
+        this.o.onRingEnded?.(ended.before)
+        this.sendCancel(key, ended.before, candidates, ended.claimed, reason, event)
+        return
+      }
+      rung = ended.before.rungTokens
+    }
+    this.o.logger.error({ conversationId: event.conversationId, userId: event.userId }, 'ring could not be ended: its record kept changing')
+  }
+
+  /** The cancel targets of a ring that rang `rungTokens`, among the agent's `current` devices. */
+  private cancelCandidates(rungTokens: readonly string[], current: Device[]): PushTarget[] {
+    const rung = new Set(rungTokens)
+    return selectCancelTargets(current.filter((d) => rung.has(d.token)), current, this.o.iosCallCancel)
   }
 
   /** Cancels rings whose timeout passed without an answer or an end. */
@@ -240,10 +254,12 @@ export class RingEngine {
       for (const ring of await this.o.store.listOpenRings()) {
         if (ring.expiresAt > now) continue
         const key = ringKey(ring)
-        const before = await this.o.store.transitionRing(key, ['ringing'], 'cancelled', this.o.dedupWindowMs)
-        if (!before) continue
-        this.o.onRingEnded?.(before)
-        await this.cancel(key, before, 'timeout')
+        // The end and its cancel claims in one store step, as in end(); the record names the rung devices.
+        const candidates = this.cancelCandidates(ring.rungTokens, await this.o.store.listDevices(ring.userId))
+        const ended = await this.o.store.endRing(key, ['ringing'], 'cancelled', this.o.dedupWindowMs, { ifRung: ring.rungTokens, tokens: candidates.map((t) => t.device.token) })
+        if (ended?.claimed === undefined) continue
+        this.o.onRingEnded?.(ended.before)
+        this.sendCancel(key, ended.before, candidates, ended.claimed, 'timeout')
       }
       await this.resendCancels()
     } catch (err) {

@@ -119,10 +119,11 @@ export function ended(
   ttlMs: number,
   guess: { ifRung: string[]; tokens: string[] },
   now: number,
-): { next: RingItem; before: RingRecord; claimed?: string[] } | undefined {
+): { next?: RingItem; before: RingRecord; claimed?: string[] } | undefined {
   const moved = transitioned(item, key, from, to, ttlMs, now)
   if (!moved) return undefined
-  if (!rangExactly(moved.before, guess.ifRung)) return moved
+  // A wrong guess changes nothing (no `next`): the end and its claims go together or not at all.
+  if (!rangExactly(moved.before, guess.ifRung)) return { before: moved.before }
   const claim = claimed(moved.next, key, guess.tokens, [], now)
   return { next: claim.next, before: moved.before, claimed: claim.fresh }
 }

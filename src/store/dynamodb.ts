@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../observability/logger.js'
 import { claimed, createdRing, ended, keyOf, liveRing, marked, ringPk, ringView, transitioned, type RingItem } from './dynamodb-rings.js'
 import { dynamoReach } from './dynamodb-reach.js'
 import { BY_USER_INDEX, ensureTables, INDEX_SHARDS, OPEN_INDEX, OUTBOX_INDEX, tableNames, type DynamoTarget } from './dynamodb-tables.js'
-import { StoreError, StoreNotReadyError, StoreUnavailableError, type Store } from './store.js'
+import { StoreError, StoreNotReadyError, StoreUnavailableError, type EndedRing, type Store } from './store.js'
 
 export interface DynamoStoreOptions {
   target: DynamoTarget
@@ -239,10 +239,10 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
       }),
     endRing: (key, from, to, ttlMs, guess) =>
       call(() =>
-        mutate(key, (item, now) => {
+        mutate(key, (item, now): { next?: RingItem; result: EndedRing | undefined } => {
           const end = ended(item, key, from, to, ttlMs, guess, now)
           if (!end) return { result: undefined }
-          return { next: end.next, result: end.claimed ? { before: end.before, claimed: end.claimed } : { before: end.before } }
+          return end.next && end.claimed ? { next: end.next, result: { before: end.before, claimed: end.claimed } } : { result: { before: end.before } }
         }),
       ),
     markSent: (key, sent, at) =>

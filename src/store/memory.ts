@@ -181,10 +181,13 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
     claimCancels: async (key, tokens, silent = []) => claim(key, tokens, silent),
 
     async endRing(key, from, to, ttlMs, guess) {
-      // Synchronous from the transition to the claim: nothing else can run in between.
-      const before = transition(key, from, to, ttlMs)
-      if (before === undefined) return undefined
-      return rangExactly(before, guess.ifRung) ? { before, claimed: claim(key, guess.tokens, []) } : { before }
+      // Synchronous from the check to the claim: nothing else can run in between.
+      const entry = liveRing(key)
+      if (entry === undefined || !from.includes(entry.value.state)) return undefined
+      const current = view(key, entry.value)
+      if (!rangExactly(current, guess.ifRung)) return { before: current }
+      const before = transition(key, from, to, ttlMs) as RingRecord
+      return { before, claimed: claim(key, guess.tokens, []) }
     },
 
     async markSent(key, sent, at) {

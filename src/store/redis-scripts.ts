@@ -199,7 +199,8 @@ return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), ton
   // rungTokens are exactly the guessed ones (store.ts endRing). KEYS: ring, its cancel set,
   // open-rings index, its unsent-cancel set, unsent-cancels index. ARGV: ring key, to, ttl ms,
   // orphan ttl ms, n, n from states, m, m guessed rung tokens, tokens to claim...
-  // Returns nil when the CAS fails, {transition} when the guess was wrong, {transition, fresh tokens}.
+  // Returns nil when the CAS fails; {the ring as it is} when the guess was wrong, and then nothing
+  // changed; {transition, fresh tokens} when it ended.
   pgwEndRing: {
     numberOfKeys: 5,
     lua: `${SLICE}${TRANSITION}${CLAIM}
@@ -208,13 +209,25 @@ local from = slice(ARGV, 6, 5 + nfrom)
 local g = 6 + nfrom
 local nguess = tonumber(ARGV[g])
 local tokens = slice(ARGV, g + nguess + 1)
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return false end
+local allowed = false
+for _, f in ipairs(from) do if f == state then allowed = true end end
+if not allowed then return false end
+local record = redis.call('HGET', KEYS[1], 'record')
+local rung = cjson.decode(record).rungTokens
+local same = #rung == nguess
+if same then
+  local set = {}
+  for _, t in ipairs(rung) do set[t] = true end
+  for i = g + 1, g + nguess do if not set[ARGV[i]] then same = false end end
+end
+if not same then
+  local out = { state, record, redis.call('HGET', KEYS[1], 'sent') or '' }
+  for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = t end
+  return { out }
+end
 local out = transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), from)
-if not out then return false end
-local rung = cjson.decode(out[2]).rungTokens
-if #rung ~= nguess then return { out } end
-local set = {}
-for _, t in ipairs(rung) do set[t] = true end
-for i = g + 1, g + nguess do if not set[ARGV[i]] then return { out } end end
 return { out, claim(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[1], tonumber(ARGV[4]), #tokens, tokens) }`,
   },
   // The outbox marks of several rings at once (redis.ts batches them). KEYS: unsent-cancels index,

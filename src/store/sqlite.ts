@@ -179,9 +179,13 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
 
   // transitionTx and claimCancelsTx nest as savepoints: one atomic step.
   const endRingTx = db.transaction((key: string, from: RingState[], to: RingState, ttlMs: number, guess: { ifRung: string[]; tokens: string[] }): EndedRing | undefined => {
-    const before = transitionTx(key, from, to, ttlMs)
-    if (before === undefined) return undefined
-    return rangExactly(before, guess.ifRung) ? { before, claimed: claimCancelsTx(key, guess.tokens, []) } : { before }
+    const now = clock.now()
+    const row = q.getRing.get(key, now)
+    if (row === undefined || !from.includes((JSON.parse(row.record) as RingRecord).state)) return undefined
+    const current = ringView(key, row, now)
+    if (!rangExactly(current, guess.ifRung)) return { before: current }
+    const before = transitionTx(key, from, to, ttlMs) as RingRecord
+    return { before, claimed: claimCancelsTx(key, guess.tokens, []) }
   })
 
   const markSentTx = db.transaction((key: string, sent: { ring?: boolean; cancelTokens?: string[] }, at: number) => {

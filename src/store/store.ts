@@ -47,11 +47,10 @@ export interface RingStore {
    */
   claimCancels(key: string, tokens: string[], silent?: string[]): Promise<string[]>
   /**
-   * transitionRing and, only when the ring moved and the devices it rang are exactly
-   * `claim.ifRung` (as a set), claimCancels(key, claim.tokens) in the same atomic step. A caller
-   * that knows the rung devices ends a ring and claims its cancels in one store round trip; with a
-   * wrong guess `claimed` is undefined and nothing is claimed: claim with claimCancels once the
-   * returned record says which devices rang.
+   * transitionRing and claimCancels(key, claim.tokens) in one atomic step, done only when the
+   * devices the ring rang are exactly `claim.ifRung` (as a set): a ring's end and its cancel claims
+   * commit together or not at all. With a wrong guess nothing changes and `claimed` is undefined:
+   * the returned record says which devices rang, and the caller ends it again with that guess.
    */
   endRing(key: string, from: RingState[], to: RingState, ttlMs: number, claim: { ifRung: string[]; tokens: string[] }): Promise<EndedRing | undefined>
   /**
@@ -75,7 +74,7 @@ export interface RingStore {
 export interface EndedRing {
   /** The record as it was before the move (transitionRing's answer). */
   before: RingRecord
-  /** claimCancels' answer for `claim.tokens`, or undefined when the guess of the rung devices was wrong. */
+  /** claimCancels' answer for `claim.tokens`; undefined when the guess of the rung devices was wrong, and then the ring did not move. */
   claimed?: string[]
 }
 
