@@ -88,3 +88,23 @@ test('a dynamodb:// STORE_URL needs a table prefix and a region; a bad one is re
     assert.throws(() => parseDynamoUrl(url), /^Error: STORE_URL: /, url)
   }
 })
+
+test('dynamodb: through the cache the gateway uses, a missing table still fails readiness, naming it', async () => {
+  const { openStore } = await import('../../src/store/open.js')
+  const { storeReadiness } = await import('../../src/store/cached.js')
+  const { DYNALITE_ENV } = await import('../support/dynalite.js')
+  // openStore takes credentials from the SDK's default chain, as in production.
+  Object.assign(process.env, DYNALITE_ENV)
+  const tables = prefix()
+  const store = await openStore(server.storeUrl(tables))
+  try {
+    assert.equal(store.kind, 'dynamodb')
+    await assert.rejects(storeReadiness(store), new RegExp(`DynamoDB table ${tables}-devices, ${tables}-state does not exist`))
+    const created = await openStore(server.storeUrl(tables), { createTables: true })
+    assert.deepEqual(await storeReadiness(created), { ok: true, detail: 'dynamodb: reachable' })
+    assert.deepEqual(await storeReadiness(store), { ok: true, detail: 'dynamodb: reachable' }, 'the first store sees the tables once they exist')
+    await created.close()
+  } finally {
+    await store.close()
+  }
+})
