@@ -22,7 +22,7 @@ import type { ProviderName, PushProvider } from './providers/provider.js'
 import { RingEngine, type RingDecision } from './ring/engine.js'
 import { ReachActions } from './reach/actions.js'
 import { RingRepeater } from './reach/repeat.js'
-import { ReachTracker } from './reach/tracker.js'
+import { ReachTracker, type CountedReceipt } from './reach/tracker.js'
 import { createEventSources } from './sources/create.js'
 import type { EventSource } from './sources/source.js'
 import type { RoutingEvent } from './model.js'
@@ -41,6 +41,8 @@ export interface GatewayOptions {
   onEvent?: (event: RoutingEvent) => void
   onDecision?: (decision: RingDecision) => void
   onOutcome?: (outcome: PushOutcome) => void
+  /** Device receipts counted (the demo shows each phone's receipt latency). */
+  onReceipt?: (receipt: CountedReceipt) => void
   /** Redis key prefix, so tests and benchmarks can share one Redis without colliding; the store's default otherwise. */
   storeKeyPrefix?: string
   /**
@@ -167,6 +169,7 @@ export class Gateway {
       onReceipt: (receipt) => {
         metrics.observeReceipt(receipt)
         live.observeReceipt(receipt)
+        o.onReceipt?.(receipt)
       },
     })
     const queueNames = new QueueNames({ fetch: (queueId) => rest.getQueue(queueId), clock, logger: logger.child({ component: 'queues' }) })

@@ -12,7 +12,7 @@ import { destination } from 'pino'
 import { Gateway, PortInUseError } from '../app.js'
 import { loadConfig } from '../config.js'
 import { createLogger } from '../observability/logger.js'
-import { PhoneNetwork, type SimulatedPhone } from '../sim/phones/index.js'
+import { PhoneNetwork, ReceiptReporter, type SimulatedPhone } from '../sim/phones/index.js'
 import { startTestWorld, type TestWorld } from '../sim/world.js'
 import { colour, DemoView } from './view.js'
 
@@ -91,8 +91,11 @@ export async function runDemo(args: string[]): Promise<void> {
     webPushSandboxHosts: [world.webPushSandboxHost],
     onEvent: (e) => view.event(e),
     onOutcome: (o) => view.outcome(o),
+    onReceipt: (r) => view.receipt(r.token, r.action, r.latencyMs),
   })
-  const phones = new PhoneNetwork(world, { bundleId: world.bundleId })
+  // Pushes take 40-240 ms from the push service to a phone; the apps report each one (receipts).
+  const phones = new PhoneNetwork(world, { bundleId: world.bundleId, delivery: { delayMs: 40, jitterMs: 200 } })
+  const reporters: ReceiptReporter[] = []
   world.apns.on('push', (p: { token: string; headers: Record<string, string>; payload: Record<string, unknown>; hrtime: number }) =>
     view.accepted('APNs', p.token, String(p.payload.genesys_conversation_id), String(p.payload.action), `${p.headers['apns-push-type']} ${p.headers['apns-topic']}`, p.hrtime),
   )
@@ -111,6 +114,7 @@ export async function runDemo(args: string[]): Promise<void> {
     if (stopping) process.exit(1)
     stopping = true
     process.stdout.write(`\n${view.summary()}\n${colour.dim('stopping…')}\n`)
+    await Promise.all(reporters.map((r) => r.stop()))
     phones.close()
     await gateway.stop(2_000)
     await world.close()
@@ -147,6 +151,7 @@ export async function runDemo(args: string[]): Promise<void> {
     ]
     for (const [agent, demo] of owned) {
       await register(api, agent.accessToken, demo)
+      reporters.push(new ReceiptReporter(demo.phone, { gateway: api, accessToken: agent.accessToken }))
       for (const token of demo.phone.tokens()) deviceNames.set(token, demo.phone.name)
       view.line('agent', `${agent.name} registered ${demo.phone.name} (${demo.phone.tokens().length} token${demo.phone.tokens().length > 1 ? 's' : ''}) with POST /api/v1/devices`)
     }

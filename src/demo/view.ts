@@ -14,6 +14,8 @@ export class DemoView {
   /** performance.now() of the Genesys change that should lead to a push, by conversation and action. */
   private readonly changes = new Map<string, number>()
   readonly latencies: number[] = []
+  /** Push service accepted → the phone's app reported it (device receipts), ms. */
+  readonly receipts: number[] = []
   private rings = 0
   private cancels = 0
   private failures = 0
@@ -62,6 +64,15 @@ export class DemoView {
     this.line('phones', `${states.join(colour.dim(' · '))}${violations > 0 ? colour.red(` (${violations} platform rule violations)`) : ''}`)
   }
 
+  /** The gateway counted a device receipt: the phone's app reported the push. */
+  receipt(token: string, action: string, latencyMs: number | undefined): void {
+    if (latencyMs !== undefined) this.receipts.push(latencyMs)
+    const device = this.deviceNames.get(token) ?? `${token.slice(0, 8)}…`
+    const verb = action === 'ring' ? colour.green('ring  ') : colour.yellow('cancel')
+    const ms = latencyMs === undefined ? '' : colour.bold(`${Math.round(latencyMs)} ms`) + colour.dim(' push service → phone')
+    this.line(colour.cyan('receipt'), `${verb} ← ${device.padEnd(34)} ${ms}`)
+  }
+
   outcome(o: PushOutcome): void {
     if (o.result.kind === 'delivered') return
     this.failures++
@@ -73,6 +84,11 @@ export class DemoView {
     const sorted = [...this.latencies].sort((a, b) => a - b)
     const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
     const fmt = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(1)} ms`)
-    return `${this.rings} rings and ${this.cancels} cancels delivered, ${this.failures} failed; Genesys change → push accepted: p50 ${fmt(pct(50))}, p99 ${fmt(pct(99))}, max ${fmt(sorted.at(-1))} (${sorted.length} pushes)`
+    const receipts = [...this.receipts].sort((a, b) => a - b)
+    const rpct = (p: number) => receipts[Math.min(receipts.length - 1, Math.floor((p / 100) * receipts.length))]
+    return (
+      `${this.rings} rings and ${this.cancels} cancels delivered, ${this.failures} failed; Genesys change → push accepted: p50 ${fmt(pct(50))}, p99 ${fmt(pct(99))}, max ${fmt(sorted.at(-1))} (${sorted.length} pushes); ` +
+      `push accepted → phone reported: p50 ${fmt(rpct(50))}, max ${fmt(receipts.at(-1))} (${receipts.length} receipts)`
+    )
   }
 }

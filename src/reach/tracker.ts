@@ -38,6 +38,15 @@ export type ReceiptResult =
   | { kind: 'repeat' }
   | { kind: 'recorded'; provider?: string; latencyMs?: number }
 
+export interface CountedReceipt {
+  userId: string
+  /** The full token: for in-process observers only (metrics and the dashboard keep the rest). */
+  token: string
+  action: ReceiptAction
+  provider?: string
+  latencyMs?: number
+}
+
 /** The admin view of one agent (GET /api/v1/admin/reachability). */
 export interface AgentView {
   userId: string
@@ -67,7 +76,7 @@ export interface ReachTrackerOptions {
   /** One instance (the one whose write made it) hears each change of an agent's state. */
   onChange?: (change: ReachChange) => void
   /** Every receipt counted (not repeats), for metrics and the dashboard. */
-  onReceipt?: (receipt: { userId: string; action: ReceiptAction; provider?: string; latencyMs?: number }) => void
+  onReceipt?: (receipt: CountedReceipt) => void
 }
 
 // Compare-and-set retries: each loser re-reads; more than a few means something is writing in a loop.
@@ -122,7 +131,7 @@ export class ReachTracker {
       applyReceipt(reach, phoneKey(r.device), now, latencyMs)
     })
     const provider = delivery.provider
-    this.options.onReceipt?.({ userId: r.userId, action: r.action, ...(provider ? { provider } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}) })
+    this.options.onReceipt?.({ userId: r.userId, token, action: r.action, ...(provider ? { provider } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}) })
     return { kind: 'recorded', ...(provider ? { provider } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}) }
   }
 
