@@ -19,10 +19,11 @@ import { writeReport, type ReportTarget } from './lib/report.js'
 import type { BenchOutput, Benchmark, Scale } from './lib/types.js'
 import { dropStaleBenchKeys, REDIS_URL } from './lib/world.js'
 import { memory } from './memory.js'
+import { receipts } from './receipts.js'
 import { register } from './register.js'
 import { scaleout } from './scaleout.js'
 
-const ALL: Benchmark[] = [latency, apns, fcm, fanout, register, memory, scaleout, burst, connections]
+const ALL: Benchmark[] = [latency, apns, fcm, fanout, register, memory, scaleout, burst, connections, receipts]
 
 const HELP = `npm run bench -- [options]
   --only ids      comma-separated: ${ALL.map((b) => b.id).join(',')}

@@ -271,7 +271,8 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`,
   // KEYS: delivery hash. ARGV: ttl, then field, value, field, value…
   pgwNoteDelivery: {
     numberOfKeys: 1,
-    lua: `redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+    // Field by field: a few fields, but no unpack() (see SLICE).
+    lua: `for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`,
   },
