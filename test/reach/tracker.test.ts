@@ -64,7 +64,7 @@ test('a phone that reports its ring is reachable, with the receipt latency from 
   assert.equal(view?.devices.find((d) => d.token === `${iphoneAlert.token.slice(0, 8)}…`)?.state, 'reachable', "the iPhone's alert token is the same phone")
   assert.equal(view?.devices.find((d) => d.deviceId === 'pixel-1')?.state, 'unknown', 'the Android app never reported')
   assert.deepEqual(w.changes.map((c) => `${c.from}→${c.to}`), ['unknown→reachable'])
-  assert.deepEqual(w.receipts, [{ userId: 'agent-1', action: 'ring', provider: 'apns', latencyMs: 180 }])
+  assert.deepEqual(w.receipts, [{ userId: 'agent-1', token: iphoneVoip.token, action: 'ring', provider: 'apns', latencyMs: 180 }])
 })
 
 test('receipts that do not match a push change nothing: another conversation, another action, another agent', async () => {
