@@ -290,7 +290,9 @@ export class PooledSession {
     } catch {
       sent = false
     }
-    if (!sent) return
+    // node:http2 refuses a PING only with too many unacknowledged: a peer that never acks cannot
+    // be checked, and a session that cannot be checked is not trusted with pushes.
+    if (!sent) return this.end('PINGs left unacknowledged', true)
     this.pinging = true
     this.armPingTimer(performance.now(), this.socket.bytesRead, false)
   }
