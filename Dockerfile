@@ -3,7 +3,7 @@
 #   docker run --rm genesys-push-gateway --help
 # (Not built on the development machine, which has no container runtime; see README "Deploying".)
 
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 is native: its prebuilt binary is used when one matches, else it compiles.
 RUN apt-get update \
@@ -15,7 +15,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0 \

@@ -17,6 +17,9 @@ Commands:
   demo                    Run the gateway against the built-in Genesys Cloud simulator
                           and APNs / FCM sandboxes, with two demo agents and a looping
                           scenario. Ctrl-C stops it.
+  sim                     Run only the simulated Genesys Cloud and push services, with
+                          simulated phones, and print the settings that let start, doctor,
+                          send-test and devices be tried without credentials.
   doctor                  Check every configured credential against the real services
                           (store, Genesys token and channel, APNs key, FCM account).
   send-test --user ID     Ring an agent's devices as a real call would, then cancel;
@@ -152,6 +155,11 @@ async function main(argv: string[]): Promise<void> {
     case 'migrate-store': {
       const { runMigrateStore } = await import('./cli/migrate-store.js')
       process.exitCode = await runMigrateStore(rest)
+      return
+    }
+    case 'sim': {
+      const { runSim } = await import('./cli/sim.js')
+      process.exitCode = await runSim(rest)
       return
     }
     case 'demo': {

@@ -50,7 +50,8 @@ export async function runDemo(args: string[]): Promise<void> {
     return
   }
   const loops = values.loops ? Number(values.loops) : Infinity
-  const host = '127.0.0.1'
+  // Loopback unless HOST says otherwise (the Docker image sets 0.0.0.0 so `-p 8080:8080` reaches it).
+  const host = process.env.HOST ?? '127.0.0.1'
   // A port asked for (--port, PORT) must be that port: taken, the demo stops with one line naming
   // it. Only the default, 8080, gives way to a free port when something else holds it.
   const asked = values.port ?? process.env.PORT
@@ -128,7 +129,7 @@ export async function runDemo(args: string[]): Promise<void> {
   const scenario = async (): Promise<void> => {
     const api = await gateway.start()
     view.line('gateway', `listening on ${api} (store ${config.storeUrl}); Genesys simulator at ${world.genesys.url}`)
-    const dashboardUrl = `http://${host}:${new URL(api).port}/dashboard`
+    const dashboardUrl = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${new URL(api).port}/dashboard`
     process.stdout.write(`\nDashboard: ${dashboardUrl}\nAdmin token: ${adminToken}  (paste it into the dashboard's sign-in; a new one on every start)\n\n`)
 
     const queue = world.genesys.addQueue({ name: 'Sales Support' })
