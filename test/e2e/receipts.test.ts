@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { recordTrial } from '../support/trials.js'
 import { fcmToken, apnsToken, startHarness, subscribed, waitFor, type Harness } from './harness.js'
 
 const ADMIN = 'admin-token-for-receipts-tests'
@@ -115,8 +116,21 @@ test('refused: another agent’s device, a conversation that never rang this dev
   assert.equal(bad.status, 400)
   assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'INVALID_REQUEST')
 
-  assert.equal((await agentIn(agent.userId))?.state, 'unknown')
-  assert.equal((await agentIn(other.userId))?.state, 'unknown')
+  const statesAfter = [(await agentIn(agent.userId))?.state, (await agentIn(other.userId))?.state]
+  const refusals = [foreign.status, unknown.status, notRung.status, cancelNotSent.status, bad.status]
+  recordTrial(
+    {
+      id: 'security.device-receipts',
+      area: 'security',
+      what: "Device receipts that must not count: another agent's device token, a conversation that never rang the device, a ring that went to another agent, a cancel never sent, an unknown action",
+      tried: refusals.length,
+      unit: 'requests',
+      held: 'each refused with 404 or 400 and the error body; neither agent\'s reachability changed',
+      lost: refusals.filter((status) => status < 400 || status >= 500).length + statesAfter.filter((state) => state !== 'unknown').length,
+    },
+    import.meta.url,
+  )
+  assert.deepEqual(statesAfter, ['unknown', 'unknown'])
   h.world.genesys.abandon(conversationId)
 })
 
@@ -132,6 +146,22 @@ test('a flood of receipts is rate-limited per agent with 429 and Retry-After', a
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'RATE_LIMITED')
     } else await res.body?.cancel()
   }
+  // RATE_LIMIT_PER_MINUTE=40 per agent token, the registration included: at most 39 receipts pass.
+  const letIn = Math.max(0, statuses.filter((s) => s === 204).length - 39)
+  const errors = statuses.filter((s) => s >= 500).length
+  recordTrial(
+    {
+      id: 'security.device-receipt-flood',
+      area: 'security',
+      what: "A flood of 45 device receipts from one agent's token within a minute (RATE_LIMIT_PER_MINUTE=40)",
+      tried: statuses.length,
+      unit: 'requests',
+      held: 'past the limit every receipt answered 429 RATE_LIMITED with Retry-After; no 5xx',
+      lost: letIn + errors,
+    },
+    import.meta.url,
+  )
+  assert.equal(letIn + errors, 0, statuses.join(','))
   assert.ok(statuses.includes(204))
   assert.ok(statuses.filter((s) => s === 429).length >= 5, `429s: ${statuses.join(',')}`)
   h.world.genesys.abandon(conversationId)
