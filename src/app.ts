@@ -79,7 +79,6 @@ export class Gateway {
     })
     // Metrics and the dashboard's live feed hear everything through the same observers as the demo.
     const metrics = new GatewayMetrics({ instanceId: config.instanceId, clock })
-    const live = new LiveFeed({ clock })
     const lifecycle: Lifecycle = { stopping: false, handling: new Set() }
 
     // Genesys Cloud: the client-credentials REST client (sources, presence, queue names) and the
@@ -95,6 +94,10 @@ export class Gateway {
       logger: genesysLog,
     })
     const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher: http, clock, logger: genesysLog })
+    // Agents' display names for the dashboard's feed: cached like queue names, looked up in the
+    // background (GET /api/v2/users/{id}), never on the path of a ring.
+    const agentNames = new QueueNames({ fetch: (userId) => rest.getUser(userId), clock, logger: logger.child({ component: 'agents' }) })
+    const live = new LiveFeed({ clock, agentName: (userId) => agentNames.peek(userId) })
     // Only agents of the gateway's own organisation register: GENESYS_ORG_ID, or learned once (lazily)
     // with the client credentials. One retry at most: an agent waiting on a registration gets a quick
     // 503 + Retry-After rather than the sources' patient backoff.

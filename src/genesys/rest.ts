@@ -123,6 +123,13 @@ export class GenesysRest {
     await this.request<unknown>('PUT', `/api/v2/users/${encodeURIComponent(userId)}/routingstatus`, { status })
   }
 
+  /** GET /api/v2/users/{id}: the agent's display name (UsersApi.getUser). */
+  async getUser(id: string): Promise<{ id: string; name: string }> {
+    const b = await this.request<unknown>('GET', `/api/v2/users/${encodeURIComponent(id)}`)
+    if (!isRecord(b) || typeof b.id !== 'string') throw new GenesysApiError(502, 'Genesys user answer lacks id')
+    return { id: b.id, name: typeof b.name === 'string' ? b.name : b.id }
+  }
+
   async getQueue(id: string): Promise<{ id: string; name: string }> {
     const b = await this.request<unknown>('GET', `/api/v2/routing/queues/${encodeURIComponent(id)}`)
     if (!isRecord(b) || typeof b.id !== 'string') throw new GenesysApiError(502, 'Genesys queue answer lacks id')

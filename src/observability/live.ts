@@ -20,7 +20,7 @@ export interface Stages {
   totalMs?: number
 }
 
-export type FeedItem =
+export type FeedItem = (
   | { type: 'ring'; at: number; conversationId: string; userId: string; mediaType: string; devices: number; stages: Stages }
   | { type: 'cancel'; at: number; conversationId: string; userId: string; reason: string; devices: number; stages: Stages }
   | {
@@ -48,6 +48,7 @@ export type FeedItem =
       stages: Stages
     }
   | ReceiptItem
+) & { agentName?: string }
 
 export type ReceiptItem = { type: 'receipt'; at: number; userId: string; action: string; provider: string; latencyMs?: number }
 
@@ -74,7 +75,7 @@ export class LiveFeed {
   private readonly decidedAt = new WeakMap<PushIntent, number>()
   readonly totals: FeedTotals = { rings: 0, cancels: 0, suppressed: 0, delivered: 0, failed: 0 }
 
-  constructor(private readonly o: { clock: Clock; keep?: number }) {}
+  constructor(private readonly o: { clock: Clock; keep?: number; agentName?: (userId: string) => string | undefined }) {}
 
   /** The most recent items, oldest first. */
   recent(): FeedItem[] {
@@ -140,6 +141,9 @@ export class LiveFeed {
   }
 
   private emit(item: FeedItem): void {
+    // The agent's display name when already cached (never looked up on the event path).
+    const agentName = this.o.agentName?.(item.userId)
+    if (agentName !== undefined) item.agentName = agentName
     this.items.push(item)
     if (this.items.length > (this.o.keep ?? 300)) this.items.shift()
     for (const listener of this.listeners) {

@@ -12,10 +12,10 @@ before(() => ensureBuilt())
 
 interface State {
   devices: Record<string, number>
-  recent: Array<{ type: string; reason?: string; normal?: boolean }>
+  recent: Array<{ type: string; reason?: string; normal?: boolean; agentName?: string }>
 }
 
-test('the demo prints the dashboard address and its admin token; the dashboard shows iOS, Android and Web devices and keeps normal outcomes apart', async () => {
+test('the demo prints the dashboard address and its admin token; the dashboard shows iOS, Android and Web devices, agents by name, and keeps normal outcomes apart', async () => {
   const port = await freePort()
   const demo = startBuilt(['demo', '--port', String(port)], cleanEnv())
   try {
@@ -41,6 +41,8 @@ test('the demo prints the dashboard address and its admin token; the dashboard s
       await new Promise((resolve) => setTimeout(resolve, 200))
       current = await state()
     }
+    // Agents appear by their Genesys names (looked up once, in the background), not as ids.
+    assert.ok(current.recent.some((item) => item.agentName === 'Alice Example'), JSON.stringify(current.recent.slice(-5)))
     const suppressions = current.recent.filter((item) => item.type === 'suppressed')
     assert.ok(suppressions.some((item) => item.reason === 'not-ringing'), JSON.stringify(suppressions))
     for (const item of suppressions.filter((s) => s.reason === 'not-ringing' || s.reason === 'duplicate')) assert.equal(item.normal, true)

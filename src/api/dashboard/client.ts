@@ -85,7 +85,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
     tr.appendChild(el('td', '', time(item.at)))
     var tdw = el('td'); tdw.appendChild(el('span', w[1], w[0])); tr.appendChild(tdw)
     var conv = el('td', '', short(item.conversationId)); conv.title = item.conversationId; tr.appendChild(conv)
-    var agent = el('td', '', short(item.userId)); agent.title = item.userId; tr.appendChild(agent)
+    var agent = el('td', '', item.agentName || short(item.userId)); agent.title = item.userId; tr.appendChild(agent)
     tr.appendChild(el('td', 'detail', detail(item)))
     ;[s.decideMs, s.queueMs, s.serviceMs, s.totalMs].forEach(function (v) { tr.appendChild(el('td', 'num', ms(v))) })
     tr.dataset.conversation = item.conversationId
@@ -99,7 +99,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
   function addProblem(item, listId, seen) {
     var list = $(listId); if (seen.length === 0) list.textContent = ''
     seen.unshift(item); if (seen.length > 50) seen.pop()
-    var li = el('li'); li.appendChild(el('span', what(item)[1], what(item)[0])); li.appendChild(document.createTextNode(' ' + time(item.at) + ' · ' + short(item.conversationId) + ' · ' + detail(item)))
+    var li = el('li'); li.appendChild(el('span', what(item)[1], what(item)[0])); li.appendChild(document.createTextNode(' ' + time(item.at) + ' · ' + (item.agentName ? item.agentName + ' · ' : '') + short(item.conversationId) + ' · ' + detail(item)))
     list.insertBefore(li, list.firstChild)
     while (list.children.length > 50) list.removeChild(list.lastChild)
   }

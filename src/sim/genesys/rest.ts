@@ -98,6 +98,10 @@ export class ApiRouter {
       const found = ids.map((id) => directory.users.get(id)).filter((u) => u !== undefined)
       sendJson(res, 200, found.map((u) => ({ ...directory.presenceBody(u), userId: u.id })))
     })
+    // UsersApi.getUser: the gateway asks for agents' display names (dashboard, CLI) with its own token.
+    this.add('GET', /^\/api\/v2\/users\/(?!me$|presences$)([^/]+)$/, 'GET /api/v2/users/{userId}', ({ res, token, params }) =>
+      sendJson(res, 200, directory.userBody(directory.user(params[0] ?? ''), orgOf(token).id)),
+    )
     this.add('GET', /^\/api\/v2\/users\/([^/]+)\/presences\/purecloud$/, 'GET /api/v2/users/{userId}/presences/purecloud', ({ res, params }) =>
       sendJson(res, 200, directory.presenceBody(directory.user(params[0] ?? ''))),
     )
