@@ -51,7 +51,8 @@ async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
   const [world, cluster] = await Promise.all([startTestWorld(), startSentinelCluster({ replicas: waitReplicas === 0 ? 1 : 2 })])
   cleanups.push(() => world.close(), () => cluster.close())
   const prefix = `test:sentinel:${randomUUID()}:`
-  const settings = { STORE_URL: `${cluster.url}?prefix=${prefix}`, RING_TIMEOUT_S: '3', REDIS_WAIT_REPLICAS: String(waitReplicas) }
+  // Registrations under load, past the device cap and the per-user write limit, which would evict or refuse them.
+  const settings = { STORE_URL: `${cluster.url}?prefix=${prefix}`, RING_TIMEOUT_S: '3', REDIS_WAIT_REPLICAS: String(waitReplicas), MAX_DEVICES_PER_AGENT: '1000', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0' }
   const instances: Instance[] = await Promise.all(['gw-a', 'gw-b'].map((id) => startInstance(world, `${id}-${waitReplicas}`, settings)))
   cleanups.push(() => Promise.all(instances.map((i) => i.stop())))
   for (const i of instances) await waitFor(`${i.id} ready`, async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200, 20_000)

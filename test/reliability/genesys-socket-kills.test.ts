@@ -14,7 +14,7 @@ const KILLS = 4
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 let h: Harness
 before(async () => {
-  h = await startHarness({ RING_TIMEOUT_S: '20', RATE_LIMIT_PER_MINUTE: '0' })
+  h = await startHarness({ RING_TIMEOUT_S: '20', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0', MAX_DEVICES_PER_AGENT: '1000' })
 })
 after(() => h.close())
 

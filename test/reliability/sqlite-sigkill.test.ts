@@ -33,7 +33,7 @@ async function ready(i: Instance): Promise<void> {
 test(`SIGKILL mid-ring and mid-registration on SQLite, ${CYCLES} times: registrations survive, open rings are cancelled once after the restart, the file stays sound`, async () => {
   const dir = join(world.dir, 'data')
   const db = join(dir, 'gateway.db')
-  const settings = { STORE_URL: `sqlite:${db}`, RING_TIMEOUT_S: '60', RATE_LIMIT_PER_MINUTE: '0' }
+  const settings = { STORE_URL: `sqlite:${db}`, RING_TIMEOUT_S: '60', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0', MAX_DEVICES_PER_AGENT: '1000' }
   instance = await startInstance(world, 'sqlite-0', settings)
   await ready(instance)
 
