@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { openStore } from '../store/open.js'
-import { isDynamoUrl } from '../store/dynamodb-tables.js'
+import { isDynamoUrl } from '../store/dynamodb-url.js'
 import { isRedisUrl } from '../store/redis-url.js'
 import type { Store } from '../store/store.js'
 

@@ -6,9 +6,8 @@ import type { Logger } from '../observability/logger.js'
 import type { SourceStatus } from '../sources/source.js'
 import type { DeviceStore } from '../store/store.js'
 import { isRedisUrl, parseRedisUrl } from '../store/redis-url.js'
-import { isDynamoUrl, parseDynamoUrl } from '../store/dynamodb-tables.js'
+import { isDynamoUrl, parseDynamoUrl } from '../store/dynamodb-url.js'
 import { createScaleBus } from './bus.js'
-import { dynamoCoordination } from './dynamo-lease.js'
 import { LeasedSource } from './leased-source.js'
 
 export { LeasedSource } from './leased-source.js'
@@ -19,6 +18,8 @@ export async function leaseForSource(o: { config: Config; store: DeviceStore; lo
   const { config } = o
   if (config.genesys.eventSource === 'webhook') return undefined
   if (isDynamoUrl(config.storeUrl)) {
+    // Loaded only with a DynamoDB store: the AWS SDK is not every user's start-up cost.
+    const { dynamoCoordination } = await import('./dynamo-lease.js')
     const coordination = dynamoCoordination({ target: parseDynamoUrl(config.storeUrl), name: 'source' })
     return new LeasedSource({
       backend: coordination.backend,

@@ -19,12 +19,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb'
 
-export interface DynamoTarget {
-  tablePrefix: string
-  region: string
-  /** A DynamoDB-compatible endpoint (dynalite, DynamoDB Local, a VPC endpoint); default AWS's. */
-  endpoint?: string
-}
+export type { DynamoTarget } from './dynamodb-url.js'
 
 export interface DynamoTables {
   devices: string
@@ -36,26 +31,6 @@ export const INDEX_SHARDS = 8
 export const BY_USER_INDEX = 'byUser'
 export const OPEN_INDEX = 'open'
 export const OUTBOX_INDEX = 'outbox'
-
-const TABLE_PREFIX = /^[A-Za-z0-9_.-]{1,200}$/
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/
-
-export function isDynamoUrl(url: string): boolean {
-  return url.startsWith('dynamodb://')
-}
-
-export function parseDynamoUrl(url: string): DynamoTarget {
-  const match = /^dynamodb:\/\/([^/?]*)\/?(?:\?(.*))?$/.exec(url)
-  const tablePrefix = decodeURIComponent(match?.[1] ?? '')
-  if (!match || !TABLE_PREFIX.test(tablePrefix)) throw new Error('STORE_URL: dynamodb://<table-prefix>?region=<region>[&endpoint=<url>]; the prefix is 1-200 letters, digits, _ . or -')
-  const params = new URLSearchParams(match[2] ?? '')
-  for (const key of params.keys()) if (key !== 'region' && key !== 'endpoint') throw new Error(`STORE_URL: unknown parameter ${key} in a dynamodb:// URL (known: region, endpoint)`)
-  const region = params.get('region') ?? ''
-  if (!REGION.test(region)) throw new Error('STORE_URL: a dynamodb:// URL needs ?region=<AWS region>, e.g. region=eu-west-1')
-  const endpoint = params.get('endpoint') ?? undefined
-  if (endpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(endpoint)) throw new Error('STORE_URL: endpoint must be an http(s) URL with no path, e.g. endpoint=http://127.0.0.1:8000')
-  return { tablePrefix, region, ...(endpoint !== undefined && { endpoint: endpoint.replace(/\/$/, '') }) }
-}
 
 export function tableNames(prefix: string): DynamoTables {
   return { devices: `${prefix}-devices`, state: `${prefix}-state` }

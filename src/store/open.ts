@@ -5,8 +5,7 @@ import { createCachedStore } from './cached.js'
 import { createMemoryStore } from './memory.js'
 import { createRedisStore } from './redis.js'
 import { isRedisUrl } from './redis-url.js'
-import { openDynamoStore } from './dynamodb.js'
-import { isDynamoUrl, parseDynamoUrl } from './dynamodb-tables.js'
+import { isDynamoUrl, parseDynamoUrl } from './dynamodb-url.js'
 import { openSqliteStore } from './sqlite.js'
 import type { Store } from './store.js'
 
@@ -43,6 +42,8 @@ export async function openStore(url: string, o: OpenStoreOptions = {}): Promise<
     return createCachedStore(redis, { ...(o.clock && { clock: o.clock }), ...(o.logger && { logger: o.logger }) })
   }
   if (isDynamoUrl(url)) {
+    // Loaded only here: the AWS SDK is for DynamoDB users alone (dynamodb-url.ts says why).
+    const { openDynamoStore } = await import('./dynamodb.js')
     const dynamo = await openDynamoStore({ target: parseDynamoUrl(url), ...(o.clock && { clock: o.clock }), ...(o.logger && { logger: o.logger }), createTables: o.createTables === true })
     return createCachedStore(dynamo, { ...(o.clock && { clock: o.clock }), ...(o.logger && { logger: o.logger }), staleMs: DYNAMODB_DEVICE_STALENESS_MS })
   }

@@ -6,7 +6,7 @@ import { silentLogger } from '../../src/observability/logger.js'
 import { dynamoCoordination } from '../../src/scale/dynamo-lease.js'
 import { RedisLease } from '../../src/scale/lease.js'
 import { openDynamoStore } from '../../src/store/dynamodb.js'
-import { parseDynamoUrl } from '../../src/store/dynamodb-tables.js'
+import { parseDynamoUrl } from '../../src/store/dynamodb-url.js'
 import { DYNALITE_CREDENTIALS, startDynalite, type Dynalite } from '../support/dynalite.js'
 
 let server: Dynalite
