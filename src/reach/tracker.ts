@@ -158,6 +158,9 @@ export class ReachTracker {
   /** A ring ended (answered, abandoned, timed out…): every phone it rang received it or missed it. */
   async ringEnded(ring: RingRecord): Promise<void> {
     const { store } = this.options
+    // An agent whose app never reported stays unknown whatever it misses: one read, and done (the
+    // common case while apps do not report yet, so it must cost the ring's end almost nothing).
+    if ((await store.getReach(ring.userId)) === undefined) return
     const devices = await store.listDevices(ring.userId)
     const byToken = new Map(devices.map((d) => [d.token, d]))
     const received = new Map<string, boolean>()
