@@ -6,6 +6,7 @@ import { systemClock } from '../clock.js'
 import type { Device } from '../model.js'
 import { silentLogger, tokenPrefix } from '../observability/logger.js'
 import { openStore } from '../store/open.js'
+import { agentNames } from './agent-names.js'
 import { EXIT, UsageError, configFrom, runCommand, type Io } from './common.js'
 
 export const DEVICES_USAGE = `Usage: push-gateway devices list [--user <genesys-user-id>] [--json] [--config FILE]
@@ -50,8 +51,9 @@ export async function devicesCommand(args: string[], io: Io, env: Record<string,
         if (values.json) io.out(JSON.stringify(devices.map(row), null, 2))
         else if (devices.length === 0) io.out(values.user ? `no devices for user ${values.user}` : 'no devices registered')
         else {
-          io.out(`${'user'.padEnd(38)} ${'platform'.padEnd(9)} ${'kind'.padEnd(18)} ${'device'.padEnd(12)} ${'phone'.padEnd(38)} registered`)
-          for (const r of devices.map(row)) io.out(`${r.userId!.padEnd(38)} ${r.platform!.padEnd(9)} ${r.kind!.padEnd(18)} ${r.device!.padEnd(12)} ${r.phone!.padEnd(38)} ${r.registeredAt}`)
+          const names = await agentNames(config, [...new Set(devices.map((d) => d.userId))])
+          io.out(`${'agent'.padEnd(20)} ${'user'.padEnd(38)} ${'platform'.padEnd(9)} ${'kind'.padEnd(18)} ${'device'.padEnd(12)} ${'phone'.padEnd(38)} registered`)
+          for (const r of devices.map(row)) io.out(`${(names.get(r.userId!) ?? '?').slice(0, 20).padEnd(20)} ${r.userId!.padEnd(38)} ${r.platform!.padEnd(9)} ${r.kind!.padEnd(18)} ${r.device!.padEnd(12)} ${r.phone!.padEnd(38)} ${r.registeredAt}`)
           io.out(`\n${devices.length} device(s) of ${new Set(devices.map((d) => d.userId)).size} agent(s)`)
         }
         return EXIT.ok

@@ -42,6 +42,9 @@ test('push-gateway sim prints what start, doctor, send-test and devices need, an
     const devices = await runBuilt(['devices', 'list'], env)
     assert.equal(devices.status, 0, devices.stderr)
     assert.match(devices.stdout, /3 device\(s\) of 2 agent\(s\)/)
+    // Agents by their Genesys names, asked with the client credentials.
+    assert.match(devices.stdout, /^Alice Example +\S+ +ios /m)
+    assert.match(devices.stdout, /^Bob Example +\S+ +android /m)
 
     const bob = /send-test --user (\S+) +# rings and cancels Bob Example's Android phone/.exec(sim.stdout())?.[1] ?? ''
     const sent = await runBuilt(['send-test', '--user', bob], env)
