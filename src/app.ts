@@ -298,7 +298,7 @@ export class Gateway {
       ],
     })
 
-    metrics.watch({ source: () => source.status(), storeKind: store.kind, pingStore: () => store.ping(), countDevices: () => store.countDevices(), inFlight: () => dispatcher.pending, unreachableAgents: () => receipts.unreachableCount() })
+    metrics.watch({ source: () => source.status(), storeKind: store.kind, pingStore: () => store.ping(), countDevices: () => store.countDevices(), inFlight: () => dispatcher.pending, waitingForSlot: () => dispatcher.slotUse.queued, unreachableAgents: () => receipts.unreachableCount() })
     lifecycle.repeater = repeater
     return new Gateway(config, logger, store, engine, dispatcher, source, api, Object.values(providers), metrics, live, lifecycle)
   }

@@ -18,6 +18,8 @@ export interface MetricsProbes {
   pingStore: () => Promise<void>
   countDevices: () => Promise<{ total: number; byPlatform: Record<string, number> }>
   inFlight: () => number
+  /** Pushes waiting for one of the PUSH_MAX_IN_FLIGHT slots. */
+  waitingForSlot?: () => number
   /** Agents whose phones missed UNREACHABLE_AFTER rings in a row (device receipts); shared by every instance. */
   unreachableAgents?: () => Promise<number>
 }
@@ -140,6 +142,7 @@ export class GatewayMetrics {
       },
     })
     new Gauge({ name: 'push_gateway_pushes_in_flight', help: 'Pushes being sent or retried right now.', registers, collect() { this.set(probes()?.inFlight() ?? 0) } })
+    new Gauge({ name: 'push_gateway_pushes_waiting', help: 'Pushes waiting for a free request slot (PUSH_MAX_IN_FLIGHT all taken); above 0 for long, raise the limit or add instances.', registers, collect() { this.set(probes()?.waitingForSlot?.() ?? 0) } })
   }
 
   /** Connects the scrape-time gauges to the gateway's parts. */

@@ -73,6 +73,7 @@ test('after a scenario, /metrics counts events, rings, cancels, suppressions, pu
   assert.equal(sample(text, 'push_gateway_source_connected', { source: 'notifications' }), 1)
   assert.equal(sample(text, 'push_gateway_lease_holder'), 1)
   assert.equal(sample(text, 'push_gateway_pushes_in_flight'), 0)
+  assert.equal(sample(text, 'push_gateway_pushes_waiting'), 0)
   assert.ok(sample(text, 'process_resident_memory_bytes') !== undefined || sample(text, 'nodejs_heap_size_used_bytes') !== undefined, 'process metrics too')
 })
 
