@@ -24,7 +24,7 @@ after(() => Promise.all([h.close(), off.close()]))
 
 // Routes anyone may call, by design (README, HTTP API): docs, probes, the dashboard page's files.
 const PUBLIC = /^\/(docs(\/.*)?|healthz|readyz|dashboard|dashboard\/(app\.js|app\.css|favicon\.svg))$/
-const AGENT = /^\/(api\/v1\/devices(\/:token)?|register-token|api\/v1\/agent\/answered\/:conversationId)$/
+const AGENT = /^\/(api\/v1\/devices(\/:token)?|register-token|api\/v1\/agent\/(answered|received)\/:conversationId)$/
 const WEBHOOK = '/api/v1/events'
 
 async function status(url: string, method: string, headers: Record<string, string> = {}): Promise<number> {
@@ -38,7 +38,7 @@ async function status(url: string, method: string, headers: Record<string, strin
 test('every admin route refuses a missing, wrong, odd-length or misplaced admin token, and serves the right one', async () => {
   const routes = listRoutes(h.gateway.api)
   const admin = routes.filter((r) => !PUBLIC.test(r.path) && !AGENT.test(r.path) && r.path !== WEBHOOK)
-  assert.deepEqual([...new Set(admin.map((r) => r.path))].sort(), ['/api/v1/admin/alarms', '/api/v1/admin/audit', '/dashboard/api/state', '/dashboard/api/stream', '/metrics'])
+  assert.deepEqual([...new Set(admin.map((r) => r.path))].sort(), ['/api/v1/admin/alarms', '/api/v1/admin/audit', '/api/v1/admin/reachability', '/dashboard/api/state', '/dashboard/api/stream', '/metrics'])
   const wrong: Record<string, Record<string, string>> = {
     none: {},
     'wrong token': { authorization: `Bearer ${ADMIN.slice(0, -1)}X` },
@@ -71,7 +71,7 @@ test('every admin route refuses a missing, wrong, odd-length or misplaced admin 
     {
       id: 'security.admin-token',
       area: 'security',
-      what: 'Admin routes (audit, alarms, /metrics, dashboard state and stream; GET and HEAD) with no, wrong, partial, 4 KB, Basic, cookie, query-string admin tokens; and on a gateway without ADMIN_TOKEN',
+      what: 'Admin routes (audit, alarms, reachability, /metrics, dashboard state and stream; GET and HEAD) with no, wrong, partial, 4 KB, Basic, cookie, query-string admin tokens; and on a gateway without ADMIN_TOKEN',
       tried,
       unit: 'requests',
       held: '401 (403 ADMIN_DISABLED without ADMIN_TOKEN, where only /metrics is open by design)',
