@@ -6,6 +6,7 @@ import type { ReachState } from '../../reach/state.js'
 import type { AgentView } from '../../reach/tracker.js'
 import type { AuditEntry, AuditQuery } from '../../ring/audit.js'
 import { adminAuth } from '../dashboard/admin-auth.js'
+import { GENESYS_ID_PATTERN } from '../device-token.js'
 import { errorResponseSchema } from '../errors.js'
 
 export interface AdminRouteOptions {
@@ -16,7 +17,7 @@ export interface AdminRouteOptions {
   reachability?: { agents(state?: ReachState): Promise<AgentView[]> }
 }
 
-const ID = '^[A-Za-z0-9-]{1,128}$'
+const ID = GENESYS_ID_PATTERN
 
 export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
   const requireAdmin = adminAuth(o.adminToken)

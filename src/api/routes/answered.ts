@@ -8,6 +8,7 @@ import { phoneOf } from '../../ring/phones.js'
 import type { DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
 import type { RequestHook } from '../limits.js'
+import { normaliseDeviceToken as normalise, GENESYS_ID_PATTERN } from '../device-token.js'
 import { ApiError, errorResponseSchema } from '../errors.js'
 
 export interface AnsweredRouteOptions {
@@ -28,7 +29,7 @@ const body = {
     // The same phone's other tokens, for apps that register no deviceId (with one, the gateway knows them).
     siblingTokens: { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1, maxLength: 4096 } },
     // genesys_participant_id from the ring's payload: narrows the answer to that ring.
-    participantId: { type: 'string', pattern: '^[A-Za-z0-9-]{1,128}$' },
+    participantId: { type: 'string', pattern: GENESYS_ID_PATTERN },
   },
 } as const
 
@@ -38,15 +39,13 @@ interface AnsweredBody {
   participantId?: string
 }
 
-const normalise = (token: string): string => (/^[0-9a-fA-F]+$/.test(token) ? token.toLowerCase() : token)
-
 export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): void {
   app.post<{ Params: { conversationId: string }; Body: AnsweredBody }>(
     '/api/v1/agent/answered/:conversationId',
     {
       onRequest: o.limit ? [o.limit, agentAuth(o.agents)] : agentAuth(o.agents),
       schema: {
-        params: { type: 'object', properties: { conversationId: { type: 'string', pattern: '^[A-Za-z0-9-]{1,128}$' } } },
+        params: { type: 'object', properties: { conversationId: { type: 'string', pattern: GENESYS_ID_PATTERN } } },
         body,
         response: { 200: { type: 'object', properties: { conversationId: { type: 'string' }, rings: { type: 'integer' }, cancelled: { type: 'integer' } } }, '4xx': errorResponseSchema },
       },

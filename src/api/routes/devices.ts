@@ -7,6 +7,7 @@ import type { DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
 import type { RequestHook } from '../limits.js'
 import { ApiError, errorResponseSchema } from '../errors.js'
+import { normaliseDeviceToken } from '../device-token.js'
 
 export interface DeviceRoutesOptions {
   store: DeviceStore
@@ -229,7 +230,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     { onRequest: authenticate, ...(o.writeLimit ? { preHandler: o.writeLimit } : {}), schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } } },
     async (req, reply) => {
       const userId = req.agent!.userId
-      const token = /^[0-9a-fA-F]+$/.test(req.params.token) ? req.params.token.toLowerCase() : req.params.token
+      const token = normaliseDeviceToken(req.params.token)
       // Only the caller's own devices: another agent's token answers 404, as if it did not exist.
       const removed = (await o.store.removeDevice(userId, token)) || (token !== req.params.token && (await o.store.removeDevice(userId, req.params.token)))
       if (!removed) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no such device for this agent')

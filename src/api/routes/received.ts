@@ -8,6 +8,7 @@ import type { ReceiptAction, ReachTracker } from '../../reach/tracker.js'
 import type { DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
 import type { RequestHook } from '../limits.js'
+import { normaliseDeviceToken as normalise, GENESYS_ID_PATTERN } from '../device-token.js'
 import { ApiError, errorResponseSchema } from '../errors.js'
 
 export interface ReceivedRouteOptions {
@@ -18,7 +19,7 @@ export interface ReceivedRouteOptions {
   limit?: RequestHook
 }
 
-const ID = '^[A-Za-z0-9-]{1,128}$'
+const ID = GENESYS_ID_PATTERN
 
 const body = {
   type: 'object',
@@ -39,8 +40,6 @@ interface ReceivedBody {
   action?: ReceiptAction
   participantId?: string
 }
-
-const normalise = (token: string): string => (/^[0-9a-fA-F]+$/.test(token) ? token.toLowerCase() : token)
 
 export function receivedRoutes(app: FastifyInstance, o: ReceivedRouteOptions): void {
   app.post<{ Params: { conversationId: string }; Body: ReceivedBody }>(
