@@ -132,8 +132,12 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
       // offer (claims the ring), fails to push both, keeps retrying, and is killed.
       // Retry-After 1 s (as FCM may send with a 503): the holder is still retrying, not given up,
       // when it is killed, however long this process takes to notice its first refusal.
-      for (const v of [ringVictim, cancelVictim]) world.fcm.failToken(v.token, { status: 503, errorCode: 'UNAVAILABLE', retryAfterS: 1 })
       const cancelled = cancelVictimOffer as Offer
+      // Its ring must be out before the fault: on a slow store (dynalite on a busy host) the holder
+      // can take over a second from offer to push, and the 503 would then refuse the ring itself,
+      // which the answer makes moot (an answered call is never rung again) and this test count as lost.
+      await waitFor('the cancel victim rung before the fault', () => pushes(cancelled.conversationId, 'ring') > 0, 5_000)
+      for (const v of [ringVictim, cancelVictim]) world.fcm.failToken(v.token, { status: 503, errorCode: 'UNAVAILABLE', retryAfterS: 1 })
       world.genesys.answer(cancelled.conversationId)
       cancelled.endedAt = Date.now()
       const victimOffer: Offer = { conversationId: world.genesys.offer({ userId: ringVictim.userId, mediaType: 'voice' }).conversationId, at: Date.now(), long: true }
@@ -235,9 +239,9 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
       .join('; ')
   assert.equal(pushes(ringVictimOffer?.conversationId ?? '', 'ring'), 1, `the ring the holder claimed and could not push was pushed once, by recovery (${ringVictimOffer ? describe(ringVictimOffer) : 'no offer'}; ${story(ringVictimOffer)})`)
   assert.equal(pushes(cancelVictimOffer?.conversationId ?? '', 'cancel_ring'), 1, `the cancel the holder claimed and could not push was pushed once, by recovery (${cancelVictimOffer ? describe(cancelVictimOffer) : 'no offer'}; ${story(cancelVictimOffer)})`)
-  assert.deepEqual(lost.map(describe), [], 'no offer made while a holder listened went unrung')
-  assert.deepEqual(doubled.map(describe), [], 'no offer rang twice')
-  assert.deepEqual(uncancelled.map(describe), [], 'every ring got exactly one cancel')
+  assert.deepEqual(lost.map((o) => `${describe(o)}; ${story(o)}`), [], 'no offer made while a holder listened went unrung')
+  assert.deepEqual(doubled.map((o) => `${describe(o)}; ${story(o)}`), [], 'no offer rang twice')
+  assert.deepEqual(uncancelled.map((o) => `${describe(o)}; ${story(o)}`), [], 'every ring got exactly one cancel')
   if (webhookServed) {
     assert.ok(webhookStatuses.every((s) => s === 202), `every webhook delivery to a survivor was accepted (${webhookStatuses.filter((s) => s !== 202).join(',')})`)
     assert.deepEqual(gap.filter((o) => rang(o) !== 1).map((o) => `offered ${o.at - killedAt} ms: ${rang(o)} ring(s)`), [], 'with the webhook feeding the survivors, offers made with no holder ring once too')
