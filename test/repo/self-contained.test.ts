@@ -19,7 +19,7 @@ function filesUnder(dir: string): string[] {
 
 const readmeAndDocs = [join(root, 'README.md'), ...filesUnder(join(root, 'docs'))]
 
-test('no source, test, README or docs file points outside the repository (../shared and the like)', () => {
+test('no source, test, README or docs file points outside the repository (a sibling folder of inputs and the like)', () => {
   const offenders: string[] = []
   for (const file of [...filesUnder(join(root, 'src')), ...filesUnder(join(root, 'test')), ...readmeAndDocs]) {
     if (file === import.meta.filename) continue
