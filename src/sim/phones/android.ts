@@ -11,7 +11,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Clock } from '../../clock.js'
 import type { AcceptedMessage } from '../fcm/index.js'
-import { pushKeys, SimulatedPhone } from './phone.js'
+import { NotificationPhone, pushKeys } from './phone.js'
 
 export type AndroidAppState = 'foreground' | 'background' | 'killed'
 
@@ -36,15 +36,12 @@ function ttlMs(message: Record<string, unknown>): number {
   return typeof ttl === 'string' && /^\d+(\.\d+)?s$/.test(ttl) ? Number(ttl.slice(0, -1)) * 1000 : 28 * 86_400_000
 }
 
-export class SimulatedAndroid extends SimulatedPhone {
+export class SimulatedAndroid extends NotificationPhone {
   appState: AndroidAppState
   doze: boolean
   readonly token: string
   readonly deviceId: string | undefined
-  /** Notifications the app (or the system) posted, by tag (the conversation). */
-  readonly notifications = new Map<string, { kind: 'ring' | 'cancel' | 'system'; expiresAt: number; title?: string }>()
   private readonly deferred: Deferred[] = []
-  private readonly connected = new Set<string>()
 
   constructor(options: SimulatedAndroidOptions) {
     super(options.name, options.clock)
@@ -84,21 +81,6 @@ export class SimulatedAndroid extends SimulatedPhone {
     return true
   }
 
-  answer(conversationId: string): void {
-    this.connected.add(conversationId)
-    this.notifications.delete(conversationId)
-  }
-
-  ringing(): boolean {
-    return this.ringingConversations().length > 0
-  }
-
-  ringingConversations(): string[] {
-    const out: string[] = []
-    for (const [tag, n] of this.notifications) if (n.kind === 'ring' && this.current(n.expiresAt)) out.push(tag)
-    return out
-  }
-
   private handle(message: Record<string, unknown>): void {
     const notification = message.notification as { title?: unknown } | undefined
     if (notification !== undefined && this.appState !== 'foreground') {
@@ -109,11 +91,6 @@ export class SimulatedAndroid extends SimulatedPhone {
     }
     const data = (message.data ?? {}) as Record<string, unknown>
     this.reachedApp('fcm', this.token, data)
-    const keys = pushKeys(data)
-    const cid = keys.conversationId
-    if (cid === undefined) return
-    const title = typeof data.title === 'string' ? { title: data.title } : {}
-    if (keys.action === 'ring' && !this.connected.has(cid)) this.notifications.set(cid, { kind: 'ring', expiresAt: keys.expiresAt, ...title })
-    if (keys.action === 'cancel_ring' && !this.connected.has(cid)) this.notifications.set(cid, { kind: 'cancel', expiresAt: Number.NaN, ...title })
+    this.showPush(pushKeys(data), data.title)
   }
 }

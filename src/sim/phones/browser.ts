@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../../clock.js'
 import type { AcceptedWebPush, SandboxSubscription } from '../webpush/index.js'
-import { pushKeys, SimulatedPhone } from './phone.js'
+import { NotificationPhone, pushKeys } from './phone.js'
 
 export interface SimulatedBrowserOptions {
   name: string
@@ -17,12 +17,9 @@ export interface SimulatedBrowserOptions {
   clock?: Clock
 }
 
-export class SimulatedBrowser extends SimulatedPhone {
+export class SimulatedBrowser extends NotificationPhone {
   readonly subscription: SandboxSubscription
   readonly deviceId: string | undefined
-  /** The service worker's notifications, by tag (the conversation). */
-  readonly notifications = new Map<string, { kind: 'ring' | 'cancel'; expiresAt: number; title?: string }>()
-  private readonly connected = new Set<string>()
 
   constructor(options: SimulatedBrowserOptions) {
     super(options.name, options.clock)
@@ -45,27 +42,7 @@ export class SimulatedBrowser extends SimulatedPhone {
       return true
     }
     this.reachedApp('webpush', push.endpoint, push.payload)
-    const keys = pushKeys(push.payload)
-    const cid = keys.conversationId
-    if (cid === undefined || this.connected.has(cid)) return true
-    const title = typeof push.payload.title === 'string' ? { title: push.payload.title } : {}
-    if (keys.action === 'ring') this.notifications.set(cid, { kind: 'ring', expiresAt: keys.expiresAt, ...title })
-    if (keys.action === 'cancel_ring') this.notifications.set(cid, { kind: 'cancel', expiresAt: Number.NaN, ...title })
+    this.showPush(pushKeys(push.payload), push.payload.title)
     return true
-  }
-
-  answer(conversationId: string): void {
-    this.connected.add(conversationId)
-    this.notifications.delete(conversationId)
-  }
-
-  ringing(): boolean {
-    return this.ringingConversations().length > 0
-  }
-
-  ringingConversations(): string[] {
-    const out: string[] = []
-    for (const [tag, n] of this.notifications) if (n.kind === 'ring' && this.current(n.expiresAt)) out.push(tag)
-    return out
   }
 }

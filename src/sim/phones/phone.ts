@@ -87,3 +87,45 @@ export abstract class SimulatedPhone {
     return Number.isNaN(expiresAt) || expiresAt > this.clock.now()
   }
 }
+
+export interface TrayNotification {
+  /** `system`: shown by the OS from a `notification` block, without the app's code running. */
+  kind: 'ring' | 'cancel' | 'system'
+  expiresAt: number
+  title?: string
+}
+
+/**
+ * A phone whose app rings by posting a notification tagged with the conversation (the Android app's
+ * full-screen call notification, the service worker's notification): a ring shows one, a cancel
+ * replaces it, and a conversation answered on this phone is never shown again.
+ */
+export abstract class NotificationPhone extends SimulatedPhone {
+  /** Notifications the app (or the system) posted, by tag (the conversation). */
+  readonly notifications = new Map<string, TrayNotification>()
+  private readonly connected = new Set<string>()
+
+  answer(conversationId: string): void {
+    this.connected.add(conversationId)
+    this.notifications.delete(conversationId)
+  }
+
+  ringing(): boolean {
+    return this.ringingConversations().length > 0
+  }
+
+  ringingConversations(): string[] {
+    const out: string[] = []
+    for (const [tag, n] of this.notifications) if (n.kind === 'ring' && this.current(n.expiresAt)) out.push(tag)
+    return out
+  }
+
+  /** What the app's push handler does with a ring or a cancel it was handed. */
+  protected showPush(keys: PushKeys, title: unknown): void {
+    const cid = keys.conversationId
+    if (cid === undefined || this.connected.has(cid)) return
+    const shown = typeof title === 'string' ? { title } : {}
+    if (keys.action === 'ring') this.notifications.set(cid, { kind: 'ring', expiresAt: keys.expiresAt, ...shown })
+    if (keys.action === 'cancel_ring') this.notifications.set(cid, { kind: 'cancel', expiresAt: Number.NaN, ...shown })
+  }
+}
