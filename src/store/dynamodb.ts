@@ -13,7 +13,7 @@
 // own bounded staleness; README states both. Credentials come from the AWS SDK's default chain
 // (environment, web identity on EKS, ECS task role, instance profile).
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb'
+import { DynamoDBDocumentClient, DeleteCommand, GetCommand, paginateQuery, paginateScan, PutCommand, type QueryCommand, type ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { systemClock, type Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
@@ -107,25 +107,16 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     throw new StoreUnavailableError(`DynamoDB store: ring ${key} changed by others ${MAX_ATTEMPTS} times in a row`)
   }
 
+  // The SDK's own paginators follow LastEvaluatedKey: a query or scan returns at most 1 MB a page.
   async function queryAll<T>(input: ConstructorParameters<typeof QueryCommand>[0]): Promise<T[]> {
     const out: T[] = []
-    let start: Record<string, unknown> | undefined
-    do {
-      const page = await doc.send(new QueryCommand({ ...input, ...(start && { ExclusiveStartKey: start }) }))
-      out.push(...((page.Items ?? []) as T[]))
-      start = page.LastEvaluatedKey
-    } while (start)
+    for await (const page of paginateQuery({ client: doc }, input)) out.push(...((page.Items ?? []) as T[]))
     return out
   }
 
   async function scanAll<T>(input: ConstructorParameters<typeof ScanCommand>[0]): Promise<T[]> {
     const out: T[] = []
-    let start: Record<string, unknown> | undefined
-    do {
-      const page = await doc.send(new ScanCommand({ ...input, ...(start && { ExclusiveStartKey: start }) }))
-      out.push(...((page.Items ?? []) as T[]))
-      start = page.LastEvaluatedKey
-    } while (start)
+    for await (const page of paginateScan({ client: doc }, input)) out.push(...((page.Items ?? []) as T[]))
     return out
   }
 
