@@ -38,6 +38,27 @@ export function dynamoCoordination(o: { target: DynamoTarget; name: string; cred
     return [value.slice(0, bar), Number(value.slice(bar + 1))]
   }
 
+  /** An update that applies only while `value` (holder|fence) still holds the lease; false once it does not. */
+  async function whileHeld(value: string, update: string, values: Record<string, unknown>): Promise<boolean> {
+    const [holder, fence] = split(value)
+    try {
+      await doc.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { pk },
+          UpdateExpression: update,
+          ConditionExpression: 'holder = :me AND fence = :fence',
+          ExpressionAttributeNames: { '#exp': 'exp' },
+          ExpressionAttributeValues: { ':me': holder, ':fence': fence, ...values },
+        }),
+      )
+      return true
+    } catch (err) {
+      if (failedCondition(err)) return false
+      throw err
+    }
+  }
+
   const backend: LeaseBackend = {
     async acquire(instanceId, ttlMs) {
       const at = now()
@@ -61,43 +82,11 @@ export function dynamoCoordination(o: { target: DynamoTarget; name: string; cred
       }
     },
     async renew(value, ttlMs) {
-      const [holder, fence] = split(value)
-      try {
-        await doc.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { pk },
-            UpdateExpression: 'SET #exp = :exp',
-            ConditionExpression: 'holder = :me AND fence = :fence',
-            ExpressionAttributeNames: { '#exp': 'exp' },
-            ExpressionAttributeValues: { ':me': holder, ':fence': fence, ':exp': now() + ttlMs },
-          }),
-        )
-        return true
-      } catch (err) {
-        if (failedCondition(err)) return false
-        throw err
-      }
+      return whileHeld(value, 'SET #exp = :exp', { ':exp': now() + ttlMs })
     },
     async release(value) {
-      const [holder, fence] = split(value)
-      try {
-        // The fence counter stays: the next holder's token is still larger.
-        await doc.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { pk },
-            UpdateExpression: 'REMOVE holder SET #exp = :zero',
-            ConditionExpression: 'holder = :me AND fence = :fence',
-            ExpressionAttributeNames: { '#exp': 'exp' },
-            ExpressionAttributeValues: { ':me': holder, ':fence': fence, ':zero': 0 },
-          }),
-        )
-        return true
-      } catch (err) {
-        if (failedCondition(err)) return false
-        throw err
-      }
+      // The fence counter stays: the next holder's token is still larger.
+      return whileHeld(value, 'REMOVE holder SET #exp = :exp', { ':exp': 0 })
     },
   }
 
