@@ -36,18 +36,28 @@ export const apns: Benchmark = {
         title: apns.title,
         markdown: `${p.rounds} rounds; in each, every client sends one ring to each of ${fmtInt(p.devices)} distinct device tokens, at most 1,000 in flight per client (node-apn overflows its own HTTP/2 session with more).\n\n${pairTable(f)}`,
         method:
-          'The APNs sandbox (src/sim/apns: HTTP/2 over TLS, ES256 provider-token checks, Apple\'s header and payload rules) runs in the orchestrator process; both clients run in one child process, created once and warmed up, so process.cpuUsage() there counts client work only (the sandbox\'s CPU is reported beside it). ' +
-          'The sandbox counts accepted pushes instead of keeping them (keepAccepted: false), as Apple keeps nothing; it is node:http2\'s server, and at these rates it, not our client, sets the pace on its core: compare the CPU per 1,000 pushes too. ' +
+          "The APNs sandbox (src/sim/apns: HTTP/2 over TLS, ES256 provider-token checks, Apple's header and payload rules) runs in the orchestrator process; both clients run in one child process, created once and warmed up, so process.cpuUsage() there counts client work only (the sandbox's CPU is reported beside it). " +
+          "The sandbox counts accepted pushes instead of keeping them (keepAccepted: false), as Apple keeps nothing; it is node:http2's server, and at these rates it, not our client, sets the pace on its core: compare the CPU per 1,000 pushes too. " +
           'Our provider is createApnsProvider with its defaults (up to 2 connections from its node:http2 pool, src/providers/http2-pool.ts, with liveness PINGs; one shared JWT); @parse/node-apn 8.1, on node:http2, is configured for the same sandbox with `address`, `port`, `ca` and token auth with the same .p8 key, and sent the same payload and headers (alert push, priority 10, expiration, collapse id) one notification per push. ' +
           'The clients alternate (A B, B A, …) and the ratio is taken within each round. Every push is checked: the run fails unless the sandbox accepted all of them.',
         charts: [pairChart('apns-throughput.svg', 'APNs pushes per second (same sandbox, same run)', f)],
         headline: [
           { figure: 'gateway pushes/s', value: fmtSpread(ours.rate, fmtInt) },
           { figure: '@parse/node-apn pushes/s', value: fmtSpread(f.b.rate, fmtInt) },
-          { figure: 'ratio gateway / node-apn', value: fmtSpread(f.ratio, fmtRatio), target: `≥ ${TARGET_RATIO}×`, pass: f.ratio.median >= TARGET_RATIO },
+          {
+            figure: 'ratio gateway / node-apn',
+            value: fmtSpread(f.ratio, fmtRatio),
+            target: `≥ ${TARGET_RATIO}×`,
+            pass: f.ratio.median >= TARGET_RATIO,
+          },
           { figure: 'gateway CPU per 1,000 pushes', value: fmtSpread(ours.cpuPer1000, (x) => `${x.toFixed(0)} ms`) },
           { figure: 'node-apn CPU per 1,000 pushes', value: fmtSpread(f.b.cpuPer1000, (x) => `${x.toFixed(0)} ms`) },
-          { figure: 'CPU per push, gateway / node-apn', value: fmtSpread(f.cpuRatio, fmtRatio), target: `≤ ${TARGET_CPU_RATIO}×`, pass: f.cpuRatio.median <= TARGET_CPU_RATIO },
+          {
+            figure: 'CPU per push, gateway / node-apn',
+            value: fmtSpread(f.cpuRatio, fmtRatio),
+            target: `≤ ${TARGET_CPU_RATIO}×`,
+            pass: f.cpuRatio.median <= TARGET_CPU_RATIO,
+          },
         ],
         data: { plan: p, figures: f },
       }

@@ -26,7 +26,7 @@ function othersP99(rows: OutcomeRows, loud: string): { p99: number; pushes: numb
 
 export const burst: Benchmark = {
   id: 'burst',
-  title: '8. One agent\'s burst: 1,000 agents ringing beside an agent at the device cap',
+  title: "8. One agent's burst: 1,000 agents ringing beside an agent at the device cap",
   estimateS: (scale) => (scale === 'full' ? 90 : 25),
   async run(ctx: BenchContext): Promise<BenchOutput> {
     const p = plan(ctx.scale, ctx.runs)
@@ -42,7 +42,12 @@ export const burst: Benchmark = {
         ...Array.from({ length: CAP }, (_, i) => device(loud.userId, i % 2 === 0 ? 'ios' : 'android')),
       ])
       await store.close()
-      const gw = await startGatewayChild({ world, storeUrl: ctx.redisUrl, storeKeyPrefix: prefix, env: { MAX_DEVICES_PER_AGENT: String(CAP), RING_TIMEOUT_S: '120' } })
+      const gw = await startGatewayChild({
+        world,
+        storeUrl: ctx.redisUrl,
+        storeKeyPrefix: prefix,
+        env: { MAX_DEVICES_PER_AGENT: String(CAP), RING_TIMEOUT_S: '120' },
+      })
       const baseline: number[] = []
       const withBurst: number[] = []
       const anomalies: string[] = []
@@ -55,21 +60,34 @@ export const burst: Benchmark = {
         return again.outcomes === c.outcomes && again.pending === 0
       }
       try {
-        await until('every agent subscribed', () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents + 1), 30_000)
+        await until(
+          'every agent subscribed',
+          () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents + 1),
+          30_000,
+        )
         // Round 0 warms up (JIT, TLS sessions, tokens) and is not counted; then baseline and burst alternate.
         for (let r = 0; r <= p.runs; r++) {
           for (const loudToo of [false, true]) {
-            ctx.progress.update((2 * r + (loudToo ? 1 : 0)) / (2 * (p.runs + 1)), `${r === 0 ? 'warm-up' : `run ${r}/${p.runs}`}: ${loudToo ? `with a burst of ${p.offers} offers` : 'baseline'}`)
+            ctx.progress.update(
+              (2 * r + (loudToo ? 1 : 0)) / (2 * (p.runs + 1)),
+              `${r === 0 ? 'warm-up' : `run ${r}/${p.runs}`}: ${loudToo ? `with a burst of ${p.offers} offers` : 'baseline'}`,
+            )
             await gw.call('reset')
             const conversations: string[] = []
             // The loud agent's offers first, so its pushes are queued when the others' frames arrive.
-            if (loudToo) for (let i = 0; i < p.offers; i++) conversations.push(world.genesys.offer({ userId: loud.userId, mediaType: 'chat' }).conversationId)
-            for (const a of agents) conversations.push(world.genesys.offer({ userId: a.userId, mediaType: 'voice' }).conversationId)
+            if (loudToo)
+              for (let i = 0; i < p.offers; i++)
+                conversations.push(world.genesys.offer({ userId: loud.userId, mediaType: 'chat' }).conversationId)
+            for (const a of agents)
+              conversations.push(world.genesys.offer({ userId: a.userId, mediaType: 'voice' }).conversationId)
             const expected = p.agents * 2 + (loudToo ? p.offers * CAP : 0)
             await until('every ring answered', () => settled(expected), 180_000)
             const rows = await gw.call<OutcomeRows>('rows')
             const figures = othersP99(rows, loud.userId)
-            if (figures.pushes !== p.agents * 2) anomalies.push(`${loudToo ? 'burst' : 'baseline'} run ${r}: ${figures.pushes} of ${p.agents * 2} rings to the other agents delivered`)
+            if (figures.pushes !== p.agents * 2)
+              anomalies.push(
+                `${loudToo ? 'burst' : 'baseline'} run ${r}: ${figures.pushes} of ${p.agents * 2} rings to the other agents delivered`,
+              )
             if (r > 0) {
               ;(loudToo ? withBurst : baseline).push(figures.p99)
               if (loudToo) loudPushes = figures.loudPushes
@@ -89,25 +107,32 @@ export const burst: Benchmark = {
       const lines = [
         `${p.runs} runs after a warm-up; each run offers a call to ${fmtInt(p.agents)} agents (2 devices each) once alone (baseline) and once right after ${fmtInt(p.offers)} chats offered to one agent with ${CAP} devices (${fmtInt(p.offers * CAP)} pushes; ${fmtInt(loudPushes)} delivered in the last run).`,
         '',
-        '| the other agents\' pushes, frame → push service answer | p99 |',
+        "| the other agents' pushes, frame → push service answer | p99 |",
         '|---|---|',
         `| baseline | ${fmtSpread(base, fmtMs)} |`,
         `| beside the burst | ${fmtSpread(loaded, fmtMs)} |`,
         `| ratio (medians) | ${fmtRatio(ratio)} (target < ${TARGET_RATIO}×) |`,
         '',
-        anomalies.length ? `**Not every push was delivered:** ${anomalies.join('; ')}.` : 'Every ring to the other agents was delivered in every run.',
+        anomalies.length
+          ? `**Not every push was delivered:** ${anomalies.join('; ')}.`
+          : 'Every ring to the other agents was delivered in every run.',
       ]
       return {
         id: 'burst',
         title: burst.title,
         markdown: lines.join('\n'),
         method:
-          'The real gateway (Redis store, PUSH_MAX_IN_FLIGHT and MAX_DEVICES_PER_AGENT at their defaults but for the cap of 10 set explicitly) in a child process, the simulator and sandboxes in the orchestrator. The loud agent\'s offers and then one offer per other agent are made in one synchronous loop, so their frames reach the gateway back to back. ' +
-          'Latency is measured in the gateway process from a frame\'s arrival (receivedAtHr) to the push service\'s answer (answeredAtHr), over the other agents\' pushes only.',
+          "The real gateway (Redis store, PUSH_MAX_IN_FLIGHT and MAX_DEVICES_PER_AGENT at their defaults but for the cap of 10 set explicitly) in a child process, the simulator and sandboxes in the orchestrator. The loud agent's offers and then one offer per other agent are made in one synchronous loop, so their frames reach the gateway back to back. " +
+          "Latency is measured in the gateway process from a frame's arrival (receivedAtHr) to the push service's answer (answeredAtHr), over the other agents' pushes only.",
         charts: [],
         headline: [
-          { figure: 'other agents\' p99, baseline', value: fmtSpread(base, fmtMs) },
-          { figure: `other agents' p99 beside a ${fmtInt(p.offers)}-offer burst`, value: fmtSpread(loaded, fmtMs), target: `< ${TARGET_RATIO}× baseline`, pass: ratio < TARGET_RATIO },
+          { figure: "other agents' p99, baseline", value: fmtSpread(base, fmtMs) },
+          {
+            figure: `other agents' p99 beside a ${fmtInt(p.offers)}-offer burst`,
+            value: fmtSpread(loaded, fmtMs),
+            target: `< ${TARGET_RATIO}× baseline`,
+            pass: ratio < TARGET_RATIO,
+          },
         ],
         data: { plan: p, baseline, withBurst, ratio, anomalies },
       }

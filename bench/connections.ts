@@ -29,12 +29,21 @@ function ring(world: TestWorld): ApnsMessage {
     priority: 10,
     expiration: 0,
     collapseId: `conv-${counter}`,
-    payload: { aps: { alert: { title: 'Incoming call', body: 'Queue Support' } }, action: 'ring', genesys_conversation_id: `conv-${counter}` },
+    payload: {
+      aps: { alert: { title: 'Incoming call', body: 'Queue Support' } },
+      action: 'ring',
+      genesys_conversation_id: `conv-${counter}`,
+    },
   }
 }
 
 function provider(world: TestWorld, url: string): PushProvider<ApnsMessage> {
-  return createApnsProvider({ key: { keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem }, url, ca: world.pki.caCert, logger: silentLogger() })
+  return createApnsProvider({
+    key: { keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem },
+    url,
+    ca: world.pki.caCert,
+    logger: silentLogger(),
+  })
 }
 
 /** Push → delivered when the open connection's path has gone silent. */
@@ -56,7 +65,10 @@ async function deadPathOnce(world: TestWorld): Promise<number> {
 }
 
 /** Connect attempts while APNs refuses connections for `outageMs` and pushes keep waiting. */
-async function outageOnce(world: TestWorld, outageMs: number): Promise<{ attempts: number; perMinute: number; delivered: number }> {
+async function outageOnce(
+  world: TestWorld,
+  outageMs: number,
+): Promise<{ attempts: number; perMinute: number; delivered: number }> {
   const proxy = await startNetProxy({ target: { port: Number(new URL(world.apns.url).port) } })
   proxy.setMode('refuse')
   const apns = provider(world, proxy.url)
@@ -71,7 +83,11 @@ async function outageOnce(world: TestWorld, outageMs: number): Promise<{ attempt
     const attempts = proxy.connects
     proxy.setMode('pass')
     const results = (await Promise.all(sends)) as Array<{ kind: string }>
-    return { attempts, perMinute: (attempts / outageMs) * 60_000, delivered: results.filter((r) => r.kind === 'delivered').length }
+    return {
+      attempts,
+      perMinute: (attempts / outageMs) * 60_000,
+      delivered: results.filter((r) => r.kind === 'delivered').length,
+    }
   } finally {
     await apns.close()
     await proxy.close()
@@ -112,7 +128,12 @@ export const connections: Benchmark = {
           (ctx.scale === 'full' ? '' : ' Quick runs shorten the outage to 15 s.'),
         charts: [],
         headline: [
-          { figure: 'dead connection → delivered on a new one', value: fmtSpread(detected, fmtMs), target: '≤ 5 s', pass: detected.median <= 5_000 },
+          {
+            figure: 'dead connection → delivered on a new one',
+            value: fmtSpread(detected, fmtMs),
+            target: '≤ 5 s',
+            pass: detected.median <= 5_000,
+          },
           { figure: `connects per minute during a ${outageMs / 1000} s outage`, value: outage.perMinute.toFixed(0) },
         ],
         data: { runs, detectMs: detect, outage: { ms: outageMs, ...outage } },

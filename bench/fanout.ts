@@ -7,7 +7,8 @@ import type { BenchContext, BenchOutput, Benchmark, Scale } from './lib/types.js
 import { addAgents, benchWorld, device, dropPrefix, openBenchStore, seedDevices, uniquePrefix } from './lib/world.js'
 import type { OutcomeRows } from './procs/gateway.js'
 
-const plan = (scale: Scale, runs?: number): { agents: number; runs: number } => (scale === 'full' ? { agents: 1000, runs: runs ?? 5 } : { agents: 200, runs: runs ?? 2 })
+const plan = (scale: Scale, runs?: number): { agents: number; runs: number } =>
+  scale === 'full' ? { agents: 1000, runs: runs ?? 5 } : { agents: 200, runs: runs ?? 2 }
 
 interface BurstFigures {
   pushes: number
@@ -40,7 +41,10 @@ export const fanout: Benchmark = {
       const agents = addAgents(world, p.agents)
       const queue = world.genesys.addQueue({ name: 'Bench Everyone' })
       const store = await openBenchStore(ctx.redisUrl, prefix)
-      await seedDevices(store, agents.flatMap((a) => [device(a.userId, 'ios'), device(a.userId, 'android')]))
+      await seedDevices(
+        store,
+        agents.flatMap((a) => [device(a.userId, 'ios'), device(a.userId, 'android')]),
+      )
       await store.close()
       const gw = await startGatewayChild({ world, storeUrl: ctx.redisUrl, storeKeyPrefix: prefix })
       const rings: BurstFigures[] = []
@@ -55,14 +59,23 @@ export const fanout: Benchmark = {
         return again.outcomes === c.outcomes && again.pending === 0
       }
       try {
-        await until('every agent subscribed', () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents), 30_000)
+        await until(
+          'every agent subscribed',
+          () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents),
+          30_000,
+        )
         const expected = p.agents * 2
         // Round 0 warms the gateway up (JIT, TLS sessions, tokens) and is not counted.
         for (let r = 0; r <= p.runs; r++) {
-          ctx.progress.update(r / (p.runs + 1), r === 0 ? 'warm-up burst' : `burst ${r}/${p.runs}: ${fmtInt(expected)} rings`)
+          ctx.progress.update(
+            r / (p.runs + 1),
+            r === 0 ? 'warm-up burst' : `burst ${r}/${p.runs}: ${fmtInt(expected)} rings`,
+          )
           await gw.call('reset')
           // Genesys sends each agent's snapshot on its own topic: 1,000 frames in one go.
-          const conversations = agents.map((a) => world.genesys.offer({ userId: a.userId, mediaType: 'voice', queueId: queue.id }).conversationId)
+          const conversations = agents.map(
+            (a) => world.genesys.offer({ userId: a.userId, mediaType: 'voice', queueId: queue.id }).conversationId,
+          )
           await until('every ring answered', () => settled(expected), 120_000)
           const ringRows = await gw.call<OutcomeRows>('rows')
           await gw.call('reset')
@@ -70,7 +83,9 @@ export const fanout: Benchmark = {
           await until('every cancel answered', () => settled(expected), 120_000)
           const cancelRows = await gw.call<OutcomeRows>('rows')
           if (ringRows.received.length !== expected || cancelRows.received.length !== expected) {
-            anomalies.push(`burst ${r}: ${ringRows.received.length} rings and ${cancelRows.received.length} cancels delivered of ${expected} each${Object.keys({ ...ringRows.notDelivered, ...cancelRows.notDelivered }).length ? ` (not delivered: ${JSON.stringify({ ...ringRows.notDelivered, ...cancelRows.notDelivered })})` : ''}`)
+            anomalies.push(
+              `burst ${r}: ${ringRows.received.length} rings and ${cancelRows.received.length} cancels delivered of ${expected} each${Object.keys({ ...ringRows.notDelivered, ...cancelRows.notDelivered }).length ? ` (not delivered: ${JSON.stringify({ ...ringRows.notDelivered, ...cancelRows.notDelivered })})` : ''}`,
+            )
           }
           if (r > 0) {
             rings.push(burst(ringRows))
@@ -87,10 +102,36 @@ export const fanout: Benchmark = {
         '',
         '| burst | frames arrive over | first frame → last push sent | first frame → last 200 back | pushes/s over the burst |',
         '|---|---|---|---|---|',
-        `| rings | ${fmtSpread(s(rings, (b) => b.arrivalMs), fmtMs)} | ${fmtSpread(s(rings, (b) => b.lastSentMs), fmtMs)} | ${fmtSpread(s(rings, (b) => b.lastAnsweredMs), fmtMs)} | ${fmtSpread(s(rings, (b) => (b.pushes / b.lastAnsweredMs) * 1000), fmtInt)} |`,
-        `| cancels | ${fmtSpread(s(cancels, (b) => b.arrivalMs), fmtMs)} | ${fmtSpread(s(cancels, (b) => b.lastSentMs), fmtMs)} | ${fmtSpread(s(cancels, (b) => b.lastAnsweredMs), fmtMs)} | ${fmtSpread(s(cancels, (b) => (b.pushes / b.lastAnsweredMs) * 1000), fmtInt)} |`,
+        `| rings | ${fmtSpread(
+          s(rings, (b) => b.arrivalMs),
+          fmtMs,
+        )} | ${fmtSpread(
+          s(rings, (b) => b.lastSentMs),
+          fmtMs,
+        )} | ${fmtSpread(
+          s(rings, (b) => b.lastAnsweredMs),
+          fmtMs,
+        )} | ${fmtSpread(
+          s(rings, (b) => (b.pushes / b.lastAnsweredMs) * 1000),
+          fmtInt,
+        )} |`,
+        `| cancels | ${fmtSpread(
+          s(cancels, (b) => b.arrivalMs),
+          fmtMs,
+        )} | ${fmtSpread(
+          s(cancels, (b) => b.lastSentMs),
+          fmtMs,
+        )} | ${fmtSpread(
+          s(cancels, (b) => b.lastAnsweredMs),
+          fmtMs,
+        )} | ${fmtSpread(
+          s(cancels, (b) => (b.pushes / b.lastAnsweredMs) * 1000),
+          fmtInt,
+        )} |`,
         '',
-        anomalies.length ? `**Not every push was delivered:** ${anomalies.join('; ')}.` : `Every ring and every cancel was delivered in every burst (${fmtInt(p.agents * 2)} each).`,
+        anomalies.length
+          ? `**Not every push was delivered:** ${anomalies.join('; ')}.`
+          : `Every ring and every cancel was delivered in every burst (${fmtInt(p.agents * 2)} each).`,
       ]
       const lastSent = s(rings, (b) => b.lastSentMs)
       return {
@@ -98,8 +139,8 @@ export const fanout: Benchmark = {
         title: fanout.title,
         markdown: lines.join('\n'),
         method:
-          'The real gateway (Redis store) in a child process, the simulator and sandboxes in the orchestrator. The simulator has no conversation with 1,000 alerting agents, and Genesys would publish such a change as one snapshot per agent topic anyway: the burst is 1,000 offers made in one synchronous loop, which writes 1,000 frames to the gateway\'s socket back to back. ' +
-          'Times are measured in the gateway process from the first frame\'s arrival (receivedAtHr) to the last push\'s sentAtHr and answeredAtHr.',
+          "The real gateway (Redis store) in a child process, the simulator and sandboxes in the orchestrator. The simulator has no conversation with 1,000 alerting agents, and Genesys would publish such a change as one snapshot per agent topic anyway: the burst is 1,000 offers made in one synchronous loop, which writes 1,000 frames to the gateway's socket back to back. " +
+          "Times are measured in the gateway process from the first frame's arrival (receivedAtHr) to the last push's sentAtHr and answeredAtHr.",
         charts: [
           {
             file: 'fanout.svg',
@@ -118,7 +159,13 @@ export const fanout: Benchmark = {
         ],
         headline: [
           { figure: `${fmtInt(p.agents * 2)} rings: last push sent`, value: fmtSpread(lastSent, fmtMs) },
-          { figure: `${fmtInt(p.agents * 2)} rings: last 200 back`, value: fmtSpread(s(rings, (b) => b.lastAnsweredMs), fmtMs) },
+          {
+            figure: `${fmtInt(p.agents * 2)} rings: last 200 back`,
+            value: fmtSpread(
+              s(rings, (b) => b.lastAnsweredMs),
+              fmtMs,
+            ),
+          },
         ],
         data: { plan: p, rings, cancels, anomalies },
       }

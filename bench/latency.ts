@@ -32,8 +32,26 @@ interface Plan {
 function plan(scale: Scale, runs?: number): Plan {
   // The gateway's Notifications source puts every agent on one channel (at most 1000 topics).
   return scale === 'full'
-    ? { agents: 1000, rate: 2000, runs: runs ?? 5, seconds: 15, warmupS: 2, holdMs: 300, profileS: 10, lighterRates: [250, 500, 1000] }
-    : { agents: 200, rate: 2000, runs: runs ?? 2, seconds: 4, warmupS: 1, holdMs: 300, profileS: 3, lighterRates: [500] }
+    ? {
+        agents: 1000,
+        rate: 2000,
+        runs: runs ?? 5,
+        seconds: 15,
+        warmupS: 2,
+        holdMs: 300,
+        profileS: 10,
+        lighterRates: [250, 500, 1000],
+      }
+    : {
+        agents: 200,
+        rate: 2000,
+        runs: runs ?? 2,
+        seconds: 4,
+        warmupS: 1,
+        holdMs: 300,
+        profileS: 3,
+        lighterRates: [500],
+      }
 }
 
 interface RunFigures {
@@ -79,25 +97,47 @@ export const latency: Benchmark = {
     // reused across runs keeps every conversation and accepted push, and its growing heap slowed
     // the orchestrator's ticks and the sandboxes' answers run after run (p50 0.8 ms in the first
     // run, 240 ms in the fifth).
-    const runOnce = async (flags: string[], seconds: number, step: number, rate = p.rate, catchUp: DriveOptions['catchUp'] = 'paced'): Promise<{ fig: RunFigures; samples: { added: number[]; roundTrip: number[] }; window: { startUs: number; endUs: number } }> => {
+    const runOnce = async (
+      flags: string[],
+      seconds: number,
+      step: number,
+      rate = p.rate,
+      catchUp: DriveOptions['catchUp'] = 'paced',
+    ): Promise<{
+      fig: RunFigures
+      samples: { added: number[]; roundTrip: number[] }
+      window: { startUs: number; endUs: number }
+    }> => {
       progress.update(step / stepsTotal, `seeding ${fmtInt(p.agents)} agents`)
       const world = await benchWorld({ keepAcceptedPushes: false })
       const prefix = uniquePrefix('latency')
       const agents = addAgents(world, p.agents)
       const queue = world.genesys.addQueue({ name: 'Bench Support' })
       const store = await openBenchStore(ctx.redisUrl, prefix)
-      await seedDevices(store, agents.map((a, i) => device(a.userId, i % 2 === 0 ? 'ios' : 'android')))
+      await seedDevices(
+        store,
+        agents.map((a, i) => device(a.userId, i % 2 === 0 ? 'ios' : 'android')),
+      )
       await store.close()
       const cleanUp = async (): Promise<void> => {
         await world.close()
         await dropPrefix(prefix, ctx.redisUrl)
       }
-      const gw = await startGatewayChild({ world, storeUrl: ctx.redisUrl, storeKeyPrefix: prefix, nodeFlags: flags }).catch(async (err: unknown) => {
+      const gw = await startGatewayChild({
+        world,
+        storeUrl: ctx.redisUrl,
+        storeKeyPrefix: prefix,
+        nodeFlags: flags,
+      }).catch(async (err: unknown) => {
         await cleanUp()
         throw err
       })
       try {
-        await until('the gateway to subscribe every agent', () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents), 30_000)
+        await until(
+          'the gateway to subscribe every agent',
+          () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents),
+          30_000,
+        )
         // A short warm-up at the same rate: JIT, TLS sessions, the provider token, Redis scripts.
         await drive({ world, agents, queueId: queue.id, framesPerS: rate, durationMs: 1000, holdMs: p.holdMs })
         await until('warm-up pushes', async () => (await gw.call<{ pending: number }>('counts')).pending === 0, 30_000)
@@ -112,14 +152,22 @@ export const latency: Benchmark = {
           durationMs: seconds * 1000,
           holdMs: p.holdMs,
           catchUp,
-          onTick: (ms) => progress.update((step + Math.min(1, ms / (seconds * 1000))) / stepsTotal, `${flags.length ? 'profiling' : rate !== p.rate ? 'lighter load' : catchUp === 'at-once' ? 'overdue frames at once' : `run ${step + 1}/${p.runs}`}: ${fmtInt(rate)} frames/s`),
+          onTick: (ms) =>
+            progress.update(
+              (step + Math.min(1, ms / (seconds * 1000))) / stepsTotal,
+              `${flags.length ? 'profiling' : rate !== p.rate ? 'lighter load' : catchUp === 'at-once' ? 'overdue frames at once' : `run ${step + 1}/${p.runs}`}: ${fmtInt(rate)} frames/s`,
+            ),
         })
         const t1 = await gw.call<{ hrUs: number; perf: number }>('now')
         const expected = d.offers + d.answers
-        await until('every push answered', async () => {
-          const c = await gw.call<{ outcomes: number; pending: number }>('counts')
-          return c.outcomes >= expected && c.pending === 0
-        }, 60_000)
+        await until(
+          'every push answered',
+          async () => {
+            const c = await gw.call<{ outcomes: number; pending: number }>('counts')
+            return c.outcomes >= expected && c.pending === 0
+          },
+          60_000,
+        )
         const cpu1 = await gw.call<NodeJS.CpuUsage>('cpu')
         const rows = await gw.call<OutcomeRows>('rows')
         const eventLoop = await gw.call<{ p50: number; p99: number; max: number }>('eventLoop')
@@ -173,7 +221,11 @@ export const latency: Benchmark = {
     if (ctx.profile) {
       const dir = join(ctx.tmpDir, 'cpu-prof-latency')
       mkdirSync(dir, { recursive: true })
-      const { window } = await runOnce(['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'], p.profileS, p.runs + p.lighterRates.length + 1)
+      const { window } = await runOnce(
+        ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'],
+        p.profileS,
+        p.runs + p.lighterRates.length + 1,
+      )
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
       if (file) {
         profile = summariseProfile(join(dir, file), window)
@@ -188,7 +240,15 @@ export const latency: Benchmark = {
   },
 }
 
-function report(p: Plan, figs: RunFigures[], pooledAdded: number[], pooledRt: number[], lighter: Array<{ rate: number; fig: RunFigures }>, atOnce: RunFigures, profile?: ProfileSummary): BenchOutput {
+function report(
+  p: Plan,
+  figs: RunFigures[],
+  pooledAdded: number[],
+  pooledRt: number[],
+  lighter: Array<{ rate: number; fig: RunFigures }>,
+  atOnce: RunFigures,
+  profile?: ProfileSummary,
+): BenchOutput {
   const sp = (f: (r: RunFigures) => number): ReturnType<typeof spread> => spread(figs.map(f))
   const a50 = sp((r) => r.added.p50)
   const a99 = sp((r) => r.added.p99)
@@ -200,12 +260,18 @@ function report(p: Plan, figs: RunFigures[], pooledAdded: number[], pooledRt: nu
   const pooledA = distribution(pooledAdded)
   const pooledR = distribution(pooledRt)
   const lines: string[] = []
-  lines.push(`${figs.length} runs of ${p.seconds} s each (first ${p.warmupS} s of each run not counted), ${fmtInt(p.agents)} agents with one device each (half iOS, half Android), offers answered after ${p.holdMs} ms: every frame is one push (a ring or its cancel). Figures are the median of the runs, with the range of the runs in brackets.`)
+  lines.push(
+    `${figs.length} runs of ${p.seconds} s each (first ${p.warmupS} s of each run not counted), ${fmtInt(p.agents)} agents with one device each (half iOS, half Android), offers answered after ${p.holdMs} ms: every frame is one push (a ring or its cancel). Figures are the median of the runs, with the range of the runs in brackets.`,
+  )
   lines.push('')
   lines.push('| measured | p50 | p99 | p99.9 | max (pooled) | target |')
   lines.push('|---|---|---|---|---|---|')
-  lines.push(`| frame arrives → push request leaves | ${fmtSpread(a50, fmtMs)} | ${fmtSpread(a99, fmtMs)} | ${fmtSpread(a999, fmtMs)} | ${fmtMs(pooledA.max)} | p50 ≤ ${TARGET_P50_MS} ms, p99 ≤ ${TARGET_P99_MS} ms |`)
-  lines.push(`| frame arrives → sandbox's 200 back | ${fmtSpread(r50, fmtMs)} | ${fmtSpread(r99, fmtMs)} | ${fmtSpread(r999, fmtMs)} | ${fmtMs(pooledR.max)} | |`)
+  lines.push(
+    `| frame arrives → push request leaves | ${fmtSpread(a50, fmtMs)} | ${fmtSpread(a99, fmtMs)} | ${fmtSpread(a999, fmtMs)} | ${fmtMs(pooledA.max)} | p50 ≤ ${TARGET_P50_MS} ms, p99 ≤ ${TARGET_P99_MS} ms |`,
+  )
+  lines.push(
+    `| frame arrives → sandbox's 200 back | ${fmtSpread(r50, fmtMs)} | ${fmtSpread(r99, fmtMs)} | ${fmtSpread(r999, fmtMs)} | ${fmtMs(pooledR.max)} | |`,
+  )
   lines.push('')
   lines.push('By push (pooled over the runs):')
   lines.push('')
@@ -215,23 +281,55 @@ function report(p: Plan, figs: RunFigures[], pooledAdded: number[], pooledRt: nu
     const a = figs.flatMap((f) => (f.byKind[kind] ? [f.byKind[kind]] : []))
     if (a.length === 0) continue
     const med = (g: (x: (typeof a)[number]) => number): string => fmtMs(spread(a.map(g)).median)
-    lines.push(`| ${kind} | ${fmtInt(a.reduce((s, x) => s + x.added.n, 0))} | ${med((x) => x.added.p50)} | ${med((x) => x.added.p99)} | ${med((x) => x.roundTrip.p50)} | ${med((x) => x.roundTrip.p99)} |`)
+    lines.push(
+      `| ${kind} | ${fmtInt(a.reduce((s, x) => s + x.added.n, 0))} | ${med((x) => x.added.p50)} | ${med((x) => x.added.p99)} | ${med((x) => x.roundTrip.p50)} | ${med((x) => x.roundTrip.p99)} |`,
+    )
   }
   lines.push('')
   const lost = figs.reduce((s, f) => s + Object.values(f.notDelivered).reduce((a, b) => a + b, 0), 0)
-  lines.push(`Load actually offered: ${fmtSpread(rate, fmtInt)} frames/s; pushes delivered ${fmtInt(figs.reduce((s, f) => s + f.delivered, 0))}, not delivered ${fmtInt(lost)}${lost ? ` (${JSON.stringify(Object.assign({}, ...figs.map((f) => f.notDelivered)))})` : ''}. Gateway CPU per 1,000 frames (user + system, each frame one push): ${fmtSpread(sp((r) => r.cpuPer1000), (x) => `${x.toFixed(0)} ms`)}. Gateway event-loop delay p99 ${fmtSpread(sp((r) => r.eventLoop.p99), fmtMs)}, max ${fmtSpread(sp((r) => r.eventLoop.max), fmtMs)}; driver tick gap max ${fmtSpread(sp((r) => r.drive.maxTickGapMs), fmtMs)}, driver stalls over 10 ms ${fmtSpread(sp((r) => r.drive.stalls), fmtInt)} per run (the load generator's own GC pauses), most frames overdue at once ${fmtSpread(sp((r) => r.drive.maxBacklog), fmtInt)}: they went out paced, at up to 1.5 × the rate, until the driver was back on schedule.`)
+  lines.push(
+    `Load actually offered: ${fmtSpread(rate, fmtInt)} frames/s; pushes delivered ${fmtInt(figs.reduce((s, f) => s + f.delivered, 0))}, not delivered ${fmtInt(lost)}${lost ? ` (${JSON.stringify(Object.assign({}, ...figs.map((f) => f.notDelivered)))})` : ''}. Gateway CPU per 1,000 frames (user + system, each frame one push): ${fmtSpread(
+      sp((r) => r.cpuPer1000),
+      (x) => `${x.toFixed(0)} ms`,
+    )}. Gateway event-loop delay p99 ${fmtSpread(
+      sp((r) => r.eventLoop.p99),
+      fmtMs,
+    )}, max ${fmtSpread(
+      sp((r) => r.eventLoop.max),
+      fmtMs,
+    )}; driver tick gap max ${fmtSpread(
+      sp((r) => r.drive.maxTickGapMs),
+      fmtMs,
+    )}, driver stalls over 10 ms ${fmtSpread(
+      sp((r) => r.drive.stalls),
+      fmtInt,
+    )} per run (the load generator's own GC pauses), most frames overdue at once ${fmtSpread(
+      sp((r) => r.drive.maxBacklog),
+      fmtInt,
+    )}: they went out paced, at up to 1.5 × the rate, until the driver was back on schedule.`,
+  )
   if (lighter.length > 0) {
     lines.push('')
     lines.push(`#### Added latency by load`)
     lines.push('')
-    lines.push(`One run of ${p.seconds} s at each lighter load (same agents, same hold), beside the median of the runs above. The gateway is one Node.js process: its CPU per frame sets how close to a full core it runs, and bursts queue behind the frames in front of them.`)
+    lines.push(
+      `One run of ${p.seconds} s at each lighter load (same agents, same hold), beside the median of the runs above. The gateway is one Node.js process: its CPU per frame sets how close to a full core it runs, and bursts queue behind the frames in front of them.`,
+    )
     lines.push('')
-    lines.push('| frames/s offered | frame → push sent p50 | p99 | p99.9 | gateway CPU per 1,000 frames | event-loop delay p99 |')
+    lines.push(
+      '| frames/s offered | frame → push sent p50 | p99 | p99.9 | gateway CPU per 1,000 frames | event-loop delay p99 |',
+    )
     lines.push('|---|---|---|---|---|---|')
     const row = (rate: string, f: { added: Distribution; cpuPer1000: number; eventLoop: { p99: number } }): string =>
       `| ${rate} | ${fmtMs(f.added.p50)} | ${fmtMs(f.added.p99)} | ${fmtMs(f.added.p999)} | ${f.cpuPer1000.toFixed(0)} ms | ${fmtMs(f.eventLoop.p99)} |`
     for (const l of lighter) lines.push(row(fmtInt(l.rate), l.fig))
-    lines.push(row(`${fmtInt(p.rate)} (median of the runs above)`, { added: { ...pooledA, p50: a50.median, p99: a99.median, p999: a999.median }, cpuPer1000: sp((r) => r.cpuPer1000).median, eventLoop: { p99: sp((r) => r.eventLoop.p99).median } }))
+    lines.push(
+      row(`${fmtInt(p.rate)} (median of the runs above)`, {
+        added: { ...pooledA, p50: a50.median, p99: a99.median, p999: a999.median },
+        cpuPer1000: sp((r) => r.cpuPer1000).median,
+        eventLoop: { p99: sp((r) => r.eventLoop.p99).median },
+      }),
+    )
   }
   lines.push('')
   lines.push(`#### When the load generator bursts`)
@@ -244,23 +342,28 @@ function report(p: Plan, figs: RunFigures[], pooledAdded: number[], pooledRt: nu
     lines.push('')
     lines.push(`#### CPU profile of the hot path`)
     lines.push('')
-    lines.push(`\`node --cpu-prof\` on the gateway process during ${(profile.windowMs / 1000).toFixed(1)} s of the same load (${profile.windowed ? 'start-up excluded' : 'whole process: the load window could not be isolated'}): busy ${fmtMs(profile.busyMs)}, idle ${fmtMs(profile.idleMs)} (${((profile.busyMs / (profile.busyMs + profile.idleMs)) * 100).toFixed(0)} % of one core busy). Self time by function:`)
+    lines.push(
+      `\`node --cpu-prof\` on the gateway process during ${(profile.windowMs / 1000).toFixed(1)} s of the same load (${profile.windowed ? 'start-up excluded' : 'whole process: the load window could not be isolated'}): busy ${fmtMs(profile.busyMs)}, idle ${fmtMs(profile.idleMs)} (${((profile.busyMs / (profile.busyMs + profile.idleMs)) * 100).toFixed(0)} % of one core busy). Self time by function:`,
+    )
     lines.push('')
     lines.push('| self time | share of busy | function | where |')
     lines.push('|---|---|---|---|')
-    for (const e of profile.top) lines.push(`| ${fmtMs(e.selfMs)} | ${(e.share * 100).toFixed(1)} % | \`${e.name}\` | ${e.where} |`)
+    for (const e of profile.top)
+      lines.push(`| ${fmtMs(e.selfMs)} | ${(e.share * 100).toFixed(1)} % | \`${e.name}\` | ${e.where} |`)
     lines.push('')
-    lines.push('The gateway\'s own functions by inclusive time (the function and everything it called):')
+    lines.push("The gateway's own functions by inclusive time (the function and everything it called):")
     lines.push('')
     lines.push('| inclusive time | share of busy | function | where |')
     lines.push('|---|---|---|---|')
-    for (const e of profile.inclusive) lines.push(`| ${fmtMs(e.selfMs)} | ${(e.share * 100).toFixed(1)} % | \`${e.name}\` | ${e.where} |`)
+    for (const e of profile.inclusive)
+      lines.push(`| ${fmtMs(e.selfMs)} | ${(e.share * 100).toFixed(1)} % | \`${e.name}\` | ${e.where} |`)
     lines.push('')
     lines.push('Busy time by origin:')
     lines.push('')
     lines.push('| origin | self time | share |')
     lines.push('|---|---|---|')
-    for (const o of profile.byOrigin.slice(0, 12)) lines.push(`| ${o.origin} | ${fmtMs(o.selfMs)} | ${(o.share * 100).toFixed(1)} % |`)
+    for (const o of profile.byOrigin.slice(0, 12))
+      lines.push(`| ${o.origin} | ${fmtMs(o.selfMs)} | ${(o.share * 100).toFixed(1)} % |`)
   }
   const svg = percentileChart({
     title: `Added latency at ${fmtInt(p.rate)} frames/s, Redis store`,
@@ -276,18 +379,36 @@ function report(p: Plan, figs: RunFigures[], pooledAdded: number[], pooledRt: nu
     title: latency.title,
     markdown: lines.join('\n'),
     method:
-      'The real gateway (Gateway from src/app.ts, Redis store under a unique key prefix, logs at info written to /dev/null) runs in a child process with the Node.js flags of production (src/runtime-flags.ts: ' + NODE_FLAGS.join(' ') + '); the Genesys simulator and the APNs and FCM sandboxes run in the orchestrator process, so each side has its own core. ' +
+      'The real gateway (Gateway from src/app.ts, Redis store under a unique key prefix, logs at info written to /dev/null) runs in a child process with the Node.js flags of production (src/runtime-flags.ts: ' +
+      NODE_FLAGS.join(' ') +
+      '); the Genesys simulator and the APNs and FCM sandboxes run in the orchestrator process, so each side has its own core. ' +
       `The simulator offers calls to ${fmtInt(p.agents)} agents and answers each ${p.holdMs} ms later, ${fmtInt(p.rate)} conversation changes per second in total, each published as Genesys does (the whole conversation snapshot on the agent's v2.users.{id}.conversations topic). ` +
       'The gateway subscribes all agents on one Notifications channel (its source uses one channel of up to 1000 topics today), so the 2,000 frames/s arrive on one WebSocket rather than 20 channels × 100 msg/s; the work per frame is the same. ' +
       'The driver ticks every 2 ms and sends the frames due; after a pause of its own (its GC) it sends the overdue frames at up to 1.5 × the rate until it is back on schedule, as a sender that paces its channels does, rather than in one burst (the burst is measured separately above). ' +
-      'Timestamps are performance.now() in the gateway process: the RoutingEvent\'s receivedAtHr (taken when the WebSocket message event fires) and the dispatcher\'s sentAtHr / answeredAtHr from onOutcome.',
+      "Timestamps are performance.now() in the gateway process: the RoutingEvent's receivedAtHr (taken when the WebSocket message event fires) and the dispatcher's sentAtHr / answeredAtHr from onOutcome.",
     charts: [{ file: 'latency.svg', alt: 'Latency percentile distribution', svg }],
     headline: [
-      { figure: 'frame → push sent, p50', value: fmtSpread(a50, fmtMs), target: `≤ ${TARGET_P50_MS} ms`, pass: a50.median <= TARGET_P50_MS },
-      { figure: 'frame → push sent, p99', value: fmtSpread(a99, fmtMs), target: `≤ ${TARGET_P99_MS} ms`, pass: a99.median <= TARGET_P99_MS },
+      {
+        figure: 'frame → push sent, p50',
+        value: fmtSpread(a50, fmtMs),
+        target: `≤ ${TARGET_P50_MS} ms`,
+        pass: a50.median <= TARGET_P50_MS,
+      },
+      {
+        figure: 'frame → push sent, p99',
+        value: fmtSpread(a99, fmtMs),
+        target: `≤ ${TARGET_P99_MS} ms`,
+        pass: a99.median <= TARGET_P99_MS,
+      },
       { figure: 'frame → push sent, p99.9', value: fmtSpread(a999, fmtMs) },
       { figure: "frame → sandbox's 200, p99", value: fmtSpread(r99, fmtMs) },
-      { figure: 'gateway CPU per 1,000 frames', value: fmtSpread(sp((r) => r.cpuPer1000), (x) => `${x.toFixed(0)} ms`) },
+      {
+        figure: 'gateway CPU per 1,000 frames',
+        value: fmtSpread(
+          sp((r) => r.cpuPer1000),
+          (x) => `${x.toFixed(0)} ms`,
+        ),
+      },
     ],
     data: { plan: p, runs: figs, pooled: { added: pooledA, roundTrip: pooledR }, lighter, atOnce, profile },
   }

@@ -14,7 +14,9 @@ import type { MemoryReport } from './procs/gateway.js'
 // RSS of one process varies by tens of MiB from run to run (allocator arenas, TLS and HTTP/2
 // buffers), so each size is measured in several fresh processes and compared by the median.
 const plan = (scale: Scale, runs?: number): { sizes: number[]; rings: number; runs: number } =>
-  scale === 'full' ? { sizes: [10_000, 100_000], rings: 10_000, runs: runs ?? 3 } : { sizes: [2_000, 10_000], rings: 1_000, runs: runs ?? 1 }
+  scale === 'full'
+    ? { sizes: [10_000, 100_000], rings: 10_000, runs: runs ?? 3 }
+    : { sizes: [2_000, 10_000], rings: 1_000, runs: runs ?? 1 }
 
 interface SizeFigures {
   devices: number
@@ -40,7 +42,11 @@ export const memory: Benchmark = {
         const runs: SizeFigures['runs'] = []
         for (let run = 0; run < p.runs; run++) {
           const step = k * p.runs + run
-          const part = (f: number, what: string): void => ctx.progress.update((step + f) / (p.sizes.length * p.runs), `${fmtInt(size)} devices, run ${run + 1}/${p.runs}: ${what}`)
+          const part = (f: number, what: string): void =>
+            ctx.progress.update(
+              (step + f) / (p.sizes.length * p.runs),
+              `${fmtInt(size)} devices, run ${run + 1}/${p.runs}: ${what}`,
+            )
           const prefix = uniquePrefix('memory')
           try {
             const store = await openBenchStore(ctx.redisUrl, prefix)
@@ -48,20 +54,40 @@ export const memory: Benchmark = {
             // The ringing agents' devices, then other agents' devices up to `size` (one each).
             const devices = [
               ...ringers.map((a, i) => device(a.userId, i % 2 === 0 ? 'ios' : 'android', now)),
-              ...Array.from({ length: size - p.rings }, (_, i) => device(randomUUID(), i % 2 === 0 ? 'ios' : 'android', now)),
+              ...Array.from({ length: size - p.rings }, (_, i) =>
+                device(randomUUID(), i % 2 === 0 ? 'ios' : 'android', now),
+              ),
             ]
-            await seedDevices(store, devices, (done) => part((0.4 * done) / size, `registering devices ${fmtInt(done)}`))
+            await seedDevices(store, devices, (done) =>
+              part((0.4 * done) / size, `registering devices ${fmtInt(done)}`),
+            )
             await store.close()
-            const gw = await startGatewayChild({ world, storeUrl: ctx.redisUrl, storeKeyPrefix: prefix, env: webhookEnv({ RING_TIMEOUT_S: '600' }), nodeFlags: ['--expose-gc'] })
+            const gw = await startGatewayChild({
+              world,
+              storeUrl: ctx.redisUrl,
+              storeKeyPrefix: prefix,
+              env: webhookEnv({ RING_TIMEOUT_S: '600' }),
+              nodeFlags: ['--expose-gc'],
+            })
             try {
               part(0.45, 'idle')
               const idle = await gw.call<MemoryReport>('memory')
               const offers = captureEvents(world, () => {
-                for (const a of ringers) world.genesys.offer({ userId: a.userId, mediaType: 'chat', alertingTimeoutMs: 600_000 })
+                for (const a of ringers)
+                  world.genesys.offer({ userId: a.userId, mediaType: 'chat', alertingTimeoutMs: 600_000 })
               })
-              const r = await postSequences([gw.ready.api], offers.map((o) => [o]), 32, (done) => part(0.45 + (0.45 * done) / offers.length, `opening rings ${fmtInt(done)}`))
+              const r = await postSequences(
+                [gw.ready.api],
+                offers.map((o) => [o]),
+                32,
+                (done) => part(0.45 + (0.45 * done) / offers.length, `opening rings ${fmtInt(done)}`),
+              )
               if (r.non202 > 0) throw new Error(`webhook refused ${r.non202} events: ${r.firstError ?? ''}`)
-              await until('every ring pushed', async () => (await gw.call<{ outcomes: number; pending: number }>('counts')).outcomes >= p.rings, 120_000)
+              await until(
+                'every ring pushed',
+                async () => (await gw.call<{ outcomes: number; pending: number }>('counts')).outcomes >= p.rings,
+                120_000,
+              )
               part(0.95, 'measuring')
               const ringing = await gw.call<MemoryReport>('memory')
               runs.push({ idle, ringing })
@@ -73,7 +99,15 @@ export const memory: Benchmark = {
           }
         }
         const of = (f: (r: SizeFigures['runs'][number]) => number): Spread => spread(runs.map(f))
-        figures.push({ devices: size, rings: p.rings, runs, rssIdle: of((r) => r.idle.rss), heapIdle: of((r) => r.idle.heapUsed), rssRinging: of((r) => r.ringing.rss), heapRinging: of((r) => r.ringing.heapUsed) })
+        figures.push({
+          devices: size,
+          rings: p.rings,
+          runs,
+          rssIdle: of((r) => r.idle.rss),
+          heapIdle: of((r) => r.idle.heapUsed),
+          rssRinging: of((r) => r.ringing.rss),
+          heapRinging: of((r) => r.ringing.heapUsed),
+        })
       }
     } finally {
       await world.close()
@@ -86,9 +120,11 @@ export const memory: Benchmark = {
     // processes (pages V8 and malloc keep after the rings' burst), so RSS growth counts only past
     // 10 % or past what identical processes of one size already differed by, whichever is larger.
     const rssNoise = Math.max(small.rssRinging.max - small.rssRinging.min, large.rssRinging.max - large.rssRinging.min)
-    const flat = growth <= Math.max(0.1 * small.rssRinging.median, rssNoise) && heapGrowth < 0.05 * small.heapRinging.median
+    const flat =
+      growth <= Math.max(0.1 * small.rssRinging.median, rssNoise) && heapGrowth < 0.05 * small.heapRinging.median
     const rows = figures.map(
-      (f) => `| ${fmtInt(f.devices)} | ${fmtSpread(f.rssIdle, fmtMiB)} | ${fmtSpread(f.heapIdle, fmtMiB)} | ${fmtSpread(f.rssRinging, fmtMiB)} | ${fmtSpread(f.heapRinging, fmtMiB)} |`,
+      (f) =>
+        `| ${fmtInt(f.devices)} | ${fmtSpread(f.rssIdle, fmtMiB)} | ${fmtSpread(f.heapIdle, fmtMiB)} | ${fmtSpread(f.rssRinging, fmtMiB)} | ${fmtSpread(f.heapRinging, fmtMiB)} |`,
     )
     return {
       id: 'memory',
@@ -104,8 +140,10 @@ export const memory: Benchmark = {
       ].join('\n'),
       method:
         `The real gateway (Redis store, webhook source) in a child process, with the Node.js flags of production (src/runtime-flags.ts: ${NODE_FLAGS.join(' ')}; after the burst of 10,000 rings V8 keeps its young generation grown, which is most of the RSS added by the rings, against ~100 MiB less without the flag). Devices are written to Redis through the product's store code before the gateway starts; ${fmtInt(p.rings)} of them belong to simulator agents, who are then offered a chat each through POST /api/v1/events (EventBridge-shaped events made from the simulator's snapshots), so every ring is pushed and stays open. ` +
-        'The webhook source is used because an organisation with 100,000 agents\' devices is past what the Notifications API carries (1,000 topics per channel, 20 channels), so that is the configuration such an organisation runs; with the WebSocket source the process also keeps the subscribed agents\' topic list. ' +
-        'What does grow is per agent that is rung: the store keeps a read-through copy of each rung agent\'s device list for Redis outages (at most 100,000 agents, none older than 24 h), so both sizes here hold the same ' + fmtInt(p.rings) + ' cached lists.',
+        "The webhook source is used because an organisation with 100,000 agents' devices is past what the Notifications API carries (1,000 topics per channel, 20 channels), so that is the configuration such an organisation runs; with the WebSocket source the process also keeps the subscribed agents' topic list. " +
+        "What does grow is per agent that is rung: the store keeps a read-through copy of each rung agent's device list for Redis outages (at most 100,000 agents, none older than 24 h), so both sizes here hold the same " +
+        fmtInt(p.rings) +
+        ' cached lists.',
       charts: [
         {
           file: 'memory.svg',
@@ -114,15 +152,35 @@ export const memory: Benchmark = {
             title: `Gateway RSS with ${fmtInt(p.rings)} open rings`,
             yLabel: 'MiB',
             bars: figures.flatMap((f, i) => [
-              { label: `${fmtInt(f.devices)} devices, idle`, value: f.rssIdle.median / 1048576, min: f.rssIdle.min / 1048576, max: f.rssIdle.max / 1048576, group: i },
-              { label: `${fmtInt(f.devices)} devices, rings`, value: f.rssRinging.median / 1048576, min: f.rssRinging.min / 1048576, max: f.rssRinging.max / 1048576, group: i },
+              {
+                label: `${fmtInt(f.devices)} devices, idle`,
+                value: f.rssIdle.median / 1048576,
+                min: f.rssIdle.min / 1048576,
+                max: f.rssIdle.max / 1048576,
+                group: i,
+              },
+              {
+                label: `${fmtInt(f.devices)} devices, rings`,
+                value: f.rssRinging.median / 1048576,
+                min: f.rssRinging.min / 1048576,
+                max: f.rssRinging.max / 1048576,
+                group: i,
+              },
             ]),
           }),
         },
       ],
       headline: [
-        { figure: `RSS, ${fmtInt(large.devices)} devices + ${fmtInt(p.rings)} rings`, value: fmtSpread(large.rssRinging, fmtMiB) },
-        { figure: `RSS growth ${fmtInt(small.devices)} → ${fmtInt(large.devices)} devices (medians)`, value: `${fmtMiB(growth)} (${((growth / small.rssRinging.median) * 100).toFixed(1)} %); heap ${fmtMiB(heapGrowth)}`, target: 'flat', pass: flat },
+        {
+          figure: `RSS, ${fmtInt(large.devices)} devices + ${fmtInt(p.rings)} rings`,
+          value: fmtSpread(large.rssRinging, fmtMiB),
+        },
+        {
+          figure: `RSS growth ${fmtInt(small.devices)} → ${fmtInt(large.devices)} devices (medians)`,
+          value: `${fmtMiB(growth)} (${((growth / small.rssRinging.median) * 100).toFixed(1)} %); heap ${fmtMiB(heapGrowth)}`,
+          target: 'flat',
+          pass: flat,
+        },
       ],
       data: { plan: p, figures },
     }

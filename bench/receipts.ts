@@ -49,19 +49,35 @@ export const receipts: Benchmark = {
         ctx.progress.update(0.05, `registering ${fmtInt(p.agents * 2)} phones`)
         for (const agent of agents) {
           const iphone = network.iphone({ name: `iPhone ${agent.userId.slice(0, 6)}`, appState: 'background' })
-          const android = network.android({ name: `Android ${agent.userId.slice(0, 6)}`, appState: 'killed', doze: true })
+          const android = network.android({
+            name: `Android ${agent.userId.slice(0, 6)}`,
+            appState: 'killed',
+            doze: true,
+          })
           for (const body of [...iphone.registrations(), ...android.registrations()]) {
-            const res = await fetch(`${api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+            const res = await fetch(`${api}/api/v1/devices`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' },
+              body: JSON.stringify(body),
+            })
             if (res.status !== 201) throw new Error(`registration refused: ${res.status}`)
           }
-          for (const phone of [iphone, android]) reporters.push(new ReceiptReporter(phone, { gateway: api, accessToken: agent.accessToken }))
+          for (const phone of [iphone, android])
+            reporters.push(new ReceiptReporter(phone, { gateway: api, accessToken: agent.accessToken }))
           phonesOf.set(agent.userId, [iphone, android])
         }
-        await until('the gateway to subscribe every agent', () => world.genesys.channels().some((c) => c.connected && c.topics.length >= agents.length), 60_000)
+        await until(
+          'the gateway to subscribe every agent',
+          () => world.genesys.channels().some((c) => c.connected && c.topics.length >= agents.length),
+          60_000,
+        )
 
         const figures: RunFigures[] = []
         for (let run = 0; run < p.runs; run++) {
-          ctx.progress.update(0.1 + (0.85 * run) / p.runs, `run ${run + 1}/${p.runs}: ${fmtInt(p.agents)} calls at ${p.offersPerS}/s`)
+          ctx.progress.update(
+            0.1 + (0.85 * run) / p.runs,
+            `run ${run + 1}/${p.runs}: ${fmtInt(p.agents)} calls at ${p.offersPerS}/s`,
+          )
           figures.push(await measure(world, agents, phonesOf, reporters, network, p.offersPerS))
         }
         return report(figures, p)
@@ -126,7 +142,8 @@ async function measure(
   const expected = agents.length * 2
   // Everything that was not lost has arrived and been acknowledged, or the model's worst case has passed.
   const deadline = performance.now() + MODEL.delayMs + MODEL.jitterMs + 10_000
-  while (acknowledged.length + refused + (network.lost - lostBefore) < expected && performance.now() < deadline) await sleep(50)
+  while (acknowledged.length + refused + (network.lost - lostBefore) < expected && performance.now() < deadline)
+    await sleep(50)
   const lost = network.lost - lostBefore
   for (const cid of conversations) world.genesys.abandon(cid)
   await sleep(MODEL.delayMs + MODEL.jitterMs + 500)
@@ -142,7 +159,8 @@ function report(figures: RunFigures[], p: ReturnType<typeof plan>): BenchOutput 
   const pushes = figures.reduce((n, f) => n + f.pushes, 0)
   const lost = figures.reduce((n, f) => n + f.lost, 0)
   const refused = figures.reduce((n, f) => n + f.refused, 0)
-  const row = (name: string, d: Distribution): string => `| ${name} | ${fmtInt(d.n)} | ${fmtMs(d.p50)} | ${fmtMs(d.p90)} | ${fmtMs(d.p99)} | ${fmtMs(d.max)} |`
+  const row = (name: string, d: Distribution): string =>
+    `| ${name} | ${fmtInt(d.n)} | ${fmtMs(d.p50)} | ${fmtMs(d.p90)} | ${fmtMs(d.p99)} | ${fmtMs(d.max)} |`
   const lines = [
     `${fmtInt(p.agents)} agents, each with an iPhone (PushKit, app in the background) and an Android phone (app killed, in Doze); one call offered to each at ${p.offersPerS}/s, ${figures.length} run(s). Delivery model: ${MODEL.delayMs} ms + up to ${MODEL.jitterMs} ms, ${(MODEL.loss * 100).toFixed(0)} % lost.`,
     '',
@@ -166,7 +184,7 @@ function report(figures: RunFigures[], p: ReturnType<typeof plan>): BenchOutput 
     title: receipts.title,
     markdown: lines.join('\n'),
     method:
-      'The gateway runs as a child process on the Redis store; Genesys, APNs, FCM and the phones are the simulator in the benchmark process. Each push the sandboxes accept reaches its phone after the delivery model\'s delay (or never); the phone\'s app POSTs /api/v1/agent/received at once. Times are performance.now() in the benchmark process, from the offer call to the app code running and to the 204.',
+      "The gateway runs as a child process on the Redis store; Genesys, APNs, FCM and the phones are the simulator in the benchmark process. Each push the sandboxes accept reaches its phone after the delivery model's delay (or never); the phone's app POSTs /api/v1/agent/received at once. Times are performance.now() in the benchmark process, from the offer call to the app code running and to the 204.",
     charts: [{ file: 'receipts.svg', alt: 'Offer to receipt on the phone, percentiles', svg }],
     headline: [
       { figure: 'offer → ring on the phone, p50 / p99', value: `${fmtMs(dr.p50)} / ${fmtMs(dr.p99)}` },

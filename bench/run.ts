@@ -63,7 +63,12 @@ async function main(): Promise<number> {
     process.stdout.write(`${HELP}\n`)
     return 0
   }
-  const ids = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : ALL.map((b) => b.id)
+  const ids = values.only
+    ? values.only
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : ALL.map((b) => b.id)
   const unknown = ids.filter((id) => !ALL.some((b) => b.id === id))
   if (unknown.length) {
     process.stderr.write(`bench: unknown benchmark ${unknown.join(', ')}; known: ${ALL.map((b) => b.id).join(', ')}\n`)
@@ -116,7 +121,10 @@ async function main(): Promise<number> {
       const o = await b.run({ scale, runs, progress, redisUrl: REDIS_URL, tmpDir: tmp, profile: !values['no-profile'] })
       outputs.push(o)
       progress.end()
-      for (const h of o.headline) progress.note(`  ${b.id}: ${h.figure}: ${h.value}${h.target ? ` (target ${h.target}: ${h.pass ? 'met' : 'NOT met'})` : ''}`)
+      for (const h of o.headline)
+        progress.note(
+          `  ${b.id}: ${h.figure}: ${h.value}${h.target ? ` (target ${h.target}: ${h.pass ? 'met' : 'NOT met'})` : ''}`,
+        )
       if (o.pending) progress.note(`  ${b.id}: pending: ${o.pending}`)
     } catch (err) {
       progress.end()
@@ -129,7 +137,12 @@ async function main(): Promise<number> {
 
   const everything = selected.length === ALL.length && scale === 'full' && !interrupted
   let target: ReportTarget
-  const repoTarget: ReportTarget = { mdFile: join(root, 'BENCHMARKS.md'), chartsDir: join(root, 'bench', 'charts'), chartsLink: 'bench/charts', jsonFile: join(root, 'bench', 'results.json') }
+  const repoTarget: ReportTarget = {
+    mdFile: join(root, 'BENCHMARKS.md'),
+    chartsDir: join(root, 'bench', 'charts'),
+    chartsLink: 'bench/charts',
+    jsonFile: join(root, 'bench', 'results.json'),
+  }
   if (values.out && resolve(values.out) === repoTarget.mdFile) {
     target = repoTarget
   } else if (values.out) {
@@ -140,7 +153,12 @@ async function main(): Promise<number> {
     target = repoTarget
   } else {
     const dir = join(tmpdir(), 'push-gateway-bench')
-    target = { mdFile: join(dir, 'BENCHMARKS.md'), chartsDir: join(dir, 'charts'), chartsLink: 'charts', jsonFile: join(dir, 'results.json') }
+    target = {
+      mdFile: join(dir, 'BENCHMARKS.md'),
+      chartsDir: join(dir, 'charts'),
+      chartsLink: 'charts',
+      jsonFile: join(dir, 'results.json'),
+    }
   }
   writeReport(target, {
     machine,

@@ -11,7 +11,10 @@ import { readFileSync } from 'node:fs'
 
 // `--from FILE` reads a saved `npm audit --json` report instead of asking the registry (to check this script).
 const from = process.argv.indexOf('--from')
-const run = from > 0 ? { stdout: readFileSync(process.argv[from + 1] ?? '', 'utf8'), stderr: '', status: 1 } : spawnSync('npm', ['audit', '--omit=dev', '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+const run =
+  from > 0
+    ? { stdout: readFileSync(process.argv[from + 1] ?? '', 'utf8'), stderr: '', status: 1 }
+    : spawnSync('npm', ['audit', '--omit=dev', '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
 let report
 try {
   report = JSON.parse(run.stdout || 'null')
@@ -22,22 +25,32 @@ try {
 const counts = report?.metadata?.vulnerabilities
 if (counts && typeof counts === 'object') {
   const high = (counts.high ?? 0) + (counts.critical ?? 0)
-  const all = Object.entries(counts).filter(([k, v]) => k !== 'total' && v > 0).map(([k, v]) => `${v} ${k}`)
+  const all = Object.entries(counts)
+    .filter(([k, v]) => k !== 'total' && v > 0)
+    .map(([k, v]) => `${v} ${k}`)
   if (high === 0) {
-    console.log(`audit: no high or critical advisories in production dependencies${all.length ? ` (${all.join(', ')})` : ''}`)
+    console.log(
+      `audit: no high or critical advisories in production dependencies${all.length ? ` (${all.join(', ')})` : ''}`,
+    )
     process.exit(0)
   }
   console.error(`audit: FAILED: ${high} high or critical advisories in production dependencies`)
   for (const [name, v] of Object.entries(report.vulnerabilities ?? {})) {
     if (v.severity === 'high' || v.severity === 'critical') {
       const via = (v.via ?? []).map((x) => (typeof x === 'string' ? x : `${x.title} (${x.url})`)).join('; ')
-      console.error(`  ${v.severity.padEnd(8)} ${name} ${v.range ?? ''}: ${via}${v.fixAvailable ? ' [fix available: npm audit fix]' : ''}`)
+      console.error(
+        `  ${v.severity.padEnd(8)} ${name} ${v.range ?? ''}: ${via}${v.fixAvailable ? ' [fix available: npm audit fix]' : ''}`,
+      )
     }
   }
   process.exit(1)
 }
 
-const why = report?.error?.summary || report?.message || (run.stderr || '').split('\n').find((l) => /error|audit/i.test(l)) || `npm exited ${run.status}`
+const why =
+  report?.error?.summary ||
+  report?.message ||
+  (run.stderr || '').split('\n').find((l) => /error|audit/i.test(l)) ||
+  `npm exited ${run.status}`
 const banner = [
   '########################################################################',
   '# audit: NOT VERIFIED: the npm advisory endpoint could not be asked.   #',

@@ -47,12 +47,21 @@ function tables(trials: Trial[]): string {
   for (const [area, title] of Object.entries(AREAS) as Array<[TrialArea, string]>) {
     const mine = trials.filter((t) => t.area === area)
     if (mine.length === 0) continue
-    out.push(`### ${title}`, '', '| tried | how many | what held | lost or let through | observed (last run) | test |', '|---|---|---|---|---|---|', ...mine.map(row), '')
+    out.push(
+      `### ${title}`,
+      '',
+      '| tried | how many | what held | lost or let through | observed (last run) | test |',
+      '|---|---|---|---|---|---|',
+      ...mine.map(row),
+      '',
+    )
   }
   const total = trials.reduce((s, t) => s + t.tried, 0)
   const lost = trials.filter((t) => !t.knownLimit).reduce((s, t) => s + t.lost, 0)
   const limits = trials.filter((t) => t.knownLimit && t.lost > 0)
-  out.push(`**${trials.length} trials, ${total.toLocaleString('en-US')} cases in all; lost or let through: ${lost}${limits.length ? ` (plus ${limits.map((t) => `${t.lost} in the known limit ${t.id}`).join(', ')})` : ''}.**`)
+  out.push(
+    `**${trials.length} trials, ${total.toLocaleString('en-US')} cases in all; lost or let through: ${lost}${limits.length ? ` (plus ${limits.map((t) => `${t.lost} in the known limit ${t.id}`).join(', ')})` : ''}.**`,
+  )
   return out.join('\n')
 }
 
@@ -84,9 +93,14 @@ if (process.argv.includes('--check')) {
   const stale = have.filter((r) => !want.includes(r))
   for (const r of missing) console.error(`reliability: RELIABILITY.md lacks this run's row: ${r}`)
   for (const r of stale) console.error(`reliability: RELIABILITY.md has a row this run did not measure: ${r}`)
-  if (missing.length + stale.length > 0) console.error('reliability: regenerate with `npm test && npx tsx scripts/reliability-report.ts` (default FUZZ_RUNS)')
+  if (missing.length + stale.length > 0)
+    console.error(
+      'reliability: regenerate with `npm test && npx tsx scripts/reliability-report.ts` (default FUZZ_RUNS)',
+    )
   const ok = failed.length === 0 && missing.length + stale.length === 0
-  console.log(`reliability: ${trials.length} trials, ${ok ? 'RELIABILITY.md matches this run, nothing lost' : 'FAILED'}`)
+  console.log(
+    `reliability: ${trials.length} trials, ${ok ? 'RELIABILITY.md matches this run, nothing lost' : 'FAILED'}`,
+  )
   process.exit(ok ? 0 : 1)
 }
 
@@ -98,5 +112,7 @@ if (start < 0 || end < 0) {
   process.exit(1)
 }
 writeFileSync(DOC, `${doc.slice(0, start + BEGIN.length)}\n${rendered}\n${doc.slice(end)}`)
-console.log(`reliability: wrote ${trials.length} trials to RELIABILITY.md${failed.length ? ` (${failed.length} with losses!)` : ''}`)
+console.log(
+  `reliability: wrote ${trials.length} trials to RELIABILITY.md${failed.length ? ` (${failed.length} with losses!)` : ''}`,
+)
 process.exit(failed.length === 0 ? 0 : 1)

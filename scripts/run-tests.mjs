@@ -30,7 +30,9 @@ if (needsRedis) {
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
   const problem = await pingRedis(url)
   if (problem) {
-    console.error(`tests: Redis at ${url.replace(/\/\/[^@/]*@/, '//')} cannot be reached (${problem}): start redis-server or set REDIS_URL`)
+    console.error(
+      `tests: Redis at ${url.replace(/\/\/[^@/]*@/, '//')} cannot be reached (${problem}): start redis-server or set REDIS_URL`,
+    )
     process.exit(1)
   }
 }
@@ -50,7 +52,8 @@ function pingRedis(url) {
     ? `AUTH ${target.username ? `${decodeURIComponent(target.username)} ` : ''}${decodeURIComponent(target.password)}\r\n`
     : ''
   return new Promise((resolve) => {
-    const socket = target.protocol === 'rediss:' ? connectTls({ host, port, servername: host }) : connect({ host, port })
+    const socket =
+      target.protocol === 'rediss:' ? connectTls({ host, port, servername: host }) : connect({ host, port })
     let answer = ''
     const done = (problem) => {
       clearTimeout(timer)

@@ -6,7 +6,13 @@ import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { buildApi } from './api/server.js'
 import { Dispatcher, type PushOutcome } from './dispatch/dispatcher.js'
-import { AgentDirectory, ClientCredentialsAuth, GatewayOrganization, GenesysRest, createDispatcher } from './genesys/index.js'
+import {
+  AgentDirectory,
+  ClientCredentialsAuth,
+  GatewayOrganization,
+  GenesysRest,
+  createDispatcher,
+} from './genesys/index.js'
 import { LiveFeed } from './observability/live.js'
 import type { Logger } from './observability/logger.js'
 import { GatewayMetrics } from './observability/metrics.js'
@@ -96,16 +102,35 @@ export class Gateway {
     const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher: http, clock, logger: genesysLog })
     // Agents' display names for the dashboard's feed: cached like queue names, looked up in the
     // background (GET /api/v2/users/{id}), never on the path of a ring.
-    const agentNames = new QueueNames({ fetch: (userId) => rest.getUser(userId), clock, logger: logger.child({ component: 'agents' }) })
+    const agentNames = new QueueNames({
+      fetch: (userId) => rest.getUser(userId),
+      clock,
+      logger: logger.child({ component: 'agents' }),
+    })
     const live = new LiveFeed({ clock, agentName: (userId) => agentNames.peek(userId) })
     // Only agents of the gateway's own organisation register: GENESYS_ORG_ID, or learned once (lazily)
     // with the client credentials. One retry at most: an agent waiting on a registration gets a quick
     // 503 + Retry-After rather than the sources' patient backoff.
-    const orgRest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher: http, clock, logger: genesysLog, maxRetries: 1 })
+    const orgRest = new GenesysRest({
+      apiUrl: config.genesys.apiUrl,
+      auth,
+      dispatcher: http,
+      clock,
+      logger: genesysLog,
+      maxRetries: 1,
+    })
     const organization = new GatewayOrganization(
-      config.genesys.orgId ? { fixedId: config.genesys.orgId, logger: genesysLog } : { lookup: () => orgRest.getOrganization(), logger: genesysLog },
+      config.genesys.orgId
+        ? { fixedId: config.genesys.orgId, logger: genesysLog }
+        : { lookup: () => orgRest.getOrganization(), logger: genesysLog },
     )
-    const agents = new AgentDirectory({ apiUrl: config.genesys.apiUrl, organization, dispatcher: http, clock, logger: genesysLog })
+    const agents = new AgentDirectory({
+      apiUrl: config.genesys.apiUrl,
+      organization,
+      dispatcher: http,
+      clock,
+      logger: genesysLog,
+    })
 
     const providers: Partial<Record<ProviderName, PushProvider>> = {}
     if (config.apns) {
@@ -130,7 +155,12 @@ export class Gateway {
         ...(o.ca ? { ca: o.ca } : {}),
       }) as PushProvider
     }
-    const webPushEndpoints = config.webpush ? new WebPushEndpointPolicy({ allowedHosts: config.webpush.allowedHosts, sandboxHosts: o.webPushSandboxHosts ?? [] }) : undefined
+    const webPushEndpoints = config.webpush
+      ? new WebPushEndpointPolicy({
+          allowedHosts: config.webpush.allowedHosts,
+          sandboxHosts: o.webPushSandboxHosts ?? [],
+        })
+      : undefined
     if (config.webpush && webPushEndpoints) {
       providers.webpush = createWebPushProvider({
         vapid: config.webpush,
@@ -142,19 +172,32 @@ export class Gateway {
     }
 
     // Suppressed, failed and expired pushes (admin audit query); provider configuration alarms.
-    const audit = new AuditLog({ maxEntries: config.audit.maxEntries, clock, logger: logger.child({ component: 'audit' }) })
+    const audit = new AuditLog({
+      maxEntries: config.audit.maxEntries,
+      clock,
+      logger: logger.child({ component: 'audit' }),
+    })
     const alarms = new ProviderAlarms({ clock, logger: logger.child({ component: 'dispatch' }) })
 
     const presence =
       config.presence.filter === 'soft'
-        ? new PresenceFilter({ mode: 'soft', suppress: config.presence.suppress, lagMs: config.presence.lagMs, clock, logger: logger.child({ component: 'presence' }), fetch: (userId) => restPresenceFetcher(rest)(userId) })
+        ? new PresenceFilter({
+            mode: 'soft',
+            suppress: config.presence.suppress,
+            lagMs: config.presence.lagMs,
+            clock,
+            logger: logger.child({ component: 'presence' }),
+            fetch: (userId) => restPresenceFetcher(rest)(userId),
+          })
         : undefined
     // Device receipts: which phones really ring (src/reach/). The optional actions run on the
     // instance whose store write changed an agent's state.
     const reachLog = logger.child({ component: 'reach' })
     const reachActions = new ReachActions({
       ...(config.reach.webhookUrl ? { webhookUrl: config.reach.webhookUrl } : {}),
-      ...(config.reach.action === 'off-queue' ? { offQueue: (userId: string) => rest.setRoutingStatus(userId, 'OFF_QUEUE') } : {}),
+      ...(config.reach.action === 'off-queue'
+        ? { offQueue: (userId: string) => rest.setRoutingStatus(userId, 'OFF_QUEUE') }
+        : {}),
       describe: (userId) => receipts.agent(userId),
       audit,
       clock,
@@ -175,17 +218,26 @@ export class Gateway {
         o.onReceipt?.(receipt)
       },
     })
-    const queueNames = new QueueNames({ fetch: (queueId) => rest.getQueue(queueId), clock, logger: logger.child({ component: 'queues' }) })
+    const queueNames = new QueueNames({
+      fetch: (queueId) => rest.getQueue(queueId),
+      clock,
+      logger: logger.child({ component: 'queues' }),
+    })
     const dispatcher = new Dispatcher({
       providers,
       store,
       clock,
       logger: logger.child({ component: 'dispatch' }),
-      payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: config.payload.redactCaller },
+      payload: {
+        apnsTopic: config.apns?.topic,
+        apnsEnvironment: config.apns?.environment ?? 'production',
+        redactCaller: config.payload.redactCaller,
+      },
       alarms,
       maxInFlight: config.dispatch.maxInFlight,
       onOutcome: (outcome) => {
-        if (outcome.result.kind === 'delivered' && outcome.provider) void receipts.accepted(outcome.intent, outcome.target.device.token, outcome.provider)
+        if (outcome.result.kind === 'delivered' && outcome.provider)
+          void receipts.accepted(outcome.intent, outcome.target.device.token, outcome.provider)
         audit.recordOutcome(outcome)
         metrics.observeOutcome(outcome)
         live.observeOutcome(outcome)
@@ -202,7 +254,12 @@ export class Gateway {
       iosCallCancel: config.ring.iosCallCancel,
       ...(presence ? { presence } : {}),
       queueName: (queueId) => queueNames.peek(queueId),
-      onRingEnded: (ring) => void receipts.ringEnded(ring).catch((err: unknown) => reachLog.warn({ err, conversationId: ring.conversationId }, 'could not judge which phones received a ring')),
+      onRingEnded: (ring) =>
+        void receipts
+          .ringEnded(ring)
+          .catch((err: unknown) =>
+            reachLog.warn({ err, conversationId: ring.conversationId }, 'could not judge which phones received a ring'),
+          ),
       onDecision: (decision) => {
         // Before the push leaves: the phone's receipt may come back faster than the push service's answer.
         if (decision.kind !== 'suppressed') void receipts.pushing(decision.intent)
@@ -214,17 +271,18 @@ export class Gateway {
       },
     })
 
-    const repeater = config.reach.ringRepeatMs > 0
-      ? new RingRepeater({
-          everyMs: config.reach.ringRepeatMs,
-          store,
-          clock,
-          logger: reachLog,
-          dispatch: (intent) => dispatcher.dispatch(intent),
-          serialize: (k, work) => engine.serialize(k, work),
-          received: (conversationId, token, participantId) => receipts.received(conversationId, token, participantId),
-        })
-      : undefined
+    const repeater =
+      config.reach.ringRepeatMs > 0
+        ? new RingRepeater({
+            everyMs: config.reach.ringRepeatMs,
+            store,
+            clock,
+            logger: reachLog,
+            dispatch: (intent) => dispatcher.dispatch(intent),
+            serialize: (k, work) => engine.serialize(k, work),
+            received: (conversationId, token, participantId) => receipts.received(conversationId, token, participantId),
+          })
+        : undefined
 
     const onEvent = (event: RoutingEvent): void => {
       metrics.observeEvent(event)
@@ -235,7 +293,12 @@ export class Gateway {
       void handled.finally(() => lifecycle.handling.delete(handled))
     }
     // Several instances on Redis: only the holder of the source lease runs the WebSocket source.
-    const lease = await leaseForSource({ config, store, logger, ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}) })
+    const lease = await leaseForSource({
+      config,
+      store,
+      logger,
+      ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}),
+    })
     // GENESYS_EVENT_SOURCE picks the source; the webhook receiver (any instance, no lease) is served
     // whenever WEBHOOK_SECRET is set.
     const sources = createEventSources({
@@ -245,7 +308,12 @@ export class Gateway {
       onEvent: lease ? lease.guard(onEvent) : onEvent,
       onWebhookEvent: onEvent,
       // PRESENCE_FILTER=soft: the source subscribes v2.users.{id}.presence and keeps the cache current.
-      ...(presence ? { onPresence: (userId: string, systemPresence: string, changedAt: number) => presence.update(userId, systemPresence, changedAt) } : {}),
+      ...(presence
+        ? {
+            onPresence: (userId: string, systemPresence: string, changedAt: number) =>
+              presence.update(userId, systemPresence, changedAt),
+          }
+        : {}),
       logger: logger.child({ component: 'source' }),
       clock,
       ...(o.ca ? { ca: o.ca } : {}),
@@ -272,14 +340,26 @@ export class Gateway {
           metrics.observeDeviceChange(change)
         },
       },
-      ...(sources.webhook && config.webhook ? { events: { webhook: sources.webhook, secret: config.webhook.secret } } : {}),
-      operations: { adminToken: config.adminToken, instanceId: config.instanceId, live, metrics, unreachableAgents: () => receipts.unreachableAgents() },
+      ...(sources.webhook && config.webhook
+        ? { events: { webhook: sources.webhook, secret: config.webhook.secret } }
+        : {}),
+      operations: {
+        adminToken: config.adminToken,
+        instanceId: config.instanceId,
+        live,
+        metrics,
+        unreachableAgents: () => receipts.unreachableAgents(),
+      },
       answered: {
         store,
         agents,
         answered: async (a) => {
           // The answering phone received its ring, whether or not its app reported it.
-          await receipts.answered(a).catch((err: unknown) => reachLog.warn({ err, conversationId: a.conversationId }, 'could not count an answer as a receipt'))
+          await receipts
+            .answered(a)
+            .catch((err: unknown) =>
+              reachLog.warn({ err, conversationId: a.conversationId }, 'could not count an answer as a receipt'),
+            )
           return engine.answeredOnDevice(a)
         },
       },
@@ -290,7 +370,10 @@ export class Gateway {
       http: config.http,
       readiness: [
         // Fails as soon as stop() begins, so a load balancer drains this instance first.
-        { name: 'shutdown', check: async () => ({ ok: !lifecycle.stopping, detail: lifecycle.stopping ? 'stopping' : 'running' }) },
+        {
+          name: 'shutdown',
+          check: async () => ({ ok: !lifecycle.stopping, detail: lifecycle.stopping ? 'stopping' : 'running' }),
+        },
         { name: 'store', check: () => storeReadiness(store) },
         { name: 'source', check: async () => sourceReadiness(source.status()) },
         // APNs 403 / FCM 401 / Web Push 401-403: credentials or settings are wrong (tokens are kept).
@@ -298,15 +381,36 @@ export class Gateway {
       ],
     })
 
-    metrics.watch({ source: () => source.status(), storeKind: store.kind, pingStore: () => store.ping(), countDevices: () => store.countDevices(), inFlight: () => dispatcher.pending, waitingForSlot: () => dispatcher.slotUse.queued, unreachableAgents: () => receipts.unreachableCount() })
+    metrics.watch({
+      source: () => source.status(),
+      storeKind: store.kind,
+      pingStore: () => store.ping(),
+      countDevices: () => store.countDevices(),
+      inFlight: () => dispatcher.pending,
+      waitingForSlot: () => dispatcher.slotUse.queued,
+      unreachableAgents: () => receipts.unreachableCount(),
+    })
     lifecycle.repeater = repeater
-    return new Gateway(config, logger, store, engine, dispatcher, source, api, Object.values(providers), metrics, live, lifecycle)
+    return new Gateway(
+      config,
+      logger,
+      store,
+      engine,
+      dispatcher,
+      source,
+      api,
+      Object.values(providers),
+      metrics,
+      live,
+      lifecycle,
+    )
   }
 
   /** Starts listening for agents and Genesys. Resolves with the API's base URL. */
   async start(): Promise<string> {
     const url = await this.api.listen({ port: this.config.port, host: this.config.host }).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new PortInUseError(this.config.port, this.config.host)
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new PortInUseError(this.config.port, this.config.host)
       throw err
     })
     this.engine.start()
@@ -329,7 +433,8 @@ export class Gateway {
     this.lifecycle.stopping = true
     // Every step is bounded: a store or a Genesys host that never answered (a wrong STORE_URL, a
     // connection still being attempted) must not hold the stop past what the orchestrator allows.
-    const step = (name: string, work: () => Promise<unknown>, ms: number) => bounded(work, ms, () => this.logger.warn({ step: name, ms }, 'shutdown step did not finish in time; going on'))
+    const step = (name: string, work: () => Promise<unknown>, ms: number) =>
+      bounded(work, ms, () => this.logger.warn({ step: name, ms }, 'shutdown step did not finish in time; going on'))
     // 1. Stop taking events: the source closes its sockets and (under a lease) releases the lease.
     await step('source', () => this.source.stop(), SHUTDOWN_STEP_MS)
     this.engine.stop()
@@ -337,7 +442,10 @@ export class Gateway {
     // 2. Let decisions under way and pushes in flight finish (and be marked sent, so no other
     //    instance sends them again), within the grace period.
     const deadline = started + graceMs
-    while ((this.lifecycle.handling.size > 0 || this.dispatcher.pending > 0 || this.engine.pending > 0) && performance.now() < deadline) {
+    while (
+      (this.lifecycle.handling.size > 0 || this.dispatcher.pending > 0 || this.engine.pending > 0) &&
+      performance.now() < deadline
+    ) {
       await new Promise((r) => setTimeout(r, 10))
     }
     const abandoned = this.dispatcher.pending

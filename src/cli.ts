@@ -46,7 +46,9 @@ function fail(message: string, code: number = EXIT.usage): never {
 
 /** Every configuration problem on its own line, then exit 2. */
 export function failConfig(err: ConfigError): never {
-  process.stderr.write(err.problems.map((p) => `push-gateway: configuration error: ${p.setting}: ${p.message}\n`).join(''))
+  process.stderr.write(
+    err.problems.map((p) => `push-gateway: configuration error: ${p.setting}: ${p.message}\n`).join(''),
+  )
   process.exit(EXIT.usage)
 }
 
@@ -57,17 +59,23 @@ function readConfigFile(path: string): Record<string, string> {
   } catch (err) {
     fail(`--config ${path}: ${err instanceof Error ? err.message : String(err)}`)
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) fail(`--config ${path}: expected a JSON object of settings`)
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    fail(`--config ${path}: expected a JSON object of settings`)
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(parsed)) {
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') fail(`--config ${path}: ${k} must be a string or number`)
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+      fail(`--config ${path}: ${k} must be a string or number`)
     out[k] = String(v)
   }
   return out
 }
 
 async function start(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true })
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  })
   if (values.help) return void process.stdout.write(`${USAGE}\n`)
   const env = { ...(values.config ? readConfigFile(values.config) : {}), ...process.env }
   let config
@@ -84,7 +92,11 @@ async function start(args: string[]): Promise<void> {
   const signals = stopOnSignals(logger, () => running.gateway?.stop() ?? Promise.resolve())
   logger.info({ settings: settingsGiven(env), instanceId: config.instanceId }, 'configuration loaded')
   const missing = missingNodeFlags()
-  if (missing.length > 0) logger.warn({ missing }, `started without the recommended Node.js flags: run node ${NODE_FLAGS.join(' ')} dist/cli.js start (as the Docker image does) for lower tail latency`)
+  if (missing.length > 0)
+    logger.warn(
+      { missing },
+      `started without the recommended Node.js flags: run node ${NODE_FLAGS.join(' ')} dist/cli.js start (as the Docker image does) for lower tail latency`,
+    )
   const gateway = await Gateway.create({ config, logger })
   running.gateway = gateway
   if (signals.stopping()) return void (await gateway.stop())
@@ -100,7 +112,10 @@ async function start(args: string[]): Promise<void> {
  * SIGINT/SIGTERM stop cleanly once, within SHUTDOWN_BOUND_MS (then exit 1, saying so); a second
  * signal forces the exit.
  */
-export function stopOnSignals(logger: { info: (msg: string) => void; error: (o: object, msg: string) => void }, stop: () => Promise<void>): { stopping: () => boolean } {
+export function stopOnSignals(
+  logger: { info: (msg: string) => void; error: (o: object, msg: string) => void },
+  stop: () => Promise<void>,
+): { stopping: () => boolean } {
   let stopping = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(EXIT.failed)

@@ -20,7 +20,10 @@ export class ConfigError extends Error {
   constructor(problems: ConfigProblem[])
   constructor(setting: string, message: string)
   constructor(problemsOrSetting: ConfigProblem[] | string, message?: string) {
-    const problems = typeof problemsOrSetting === 'string' ? [{ setting: problemsOrSetting, message: message ?? 'is invalid' }] : problemsOrSetting
+    const problems =
+      typeof problemsOrSetting === 'string'
+        ? [{ setting: problemsOrSetting, message: message ?? 'is invalid' }]
+        : problemsOrSetting
     super(problems.map((p) => `${p.setting}: ${p.message}`).join('\n'))
     this.name = 'ConfigError'
     this.problems = problems
@@ -32,7 +35,12 @@ export class ConfigError extends Error {
  * The push services of the browsers, the Web Push endpoints allowed by default: Chrome and Edge on
  * Android via FCM, Firefox (Mozilla autopush), Safari (Apple), Edge on Windows (WNS, a host per region).
  */
-export const DEFAULT_WEBPUSH_HOSTS: readonly string[] = ['fcm.googleapis.com', 'updates.push.services.mozilla.com', 'web.push.apple.com', '*.notify.windows.com']
+export const DEFAULT_WEBPUSH_HOSTS: readonly string[] = [
+  'fcm.googleapis.com',
+  'updates.push.services.mozilla.com',
+  'web.push.apple.com',
+  '*.notify.windows.com',
+]
 
 /** A Web Push allow-list entry: `host`, `host:port`, `*.domain` or `*.domain:port` (the wildcard is one or more labels). */
 export const WEBPUSH_HOST_RULE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/
@@ -154,25 +162,89 @@ export interface Config {
 // any variable a typo away from one (APNS_TOPICS, GENESYS_REIGON, ADMIN_TOKNE, LOG_LEVLE…), stops
 // the start rather than being silently ignored.
 const KNOWN = [
-  'PORT', 'HOST', 'LOG_LEVEL', 'STORE_URL',
-  'GENESYS_REGION', 'GENESYS_API_URL', 'GENESYS_LOGIN_URL', 'GENESYS_CLIENT_ID', 'GENESYS_CLIENT_SECRET',
-  'GENESYS_EVENT_SOURCE', 'GENESYS_ORG_ID',
-  'APNS_KEY_FILE', 'APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC', 'APNS_ENVIRONMENT', 'APNS_URL',
-  'FCM_SERVICE_ACCOUNT_FILE', 'FCM_URL',
-  'GENESYS_TOPICS', 'GENESYS_QUEUE_IDS', 'WEBHOOK_SECRET',
-  'WEBPUSH_VAPID_PUBLIC_KEY', 'WEBPUSH_VAPID_PRIVATE_KEY', 'WEBPUSH_SUBJECT', 'WEBPUSH_ALLOWED_HOSTS',
-  'RING_TIMEOUT_S', 'DEDUP_WINDOW_MS', 'ADMIN_TOKEN', 'IOS_CALL_CANCEL',
-  'PRESENCE_FILTER', 'PRESENCE_SUPPRESS', 'PRESENCE_LAG_MS', 'CALLER_DISPLAY',
-  'LEASE_TTL_MS', 'INSTANCE_ID', 'AUDIT_MAX_ENTRIES',
-  'RATE_LIMIT_PER_MINUTE', 'RATE_LIMIT_PER_IP_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_USER_PER_MINUTE', 'TRUST_PROXY',
-  'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS', 'DYNAMODB_CREATE_TABLES',
-  'PUSH_PING_AFTER_MS', 'PUSH_PING_TIMEOUT_MS',
-  'HTTP_REQUEST_TIMEOUT_MS', 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 'HTTP_MAX_CONNECTIONS', 'PUSH_MAX_IN_FLIGHT', 'MAX_DEVICES_PER_AGENT',
-  'UNREACHABLE_AFTER', 'UNREACHABLE_WEBHOOK_URL', 'UNREACHABLE_ACTION', 'RING_REPEAT_S', 'REACHABILITY_TTL_H',
+  'PORT',
+  'HOST',
+  'LOG_LEVEL',
+  'STORE_URL',
+  'GENESYS_REGION',
+  'GENESYS_API_URL',
+  'GENESYS_LOGIN_URL',
+  'GENESYS_CLIENT_ID',
+  'GENESYS_CLIENT_SECRET',
+  'GENESYS_EVENT_SOURCE',
+  'GENESYS_ORG_ID',
+  'APNS_KEY_FILE',
+  'APNS_KEY_ID',
+  'APNS_TEAM_ID',
+  'APNS_TOPIC',
+  'APNS_ENVIRONMENT',
+  'APNS_URL',
+  'FCM_SERVICE_ACCOUNT_FILE',
+  'FCM_URL',
+  'GENESYS_TOPICS',
+  'GENESYS_QUEUE_IDS',
+  'WEBHOOK_SECRET',
+  'WEBPUSH_VAPID_PUBLIC_KEY',
+  'WEBPUSH_VAPID_PRIVATE_KEY',
+  'WEBPUSH_SUBJECT',
+  'WEBPUSH_ALLOWED_HOSTS',
+  'RING_TIMEOUT_S',
+  'DEDUP_WINDOW_MS',
+  'ADMIN_TOKEN',
+  'IOS_CALL_CANCEL',
+  'PRESENCE_FILTER',
+  'PRESENCE_SUPPRESS',
+  'PRESENCE_LAG_MS',
+  'CALLER_DISPLAY',
+  'LEASE_TTL_MS',
+  'INSTANCE_ID',
+  'AUDIT_MAX_ENTRIES',
+  'RATE_LIMIT_PER_MINUTE',
+  'RATE_LIMIT_PER_IP_PER_MINUTE',
+  'RATE_LIMIT_WRITES_PER_USER_PER_MINUTE',
+  'TRUST_PROXY',
+  'REDIS_WAIT_REPLICAS',
+  'REDIS_WAIT_TIMEOUT_MS',
+  'DYNAMODB_CREATE_TABLES',
+  'PUSH_PING_AFTER_MS',
+  'PUSH_PING_TIMEOUT_MS',
+  'HTTP_REQUEST_TIMEOUT_MS',
+  'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+  'HTTP_MAX_CONNECTIONS',
+  'PUSH_MAX_IN_FLIGHT',
+  'MAX_DEVICES_PER_AGENT',
+  'UNREACHABLE_AFTER',
+  'UNREACHABLE_WEBHOOK_URL',
+  'UNREACHABLE_ACTION',
+  'RING_REPEAT_S',
+  'REACHABILITY_TTL_H',
 ] as const
 // REDIS_WAIT_, not REDIS_: REDIS_URL is a common variable of other tools (and of our tests). HTTP_
 // is not ours alone either (HTTP_PROXY): only the names above are checked there.
-const OUR_PREFIXES = ['REDIS_WAIT_', 'DYNAMODB_', 'GENESYS_', 'APNS_', 'FCM_', 'PUSH_', 'RING_', 'DEDUP_', 'WEBPUSH_', 'WEBHOOK_', 'STORE_', 'PRESENCE_', 'CALLER_', 'LEASE_', 'AUDIT_', 'INSTANCE_', 'RATE_', 'TRUST_', 'IOS_', 'MAX_DEVICES_', 'UNREACHABLE_', 'REACHABILITY_']
+const OUR_PREFIXES = [
+  'REDIS_WAIT_',
+  'DYNAMODB_',
+  'GENESYS_',
+  'APNS_',
+  'FCM_',
+  'PUSH_',
+  'RING_',
+  'DEDUP_',
+  'WEBPUSH_',
+  'WEBHOOK_',
+  'STORE_',
+  'PRESENCE_',
+  'CALLER_',
+  'LEASE_',
+  'AUDIT_',
+  'INSTANCE_',
+  'RATE_',
+  'TRUST_',
+  'IOS_',
+  'MAX_DEVICES_',
+  'UNREACHABLE_',
+  'REACHABILITY_',
+]
 
 /** Genesys spells presences differently per surface ("On Queue", "ON_QUEUE", "on queue"). */
 export function normalisePresence(value: string): string {
@@ -208,11 +280,15 @@ function checkWebhookUrl(value: string, ctx: z.RefinementCtx): void {
     return
   }
   const problem =
-    url.protocol !== 'https:' && url.protocol !== 'http:' ? 'must be an https URL'
-    : url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname) ? 'must be https (plain http only to localhost)'
-    : url.username !== '' || url.password !== '' ? 'must not carry credentials (user:password@); put a secret in the path or query'
-    : url.hash !== '' ? 'must not have a #fragment'
-    : undefined
+    url.protocol !== 'https:' && url.protocol !== 'http:'
+      ? 'must be an https URL'
+      : url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname)
+        ? 'must be https (plain http only to localhost)'
+        : url.username !== '' || url.password !== ''
+          ? 'must not carry credentials (user:password@); put a secret in the path or query'
+          : url.hash !== ''
+            ? 'must not have a #fragment'
+            : undefined
   if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
 }
 
@@ -240,11 +316,26 @@ const schemas = {
   GENESYS_CLIENT_ID: z.string().min(1).optional(),
   GENESYS_CLIENT_SECRET: z.string().min(1).optional(),
   GENESYS_EVENT_SOURCE: z.enum(['notifications', 'eventstream', 'webhook']).default('notifications'),
-  GENESYS_ORG_ID: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be the organisation id (a UUID, Admin > Organization Settings)').optional(),
+  GENESYS_ORG_ID: z
+    .string()
+    .regex(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+      'must be the organisation id (a UUID, Admin > Organization Settings)',
+    )
+    .optional(),
   APNS_KEY_FILE: z.string().min(1).optional(),
-  APNS_KEY_ID: z.string().regex(/^[A-Z0-9]{10}$/, 'must be the 10-character key id from Apple').optional(),
-  APNS_TEAM_ID: z.string().regex(/^[A-Z0-9]{10}$/, 'must be the 10-character team id from Apple').optional(),
-  APNS_TOPIC: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be the app bundle id, e.g. com.example.agent').optional(),
+  APNS_KEY_ID: z
+    .string()
+    .regex(/^[A-Z0-9]{10}$/, 'must be the 10-character key id from Apple')
+    .optional(),
+  APNS_TEAM_ID: z
+    .string()
+    .regex(/^[A-Z0-9]{10}$/, 'must be the 10-character team id from Apple')
+    .optional(),
+  APNS_TOPIC: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, 'must be the app bundle id, e.g. com.example.agent')
+    .optional(),
   APNS_ENVIRONMENT: z.enum(['production', 'sandbox']).default('production'),
   APNS_URL: httpsUrl.optional(),
   FCM_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
@@ -256,18 +347,41 @@ const schemas = {
     .transform((v) => v.split(','))
     .optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  WEBPUSH_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/, 'must be the URL-safe base64 VAPID public key').optional(),
-  WEBPUSH_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/, 'must be the URL-safe base64 VAPID private key').optional(),
-  WEBPUSH_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https: URL').optional(),
+  WEBPUSH_VAPID_PUBLIC_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{80,100}$/, 'must be the URL-safe base64 VAPID public key')
+    .optional(),
+  WEBPUSH_VAPID_PRIVATE_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{40,50}$/, 'must be the URL-safe base64 VAPID private key')
+    .optional(),
+  WEBPUSH_SUBJECT: z
+    .string()
+    .regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https: URL')
+    .optional(),
   // `default` in the list stands for the browsers' push services, so a list can extend them.
   WEBPUSH_ALLOWED_HOSTS: z
     .string()
     .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()))
-    .refine((hosts) => hosts.every((h) => h === 'default' || (WEBPUSH_HOST_RULE.test(h) && !/^[\d.]+(:\d+)?$/.test(h) && Number(h.split(':')[1] ?? 443) <= 65535)), 'must be comma-separated host names (host, host:port or *.domain; "default" for the browsers\' push services), no IP addresses')
+    .refine(
+      (hosts) =>
+        hosts.every(
+          (h) =>
+            h === 'default' ||
+            (WEBPUSH_HOST_RULE.test(h) && !/^[\d.]+(:\d+)?$/.test(h) && Number(h.split(':')[1] ?? 443) <= 65535),
+        ),
+      'must be comma-separated host names (host, host:port or *.domain; "default" for the browsers\' push services), no IP addresses',
+    )
     .transform((hosts) => [...new Set(hosts.flatMap((h) => (h === 'default' ? DEFAULT_WEBPUSH_HOSTS : [h])))])
     .optional(),
   RING_TIMEOUT_S: int(1, 600).default('30'),
-  IOS_CALL_CANCEL: z.enum(['alert', 'voip'], { errorMap: () => ({ message: 'must be alert (the phone\'s own alert token, with content-available) or voip (through PushKit)' }) }).default('alert'),
+  IOS_CALL_CANCEL: z
+    .enum(['alert', 'voip'], {
+      errorMap: () => ({
+        message: "must be alert (the phone's own alert token, with content-available) or voip (through PushKit)",
+      }),
+    })
+    .default('alert'),
   // A ring lasts about 30 s: a dead connection must be found in a few seconds, not a kernel timeout.
   PUSH_PING_AFTER_MS: int(100, 60_000).default('1000'),
   PUSH_PING_TIMEOUT_MS: int(100, 60_000).default('2000'),
@@ -276,11 +390,19 @@ const schemas = {
     .string()
     .min(1)
     .default('Offline,Away,Break')
-    .transform((v) => v.split(',').map(normalisePresence).filter((p) => p.length > 0)),
+    .transform((v) =>
+      v
+        .split(',')
+        .map(normalisePresence)
+        .filter((p) => p.length > 0),
+    ),
   PRESENCE_LAG_MS: int(0, 60_000).default('3000'),
   CALLER_DISPLAY: z.enum(['show', 'redact']).default('show'),
   LEASE_TTL_MS: int(1_000, 300_000).default('10000'),
-  INSTANCE_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores').optional(),
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[\w.-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores')
+    .optional(),
   AUDIT_MAX_ENTRIES: int(100, 10_000_000).default('10000'),
   DEDUP_WINDOW_MS: int(0, 600_000).default('5000'),
   REDIS_WAIT_REPLICAS: int(0, 16).default('0'),
@@ -300,7 +422,10 @@ const schemas = {
   // per-address limit uses X-Forwarded-For. Never "true": any client could then pick its address.
   TRUST_PROXY: z
     .string()
-    .regex(/^(\d{1,2}|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'must be a hop count (1-99) or comma-separated proxy addresses/CIDRs')
+    .regex(
+      /^(\d{1,2}|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/,
+      'must be a hop count (1-99) or comma-separated proxy addresses/CIDRs',
+    )
     .transform((v): number | string[] => (/^\d+$/.test(v) ? Number(v) : v.split(',')))
     .optional(),
   UNREACHABLE_AFTER: int(1, 100).default('3'),
@@ -330,7 +455,10 @@ function parseSettings(env: Record<string, string | undefined>, problems: Proble
     const suggestion = closestSetting(name, known)
     if (suggestion) problems.add(name, `unknown setting, did you mean ${suggestion}?`)
     else if (OUR_PREFIXES.some((p) => name.startsWith(p))) {
-      problems.add(name, `unknown setting (known: ${KNOWN.filter((k) => k.startsWith(name.split('_')[0] ?? '')).join(', ')})`)
+      problems.add(
+        name,
+        `unknown setting (known: ${KNOWN.filter((k) => k.startsWith(name.split('_')[0] ?? '')).join(', ')})`,
+      )
     }
   }
   const out: Record<string, unknown> = {}
@@ -353,11 +481,20 @@ function readFile(setting: string, path: string, problems: Problems): string | u
 }
 
 function loadApns(s: Settings, problems: Problems): ApnsConfig | undefined {
-  const parts = { APNS_KEY_FILE: s.APNS_KEY_FILE, APNS_KEY_ID: s.APNS_KEY_ID, APNS_TEAM_ID: s.APNS_TEAM_ID, APNS_TOPIC: s.APNS_TOPIC }
+  const parts = {
+    APNS_KEY_FILE: s.APNS_KEY_FILE,
+    APNS_KEY_ID: s.APNS_KEY_ID,
+    APNS_TEAM_ID: s.APNS_TEAM_ID,
+    APNS_TOPIC: s.APNS_TOPIC,
+  }
   const given = Object.entries(parts).filter(([, v]) => v !== undefined)
   if (given.length === 0) return undefined
   for (const [name, value] of Object.entries(parts)) {
-    if (value === undefined && !problems.has(name)) problems.add(name, 'is required when any APNS_ setting is given (APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC)')
+    if (value === undefined && !problems.has(name))
+      problems.add(
+        name,
+        'is required when any APNS_ setting is given (APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC)',
+      )
   }
   const keyPem = s.APNS_KEY_FILE === undefined ? undefined : readFile('APNS_KEY_FILE', s.APNS_KEY_FILE, problems)
   const keyProblem = keyPem === undefined ? undefined : checkApnsKey(keyPem)
@@ -390,7 +527,10 @@ function loadFcm(s: Settings, problems: Problems): FcmConfig | undefined {
   try {
     json = JSON.parse(text)
   } catch {
-    problems.add('FCM_SERVICE_ACCOUNT_FILE', 'is not JSON (expected the service-account key file from the Firebase console)')
+    problems.add(
+      'FCM_SERVICE_ACCOUNT_FILE',
+      'is not JSON (expected the service-account key file from the Firebase console)',
+    )
     return undefined
   }
   const wrongFile = recogniseWrongFirebaseFile(json)
@@ -408,10 +548,18 @@ function loadFcm(s: Settings, problems: Problems): FcmConfig | undefined {
 }
 
 function loadWebPush(s: Settings, problems: Problems): WebPushConfig | undefined {
-  const parts = { WEBPUSH_VAPID_PUBLIC_KEY: s.WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY: s.WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT: s.WEBPUSH_SUBJECT }
+  const parts = {
+    WEBPUSH_VAPID_PUBLIC_KEY: s.WEBPUSH_VAPID_PUBLIC_KEY,
+    WEBPUSH_VAPID_PRIVATE_KEY: s.WEBPUSH_VAPID_PRIVATE_KEY,
+    WEBPUSH_SUBJECT: s.WEBPUSH_SUBJECT,
+  }
   if (Object.values(parts).every((v) => v === undefined)) return undefined
   const missing = Object.entries(parts).filter(([name, v]) => v === undefined && !problems.has(name))
-  for (const [name] of missing) problems.add(name, 'is required when any WEBPUSH_ setting is given (WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT)')
+  for (const [name] of missing)
+    problems.add(
+      name,
+      'is required when any WEBPUSH_ setting is given (WEBPUSH_VAPID_PUBLIC_KEY, WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT)',
+    )
   if (Object.values(parts).some((v) => v === undefined)) return undefined
   return {
     publicKey: s.WEBPUSH_VAPID_PUBLIC_KEY as string,
@@ -432,19 +580,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     : undefined
   const apiUrl = s.GENESYS_API_URL ?? regional?.apiUrl
   const loginUrl = s.GENESYS_LOGIN_URL ?? regional?.loginUrl
-  if (!apiUrl && !problems.has('GENESYS_REGION', 'GENESYS_API_URL')) problems.add('GENESYS_REGION', 'is required (or GENESYS_API_URL and GENESYS_LOGIN_URL), e.g. mypurecloud.com')
-  else if (apiUrl && !loginUrl && !problems.has('GENESYS_LOGIN_URL')) problems.add('GENESYS_LOGIN_URL', 'is required when GENESYS_API_URL is given without GENESYS_REGION')
+  if (!apiUrl && !problems.has('GENESYS_REGION', 'GENESYS_API_URL'))
+    problems.add('GENESYS_REGION', 'is required (or GENESYS_API_URL and GENESYS_LOGIN_URL), e.g. mypurecloud.com')
+  else if (apiUrl && !loginUrl && !problems.has('GENESYS_LOGIN_URL'))
+    problems.add('GENESYS_LOGIN_URL', 'is required when GENESYS_API_URL is given without GENESYS_REGION')
   if (s.GENESYS_EVENT_SOURCE !== undefined && s.GENESYS_EVENT_SOURCE !== 'webhook') {
-    if (!s.GENESYS_CLIENT_ID && !problems.has('GENESYS_CLIENT_ID')) problems.add('GENESYS_CLIENT_ID', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE} (an OAuth client-credentials client)`)
-    if (!s.GENESYS_CLIENT_SECRET && !problems.has('GENESYS_CLIENT_SECRET')) problems.add('GENESYS_CLIENT_SECRET', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE}`)
+    if (!s.GENESYS_CLIENT_ID && !problems.has('GENESYS_CLIENT_ID'))
+      problems.add(
+        'GENESYS_CLIENT_ID',
+        `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE} (an OAuth client-credentials client)`,
+      )
+    if (!s.GENESYS_CLIENT_SECRET && !problems.has('GENESYS_CLIENT_SECRET'))
+      problems.add('GENESYS_CLIENT_SECRET', `is required for GENESYS_EVENT_SOURCE=${s.GENESYS_EVENT_SOURCE}`)
   }
   // Agents of other organisations in the region hold valid tokens; without client credentials the
   // gateway cannot ask Genesys which organisation is its own, so it must be told.
-  if (s.GENESYS_EVENT_SOURCE === 'webhook' && !s.GENESYS_ORG_ID && !problems.has('GENESYS_ORG_ID') && (!s.GENESYS_CLIENT_ID || !s.GENESYS_CLIENT_SECRET)) {
-    problems.add('GENESYS_ORG_ID', 'is required for GENESYS_EVENT_SOURCE=webhook without GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET (only agents of this organisation may register)')
+  if (
+    s.GENESYS_EVENT_SOURCE === 'webhook' &&
+    !s.GENESYS_ORG_ID &&
+    !problems.has('GENESYS_ORG_ID') &&
+    (!s.GENESYS_CLIENT_ID || !s.GENESYS_CLIENT_SECRET)
+  ) {
+    problems.add(
+      'GENESYS_ORG_ID',
+      'is required for GENESYS_EVENT_SOURCE=webhook without GENESYS_CLIENT_ID/GENESYS_CLIENT_SECRET (only agents of this organisation may register)',
+    )
   }
   if (s.GENESYS_TOPICS === 'queues' && !s.GENESYS_QUEUE_IDS && !problems.has('GENESYS_QUEUE_IDS')) {
-    problems.add('GENESYS_QUEUE_IDS', 'is required when GENESYS_TOPICS=queues (the queues whose conversations ring mobile agents)')
+    problems.add(
+      'GENESYS_QUEUE_IDS',
+      'is required when GENESYS_TOPICS=queues (the queues whose conversations ring mobile agents)',
+    )
   }
   if (s.GENESYS_EVENT_SOURCE === 'webhook' && !s.WEBHOOK_SECRET && !problems.has('WEBHOOK_SECRET')) {
     problems.add('WEBHOOK_SECRET', 'is required for GENESYS_EVENT_SOURCE=webhook (the shared secret EventBridge sends)')
@@ -452,18 +618,36 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const apns = loadApns(s, problems)
   const fcm = loadFcm(s, problems)
   const webpush = loadWebPush(s, problems)
-  const pushSettings = ['APNS_KEY_FILE', 'APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_TOPIC', 'FCM_SERVICE_ACCOUNT_FILE', 'WEBPUSH_VAPID_PUBLIC_KEY', 'WEBPUSH_VAPID_PRIVATE_KEY', 'WEBPUSH_SUBJECT']
+  const pushSettings = [
+    'APNS_KEY_FILE',
+    'APNS_KEY_ID',
+    'APNS_TEAM_ID',
+    'APNS_TOPIC',
+    'FCM_SERVICE_ACCOUNT_FILE',
+    'WEBPUSH_VAPID_PUBLIC_KEY',
+    'WEBPUSH_VAPID_PRIVATE_KEY',
+    'WEBPUSH_SUBJECT',
+  ]
   if (!apns && !fcm && !webpush && !problems.has(...pushSettings)) {
-    problems.add('APNS_KEY_FILE', 'no push service configured: set the APNS_ settings, FCM_SERVICE_ACCOUNT_FILE, the WEBPUSH_ settings, or several')
+    problems.add(
+      'APNS_KEY_FILE',
+      'no push service configured: set the APNS_ settings, FCM_SERVICE_ACCOUNT_FILE, the WEBPUSH_ settings, or several',
+    )
   }
   if (s.REDIS_WAIT_REPLICAS > 0 && !/^rediss?(\+sentinel)?:/.test(s.STORE_URL)) {
-    problems.add('REDIS_WAIT_REPLICAS', 'applies only to a Redis STORE_URL (redis://, rediss://, redis+sentinel://, rediss+sentinel://)')
+    problems.add(
+      'REDIS_WAIT_REPLICAS',
+      'applies only to a Redis STORE_URL (redis://, rediss://, redis+sentinel://, rediss+sentinel://)',
+    )
   }
   if (s.DYNAMODB_CREATE_TABLES === '1' && !s.STORE_URL.startsWith('dynamodb://')) {
     problems.add('DYNAMODB_CREATE_TABLES', 'applies only to a dynamodb:// STORE_URL')
   }
   if (s.UNREACHABLE_ACTION === 'off-queue' && (!s.GENESYS_CLIENT_ID || !s.GENESYS_CLIENT_SECRET)) {
-    problems.add('UNREACHABLE_ACTION', 'off-queue needs GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET (the gateway changes the routing status with its client credentials)')
+    problems.add(
+      'UNREACHABLE_ACTION',
+      'off-queue needs GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET (the gateway changes the routing status with its client credentials)',
+    )
   }
   if (s.RING_REPEAT_S > 0 && s.RING_REPEAT_S >= s.RING_TIMEOUT_S && !problems.has('RING_REPEAT_S', 'RING_TIMEOUT_S')) {
     problems.add('RING_REPEAT_S', `must be shorter than RING_TIMEOUT_S (${s.RING_TIMEOUT_S}), or 0 for no repeats`)
@@ -475,7 +659,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: s.HOST,
     logLevel: s.LOG_LEVEL,
     storeUrl: s.STORE_URL,
-    store: { waitReplicas: s.REDIS_WAIT_REPLICAS, waitTimeoutMs: s.REDIS_WAIT_TIMEOUT_MS, createTables: s.DYNAMODB_CREATE_TABLES === '1' },
+    store: {
+      waitReplicas: s.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: s.REDIS_WAIT_TIMEOUT_MS,
+      createTables: s.DYNAMODB_CREATE_TABLES === '1',
+    },
     instanceId: s.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     genesys: {
       apiUrl,
@@ -498,8 +686,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     scale: { leaseTtlMs: s.LEASE_TTL_MS },
     audit: { maxEntries: s.AUDIT_MAX_ENTRIES },
     ...(s.ADMIN_TOKEN ? { adminToken: s.ADMIN_TOKEN } : {}),
-    rateLimit: { perAgentPerMinute: s.RATE_LIMIT_PER_MINUTE, perIpPerMinute: s.RATE_LIMIT_PER_IP_PER_MINUTE, writesPerUserPerMinute: s.RATE_LIMIT_WRITES_PER_USER_PER_MINUTE },
-    http: { requestTimeoutMs: s.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: s.HTTP_KEEP_ALIVE_TIMEOUT_MS, maxConnections: s.HTTP_MAX_CONNECTIONS },
+    rateLimit: {
+      perAgentPerMinute: s.RATE_LIMIT_PER_MINUTE,
+      perIpPerMinute: s.RATE_LIMIT_PER_IP_PER_MINUTE,
+      writesPerUserPerMinute: s.RATE_LIMIT_WRITES_PER_USER_PER_MINUTE,
+    },
+    http: {
+      requestTimeoutMs: s.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: s.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: s.HTTP_MAX_CONNECTIONS,
+    },
     dispatch: { maxInFlight: s.PUSH_MAX_IN_FLIGHT },
     devices: { maxPerAgent: s.MAX_DEVICES_PER_AGENT },
     trustProxy: s.TRUST_PROXY === undefined || s.TRUST_PROXY === 0 ? false : s.TRUST_PROXY,
@@ -519,16 +715,37 @@ export function redacted(config: Config): Record<string, unknown> {
     port: config.port,
     host: config.host,
     logLevel: config.logLevel,
-    storeUrl: config.storeUrl.replace(/\/\/([^@/]*)@/, '//[redacted]@').replace(/([?&]sentinelPassword=)[^&]*/, '$1[redacted]'),
+    storeUrl: config.storeUrl
+      .replace(/\/\/([^@/]*)@/, '//[redacted]@')
+      .replace(/([?&]sentinelPassword=)[^&]*/, '$1[redacted]'),
     store: config.store,
     genesys: { ...config.genesys, clientSecret: config.genesys.clientSecret ? '[redacted]' : undefined },
     apns: config.apns
-      ? { keyFile: config.apns.keyFile, keyId: config.apns.keyId, teamId: config.apns.teamId, topic: config.apns.topic, environment: config.apns.environment, url: config.apns.url }
+      ? {
+          keyFile: config.apns.keyFile,
+          keyId: config.apns.keyId,
+          teamId: config.apns.teamId,
+          topic: config.apns.topic,
+          environment: config.apns.environment,
+          url: config.apns.url,
+        }
       : undefined,
     fcm: config.fcm
-      ? { serviceAccountFile: config.fcm.serviceAccountFile, projectId: config.fcm.serviceAccount.project_id, clientEmail: config.fcm.serviceAccount.client_email, url: config.fcm.url }
+      ? {
+          serviceAccountFile: config.fcm.serviceAccountFile,
+          projectId: config.fcm.serviceAccount.project_id,
+          clientEmail: config.fcm.serviceAccount.client_email,
+          url: config.fcm.url,
+        }
       : undefined,
-    webpush: config.webpush ? { publicKey: config.webpush.publicKey, subject: config.webpush.subject, allowedHosts: config.webpush.allowedHosts, privateKey: '[redacted]' } : undefined,
+    webpush: config.webpush
+      ? {
+          publicKey: config.webpush.publicKey,
+          subject: config.webpush.subject,
+          allowedHosts: config.webpush.allowedHosts,
+          privateKey: '[redacted]',
+        }
+      : undefined,
     webhook: config.webhook ? { secret: '[redacted]' } : undefined,
     instanceId: config.instanceId,
     ring: config.ring,
@@ -544,7 +761,10 @@ export function redacted(config: Config): Record<string, unknown> {
     devices: config.devices,
     trustProxy: config.trustProxy,
     // The webhook's path and query may be its secret: only where it goes is shown.
-    reach: { ...config.reach, webhookUrl: config.reach.webhookUrl ? `${new URL(config.reach.webhookUrl).origin}/[redacted]` : undefined },
+    reach: {
+      ...config.reach,
+      webhookUrl: config.reach.webhookUrl ? `${new URL(config.reach.webhookUrl).origin}/[redacted]` : undefined,
+    },
   }
 }
 

@@ -81,7 +81,9 @@ export interface Device {
 }
 
 /** A device taken from agent `userId`: evicted past MAX_DEVICES_PER_AGENT, or registered by another agent. */
-export type DeviceChange = { kind: 'evicted'; userId: string; token: string; limit: number } | { kind: 'moved'; userId: string; token: string; toUserId: string }
+export type DeviceChange =
+  | { kind: 'evicted'; userId: string; token: string; limit: number }
+  | { kind: 'moved'; userId: string; token: string; toUserId: string }
 
 /** What the payload builders need to know about the interaction being rung or cancelled. */
 export interface RingContext {

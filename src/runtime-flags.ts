@@ -11,7 +11,10 @@
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64']
 
 /** The flags of NODE_FLAGS this process was not started with. */
-export function missingNodeFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+export function missingNodeFlags(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions = process.env.NODE_OPTIONS ?? '',
+): string[] {
   const given = new Set([...execArgv, ...nodeOptions.split(/\s+/)].filter(Boolean).map((f) => f.replace(/_/g, '-')))
   return NODE_FLAGS.filter((f) => !given.has(f))
 }

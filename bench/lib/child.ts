@@ -41,7 +41,8 @@ export class Child<Ready = unknown> {
       else p.reject(new Error(m.error))
     })
     void exited.then((code) => {
-      for (const p of this.pending.values()) p.reject(new Error(`child exited (${code}) before answering: ${this.stderrTail.slice(-800)}`))
+      for (const p of this.pending.values())
+        p.reject(new Error(`child exited (${code}) before answering: ${this.stderrTail.slice(-800)}`))
       this.pending.clear()
     })
   }
@@ -142,7 +143,11 @@ export function serve(ready: unknown, handlers: Record<string, Handler>, onExit:
         const value = await h(m.args)
         process.send?.({ id: m.id, ok: true, value: value ?? null } satisfies Reply)
       } catch (err) {
-        process.send?.({ id: m.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies Reply)
+        process.send?.({
+          id: m.id,
+          ok: false,
+          error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        } satisfies Reply)
       }
     })()
   })
@@ -151,5 +156,7 @@ export function serve(ready: unknown, handlers: Record<string, Handler>, onExit:
 
 /** Child side: reports a failure to start. */
 export function failStart(err: unknown): void {
-  process.send?.({ failed: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies Hello, () => process.exit(1))
+  process.send?.({ failed: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies Hello, () =>
+    process.exit(1),
+  )
 }

@@ -95,11 +95,16 @@ export async function drive(o: DriveOptions): Promise<DriveResult> {
         }
         for (let i = 0; i < offersDue && budget >= 1; i++, budget--) {
           const agent = o.agents[next++ % o.agents.length] as BenchAgent
-          const c = sim.offer({ userId: agent.userId, mediaType: 'voice', ...(o.queueId ? { queueId: o.queueId } : {}) })
+          const c = sim.offer({
+            userId: agent.userId,
+            mediaType: 'voice',
+            ...(o.queueId ? { queueId: o.queueId } : {}),
+          })
           open.push({ id: c.conversationId, at: now })
           offers++
         }
-        while (answered.length > 0 && (answered[0] as { at: number }).at + 1_000 <= now) sim.forget((answered.shift() as { id: string }).id)
+        while (answered.length > 0 && (answered[0] as { at: number }).at + 1_000 <= now)
+          sim.forget((answered.shift() as { id: string }).id)
         o.world.apns.accepted.length = 0
         o.world.fcm.accepted.length = 0
         o.onTick?.(elapsed)

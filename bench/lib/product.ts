@@ -8,6 +8,7 @@ const dist = new URL('../../dist/', import.meta.url)
 
 export async function productModule<T>(path: string): Promise<T> {
   const url = new URL(path, dist)
-  if (!existsSync(fileURLToPath(url))) throw new Error(`dist/${path} is missing: run \`npm run build\` (npm run bench does)`)
+  if (!existsSync(fileURLToPath(url)))
+    throw new Error(`dist/${path} is missing: run \`npm run build\` (npm run bench does)`)
   return (await import(url.href)) as T
 }

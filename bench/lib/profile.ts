@@ -51,7 +51,11 @@ const repo = fileURLToPath(new URL('../../', import.meta.url))
 
 function locate(f: CallFrame): { where: string; origin: string } {
   const url = f.url
-  if (!url) return { where: f.functionName || '(native)', origin: f.functionName.startsWith('(') ? f.functionName : 'V8 / native' }
+  if (!url)
+    return {
+      where: f.functionName || '(native)',
+      origin: f.functionName.startsWith('(') ? f.functionName : 'V8 / native',
+    }
   if (url.startsWith('node:')) return { where: `${url}:${f.lineNumber + 1}`, origin: 'Node.js internals' }
   const path = url.startsWith('file://') ? fileURLToPath(url) : url
   const rel = relative(repo, path)
@@ -68,7 +72,8 @@ function locate(f: CallFrame): { where: string; origin: string } {
 export function summariseProfile(file: string, window?: { startUs: number; endUs: number }, topN = 15): ProfileSummary {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
   const byId = new Map(p.nodes.map((node) => [node.id, node]))
-  let windowed = window !== undefined && window.startUs >= p.startTime && window.endUs <= p.endTime && window.endUs > window.startUs
+  let windowed =
+    window !== undefined && window.startUs >= p.startTime && window.endUs <= p.endTime && window.endUs > window.startUs
   const inWindow = (t: number): boolean => !windowed || (t >= (window?.startUs ?? 0) && t <= (window?.endUs ?? 0))
   const self = new Map<string, { name: string; where: string; origin: string; us: number }>()
   const parent = new Map<number, number>()
@@ -136,6 +141,8 @@ export function summariseProfile(file: string, window?: { startUs: number; endUs
       .sort((a, b) => b.us - a.us)
       .slice(0, topN)
       .map((e) => ({ name: e.name, where: e.where, selfMs: e.us / 1000, share: share(e.us) })),
-    byOrigin: [...origins.entries()].sort((a, b) => b[1] - a[1]).map(([origin, us]) => ({ origin, selfMs: us / 1000, share: share(us) })),
+    byOrigin: [...origins.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([origin, us]) => ({ origin, selfMs: us / 1000, share: share(us) })),
   }
 }

@@ -80,7 +80,8 @@ export class Progress {
     const calibration = this.estimatedDoneS > 0 ? this.spentS / this.estimatedDoneS : 1
     const guess = item.estimateS * calibration
     // Early on, the measured pace is noise: trust the estimate until 10 % is done.
-    const remaining = this.fraction >= 0.1 ? (elapsed / this.fraction) * (1 - this.fraction) : Math.max(0, guess - elapsed)
+    const remaining =
+      this.fraction >= 0.1 ? (elapsed / this.fraction) * (1 - this.fraction) : Math.max(0, guess - elapsed)
     const later = this.plan.slice(this.index + 1).reduce((s, p) => s + p.estimateS * calibration, 0)
     const totalRemaining = remaining + later
     const total = this.spentS + elapsed + totalRemaining

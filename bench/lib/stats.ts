@@ -50,7 +50,12 @@ export interface Spread {
 export function spread(runs: number[]): Spread {
   const s = sortedCopy(runs)
   const mid = s.length / 2
-  const median = s.length === 0 ? Number.NaN : s.length % 2 ? (s[Math.floor(mid)] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+  const median =
+    s.length === 0
+      ? Number.NaN
+      : s.length % 2
+        ? (s[Math.floor(mid)] as number)
+        : ((s[mid - 1] as number) + (s[mid] as number)) / 2
   return { median, min: s[0] ?? Number.NaN, max: s[s.length - 1] ?? Number.NaN, runs }
 }
 

@@ -30,20 +30,33 @@ export interface PairFigures {
 
 /** Sizes shared by the APNs and FCM throughput benchmarks. */
 export const throughputPlan = (scale: Scale, runs?: number): { devices: number; rounds: number; warm: number } =>
-  scale === 'full' ? { devices: 10_000, rounds: runs ?? 5, warm: 2_000 } : { devices: 2_000, rounds: runs ?? 2, warm: 500 }
+  scale === 'full'
+    ? { devices: 10_000, rounds: runs ?? 5, warm: 2_000 }
+    : { devices: 2_000, rounds: runs ?? 2, warm: 500 }
 
 function startPushClient(args: PushClientArgs): Promise<Child> {
-  return Child.start(new URL('../procs/push-client.ts', import.meta.url), { args: [Buffer.from(JSON.stringify(args)).toString('base64')] })
+  return Child.start(new URL('../procs/push-client.ts', import.meta.url), {
+    args: [Buffer.from(JSON.stringify(args)).toString('base64')],
+  })
 }
 
 /** The sandboxes, and a push-client child aimed at both, for the time of `run`. */
-export async function withPushClient<T>(devices: number, run: (world: TestWorld, child: Child) => Promise<T>): Promise<T> {
+export async function withPushClient<T>(
+  devices: number,
+  run: (world: TestWorld, child: Child) => Promise<T>,
+): Promise<T> {
   // Apple keeps nothing of a push: the APNs sandbox counts them instead of holding 10,000 per round.
   const world = await benchWorld({ keepAcceptedPushes: false })
   try {
     const child = await startPushClient({
       ca: world.pki.caCert,
-      apns: { url: world.apns.url, keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem, topic: world.bundleId },
+      apns: {
+        url: world.apns.url,
+        keyId: world.apnsKey.keyId,
+        teamId: world.apnsKey.teamId,
+        privateKeyPem: world.apnsKey.privateKeyPem,
+        topic: world.bundleId,
+      },
       fcm: { url: world.fcm.url, serviceAccount: world.serviceAccount },
       devices,
     })
@@ -79,13 +92,22 @@ export async function racePair(o: {
     const rates: number[] = [0, 0]
     const cpuPerPush: number[] = [0, 0]
     for (const [k, idx] of order.entries()) {
-      o.ctx.progress.update((r * 2 + k) / (o.rounds * 2), `round ${r + 1}/${o.rounds}: ${o.labels[idx as 0 | 1]}, ${fmtInt(o.count)} pushes`)
+      o.ctx.progress.update(
+        (r * 2 + k) / (o.rounds * 2),
+        `round ${r + 1}/${o.rounds}: ${o.labels[idx as 0 | 1]}, ${fmtInt(o.count)} pushes`,
+      )
       const cpu0 = process.cpuUsage()
-      const run = await o.child.call<ThroughputRun>(o.cmd, { client: o.clients[idx as 0 | 1], count: o.count, warm: o.warm })
+      const run = await o.child.call<ThroughputRun>(o.cmd, {
+        client: o.clients[idx as 0 | 1],
+        count: o.count,
+        warm: o.warm,
+      })
       const cpu = process.cpuUsage(cpu0)
       const accepted = o.accepted()
       if (run.delivered !== o.count || accepted < o.count) {
-        throw new Error(`${o.labels[idx as 0 | 1]}: delivered ${run.delivered}, sandbox accepted ${accepted} of ${o.count}: ${run.firstError ?? ''}`)
+        throw new Error(
+          `${o.labels[idx as 0 | 1]}: delivered ${run.delivered}, sandbox accepted ${accepted} of ${o.count}: ${run.firstError ?? ''}`,
+        )
       }
       runs[idx as 0 | 1].push(run)
       sandbox[idx as 0 | 1].push((cpu.user + cpu.system) / 1000)
@@ -119,14 +141,25 @@ export function pairTable(f: PairFigures): string {
   ].join('\n')
 }
 
-export function pairChart(file: string, title: string, f: PairFigures, target?: { value: number; label: string }): Chart {
+export function pairChart(
+  file: string,
+  title: string,
+  f: PairFigures,
+  target?: { value: number; label: string },
+): Chart {
   return {
     file,
     alt: title,
     svg: barChart({
       title,
       yLabel: 'pushes per second',
-      bars: [f.a, f.b].map((c, i) => ({ label: c.name, value: c.rate.median, min: c.rate.min, max: c.rate.max, group: i })),
+      bars: [f.a, f.b].map((c, i) => ({
+        label: c.name,
+        value: c.rate.median,
+        min: c.rate.min,
+        max: c.rate.max,
+        group: i,
+      })),
       ...(target ? { target } : {}),
     }),
   }

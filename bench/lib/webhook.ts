@@ -26,7 +26,13 @@ export function captureEvents(world: TestWorld, act: () => void): string[] {
           time,
           region: 'eu-west-1',
           resources: [],
-          detail: { topicName: topic, version: '2', eventBody: snapshot, metadata: { CorrelationId: randomUUID() }, timestamp: time },
+          detail: {
+            topicName: topic,
+            version: '2',
+            eventBody: snapshot,
+            metadata: { CorrelationId: randomUUID() },
+            timestamp: time,
+          },
         }),
       )
     }
@@ -50,7 +56,12 @@ export interface PostResult {
  * Posts each sequence of bodies in order (a conversation's offer before its answer), sequences to
  * the instance `i % instances`, `concurrency` sequences in flight per instance.
  */
-export async function postSequences(apis: string[], sequences: string[][], concurrency: number, onProgress?: (done: number) => void): Promise<PostResult> {
+export async function postSequences(
+  apis: string[],
+  sequences: string[][],
+  concurrency: number,
+  onProgress?: (done: number) => void,
+): Promise<PostResult> {
   const pools = apis.map((api) => new Pool(api, { connections: concurrency, pipelining: 1 }))
   let sent = 0
   let non202 = 0
@@ -66,7 +77,12 @@ export async function postSequences(apis: string[], sequences: string[][], concu
           while (next < mine.length) {
             const seq = mine[next++] as string[]
             for (const body of seq) {
-              const res = await pool.request({ method: 'POST', path: '/api/v1/events', headers: { 'content-type': 'application/json', 'x-webhook-secret': WEBHOOK_SECRET }, body })
+              const res = await pool.request({
+                method: 'POST',
+                path: '/api/v1/events',
+                headers: { 'content-type': 'application/json', 'x-webhook-secret': WEBHOOK_SECRET },
+                body,
+              })
               const text = await res.body.text()
               sent++
               if (res.statusCode !== 202) {

@@ -76,7 +76,8 @@ export async function dropStaleBenchKeys(url = REDIS_URL): Promise<number> {
 }
 
 export const apnsToken = (): string => randomBytes(32).toString('hex')
-export const fcmToken = (): string => `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`
+export const fcmToken = (): string =>
+  `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`
 
 export interface BenchAgent {
   userId: string
@@ -101,7 +102,12 @@ export function device(userId: string, kind: DeviceKind, at = Date.now()): Devic
 }
 
 /** Writes devices through the product's store (the same code the API uses), `concurrency` at a time. */
-export async function seedDevices(store: Store, devices: Device[], onProgress?: (done: number) => void, concurrency = 256): Promise<void> {
+export async function seedDevices(
+  store: Store,
+  devices: Device[],
+  onProgress?: (done: number) => void,
+  concurrency = 256,
+): Promise<void> {
   // One call first: the store waits for its first connection once, not once per concurrent call.
   await store.ping()
   let next = 0
@@ -122,8 +128,22 @@ export function openBenchStore(url: string, keyPrefix?: string): Promise<Store> 
 }
 
 /** Settings that point a gateway at `world`, with quiet defaults for a benchmark. */
-export function gatewayEnv(world: TestWorld, storeUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+export function gatewayEnv(
+  world: TestWorld,
+  storeUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   // The API's rate limits protect a deployment from abuse; a load generator is the abuse they
   // would stop, so the benchmarks switch them off (0) and measure the API itself.
-  return { ...world.env, STORE_URL: storeUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0', ...extra }
+  return {
+    ...world.env,
+    STORE_URL: storeUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+    RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0',
+    ...extra,
+  }
 }

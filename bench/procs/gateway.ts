@@ -117,7 +117,14 @@ async function main(): Promise<void> {
         gc?.()
         gc?.()
         const m = process.memoryUsage()
-        return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, mallocedMemory: getHeapStatistics().malloced_memory }
+        return {
+          rss: m.rss,
+          heapUsed: m.heapUsed,
+          heapTotal: m.heapTotal,
+          external: m.external,
+          arrayBuffers: m.arrayBuffers,
+          mallocedMemory: getHeapStatistics().malloced_memory,
+        }
       },
     },
     () => gateway.stop(2_000),

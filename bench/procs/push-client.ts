@@ -43,13 +43,21 @@ export type FcmClientName = 'ours' | 'undici'
 const args = JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8')) as PushClientArgs
 const logger = silentLogger()
 const apnsTokens = Array.from({ length: args.devices }, () => randomBytes(32).toString('hex'))
-const fcmTokens = Array.from({ length: args.devices }, () => `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`)
+const fcmTokens = Array.from(
+  { length: args.devices },
+  () => `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`,
+)
 
 // What a ring looks like on the wire (README "what arrives on the phone"): an alert with the
 // custom keys beside aps.
 function ringPayload(i: number): Record<string, unknown> {
   return {
-    aps: { alert: { title: 'Incoming call', body: 'Call from +1 317 555 0123 (Support)' }, sound: 'default', category: 'INCOMING_CALL', 'interruption-level': 'time-sensitive' },
+    aps: {
+      alert: { title: 'Incoming call', body: 'Call from +1 317 555 0123 (Support)' },
+      sound: 'default',
+      category: 'INCOMING_CALL',
+      'interruption-level': 'time-sensitive',
+    },
     action: 'ring',
     genesys_conversation_id: `6f1c2a7e-0b9d-4c1e-9a4f-${String(i).padStart(12, '0')}`,
     genesys_user_id: '3d1f6c0e-8a2b-4f5e-9c7d-1b2a3c4d5e6f',
@@ -88,14 +96,22 @@ function ours<M extends ApnsMessage | FcmSend>(provider: PushProvider<M>, messag
     async sendAll(count, offset) {
       const results: SendResult[] = await windowed(count, (i) => provider.send(message(offset + i)))
       const bad = results.find((r) => r.kind !== 'delivered')
-      return { delivered: results.filter((r) => r.kind === 'delivered').length, ...(bad ? { firstError: `${bad.kind}: ${'reason' in bad ? bad.reason : ''}` } : {}) }
+      return {
+        delivered: results.filter((r) => r.kind === 'delivered').length,
+        ...(bad ? { firstError: `${bad.kind}: ${'reason' in bad ? bad.reason : ''}` } : {}),
+      }
     },
     close: () => provider.close(),
   }
 }
 
 function oursApns(): Client {
-  const provider = createApnsProvider({ key: { keyId: args.apns.keyId, teamId: args.apns.teamId, privateKeyPem: args.apns.privateKeyPem }, url: args.apns.url, ca: args.ca, logger })
+  const provider = createApnsProvider({
+    key: { keyId: args.apns.keyId, teamId: args.apns.teamId, privateKeyPem: args.apns.privateKeyPem },
+    url: args.apns.url,
+    ca: args.ca,
+    logger,
+  })
   const expiration = Math.floor(Date.now() / 1000) + 3600
   return ours(provider, (i) => ({
     provider: 'apns',
@@ -124,16 +140,16 @@ function nodeApn(): Client {
     async sendAll(count, offset) {
       // node-apn's own fan-out: one notification object per push here, as each ring differs.
       const sent = await windowed(count, (j) => {
-          const i = offset + j
-          const note = new apn.Notification()
-          note.rawPayload = ringPayload(i)
-          note.topic = args.apns.topic
-          note.pushType = 'alert'
-          note.priority = 10
-          note.expiry = expiry
-          note.collapseId = `conv-${i}`
-          return provider.send(note, apnsTokens[i % apnsTokens.length] as string)
-        })
+        const i = offset + j
+        const note = new apn.Notification()
+        note.rawPayload = ringPayload(i)
+        note.topic = args.apns.topic
+        note.pushType = 'alert'
+        note.priority = 10
+        note.expiry = expiry
+        note.collapseId = `conv-${i}`
+        return provider.send(note, apnsTokens[i % apnsTokens.length] as string)
+      })
       const delivered = sent.reduce((s, r) => s + r.sent.length, 0)
       const failed = sent.find((r) => r.failed.length > 0)?.failed[0]
       return { delivered, ...(failed ? { firstError: JSON.stringify(failed).slice(0, 300) } : {}) }
@@ -145,36 +161,53 @@ function nodeApn(): Client {
 }
 
 function fcmMessage(i: number): FcmSend {
-  const data = Object.fromEntries(Object.entries(ringPayload(i)).filter(([k]) => k !== 'aps').map(([k, v]) => [k, String(v)]))
+  const data = Object.fromEntries(
+    Object.entries(ringPayload(i))
+      .filter(([k]) => k !== 'aps')
+      .map(([k, v]) => [k, String(v)]),
+  )
   return {
     provider: 'fcm',
-    message: { token: fcmTokens[i % fcmTokens.length] as string, data: { ...data, title: 'Incoming call', body: 'Call from +1 317 555 0123 (Support)' }, android: { priority: 'HIGH', ttl: '30s', collapse_key: `conv-${i}` } },
+    message: {
+      token: fcmTokens[i % fcmTokens.length] as string,
+      data: { ...data, title: 'Incoming call', body: 'Call from +1 317 555 0123 (Support)' },
+      android: { priority: 'HIGH', ttl: '30s', collapse_key: `conv-${i}` },
+    },
   }
 }
 
 function oursFcm(): Client {
-  return ours(createFcmProvider({ serviceAccount: args.fcm.serviceAccount, url: args.fcm.url, ca: args.ca, logger }), fcmMessage)
+  return ours(
+    createFcmProvider({ serviceAccount: args.fcm.serviceAccount, url: args.fcm.url, ca: args.ca, logger }),
+    fcmMessage,
+  )
 }
 
 // The baseline: what a typical Node FCM integration does, one HTTP/1.1 keep-alive request per
 // message through undici (4 connections), with the same cached access token as ours.
 function undiciFcm(): Client {
   const agent = new Agent({ connections: 4, keepAliveTimeout: 60_000, connect: { ca: [...rootCertificates, args.ca] } })
-  const auth = new GoogleAccessTokenSource({ key: args.fcm.serviceAccount, scope: FCM_SCOPE, dispatcher: agent, logger, clock: { now: () => Date.now() } })
+  const auth = new GoogleAccessTokenSource({
+    key: args.fcm.serviceAccount,
+    scope: FCM_SCOPE,
+    dispatcher: agent,
+    logger,
+    clock: { now: () => Date.now() },
+  })
   const endpoint = `${args.fcm.url}/v1/projects/${encodeURIComponent(args.fcm.serviceAccount.project_id)}/messages:send`
   return {
     async sendAll(count, offset) {
       const token = await auth.get()
       const statuses = await windowed(count, async (i) => {
-          const res = await request(endpoint, {
-            method: 'POST',
-            dispatcher: agent,
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=UTF-8' },
-            body: JSON.stringify({ message: fcmMessage(offset + i).message }),
-          })
-          await res.body.text()
-          return res.statusCode
+        const res = await request(endpoint, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=UTF-8' },
+          body: JSON.stringify({ message: fcmMessage(offset + i).message }),
         })
+        await res.body.text()
+        return res.statusCode
+      })
       const bad = statuses.find((st) => st !== 200)
       return { delivered: statuses.filter((st) => st === 200).length, ...(bad ? { firstError: `HTTP ${bad}` } : {}) }
     },
@@ -192,7 +225,8 @@ async function timed(name: string, make: () => Client, count: number, warm: numb
     clients.set(name, client)
     const w = await client.sendAll(warm, offset)
     offset += warm
-    if (w.delivered !== warm) throw new Error(`${name}: warm-up delivered ${w.delivered}/${warm}: ${w.firstError ?? ''}`)
+    if (w.delivered !== warm)
+      throw new Error(`${name}: warm-up delivered ${w.delivered}/${warm}: ${w.firstError ?? ''}`)
   }
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
@@ -200,7 +234,14 @@ async function timed(name: string, make: () => Client, count: number, warm: numb
   const ms = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
   offset += count
-  return { pushes: count, delivered: r.delivered, ms, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, ...(r.firstError ? { firstError: r.firstError } : {}) }
+  return {
+    pushes: count,
+    delivered: r.delivered,
+    ms,
+    cpuUserMs: cpu.user / 1000,
+    cpuSystemMs: cpu.system / 1000,
+    ...(r.firstError ? { firstError: r.firstError } : {}),
+  }
 }
 
 try {

@@ -19,9 +19,13 @@ declare module 'fastify' {
 export function agentAuth(resolver: AgentResolver) {
   return async function authenticate(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const header = req.headers.authorization
-    if (!header) throw new ApiError(401, 'UNAUTHORIZED', 'missing Authorization: Bearer <Genesys Cloud access token>', { 'www-authenticate': 'Bearer' })
+    if (!header)
+      throw new ApiError(401, 'UNAUTHORIZED', 'missing Authorization: Bearer <Genesys Cloud access token>', {
+        'www-authenticate': 'Bearer',
+      })
     const match = BEARER.exec(header)
-    if (!match?.[1]) throw new ApiError(400, 'MALFORMED_TOKEN', 'Authorization must be "Bearer <Genesys Cloud access token>"')
+    if (!match?.[1])
+      throw new ApiError(400, 'MALFORMED_TOKEN', 'Authorization must be "Bearer <Genesys Cloud access token>"')
     req.agent = await resolver.resolve(match[1])
   }
 }

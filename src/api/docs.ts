@@ -8,12 +8,20 @@ import { readFileSync } from 'node:fs'
 
 // Descriptions for routes whose schema does not carry one yet (they are defined in other modules);
 // a route's own `description` always wins. test/api/docs.test.ts fails for a route with neither.
-const FALLBACK: Record<string, { tags: string[]; summary: string; description: string; security?: Array<Record<string, string[]>> }> = {
-  'GET /healthz': { tags: ['operations'], summary: 'Liveness', description: 'The process is alive. Checks nothing else, so an orchestrator restarts only a hung process.' },
+const FALLBACK: Record<
+  string,
+  { tags: string[]; summary: string; description: string; security?: Array<Record<string, string[]>> }
+> = {
+  'GET /healthz': {
+    tags: ['operations'],
+    summary: 'Liveness',
+    description: 'The process is alive. Checks nothing else, so an orchestrator restarts only a hung process.',
+  },
   'GET /readyz': {
     tags: ['operations'],
     summary: 'Readiness',
-    description: '200 when every dependency a ring needs answers (store reachable, event source connected, not shutting down), else 503 with the failing checks.',
+    description:
+      '200 when every dependency a ring needs answers (store reachable, event source connected, not shutting down), else 503 with the failing checks.',
   },
   'POST /api/v1/devices': {
     tags: ['devices'],
@@ -28,17 +36,24 @@ const FALLBACK: Record<string, { tags: string[]; summary: string; description: s
     description: 'The same as `POST /api/v1/devices`, under the name the design guide used.',
     security: [{ agentToken: [] }],
   },
-  'GET /api/v1/devices': { tags: ['devices'], summary: 'This agent’s devices', description: 'Lists the devices registered by the agent who owns the bearer token.', security: [{ agentToken: [] }] },
+  'GET /api/v1/devices': {
+    tags: ['devices'],
+    summary: 'This agent’s devices',
+    description: 'Lists the devices registered by the agent who owns the bearer token.',
+    security: [{ agentToken: [] }],
+  },
   'POST /api/v1/agent/answered/{conversationId}': {
     tags: ['devices'],
     summary: 'This agent answered on one device',
-    description: 'The agent answered on the device named in the body: the agent’s other devices get their cancel at once (`reason: answered-on-device`); when Genesys then reports the connect, no device gets a second cancel.',
+    description:
+      'The agent answered on the device named in the body: the agent’s other devices get their cancel at once (`reason: answered-on-device`); when Genesys then reports the connect, no device gets a second cancel.',
     security: [{ agentToken: [] }],
   },
   'GET /api/v1/admin/audit': {
     tags: ['operations'],
     summary: 'Audit log',
-    description: 'Newest first: every push suppressed (duplicate, presence, no reachable device), failed, expired or refused as a dead token, with its reason. Filter by userId or conversationId. Admin token.',
+    description:
+      'Newest first: every push suppressed (duplicate, presence, no reachable device), failed, expired or refused as a dead token, with its reason. Filter by userId or conversationId. Admin token.',
     security: [{ adminToken: [] }],
   },
   'POST /api/v1/agent/received/{conversationId}': {
@@ -58,18 +73,21 @@ const FALLBACK: Record<string, { tags: string[]; summary: string; description: s
   'GET /api/v1/admin/alarms': {
     tags: ['operations'],
     summary: 'Provider configuration alarms',
-    description: 'Push services that refused the gateway’s credentials (APNs 403, FCM 401, Web Push 401/403) and have not delivered since. Admin token.',
+    description:
+      'Push services that refused the gateway’s credentials (APNs 403, FCM 401, Web Push 401/403) and have not delivered since. Admin token.',
     security: [{ adminToken: [] }],
   },
   'POST /api/v1/events': {
     tags: ['events'],
     summary: 'Webhook event source',
-    description: 'Genesys Cloud events through Amazon EventBridge (an API destination) or any relay; authenticated by the `x-webhook-secret` header. 202 accepted (a repeated event id too).',
+    description:
+      'Genesys Cloud events through Amazon EventBridge (an API destination) or any relay; authenticated by the `x-webhook-secret` header. 202 accepted (a repeated event id too).',
   },
   'DELETE /api/v1/devices': {
     tags: ['devices'],
     summary: 'Remove one of this agent’s phones (sign-out)',
-    description: 'Removes every token registered with `?deviceId=`. 204 when removed; 404 when this agent has no phone with that deviceId.',
+    description:
+      'Removes every token registered with `?deviceId=`. 204 when removed; 404 when this agent has no phone with that deviceId.',
     security: [{ agentToken: [] }],
   },
   'DELETE /api/v1/devices/{token}': {
@@ -84,7 +102,9 @@ const FALLBACK: Record<string, { tags: string[]; summary: string; description: s
 export function packageVersion(): string {
   try {
     const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
-    return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : '0.0.0'
+    return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string'
+      ? pkg.version
+      : '0.0.0'
   } catch {
     return '0.0.0'
   }
@@ -121,5 +141,9 @@ export async function registerDocs(app: FastifyInstance, o: { version?: string }
       return { schema: { ...fallback, ...own }, url }
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { docExpansion: 'list', deepLinking: false } })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    uiConfig: { docExpansion: 'list', deepLinking: false },
+  })
 }

@@ -22,7 +22,13 @@ export function errorBody(code: string, message: string): { error: { code: strin
 
 export const errorResponseSchema = {
   type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      required: ['code', 'message'],
+    },
+  },
   required: ['error'],
 } as const
 
@@ -44,20 +50,36 @@ export function installErrorHandler(app: FastifyInstance): void {
       return reply.code(err.statusCode).headers(err.headers).send(errorBody(err.code, err.message))
     }
     if (err instanceof AgentAuthError) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('UNAUTHORIZED', err.publicMessage ?? 'Genesys Cloud did not accept this access token'))
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send(errorBody('UNAUTHORIZED', err.publicMessage ?? 'Genesys Cloud did not accept this access token'))
     }
     if (err instanceof StoreError) {
       req.log.warn({ err }, 'store step failed; answered 503')
-      return reply.code(503).header('retry-after', '5').send(errorBody('STORE_UNAVAILABLE', 'the device store is unavailable; try again shortly'))
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send(errorBody('STORE_UNAVAILABLE', 'the device store is unavailable; try again shortly'))
     }
     if (err instanceof GenesysApiError) {
       req.log.warn({ err: { code: err.code, message: err.message } }, 'Genesys Cloud could not verify an agent token')
-      return reply.code(err.transient ? 503 : 502).header('retry-after', '5').send(errorBody('GENESYS_UNAVAILABLE', 'Genesys Cloud could not verify the access token right now; try again shortly'))
+      return reply
+        .code(err.transient ? 503 : 502)
+        .header('retry-after', '5')
+        .send(
+          errorBody(
+            'GENESYS_UNAVAILABLE',
+            'Genesys Cloud could not verify the access token right now; try again shortly',
+          ),
+        )
     }
     const fe = err as FastifyError
     if (fe.validation) {
       const first = fe.validation[0]
-      const where = first?.instancePath ? `${fe.validationContext ?? 'body'}${first.instancePath.replace(/\//g, '.')}` : (fe.validationContext ?? 'body')
+      const where = first?.instancePath
+        ? `${fe.validationContext ?? 'body'}${first.instancePath.replace(/\//g, '.')}`
+        : (fe.validationContext ?? 'body')
       return reply.code(400).send(errorBody('INVALID_REQUEST', `${where} ${first?.message ?? 'is invalid'}`))
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

@@ -42,7 +42,9 @@ const agentKey = (req: FastifyRequest): string => {
 
 function limited(ttlInSeconds: number, who: string): ApiError {
   const after = Math.max(1, ttlInSeconds)
-  return new ApiError(429, 'RATE_LIMITED', `too many requests ${who}; retry in ${after} s`, { 'retry-after': String(after) })
+  return new ApiError(429, 'RATE_LIMITED', `too many requests ${who}; retry in ${after} s`, {
+    'retry-after': String(after),
+  })
 }
 
 const none: RequestHook = async () => undefined
@@ -51,14 +53,21 @@ const none: RequestHook = async () => undefined
 export async function registerRateLimits(app: FastifyInstance, o: RateLimitOptions): Promise<RateLimitHooks> {
   await app.register(rateLimit, { global: false, cache: TRACKED_KEYS })
   if (o.perIpPerMinute > 0) {
-    const perIp = app.createRateLimit({ max: o.perIpPerMinute, timeWindow: WINDOW_MS, keyGenerator: (req) => `ip:${req.ip}` })
+    const perIp = app.createRateLimit({
+      max: o.perIpPerMinute,
+      timeWindow: WINDOW_MS,
+      keyGenerator: (req) => `ip:${req.ip}`,
+    })
     app.addHook('onRequest', async (req) => {
       if (EXEMPT.has(req.routeOptions.url ?? '')) return
       const r = await perIp(req)
       if (!r.isAllowed && r.isExceeded) throw limited(r.ttlInSeconds, 'from this address')
     })
   }
-  return { perAgent: perAgentHook(app, o.perAgentPerMinute), perUserWrites: perUserHook(app, o.writesPerUserPerMinute ?? 0) }
+  return {
+    perAgent: perAgentHook(app, o.perAgentPerMinute),
+    perUserWrites: perUserHook(app, o.writesPerUserPerMinute ?? 0),
+  }
 }
 
 function perAgentHook(app: FastifyInstance, max: number): RequestHook {
@@ -72,7 +81,11 @@ function perAgentHook(app: FastifyInstance, max: number): RequestHook {
 
 function perUserHook(app: FastifyInstance, max: number): RequestHook {
   if (max <= 0) return none
-  const perUser = app.createRateLimit({ max, timeWindow: WINDOW_MS, keyGenerator: (req) => `user:${req.agent?.userId ?? ''}` })
+  const perUser = app.createRateLimit({
+    max,
+    timeWindow: WINDOW_MS,
+    keyGenerator: (req) => `user:${req.agent?.userId ?? ''}`,
+  })
   return async (req) => {
     // Runs after agentAuth; without an identity there is nothing to count (the route refuses anyway).
     if (!req.agent) return

@@ -65,7 +65,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     // response, which neither limits.
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    http: { headersTimeout: limits.requestTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+    http: {
+      headersTimeout: limits.requestTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    },
     // Fastify bundles its own pino typings; the instance is the same pino logger.
     loggerInstance: o.logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
     bodyLimit: o.bodyLimit ?? 16 * 1024,
@@ -83,10 +87,20 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     // error shape too, and never echo the path: it may hold a device token.
     frameworkErrors: (err, _req, reply) => {
       const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-      void (reply as unknown as FastifyReply).code(tooLong ? 414 : 400).send(errorBody(tooLong ? 'PATH_TOO_LONG' : 'BAD_URL', tooLong ? 'a path parameter is longer than 4096 characters' : 'the URL is not valid'))
+      void (reply as unknown as FastifyReply)
+        .code(tooLong ? 414 : 400)
+        .send(
+          errorBody(
+            tooLong ? 'PATH_TOO_LONG' : 'BAD_URL',
+            tooLong ? 'a path parameter is longer than 4096 characters' : 'the URL is not valid',
+          ),
+        )
     },
     // A hop count trusts that many proxies in front (proxy-addr's hop index starts at 0).
-    trustProxy: typeof o.trustProxy === 'number' ? ((_addr: string, hop: number) => hop < (o.trustProxy as number)) : (o.trustProxy ?? false),
+    trustProxy:
+      typeof o.trustProxy === 'number'
+        ? (_addr: string, hop: number) => hop < (o.trustProxy as number)
+        : (o.trustProxy ?? false),
   })
   installErrorHandler(app)
   // Answers are JSON or text for programs, never documents to sniff, frame or cache (device lists

@@ -11,7 +11,13 @@ export async function agentNames(config: Config, userIds: string[], timeoutMs = 
   if (!clientId || !clientSecret || userIds.length === 0) return names
   const dispatcher = createDispatcher()
   const logger = silentLogger()
-  const auth = new ClientCredentialsAuth({ loginUrl: config.genesys.loginUrl, clientId, clientSecret, dispatcher, logger })
+  const auth = new ClientCredentialsAuth({
+    loginUrl: config.genesys.loginUrl,
+    clientId,
+    clientSecret,
+    dispatcher,
+    logger,
+  })
   const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher, logger, maxRetries: 0 })
   let timer: NodeJS.Timeout | undefined
   const lookups = Promise.allSettled(userIds.map(async (id) => names.set(id, (await rest.getUser(id)).name)))

@@ -33,14 +33,18 @@ export function configFrom(file: string | undefined, env: Record<string, string 
     } catch (err) {
       throw new UsageError(`--config ${file}: ${err instanceof Error ? err.message : String(err)}`)
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`--config ${file}: expected a JSON object of settings`)
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new UsageError(`--config ${file}: expected a JSON object of settings`)
     fromFile = Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]))
   }
   try {
     return loadConfig({ ...fromFile, ...env })
   } catch (err) {
     // One line per problem, each with the command's prefix.
-    if (err instanceof ConfigError) throw new UsageError(err.problems.map((p) => `configuration error: ${p.setting}: ${p.message}`).join('\npush-gateway: '))
+    if (err instanceof ConfigError)
+      throw new UsageError(
+        err.problems.map((p) => `configuration error: ${p.setting}: ${p.message}`).join('\npush-gateway: '),
+      )
     throw err
   }
 }
@@ -50,7 +54,10 @@ export async function runCommand(io: Io, body: () => Promise<number>): Promise<n
   try {
     return await body()
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+    if (
+      err instanceof UsageError ||
+      (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
       io.err(`push-gateway: ${err.message}`)
       return EXIT.usage
     }
@@ -59,6 +66,7 @@ export async function runCommand(io: Io, body: () => Promise<number>): Promise<n
 }
 
 export function describeError(err: unknown): string {
-  if (err instanceof Error) return 'code' in err && typeof err.code === 'string' ? `${err.message} (${err.code})` : err.message
+  if (err instanceof Error)
+    return 'code' in err && typeof err.code === 'string' ? `${err.message} (${err.code})` : err.message
   return String(err)
 }

@@ -25,7 +25,11 @@ Exit codes: 0 copied and verified, 1 failed or not verified, 2 bad usage.`
 
 /** The stores a migration can read or write: every persistent one (memory: lives in one process). */
 function persistent(url: string): boolean {
-  return (url.startsWith('sqlite:') && url.length > 'sqlite:'.length && url !== 'sqlite::memory:') || isRedisUrl(url) || isDynamoUrl(url)
+  return (
+    (url.startsWith('sqlite:') && url.length > 'sqlite:'.length && url !== 'sqlite::memory:') ||
+    isRedisUrl(url) ||
+    isDynamoUrl(url)
+  )
 }
 
 export interface MigrateResult {
@@ -52,8 +56,15 @@ export async function migrateDevices(o: MigrateOptions): Promise<MigrateResult> 
   for (const userId of users) {
     for (const device of await o.from.listDevices(userId)) {
       const there = await o.to.getDevice(device.token)
-      if (there && there.userId === device.userId && there.deviceId === device.deviceId && there.registeredAt >= device.registeredAt) skipped++
-      else if (there && there.registeredAt > device.registeredAt) skipped++ // re-registered on the target since
+      if (
+        there &&
+        there.userId === device.userId &&
+        there.deviceId === device.deviceId &&
+        there.registeredAt >= device.registeredAt
+      )
+        skipped++
+      else if (there && there.registeredAt > device.registeredAt)
+        skipped++ // re-registered on the target since
       else {
         await o.to.upsertDevice(device)
         copied++
@@ -66,25 +77,44 @@ export async function migrateDevices(o: MigrateOptions): Promise<MigrateResult> 
   for (const userId of users) {
     for (const device of await o.from.listDevices(userId)) {
       const there = await o.to.getDevice(device.token)
-      if (there && there.registeredAt >= device.registeredAt && (there.registeredAt > device.registeredAt || there.deviceId === device.deviceId)) verified++
+      if (
+        there &&
+        there.registeredAt >= device.registeredAt &&
+        (there.registeredAt > device.registeredAt || there.deviceId === device.deviceId)
+      )
+        verified++
     }
   }
   return { total, copied, skipped, verified }
 }
 
-export async function runMigrateStore(args: string[], io: { stderr: NodeJS.WritableStream; stdout: NodeJS.WritableStream } = process): Promise<number> {
+export async function runMigrateStore(
+  args: string[],
+  io: { stderr: NodeJS.WritableStream; stdout: NodeJS.WritableStream } = process,
+): Promise<number> {
   let values: { from?: string; to?: string; help?: boolean; 'create-tables'?: boolean }
   try {
-    values = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' }, 'create-tables': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values
+    values = parseArgs({
+      args,
+      options: {
+        from: { type: 'string' },
+        to: { type: 'string' },
+        'create-tables': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values
   } catch (err) {
     io.stderr.write(`push-gateway migrate-store: ${(err as Error).message}\n\n${MIGRATE_USAGE}\n`)
     return 2
   }
-  if (values.help) return void io.stdout.write(`${MIGRATE_USAGE}\n`), 0
+  if (values.help) return (void io.stdout.write(`${MIGRATE_USAGE}\n`), 0)
   const fromUrl = values.from ?? ''
   const toUrl = values.to ?? ''
   if (!persistent(fromUrl) || !persistent(toUrl)) {
-    io.stderr.write(`push-gateway migrate-store: --from and --to must each be a sqlite:<path>, redis…:// or dynamodb:// store URL\n\n${MIGRATE_USAGE}\n`)
+    io.stderr.write(
+      `push-gateway migrate-store: --from and --to must each be a sqlite:<path>, redis…:// or dynamodb:// store URL\n\n${MIGRATE_USAGE}\n`,
+    )
     return 2
   }
   if (fromUrl === toUrl) {
@@ -95,12 +125,23 @@ export async function runMigrateStore(args: string[], io: { stderr: NodeJS.Writa
   // 0/0" and leave an empty database behind. The source must exist.
   const fromPath = fromUrl.startsWith('sqlite:') ? fromUrl.slice('sqlite:'.length) : undefined
   if (fromPath !== undefined && fromPath !== ':memory:' && !existsSync(fromPath)) {
-    io.stderr.write(`push-gateway migrate-store: --from ${fromUrl}: no such file; nothing was copied or created (check the path: the gateway's default is sqlite:./data/gateway.db)\n`)
+    io.stderr.write(
+      `push-gateway migrate-store: --from ${fromUrl}: no such file; nothing was copied or created (check the path: the gateway's default is sqlite:./data/gateway.db)\n`,
+    )
     return 1
   }
   let from: Store | undefined
   let to: Store | undefined
-  const bar = new cliProgress.SingleBar({ stream: io.stderr, format: 'devices [{bar}] {percentage}% {value}/{total}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 1_000 }, cliProgress.Presets.shades_classic)
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: io.stderr,
+      format: 'devices [{bar}] {percentage}% {value}/{total}',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 1_000,
+    },
+    cliProgress.Presets.shades_classic,
+  )
   try {
     from = await openStore(fromUrl)
     to = await openStore(toUrl, { createTables: values['create-tables'] === true })
@@ -118,7 +159,9 @@ export async function runMigrateStore(args: string[], io: { stderr: NodeJS.Writa
   } catch (err) {
     bar.stop()
     // The URL may carry a password: the message names the failure, not the URL.
-    io.stderr.write(`push-gateway migrate-store: failed: ${(err as Error).message}; devices copied so far stay, run it again to resume\n`)
+    io.stderr.write(
+      `push-gateway migrate-store: failed: ${(err as Error).message}; devices copied so far stay, run it again to resume\n`,
+    )
     return 1
   } finally {
     await Promise.allSettled([from?.close(), to?.close()])

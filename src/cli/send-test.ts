@@ -49,22 +49,42 @@ function describe(o: PushOutcome): DeviceResult {
   }
 }
 
-export async function runSendTest(config: Config, io: Io, o: { userId: string; media: MediaType; ringMs: number; json?: boolean }): Promise<{ code: number; results: DeviceResult[] }> {
+export async function runSendTest(
+  config: Config,
+  io: Io,
+  o: { userId: string; media: MediaType; ringMs: number; json?: boolean },
+): Promise<{ code: number; results: DeviceResult[] }> {
   const clock = systemClock
   const logger = silentLogger()
   const store = await openStore(config.storeUrl, { clock, logger })
   const providers: Partial<Record<ProviderName, PushProvider>> = {}
   if (config.apns) {
     const a = config.apns
-    providers.apns = createApnsProvider({ key: { keyId: a.keyId, teamId: a.teamId, privateKeyPem: a.keyPem }, logger, ...(a.url ? { url: a.url } : {}), ...(io.ca ? { ca: io.ca } : {}) }) as PushProvider
+    providers.apns = createApnsProvider({
+      key: { keyId: a.keyId, teamId: a.teamId, privateKeyPem: a.keyPem },
+      logger,
+      ...(a.url ? { url: a.url } : {}),
+      ...(io.ca ? { ca: io.ca } : {}),
+    }) as PushProvider
   }
-  if (config.fcm) providers.fcm = createFcmProvider({ serviceAccount: config.fcm.serviceAccount, url: config.fcm.url, clock, logger, ...(io.ca ? { ca: io.ca } : {}) }) as PushProvider
+  if (config.fcm)
+    providers.fcm = createFcmProvider({
+      serviceAccount: config.fcm.serviceAccount,
+      url: config.fcm.url,
+      clock,
+      logger,
+      ...(io.ca ? { ca: io.ca } : {}),
+    }) as PushProvider
   const dispatcher = new Dispatcher({
     providers,
     store,
     clock,
     logger,
-    payload: { apnsTopic: config.apns?.topic, apnsEnvironment: config.apns?.environment ?? 'production', redactCaller: config.payload.redactCaller },
+    payload: {
+      apnsTopic: config.apns?.topic,
+      apnsEnvironment: config.apns?.environment ?? 'production',
+      redactCaller: config.payload.redactCaller,
+    },
   })
   const results: DeviceResult[] = []
   try {
@@ -74,9 +94,19 @@ export async function runSendTest(config: Config, io: Io, o: { userId: string; m
       return { code: EXIT.failed, results }
     }
     const { targets, skipped } = selectRingTargets(devices, o.media)
-    for (const s of skipped) if (!o.json) io.out(`  --    ${tokenPrefix(s.device.token).padEnd(12)} ${s.device.platform.padEnd(8)} not rung: ${s.reason}`)
+    for (const s of skipped)
+      if (!o.json)
+        io.out(`  --    ${tokenPrefix(s.device.token).padEnd(12)} ${s.device.platform.padEnd(8)} not rung: ${s.reason}`)
     const now = clock.now()
-    const ring: RingContext = { conversationId: `push-gateway-test-${randomUUID()}`, userId: o.userId, participantId: 'push-gateway-test', mediaType: o.media, offeredAt: now, queueName: 'push-gateway test', callerDisplay: 'push-gateway test' }
+    const ring: RingContext = {
+      conversationId: `push-gateway-test-${randomUUID()}`,
+      userId: o.userId,
+      participantId: 'push-gateway-test',
+      mediaType: o.media,
+      offeredAt: now,
+      queueName: 'push-gateway test',
+      callerDisplay: 'push-gateway test',
+    }
     const ringIntent: PushIntent = { action: 'ring', ring, targets, expiresAt: now + config.ring.timeoutMs }
     const rang = await dispatcher.dispatch(ringIntent)
     results.push(...rang.map(describe))
@@ -85,7 +115,13 @@ export async function runSendTest(config: Config, io: Io, o: { userId: string; m
     if (delivered.length > 0) {
       await new Promise((r) => setTimeout(r, o.ringMs))
       const cancelTargets = selectCancelTargets(delivered, await store.listDevices(o.userId), config.ring.iosCallCancel)
-      const cancelled = await dispatcher.dispatch({ action: 'cancel', ring, targets: cancelTargets, expiresAt: clock.now() + config.ring.timeoutMs, reason: 'ended' })
+      const cancelled = await dispatcher.dispatch({
+        action: 'cancel',
+        ring,
+        targets: cancelTargets,
+        expiresAt: clock.now() + config.ring.timeoutMs,
+        reason: 'ended',
+      })
       const more = cancelled.map(describe)
       results.push(...more)
       print(io, more, o.json)
@@ -105,7 +141,9 @@ function print(io: Io, results: DeviceResult[], json: boolean | undefined): void
   for (const r of results) {
     const mark = r.result === 'delivered' ? '  ok  ' : '  FAIL'
     const why = r.reason ? ` (${r.reason})` : ''
-    io.out(`${mark}  ${r.device.padEnd(12)} ${r.platform.padEnd(8)} ${r.action.padEnd(7)} via ${r.via.padEnd(6)} ${r.result}${why}${r.ms !== undefined ? ` ${r.ms} ms` : ''}${r.removed ? ' — token removed' : ''}`)
+    io.out(
+      `${mark}  ${r.device.padEnd(12)} ${r.platform.padEnd(8)} ${r.action.padEnd(7)} via ${r.via.padEnd(6)} ${r.result}${why}${r.ms !== undefined ? ` ${r.ms} ms` : ''}${r.removed ? ' — token removed' : ''}`,
+    )
   }
 }
 
@@ -113,16 +151,26 @@ export async function sendTestCommand(args: string[], io: Io): Promise<number> {
   return runCommand(io, async () => {
     const { values } = parseArgs({
       args,
-      options: { user: { type: 'string' }, media: { type: 'string' }, 'ring-seconds': { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        user: { type: 'string' },
+        media: { type: 'string' },
+        'ring-seconds': { type: 'string' },
+        config: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     })
-    if (values.help) return io.out(SEND_TEST_USAGE), EXIT.ok
+    if (values.help) return (io.out(SEND_TEST_USAGE), EXIT.ok)
     if (!values.user) throw new UsageError(`send-test needs --user <genesys-user-id>\n\n${SEND_TEST_USAGE}`)
     const media = (values.media ?? 'voice') as MediaType
     if (!MEDIA_TYPES.includes(media)) throw new UsageError(`--media must be one of ${MEDIA_TYPES.join(', ')}`)
     const seconds = Number(values['ring-seconds'] ?? '5')
-    if (!Number.isFinite(seconds) || seconds < 0 || seconds > 60) throw new UsageError('--ring-seconds must be a number from 0 to 60')
+    if (!Number.isFinite(seconds) || seconds < 0 || seconds > 60)
+      throw new UsageError('--ring-seconds must be a number from 0 to 60')
     const config = configFrom(values.config)
-    return (await runSendTest(config, io, { userId: values.user, media, ringMs: seconds * 1000, json: values.json === true })).code
+    return (
+      await runSendTest(config, io, { userId: values.user, media, ringMs: seconds * 1000, json: values.json === true })
+    ).code
   })
 }

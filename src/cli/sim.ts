@@ -16,7 +16,7 @@ const quote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`
 
 export async function runSim(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } }, strict: true })
-  if (values.help) return void out.write(`${SIM_USAGE}\n`), 0
+  if (values.help) return (void out.write(`${SIM_USAGE}\n`), 0)
   const world = await startTestWorld()
   const phones = new PhoneNetwork(world, { bundleId: world.bundleId })
   const alice = world.genesys.addAgent({ name: 'Alice Example' })
@@ -24,7 +24,13 @@ export async function runSim(args: string[], out: NodeJS.WritableStream = proces
   const iphone = phones.iphone({ name: "Alice's iPhone", appState: 'background' })
   const android = phones.android({ name: "Bob's Android phone", appState: 'background' })
   const port = process.env.PORT ?? '8080'
-  const env = { ...world.env, NODE_EXTRA_CA_CERTS: world.caFile, STORE_URL: 'sqlite:./data/sim-gateway.db', PORT: port, HOST: '127.0.0.1' }
+  const env = {
+    ...world.env,
+    NODE_EXTRA_CA_CERTS: world.caFile,
+    STORE_URL: 'sqlite:./data/sim-gateway.db',
+    PORT: port,
+    HOST: '127.0.0.1',
+  }
   const register = (token: string, body: Record<string, unknown>) =>
     `curl -s -X POST http://127.0.0.1:${port}/api/v1/devices -H 'authorization: Bearer ${token}' -H 'content-type: application/json' -d ${quote(JSON.stringify(body))}`
 
@@ -41,7 +47,7 @@ export async function runSim(args: string[], out: NodeJS.WritableStream = proces
       'npx push-gateway doctor                      # every check passes against the simulators',
       'npx push-gateway start                       # the gateway, listening on port ' + port,
       '',
-      '3. With the gateway running, register the agents\' phones as their apps would:',
+      "3. With the gateway running, register the agents' phones as their apps would:",
       '',
       ...iphone.registrations().map((body) => register(alice.accessToken, body)),
       ...android.registrations().map((body) => register(bob.accessToken, body)),
@@ -58,8 +64,13 @@ export async function runSim(args: string[], out: NodeJS.WritableStream = proces
     ].join('\n'),
   )
   const show = (provider: string) => () => {
-    const ringing = phones.phones().filter((phone) => phone.ringing()).map((phone) => phone.name)
-    out.write(`${new Date().toISOString()}  ${provider} push accepted; ringing now: ${ringing.length > 0 ? ringing.join(', ') : 'none'}\n`)
+    const ringing = phones
+      .phones()
+      .filter((phone) => phone.ringing())
+      .map((phone) => phone.name)
+    out.write(
+      `${new Date().toISOString()}  ${provider} push accepted; ringing now: ${ringing.length > 0 ? ringing.join(', ') : 'none'}\n`,
+    )
   }
   // After the phones have handled the push (their listeners were added first).
   world.apns.on('push', show('APNs'))

@@ -44,9 +44,14 @@ async function register(api: string, accessToken: string, demo: DemoPhone): Prom
 }
 
 export async function runDemo(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { loops: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
+  const { values } = parseArgs({
+    args,
+    options: { loops: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  })
   if (values.help) {
-    process.stdout.write('Usage: push-gateway demo [--loops N] [--port P]\n  Runs the gateway against the built-in simulator and sandboxes; --loops stops after N rounds.\n')
+    process.stdout.write(
+      'Usage: push-gateway demo [--loops N] [--port P]\n  Runs the gateway against the built-in simulator and sandboxes; --loops stops after N rounds.\n',
+    )
     return
   }
   const loops = values.loops ? Number(values.loops) : Infinity
@@ -66,7 +71,10 @@ export async function runDemo(args: string[]): Promise<void> {
   }
   const port = asked !== undefined || (await portFree(wanted, host)) ? wanted : 0
 
-  process.stdout.write(colour.bold('genesys-push-gateway demo') + colour.dim(' — simulated Genesys Cloud, APNs, FCM and Web Push sandboxes and phones over TLS on loopback\n'))
+  process.stdout.write(
+    colour.bold('genesys-push-gateway demo') +
+      colour.dim(' — simulated Genesys Cloud, APNs, FCM and Web Push sandboxes and phones over TLS on loopback\n'),
+  )
   const world: TestWorld = await startTestWorld()
   const adminToken = randomBytes(24).toString('base64url')
   const config = loadConfig({
@@ -97,16 +105,41 @@ export async function runDemo(args: string[]): Promise<void> {
   // Pushes take 40-240 ms from the push service to a phone; the apps report each one (receipts).
   const phones = new PhoneNetwork(world, { bundleId: world.bundleId, delivery: { delayMs: 40, jitterMs: 200 } })
   const reporters: ReceiptReporter[] = []
-  world.apns.on('push', (p: { token: string; headers: Record<string, string>; payload: Record<string, unknown>; hrtime: number }) =>
-    view.accepted('APNs', p.token, String(p.payload.genesys_conversation_id), String(p.payload.action), `${p.headers['apns-push-type']} ${p.headers['apns-topic']}`, p.hrtime),
+  world.apns.on(
+    'push',
+    (p: { token: string; headers: Record<string, string>; payload: Record<string, unknown>; hrtime: number }) =>
+      view.accepted(
+        'APNs',
+        p.token,
+        String(p.payload.genesys_conversation_id),
+        String(p.payload.action),
+        `${p.headers['apns-push-type']} ${p.headers['apns-topic']}`,
+        p.hrtime,
+      ),
   )
   world.fcm.on('message', (m: { message: Record<string, unknown>; hrtime: number }) => {
     const data = (m.message.data ?? {}) as Record<string, string>
     const android = (m.message.android ?? {}) as Record<string, string>
-    view.accepted('FCM', String(m.message.token), String(data.genesys_conversation_id), String(data.action), `data ${android.priority ?? ''}`, m.hrtime)
+    view.accepted(
+      'FCM',
+      String(m.message.token),
+      String(data.genesys_conversation_id),
+      String(data.action),
+      `data ${android.priority ?? ''}`,
+      m.hrtime,
+    )
   })
-  world.webpush.on('push', (w: { endpoint: string; payload?: Record<string, unknown>; urgency: string; hrtime: number }) =>
-    view.accepted('Web Push', w.endpoint, String(w.payload?.genesys_conversation_id), String(w.payload?.action), `urgency ${w.urgency}`, w.hrtime),
+  world.webpush.on(
+    'push',
+    (w: { endpoint: string; payload?: Record<string, unknown>; urgency: string; hrtime: number }) =>
+      view.accepted(
+        'Web Push',
+        w.endpoint,
+        String(w.payload?.genesys_conversation_id),
+        String(w.payload?.action),
+        `urgency ${w.urgency}`,
+        w.hrtime,
+      ),
   )
 
   let stopping = false
@@ -130,7 +163,9 @@ export async function runDemo(args: string[]): Promise<void> {
     const api = await gateway.start()
     view.line('gateway', `listening on ${api} (store ${config.storeUrl}); Genesys simulator at ${world.genesys.url}`)
     const dashboardUrl = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${new URL(api).port}/dashboard`
-    process.stdout.write(`\nDashboard: ${dashboardUrl}\nAdmin token: ${adminToken}  (paste it into the dashboard's sign-in; a new one on every start)\n\n`)
+    process.stdout.write(
+      `\nDashboard: ${dashboardUrl}\nAdmin token: ${adminToken}  (paste it into the dashboard's sign-in; a new one on every start)\n\n`,
+    )
 
     const queue = world.genesys.addQueue({ name: 'Sales Support' })
     const alice = world.genesys.addAgent({ name: 'Alice Example' })
@@ -154,7 +189,10 @@ export async function runDemo(args: string[]): Promise<void> {
       await register(api, agent.accessToken, demo)
       reporters.push(new ReceiptReporter(demo.phone, { gateway: api, accessToken: agent.accessToken }))
       for (const token of demo.phone.tokens()) deviceNames.set(token, demo.phone.name)
-      view.line('agent', `${agent.name} registered ${demo.phone.name} (${demo.phone.tokens().length} token${demo.phone.tokens().length > 1 ? 's' : ''}) with POST /api/v1/devices`)
+      view.line(
+        'agent',
+        `${agent.name} registered ${demo.phone.name} (${demo.phone.tokens().length} token${demo.phone.tokens().length > 1 ? 's' : ''}) with POST /api/v1/devices`,
+      )
     }
     const showPhones = () => view.phones(phones.phones(), phones.violations().length)
     // The source subscribes new agents' topics as they register; give the subscription a moment.
@@ -171,10 +209,17 @@ export async function runDemo(args: string[]): Promise<void> {
       // 1. A call to Alice, answered on the desk phone after two seconds.
       let at = performance.now()
       const call = g.offer({ userId: alice.userId, mediaType: 'voice', queueId: queue.id, ani: 'tel:+15550199888' })
-      view.genesysChange(call.conversationId, 'ring', `voice call from +15550199888 offered to ${alice.name} (Sales Support)`, at)
+      view.genesysChange(
+        call.conversationId,
+        'ring',
+        `voice call from +15550199888 offered to ${alice.name} (Sales Support)`,
+        at,
+      )
       await sleep(2_000)
       showPhones()
-      change(call.conversationId, 'cancel_ring', `${alice.name} answered the call at her desk`, () => g.answer(call.conversationId))
+      change(call.conversationId, 'cancel_ring', `${alice.name} answered the call at her desk`, () =>
+        g.answer(call.conversationId),
+      )
       await sleep(1_500)
       showPhones()
       g.end(call.conversationId)
@@ -186,17 +231,26 @@ export async function runDemo(args: string[]): Promise<void> {
       view.genesysChange(chat.conversationId, 'ring', `chat from Jane Customer offered to ${bob.name}`, at)
       await sleep(1_500)
       showPhones()
-      change(chat.conversationId, 'cancel_ring', 'the customer left the chat (abandoned)', () => g.abandon(chat.conversationId))
+      change(chat.conversationId, 'cancel_ring', 'the customer left the chat (abandoned)', () =>
+        g.abandon(chat.conversationId),
+      )
       await sleep(800)
       showPhones()
 
       // 3. A callback to Alice that nobody takes: Genesys times the alert out.
       at = performance.now()
-      const callback = g.offer({ userId: alice.userId, mediaType: 'callback', queueId: queue.id, ani: 'tel:+15550142424' })
+      const callback = g.offer({
+        userId: alice.userId,
+        mediaType: 'callback',
+        queueId: queue.id,
+        ani: 'tel:+15550142424',
+      })
       view.genesysChange(callback.conversationId, 'ring', `callback request offered to ${alice.name}`, at)
       await sleep(2_500)
       showPhones()
-      change(callback.conversationId, 'cancel_ring', `${alice.name} did not answer (alerting timed out)`, () => g.noAnswer(callback.conversationId))
+      change(callback.conversationId, 'cancel_ring', `${alice.name} did not answer (alerting timed out)`, () =>
+        g.noAnswer(callback.conversationId),
+      )
       await sleep(1_200)
       showPhones()
       view.line('demo', colour.dim(view.summary()))

@@ -7,7 +7,15 @@ import type { SimulatedPhone } from '../sim/phones/index.js'
 
 const tty = process.stdout.isTTY
 const paint = (code: number) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
-export const colour = { dim: paint(2), green: paint(32), yellow: paint(33), red: paint(31), cyan: paint(36), bold: paint(1), magenta: paint(35) }
+export const colour = {
+  dim: paint(2),
+  green: paint(32),
+  yellow: paint(33),
+  red: paint(31),
+  cyan: paint(36),
+  bold: paint(1),
+  magenta: paint(35),
+}
 
 export class DemoView {
   private readonly started = performance.now()
@@ -46,7 +54,14 @@ export class DemoView {
   }
 
   /** A push service accepted a push (called from the sandboxes' own events). */
-  accepted(service: 'APNs' | 'FCM' | 'Web Push', token: string, conversationId: string, action: string, detail: string, at: number): void {
+  accepted(
+    service: 'APNs' | 'FCM' | 'Web Push',
+    token: string,
+    conversationId: string,
+    action: string,
+    detail: string,
+    at: number,
+  ): void {
     const t0 = this.changes.get(`${conversationId}:${action}`)
     const latency = t0 === undefined ? undefined : at - t0
     if (latency !== undefined) this.latencies.push(latency)
@@ -54,14 +69,18 @@ export class DemoView {
     else this.cancels++
     const device = this.deviceNames.get(token) ?? `${token.slice(0, 8)}…`
     const verb = action === 'ring' ? colour.green('ring  ') : colour.yellow('cancel')
-    const ms = latency === undefined ? '' : colour.bold(`${latency.toFixed(1)} ms`) + colour.dim(' after the Genesys change')
+    const ms =
+      latency === undefined ? '' : colour.bold(`${latency.toFixed(1)} ms`) + colour.dim(' after the Genesys change')
     this.line(service, `${verb} → ${device.padEnd(34)} ${colour.dim(detail.padEnd(22))} ${ms}`)
   }
 
   /** What each agent sees: which phones ring now. */
   phones(phones: SimulatedPhone[], violations: number): void {
     const states = phones.map((p) => `${p.name} ${p.ringing() ? colour.green('ringing') : colour.dim('quiet')}`)
-    this.line('phones', `${states.join(colour.dim(' · '))}${violations > 0 ? colour.red(` (${violations} platform rule violations)`) : ''}`)
+    this.line(
+      'phones',
+      `${states.join(colour.dim(' · '))}${violations > 0 ? colour.red(` (${violations} platform rule violations)`) : ''}`,
+    )
   }
 
   /** The gateway counted a device receipt: the phone's app reported the push. */
@@ -69,7 +88,8 @@ export class DemoView {
     if (latencyMs !== undefined) this.receipts.push(latencyMs)
     const device = this.deviceNames.get(token) ?? `${token.slice(0, 8)}…`
     const verb = action === 'ring' ? colour.green('ring  ') : colour.yellow('cancel')
-    const ms = latencyMs === undefined ? '' : colour.bold(`${Math.round(latencyMs)} ms`) + colour.dim(' push service → phone')
+    const ms =
+      latencyMs === undefined ? '' : colour.bold(`${Math.round(latencyMs)} ms`) + colour.dim(' push service → phone')
     this.line(colour.cyan('receipt'), `${verb} ← ${device.padEnd(34)} ${ms}`)
   }
 

@@ -19,7 +19,11 @@ export class ProviderAlarms {
   private readonly alarms = new Map<ProviderName, ProviderAlarm>()
 
   constructor(
-    private readonly o: { clock: Clock; logger: Logger; onChange?: (provider: ProviderName, alarm: ProviderAlarm | undefined) => void },
+    private readonly o: {
+      clock: Clock
+      logger: Logger
+      onChange?: (provider: ProviderName, alarm: ProviderAlarm | undefined) => void
+    },
   ) {}
 
   raise(provider: ProviderName, reason: string): void {
@@ -31,7 +35,10 @@ export class ProviderAlarms {
     }
     const alarm: ProviderAlarm = { provider, reason, since: this.o.clock.now(), count: 1 }
     this.alarms.set(provider, alarm)
-    this.o.logger.error({ provider, reason, alarm: 'provider-configuration' }, `${provider}: configuration alarm raised; device tokens are kept`)
+    this.o.logger.error(
+      { provider, reason, alarm: 'provider-configuration' },
+      `${provider}: configuration alarm raised; device tokens are kept`,
+    )
     this.o.onChange?.(provider, alarm)
   }
 
@@ -52,6 +59,11 @@ export class ProviderAlarms {
   readiness(): { ok: boolean; detail: string } {
     const active = this.active()
     if (active.length === 0) return { ok: true, detail: 'no provider alarm' }
-    return { ok: false, detail: active.map((a) => `${a.provider}: ${a.reason} (${a.count} push(es) since ${new Date(a.since).toISOString()})`).join('; ') }
+    return {
+      ok: false,
+      detail: active
+        .map((a) => `${a.provider}: ${a.reason} (${a.count} push(es) since ${new Date(a.since).toISOString()})`)
+        .join('; '),
+    }
   }
 }

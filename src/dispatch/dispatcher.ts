@@ -78,7 +78,9 @@ export class Dispatcher {
   }
 
   dispatch(intent: PushIntent): Promise<PushOutcome[]> {
-    return Promise.all(intent.targets.map((target) => this.inOrder(target.device.token, () => this.deliver(intent, target))))
+    return Promise.all(
+      intent.targets.map((target) => this.inOrder(target.device.token, () => this.deliver(intent, target))),
+    )
   }
 
   private inOrder<T>(token: string, work: () => Promise<T>): Promise<T> {
@@ -102,7 +104,12 @@ export class Dispatcher {
       } catch (err) {
         // A bug or an input no payload rule foresaw (e.g. a date out of range): this push fails,
         // counted and logged like any other outcome; the process and the other devices go on.
-        finished = outcome(intent, target, { kind: 'failed', reason: `internal error: ${err instanceof Error ? err.message : String(err)}` }, 0)
+        finished = outcome(
+          intent,
+          target,
+          { kind: 'failed', reason: `internal error: ${err instanceof Error ? err.message : String(err)}` },
+          0,
+        )
         this.o.logger.error({ err, conversationId: intent.ring.conversationId }, 'push could not be built or sent')
       }
       this.report(finished)
@@ -115,34 +122,56 @@ export class Dispatcher {
   private async attempt(intent: PushIntent, target: PushTarget): Promise<PushOutcome> {
     const { clock } = this.o
     const message = buildMessage(intent, target, this.o.payload, clock.now())
-    if (!message) return outcome(intent, target, { kind: 'skipped', reason: `${target.device.platform} push is not configured` }, 0)
+    if (!message)
+      return outcome(intent, target, { kind: 'skipped', reason: `${target.device.platform} push is not configured` }, 0)
     const provider = this.o.providers[message.provider]
-    if (!provider) return outcome(intent, target, { kind: 'skipped', reason: `${message.provider} is not configured` }, 0)
+    if (!provider)
+      return outcome(intent, target, { kind: 'skipped', reason: `${message.provider} is not configured` }, 0)
 
     let sentAtHr: number | undefined
     for (let attempt = 1; ; attempt++) {
       const remaining = intent.expiresAt - clock.now()
       if (remaining <= 0) {
-        return outcome(intent, target, { kind: 'expired', reason: 'the ring ended before the push could go out' }, attempt - 1, provider.name, sentAtHr)
+        return outcome(
+          intent,
+          target,
+          { kind: 'expired', reason: 'the ring ended before the push could go out' },
+          attempt - 1,
+          provider.name,
+          sentAtHr,
+        )
       }
       if (!this.slots.tryAcquire()) {
         await this.slots.acquire(intent.ring.userId)
         if (clock.now() >= intent.expiresAt) {
           this.slots.release()
-          return outcome(intent, target, { kind: 'expired', reason: 'the ring ended while the push waited for a free slot (PUSH_MAX_IN_FLIGHT)' }, attempt - 1, provider.name, sentAtHr)
+          return outcome(
+            intent,
+            target,
+            { kind: 'expired', reason: 'the ring ended while the push waited for a free slot (PUSH_MAX_IN_FLIGHT)' },
+            attempt - 1,
+            provider.name,
+            sentAtHr,
+          )
         }
       }
       sentAtHr ??= performance.now()
       let result: SendResult
       try {
-        result = await this.sendOnce(provider, message, this.deadlineSignal(intent.expiresAt), intent.ring.conversationId)
+        result = await this.sendOnce(
+          provider,
+          message,
+          this.deadlineSignal(intent.expiresAt),
+          intent.ring.conversationId,
+        )
       } finally {
         this.slots.release()
       }
       if (result.kind === 'delivered' && result.environment && result.environment !== target.device.environment) {
         await this.moveEnvironment(target, result.environment, intent.ring.conversationId)
       }
-      if (result.kind === 'delivered' || result.kind === 'failed') return outcome(intent, target, result, attempt, provider.name, sentAtHr)
+      if (result.kind === 'delivered' || result.kind === 'failed')
+        return outcome(intent, target, result, attempt, provider.name, sentAtHr)
       if (result.kind === 'invalid-token') {
         const pruned = await this.prune(target, result, intent.ring.conversationId)
         return outcome(intent, target, result, attempt, provider.name, sentAtHr, pruned)
@@ -151,7 +180,14 @@ export class Dispatcher {
       const backoff = Math.random() * Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (attempt - 1))
       const wait = Math.max(backoff, result.retryAfterMs ?? 0)
       if (attempt >= this.maxAttempts || clock.now() + wait >= intent.expiresAt) {
-        return outcome(intent, target, { kind: 'expired', reason: `gave up after ${attempt} attempt(s): ${result.reason}` }, attempt, provider.name, sentAtHr)
+        return outcome(
+          intent,
+          target,
+          { kind: 'expired', reason: `gave up after ${attempt} attempt(s): ${result.reason}` },
+          attempt,
+          provider.name,
+          sentAtHr,
+        )
       }
       await new Promise((resolve) => setTimeout(resolve, wait))
     }
@@ -176,47 +212,91 @@ export class Dispatcher {
     return signal
   }
 
-  private async sendOnce(provider: PushProvider, message: PushMessage, signal: AbortSignal, conversationId: string): Promise<SendResult> {
+  private async sendOnce(
+    provider: PushProvider,
+    message: PushMessage,
+    signal: AbortSignal,
+    conversationId: string,
+  ): Promise<SendResult> {
     try {
       return await provider.send(message, signal, { conversationId })
     } catch (err) {
       // A provider should classify everything; an exception is a bug or a network surprise: retryable.
-      this.o.logger.warn({ err, conversationId, provider: provider.name }, 'provider threw instead of returning a result')
+      this.o.logger.warn(
+        { err, conversationId, provider: provider.name },
+        'provider threw instead of returning a result',
+      )
       return { kind: 'retry', reason: err instanceof Error ? err.message : String(err) }
     }
   }
 
-  private async prune(target: PushTarget, result: Extract<SendResult, { kind: 'invalid-token' }>, conversationId: string): Promise<boolean> {
+  private async prune(
+    target: PushTarget,
+    result: Extract<SendResult, { kind: 'invalid-token' }>,
+    conversationId: string,
+  ): Promise<boolean> {
     try {
       const pruned = await this.o.store.pruneToken(target.device.token, result.timestamp)
-      this.o.logger.info({ conversationId, userId: target.device.userId, device: tokenPrefix(target.device.token), reason: result.reason, pruned }, 'push service rejected the device token')
+      this.o.logger.info(
+        {
+          conversationId,
+          userId: target.device.userId,
+          device: tokenPrefix(target.device.token),
+          reason: result.reason,
+          pruned,
+        },
+        'push service rejected the device token',
+      )
       return pruned
     } catch (err) {
-      this.o.logger.error({ err, conversationId, device: tokenPrefix(target.device.token) }, 'could not prune a dead device token')
+      this.o.logger.error(
+        { err, conversationId, device: tokenPrefix(target.device.token) },
+        'could not prune a dead device token',
+      )
       return false
     }
   }
 
   /** APNs delivered through the other environment: remember it, so the next push goes there first. */
-  private async moveEnvironment(target: PushTarget, environment: 'production' | 'sandbox', conversationId: string): Promise<void> {
+  private async moveEnvironment(
+    target: PushTarget,
+    environment: 'production' | 'sandbox',
+    conversationId: string,
+  ): Promise<void> {
     try {
       const current = await this.o.store.getDevice(target.device.token)
       if (!current || current.userId !== target.device.userId || current.environment === environment) return
       await this.o.store.upsertDevice({ ...current, environment })
-      this.o.logger.info({ conversationId, userId: current.userId, device: tokenPrefix(current.token), environment }, 'device environment corrected')
+      this.o.logger.info(
+        { conversationId, userId: current.userId, device: tokenPrefix(current.token), environment },
+        'device environment corrected',
+      )
     } catch (err) {
-      this.o.logger.warn({ err, conversationId, device: tokenPrefix(target.device.token) }, 'could not record the device environment')
+      this.o.logger.warn(
+        { err, conversationId, device: tokenPrefix(target.device.token) },
+        'could not record the device environment',
+      )
     }
   }
 
   private report(outcome: PushOutcome): void {
     const { result, target, intent } = outcome
     if (outcome.provider && result.kind === 'delivered') this.o.alarms?.clear(outcome.provider)
-    if (outcome.provider && result.kind === 'failed' && result.config) this.o.alarms?.raise(outcome.provider, result.reason)
+    if (outcome.provider && result.kind === 'failed' && result.config)
+      this.o.alarms?.raise(outcome.provider, result.reason)
     if (result.kind !== 'delivered') {
       const level = result.kind === 'failed' && 'config' in result && result.config ? 'error' : 'warn'
       this.o.logger[level](
-        { action: intent.action, conversationId: intent.ring.conversationId, userId: target.device.userId, device: tokenPrefix(target.device.token), provider: outcome.provider, result: result.kind, reason: result.reason, attempts: outcome.attempts },
+        {
+          action: intent.action,
+          conversationId: intent.ring.conversationId,
+          userId: target.device.userId,
+          device: tokenPrefix(target.device.token),
+          provider: outcome.provider,
+          result: result.kind,
+          reason: result.reason,
+          attempts: outcome.attempts,
+        },
         'push not delivered',
       )
     }
@@ -231,6 +311,14 @@ export class Dispatcher {
  * dispatcher alone at 2,000 events/s (no-op providers) 1.9 MB survived each scavenge with the
  * spread against 0.8 MB with the literal.
  */
-function outcome(intent: PushIntent, target: PushTarget, result: DeliveryResult, attempts: number, provider?: ProviderName, sentAtHr?: number, pruned = false): PushOutcome {
+function outcome(
+  intent: PushIntent,
+  target: PushTarget,
+  result: DeliveryResult,
+  attempts: number,
+  provider?: ProviderName,
+  sentAtHr?: number,
+  pruned = false,
+): PushOutcome {
   return { intent, target, provider, result, attempts, sentAtHr, answeredAtHr: performance.now(), pruned }
 }

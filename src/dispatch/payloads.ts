@@ -75,10 +75,22 @@ function apnsMessage(intent: PushIntent, target: PushTarget, options: PayloadOpt
   }
   const aps: Record<string, unknown> =
     intent.action === 'ring'
-      ? { alert: text, sound: 'default', category: RING_CATEGORY, 'interruption-level': 'time-sensitive', 'thread-id': ring.conversationId }
+      ? {
+          alert: text,
+          sound: 'default',
+          category: RING_CATEGORY,
+          'interruption-level': 'time-sensitive',
+          'thread-id': ring.conversationId,
+        }
       : // content-available: the only way an alert reaches app code while the app is in the
         // background, where it ends the CallKit call; the text is what a killed app's phone shows.
-        { alert: text, 'content-available': 1, category: CANCEL_CATEGORY, 'interruption-level': 'passive', 'thread-id': ring.conversationId }
+        {
+          alert: text,
+          'content-available': 1,
+          category: CANCEL_CATEGORY,
+          'interruption-level': 'passive',
+          'thread-id': ring.conversationId,
+        }
   return {
     provider: 'apns',
     token: target.device.token,
@@ -104,7 +116,8 @@ function withText(keys: Record<string, string>, text: { title: string; body: str
 }
 
 function fcmMessage(intent: PushIntent, target: PushTarget, options: PayloadOptions, now: number): FcmSend {
-  const text = intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason, options)
+  const text =
+    intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason, options)
   // FCM ttl is a duration in seconds; at least 1 s so a just-expiring ring is not sent as "forever".
   const ttlSeconds = Math.max(1, Math.ceil((intent.expiresAt - now) / 1000))
   return {
@@ -123,10 +136,16 @@ export function webPushTopic(conversationId: string): string {
   return createHash('sha256').update(conversationId).digest().subarray(0, 24).toString('base64url')
 }
 
-function webPushMessage(intent: PushIntent, target: PushTarget, options: PayloadOptions, now: number): WebPushSend | undefined {
+function webPushMessage(
+  intent: PushIntent,
+  target: PushTarget,
+  options: PayloadOptions,
+  now: number,
+): WebPushSend | undefined {
   const subscription = target.device.subscription
   if (!subscription) return undefined
-  const text = intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason, options)
+  const text =
+    intent.action === 'ring' ? ringText(intent.ring, options) : cancelText(intent.ring, intent.reason, options)
   return {
     provider: 'webpush',
     subscription,
@@ -138,7 +157,12 @@ function webPushMessage(intent: PushIntent, target: PushTarget, options: Payload
 }
 
 /** The message for one target, or undefined when the platform is not configured. */
-export function buildMessage(intent: PushIntent, target: PushTarget, options: PayloadOptions, now: number): PushMessage | undefined {
+export function buildMessage(
+  intent: PushIntent,
+  target: PushTarget,
+  options: PayloadOptions,
+  now: number,
+): PushMessage | undefined {
   switch (target.device.platform) {
     case 'ios':
       return apnsMessage(intent, target, options)

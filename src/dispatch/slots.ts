@@ -12,7 +12,8 @@ export class FairSlots {
   private readonly queues = new Map<string, Array<() => void>>()
 
   constructor(readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive whole number, not ${limit}`)
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`limit must be a positive whole number, not ${limit}`)
   }
 
   /** Requests out now. */

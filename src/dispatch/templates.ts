@@ -23,7 +23,13 @@ export const DEFAULT_RING_TEMPLATES: Record<MediaType, TextTemplate> = {
   email: { title: 'Incoming email', body: 'From: {caller} | Queue: {queue}' },
 }
 
-const MEDIA_WORDS: Record<MediaType, string> = { voice: 'call', callback: 'callback', chat: 'chat', message: 'message', email: 'email' }
+const MEDIA_WORDS: Record<MediaType, string> = {
+  voice: 'call',
+  callback: 'callback',
+  chat: 'chat',
+  message: 'message',
+  email: 'email',
+}
 const FALLBACK_BODY = 'Tap to answer'
 
 export interface TemplateOptions {
@@ -62,11 +68,18 @@ export function ringText(ring: RingContext, options: TemplateOptions): Notificat
     media: MEDIA_WORDS[ring.mediaType],
   }
   const body = render(template.body, fields)
-  return { title: render(template.title, fields) || DEFAULT_RING_TEMPLATES[ring.mediaType].title, body: body || FALLBACK_BODY }
+  return {
+    title: render(template.title, fields) || DEFAULT_RING_TEMPLATES[ring.mediaType].title,
+    body: body || FALLBACK_BODY,
+  }
 }
 
 /** What a cancelled ring leaves on the phone: "Missed call from …" or "Answered on another device". */
-export function cancelText(ring: RingContext, reason: PushIntent['reason'], options: TemplateOptions): NotificationText {
+export function cancelText(
+  ring: RingContext,
+  reason: PushIntent['reason'],
+  options: TemplateOptions,
+): NotificationText {
   const word = MEDIA_WORDS[ring.mediaType]
   const what = word.charAt(0).toUpperCase() + word.slice(1)
   const caller = ring.callerDisplay && !options.redactCaller ? ` from ${ring.callerDisplay}` : ''

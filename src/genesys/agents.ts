@@ -95,7 +95,11 @@ export class AgentDirectory {
     if (orgId !== ownOrgId) {
       this.o.logger.warn({ orgId, userId: b.id }, 'agent token of another Genesys organisation refused')
       // Not cached, like every rejection.
-      throw new AgentAuthError(401, 'the token belongs to another Genesys Cloud organisation', 'this access token belongs to another Genesys Cloud organisation')
+      throw new AgentAuthError(
+        401,
+        'the token belongs to another Genesys Cloud organisation',
+        'this access token belongs to another Genesys Cloud organisation',
+      )
     }
     const identity: AgentIdentity = typeof b.name === 'string' ? { userId: b.id, name: b.name } : { userId: b.id }
     if (this.cache.size >= MAX_CACHED) {

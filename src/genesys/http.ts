@@ -7,7 +7,10 @@ import { GenesysApiError } from './errors.js'
  * usw2.pure.cloud, …): the REST API lives at api.<region>, OAuth at login.<region>.
  */
 export function genesysUrls(region: string): { apiUrl: string; loginUrl: string } {
-  const host = region.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '')
+  const host = region
+    .trim()
+    .replace(/^https?:\/\//, '')
+    .replace(/\/+$/, '')
   if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(host)) throw new Error(`invalid Genesys region: ${region}`)
   return { apiUrl: `https://api.${host}`, loginUrl: `https://login.${host}` }
 }

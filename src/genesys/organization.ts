@@ -21,7 +21,8 @@ export class GatewayOrganization implements OwnOrganization {
   private pending: Promise<string> | undefined
 
   constructor(
-    private readonly o: { fixedId: string; logger: Logger } | { lookup: () => Promise<OrganizationInfo>; logger: Logger },
+    private readonly o:
+      { fixedId: string; logger: Logger } | { lookup: () => Promise<OrganizationInfo>; logger: Logger },
   ) {
     if ('fixedId' in o) this.learned = { id: o.fixedId }
   }
@@ -43,13 +44,23 @@ export class GatewayOrganization implements OwnOrganization {
     try {
       const org = await this.o.lookup()
       this.learned = org
-      this.o.logger.info({ orgId: org.id, orgName: org.name }, 'gateway organisation learned; agents of other organisations are refused')
+      this.o.logger.info(
+        { orgId: org.id, orgName: org.name },
+        'gateway organisation learned; agents of other organisations are refused',
+      )
       return org.id
     } catch (err) {
-      this.o.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'cannot learn the gateway organisation; agent registrations wait')
+      this.o.logger.warn(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        'cannot learn the gateway organisation; agent registrations wait',
+      )
       // Never accept an agent unchecked: whatever went wrong, the agent is told to retry (503).
       const status = err instanceof GenesysApiError && err.transient ? err.status : 503
-      throw new GenesysApiError(status, `cannot learn the gateway's Genesys organisation: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      throw new GenesysApiError(
+        status,
+        `cannot learn the gateway's Genesys organisation: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      )
     }
   }
 }

@@ -80,7 +80,8 @@ export class GenesysRest {
       })
       if (answer.status >= 200 && answer.status < 300) return { kind: 'ok', body: answer.body }
       const error = new GenesysApiError(answer.status, `${method} ${path}: ${errorMessage(answer)}`)
-      if (answer.status === 429) return { kind: 'error', error, retryAfterMs: retryAfterMs(header(answer, 'retry-after')) }
+      if (answer.status === 429)
+        return { kind: 'error', error, retryAfterMs: retryAfterMs(header(answer, 'retry-after')) }
       return { kind: 'error', error }
     } catch (err) {
       // Unreachable, or the token endpoint refused / rate limited us.
@@ -110,7 +111,8 @@ export class GenesysRest {
   /** GET /api/v2/organizations/me (OrganizationApi.getOrganizationsMe): the organisation this client belongs to. */
   async getOrganization(): Promise<{ id: string; name?: string }> {
     const b = await this.request<unknown>('GET', '/api/v2/organizations/me')
-    if (!isRecord(b) || typeof b.id !== 'string' || b.id === '') throw new GenesysApiError(502, 'Genesys organizations/me answer lacks id')
+    if (!isRecord(b) || typeof b.id !== 'string' || b.id === '')
+      throw new GenesysApiError(502, 'Genesys organizations/me answer lacks id')
     return typeof b.name === 'string' ? { id: b.id, name: b.name } : { id: b.id }
   }
 
@@ -153,8 +155,12 @@ export class GenesysRest {
       order: 'desc',
       orderBy: 'conversationStart',
       paging: page,
-      conversationFilters: [{ type: 'and', predicates: [{ type: 'dimension', dimension: 'conversationEnd', operator: 'notExists' }] }],
-      segmentFilters: [{ type: 'or', predicates: ids.map((value) => ({ type: 'dimension', dimension, operator: 'matches', value })) }],
+      conversationFilters: [
+        { type: 'and', predicates: [{ type: 'dimension', dimension: 'conversationEnd', operator: 'notExists' }] },
+      ],
+      segmentFilters: [
+        { type: 'or', predicates: ids.map((value) => ({ type: 'dimension', dimension, operator: 'matches', value })) },
+      ],
     })
     if (!isRecord(b)) throw new GenesysApiError(502, 'Genesys analytics answer is not an object')
     const conversations = Array.isArray(b.conversations) ? (b.conversations as unknown[]) : []
@@ -162,18 +168,34 @@ export class GenesysRest {
   }
 
   /** GET /api/v2/users/presences/purecloud/bulk?id=…&id=…: at most PRESENCE_BULK_MAX users per call. */
-  async getPresencesBulk(userIds: string[]): Promise<Array<{ userId: string; systemPresence: string; modifiedAt?: number }>> {
-    if (userIds.length > PRESENCE_BULK_MAX) throw new RangeError(`at most ${PRESENCE_BULK_MAX} users per bulk presence call, got ${userIds.length}`)
+  async getPresencesBulk(
+    userIds: string[],
+  ): Promise<Array<{ userId: string; systemPresence: string; modifiedAt?: number }>> {
+    if (userIds.length > PRESENCE_BULK_MAX)
+      throw new RangeError(`at most ${PRESENCE_BULK_MAX} users per bulk presence call, got ${userIds.length}`)
     const q = userIds.map((id) => `id=${encodeURIComponent(id)}`).join('&')
     const b = await this.request<unknown>('GET', `/api/v2/users/presences/purecloud/bulk?${q}`)
-    const list = Array.isArray(b) ? (b as unknown[]) : isRecord(b) && Array.isArray(b.entities) ? (b.entities as unknown[]) : []
+    const list = Array.isArray(b)
+      ? (b as unknown[])
+      : isRecord(b) && Array.isArray(b.entities)
+        ? (b.entities as unknown[])
+        : []
     const out: Array<{ userId: string; systemPresence: string; modifiedAt?: number }> = []
     for (const item of list) {
-      if (!isRecord(item) || !isRecord(item.presenceDefinition) || typeof item.presenceDefinition.systemPresence !== 'string') continue
+      if (
+        !isRecord(item) ||
+        !isRecord(item.presenceDefinition) ||
+        typeof item.presenceDefinition.systemPresence !== 'string'
+      )
+        continue
       const userId = typeof item.userId === 'string' ? item.userId : typeof item.id === 'string' ? item.id : undefined
       if (!userId) continue
       const modified = typeof item.modifiedDate === 'string' ? Date.parse(item.modifiedDate) : NaN
-      out.push({ userId, systemPresence: item.presenceDefinition.systemPresence, ...(Number.isFinite(modified) && { modifiedAt: modified }) })
+      out.push({
+        userId,
+        systemPresence: item.presenceDefinition.systemPresence,
+        ...(Number.isFinite(modified) && { modifiedAt: modified }),
+      })
     }
     return out
   }

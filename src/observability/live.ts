@@ -21,8 +21,24 @@ export interface Stages {
 }
 
 export type FeedItem = (
-  | { type: 'ring'; at: number; conversationId: string; userId: string; mediaType: string; devices: number; stages: Stages }
-  | { type: 'cancel'; at: number; conversationId: string; userId: string; reason: string; devices: number; stages: Stages }
+  | {
+      type: 'ring'
+      at: number
+      conversationId: string
+      userId: string
+      mediaType: string
+      devices: number
+      stages: Stages
+    }
+  | {
+      type: 'cancel'
+      at: number
+      conversationId: string
+      userId: string
+      reason: string
+      devices: number
+      stages: Stages
+    }
   | {
       type: 'suppressed'
       at: number
@@ -50,7 +66,14 @@ export type FeedItem = (
   | ReceiptItem
 ) & { agentName?: string }
 
-export type ReceiptItem = { type: 'receipt'; at: number; userId: string; action: string; provider: string; latencyMs?: number }
+export type ReceiptItem = {
+  type: 'receipt'
+  at: number
+  userId: string
+  action: string
+  provider: string
+  latencyMs?: number
+}
 
 export interface FeedTotals {
   rings: number
@@ -75,7 +98,9 @@ export class LiveFeed {
   private readonly decidedAt = new WeakMap<PushIntent, number>()
   readonly totals: FeedTotals = { rings: 0, cancels: 0, suppressed: 0, delivered: 0, failed: 0 }
 
-  constructor(private readonly o: { clock: Clock; keep?: number; agentName?: (userId: string) => string | undefined }) {}
+  constructor(
+    private readonly o: { clock: Clock; keep?: number; agentName?: (userId: string) => string | undefined },
+  ) {}
 
   /** The most recent items, oldest first. */
   recent(): FeedItem[] {
@@ -90,7 +115,14 @@ export class LiveFeed {
 
   /** A device receipt (push service accepted → the app reported it). */
   observeReceipt(r: { userId: string; action: string; provider?: string; latencyMs?: number }): void {
-    this.emit({ type: 'receipt', at: this.o.clock.now(), userId: r.userId, action: r.action, provider: r.provider ?? 'none', ...(r.latencyMs !== undefined ? { latencyMs: Math.round(r.latencyMs) } : {}) })
+    this.emit({
+      type: 'receipt',
+      at: this.o.clock.now(),
+      userId: r.userId,
+      action: r.action,
+      provider: r.provider ?? 'none',
+      ...(r.latencyMs !== undefined ? { latencyMs: Math.round(r.latencyMs) } : {}),
+    })
   }
 
   observeDecision(d: RingDecision): void {
@@ -98,7 +130,14 @@ export class LiveFeed {
     const at = this.o.clock.now()
     if (d.kind === 'suppressed') {
       this.totals.suppressed++
-      return this.emit({ type: 'suppressed', at, conversationId: d.event.conversationId, userId: d.event.userId, reason: d.reason, normal: NORMAL_SUPPRESSIONS.has(d.reason) })
+      return this.emit({
+        type: 'suppressed',
+        at,
+        conversationId: d.event.conversationId,
+        userId: d.event.userId,
+        reason: d.reason,
+        normal: NORMAL_SUPPRESSIONS.has(d.reason),
+      })
     }
     this.decidedAt.set(d.intent, now)
     const received = d.intent.cause?.receivedAtHr
@@ -109,7 +148,15 @@ export class LiveFeed {
       this.emit({ type: 'ring', at, conversationId, userId, mediaType, devices: d.intent.targets.length, stages })
     } else {
       this.totals.cancels++
-      this.emit({ type: 'cancel', at, conversationId, userId, reason: d.intent.reason ?? 'unknown', devices: d.intent.targets.length, stages })
+      this.emit({
+        type: 'cancel',
+        at,
+        conversationId,
+        userId,
+        reason: d.intent.reason ?? 'unknown',
+        devices: d.intent.targets.length,
+        stages,
+      })
     }
   }
 

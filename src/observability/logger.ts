@@ -59,7 +59,8 @@ export function serializeError(err: unknown, depth = 0): Record<string, unknown>
     if (typeof value === 'string' || typeof value === 'number') out[name] = value
   }
   if (err.cause !== undefined && depth < MAX_CAUSES) out.cause = serializeError(err.cause, depth + 1)
-  if (err instanceof AggregateError && depth < MAX_CAUSES) out.errors = err.errors.slice(0, 5).map((e: unknown) => serializeError(e, depth + 1))
+  if (err instanceof AggregateError && depth < MAX_CAUSES)
+    out.errors = err.errors.slice(0, 5).map((e: unknown) => serializeError(e, depth + 1))
   return out
 }
 

@@ -62,49 +62,136 @@ export class GatewayMetrics {
     this.registry.setDefaultLabels({ instance_id: o.instanceId })
     if (o.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
 
-    this.events = new Counter({ name: 'push_gateway_events_received_total', help: 'Routing events received from Genesys Cloud, by source and kind (offer, answered, ended).', labelNames: ['source', 'kind'], registers })
-    this.rings = new Counter({ name: 'push_gateway_rings_total', help: 'Rings started (first offer of a conversation to an agent participant).', labelNames: ['media_type'], registers })
-    this.cancels = new Counter({ name: 'push_gateway_cancels_total', help: 'Rings cancelled on the devices that rang, by reason.', labelNames: ['reason'], registers })
-    this.suppressed = new Counter({ name: 'push_gateway_suppressed_total', help: 'Events that did not ring or cancel, by reason.', labelNames: ['reason'], registers })
-    this.pushes = new Counter({ name: 'push_gateway_pushes_total', help: 'Pushes finished, by provider, action (ring, cancel) and outcome (delivered, invalid-token, failed, expired, skipped).', labelNames: ['provider', 'action', 'outcome'], registers })
-    this.deviceChanges = new Counter({ name: 'push_gateway_device_changes_total', help: 'Devices taken from an agent: evicted past MAX_DEVICES_PER_AGENT, or moved to another agent who registered the same token.', labelNames: ['change'], registers })
-    this.pruned = new Counter({ name: 'push_gateway_tokens_pruned_total', help: 'Device tokens removed after the push service said they are dead.', labelNames: ['provider'], registers })
-    this.eventToPush = new Histogram({ name: 'push_gateway_event_to_push_seconds', help: 'From the gateway receiving the Genesys event to the push service accepting the push.', labelNames: ['provider', 'action'], buckets: LATENCY_BUCKETS, registers })
-    this.serviceResponse = new Histogram({ name: 'push_gateway_push_service_response_seconds', help: 'Push service response time of pushes answered at the first attempt.', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers })
+    this.events = new Counter({
+      name: 'push_gateway_events_received_total',
+      help: 'Routing events received from Genesys Cloud, by source and kind (offer, answered, ended).',
+      labelNames: ['source', 'kind'],
+      registers,
+    })
+    this.rings = new Counter({
+      name: 'push_gateway_rings_total',
+      help: 'Rings started (first offer of a conversation to an agent participant).',
+      labelNames: ['media_type'],
+      registers,
+    })
+    this.cancels = new Counter({
+      name: 'push_gateway_cancels_total',
+      help: 'Rings cancelled on the devices that rang, by reason.',
+      labelNames: ['reason'],
+      registers,
+    })
+    this.suppressed = new Counter({
+      name: 'push_gateway_suppressed_total',
+      help: 'Events that did not ring or cancel, by reason.',
+      labelNames: ['reason'],
+      registers,
+    })
+    this.pushes = new Counter({
+      name: 'push_gateway_pushes_total',
+      help: 'Pushes finished, by provider, action (ring, cancel) and outcome (delivered, invalid-token, failed, expired, skipped).',
+      labelNames: ['provider', 'action', 'outcome'],
+      registers,
+    })
+    this.deviceChanges = new Counter({
+      name: 'push_gateway_device_changes_total',
+      help: 'Devices taken from an agent: evicted past MAX_DEVICES_PER_AGENT, or moved to another agent who registered the same token.',
+      labelNames: ['change'],
+      registers,
+    })
+    this.pruned = new Counter({
+      name: 'push_gateway_tokens_pruned_total',
+      help: 'Device tokens removed after the push service said they are dead.',
+      labelNames: ['provider'],
+      registers,
+    })
+    this.eventToPush = new Histogram({
+      name: 'push_gateway_event_to_push_seconds',
+      help: 'From the gateway receiving the Genesys event to the push service accepting the push.',
+      labelNames: ['provider', 'action'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.serviceResponse = new Histogram({
+      name: 'push_gateway_push_service_response_seconds',
+      help: 'Push service response time of pushes answered at the first attempt.',
+      labelNames: ['provider', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
 
-    this.receipts = new Histogram({ name: 'push_gateway_device_receipt_seconds', help: 'From the push service accepting a push to the app on the device reporting it (device receipts), by provider and action (ring, cancel_ring).', labelNames: ['provider', 'action'], buckets: RECEIPT_BUCKETS, registers })
+    this.receipts = new Histogram({
+      name: 'push_gateway_device_receipt_seconds',
+      help: 'From the push service accepting a push to the app on the device reporting it (device receipts), by provider and action (ring, cancel_ring).',
+      labelNames: ['provider', 'action'],
+      buckets: RECEIPT_BUCKETS,
+      registers,
+    })
 
     // collect() runs with `this` bound to the metric, so the gateway's state is reached through closures.
     const probes = (): MetricsProbes | undefined => this.probes
     const snapshot = (): Promise<StoreSnapshot> => this.storeSnapshot()
     const seen = this.seen
-    new Gauge({ name: 'push_gateway_info', help: 'Always 1; labels name this instance.', registers, collect() { this.set(1) } })
     new Gauge({
-      name: 'push_gateway_devices', help: 'Registered devices by platform.', labelNames: ['platform'], registers,
-      async collect() {
-        const s = await snapshot()
-        if (!s.devices) return
-        for (const platform of ['ios', 'android', 'web', ...Object.keys(s.devices)]) this.set({ platform }, s.devices[platform] ?? 0)
+      name: 'push_gateway_info',
+      help: 'Always 1; labels name this instance.',
+      registers,
+      collect() {
+        this.set(1)
       },
     })
     new Gauge({
-      name: 'push_gateway_store_up', help: '1 when the store answered its last ping, else 0.', labelNames: ['store'], registers,
+      name: 'push_gateway_devices',
+      help: 'Registered devices by platform.',
+      labelNames: ['platform'],
+      registers,
+      async collect() {
+        const s = await snapshot()
+        if (!s.devices) return
+        for (const platform of ['ios', 'android', 'web', ...Object.keys(s.devices)])
+          this.set({ platform }, s.devices[platform] ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'push_gateway_store_up',
+      help: '1 when the store answered its last ping, else 0.',
+      labelNames: ['store'],
+      registers,
       async collect() {
         if (!probes()) return
         this.set({ store: probes()?.storeKind ?? 'unknown' }, (await snapshot()).up ? 1 : 0)
       },
     })
     new Gauge({
-      name: 'push_gateway_source_connected', help: '1 when the event source can hear Genesys Cloud (every channel socket open).', labelNames: ['source'], registers,
+      name: 'push_gateway_source_connected',
+      help: '1 when the event source can hear Genesys Cloud (every channel socket open).',
+      labelNames: ['source'],
+      registers,
       collect() {
         const s = probes()?.source()
         if (s) this.set({ source: s.name }, s.connected ? 1 : 0)
       },
     })
-    new Gauge({ name: 'push_gateway_source_channels', help: 'Notifications channels in use.', registers, collect() { this.set(probes()?.source().channels ?? 0) } })
-    new Gauge({ name: 'push_gateway_source_topics', help: 'Topics subscribed.', registers, collect() { this.set(probes()?.source().topics ?? 0) } })
+    new Gauge({
+      name: 'push_gateway_source_channels',
+      help: 'Notifications channels in use.',
+      registers,
+      collect() {
+        this.set(probes()?.source().channels ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'push_gateway_source_topics',
+      help: 'Topics subscribed.',
+      registers,
+      collect() {
+        this.set(probes()?.source().topics ?? 0)
+      },
+    })
     new Counter({
-      name: 'push_gateway_source_reconnects_total', help: 'Event-source reconnections (socket drops, channel renewals).', labelNames: ['source'], registers,
+      name: 'push_gateway_source_reconnects_total',
+      help: 'Event-source reconnections (socket drops, channel renewals).',
+      labelNames: ['source'],
+      registers,
       collect() {
         const s = probes()?.source()
         if (!s) return
@@ -115,7 +202,9 @@ export class GatewayMetrics {
       },
     })
     new Counter({
-      name: 'push_gateway_source_rejected_frames_total', help: 'Frames from Genesys that were not understood.', registers,
+      name: 'push_gateway_source_rejected_frames_total',
+      help: 'Frames from Genesys that were not understood.',
+      registers,
       collect() {
         const n = probes()?.source().rejectedFrames ?? 0
         if (n > seen.rejectedFrames) this.inc(n - seen.rejectedFrames)
@@ -123,14 +212,18 @@ export class GatewayMetrics {
       },
     })
     new Gauge({
-      name: 'push_gateway_lease_holder', help: '1 when this instance holds the event-source lease (or runs without one), else 0.', registers,
+      name: 'push_gateway_lease_holder',
+      help: '1 when this instance holds the event-source lease (or runs without one), else 0.',
+      registers,
       collect() {
         const s = probes()?.source()
         if (s) this.set(s.lease ? (s.lease.holder ? 1 : 0) : 1)
       },
     })
     new Gauge({
-      name: 'push_gateway_unreachable_agents', help: 'Agents whose every reporting phone missed UNREACHABLE_AFTER rings in a row (from the shared store: every instance reports the same number).', registers,
+      name: 'push_gateway_unreachable_agents',
+      help: 'Agents whose every reporting phone missed UNREACHABLE_AFTER rings in a row (from the shared store: every instance reports the same number).',
+      registers,
       async collect() {
         const count = probes()?.unreachableAgents
         if (!count) return
@@ -141,8 +234,22 @@ export class GatewayMetrics {
         }
       },
     })
-    new Gauge({ name: 'push_gateway_pushes_in_flight', help: 'Pushes being sent or retried right now.', registers, collect() { this.set(probes()?.inFlight() ?? 0) } })
-    new Gauge({ name: 'push_gateway_pushes_waiting', help: 'Pushes waiting for a free request slot (PUSH_MAX_IN_FLIGHT all taken); above 0 for long, raise the limit or add instances.', registers, collect() { this.set(probes()?.waitingForSlot?.() ?? 0) } })
+    new Gauge({
+      name: 'push_gateway_pushes_in_flight',
+      help: 'Pushes being sent or retried right now.',
+      registers,
+      collect() {
+        this.set(probes()?.inFlight() ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'push_gateway_pushes_waiting',
+      help: 'Pushes waiting for a free request slot (PUSH_MAX_IN_FLIGHT all taken); above 0 for long, raise the limit or add instances.',
+      registers,
+      collect() {
+        this.set(probes()?.waitingForSlot?.() ?? 0)
+      },
+    })
   }
 
   /** Connects the scrape-time gauges to the gateway's parts. */
@@ -171,18 +278,27 @@ export class GatewayMetrics {
     this.pushes.inc({ provider, action, outcome: kind })
     if (outcome.pruned) this.pruned.inc({ provider })
     const received = outcome.intent.cause?.receivedAtHr
-    if (kind === 'delivered' && received !== undefined) this.eventToPush.observe({ provider, action }, (outcome.answeredAtHr - received) / 1000)
+    if (kind === 'delivered' && received !== undefined)
+      this.eventToPush.observe({ provider, action }, (outcome.answeredAtHr - received) / 1000)
     // Only single-attempt answers: a retried push's time includes our own back-off, not the service's.
-    if (outcome.sentAtHr !== undefined && outcome.attempts === 1) this.serviceResponse.observe({ provider, outcome: kind }, (outcome.answeredAtHr - outcome.sentAtHr) / 1000)
+    if (outcome.sentAtHr !== undefined && outcome.attempts === 1)
+      this.serviceResponse.observe({ provider, outcome: kind }, (outcome.answeredAtHr - outcome.sentAtHr) / 1000)
   }
 
   /** A device receipt counted (not a repeat); without a latency (no acceptance time known) nothing is observed. */
   observeReceipt(r: { action: string; provider?: string; latencyMs?: number }): void {
-    if (r.latencyMs !== undefined) this.receipts.observe({ provider: r.provider ?? 'none', action: r.action }, r.latencyMs / 1000)
+    if (r.latencyMs !== undefined)
+      this.receipts.observe({ provider: r.provider ?? 'none', action: r.action }, r.latencyMs / 1000)
   }
 
   /** What the dashboard shows about the gateway's parts right now. */
-  async snapshot(): Promise<{ source?: SourceStatus; store: { kind: string; up: boolean }; devices: Record<string, number>; totalDevices: number; inFlight: number }> {
+  async snapshot(): Promise<{
+    source?: SourceStatus
+    store: { kind: string; up: boolean }
+    devices: Record<string, number>
+    totalDevices: number
+    inFlight: number
+  }> {
     const p = this.probes
     const store = await this.storeSnapshot()
     return {

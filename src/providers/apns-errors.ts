@@ -9,7 +9,8 @@ type Verdict =
   | { kind: 'retry'; why: string }
   | { kind: 'failed'; why: string; config?: boolean }
 
-const ENV_HINT = 'the token does not belong to this environment/topic: check the device is not sandbox vs production before pruning'
+const ENV_HINT =
+  'the token does not belong to this environment/topic: check the device is not sandbox vs production before pruning'
 
 /** Keyed by reason; a reason not listed falls back to its status (FALLBACK). */
 const REASONS: Record<string, Verdict> = {
@@ -26,7 +27,11 @@ const REASONS: Record<string, Verdict> = {
   // 403: provider-token authentication. Never a device problem: fix the key, keep the tokens.
   // (ExpiredProviderToken is first answered by renewing the JWT and retrying once, in apns.ts.)
   ExpiredProviderToken: { kind: 'failed', why: 'provider token expired (check the clock)', config: true },
-  InvalidProviderToken: { kind: 'failed', why: 'provider token invalid: key id, team id or .p8 key wrong', config: true },
+  InvalidProviderToken: {
+    kind: 'failed',
+    why: 'provider token invalid: key id, team id or .p8 key wrong',
+    config: true,
+  },
   MissingProviderToken: { kind: 'failed', why: 'no provider token sent', config: true },
   UnrelatedKeyIdInToken: { kind: 'failed', why: 'key id not related to this topic', config: true },
   BadEnvironmentKeyIdInToken: { kind: 'failed', why: 'key not enabled for this environment', config: true },
@@ -76,7 +81,12 @@ export function parseApnsBody(body: string): { reason?: string; timestamp?: numb
     const { reason, timestamp } = parsed as Record<string, unknown>
     return {
       reason: typeof reason === 'string' ? reason : undefined,
-      timestamp: typeof timestamp === 'number' ? timestamp : typeof timestamp === 'string' && /^\d+$/.test(timestamp) ? Number(timestamp) : undefined,
+      timestamp:
+        typeof timestamp === 'number'
+          ? timestamp
+          : typeof timestamp === 'string' && /^\d+$/.test(timestamp)
+            ? Number(timestamp)
+            : undefined,
     }
   } catch {
     return {}
@@ -102,6 +112,8 @@ export function classifyApnsAnswer(a: ApnsAnswer, now: number): SendResult {
     case 'retry':
       return { kind: 'retry', reason: text, status: a.status, retryAfterMs: parseRetryAfter(a.retryAfter, now) }
     case 'failed':
-      return verdict.config ? { kind: 'failed', reason: text, status: a.status, config: true } : { kind: 'failed', reason: text, status: a.status }
+      return verdict.config
+        ? { kind: 'failed', reason: text, status: a.status, config: true }
+        : { kind: 'failed', reason: text, status: a.status }
   }
 }

@@ -6,7 +6,13 @@
 // APNs", "Establishing a token-based connection to APNs".
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
-import { abortedByDeadline, type ApnsMessage, type PushProvider, type SendContext, type SendResult } from './provider.js'
+import {
+  abortedByDeadline,
+  type ApnsMessage,
+  type PushProvider,
+  type SendContext,
+  type SendResult,
+} from './provider.js'
 import { classifyApnsAnswer, parseApnsBody } from './apns-errors.js'
 import { Http2SessionPool, type PushTransportOptions, type RequestHeaders, type StreamOutcome } from './http2-pool.js'
 import { ApnsProviderToken, type ApnsSigningKey } from './apns-token.js'
@@ -65,7 +71,13 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     // Only the token's prefix is ever logged (the logger also redacts any field named `token`).
     // The child logger is made only when something is logged: a child per push cost ~4 % of a push.
     let child: Logger | undefined
-    const log = (): Logger => (child ??= this.o.logger.child({ provider: 'apns', device: tokenPrefix(msg.token), pushType: msg.pushType, ...context }))
+    const log = (): Logger =>
+      (child ??= this.o.logger.child({
+        provider: 'apns',
+        device: tokenPrefix(msg.token),
+        pushType: msg.pushType,
+        ...context,
+      }))
     const invalid = precheck(msg)
     if (invalid) {
       log().warn({ reason: invalid.reason }, 'apns: not sent')
@@ -101,7 +113,8 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     }
     if (result.kind === 'delivered') {
       if (this.o.logger.isLevelEnabled('debug')) log().debug({ apnsId: result.providerId }, 'apns: delivered')
-    } else if (result.kind === 'failed' && result.config) log().error({ reason: result.reason }, 'apns: configuration error')
+    } else if (result.kind === 'failed' && result.config)
+      log().error({ reason: result.reason }, 'apns: configuration error')
     else log().warn({ result: result.kind, reason: result.reason }, 'apns: not delivered')
     return result
   }
@@ -122,16 +135,30 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
    * docs/PLATFORMS.md: check the other environment before removing the token. Delivered there → the
    * dispatcher records the device's real environment; refused there too → the token is dead.
    */
-  private async otherEnvironment(msg: ApnsMessage, body: string, jwt: string, signal: AbortSignal | undefined, first: SendResult, context?: SendContext): Promise<SendResult> {
+  private async otherEnvironment(
+    msg: ApnsMessage,
+    body: string,
+    jwt: string,
+    signal: AbortSignal | undefined,
+    first: SendResult,
+    context?: SendContext,
+  ): Promise<SendResult> {
     const other = msg.environment === 'sandbox' ? 'production' : 'sandbox'
     const outcome = await this.exchange(this.poolFor(other), { ...msg, environment: other }, body, jwt, signal)
     const second = this.classify(outcome)
     if (second.kind === 'delivered') {
-      this.o.logger.info({ ...context, device: tokenPrefix(msg.token), registered: msg.environment, actual: other }, 'apns: token belongs to the other environment')
+      this.o.logger.info(
+        { ...context, device: tokenPrefix(msg.token), registered: msg.environment, actual: other },
+        'apns: token belongs to the other environment',
+      )
       return { ...second, environment: other }
     }
     if (second.kind === 'invalid-token' && isWrongEnvironment(outcome)) {
-      return { kind: 'invalid-token', reason: `${first.kind === 'invalid-token' ? first.reason : ''} (refused in ${other} too)`, ...(second.status ? { status: second.status } : {}) }
+      return {
+        kind: 'invalid-token',
+        reason: `${first.kind === 'invalid-token' ? first.reason : ''} (refused in ${other} too)`,
+        ...(second.status ? { status: second.status } : {}),
+      }
     }
     // The other environment could not say (busy, down): try again later rather than prune.
     return { kind: 'retry', reason: `environment check in ${other}: ${second.reason}` }
@@ -149,7 +176,10 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   }
 
   private poolFor(environment: 'production' | 'sandbox'): Http2SessionPool {
-    const byEnvironment = environment === 'sandbox' ? (this.o.urls?.sandbox ?? APNS_SANDBOX_URL) : (this.o.urls?.production ?? APNS_PRODUCTION_URL)
+    const byEnvironment =
+      environment === 'sandbox'
+        ? (this.o.urls?.sandbox ?? APNS_SANDBOX_URL)
+        : (this.o.urls?.production ?? APNS_PRODUCTION_URL)
     const origin = new URL(this.o.url ?? byEnvironment).origin
     let pool = this.pools.get(origin)
     if (!pool) {
@@ -165,7 +195,13 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     return pool
   }
 
-  private exchange(pool: Http2SessionPool, msg: ApnsMessage, body: string, jwt: string, signal?: AbortSignal): Promise<StreamOutcome> {
+  private exchange(
+    pool: Http2SessionPool,
+    msg: ApnsMessage,
+    body: string,
+    jwt: string,
+    signal?: AbortSignal,
+  ): Promise<StreamOutcome> {
     return pool.exchange(requestHeaders(msg, jwt), body, this.timeoutMs, signal)
   }
 
@@ -208,7 +244,9 @@ function isWrongEnvironment(o: StreamOutcome): boolean {
  * connection, which stays unusable for a while: new pushes go to a new connection.
  */
 function tooManyTokenUpdates(status: number, body: string): string | undefined {
-  return status === 429 && parseApnsBody(body).reason === 'TooManyProviderTokenUpdates' ? 'APNs: TooManyProviderTokenUpdates' : undefined
+  return status === 429 && parseApnsBody(body).reason === 'TooManyProviderTokenUpdates'
+    ? 'APNs: TooManyProviderTokenUpdates'
+    : undefined
 }
 
 function isExpiredProviderToken(o: StreamOutcome): boolean {

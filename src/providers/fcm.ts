@@ -87,7 +87,11 @@ function aboutTheToken(e: GoogleError): boolean {
  * | 5xx  | INTERNAL / UNAVAILABLE    | retry after Retry-After (dispatcher backs off when absent)     |
  * | 404  | none                      | failed, config: wrong URL or project                           |
  */
-export function classifyFcmAnswer(status: number, body: unknown, retryAfterMs: number | undefined): SendResult | 'reauth' {
+export function classifyFcmAnswer(
+  status: number,
+  body: unknown,
+  retryAfterMs: number | undefined,
+): SendResult | 'reauth' {
   if (status === 200) {
     const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined
     return typeof name === 'string' ? { kind: 'delivered', providerId: name, status } : { kind: 'delivered', status }
@@ -95,10 +99,13 @@ export function classifyFcmAnswer(status: number, body: unknown, retryAfterMs: n
   const e = parseGoogleError(body)
   const code = e.errorCode ?? e.status ?? `HTTP ${status}`
   const reason = e.message ? `${code}: ${e.message}` : code
-  const retry = (): SendResult => (retryAfterMs === undefined ? { kind: 'retry', reason, status } : { kind: 'retry', reason, status, retryAfterMs })
+  const retry = (): SendResult =>
+    retryAfterMs === undefined ? { kind: 'retry', reason, status } : { kind: 'retry', reason, status, retryAfterMs }
 
-  if (e.errorCode === 'UNREGISTERED' || e.errorCode === 'SENDER_ID_MISMATCH') return { kind: 'invalid-token', reason, status }
-  if (status === 400) return aboutTheToken(e) ? { kind: 'invalid-token', reason, status } : { kind: 'failed', reason, status }
+  if (e.errorCode === 'UNREGISTERED' || e.errorCode === 'SENDER_ID_MISMATCH')
+    return { kind: 'invalid-token', reason, status }
+  if (status === 400)
+    return aboutTheToken(e) ? { kind: 'invalid-token', reason, status } : { kind: 'failed', reason, status }
   if (e.errorCode === 'THIRD_PARTY_AUTH_ERROR') return { kind: 'failed', reason, status, config: true }
   if (status === 401) return 'reauth'
   if (status === 429 || e.errorCode === 'QUOTA_EXCEEDED') {
@@ -117,12 +124,26 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
   const log = o.logger
   // Sends: FCM serves HTTP/2, so each send is one stream on a few long-lived connections (the pool
   // APNs uses too). undici stays for the OAuth token endpoint, a request every ~55 minutes.
-  const pool = new Http2SessionPool(base, { ...o.transport, size: o.sessions ?? 2, logger: log, ...(o.ca ? { ca: o.ca } : {}) })
+  const pool = new Http2SessionPool(base, {
+    ...o.transport,
+    size: o.sessions ?? 2,
+    logger: log,
+    ...(o.ca ? { ca: o.ca } : {}),
+  })
   const dispatcher = new Agent({ keepAliveTimeout: 60_000, connect: o.ca ? { ca: [...rootCertificates, o.ca] } : {} })
   const auth = new GoogleAccessTokenSource({ key: o.serviceAccount, scope: FCM_SCOPE, dispatcher, clock, logger: log })
 
-  async function post(body: string, accessToken: string, signal?: AbortSignal): Promise<{ status: number; json: unknown; retryAfterMs?: number } | SendResult> {
-    const headers = { ':method': 'POST', ':path': path, authorization: `Bearer ${accessToken}`, 'content-type': 'application/json; charset=UTF-8' }
+  async function post(
+    body: string,
+    accessToken: string,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; json: unknown; retryAfterMs?: number } | SendResult> {
+    const headers = {
+      ':method': 'POST',
+      ':path': path,
+      authorization: `Bearer ${accessToken}`,
+      'content-type': 'application/json; charset=UTF-8',
+    }
     const outcome = await pool.exchange(headers, body, timeout, signal)
     switch (outcome.kind) {
       case 'response': {
@@ -133,7 +154,9 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
           json = undefined
         }
         const retryAfterMs = parseRetryAfter(outcome.headers['retry-after'], clock.now())
-        return retryAfterMs === undefined ? { status: outcome.status, json } : { status: outcome.status, json, retryAfterMs }
+        return retryAfterMs === undefined
+          ? { status: outcome.status, json }
+          : { status: outcome.status, json, retryAfterMs }
       }
       case 'aborted':
         return abortedByDeadline()
@@ -160,7 +183,12 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
       auth.invalidate(accessToken)
       if (attempt > 0) {
         const e = parseGoogleError(answer.json)
-        return { kind: 'failed', reason: `UNAUTHENTICATED after a new access token: ${e.message}`, status: 401, config: true }
+        return {
+          kind: 'failed',
+          reason: `UNAUTHENTICATED after a new access token: ${e.message}`,
+          status: 401,
+          config: true,
+        }
       }
     }
   }
@@ -176,7 +204,17 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
       }
       if (result.kind !== 'delivered') {
         const level = result.kind === 'failed' && result.config ? 'error' : 'info'
-        log[level]({ provider: 'fcm', ...context, device: tokenPrefix(msg.message.token), result: result.kind, status: result.status, reason: result.reason }, 'fcm send not delivered')
+        log[level](
+          {
+            provider: 'fcm',
+            ...context,
+            device: tokenPrefix(msg.message.token),
+            result: result.kind,
+            status: result.status,
+            reason: result.reason,
+          },
+          'fcm send not delivered',
+        )
       }
       return result
     },
@@ -204,6 +242,7 @@ function errorOutcome(err: unknown, signal: AbortSignal | undefined): SendResult
   }
   // Network failures, TLS errors, UND_ERR_*_TIMEOUT: the message may or may not have gone out;
   // a retry can duplicate it, which collapse_key and the ring's dedup make harmless.
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'error'
+  const code =
+    typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'error'
   return { kind: 'retry', reason: `${code}: ${(err as Error)?.message ?? String(err)}` }
 }

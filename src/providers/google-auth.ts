@@ -28,14 +28,19 @@ export interface GoogleServiceAccountKey {
 
 /** Reads a service-account key file's JSON; the error names the missing or wrong field. */
 export function parseServiceAccountKey(json: unknown): GoogleServiceAccountKey {
-  if (typeof json !== 'object' || json === null) throw new GoogleAuthError('service account key: not a JSON object', false)
+  if (typeof json !== 'object' || json === null)
+    throw new GoogleAuthError('service account key: not a JSON object', false)
   const o = json as Record<string, unknown>
   if (o.type !== undefined && o.type !== 'service_account') {
-    throw new GoogleAuthError(`service account key: type is ${JSON.stringify(o.type)}, expected "service_account"`, false)
+    throw new GoogleAuthError(
+      `service account key: type is ${JSON.stringify(o.type)}, expected "service_account"`,
+      false,
+    )
   }
   const fields = ['project_id', 'private_key_id', 'private_key', 'client_email', 'token_uri'] as const
   for (const f of fields) {
-    if (typeof o[f] !== 'string' || o[f] === '') throw new GoogleAuthError(`service account key: ${f} is missing`, false)
+    if (typeof o[f] !== 'string' || o[f] === '')
+      throw new GoogleAuthError(`service account key: ${f} is missing`, false)
   }
   if (!String(o.private_key).includes('BEGIN PRIVATE KEY')) {
     throw new GoogleAuthError('service account key: private_key is not a PKCS#8 PEM key', false)
@@ -122,7 +127,8 @@ export class GoogleAccessTokenSource {
             return t
           },
           (err: unknown) => {
-            if (err instanceof GoogleAuthError && !err.retryable) this.refused = { error: err, until: this.o.clock.now() + REFUSED_HOLD_OFF_MS }
+            if (err instanceof GoogleAuthError && !err.retryable)
+              this.refused = { error: err, until: this.o.clock.now() + REFUSED_HOLD_OFF_MS }
             throw err
           },
         )
@@ -170,7 +176,10 @@ export class GoogleAccessTokenSource {
       const description = typeof body?.error_description === 'string' ? `: ${body.error_description}` : ''
       // 4xx (invalid_grant, invalid_scope, …) means the key is wrong, revoked or mis-scoped.
       const retryable = res.statusCode === 429 || res.statusCode >= 500
-      logger.warn({ status: res.statusCode, error, tokenUri: key.token_uri, clientEmail: key.client_email }, 'google access token refused')
+      logger.warn(
+        { status: res.statusCode, error, tokenUri: key.token_uri, clientEmail: key.client_email },
+        'google access token refused',
+      )
       throw new GoogleAuthError(`token endpoint answered ${error}${description}`, retryable, res.statusCode)
     }
     const token = body?.access_token
@@ -182,7 +191,11 @@ export class GoogleAccessTokenSource {
     logger.debug({ expiresIn, clientEmail: key.client_email }, 'google access token obtained')
     const now = clock.now()
     // Renew early, but never so early that a short-lived token would be renewed on every call.
-    return { token, expiresAt: now + lifetimeMs, renewAt: now + lifetimeMs - Math.min(this.renewEarlyMs, lifetimeMs / 2) }
+    return {
+      token,
+      expiresAt: now + lifetimeMs,
+      renewAt: now + lifetimeMs - Math.min(this.renewEarlyMs, lifetimeMs / 2),
+    }
   }
 }
 

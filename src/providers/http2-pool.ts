@@ -101,7 +101,8 @@ export class Http2SessionPool implements SessionOwner {
     if (signal?.aborted) return Promise.resolve({ kind: 'aborted' })
     if (this.closed) return Promise.resolve({ kind: 'refused', reason: 'provider closed' })
     const bad = forbiddenHeader(headers)
-    if (bad !== undefined) return Promise.resolve({ kind: 'invalid', reason: `header ${bad} has a forbidden character (CR, LF or NUL)` })
+    if (bad !== undefined)
+      return Promise.resolve({ kind: 'invalid', reason: `header ${bad} has a forbidden character (CR, LF or NUL)` })
     return new Promise((resolve) => {
       const push: Push = new Push(headers, body, signal, (outcome) => {
         if (push.settled) return
@@ -186,7 +187,13 @@ export class Http2SessionPool implements SessionOwner {
       if (!session) break
       session.start(this.queue.shift() as Push)
     }
-    if (this.queue.length > 0 && !this.closed && this.sessions.length < this.options.size && !this.sessions.some((s) => s.checking)) this.startConnect()
+    if (
+      this.queue.length > 0 &&
+      !this.closed &&
+      this.sessions.length < this.options.size &&
+      !this.sessions.some((s) => s.checking)
+    )
+      this.startConnect()
   }
 
   /** The least busy session with a free stream slot. */
@@ -235,7 +242,8 @@ export class Http2SessionPool implements SessionOwner {
     this.connect().then(
       (session) => {
         this.connecting = false
-        if (this.failures > 0) this.options.logger.info({ origin: this.origin, failures: this.failures }, 'push service reachable again')
+        if (this.failures > 0)
+          this.options.logger.info({ origin: this.origin, failures: this.failures }, 'push service reachable again')
         this.failures = 0
         this.nextAttemptAt = 0
         this.attemptEnded()
@@ -247,11 +255,17 @@ export class Http2SessionPool implements SessionOwner {
         this.connecting = false
         this.failures++
         // Full jitter: attempts from many gateways spread out instead of arriving together.
-        const cap = Math.min(this.options.backoffMaxMs ?? PUSH_TRANSPORT_DEFAULTS.backoffMaxMs, (this.options.backoffBaseMs ?? PUSH_TRANSPORT_DEFAULTS.backoffBaseMs) * 2 ** (this.failures - 1))
+        const cap = Math.min(
+          this.options.backoffMaxMs ?? PUSH_TRANSPORT_DEFAULTS.backoffMaxMs,
+          (this.options.backoffBaseMs ?? PUSH_TRANSPORT_DEFAULTS.backoffBaseMs) * 2 ** (this.failures - 1),
+        )
         const delay = Math.random() * cap
         this.nextAttemptAt = performance.now() + delay
         const level = this.failures === 1 ? 'warn' : 'debug'
-        this.options.logger[level]({ origin: this.origin, err: err.message, failures: this.failures, nextAttemptInMs: Math.round(delay) }, 'cannot connect to the push service')
+        this.options.logger[level](
+          { origin: this.origin, err: err.message, failures: this.failures, nextAttemptInMs: Math.round(delay) },
+          'cannot connect to the push service',
+        )
         this.attemptEnded()
         if (this.queue.length > 0) this.drain()
       },
@@ -288,9 +302,13 @@ export class Http2SessionPool implements SessionOwner {
         socket.destroy()
         reject(err)
       }
-      const timer = setTimeout(() => fail(new Error('connect timeout')), this.options.connectTimeoutMs ?? PUSH_TRANSPORT_DEFAULTS.connectTimeoutMs)
+      const timer = setTimeout(
+        () => fail(new Error('connect timeout')),
+        this.options.connectTimeoutMs ?? PUSH_TRANSPORT_DEFAULTS.connectTimeoutMs,
+      )
       socket.once('secureConnect', () => {
-        if (socket.alpnProtocol !== 'h2') fail(new Error(`the server did not agree to HTTP/2 (ALPN: ${socket.alpnProtocol || 'none'})`))
+        if (socket.alpnProtocol !== 'h2')
+          fail(new Error(`the server did not agree to HTTP/2 (ALPN: ${socket.alpnProtocol || 'none'})`))
       })
       session.once('error', fail)
       session.once('close', () => fail(new Error('closed while connecting')))

@@ -10,7 +10,12 @@
 //   retryable, never as answers;
 // - what a push's end means: a response counts only if the stream ended cleanly with END_STREAM.
 //   A RST_STREAM before it, even after `:status`, is a failed attempt.
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2'
+import http2, {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http2'
 import { performance } from 'node:perf_hooks'
 import type { TLSSocket } from 'node:tls'
 
@@ -108,12 +113,16 @@ export class PooledSession {
   ) {
     this.applySettings(session.remoteSettings)
     session.on('remoteSettings', (settings: http2.Settings) => this.applySettings(settings))
-    session.on('goaway', (code: number, lastStreamId: number, debug?: Buffer) => this.onGoaway(code, lastStreamId, debug))
+    session.on('goaway', (code: number, lastStreamId: number, debug?: Buffer) =>
+      this.onGoaway(code, lastStreamId, debug),
+    )
     session.on('error', (err: NodeJS.ErrnoException) => {
       // node:http2 ends the session itself (ERR_HTTP2_SESSION_ERROR, ENHANCE_YOUR_CALM, …).
       this.end(`session error: ${err.code ?? err.message}`, false)
     })
-    session.on('frameError', (type: number, code: number) => this.end(`frame error (type ${type}, code ${code})`, false))
+    session.on('frameError', (type: number, code: number) =>
+      this.end(`frame error (type ${type}, code ${code})`, false),
+    )
     session.on('close', () => this.onClose())
     this.idleTimer = setInterval(() => this.idleCheck(), liveness.idlePingMs)
     this.idleTimer.unref()
@@ -141,8 +150,15 @@ export class PooledSession {
     } catch (err) {
       this.active--
       const code = (err as NodeJS.ErrnoException).code ?? ''
-      if (code === 'ERR_INVALID_CHAR' || code === 'ERR_HTTP2_INVALID_HEADER_VALUE' || code === 'ERR_INVALID_HTTP_TOKEN') {
-        return push.done({ kind: 'invalid', reason: `a header value with a forbidden character (CR, LF or NUL): ${(err as Error).message}` })
+      if (
+        code === 'ERR_INVALID_CHAR' ||
+        code === 'ERR_HTTP2_INVALID_HEADER_VALUE' ||
+        code === 'ERR_INVALID_HTTP_TOKEN'
+      ) {
+        return push.done({
+          kind: 'invalid',
+          reason: `a header value with a forbidden character (CR, LF or NUL): ${(err as Error).message}`,
+        })
       }
       // ERR_HTTP2_GOAWAY_SESSION, ERR_HTTP2_INVALID_SESSION: nothing was sent.
       this.goingAway = true
@@ -237,13 +253,20 @@ export class PooledSession {
     }
     const id = stream.id
     if (id === undefined || id > this.lastStreamId || stream.rstCode === NGHTTP2_REFUSED_STREAM) {
-      return this.owner.unanswered(push, { kind: 'refused', reason: `stream ${id ?? '-'} not processed by the server (rst ${stream.rstCode})` }, true)
+      return this.owner.unanswered(
+        push,
+        { kind: 'refused', reason: `stream ${id ?? '-'} not processed by the server (rst ${stream.rstCode})` },
+        true,
+      )
     }
-    if (ended) return this.owner.unanswered(push, { kind: 'lost', reason: `stream ${id}: ${ended.reason}` }, ended.resend)
+    if (ended)
+      return this.owner.unanswered(push, { kind: 'lost', reason: `stream ${id}: ${ended.reason}` }, ended.resend)
     // node:http2 resets a stream whose answer broke one of its limits (header list size or pairs,
     // session memory): a server that sends that is not to be trusted with more pushes.
-    if (stream.rstCode === NGHTTP2_ENHANCE_YOUR_CALM) this.end(`stream ${id}: the answer broke a limit (ENHANCE_YOUR_CALM)`, false)
-    const why = push.status === undefined ? 'before a response' : `after :status ${push.status}, before the end of the response`
+    if (stream.rstCode === NGHTTP2_ENHANCE_YOUR_CALM)
+      this.end(`stream ${id}: the answer broke a limit (ENHANCE_YOUR_CALM)`, false)
+    const why =
+      push.status === undefined ? 'before a response' : `after :status ${push.status}, before the end of the response`
     this.owner.unanswered(push, { kind: 'lost', reason: `stream ${id} reset (rst ${stream.rstCode}) ${why}` }, false)
   }
 
@@ -300,7 +323,10 @@ export class PooledSession {
   private armPingTimer(sentAt: number, bytesRead: number, extended: boolean): void {
     // setImmediate: after a stall of our own event loop, timers run before the socket is read, and
     // an ack already waiting there must count.
-    this.pingTimer = setTimeout(() => setImmediate(() => this.pingOverdue(sentAt, bytesRead, extended)), this.liveness.pingTimeoutMs)
+    this.pingTimer = setTimeout(
+      () => setImmediate(() => this.pingOverdue(sentAt, bytesRead, extended)),
+      this.liveness.pingTimeoutMs,
+    )
   }
 
   /**
@@ -316,7 +342,8 @@ export class PooledSession {
       return
     }
     const late = performance.now() - sentAt - this.liveness.pingTimeoutMs
-    if (!extended && late > this.liveness.pingTimeoutMs / 2) return this.armPingTimer(performance.now(), bytesRead, true)
+    if (!extended && late > this.liveness.pingTimeoutMs / 2)
+      return this.armPingTimer(performance.now(), bytesRead, true)
     this.end(`no PING ack and nothing received within ${this.liveness.pingTimeoutMs} ms`, true)
   }
 
@@ -335,7 +362,8 @@ export class PooledSession {
     const fields: Record<string, unknown> = { code, lastStreamId, inFlight: this.inFlight.size }
     const reason = debugReason(debug)
     if (reason !== undefined) fields.reason = reason
-    if (code === NGHTTP2_NO_ERROR) this.owner.info('push service sent GOAWAY; new pushes go to a new connection', fields)
+    if (code === NGHTTP2_NO_ERROR)
+      this.owner.info('push service sent GOAWAY; new pushes go to a new connection', fields)
     else this.owner.warn('push service sent GOAWAY with an error; new pushes go to a new connection', fields)
     this.owner.changed(this)
   }
@@ -380,7 +408,8 @@ export function debugReason(debug: Buffer | undefined): string | undefined {
   const text = debug.subarray(0, 512).toString('utf8')
   try {
     const parsed = JSON.parse(text) as unknown
-    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { reason?: unknown }).reason === 'string') return (parsed as { reason: string }).reason.slice(0, 200)
+    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { reason?: unknown }).reason === 'string')
+      return (parsed as { reason: string }).reason.slice(0, 200)
   } catch {
     // not JSON: the text itself
   }

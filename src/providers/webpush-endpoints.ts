@@ -66,11 +66,19 @@ export class WebPushEndpointPolicy {
     if (url.protocol !== 'https:') return { ok: false, reason: 'must be an https URL' }
     if (url.username || url.password) return { ok: false, reason: 'must not carry a user name or password' }
     // The URL parser has already turned decimal, octal and hex IPv4 spellings into dotted form.
-    if (isIP(url.hostname.replace(/^\[|\]$/g, ''))) return { ok: false, reason: 'must name a push service host, not an IP address' }
+    if (isIP(url.hostname.replace(/^\[|\]$/g, '')))
+      return { ok: false, reason: 'must name a push service host, not an IP address' }
     const port = url.port === '' ? 443 : Number(url.port)
-    const byHost = this.rules.filter((r) => (r.wildcard ? url.hostname.endsWith(r.host) && url.hostname.length > r.host.length : url.hostname === r.host))
-    if (byHost.length === 0) return { ok: false, reason: `host ${url.hostname.slice(0, 253)} is not a known push service (WEBPUSH_ALLOWED_HOSTS)` }
-    if (!byHost.some((r) => r.port === port)) return { ok: false, reason: `port ${port} is not allowed for ${url.hostname}` }
+    const byHost = this.rules.filter((r) =>
+      r.wildcard ? url.hostname.endsWith(r.host) && url.hostname.length > r.host.length : url.hostname === r.host,
+    )
+    if (byHost.length === 0)
+      return {
+        ok: false,
+        reason: `host ${url.hostname.slice(0, 253)} is not a known push service (WEBPUSH_ALLOWED_HOSTS)`,
+      }
+    if (!byHost.some((r) => r.port === port))
+      return { ok: false, reason: `port ${port} is not allowed for ${url.hostname}` }
     url.hash = ''
     return { ok: true, endpoint: url.href }
   }
@@ -80,7 +88,11 @@ export class WebPushEndpointPolicy {
    * then refuses the connection when any address is in a non-public range. Any, not all: a host
    * answering one public and one private address is not trusted.
    */
-  readonly lookup = (hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
+  readonly lookup = (
+    hostname: string,
+    options: LookupOptions,
+    callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+  ): void => {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '')
       const refused = addresses.find((a) => isNonPublicAddress(a.address))

@@ -54,7 +54,10 @@ export function classifyWebPushAnswer(status: number, retryAfterMs: number | und
   if (status >= 300 && status < 400) return { kind: 'failed', reason: `${reason} (redirects are not followed)`, status }
   if (status === 404 || status === 410) return { kind: 'invalid-token', reason, status }
   if (status === 401 || status === 403) return { kind: 'failed', reason, status, config: true }
-  if (status === 429 || status >= 500) return retryAfterMs === undefined ? { kind: 'retry', reason, status } : { kind: 'retry', reason, status, retryAfterMs }
+  if (status === 429 || status >= 500)
+    return retryAfterMs === undefined
+      ? { kind: 'retry', reason, status }
+      : { kind: 'retry', reason, status, retryAfterMs }
   return { kind: 'failed', reason, status }
 }
 
@@ -104,7 +107,14 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
     const cached = vapidByAudience.get(audience)
     if (cached && nowS < cached.renewAt) return cached.authorization
     const exp = nowS + VAPID_LIFETIME_S
-    const headers = webpush.getVapidHeaders(audience, o.vapid.subject, o.vapid.publicKey, o.vapid.privateKey, 'aes128gcm', exp)
+    const headers = webpush.getVapidHeaders(
+      audience,
+      o.vapid.subject,
+      o.vapid.publicKey,
+      o.vapid.privateKey,
+      'aes128gcm',
+      exp,
+    )
     vapidByAudience.set(audience, { authorization: headers.Authorization, renewAt: exp - VAPID_RENEW_BEFORE_S })
     return headers.Authorization
   }
@@ -148,15 +158,30 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
         else {
           const code = errorCode(err)
           // A subscription the library cannot encrypt for (bad p256dh/auth) can never be delivered.
-          if (err instanceof Error && /p256dh|auth|subscription/i.test(err.message) && code === 'error') result = { kind: 'invalid-token', reason: err.message }
+          if (err instanceof Error && /p256dh|auth|subscription/i.test(err.message) && code === 'error')
+            result = { kind: 'invalid-token', reason: err.message }
           // The host resolved to a private address: asking again would only resolve again.
-          else if (code === 'ERR_WEBPUSH_PRIVATE_ADDRESS' || errorCode((err as { cause?: unknown }).cause) === 'ERR_WEBPUSH_PRIVATE_ADDRESS') result = { kind: 'failed', reason: `endpoint refused: ${err instanceof Error ? err.message : String(err)}` }
+          else if (
+            code === 'ERR_WEBPUSH_PRIVATE_ADDRESS' ||
+            errorCode((err as { cause?: unknown }).cause) === 'ERR_WEBPUSH_PRIVATE_ADDRESS'
+          )
+            result = { kind: 'failed', reason: `endpoint refused: ${err instanceof Error ? err.message : String(err)}` }
           else result = { kind: 'retry', reason: `${code}: ${err instanceof Error ? err.message : String(err)}` }
         }
       }
       if (result.kind !== 'delivered') {
         const level = result.kind === 'failed' && result.config ? 'error' : 'info'
-        o.logger[level]({ provider: 'webpush', ...context, device: tokenPrefix(msg.subscription.endpoint), result: result.kind, status: result.status, reason: result.reason }, 'web push not delivered')
+        o.logger[level](
+          {
+            provider: 'webpush',
+            ...context,
+            device: tokenPrefix(msg.subscription.endpoint),
+            result: result.kind,
+            status: result.status,
+            reason: result.reason,
+          },
+          'web push not delivered',
+        )
       }
       return result
     },

@@ -41,11 +41,17 @@ export class ReachActions {
   }
 
   async handle(change: ReachChange): Promise<void> {
-    const event: ReachNoticeEvent | undefined = change.to === 'unreachable' ? 'agent.unreachable' : change.from === 'unreachable' && change.to === 'reachable' ? 'agent.reachable' : undefined
+    const event: ReachNoticeEvent | undefined =
+      change.to === 'unreachable'
+        ? 'agent.unreachable'
+        : change.from === 'unreachable' && change.to === 'reachable'
+          ? 'agent.reachable'
+          : undefined
     if (event === undefined || !this.enabled) return
     const tasks: Array<Promise<void>> = []
     if (this.options.webhookUrl !== undefined) tasks.push(this.notify(this.options.webhookUrl, event, change))
-    if (event === 'agent.unreachable' && this.options.offQueue) tasks.push(this.takeOffQueue(this.options.offQueue, change.userId))
+    if (event === 'agent.unreachable' && this.options.offQueue)
+      tasks.push(this.takeOffQueue(this.options.offQueue, change.userId))
     await Promise.all(tasks)
   }
 
@@ -69,7 +75,9 @@ export class ReachActions {
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 5_000),
       })
       await res.body?.cancel()
-      reason = res.ok ? `webhook ${event} delivered (HTTP ${res.status})` : `webhook ${event} refused (HTTP ${res.status})`
+      reason = res.ok
+        ? `webhook ${event} delivered (HTTP ${res.status})`
+        : `webhook ${event} refused (HTTP ${res.status})`
     } catch (err) {
       // The error names the address; only its kind is kept.
       reason = `webhook ${event} failed: ${err instanceof Error ? (err.name === 'TimeoutError' ? 'timed out' : err.name) : 'error'}`

@@ -44,9 +44,11 @@ export class RingRepeater {
     const key = ringKey(intent.ring)
     const timer = setTimeout(() => {
       this.timers.delete(key)
-      void this.options.serialize(intent.ring, () => this.repeat(intent, repeat)).catch((err: unknown) => {
-        this.options.logger.warn({ err, conversationId: intent.ring.conversationId }, 'ring repeat failed')
-      })
+      void this.options
+        .serialize(intent.ring, () => this.repeat(intent, repeat))
+        .catch((err: unknown) => {
+          this.options.logger.warn({ err, conversationId: intent.ring.conversationId }, 'ring repeat failed')
+        })
     }, this.options.everyMs)
     timer.unref()
     this.timers.set(key, timer)
@@ -66,7 +68,10 @@ export class RingRepeater {
       targets.push(target)
     }
     if (targets.length === 0) return
-    this.options.logger.debug({ conversationId, userId: intent.ring.userId, repeat, devices: targets.length }, 'ring not reported yet: sending it again')
+    this.options.logger.debug(
+      { conversationId, userId: intent.ring.userId, repeat, devices: targets.length },
+      'ring not reported yet: sending it again',
+    )
     void this.options.dispatch({ ...intent, targets, expiresAt: ring.expiresAt, repeat })
     this.schedule(intent, repeat + 1)
   }

@@ -10,7 +10,17 @@ import type { Clock } from '../clock.js'
 import type { Device, PushIntent, RingRecord } from '../model.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
 import type { DeviceStore, ReachStore, RingStore } from '../store/store.js'
-import { agentState, applyReceipt, applyRingEnd, emptyReach, keepPhones, phoneKey, phoneState, type AgentReach, type ReachState } from './state.js'
+import {
+  agentState,
+  applyReceipt,
+  applyRingEnd,
+  emptyReach,
+  keepPhones,
+  phoneKey,
+  phoneState,
+  type AgentReach,
+  type ReachState,
+} from './state.js'
 
 export type ReceiptAction = 'ring' | 'cancel_ring'
 
@@ -82,11 +92,13 @@ export interface ReachTrackerOptions {
 // Compare-and-set retries: each loser re-reads; more than a few means something is writing in a loop.
 const MAX_WRITES = 8
 
-const field = (participantId: string, action: ReceiptAction, what: 'sent' | 'accepted' | 'received'): string => `${participantId}:${action}:${what}`
+const field = (participantId: string, action: ReceiptAction, what: 'sent' | 'accepted' | 'received'): string =>
+  `${participantId}:${action}:${what}`
 const actionOf = (intent: PushIntent): ReceiptAction => (intent.action === 'ring' ? 'ring' : 'cancel_ring')
 
 export class ReachTracker {
-  private unreachable: { at: number; value: Promise<Array<{ userId: string; name: string | null; since: string | null }>> } | undefined
+  private unreachable:
+    { at: number; value: Promise<Array<{ userId: string; name: string | null; since: string | null }>> } | undefined
 
   constructor(private readonly options: ReachTrackerOptions) {}
 
@@ -96,8 +108,17 @@ export class ReachTracker {
     const { conversationId, participantId, userId } = intent.ring
     const now = String(this.options.clock.now())
     const action = actionOf(intent)
-    await this.each(intent.targets.map((t) => t.device.token), (token) =>
-      this.options.store.noteDelivery(conversationId, token, action === 'ring' ? { userId, participantId, [field(participantId, action, 'sent')]: now } : { userId, [field(participantId, action, 'sent')]: now }, this.options.deliveryTtlMs),
+    await this.each(
+      intent.targets.map((t) => t.device.token),
+      (token) =>
+        this.options.store.noteDelivery(
+          conversationId,
+          token,
+          action === 'ring'
+            ? { userId, participantId, [field(participantId, action, 'sent')]: now }
+            : { userId, [field(participantId, action, 'sent')]: now },
+          this.options.deliveryTtlMs,
+        ),
     )
   }
 
@@ -105,7 +126,14 @@ export class ReachTracker {
   async accepted(intent: PushIntent, token: string, provider: string): Promise<void> {
     if (intent.repeat !== undefined) return
     const { conversationId, participantId } = intent.ring
-    await this.guard(() => this.options.store.noteDelivery(conversationId, token, { provider, [field(participantId, actionOf(intent), 'accepted')]: String(this.options.clock.now()) }, this.options.deliveryTtlMs))
+    await this.guard(() =>
+      this.options.store.noteDelivery(
+        conversationId,
+        token,
+        { provider, [field(participantId, actionOf(intent), 'accepted')]: String(this.options.clock.now()) },
+        this.options.deliveryTtlMs,
+      ),
+    )
   }
 
   /** The app reported a push. Only a push of this conversation that went to this very device counts. */
@@ -117,26 +145,48 @@ export class ReachTracker {
     if (!delivery || participantId === undefined || delivery.userId !== r.userId) return { kind: 'no-such-push' }
     const sent = delivery[field(participantId, r.action, 'sent')]
     if (sent === undefined) return { kind: 'no-such-push' }
-    if (!(await store.claimOnce(`receipt:${r.conversationId}:${token}:${participantId}:${r.action}`, this.options.deliveryTtlMs))) return { kind: 'repeat' }
+    if (
+      !(await store.claimOnce(
+        `receipt:${r.conversationId}:${token}:${participantId}:${r.action}`,
+        this.options.deliveryTtlMs,
+      ))
+    )
+      return { kind: 'repeat' }
 
     const now = clock.now()
     // The app's report can beat the push service's answer to the gateway; the send time then
     // stands in for the acceptance (the push was accepted between the two).
     const from = Number(delivery[field(participantId, r.action, 'accepted')] ?? sent)
     const latencyMs = Number.isFinite(from) ? Math.max(0, now - from) : undefined
-    await store.noteDelivery(r.conversationId, token, { [field(participantId, r.action, 'received')]: String(now) }, this.options.deliveryTtlMs)
+    await store.noteDelivery(
+      r.conversationId,
+      token,
+      { [field(participantId, r.action, 'received')]: String(now) },
+      this.options.deliveryTtlMs,
+    )
     const devices = await store.listDevices(r.userId)
     await this.update(r.userId, r.name, (reach) => {
       keepPhones(reach, devices)
       applyReceipt(reach, phoneKey(r.device), now, latencyMs)
     })
     const provider = delivery.provider
-    this.options.onReceipt?.({ userId: r.userId, token, action: r.action, ...(provider ? { provider } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}) })
+    this.options.onReceipt?.({
+      userId: r.userId,
+      token,
+      action: r.action,
+      ...(provider ? { provider } : {}),
+      ...(latencyMs !== undefined ? { latencyMs } : {}),
+    })
     return { kind: 'recorded', ...(provider ? { provider } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}) }
   }
 
   /** The agent answered on this phone (POST /api/v1/agent/answered): its ring counts as received. */
-  async answered(a: { conversationId: string; userId: string; tokens: string[]; participantId?: string }): Promise<void> {
+  async answered(a: {
+    conversationId: string
+    userId: string
+    tokens: string[]
+    participantId?: string
+  }): Promise<void> {
     const { store, clock } = this.options
     const now = clock.now()
     const devices = await store.listDevices(a.userId)
@@ -145,7 +195,12 @@ export class ReachTracker {
       const delivery = await store.getDelivery(a.conversationId, device.token)
       const participantId = a.participantId ?? delivery?.participantId
       if (participantId !== undefined && delivery?.[field(participantId, 'ring', 'sent')] !== undefined) {
-        await store.noteDelivery(a.conversationId, device.token, { [field(participantId, 'ring', 'received')]: String(now) }, this.options.deliveryTtlMs)
+        await store.noteDelivery(
+          a.conversationId,
+          device.token,
+          { [field(participantId, 'ring', 'received')]: String(now) },
+          this.options.deliveryTtlMs,
+        )
       }
     }
     if (answering.length === 0) return
@@ -175,7 +230,10 @@ export class ReachTracker {
     if (received.size === 0) return
     await this.update(ring.userId, undefined, (reach) => {
       keepPhones(reach, devices)
-      applyRingEnd(reach, [...received].map(([key, got]) => ({ key, received: got })))
+      applyRingEnd(
+        reach,
+        [...received].map(([key, got]) => ({ key, received: got })),
+      )
     })
   }
 
@@ -229,7 +287,12 @@ export class ReachTracker {
       const out: Array<{ userId: string; name: string | null; since: string | null }> = []
       for (const userId of (await this.options.store.listReachUsers()).sort()) {
         const reach = parse((await this.options.store.getReach(userId))?.doc)
-        if (reach.state === 'unreachable') out.push({ userId, name: reach.name ?? null, since: reach.changedAt !== undefined ? new Date(reach.changedAt).toISOString() : null })
+        if (reach.state === 'unreachable')
+          out.push({
+            userId,
+            name: reach.name ?? null,
+            since: reach.changedAt !== undefined ? new Date(reach.changedAt).toISOString() : null,
+          })
       }
       return out
     })()
@@ -277,7 +340,10 @@ export class ReachTracker {
     try {
       await work()
     } catch (err) {
-      this.options.logger.warn({ err, ...(token ? { device: tokenPrefix(token) } : {}) }, 'device receipt bookkeeping failed')
+      this.options.logger.warn(
+        { err, ...(token ? { device: tokenPrefix(token) } : {}) },
+        'device receipt bookkeeping failed',
+      )
     }
   }
 }

@@ -11,7 +11,8 @@ import type { RingDecision } from './engine.js'
 
 // 'reachability': an optional action taken when an agent became unreachable or reachable again.
 // 'device-evicted' / 'device-moved': a device taken from an agent (MAX_DEVICES_PER_AGENT, another agent registered it).
-export type AuditKind = 'suppressed' | 'failed' | 'expired' | 'invalid-token' | 'skipped' | 'reachability' | 'device-evicted' | 'device-moved'
+export type AuditKind =
+  'suppressed' | 'failed' | 'expired' | 'invalid-token' | 'skipped' | 'reachability' | 'device-evicted' | 'device-moved'
 
 export interface AuditEntry {
   /** Epoch ms. */
@@ -54,7 +55,12 @@ export class AuditLog {
     if (this.entries.length < this.o.maxEntries) this.entries.push(full)
     else this.entries[this.next] = full
     this.next = (this.next + 1) % this.o.maxEntries
-    const what = full.kind === 'reachability' ? 'reachability action' : full.kind.startsWith('device-') ? full.kind : `push ${full.kind}`
+    const what =
+      full.kind === 'reachability'
+        ? 'reachability action'
+        : full.kind.startsWith('device-')
+          ? full.kind
+          : `push ${full.kind}`
     this.o.logger.info({ audit: full }, `${what}: ${full.reason}`)
   }
 
@@ -79,7 +85,10 @@ export class AuditLog {
       kind: change.kind === 'evicted' ? 'device-evicted' : 'device-moved',
       userId: change.userId,
       device: tokenPrefix(change.token),
-      reason: change.kind === 'evicted' ? `least recently registered of more than ${change.limit} devices` : `registered by agent ${change.toUserId}`,
+      reason:
+        change.kind === 'evicted'
+          ? `least recently registered of more than ${change.limit} devices`
+          : `registered by agent ${change.toUserId}`,
     })
   }
 

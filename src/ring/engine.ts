@@ -14,14 +14,18 @@ import type { DeviceStore, RingStore } from '../store/store.js'
 import { selectCancelTargets, selectRingTargets, type IosCallCancel } from './phones.js'
 import { Outbox } from './outbox.js'
 
-
 // endRing attempts: the second carries the ring record's own rung devices, so only a ring changed in between needs a third.
 const END_ATTEMPTS = 3
 
 export type RingDecision =
   | { kind: 'ring'; event: RoutingEvent; intent: PushIntent }
   | { kind: 'cancel'; event?: RoutingEvent; intent: PushIntent }
-  | { kind: 'suppressed'; event: RoutingEvent; reason: 'duplicate' | 'no-devices' | 'no-reachable-device' | 'not-ringing' | 'presence'; detail?: string }
+  | {
+      kind: 'suppressed'
+      event: RoutingEvent
+      reason: 'duplicate' | 'no-devices' | 'no-reachable-device' | 'not-ringing' | 'presence'
+      detail?: string
+    }
 
 /** The presence filter as the engine sees it (src/ring/presence.ts). */
 export interface PresenceCheck {
@@ -97,7 +101,10 @@ export class RingEngine {
   /** Handles one event; resolves when its decision is made and its pushes are handed to dispatch. */
   handle(event: RoutingEvent): Promise<void> {
     return this.inOrder(event, () => this.decide(event)).catch((err: unknown) => {
-      this.o.logger.error({ err, conversationId: event.conversationId, userId: event.userId, kind: event.kind }, 'ring engine could not handle an event')
+      this.o.logger.error(
+        { err, conversationId: event.conversationId, userId: event.userId, kind: event.kind },
+        'ring engine could not handle an event',
+      )
     })
   }
 
@@ -109,10 +116,15 @@ export class RingEngine {
   answeredOnDevice(a: DeviceAnswer): Promise<{ rings: number; cancelled: number }> {
     return this.inOrder(a, async () => {
       const rings = a.participantId
-        ? [await this.o.store.getRing(ringKey({ ...a, participantId: a.participantId }))].filter((r): r is RingRecord => r?.state === 'ringing')
-        : (await this.o.store.listOpenRings()).filter((r) => r.conversationId === a.conversationId && r.userId === a.userId)
+        ? [await this.o.store.getRing(ringKey({ ...a, participantId: a.participantId }))].filter(
+            (r): r is RingRecord => r?.state === 'ringing',
+          )
+        : (await this.o.store.listOpenRings()).filter(
+            (r) => r.conversationId === a.conversationId && r.userId === a.userId,
+          )
       let cancelled = 0
-      for (const ring of rings) cancelled += await this.cancel(ringKey(ring), ring, 'answered-on-device', undefined, a.tokens)
+      for (const ring of rings)
+        cancelled += await this.cancel(ringKey(ring), ring, 'answered-on-device', undefined, a.tokens)
       return { rings: rings.length, cancelled }
     })
   }
@@ -154,12 +166,26 @@ export class RingEngine {
     const devices = await this.o.store.listDevices(event.userId)
     if (devices.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-devices' })
     const { targets, skipped } = selectRingTargets(devices, event.mediaType)
-    for (const s of skipped) this.o.logger.debug({ conversationId: event.conversationId, userId: event.userId, reason: s.reason }, 'device not rung')
+    for (const s of skipped)
+      this.o.logger.debug(
+        { conversationId: event.conversationId, userId: event.userId, reason: s.reason },
+        'device not rung',
+      )
     if (targets.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-reachable-device' })
     if (this.o.presence) {
       const verdict = await this.o.presence.check(event.userId)
-      if (!verdict.deliver) return this.decided({ kind: 'suppressed', event, reason: 'presence', ...(verdict.reason ? { detail: verdict.reason } : {}) })
-      if (verdict.reason) this.o.logger.debug({ conversationId: event.conversationId, userId: event.userId, reason: verdict.reason }, 'presence filter let the offer through')
+      if (!verdict.deliver)
+        return this.decided({
+          kind: 'suppressed',
+          event,
+          reason: 'presence',
+          ...(verdict.reason ? { detail: verdict.reason } : {}),
+        })
+      if (verdict.reason)
+        this.o.logger.debug(
+          { conversationId: event.conversationId, userId: event.userId, reason: verdict.reason },
+          'presence filter let the offer through',
+        )
     }
 
     const record: RingRecord = {
@@ -176,9 +202,18 @@ export class RingEngine {
       ...(event.callerDisplay ? { callerDisplay: event.callerDisplay } : {}),
     }
     const created = await this.o.store.createRing(record, this.o.ringTimeoutMs + this.o.dedupWindowMs)
-    if (!created) return event.recovered === true ? this.recoverRing(event) : this.decided({ kind: 'suppressed', event, reason: 'duplicate' })
+    if (!created)
+      return event.recovered === true
+        ? this.recoverRing(event)
+        : this.decided({ kind: 'suppressed', event, reason: 'duplicate' })
 
-    const intent: PushIntent = { action: 'ring', ring: this.contextOf(record), targets, expiresAt: record.expiresAt, cause: event }
+    const intent: PushIntent = {
+      action: 'ring',
+      ring: this.contextOf(record),
+      targets,
+      expiresAt: record.expiresAt,
+      cause: event,
+    }
     this.decided({ kind: 'ring', event, intent })
     this.outbox.send(ringKey(record), intent, { ring: true })
   }
@@ -207,13 +242,25 @@ export class RingEngine {
     // Once across instances, should two ever recover at the same time.
     if (!(await this.o.store.claimOnce(`resend:ring:${key}`, this.graceMs))) return duplicate()
     const rung = new Set(ring.rungTokens)
-    const { targets } = selectRingTargets((await this.o.store.listDevices(ring.userId)).filter((d) => rung.has(d.token)), ring.mediaType)
+    const { targets } = selectRingTargets(
+      (await this.o.store.listDevices(ring.userId)).filter((d) => rung.has(d.token)),
+      ring.mediaType,
+    )
     if (targets.length === 0) {
       await this.o.store.markSent(key, { ring: true }, this.o.clock.now())
       return this.decided({ kind: 'suppressed', event, reason: 'no-reachable-device' })
     }
-    this.o.logger.warn({ conversationId: ring.conversationId, userId: ring.userId, ageMs: age }, 'ring claimed but never sent (its instance died): sending it now')
-    const intent: PushIntent = { action: 'ring', ring: this.contextOf(ring), targets, expiresAt: ring.expiresAt, cause: event }
+    this.o.logger.warn(
+      { conversationId: ring.conversationId, userId: ring.userId, ageMs: age },
+      'ring claimed but never sent (its instance died): sending it now',
+    )
+    const intent: PushIntent = {
+      action: 'ring',
+      ring: this.contextOf(ring),
+      targets,
+      expiresAt: ring.expiresAt,
+      cause: event,
+    }
     this.decided({ kind: 'ring', event, intent })
     this.outbox.send(key, intent, { ring: true })
   }
@@ -229,7 +276,10 @@ export class RingEngine {
     let rung = selectRingTargets(current, event.mediaType).targets.map((t) => t.device.token)
     for (let attempt = 0; attempt < END_ATTEMPTS; attempt++) {
       const candidates = this.cancelCandidates(rung, current)
-      const ended = await this.o.store.endRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs, { ifRung: rung, tokens: candidates.map((t) => t.device.token) })
+      const ended = await this.o.store.endRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs, {
+        ifRung: rung,
+        tokens: candidates.map((t) => t.device.token),
+      })
       if (!ended) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
       if (ended.claimed !== undefined) {
         this.o.onRingEnded?.(ended.before)
@@ -238,13 +288,20 @@ export class RingEngine {
       }
       rung = ended.before.rungTokens
     }
-    this.o.logger.error({ conversationId: event.conversationId, userId: event.userId }, 'ring could not be ended: its record kept changing')
+    this.o.logger.error(
+      { conversationId: event.conversationId, userId: event.userId },
+      'ring could not be ended: its record kept changing',
+    )
   }
 
   /** The cancel targets of a ring that rang `rungTokens`, among the agent's `current` devices. */
   private cancelCandidates(rungTokens: readonly string[], current: Device[]): PushTarget[] {
     const rung = new Set(rungTokens)
-    return selectCancelTargets(current.filter((d) => rung.has(d.token)), current, this.o.iosCallCancel)
+    return selectCancelTargets(
+      current.filter((d) => rung.has(d.token)),
+      current,
+      this.o.iosCallCancel,
+    )
   }
 
   /** Cancels rings whose timeout passed without an answer or an end. */
@@ -256,7 +313,10 @@ export class RingEngine {
         const key = ringKey(ring)
         // The end and its cancel claims in one store step, as in end(); the record names the rung devices.
         const candidates = this.cancelCandidates(ring.rungTokens, await this.o.store.listDevices(ring.userId))
-        const ended = await this.o.store.endRing(key, ['ringing'], 'cancelled', this.o.dedupWindowMs, { ifRung: ring.rungTokens, tokens: candidates.map((t) => t.device.token) })
+        const ended = await this.o.store.endRing(key, ['ringing'], 'cancelled', this.o.dedupWindowMs, {
+          ifRung: ring.rungTokens,
+          tokens: candidates.map((t) => t.device.token),
+        })
         if (ended?.claimed === undefined) continue
         this.o.onRingEnded?.(ended.before)
         this.sendCancel(key, ended.before, candidates, ended.claimed, 'timeout')
@@ -277,12 +337,23 @@ export class RingEngine {
         const wanted = new Set(tokens)
         const devices = (await this.o.store.listDevices(ring.userId)).filter((d) => wanted.has(d.token))
         // Past the ring's end the phone has stopped by itself (expires_at); a device gone has nothing to stop.
-        const targets = ring.expiresAt > this.o.clock.now() ? selectCancelTargets(devices, devices, this.o.iosCallCancel) : []
+        const targets =
+          ring.expiresAt > this.o.clock.now() ? selectCancelTargets(devices, devices, this.o.iosCallCancel) : []
         if (targets.length === 0) return this.o.store.markSent(key, { cancelTokens: tokens }, this.o.clock.now())
-        this.o.logger.warn({ conversationId: ring.conversationId, userId: ring.userId, devices: targets.length }, 'cancel claimed but never sent (its instance died): sending it now')
+        this.o.logger.warn(
+          { conversationId: ring.conversationId, userId: ring.userId, devices: targets.length },
+          'cancel claimed but never sent (its instance died): sending it now',
+        )
         // The record does not keep the end's reason; its state tells the closest one.
-        const reason = ring.state === 'answered' ? 'answered' : ring.state === 'ringing' ? 'answered-on-device' : 'ended'
-        const intent: PushIntent = { action: 'cancel', ring: this.contextOf(ring), targets, expiresAt: this.o.clock.now() + this.o.ringTimeoutMs, reason }
+        const reason =
+          ring.state === 'answered' ? 'answered' : ring.state === 'ringing' ? 'answered-on-device' : 'ended'
+        const intent: PushIntent = {
+          action: 'cancel',
+          ring: this.contextOf(ring),
+          targets,
+          expiresAt: this.o.clock.now() + this.o.ringTimeoutMs,
+          reason,
+        }
         this.decided({ kind: 'cancel', intent })
         this.outbox.send(key, intent, { cancelTokens: tokens })
       })
@@ -290,7 +361,14 @@ export class RingEngine {
   }
 
   /** Sends the ring's cancel to the devices not cancelled yet; `answering` tokens are claimed silently. Returns how many were cancelled. */
-  private async cancel(key: string, ring: RingRecord, reason: PushIntent['reason'], event?: RoutingEvent, answering: string[] = [], devices?: Device[]): Promise<number> {
+  private async cancel(
+    key: string,
+    ring: RingRecord,
+    reason: PushIntent['reason'],
+    event?: RoutingEvent,
+    answering: string[] = [],
+    devices?: Device[],
+  ): Promise<number> {
     const current = devices ?? (await this.o.store.listDevices(ring.userId))
     const rungTokens = new Set(ring.rungTokens)
     const rung = current.filter((d) => rungTokens.has(d.token))
@@ -298,17 +376,35 @@ export class RingEngine {
     const candidates = selectCancelTargets(rung, current, this.o.iosCallCancel).filter((t) => !skip.has(t.device.token))
     // Each device gets at most one cancel, even when two paths (Genesys and the app) end the ring;
     // the answering phone's tokens are claimed as sent, so no recovery ever cancels them.
-    const claimed = await this.o.store.claimCancels(key, candidates.map((t) => t.device.token), answering)
+    const claimed = await this.o.store.claimCancels(
+      key,
+      candidates.map((t) => t.device.token),
+      answering,
+    )
     return this.sendCancel(key, ring, candidates, claimed, reason, event)
   }
 
   /** Pushes the cancel to the `candidates` whose tokens this call `claimed`. Returns how many. */
-  private sendCancel(key: string, ring: RingRecord, candidates: PushTarget[], claimed: string[], reason: PushIntent['reason'], event?: RoutingEvent): number {
+  private sendCancel(
+    key: string,
+    ring: RingRecord,
+    candidates: PushTarget[],
+    claimed: string[],
+    reason: PushIntent['reason'],
+    event?: RoutingEvent,
+  ): number {
     const fresh = new Set(claimed)
     const targets = candidates.filter((t) => fresh.has(t.device.token))
     if (targets.length === 0) return 0
     // A cancel is useful for as long as a ring could still be showing; the app also stops at expires_at.
-    const intent: PushIntent = { action: 'cancel', ring: this.contextOf(ring), targets, expiresAt: this.o.clock.now() + this.o.ringTimeoutMs, reason, ...(event ? { cause: event } : {}) }
+    const intent: PushIntent = {
+      action: 'cancel',
+      ring: this.contextOf(ring),
+      targets,
+      expiresAt: this.o.clock.now() + this.o.ringTimeoutMs,
+      reason,
+      ...(event ? { cause: event } : {}),
+    }
     this.decided({ kind: 'cancel', intent, ...(event ? { event } : {}) })
     this.outbox.send(key, intent, { cancelTokens: targets.map((t) => t.device.token) })
     return targets.length

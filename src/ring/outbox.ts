@@ -17,7 +17,14 @@ export class Outbox {
   // Ring keys with pushes being sent by this process: recovery never doubles its own work.
   private readonly sending = new Map<string, number>()
 
-  constructor(private readonly o: { store: Pick<RingStore, 'markSent'>; dispatch: (intent: PushIntent) => Promise<unknown>; clock: Clock; logger: Logger }) {}
+  constructor(
+    private readonly o: {
+      store: Pick<RingStore, 'markSent'>
+      dispatch: (intent: PushIntent) => Promise<unknown>
+      clock: Clock
+      logger: Logger
+    },
+  ) {}
 
   /** Sends and marks not yet done here (a graceful stop waits for them). */
   get pending(): number {
@@ -35,11 +42,23 @@ export class Outbox {
     this.sending.set(key, (this.sending.get(key) ?? 0) + 1)
     const dispatched = this.o.dispatch(intent)
     void dispatched
-      .catch((err: unknown) => this.o.logger.error({ err, conversationId: intent.ring.conversationId, action: intent.action }, 'dispatch failed'))
+      .catch((err: unknown) =>
+        this.o.logger.error(
+          { err, conversationId: intent.ring.conversationId, action: intent.action },
+          'dispatch failed',
+        ),
+      )
       .then(() => this.o.store.markSent(key, mark, this.o.clock.now()))
       .catch((err: unknown) => {
         // Unmarked, the pushes may be sent once more by recovery: a duplicate, never a loss.
-        this.o.logger.warn({ err: err instanceof Error ? err.message : String(err), conversationId: intent.ring.conversationId, action: intent.action }, 'could not mark pushes sent')
+        this.o.logger.warn(
+          {
+            err: err instanceof Error ? err.message : String(err),
+            conversationId: intent.ring.conversationId,
+            action: intent.action,
+          },
+          'could not mark pushes sent',
+        )
       })
       .finally(() => {
         const left = (this.sending.get(key) ?? 1) - 1

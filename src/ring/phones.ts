@@ -87,7 +87,10 @@ export function selectRingTargets(devices: readonly Device[], mediaType: MediaTy
     for (const device of chosen) targets.push(target(device))
     for (const device of phone.devices) {
       if (rung.has(device)) continue
-      const reason = isVoip(device) && !call ? `${mediaType} cannot go through PushKit (calls only)` : 'the phone rings on another of its tokens'
+      const reason =
+        isVoip(device) && !call
+          ? `${mediaType} cannot go through PushKit (calls only)`
+          : 'the phone rings on another of its tokens'
       skipped.push({ device, reason })
     }
   }
@@ -98,7 +101,11 @@ export function selectRingTargets(devices: readonly Device[], mediaType: MediaTy
  * Cancel targets for a ring that reached the `rung` devices, among the agent's `current` devices:
  * one per phone that rang (the legacy iOS phone: each of its alert tokens once).
  */
-export function selectCancelTargets(rung: readonly Device[], current: readonly Device[], iosCallCancel: IosCallCancel = 'alert'): PushTarget[] {
+export function selectCancelTargets(
+  rung: readonly Device[],
+  current: readonly Device[],
+  iosCallCancel: IosCallCancel = 'alert',
+): PushTarget[] {
   const phones = new Map(groupPhones(current).map((p) => [p.key, p]))
   const out = new Map<string, PushTarget>()
   for (const device of rung) {

@@ -65,8 +65,12 @@ export class PresenceFilter {
     if (!state) return { deliver: true, reason: 'presence unknown' }
     if (!this.suppress.has(normalisePresence(state.systemPresence))) return { deliver: true }
     const age = this.o.clock.now() - state.changedAt
-    if (age < this.o.lagMs) return { deliver: true, reason: `presence ${state.systemPresence} changed ${age} ms ago (not trusted yet)` }
-    return { deliver: false, reason: `presence ${state.systemPresence} since ${new Date(state.changedAt).toISOString()}` }
+    if (age < this.o.lagMs)
+      return { deliver: true, reason: `presence ${state.systemPresence} changed ${age} ms ago (not trusted yet)` }
+    return {
+      deliver: false,
+      reason: `presence ${state.systemPresence} since ${new Date(state.changedAt).toISOString()}`,
+    }
   }
 
   private async miss(userId: string): Promise<PresenceState | undefined> {
@@ -104,8 +108,12 @@ export function restPresenceFetcher(rest: GenesysRest): (userId: string) => Prom
   return async (userId) => {
     const body = await rest.request<unknown>('GET', `/api/v2/users/${encodeURIComponent(userId)}/presences/purecloud`)
     const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {}
-    const def = typeof b.presenceDefinition === 'object' && b.presenceDefinition !== null ? (b.presenceDefinition as Record<string, unknown>) : {}
-    if (typeof def.systemPresence !== 'string') throw new Error('presence answer lacks presenceDefinition.systemPresence')
+    const def =
+      typeof b.presenceDefinition === 'object' && b.presenceDefinition !== null
+        ? (b.presenceDefinition as Record<string, unknown>)
+        : {}
+    if (typeof def.systemPresence !== 'string')
+      throw new Error('presence answer lacks presenceDefinition.systemPresence')
     const modified = typeof b.modifiedDate === 'string' ? Date.parse(b.modifiedDate) : NaN
     // Without a date the change is treated as old: the presence is trusted.
     return { systemPresence: def.systemPresence, changedAt: Number.isNaN(modified) ? 0 : modified }

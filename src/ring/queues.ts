@@ -43,7 +43,10 @@ export class QueueNames {
       this.set(queueId, { name, refreshAt: this.o.clock.now() + (this.o.ttlMs ?? 3_600_000) })
     } catch (err) {
       const known = this.entries.get(queueId)
-      this.set(queueId, { ...(known?.name ? { name: known.name } : {}), refreshAt: this.o.clock.now() + (this.o.failureHoldOffMs ?? 60_000) })
+      this.set(queueId, {
+        ...(known?.name ? { name: known.name } : {}),
+        refreshAt: this.o.clock.now() + (this.o.failureHoldOffMs ?? 60_000),
+      })
       this.o.logger.warn({ queueId, err: (err as Error).message }, 'queue name lookup failed')
     } finally {
       this.inFlight.delete(queueId)

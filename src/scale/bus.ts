@@ -32,8 +32,17 @@ export interface ScaleBusOptions {
 }
 
 export async function createScaleBus(o: ScaleBusOptions): Promise<ScaleBus> {
-  const base: RedisOptions = { retryStrategy: (times) => Math.min(times * 200, 2_000), connectTimeout: 5_000, ...o.redisOptions }
-  const redis = connectRedis(o.target, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: o.commandTimeoutMs })
+  const base: RedisOptions = {
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+    connectTimeout: 5_000,
+    ...o.redisOptions,
+  }
+  const redis = connectRedis(o.target, {
+    ...base,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: o.commandTimeoutMs,
+  })
   // The subscriber keeps its offline queue: SUBSCRIBE issued before the first connection waits.
   const sub = connectRedis(o.target, { ...base, maxRetriesPerRequest: null })
   const handlers = new Map<string, (message: string) => void>()
@@ -72,7 +81,9 @@ export async function createScaleBus(o: ScaleBusOptions): Promise<ScaleBus> {
     },
     subscribe(topic, handler) {
       handlers.set(o.keyPrefix + topic, handler)
-      sub.subscribe(o.keyPrefix + topic).catch((err: unknown) => o.logger.error({ err, topic }, 'scale bus: subscribe failed'))
+      sub
+        .subscribe(o.keyPrefix + topic)
+        .catch((err: unknown) => o.logger.error({ err, topic }, 'scale bus: subscribe failed'))
     },
     onResubscribed(handler) {
       resubscribed.push(handler)

@@ -19,7 +19,12 @@ export interface DynamoCoordination {
   close(): void
 }
 
-export function dynamoCoordination(o: { target: DynamoTarget; name: string; credentials?: DynamoDBClientConfig['credentials']; now?: () => number }): DynamoCoordination {
+export function dynamoCoordination(o: {
+  target: DynamoTarget
+  name: string
+  credentials?: DynamoDBClientConfig['credentials']
+  now?: () => number
+}): DynamoCoordination {
   const client = new DynamoDBClient({
     region: o.target.region,
     ...(o.target.endpoint !== undefined && { endpoint: o.target.endpoint }),
@@ -77,8 +82,13 @@ export function dynamoCoordination(o: { target: DynamoTarget; name: string; cred
         return [1, `${instanceId}|${String(res.Attributes?.fence)}`, ttlMs]
       } catch (err) {
         if (!failedCondition(err)) throw err
-        const item = (await doc.send(new GetCommand({ TableName: table, Key: { pk }, ConsistentRead: true }))).Item as { holder?: string; fence?: number; exp?: number } | undefined
-        return [0, item?.holder !== undefined ? `${item.holder}|${String(item.fence)}` : '', Math.max(0, (item?.exp ?? 0) - now())]
+        const item = (await doc.send(new GetCommand({ TableName: table, Key: { pk }, ConsistentRead: true }))).Item as
+          { holder?: string; fence?: number; exp?: number } | undefined
+        return [
+          0,
+          item?.holder !== undefined ? `${item.holder}|${String(item.fence)}` : '',
+          Math.max(0, (item?.exp ?? 0) - now()),
+        ]
       }
     },
     async renew(value, ttlMs) {
@@ -92,10 +102,19 @@ export function dynamoCoordination(o: { target: DynamoTarget; name: string; cred
 
   const changes: AgentChangeLog = {
     async announce() {
-      await doc.send(new UpdateCommand({ TableName: table, Key: { pk: 'agents#changed' }, UpdateExpression: 'ADD seq :one', ExpressionAttributeValues: { ':one': 1 } }))
+      await doc.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { pk: 'agents#changed' },
+          UpdateExpression: 'ADD seq :one',
+          ExpressionAttributeValues: { ':one': 1 },
+        }),
+      )
     },
     async version() {
-      const item = (await doc.send(new GetCommand({ TableName: table, Key: { pk: 'agents#changed' }, ConsistentRead: true }))).Item as { seq?: number } | undefined
+      const item = (
+        await doc.send(new GetCommand({ TableName: table, Key: { pk: 'agents#changed' }, ConsistentRead: true }))
+      ).Item as { seq?: number } | undefined
       return String(item?.seq ?? 0)
     },
   }

@@ -14,7 +14,12 @@ export { LeasedSource } from './leased-source.js'
 export { RedisLease, type LeaseState } from './lease.js'
 
 /** A LeasedSource when the store is shared (Redis, DynamoDB) and the source is a WebSocket one; otherwise undefined. */
-export async function leaseForSource(o: { config: Config; store: DeviceStore; logger: Logger; keyPrefix?: string }): Promise<LeasedSource | undefined> {
+export async function leaseForSource(o: {
+  config: Config
+  store: DeviceStore
+  logger: Logger
+  keyPrefix?: string
+}): Promise<LeasedSource | undefined> {
   const { config } = o
   if (config.genesys.eventSource === 'webhook') return undefined
   if (isDynamoUrl(config.storeUrl)) {
@@ -36,7 +41,12 @@ export async function leaseForSource(o: { config: Config; store: DeviceStore; lo
   const target = parseRedisUrl(config.storeUrl, o.keyPrefix)
   const logger = o.logger.child({ component: 'lease' })
   // A renewal must answer well inside the lease, or the holder gives the lease up anyway.
-  const bus = await createScaleBus({ target, keyPrefix: target.keyPrefix, logger, commandTimeoutMs: Math.max(200, Math.round(config.scale.leaseTtlMs / 5)) })
+  const bus = await createScaleBus({
+    target,
+    keyPrefix: target.keyPrefix,
+    logger,
+    commandTimeoutMs: Math.max(200, Math.round(config.scale.leaseTtlMs / 5)),
+  })
   const leased = new LeasedSource({
     bus,
     instanceId: config.instanceId,
@@ -53,7 +63,10 @@ export async function leaseForSource(o: { config: Config; store: DeviceStore; lo
 export function sourceReadiness(status: SourceStatus): { ok: boolean; detail: string } {
   const { name, connected, lease } = status
   if (lease && !lease.holder) {
-    return { ok: true, detail: `${name}: standby, lease held by ${lease.holderId ?? 'no instance yet'}${lease.fencingToken !== undefined ? ` (fencing token ${lease.fencingToken})` : ''}` }
+    return {
+      ok: true,
+      detail: `${name}: standby, lease held by ${lease.holderId ?? 'no instance yet'}${lease.fencingToken !== undefined ? ` (fencing token ${lease.fencingToken})` : ''}`,
+    }
   }
   const holder = lease ? ` (lease holder, fencing token ${lease.fencingToken ?? '?'})` : ''
   return { ok: connected, detail: `${name}: ${connected ? 'connected' : 'not connected'}${holder}` }

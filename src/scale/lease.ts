@@ -31,7 +31,8 @@ export interface LeaseBackend {
 export function redisLeaseBackend(bus: ScaleBus, name: string): LeaseBackend {
   const key = `${bus.keyPrefix}lease:${name}`
   return {
-    acquire: async (instanceId, ttlMs) => (await bus.redis.eval(ACQUIRE, 2, key, `${key}:fence`, instanceId, ttlMs)) as [number, string, number],
+    acquire: async (instanceId, ttlMs) =>
+      (await bus.redis.eval(ACQUIRE, 2, key, `${key}:fence`, instanceId, ttlMs)) as [number, string, number],
     renew: async (value, ttlMs) => (await bus.redis.eval(RENEW, 1, key, value, ttlMs)) === 1,
     release: async (value) => (await bus.redis.eval(RELEASE, 1, key, value)) === 1,
   }
@@ -127,8 +128,13 @@ export class RedisLease {
 
   state(): LeaseState {
     const holder = this.isValid()
-    if (holder) return { holder, holderId: this.o.instanceId, ...(this.token !== undefined && { fencingToken: this.token }) }
-    return { holder, ...(this.seen.holderId !== undefined && { holderId: this.seen.holderId }), ...(this.seen.token !== undefined && { fencingToken: this.seen.token }) }
+    if (holder)
+      return { holder, holderId: this.o.instanceId, ...(this.token !== undefined && { fencingToken: this.token }) }
+    return {
+      holder,
+      ...(this.seen.holderId !== undefined && { holderId: this.seen.holderId }),
+      ...(this.seen.token !== undefined && { fencingToken: this.seen.token }),
+    }
   }
 
   private schedule(ms: number): void {
@@ -191,12 +197,18 @@ export class RedisLease {
       ok = await this.backend.renew(value, this.o.ttlMs)
     } catch (err) {
       // Keep trying while the lease is still ours; the deadline timer gives it up in time.
-      this.o.logger.warn({ err: (err as Error).message, validForMs: Math.round(this.validUntil - this.now()) }, 'lease: renewal failed, retrying')
+      this.o.logger.warn(
+        { err: (err as Error).message, validForMs: Math.round(this.validUntil - this.now()) },
+        'lease: renewal failed, retrying',
+      )
       return this.schedule(Math.min(500, this.o.ttlMs / 10))
     }
     if (this.value !== value) return
     if (!ok) {
-      this.o.logger.warn({ instanceId: this.o.instanceId, fencingToken: this.token }, 'lease: taken over by another instance')
+      this.o.logger.warn(
+        { instanceId: this.o.instanceId, fencingToken: this.token },
+        'lease: taken over by another instance',
+      )
       this.drop('taken')
       return this.schedule(0)
     }
@@ -214,7 +226,10 @@ export class RedisLease {
   private expire(): void {
     const value = this.value
     if (value === undefined) return
-    this.o.logger.warn({ instanceId: this.o.instanceId, fencingToken: this.token }, 'lease: could not renew in time, giving it up')
+    this.o.logger.warn(
+      { instanceId: this.o.instanceId, fencingToken: this.token },
+      'lease: could not renew in time, giving it up',
+    )
     this.drop('expired')
     // Our key may still be in Redis (a slow reply): free it so a standby need not wait for its TTL.
     void this.release(value)
@@ -230,7 +245,8 @@ export class RedisLease {
 
   private async release(value: string): Promise<void> {
     try {
-      if ((await this.backend.release(value)) && this.o.bus) await this.o.bus.publish(`lease:${this.o.name}:released`, value)
+      if ((await this.backend.release(value)) && this.o.bus)
+        await this.o.bus.publish(`lease:${this.o.name}:released`, value)
     } catch (err) {
       this.o.logger.debug({ err: (err as Error).message }, 'lease: release failed; the key expires by its TTL')
     }

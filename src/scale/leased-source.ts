@@ -92,7 +92,11 @@ export class LeasedSource implements EventSource {
   guard(handler: RoutingEventHandler): RoutingEventHandler {
     return (event: RoutingEvent) => {
       if (event.source === 'webhook' || this.lease.isValid()) handler(event)
-      else this.o.logger.warn({ conversationId: event.conversationId, kind: event.kind }, 'event dropped: this instance no longer holds the source lease')
+      else
+        this.o.logger.warn(
+          { conversationId: event.conversationId, kind: event.kind },
+          'event dropped: this instance no longer holds the source lease',
+        )
     }
   }
 
@@ -160,10 +164,16 @@ export class LeasedSource implements EventSource {
     try {
       for (const id of await this.o.listUserIds()) this.known.add(id)
     } catch (err) {
-      this.o.logger.warn({ err: (err as Error).message }, 'leased source: could not list agents; the inner source reads them itself')
+      this.o.logger.warn(
+        { err: (err as Error).message },
+        'leased source: could not list agents; the inner source reads them itself',
+      )
     }
     // The inner source's start() reads the registry and re-checks open rings (gap recovery).
-    this.o.logger.info({ instanceId: this.o.instanceId, ...this.lease.state() }, 'source lease acquired: starting the event source')
+    this.o.logger.info(
+      { instanceId: this.o.instanceId, ...this.lease.state() },
+      'source lease acquired: starting the event source',
+    )
     await this.source().start()
     if (!this.lease.isValid()) await this.source().stop() // lost while starting
   }
@@ -180,7 +190,10 @@ export class LeasedSource implements EventSource {
       const has = await this.o.hasDevices(userId)
       await this.serial(() => this.apply(userId, has))
     } catch (err) {
-      this.o.logger.warn({ err: (err as Error).message, userId }, 'leased source: agent change not applied; the next reconcile will')
+      this.o.logger.warn(
+        { err: (err as Error).message, userId },
+        'leased source: agent change not applied; the next reconcile will',
+      )
     }
   }
 

@@ -68,10 +68,23 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
   const clock = o.clock ? { clock: o.clock } : {}
   const [genesys, apns, fcm, webpush] = await Promise.all([
     startGenesysSim({ ...o.genesys, tls, ...clock }),
-    startApnsSandbox({ tls, keys: [apnsKey], topics: [bundleId], ...clock, ...(o.keepAcceptedPushes === false ? { keepAccepted: false } : {}) }),
+    startApnsSandbox({
+      tls,
+      keys: [apnsKey],
+      topics: [bundleId],
+      ...clock,
+      ...(o.keepAcceptedPushes === false ? { keepAccepted: false } : {}),
+    }),
     startFcmSandbox({
       tls,
-      accounts: [{ clientEmail: account.json.client_email, privateKeyId: account.json.private_key_id, publicKeyPem: account.publicKeyPem, projectId }],
+      accounts: [
+        {
+          clientEmail: account.json.client_email,
+          privateKeyId: account.json.private_key_id,
+          publicKeyPem: account.publicKeyPem,
+          projectId,
+        },
+      ],
       ...clock,
     }),
     startWebPushSandbox({ tls, ...clock }),

@@ -85,7 +85,10 @@ export class ChannelLink {
         this.running = false
         throw err
       }
-      this.o.logger.error({ link: this.index, err: describe(err) }, 'genesys notifications: first connection failed, retrying')
+      this.o.logger.error(
+        { link: this.index, err: describe(err) },
+        'genesys notifications: first connection failed, retrying',
+      )
       this.scheduleReconnect()
     }
   }
@@ -119,21 +122,26 @@ export class ChannelLink {
 
   /** Make-before-break: a fresh channel, subscribed and connected, then the old socket closes. */
   handOver(why: 'socket_closing' | 'expiry'): void {
-    void this.serial(() => this.o.handOverLock(async () => {
-      const from = this.socket
-      if (!this.running || !from?.isOpen) return
-      const channel = await this.o.rest.createChannel()
-      await this.o.rest.subscribe(channel.id, this.o.topics(), 'replace')
-      const socket = await this.openSocket(channel)
-      if (!this.running) return void (await socket.close())
-      // Both sockets delivered the same snapshots meanwhile; the normaliser keeps only transitions.
-      this.socket = socket
-      this.channel = channel
-      this.handOvers++
-      this.armRenewal(channel)
-      this.o.logger.info({ link: this.index, from: from.channel.id, to: channel.id, why }, 'genesys channel handed over (make-before-break)')
-      await from.close()
-    })).catch((err: unknown) => {
+    void this.serial(() =>
+      this.o.handOverLock(async () => {
+        const from = this.socket
+        if (!this.running || !from?.isOpen) return
+        const channel = await this.o.rest.createChannel()
+        await this.o.rest.subscribe(channel.id, this.o.topics(), 'replace')
+        const socket = await this.openSocket(channel)
+        if (!this.running) return void (await socket.close())
+        // Both sockets delivered the same snapshots meanwhile; the normaliser keeps only transitions.
+        this.socket = socket
+        this.channel = channel
+        this.handOvers++
+        this.armRenewal(channel)
+        this.o.logger.info(
+          { link: this.index, from: from.channel.id, to: channel.id, why },
+          'genesys channel handed over (make-before-break)',
+        )
+        await from.close()
+      }),
+    ).catch((err: unknown) => {
       // The old socket keeps working until Genesys closes it; its close then takes the reconnect path.
       this.o.logger.warn({ link: this.index, why, err: describe(err) }, 'genesys channel hand-over failed')
       if (why === 'expiry' && this.running) this.armRetryRenewal()
@@ -169,7 +177,10 @@ export class ChannelLink {
     if (!this.running) return void (await socket.close())
     this.socket = socket
     this.backoff.connected()
-    this.o.logger.info({ link: this.index, channelId: channel.id, topics: this.o.topics().length }, 'genesys notifications connected')
+    this.o.logger.info(
+      { link: this.index, channelId: channel.id, topics: this.o.topics().length },
+      'genesys notifications connected',
+    )
   }
 
   private openSocket(channel: NotificationChannel): Promise<ChannelSocket> {
@@ -199,7 +210,10 @@ export class ChannelLink {
   private scheduleReconnect(): void {
     if (!this.running || this.reconnectTimer) return
     const delay = this.backoff.next()
-    this.o.logger.debug({ link: this.index, delayMs: Math.round(delay), attempt: this.backoff.failureCount }, 'genesys reconnect scheduled')
+    this.o.logger.debug(
+      { link: this.index, delayMs: Math.round(delay), attempt: this.backoff.failureCount },
+      'genesys reconnect scheduled',
+    )
     this.reconnectTimer = setTimeout(() => {
       void this.serial(() => this.reconnect())
     }, delay)
@@ -211,7 +225,10 @@ export class ChannelLink {
     try {
       await this.establish(true)
     } catch (err) {
-      this.o.logger.warn({ link: this.index, err: describe(err), failures: this.backoff.failureCount }, 'genesys notifications reconnect failed')
+      this.o.logger.warn(
+        { link: this.index, err: describe(err), failures: this.backoff.failureCount },
+        'genesys notifications reconnect failed',
+      )
       return this.scheduleReconnect()
     }
     if (!this.running) return
@@ -228,19 +245,25 @@ export class ChannelLink {
     const expires = Date.parse(channel.expires)
     const now = this.o.clock.now()
     const at = (Number.isFinite(expires) ? expires : now + 24 * 3600_000) - this.o.renewBeforeMs
-    this.renewTimer = setTimeout(() => {
-      this.renewTimer = undefined
-      this.handOver('expiry')
-    }, Math.min(Math.max(0, at - now), 2 ** 31 - 1))
+    this.renewTimer = setTimeout(
+      () => {
+        this.renewTimer = undefined
+        this.handOver('expiry')
+      },
+      Math.min(Math.max(0, at - now), 2 ** 31 - 1),
+    )
     this.renewTimer.unref()
   }
 
   private armRetryRenewal(): void {
     if (this.renewTimer) clearTimeout(this.renewTimer)
-    this.renewTimer = setTimeout(() => {
-      this.renewTimer = undefined
-      this.handOver('expiry')
-    }, Math.max(1_000, this.backoff.maxMs))
+    this.renewTimer = setTimeout(
+      () => {
+        this.renewTimer = undefined
+        this.handOver('expiry')
+      },
+      Math.max(1_000, this.backoff.maxMs),
+    )
     this.renewTimer.unref()
   }
 }

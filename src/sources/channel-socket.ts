@@ -104,14 +104,20 @@ export class ChannelSocket {
     })
     ws.once('close', (code, reason) => {
       this.stopTimers()
-      o.logger.info({ channelId: this.channel.id, code, reason: reason.toString(), cause: this.cause }, 'genesys channel socket closed')
+      o.logger.info(
+        { channelId: this.channel.id, code, reason: reason.toString(), cause: this.cause },
+        'genesys channel socket closed',
+      )
       o.onClose(this, this.cause)
     })
     // Checking a timestamp on an interval avoids re-arming a timer on every frame of a busy channel.
     const every = Math.max(20, Math.min(5_000, Math.floor(o.heartbeatTimeoutMs / 4)))
     this.watchdog = setInterval(() => {
       if (performance.now() - this.lastFrameHr <= o.heartbeatTimeoutMs) return
-      o.logger.warn({ channelId: this.channel.id, silentMs: Math.round(performance.now() - this.lastFrameHr) }, 'genesys channel silent: reconnecting')
+      o.logger.warn(
+        { channelId: this.channel.id, silentMs: Math.round(performance.now() - this.lastFrameHr) },
+        'genesys channel silent: reconnecting',
+      )
       this.cause = 'heartbeat-timeout'
       this.stopTimers()
       ws.terminate()

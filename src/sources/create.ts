@@ -55,7 +55,10 @@ export function createEventSources(d: SourceDeps): { source: EventSource; webhoo
       if (!webhook) throw new Error('GENESYS_EVENT_SOURCE=webhook needs WEBHOOK_SECRET') // config.ts already refuses this
       return { source: webhook, webhook }
     case 'eventstream':
-      return { source: new EventStreamSource({ ...common, logger: d.logger.child({ source: 'eventstream' }) }), ...(webhook && { webhook }) }
+      return {
+        source: new EventStreamSource({ ...common, logger: d.logger.child({ source: 'eventstream' }) }),
+        ...(webhook && { webhook }),
+      }
     case 'notifications':
       return {
         source: new NotificationsSource({

@@ -56,12 +56,17 @@ export function readDetailEvent(topic: string, body: unknown): (ctx: DetailConte
   }
 }
 
-function userEvent(kind: 'user.start' | 'user.end', conversationId: string, body: Record<string, unknown>): (ctx: DetailContext) => Promise<RoutingEvent[]> {
+function userEvent(
+  kind: 'user.start' | 'user.end',
+  conversationId: string,
+  body: Record<string, unknown>,
+): (ctx: DetailContext) => Promise<RoutingEvent[]> {
   const participantId = stringOf(body, 'participantId')
   const userId = stringOf(body, 'userId')
   const mediaType = mediaTypeOf(body.mediaType)
   if (!participantId || !userId) throw new MalformedEventError(`${kind} needs participantId and userId`)
-  if (!mediaType) throw new MalformedEventError(`${kind} mediaType ${shown(body.mediaType)} is not one of ${MEDIA_TYPES.join(', ')}`)
+  if (!mediaType)
+    throw new MalformedEventError(`${kind} mediaType ${shown(body.mediaType)} is not one of ${MEDIA_TYPES.join(', ')}`)
   const queueId = stringOf(body, 'queueId')
   const display = callerOf(body.ani)
   const outbound = typeof body.direction === 'string' && body.direction.toUpperCase() === 'OUTBOUND'
@@ -86,11 +91,19 @@ function userEvent(kind: 'user.start' | 'user.end', conversationId: string, body
   }
 }
 
-function acdEnd(conversationId: string, body: Record<string, unknown>): (ctx: DetailContext) => Promise<RoutingEvent[]> {
+function acdEnd(
+  conversationId: string,
+  body: Record<string, unknown>,
+): (ctx: DetailContext) => Promise<RoutingEvent[]> {
   const answeredUserId = stringOf(body, 'answeredUserId')
   const outcome = typeof body.acdOutcome === 'string' ? ACD_OUTCOME_REASONS[body.acdOutcome.toUpperCase()] : undefined
   return async (ctx) => {
-    const base = { conversationId, occurredAt: epochOf(body.eventTime, ctx.receivedAt), receivedAt: ctx.receivedAt, source: ctx.source }
+    const base = {
+      conversationId,
+      occurredAt: epochOf(body.eventTime, ctx.receivedAt),
+      receivedAt: ctx.receivedAt,
+      source: ctx.source,
+    }
     const rings = await ctx.openRings(conversationId)
     if (answeredUserId !== undefined) {
       // The agent who answered: their rings are answered. Others of the queue still alerting end
@@ -104,6 +117,16 @@ function acdEnd(conversationId: string, body: Record<string, unknown>): (ctx: De
   }
 }
 
-function ringOf(r: RingRecord): { userId: string; participantId: string; mediaType: RingRecord['mediaType']; queueId?: string } {
-  return { userId: r.userId, participantId: r.participantId, mediaType: r.mediaType, ...(r.queueId !== undefined && { queueId: r.queueId }) }
+function ringOf(r: RingRecord): {
+  userId: string
+  participantId: string
+  mediaType: RingRecord['mediaType']
+  queueId?: string
+} {
+  return {
+    userId: r.userId,
+    participantId: r.participantId,
+    mediaType: r.mediaType,
+    ...(r.queueId !== undefined && { queueId: r.queueId }),
+  }
 }

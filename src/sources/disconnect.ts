@@ -87,7 +87,11 @@ export function disconnectReason(disconnectType: string): EndReason | undefined 
  * (system, other, none at all, or one newer than this table) becomes `abandoned` when the customer
  * had already left, since the customer leaving is then what ended the alert.
  */
-export function legEndReason(wasConnected: boolean, disconnectType: string | undefined, customerGone: boolean): EndReason {
+export function legEndReason(
+  wasConnected: boolean,
+  disconnectType: string | undefined,
+  customerGone: boolean,
+): EndReason {
   if (wasConnected) return 'ended'
   const reason = disconnectType === undefined ? undefined : disconnectReason(disconnectType)
   if (reason !== undefined && reason !== 'ended') return reason

@@ -52,7 +52,8 @@ class SubscriptionApi implements ChannelApi {
       events: [...GUIDE_EVENT_TYPES],
       filters: this.mediaTypes.map((value) => ({ type: 'conversation', field: 'mediaType', operator: 'EQ', value })),
     })
-    if (!isRecord(b) || typeof b.id !== 'string' || typeof b.connectUri !== 'string') throw new GenesysApiError(502, 'event stream subscription answer lacks id/connectUri')
+    if (!isRecord(b) || typeof b.id !== 'string' || typeof b.connectUri !== 'string')
+      throw new GenesysApiError(502, 'event stream subscription answer lacks id/connectUri')
     return { id: b.id, connectUri: b.connectUri, expires: '' }
   }
 
@@ -170,7 +171,11 @@ export class EventStreamSource implements EventSource {
     // One at a time and in order: a deleted event reads the store and must not overtake the next offer.
     this.chain = this.chain.then(async () => {
       try {
-        const events = await fromGuideEvent(event, { source: 'eventstream', receivedAt, openRings: (cid) => this.openRings(cid) })
+        const events = await fromGuideEvent(event, {
+          source: 'eventstream',
+          receivedAt,
+          openRings: (cid) => this.openRings(cid),
+        })
         for (const e of events) {
           e.receivedAtHr = receivedAtHr
           this.deliver(e)

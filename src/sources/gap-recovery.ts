@@ -81,7 +81,16 @@ export class GapRecovery {
 
   private async once(reason: string): Promise<RecoveryReport> {
     const started = this.o.clock.now()
-    const r: RecoveryReport = { reason, openRingsChecked: 0, ringsAnswered: 0, ringsEnded: 0, offersRecovered: 0, conversationsScanned: 0, errors: 0, durationMs: 0 }
+    const r: RecoveryReport = {
+      reason,
+      openRingsChecked: 0,
+      ringsAnswered: 0,
+      ringsEnded: 0,
+      offersRecovered: 0,
+      conversationsScanned: 0,
+      errors: 0,
+      durationMs: 0,
+    }
     const fetched = new Set<string>()
     await this.recheckOpenRings(r, fetched)
     await this.findMissedOffers(r, fetched)
@@ -98,12 +107,16 @@ export class GapRecovery {
       rings = await this.o.listOpenRings()
     } catch (err) {
       r.errors++
-      this.o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'gap recovery: cannot list open rings')
+      this.o.logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'gap recovery: cannot list open rings',
+      )
       return
     }
     r.openRingsChecked = rings.length
     const byConversation = new Map<string, RingRecord[]>()
-    for (const ring of rings) byConversation.set(ring.conversationId, [...(byConversation.get(ring.conversationId) ?? []), ring])
+    for (const ring of rings)
+      byConversation.set(ring.conversationId, [...(byConversation.get(ring.conversationId) ?? []), ring])
     await this.pool([...byConversation], async ([conversationId, open]) => {
       fetched.add(conversationId)
       const body = await this.conversation(conversationId, r)
@@ -113,7 +126,12 @@ export class GapRecovery {
       if (body !== 'gone') {
         const users = new Set(open.map((ring) => ring.userId))
         for (const userId of users) {
-          for (const e of this.o.normaliser.fromSnapshot(`v2.users.${userId}.conversations`, body, now, this.o.source)) {
+          for (const e of this.o.normaliser.fromSnapshot(
+            `v2.users.${userId}.conversations`,
+            body,
+            now,
+            this.o.source,
+          )) {
             this.count(e, r, open)
             this.o.emit({ ...e, recovered: true })
           }
@@ -157,27 +175,39 @@ export class GapRecovery {
           page = await this.o.rest.activeConversations(dimension, chunk, interval, { pageSize: PAGE_SIZE, pageNumber })
         } catch (err) {
           r.errors++
-          this.o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'gap recovery: analytics query failed')
+          this.o.logger.warn(
+            { err: err instanceof Error ? err.message : String(err) },
+            'gap recovery: analytics query failed',
+          )
           break
         }
         for (const c of page.conversations) {
           const hit = alertingAgents(c, dimension, wanted)
-          if (hit) candidates.set(hit.conversationId, new Set([...(candidates.get(hit.conversationId) ?? []), ...hit.userIds]))
+          if (hit)
+            candidates.set(hit.conversationId, new Set([...(candidates.get(hit.conversationId) ?? []), ...hit.userIds]))
         }
         if (page.conversations.length < PAGE_SIZE || pageNumber * PAGE_SIZE >= page.totalHits) break
       }
     }
     r.conversationsScanned = candidates.size
-    await this.pool([...candidates].filter(([id]) => !fetched.has(id)), async ([conversationId, userIds]) => {
-      const body = await this.conversation(conversationId, r)
-      if (body === 'error' || body === 'gone') return
-      for (const userId of userIds) {
-        for (const e of this.o.normaliser.fromSnapshot(`v2.users.${userId}.conversations`, body, this.o.clock.now(), this.o.source)) {
-          if (e.kind === 'offer') r.offersRecovered++
-          this.o.emit({ ...e, recovered: true })
+    await this.pool(
+      [...candidates].filter(([id]) => !fetched.has(id)),
+      async ([conversationId, userIds]) => {
+        const body = await this.conversation(conversationId, r)
+        if (body === 'error' || body === 'gone') return
+        for (const userId of userIds) {
+          for (const e of this.o.normaliser.fromSnapshot(
+            `v2.users.${userId}.conversations`,
+            body,
+            this.o.clock.now(),
+            this.o.source,
+          )) {
+            if (e.kind === 'offer') r.offersRecovered++
+            this.o.emit({ ...e, recovered: true })
+          }
         }
-      }
-    })
+      },
+    )
   }
 
   private async conversation(id: string, r: RecoveryReport): Promise<unknown> {
@@ -186,7 +216,10 @@ export class GapRecovery {
     } catch (err) {
       if (err instanceof GenesysApiError && err.status === 404) return 'gone'
       r.errors++
-      this.o.logger.warn({ conversationId: id, err: err instanceof Error ? err.message : String(err) }, 'gap recovery: cannot read conversation')
+      this.o.logger.warn(
+        { conversationId: id, err: err instanceof Error ? err.message : String(err) },
+        'gap recovery: cannot read conversation',
+      )
       return 'error'
     }
   }
@@ -213,7 +246,11 @@ export class GapRecovery {
  * From an AnalyticsConversationWithoutAttributes: the agents (of ours) whose last segment is an
  * alert that has not ended. Returns undefined when nobody of ours is alerting.
  */
-function alertingAgents(c: unknown, dimension: 'userId' | 'queueId', wanted: Set<string>): { conversationId: string; userIds: string[] } | undefined {
+function alertingAgents(
+  c: unknown,
+  dimension: 'userId' | 'queueId',
+  wanted: Set<string>,
+): { conversationId: string; userIds: string[] } | undefined {
   if (!isRecord(c) || typeof c.conversationId !== 'string' || !Array.isArray(c.participants)) return undefined
   const userIds: string[] = []
   for (const p of c.participants as unknown[]) {

@@ -167,7 +167,10 @@ export function readLegs(
   }
   const customers = records.filter(isCustomer)
   const customerGone = customers.length > 0 && customers.every((c) => hasLeft(c, topicMediaType))
-  const acdQueueId = records.filter((p) => p.purpose === 'acd').map((p) => refId(p, 'queueId', 'queue')).find((q) => q)
+  const acdQueueId = records
+    .filter((p) => p.purpose === 'acd')
+    .map((p) => refId(p, 'queueId', 'queue'))
+    .find((q) => q)
 
   const legs: LegReading[] = []
   for (const p of records) {

@@ -7,7 +7,14 @@
 // The guide's shape does not say which rings a "conversation gone" ends, so open rings come from the
 // store: any instance may receive the end of a ring another instance started. The analytics detail
 // events are read in detail-events.ts, with the small readers shared from here.
-import { MEDIA_TYPES, type EndReason, type EventSourceName, type MediaType, type RingRecord, type RoutingEvent } from '../model.js'
+import {
+  MEDIA_TYPES,
+  type EndReason,
+  type EventSourceName,
+  type MediaType,
+  type RingRecord,
+  type RoutingEvent,
+} from '../model.js'
 import { isRecord } from './genesys-wire.js'
 
 export const GUIDE_EVENT_TYPES = [
@@ -28,7 +35,13 @@ export class MalformedEventError extends Error {
 
 /** Untrusted input in an error message: String() throws on objects whose toString is not callable. */
 export function shown(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'object' ? (v === null ? 'null' : 'an object') : typeof v
+  return typeof v === 'string'
+    ? JSON.stringify(v.slice(0, 40))
+    : typeof v === 'object'
+      ? v === null
+        ? 'null'
+        : 'an object'
+      : typeof v
 }
 
 /** Genesys spells media types per surface: voice, VOICE, call, callback, webmessaging, sms… */
@@ -76,22 +89,32 @@ export interface GuideContext {
 
 /** One guide-shaped event → RoutingEvents. Throws MalformedEventError when it cannot be read. */
 export async function fromGuideEvent(event: unknown, ctx: GuideContext): Promise<RoutingEvent[]> {
-  if (!isRecord(event) || typeof event.eventType !== 'string' || !isRecord(event.data)) throw new MalformedEventError('expected {eventType, data}')
+  if (!isRecord(event) || typeof event.eventType !== 'string' || !isRecord(event.data))
+    throw new MalformedEventError('expected {eventType, data}')
   const type = event.eventType
   const d = event.data
   const conversationId = stringOf(d, 'conversationId')
   if (!conversationId) throw new MalformedEventError('data.conversationId is required')
   const occurredAt = epochOf(event.timestamp, ctx.receivedAt)
   const base = { conversationId, occurredAt, receivedAt: ctx.receivedAt, source: ctx.source }
-  const member = (): { userId: string; participantId: string; mediaType: MediaType; queueId?: string; callerDisplay?: string } | undefined => {
+  const member = ():
+    | { userId: string; participantId: string; mediaType: MediaType; queueId?: string; callerDisplay?: string }
+    | undefined => {
     const userId = stringOf(d, 'memberId') ?? stringOf(d, 'userId')
     const mediaType = mediaTypeOf(d.mediaType)
     if (!userId || (d.memberType !== undefined && d.memberType !== 'user')) return undefined
-    if (!mediaType) throw new MalformedEventError(`data.mediaType ${shown(d.mediaType)} is not one of ${MEDIA_TYPES.join(', ')}`)
+    if (!mediaType)
+      throw new MalformedEventError(`data.mediaType ${shown(d.mediaType)} is not one of ${MEDIA_TYPES.join(', ')}`)
     const queueId = stringOf(d, 'queueId')
     const display = callerOf(d.ani)
     // The guide has no participant id; a relay may add one (ours does). Without it, one ring per agent.
-    return { userId, participantId: stringOf(d, 'participantId') ?? userId, mediaType, ...(queueId && { queueId }), ...(display && { callerDisplay: display }) }
+    return {
+      userId,
+      participantId: stringOf(d, 'participantId') ?? userId,
+      mediaType,
+      ...(queueId && { queueId }),
+      ...(display && { callerDisplay: display }),
+    }
   }
   switch (type) {
     case 'routing.queue.member.added': {
@@ -118,7 +141,11 @@ export async function fromGuideEvent(event: unknown, ctx: GuideContext): Promise
   }
 }
 
-function ringEnded(r: RingRecord, reason: EndReason, base: { conversationId: string; occurredAt: number; receivedAt: number; source: EventSourceName }): RoutingEvent {
+function ringEnded(
+  r: RingRecord,
+  reason: EndReason,
+  base: { conversationId: string; occurredAt: number; receivedAt: number; source: EventSourceName },
+): RoutingEvent {
   return {
     kind: 'ended',
     reason,

@@ -70,7 +70,11 @@ export class ConversationNormaliser {
   }
 
   get rejectedTotal(): number {
-    return this.rejectedCounts['unknown-topic'] + this.rejectedCounts['malformed-body'] + this.rejectedCounts['malformed-participant']
+    return (
+      this.rejectedCounts['unknown-topic'] +
+      this.rejectedCounts['malformed-body'] +
+      this.rejectedCounts['malformed-participant']
+    )
   }
 
   /** Conversations currently tracked (for tests and metrics). */
@@ -159,7 +163,8 @@ export class ConversationNormaliser {
     if (now - this.lastSweep < SWEEP_EVERY_MS) return
     this.lastSweep = now
     for (const [id, conv] of this.conversations) {
-      const expired = conv.endedAt !== undefined ? now - conv.endedAt > this.endedTtlMs : now - conv.touchedAt > this.idleTtlMs
+      const expired =
+        conv.endedAt !== undefined ? now - conv.endedAt > this.endedTtlMs : now - conv.touchedAt > this.idleTtlMs
       if (expired) this.conversations.delete(id)
     }
   }
@@ -194,7 +199,10 @@ function transition(
     case 'connected':
       // First seen connected (after a gap or a restart) still counts: a persisted ring may need cancelling.
       if (prev === 'connected' || prev === 'ended') return undefined
-      return { kind: 'answered', ...legBase(conversationId, leg.participantId, leg, leg.connectedAt ?? receivedAt, receivedAt, source) }
+      return {
+        kind: 'answered',
+        ...legBase(conversationId, leg.participantId, leg, leg.connectedAt ?? receivedAt, receivedAt, source),
+      }
     case 'ended':
       if (prev === 'ended') return undefined
       return {

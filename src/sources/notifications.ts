@@ -101,7 +101,10 @@ export class NotificationsSource implements EventSource {
       logger: o.logger,
       emit: (e) => this.deliver(e),
       ...(o.listOpenRings && { listOpenRings: o.listOpenRings }),
-      scope: () => (o.topics === 'queues' ? { dimension: 'queueId', ids: o.queueIds ?? [] } : { dimension: 'userId', ids: [...this.users] }),
+      scope: () =>
+        o.topics === 'queues'
+          ? { dimension: 'queueId', ids: o.queueIds ?? [] }
+          : { dimension: 'userId', ids: [...this.users] },
       ...(o.recoveryLookbackMs !== undefined && { lookbackMs: o.recoveryLookbackMs }),
     })
   }
@@ -127,7 +130,10 @@ export class NotificationsSource implements EventSource {
     for (const [key, topics] of [...wanted].sort((a, b) => b[1].length - a[1].length)) {
       let link = this.emptiest(topics.length)
       if (!link && this.links.length < this.usableChannels) this.links.push((link = this.newLink()))
-      if (!link) throw new TopicCapacityError(`the topics of ${key} do not fit in ${this.usableChannels} channels: use GENESYS_EVENT_SOURCE=webhook (Amazon EventBridge)`)
+      if (!link)
+        throw new TopicCapacityError(
+          `the topics of ${key} do not fit in ${this.usableChannels} channels: use GENESYS_EVENT_SOURCE=webhook (Amazon EventBridge)`,
+        )
       this.assign(key, topics, link)
     }
     try {
@@ -199,7 +205,12 @@ export class NotificationsSource implements EventSource {
 
   /** Every channel in use, with its topic count. */
   channels(): Array<{ channelId?: string; topics: number; connected: boolean; handOvers: number }> {
-    return this.links.map((l) => ({ ...(l.channelId !== undefined && { channelId: l.channelId }), topics: this.counts.get(l) ?? 0, connected: l.connected, handOvers: l.handOvers }))
+    return this.links.map((l) => ({
+      ...(l.channelId !== undefined && { channelId: l.channelId }),
+      topics: this.counts.get(l) ?? 0,
+      connected: l.connected,
+      handOvers: l.handOvers,
+    }))
   }
 
   /** The figures of the last gap recovery. */
@@ -218,7 +229,10 @@ export class NotificationsSource implements EventSource {
   }
 
   private userTopics(userId: string): string[] {
-    return [...(this.o.topics === 'queues' ? [] : [userTopic(userId)]), ...(this.o.onPresence ? [presenceTopic(userId)] : [])]
+    return [
+      ...(this.o.topics === 'queues' ? [] : [userTopic(userId)]),
+      ...(this.o.onPresence ? [presenceTopic(userId)] : []),
+    ]
   }
 
   private topicsOf(link: ChannelLink): string[] {
@@ -292,14 +306,21 @@ export class NotificationsSource implements EventSource {
     const ids = [...this.users]
     for (let i = 0; i < ids.length; i += PRESENCE_BULK_MAX) {
       try {
-        for (const p of await this.o.rest.getPresencesBulk(ids.slice(i, i + PRESENCE_BULK_MAX))) onPresence(p.userId, p.systemPresence, p.modifiedAt ?? this.clock.now())
+        for (const p of await this.o.rest.getPresencesBulk(ids.slice(i, i + PRESENCE_BULK_MAX)))
+          onPresence(p.userId, p.systemPresence, p.modifiedAt ?? this.clock.now())
       } catch (err) {
         this.o.logger.warn({ err: describe(err) }, 'genesys presence refresh failed')
       }
     }
   }
 
-  private onFrame(link: ChannelLink, _socket: ChannelSocket, text: string, receivedAt: number, receivedAtHr: number): void {
+  private onFrame(
+    link: ChannelLink,
+    _socket: ChannelSocket,
+    text: string,
+    receivedAt: number,
+    receivedAtHr: number,
+  ): void {
     let frame: unknown
     try {
       frame = JSON.parse(text)
@@ -324,7 +345,8 @@ export class NotificationsSource implements EventSource {
   /** PresenceEventUserPresence: {source, presenceDefinition: {id, systemPresence}, modifiedDate}. */
   private onPresenceFrame(userId: string, body: unknown, receivedAt: number): void {
     const def = isRecord(body) ? body.presenceDefinition : undefined
-    if (!isRecord(def) || typeof def.systemPresence !== 'string' || !isRecord(body)) return this.reject('malformed-presence')
+    if (!isRecord(def) || typeof def.systemPresence !== 'string' || !isRecord(body))
+      return this.reject('malformed-presence')
     const modified = typeof body.modifiedDate === 'string' ? Date.parse(body.modifiedDate) : NaN
     try {
       this.o.onPresence?.(userId, def.systemPresence, Number.isFinite(modified) ? modified : receivedAt)

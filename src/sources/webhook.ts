@@ -31,8 +31,7 @@ export interface WebhookSourceOptions {
 }
 
 export type WebhookOutcome =
-  | { status: 202; accepted: number; duplicates: number; events: number }
-  | { status: 400; message: string }
+  { status: 202; accepted: number; duplicates: number; events: number } | { status: 400; message: string }
 
 const MAX_BATCH = 100
 
@@ -69,13 +68,21 @@ export class WebhookSource implements EventSource {
 
   status(): SourceStatus {
     // Nothing to connect to: the source is ready whenever the HTTP API is.
-    return { name: this.name, connected: this.running, channels: 0, topics: 0, reconnects: 0, rejectedFrames: this.rejected }
+    return {
+      name: this.name,
+      connected: this.running,
+      channels: 0,
+      topics: 0,
+      reconnects: 0,
+      rejectedFrames: this.rejected,
+    }
   }
 
   /** Handles one POST body (an event or an array of up to 100). */
   async accept(body: unknown, receivedAtHr?: number): Promise<WebhookOutcome> {
     const list = Array.isArray(body) ? (body as unknown[]) : [body]
-    if (list.length === 0 || list.length > MAX_BATCH) return this.malformed('batch', `expected an event or an array of 1 to ${MAX_BATCH} events`)
+    if (list.length === 0 || list.length > MAX_BATCH)
+      return this.malformed('batch', `expected an event or an array of 1 to ${MAX_BATCH} events`)
     const receivedAt = this.clock.now()
     // Everything is read before anything is claimed or emitted: a 400 changes nothing.
     const parsed: Array<{ id: string; run: () => Promise<RoutingEvent[]> }> = []
@@ -110,7 +117,10 @@ export class WebhookSource implements EventSource {
         try {
           this.o.onEvent(e)
         } catch (err) {
-          this.o.logger.error({ err: err instanceof Error ? err.message : String(err), conversationId: e.conversationId }, 'routing event handler failed')
+          this.o.logger.error(
+            { err: err instanceof Error ? err.message : String(err), conversationId: e.conversationId },
+            'routing event handler failed',
+          )
         }
       }
     }
@@ -123,23 +133,36 @@ export class WebhookSource implements EventSource {
     if (!isRecord(item)) throw new MalformedEventError('an event must be a JSON object')
     if (typeof item['detail-type'] === 'string' || isRecord(item.detail)) return this.readEventBridge(item, receivedAt)
     if (typeof item.eventType === 'string') {
-      const id = typeof item.eventId === 'string' ? item.eventId : typeof item.id === 'string' ? item.id : contentId(item)
-      return { id: `guide:${id}`, run: () => fromGuideEvent(item, { source: 'webhook', receivedAt, openRings: (cid) => this.openRings(cid) }) }
+      const id =
+        typeof item.eventId === 'string' ? item.eventId : typeof item.id === 'string' ? item.id : contentId(item)
+      return {
+        id: `guide:${id}`,
+        run: () => fromGuideEvent(item, { source: 'webhook', receivedAt, openRings: (cid) => this.openRings(cid) }),
+      }
     }
-    throw new MalformedEventError('expected an EventBridge event ({"detail-type", detail}) or a guide event ({eventType, data})')
+    throw new MalformedEventError(
+      'expected an EventBridge event ({"detail-type", detail}) or a guide event ({eventType, data})',
+    )
   }
 
-  private readEventBridge(item: Record<string, unknown>, receivedAt: number): { id: string; run: () => Promise<RoutingEvent[]> } {
+  private readEventBridge(
+    item: Record<string, unknown>,
+    receivedAt: number,
+  ): { id: string; run: () => Promise<RoutingEvent[]> } {
     const detail = item.detail
     if (!isRecord(detail)) throw new MalformedEventError('detail must be an object')
     const topic = typeof detail.topicName === 'string' ? detail.topicName : item['detail-type']
-    if (typeof topic !== 'string' || topic === '') throw new MalformedEventError('detail.topicName (or detail-type) is required')
+    if (typeof topic !== 'string' || topic === '')
+      throw new MalformedEventError('detail.topicName (or detail-type) is required')
     if (!isRecord(detail.eventBody)) throw new MalformedEventError('detail.eventBody must be an object')
     const body = detail.eventBody
     const id = typeof item.id === 'string' && item.id !== '' ? item.id : contentId(item)
     if (isDetailTopic(topic)) {
       const events = readDetailEvent(topic, body)
-      return { id: `eb:${id}`, run: () => events({ source: 'webhook', receivedAt, openRings: (cid) => this.openRings(cid) }) }
+      return {
+        id: `eb:${id}`,
+        run: () => events({ source: 'webhook', receivedAt, openRings: (cid) => this.openRings(cid) }),
+      }
     }
     return {
       id: `eb:${id}`,

@@ -237,24 +237,43 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
     },
     getRing: async (key) => (await local.getRing(key)) ?? through(() => inner.getRing(key)),
     transitionRing: async (key: string, from: RingState[], to: RingState, ttlMs: number) =>
-      (await isLocal(key)) ? local.transitionRing(key, from, to, ttlMs) : through(() => inner.transitionRing(key, from, to, ttlMs)),
-    claimCancels: async (key, tokens, silent) => ((await isLocal(key)) ? local.claimCancels(key, tokens, silent) : through(() => inner.claimCancels(key, tokens, silent))),
+      (await isLocal(key))
+        ? local.transitionRing(key, from, to, ttlMs)
+        : through(() => inner.transitionRing(key, from, to, ttlMs)),
+    claimCancels: async (key, tokens, silent) =>
+      (await isLocal(key))
+        ? local.claimCancels(key, tokens, silent)
+        : through(() => inner.claimCancels(key, tokens, silent)),
     endRing: async (key, from, to, ttlMs, guess) =>
-      (await isLocal(key)) ? local.endRing(key, from, to, ttlMs, guess) : through(() => inner.endRing(key, from, to, ttlMs, guess)),
-    markSent: async (key, sent, at) => ((await isLocal(key)) ? local.markSent(key, sent, at) : through(() => inner.markSent(key, sent, at))),
+      (await isLocal(key))
+        ? local.endRing(key, from, to, ttlMs, guess)
+        : through(() => inner.endRing(key, from, to, ttlMs, guess)),
+    markSent: async (key, sent, at) =>
+      (await isLocal(key)) ? local.markSent(key, sent, at) : through(() => inner.markSent(key, sent, at)),
     async listUnsentCancels(olderThanMs) {
       const mine = await local.listUnsentCancels(olderThanMs)
-      const shared = await orLocal(() => inner.listUnsentCancels(olderThanMs), async () => [])
+      const shared = await orLocal(
+        () => inner.listUnsentCancels(olderThanMs),
+        async () => [],
+      )
       return [...shared, ...mine]
     },
     async listOpenRings() {
       const mine = await local.listOpenRings()
-      const shared = await orLocal(() => inner.listOpenRings(), async () => [])
+      const shared = await orLocal(
+        () => inner.listOpenRings(),
+        async () => [],
+      )
       return [...shared, ...mine]
     },
-    claimOnce: (key, ttlMs) => orLocal(() => inner.claimOnce(key, ttlMs), () => local.claimOnce(key, ttlMs)),
+    claimOnce: (key, ttlMs) =>
+      orLocal(
+        () => inner.claimOnce(key, ttlMs),
+        () => local.claimOnce(key, ttlMs),
+      ),
     // Receipts are bookkeeping, not rings: during an outage they fail (and are counted) rather than split.
-    noteDelivery: (conversationId, token, fields, ttlMs) => through(() => inner.noteDelivery(conversationId, token, fields, ttlMs)),
+    noteDelivery: (conversationId, token, fields, ttlMs) =>
+      through(() => inner.noteDelivery(conversationId, token, fields, ttlMs)),
     getDelivery: (conversationId, token) => through(() => inner.getDelivery(conversationId, token)),
     getReach: (userId) => through(() => inner.getReach(userId)),
     putReach: (userId, doc, version, ttlMs) => through(() => inner.putReach(userId, doc, version, ttlMs)),
@@ -280,7 +299,8 @@ export async function storeReadiness(store: Store): Promise<{ ok: boolean; detai
     const reason = err instanceof Error ? err.message : String(err)
     // Never reached since start: a typo'd host or a closed port, with no device list cached to ring
     // from. Not ready, so a rollout with a wrong STORE_URL stops at its first pod.
-    if (!h.reachedSinceStart) return { ok: false, detail: `${store.kind} unreachable since start (${reason}): check STORE_URL` }
+    if (!h.reachedSinceStart)
+      return { ok: false, detail: `${store.kind} unreachable since start (${reason}): check STORE_URL` }
     // Every instance shares the store, so failing readiness here would take the whole fleet out of
     // the load balancer; the instance still rings (webhook, cache) and answers writes with 503.
     return {

@@ -17,9 +17,15 @@ const conditionFailed = (err: unknown): boolean => (err as Error).name === 'Cond
 const ttlOf = (exp: number): number => Math.ceil(exp / 1000) + 60
 
 export function dynamoReach(doc: DynamoDBDocumentClient, table: string, clock: Clock): ReachStore {
-  const shardOf = (userId: string): string => `reach-agents#${createHash('sha256').update(userId).digest()[0]! % REACH_SHARDS}`
+  const shardOf = (userId: string): string =>
+    `reach-agents#${createHash('sha256').update(userId).digest()[0]! % REACH_SHARDS}`
 
-  async function noteDelivery(conversationId: string, token: string, fields: Record<string, string>, ttlMs: number): Promise<void> {
+  async function noteDelivery(
+    conversationId: string,
+    token: string,
+    fields: Record<string, string>,
+    ttlMs: number,
+  ): Promise<void> {
     const pk = `delivery#${conversationId}#${token}`
     const entries = Object.entries(fields)
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -35,7 +41,16 @@ export function dynamoReach(doc: DynamoDBDocumentClient, table: string, clock: C
           values[`:f${i}`] = value
           sets.push(`#f${i} = :f${i}`)
         })
-        await doc.send(new UpdateCommand({ TableName: table, Key: { pk }, UpdateExpression: `SET ${sets.join(', ')}`, ConditionExpression: '#exp > :now', ExpressionAttributeNames: names, ExpressionAttributeValues: values }))
+        await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { pk },
+            UpdateExpression: `SET ${sets.join(', ')}`,
+            ConditionExpression: '#exp > :now',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        )
         return
       } catch (err) {
         if (!conditionFailed(err)) throw err
@@ -44,7 +59,15 @@ export function dynamoReach(doc: DynamoDBDocumentClient, table: string, clock: C
         // …or start a fresh one where there is none, or only an expired one.
         const item: Record<string, unknown> = { pk, exp, ttl: ttlOf(exp) }
         for (const [name, value] of entries) item[`${FIELD}${name}`] = value
-        await doc.send(new PutCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(pk) OR #exp <= :now', ExpressionAttributeNames: { '#exp': 'exp' }, ExpressionAttributeValues: { ':now': now } }))
+        await doc.send(
+          new PutCommand({
+            TableName: table,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(pk) OR #exp <= :now',
+            ExpressionAttributeNames: { '#exp': 'exp' },
+            ExpressionAttributeValues: { ':now': now },
+          }),
+        )
         return
       } catch (err) {
         if (!conditionFailed(err)) throw err // another writer created it in between: merge again
@@ -54,15 +77,22 @@ export function dynamoReach(doc: DynamoDBDocumentClient, table: string, clock: C
   }
 
   async function getDelivery(conversationId: string, token: string): Promise<Record<string, string> | undefined> {
-    const item = (await doc.send(new GetCommand({ TableName: table, Key: { pk: `delivery#${conversationId}#${token}` }, ConsistentRead: true }))).Item
+    const item = (
+      await doc.send(
+        new GetCommand({ TableName: table, Key: { pk: `delivery#${conversationId}#${token}` }, ConsistentRead: true }),
+      )
+    ).Item
     if (!item || !(Number(item.exp) > clock.now())) return undefined
     const out: Record<string, string> = {}
-    for (const [name, value] of Object.entries(item)) if (name.startsWith(FIELD) && typeof value === 'string') out[name.slice(FIELD.length)] = value
+    for (const [name, value] of Object.entries(item))
+      if (name.startsWith(FIELD) && typeof value === 'string') out[name.slice(FIELD.length)] = value
     return out
   }
 
   async function getReach(userId: string): Promise<{ doc: string; version: number } | undefined> {
-    const item = (await doc.send(new GetCommand({ TableName: table, Key: { pk: `reach#${userId}` }, ConsistentRead: true }))).Item
+    const item = (
+      await doc.send(new GetCommand({ TableName: table, Key: { pk: `reach#${userId}` }, ConsistentRead: true }))
+    ).Item
     if (!item || !(Number(item.exp) > clock.now()) || typeof item.doc !== 'string') return undefined
     return { doc: item.doc, version: Number(item.v) }
   }
@@ -91,13 +121,29 @@ export function dynamoReach(doc: DynamoDBDocumentClient, table: string, clock: C
 
   async function listAgent(userId: string, exp: number): Promise<void> {
     const pk = shardOf(userId)
-    const update = () => doc.send(new UpdateCommand({ TableName: table, Key: { pk }, UpdateExpression: 'SET agents.#u = :exp', ConditionExpression: 'attribute_exists(agents)', ExpressionAttributeNames: { '#u': userId }, ExpressionAttributeValues: { ':exp': exp } }))
+    const update = () =>
+      doc.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { pk },
+          UpdateExpression: 'SET agents.#u = :exp',
+          ConditionExpression: 'attribute_exists(agents)',
+          ExpressionAttributeNames: { '#u': userId },
+          ExpressionAttributeValues: { ':exp': exp },
+        }),
+      )
     try {
       await update()
     } catch (err) {
       if (!conditionFailed(err)) throw err
       try {
-        await doc.send(new PutCommand({ TableName: table, Item: { pk, agents: { [userId]: exp } }, ConditionExpression: 'attribute_not_exists(pk)' }))
+        await doc.send(
+          new PutCommand({
+            TableName: table,
+            Item: { pk, agents: { [userId]: exp } },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        )
       } catch (again) {
         if (!conditionFailed(again)) throw again
         await update() // another instance created the shard first
@@ -109,7 +155,9 @@ export function dynamoReach(doc: DynamoDBDocumentClient, table: string, clock: C
     const now = clock.now()
     const out: string[] = []
     for (let n = 0; n < REACH_SHARDS; n++) {
-      const item = (await doc.send(new GetCommand({ TableName: table, Key: { pk: `reach-agents#${n}` }, ConsistentRead: true }))).Item
+      const item = (
+        await doc.send(new GetCommand({ TableName: table, Key: { pk: `reach-agents#${n}` }, ConsistentRead: true }))
+      ).Item
       const agents = (item?.agents ?? {}) as Record<string, number>
       const gone = Object.keys(agents).filter((userId) => !(agents[userId]! > now))
       out.push(...Object.keys(agents).filter((userId) => agents[userId]! > now))
@@ -122,7 +170,16 @@ export function dynamoReach(doc: DynamoDBDocumentClient, table: string, clock: C
   async function forget(pk: string, userIds: string[], now: number): Promise<void> {
     for (const userId of userIds.slice(0, 50)) {
       try {
-        await doc.send(new UpdateCommand({ TableName: table, Key: { pk }, UpdateExpression: 'REMOVE agents.#u', ConditionExpression: 'agents.#u <= :now', ExpressionAttributeNames: { '#u': userId }, ExpressionAttributeValues: { ':now': now } }))
+        await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { pk },
+            UpdateExpression: 'REMOVE agents.#u',
+            ConditionExpression: 'agents.#u <= :now',
+            ExpressionAttributeNames: { '#u': userId },
+            ExpressionAttributeValues: { ':now': now },
+          }),
+        )
       } catch (err) {
         if (!conditionFailed(err)) throw err
       }

@@ -38,10 +38,13 @@ export interface RingItem {
 export const ringPk = (key: string): string => `ring#${key}`
 
 function shard(key: string): string {
-  return String(createHash('sha1').update(key).digest()[0] as number % INDEX_SHARDS)
+  return String((createHash('sha1').update(key).digest()[0] as number) % INDEX_SHARDS)
 }
 
-export function liveRing(item: RingItem | undefined, now: number): item is RingItem & { record: string; state: RingState; ringExp: number } {
+export function liveRing(
+  item: RingItem | undefined,
+  now: number,
+): item is RingItem & { record: string; state: RingState; ringExp: number } {
   return item?.record !== undefined && item.state !== undefined && (item.ringExp ?? 0) > now
 }
 
@@ -71,10 +74,21 @@ function settle(item: RingItem, key: string, now: number): RingItem {
 }
 
 export function createdRing(key: string, record: RingRecord, ttlMs: number, now: number): RingItem {
-  return settle({ pk: ringPk(key), v: 0, record: JSON.stringify(record), state: record.state, ringExp: now + ttlMs, ttl: 0 }, key, now)
+  return settle(
+    { pk: ringPk(key), v: 0, record: JSON.stringify(record), state: record.state, ringExp: now + ttlMs, ttl: 0 },
+    key,
+    now,
+  )
 }
 
-export function transitioned(item: RingItem | undefined, key: string, from: RingState[], to: RingState, ttlMs: number, now: number): { next: RingItem; before: RingRecord } | undefined {
+export function transitioned(
+  item: RingItem | undefined,
+  key: string,
+  from: RingState[],
+  to: RingState,
+  ttlMs: number,
+  now: number,
+): { next: RingItem; before: RingRecord } | undefined {
   if (!liveRing(item, now) || !from.includes(item.state)) return undefined
   const before = ringView(item, now) as RingRecord
   const next = structuredClone(item)
@@ -84,7 +98,13 @@ export function transitioned(item: RingItem | undefined, key: string, from: Ring
   return { next: settle(next, key, now), before }
 }
 
-export function claimed(item: RingItem | undefined, key: string, tokens: string[], silent: string[], now: number): { next: RingItem; fresh: string[] } {
+export function claimed(
+  item: RingItem | undefined,
+  key: string,
+  tokens: string[],
+  silent: string[],
+  now: number,
+): { next: RingItem; fresh: string[] } {
   const next: RingItem = item ? structuredClone(item) : { pk: ringPk(key), v: 0, ttl: 0 }
   const ring = liveRing(next, now) ? next : undefined
   if (liveCancels(next, now).length === 0) {
@@ -95,7 +115,10 @@ export function claimed(item: RingItem | undefined, key: string, tokens: string[
   const preset = new Set(ring ? (JSON.parse(ring.record) as RingRecord).cancelledTokens : [])
   const fresh: string[] = []
   const pending: string[] = []
-  for (const [list, sent] of [[tokens, false], [silent, true]] as const) {
+  for (const [list, sent] of [
+    [tokens, false],
+    [silent, true],
+  ] as const) {
     for (const t of list) {
       if (preset.has(t) || cancelled.includes(t)) continue
       cancelled.push(t)
@@ -129,7 +152,14 @@ export function ended(
 }
 
 /** The outbox mark; undefined when nothing changes (a ring that is gone is ignored). */
-export function marked(item: RingItem | undefined, key: string, ring: boolean, tokens: string[], at: number, now: number): RingItem | undefined {
+export function marked(
+  item: RingItem | undefined,
+  key: string,
+  ring: boolean,
+  tokens: string[],
+  at: number,
+  now: number,
+): RingItem | undefined {
   if (!liveRing(item, now)) return undefined
   const next = structuredClone(item)
   if (ring) next.sent = at

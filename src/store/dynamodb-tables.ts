@@ -37,7 +37,11 @@ export function tableNames(prefix: string): DynamoTables {
 }
 
 export function tableDefinitions(tables: DynamoTables): CreateTableCommandInput[] {
-  const shardIndex = (name: string, attribute: string) => ({ IndexName: name, KeySchema: [{ AttributeName: attribute, KeyType: 'HASH' as const }], Projection: { ProjectionType: 'ALL' as const } })
+  const shardIndex = (name: string, attribute: string) => ({
+    IndexName: name,
+    KeySchema: [{ AttributeName: attribute, KeyType: 'HASH' as const }],
+    Projection: { ProjectionType: 'ALL' as const },
+  })
   return [
     {
       TableName: tables.devices,
@@ -85,12 +89,22 @@ export async function ensureTables(client: DynamoDBClient, tables: DynamoTables,
       // Another instance starting at the same moment created it first.
       if ((err as Error).name !== 'ResourceInUseException') throw err
     }
-    await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: definition.TableName })
+    await waitUntilTableExists(
+      { client, maxWaitTime: 120, minDelay: 1, maxDelay: 5 },
+      { TableName: definition.TableName },
+    )
     if (definition.TableName === tables.state) {
-      await client.send(new UpdateTimeToLiveCommand({ TableName: tables.state, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } })).catch((err: Error) => {
-        // dynalite and some DynamoDB-compatible servers do not offer TTL; expiry is checked on read anyway.
-        if (err.name !== 'UnknownOperationException' && err.name !== 'ValidationException') throw err
-      })
+      await client
+        .send(
+          new UpdateTimeToLiveCommand({
+            TableName: tables.state,
+            TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+          }),
+        )
+        .catch((err: Error) => {
+          // dynalite and some DynamoDB-compatible servers do not offer TTL; expiry is checked on read anyway.
+          if (err.name !== 'UnknownOperationException' && err.name !== 'ValidationException') throw err
+        })
     }
   }
   return []

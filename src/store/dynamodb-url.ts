@@ -19,12 +19,19 @@ export function isDynamoUrl(url: string): boolean {
 export function parseDynamoUrl(url: string): DynamoTarget {
   const match = /^dynamodb:\/\/([^/?]*)\/?(?:\?(.*))?$/.exec(url)
   const tablePrefix = decodeURIComponent(match?.[1] ?? '')
-  if (!match || !TABLE_PREFIX.test(tablePrefix)) throw new Error('STORE_URL: dynamodb://<table-prefix>?region=<region>[&endpoint=<url>]; the prefix is 1-200 letters, digits, _ . or -')
+  if (!match || !TABLE_PREFIX.test(tablePrefix))
+    throw new Error(
+      'STORE_URL: dynamodb://<table-prefix>?region=<region>[&endpoint=<url>]; the prefix is 1-200 letters, digits, _ . or -',
+    )
   const params = new URLSearchParams(match[2] ?? '')
-  for (const key of params.keys()) if (key !== 'region' && key !== 'endpoint') throw new Error(`STORE_URL: unknown parameter ${key} in a dynamodb:// URL (known: region, endpoint)`)
+  for (const key of params.keys())
+    if (key !== 'region' && key !== 'endpoint')
+      throw new Error(`STORE_URL: unknown parameter ${key} in a dynamodb:// URL (known: region, endpoint)`)
   const region = params.get('region') ?? ''
-  if (!REGION.test(region)) throw new Error('STORE_URL: a dynamodb:// URL needs ?region=<AWS region>, e.g. region=eu-west-1')
+  if (!REGION.test(region))
+    throw new Error('STORE_URL: a dynamodb:// URL needs ?region=<AWS region>, e.g. region=eu-west-1')
   const endpoint = params.get('endpoint') ?? undefined
-  if (endpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(endpoint)) throw new Error('STORE_URL: endpoint must be an http(s) URL with no path, e.g. endpoint=http://127.0.0.1:8000')
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(endpoint))
+    throw new Error('STORE_URL: endpoint must be an http(s) URL with no path, e.g. endpoint=http://127.0.0.1:8000')
   return { tablePrefix, region, ...(endpoint !== undefined && { endpoint: endpoint.replace(/\/$/, '') }) }
 }

@@ -13,13 +13,41 @@
 // own bounded staleness; README states both. Credentials come from the AWS SDK's default chain
 // (environment, web identity on EKS, ECS task role, instance profile).
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient, DeleteCommand, GetCommand, paginateQuery, paginateScan, PutCommand, type QueryCommand, type ScanCommand } from '@aws-sdk/lib-dynamodb'
+import {
+  DynamoDBDocumentClient,
+  DeleteCommand,
+  GetCommand,
+  paginateQuery,
+  paginateScan,
+  PutCommand,
+  type QueryCommand,
+  type ScanCommand,
+} from '@aws-sdk/lib-dynamodb'
 import { systemClock, type Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
-import { claimed, createdRing, ended, keyOf, liveRing, marked, ringPk, ringView, transitioned, type RingItem } from './dynamodb-rings.js'
+import {
+  claimed,
+  createdRing,
+  ended,
+  keyOf,
+  liveRing,
+  marked,
+  ringPk,
+  ringView,
+  transitioned,
+  type RingItem,
+} from './dynamodb-rings.js'
 import { dynamoReach } from './dynamodb-reach.js'
-import { BY_USER_INDEX, ensureTables, INDEX_SHARDS, OPEN_INDEX, OUTBOX_INDEX, tableNames, type DynamoTarget } from './dynamodb-tables.js'
+import {
+  BY_USER_INDEX,
+  ensureTables,
+  INDEX_SHARDS,
+  OPEN_INDEX,
+  OUTBOX_INDEX,
+  tableNames,
+  type DynamoTarget,
+} from './dynamodb-tables.js'
 import { StoreError, StoreNotReadyError, StoreUnavailableError, type EndedRing, type Store } from './store.js'
 
 export interface DynamoStoreOptions {
@@ -68,7 +96,11 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
   let missing: string[] = []
   try {
     missing = await ensureTables(client, tables, o.createTables === true)
-    if (missing.length > 0) logger.error({ missing }, `DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`)
+    if (missing.length > 0)
+      logger.error(
+        { missing },
+        `DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`,
+      )
   } catch (err) {
     // Unreachable or throttled at start: the gateway starts not ready and ping() keeps asking.
     logger.warn({ err: (err as Error).message }, 'DynamoDB store: could not check the tables at start')
@@ -83,9 +115,14 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
   }
 
   /** Read, compute, write back if no one wrote in between; again if someone did. */
-  async function mutate<T>(key: string, change: (item: RingItem | undefined, now: number) => { next?: RingItem; result: T }): Promise<T> {
+  async function mutate<T>(
+    key: string,
+    change: (item: RingItem | undefined, now: number) => { next?: RingItem; result: T },
+  ): Promise<T> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const item = (await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: ringPk(key) }, ConsistentRead: true }))).Item as RingItem | undefined
+      const item = (
+        await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: ringPk(key) }, ConsistentRead: true }))
+      ).Item as RingItem | undefined
       const { next, result } = change(item, clock.now())
       if (next === undefined) return result
       next.v = (item?.v ?? 0) + 1
@@ -123,12 +160,27 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
   /** Every item of a sparse index, all shards. */
   async function sparse(index: string, attribute: string): Promise<RingItem[]> {
     const shards = Array.from({ length: INDEX_SHARDS }, (_, n) => String(n))
-    const pages = await Promise.all(shards.map((s) => queryAll<RingItem>({ TableName: tables.state, IndexName: index, KeyConditionExpression: '#s = :s', ExpressionAttributeNames: { '#s': attribute }, ExpressionAttributeValues: { ':s': s } })))
+    const pages = await Promise.all(
+      shards.map((s) =>
+        queryAll<RingItem>({
+          TableName: tables.state,
+          IndexName: index,
+          KeyConditionExpression: '#s = :s',
+          ExpressionAttributeNames: { '#s': attribute },
+          ExpressionAttributeValues: { ':s': s },
+        }),
+      ),
+    )
     return pages.flat()
   }
 
   const devicesOf = async (userId: string): Promise<DeviceItem[]> =>
-    queryAll<DeviceItem>({ TableName: tables.devices, IndexName: BY_USER_INDEX, KeyConditionExpression: 'userId = :u', ExpressionAttributeValues: { ':u': userId } })
+    queryAll<DeviceItem>({
+      TableName: tables.devices,
+      IndexName: BY_USER_INDEX,
+      KeyConditionExpression: 'userId = :u',
+      ExpressionAttributeValues: { ':u': userId },
+    })
 
   let counted: { at: number; value: { total: number; byPlatform: Record<string, number> } } | undefined
   function deviceChange<T>(fn: () => Promise<T>): Promise<T> {
@@ -140,7 +192,8 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
 
   return {
     kind: 'dynamodb',
-    noteDelivery: (conversationId, token, fields, ttlMs) => call(() => reach.noteDelivery(conversationId, token, fields, ttlMs)),
+    noteDelivery: (conversationId, token, fields, ttlMs) =>
+      call(() => reach.noteDelivery(conversationId, token, fields, ttlMs)),
     getDelivery: (conversationId, token) => call(() => reach.getDelivery(conversationId, token)),
     getReach: (userId) => call(() => reach.getReach(userId)),
     putReach: (userId, doc, version, ttlMs) => call(() => reach.putReach(userId, doc, version, ttlMs)),
@@ -153,17 +206,26 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     listDevices: (userId) => call(async () => (await devicesOf(userId)).map(fromItem)),
     getDevice: (token) =>
       call(async () => {
-        const item = (await doc.send(new GetCommand({ TableName: tables.devices, Key: { token }, ConsistentRead: true }))).Item as DeviceItem | undefined
+        const item = (
+          await doc.send(new GetCommand({ TableName: tables.devices, Key: { token }, ConsistentRead: true }))
+        ).Item as DeviceItem | undefined
         return item ? fromItem(item) : undefined
       }),
-    removeDevice: (userId, token) => deviceChange(() => conditionalDelete(doc, tables.devices, { token }, 'userId = :u', { ':u': userId })),
+    removeDevice: (userId, token) =>
+      deviceChange(() => conditionalDelete(doc, tables.devices, { token }, 'userId = :u', { ':u': userId })),
     removePhone: (userId, deviceId) =>
       deviceChange(async () => {
         const removed: string[] = []
         for (const item of await devicesOf(userId)) {
           if (item.deviceId !== deviceId) continue
           // The condition re-checks on the item itself: the index may be a moment behind.
-          if (await conditionalDelete(doc, tables.devices, { token: item.token }, 'userId = :u AND deviceId = :d', { ':u': userId, ':d': deviceId })) removed.push(item.token)
+          if (
+            await conditionalDelete(doc, tables.devices, { token: item.token }, 'userId = :u AND deviceId = :d', {
+              ':u': userId,
+              ':d': deviceId,
+            })
+          )
+            removed.push(item.token)
         }
         return removed
       }),
@@ -175,14 +237,21 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
       ),
     listUserIds: () =>
       call(async () => {
-        const items = await scanAll<{ userId: string }>({ TableName: tables.devices, IndexName: BY_USER_INDEX, ProjectionExpression: 'userId' })
+        const items = await scanAll<{ userId: string }>({
+          TableName: tables.devices,
+          IndexName: BY_USER_INDEX,
+          ProjectionExpression: 'userId',
+        })
         return [...new Set(items.map((i) => i.userId))]
       }),
     countDevices: () =>
       call(async () => {
         if (counted && clock.now() - counted.at < COUNT_CACHE_MS) return structuredClone(counted.value)
         const byPlatform: Record<string, number> = {}
-        const items = await scanAll<{ platform: string }>({ TableName: tables.devices, ProjectionExpression: 'platform' })
+        const items = await scanAll<{ platform: string }>({
+          TableName: tables.devices,
+          ProjectionExpression: 'platform',
+        })
         for (const { platform } of items) byPlatform[platform] = (byPlatform[platform] ?? 0) + 1
         counted = { at: clock.now(), value: { total: items.length, byPlatform } }
         return structuredClone(counted.value)
@@ -210,7 +279,9 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
       }),
     getRing: (key) =>
       call(async () => {
-        const item = (await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: ringPk(key) }, ConsistentRead: true }))).Item as RingItem | undefined
+        const item = (
+          await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: ringPk(key) }, ConsistentRead: true }))
+        ).Item as RingItem | undefined
         return ringView(item, clock.now())
       }),
     transitionRing: (key, from, to, ttlMs) =>
@@ -233,7 +304,9 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
         mutate(key, (item, now): { next?: RingItem; result: EndedRing | undefined } => {
           const end = ended(item, key, from, to, ttlMs, guess, now)
           if (!end) return { result: undefined }
-          return end.next && end.claimed ? { next: end.next, result: { before: end.before, claimed: end.claimed } } : { result: { before: end.before } }
+          return end.next && end.claimed
+            ? { next: end.next, result: { before: end.before, claimed: end.claimed } }
+            : { result: { before: end.before } }
         }),
       ),
     markSent: (key, sent, at) =>
@@ -250,11 +323,15 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
         const now = clock.now()
         const out: Array<{ ring: RingRecord; tokens: string[] }> = []
         for (const item of await sparse(OUTBOX_INDEX, 'outboxShard')) {
-          if (!liveRing(item, now) || (item.claimAt ?? now) > now - olderThanMs || (item.unsent?.length ?? 0) === 0) continue
+          if (!liveRing(item, now) || (item.claimAt ?? now) > now - olderThanMs || (item.unsent?.length ?? 0) === 0)
+            continue
           // The index is a moment behind the table: read the item itself before resending anything.
-          const current = (await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: item.pk }, ConsistentRead: true }))).Item as RingItem | undefined
+          const current = (
+            await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: item.pk }, ConsistentRead: true }))
+          ).Item as RingItem | undefined
           const ring = ringView(current, now)
-          if (ring && current?.unsent?.length && (current.claimAt ?? now) <= now - olderThanMs) out.push({ ring, tokens: [...current.unsent] })
+          if (ring && current?.unsent?.length && (current.claimAt ?? now) <= now - olderThanMs)
+            out.push({ ring, tokens: [...current.unsent] })
         }
         return out
       }),
@@ -290,7 +367,10 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     ping: () =>
       call(async () => {
         if (missing.length > 0) missing = await ensureTables(client, tables, o.createTables === true)
-        if (missing.length > 0) throw new StoreNotReadyError(`DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`)
+        if (missing.length > 0)
+          throw new StoreNotReadyError(
+            `DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`,
+          )
         await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: 'ping' } }))
       }),
     close: async () => {
@@ -332,7 +412,15 @@ async function conditionalDelete(
   names?: Record<string, string>,
 ): Promise<boolean> {
   try {
-    await doc.send(new DeleteCommand({ TableName: table, Key: key, ConditionExpression: condition, ...(values && { ExpressionAttributeValues: values }), ...(names && { ExpressionAttributeNames: names }) }))
+    await doc.send(
+      new DeleteCommand({
+        TableName: table,
+        Key: key,
+        ConditionExpression: condition,
+        ...(values && { ExpressionAttributeValues: values }),
+        ...(names && { ExpressionAttributeNames: names }),
+      }),
+    )
     return true
   } catch (err) {
     if ((err as Error).name === 'ConditionalCheckFailedException') return false
@@ -343,14 +431,21 @@ async function conditionalDelete(
 function classify(err: unknown, tables: { devices: string; state: string }): unknown {
   if (err instanceof StoreError) return err
   const e = err instanceof Error ? err : new Error(String(err))
-  if (e.name === 'CredentialsProviderError') return new StoreNotReadyError('DynamoDB store: no AWS credentials found (environment, web identity, task role or instance profile)', { cause: e })
+  if (e.name === 'CredentialsProviderError')
+    return new StoreNotReadyError(
+      'DynamoDB store: no AWS credentials found (environment, web identity, task role or instance profile)',
+      { cause: e },
+    )
   if (e.name === 'ResourceNotFoundException') {
-    return new StoreNotReadyError(`DynamoDB table ${tables.devices} or ${tables.state} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`, { cause: e })
+    return new StoreNotReadyError(
+      `DynamoDB table ${tables.devices} or ${tables.state} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`,
+      { cause: e },
+    )
   }
   const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
   const network = (e as NodeJS.ErrnoException).code !== undefined || e.name === 'AbortError'
-  if (UNAVAILABLE.has(e.name) || (status !== undefined && status >= 500) || network) return new StoreUnavailableError(`DynamoDB store unavailable: ${e.name}`, { cause: e })
+  if (UNAVAILABLE.has(e.name) || (status !== undefined && status >= 500) || network)
+    return new StoreUnavailableError(`DynamoDB store unavailable: ${e.name}`, { cause: e })
   // Refused (a validation error, an item over 400 KB…): the request fails as 503 too, never 500.
   return new StoreError(`DynamoDB store refused a request: ${e.name}: ${e.message}`, { cause: e })
 }
-

@@ -93,7 +93,10 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
     }
     const fresh: string[] = []
     const pending = new Set<string>()
-    for (const [list, sent] of [[tokens, false], [silent, true]] as const) {
+    for (const [list, sent] of [
+      [tokens, false],
+      [silent, true],
+    ] as const) {
       for (const t of list) {
         if (claimed.value.has(t) || ring?.value.cancelledTokens.includes(t) === true) continue
         claimed.value.add(t)
@@ -177,7 +180,8 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       return entry === undefined ? undefined : view(key, entry.value)
     },
 
-    transitionRing: async (key: string, from: RingState[], to: RingState, ttlMs: number) => transition(key, from, to, ttlMs),
+    transitionRing: async (key: string, from: RingState[], to: RingState, ttlMs: number) =>
+      transition(key, from, to, ttlMs),
     claimCancels: async (key, tokens, silent = []) => claim(key, tokens, silent),
 
     async endRing(key, from, to, ttlMs, guess) {
@@ -206,7 +210,8 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       const cutoff = clock.now() - olderThanMs
       for (const [key, entry] of unsent) {
         const ring = liveRing(key)
-        if (ring !== undefined && entry.at <= cutoff) out.push({ ring: view(key, ring.value), tokens: [...entry.tokens] })
+        if (ring !== undefined && entry.at <= cutoff)
+          out.push({ ring: view(key, ring.value), tokens: [...entry.tokens] })
       }
       return out
     },

@@ -44,8 +44,17 @@ export async function openStore(url: string, o: OpenStoreOptions = {}): Promise<
   if (isDynamoUrl(url)) {
     // Loaded only here: the AWS SDK is for DynamoDB users alone (dynamodb-url.ts says why).
     const { openDynamoStore } = await import('./dynamodb.js')
-    const dynamo = await openDynamoStore({ target: parseDynamoUrl(url), ...(o.clock && { clock: o.clock }), ...(o.logger && { logger: o.logger }), createTables: o.createTables === true })
-    return createCachedStore(dynamo, { ...(o.clock && { clock: o.clock }), ...(o.logger && { logger: o.logger }), staleMs: DYNAMODB_DEVICE_STALENESS_MS })
+    const dynamo = await openDynamoStore({
+      target: parseDynamoUrl(url),
+      ...(o.clock && { clock: o.clock }),
+      ...(o.logger && { logger: o.logger }),
+      createTables: o.createTables === true,
+    })
+    return createCachedStore(dynamo, {
+      ...(o.clock && { clock: o.clock }),
+      ...(o.logger && { logger: o.logger }),
+      staleMs: DYNAMODB_DEVICE_STALENESS_MS,
+    })
   }
   if (url === 'memory:') {
     return createMemoryStore({ clock: o.clock })

@@ -38,12 +38,16 @@ export function parseRedisUrl(url: string, keyPrefix?: string): RedisTarget {
   const fromUrl = checkedPrefix(params.get('prefix'))
   params.delete('prefix')
   const rest = params.toString()
-  return { url: url.slice(0, q) + (rest ? `?${rest}` : ''), keyPrefix: keyPrefix ?? fromUrl ?? DEFAULT_REDIS_KEY_PREFIX }
+  return {
+    url: url.slice(0, q) + (rest ? `?${rest}` : ''),
+    keyPrefix: keyPrefix ?? fromUrl ?? DEFAULT_REDIS_KEY_PREFIX,
+  }
 }
 
 function checkedPrefix(prefix: string | null): string | undefined {
   if (prefix === null) return undefined
-  if (!PREFIX.test(prefix)) throw new Error('STORE_URL: the prefix parameter must be 1-64 letters, digits or _ : . { } -')
+  if (!PREFIX.test(prefix))
+    throw new Error('STORE_URL: the prefix parameter must be 1-64 letters, digits or _ : . { } -')
   return prefix
 }
 
@@ -51,19 +55,27 @@ function parseSentinelUrl(url: string, keyPrefix?: string): RedisTarget {
   // WHATWG URL cannot hold a comma-separated host list: split it by hand. Messages never quote the
   // URL, which may carry a password.
   const match = /^(rediss?)\+sentinel:\/\/(?:([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\/(\d+))?\/?(?:\?(.*))?$/.exec(url)
-  if (!match) throw new Error('STORE_URL: a Sentinel URL is redis+sentinel://[user:password@]host:port[,host:port…]/<master-name>[/db][?prefix=…]')
+  if (!match)
+    throw new Error(
+      'STORE_URL: a Sentinel URL is redis+sentinel://[user:password@]host:port[,host:port…]/<master-name>[/db][?prefix=…]',
+    )
   const [, scheme, userinfo, hostList, masterName, db, query] = match
   const sentinels = (hostList ?? '').split(',').map((hostPort) => {
     const hp = /^(\[[0-9a-fA-F:]+\]|[\w.-]+)(?::(\d{1,5}))?$/.exec(hostPort)
     const port = Number(hp?.[2] ?? '26379')
-    if (!hp?.[1] || port < 1 || port > 65535) throw new Error('STORE_URL: each Sentinel must be host[:port] (port 26379 when left out)')
+    if (!hp?.[1] || port < 1 || port > 65535)
+      throw new Error('STORE_URL: each Sentinel must be host[:port] (port 26379 when left out)')
     return { host: hp[1].replace(/^\[|\]$/g, ''), port }
   })
   const name = decodeURIComponent(masterName ?? '')
-  if (!MASTER_NAME.test(name)) throw new Error('STORE_URL: the Sentinel master name must be 1-128 letters, digits, dots, dashes or underscores')
+  if (!MASTER_NAME.test(name))
+    throw new Error('STORE_URL: the Sentinel master name must be 1-128 letters, digits, dots, dashes or underscores')
   const params = new URLSearchParams(query ?? '')
   for (const key of params.keys()) {
-    if (!SENTINEL_PARAMS.has(key)) throw new Error(`STORE_URL: unknown parameter ${key} in a Sentinel URL (known: ${[...SENTINEL_PARAMS].join(', ')})`)
+    if (!SENTINEL_PARAMS.has(key))
+      throw new Error(
+        `STORE_URL: unknown parameter ${key} in a Sentinel URL (known: ${[...SENTINEL_PARAMS].join(', ')})`,
+      )
   }
   const options: RedisOptions = { sentinels, name, db: Number(db ?? '0') }
   if (userinfo) {

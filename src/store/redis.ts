@@ -29,7 +29,14 @@ import { ringKey, type Device, type RingRecord, type RingState } from '../model.
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { SCRIPTS, type ScriptName } from './redis-scripts.js'
 import { connectRedis, DEFAULT_REDIS_KEY_PREFIX, parseRedisUrl } from './redis-url.js'
-import { StoreError, StoreUnavailableError, type DeviceChangeFeed, type DeviceWatch, type DeviceWatcher, type Store } from './store.js'
+import {
+  StoreError,
+  StoreUnavailableError,
+  type DeviceChangeFeed,
+  type DeviceWatch,
+  type DeviceWatcher,
+  type Store,
+} from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 export interface RedisStoreOptions {
@@ -74,7 +81,15 @@ export { DEFAULT_REDIS_KEY_PREFIX }
  * latency benchmark from 4-5 MB to about 3 MB, with pauses of 4-10 ms instead of 8-25 ms (each
  * one holds up every frame in flight).
  */
-const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = ['hvals', 'pgwCreateRing', 'pgwTransitionRing', 'pgwClaimCancels', 'pgwEndRing', 'pgwMarkSent', 'pgwNoteDelivery']
+const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = [
+  'hvals',
+  'pgwCreateRing',
+  'pgwTransitionRing',
+  'pgwClaimCancels',
+  'pgwEndRing',
+  'pgwMarkSent',
+  'pgwNoteDelivery',
+]
 
 /**
  * Outbox marks (markSent) are written after their push has left, never on its path, so the marks
@@ -177,7 +192,10 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       const value = await fn()
       // WAIT covers every earlier write on this connection, ours included.
       const acked = await redis.wait(waitReplicas, waitTimeoutMs)
-      if (acked < waitReplicas) throw new StoreUnavailableError(`Redis store: written, but ${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`)
+      if (acked < waitReplicas)
+        throw new StoreUnavailableError(
+          `Redis store: written, but ${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`,
+        )
       return value
     })
   }
@@ -264,7 +282,10 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         try {
           await sub.subscribe(channel)
           const heard = new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`no probe back within ${FEED_PROBE_TIMEOUT_MS} ms`)), FEED_PROBE_TIMEOUT_MS)
+            const timer = setTimeout(
+              () => reject(new Error(`no probe back within ${FEED_PROBE_TIMEOUT_MS} ms`)),
+              FEED_PROBE_TIMEOUT_MS,
+            )
             timer.unref()
             probe = {
               token,
@@ -285,7 +306,11 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
           warned = false
         } catch (err) {
           if (stopped || sub.status !== 'ready') return // the connection went; its next 'ready' tries again
-          if (!warned) logger.warn({ err: err instanceof Error ? err.message : String(err), channel }, 'Redis device feed unavailable: device lists are read from Redis on every event')
+          if (!warned)
+            logger.warn(
+              { err: err instanceof Error ? err.message : String(err), channel },
+              'Redis device feed unavailable: device lists are read from Redis on every event',
+            )
           warned = true
         } finally {
           if (probe?.token === token) probe = undefined
@@ -316,7 +341,17 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     upsertDevice: (device: Device) =>
       write(async () => {
         const json = JSON.stringify(device)
-        await redis.pgwUpsertDevice(k.token(device.token), k.user(device.userId), k.counts, k.agents, prefix, device.token, device.userId, json, device.platform)
+        await redis.pgwUpsertDevice(
+          k.token(device.token),
+          k.user(device.userId),
+          k.counts,
+          k.agents,
+          prefix,
+          device.token,
+          device.userId,
+          json,
+          device.platform,
+        )
         return device
       }),
     listDevices: (userId) => call(async () => (await redis.hvals(k.user(userId))).map((j) => JSON.parse(j) as Device)),
@@ -327,9 +362,16 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       }),
     removeDevice: (userId, token) =>
       write(async () => (await redis.pgwRemoveDevice(k.token(token), k.counts, k.agents, prefix, token, userId)) === 1),
-    removePhone: (userId, deviceId) => write(async () => (await redis.pgwRemovePhone(k.user(userId), k.counts, k.agents, prefix, userId, deviceId)) as string[]),
+    removePhone: (userId, deviceId) =>
+      write(
+        async () =>
+          (await redis.pgwRemovePhone(k.user(userId), k.counts, k.agents, prefix, userId, deviceId)) as string[],
+      ),
     pruneToken: (token, registeredBefore) =>
-      write(async () => (await redis.pgwPruneToken(k.token(token), k.counts, k.agents, prefix, token, registeredBefore ?? '')) === 1),
+      write(
+        async () =>
+          (await redis.pgwPruneToken(k.token(token), k.counts, k.agents, prefix, token, registeredBefore ?? '')) === 1,
+      ),
     listUserIds: () => call(() => redis.smembers(k.agents)),
     countDevices: () =>
       call(async () => {
@@ -346,15 +388,43 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     createRing: (record, ttlMs) =>
       write(async () => {
         const key = ringKey(record)
-        const created = await redis.pgwCreateRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, record.state, JSON.stringify(record), ttlMs)
+        const created = await redis.pgwCreateRing(
+          k.ring(key),
+          k.cancelled(key),
+          k.open,
+          k.unsent(key),
+          key,
+          record.state,
+          JSON.stringify(record),
+          ttlMs,
+        )
         return created === 1
       }),
     getRing: (key) => call(() => readRing(key)),
     transitionRing: (key: string, from: RingState[], to: RingState, ttlMs: number) =>
-      write(async () => transitioned(await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, to, ttlMs, ...from))),
+      write(async () =>
+        transitioned(
+          await redis.pgwTransitionRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), key, to, ttlMs, ...from),
+        ),
+      ),
     endRing: (key, from, to, ttlMs, guess) =>
       write(async () => {
-        const res = await redis.pgwEndRing(k.ring(key), k.cancelled(key), k.open, k.unsent(key), k.unsentIndex, key, to, ttlMs, ORPHAN_CANCEL_TTL_MS, from.length, ...from, guess.ifRung.length, ...guess.ifRung, ...guess.tokens)
+        const res = await redis.pgwEndRing(
+          k.ring(key),
+          k.cancelled(key),
+          k.open,
+          k.unsent(key),
+          k.unsentIndex,
+          key,
+          to,
+          ttlMs,
+          ORPHAN_CANCEL_TTL_MS,
+          from.length,
+          ...from,
+          guess.ifRung.length,
+          ...guess.ifRung,
+          ...guess.tokens,
+        )
         if (!Array.isArray(res)) return undefined
         const before = transitioned(res[0])
         if (before === undefined) return undefined
@@ -363,7 +433,17 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     claimCancels: (key, tokens, silent = []) =>
       write(async () => {
         if (tokens.length + silent.length === 0) return []
-        return (await redis.pgwClaimCancels(k.ring(key), k.cancelled(key), k.unsent(key), k.unsentIndex, key, ORPHAN_CANCEL_TTL_MS, tokens.length, ...tokens, ...silent)) as string[]
+        return (await redis.pgwClaimCancels(
+          k.ring(key),
+          k.cancelled(key),
+          k.unsent(key),
+          k.unsentIndex,
+          key,
+          ORPHAN_CANCEL_TTL_MS,
+          tokens.length,
+          ...tokens,
+          ...silent,
+        )) as string[]
       }),
     markSent: (key, sent, at) =>
       call(async () => {
@@ -376,7 +456,8 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         const keys = (await redis.pgwUnsentCancelKeys(k.unsentIndex, prefix, olderThanMs)) as string[]
         if (keys.length === 0) return []
         const batch = redis.multi()
-        for (const key of keys) batch.hmget(k.ring(key), 'state', 'record', 'sent').smembers(k.cancelled(key)).smembers(k.unsent(key))
+        for (const key of keys)
+          batch.hmget(k.ring(key), 'state', 'record', 'sent').smembers(k.cancelled(key)).smembers(k.unsent(key))
         const res = (await batch.exec()) ?? []
         const out: Array<{ ring: RingRecord; tokens: string[] }> = []
         for (let i = 0; i < res.length; i += 3) {
@@ -417,7 +498,8 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         const [version, doc] = await redis.hmget(k.reach(userId), 'v', 'doc')
         return version && doc ? { doc, version: Number(version) } : undefined
       }),
-    putReach: (userId, doc, version, ttlMs) => write(async () => (await redis.pgwPutReach(k.reach(userId), k.reachAgents, version, doc, ttlMs, userId)) === 1),
+    putReach: (userId, doc, version, ttlMs) =>
+      write(async () => (await redis.pgwPutReach(k.reach(userId), k.reachAgents, version, doc, ttlMs, userId)) === 1),
     listReachUsers: () => call(async () => (await redis.pgwReachUsers(k.reachAgents)) as string[]),
     ping: () =>
       call(async () => {
@@ -468,5 +550,7 @@ function classify(err: unknown): unknown {
   // A ReplyError is Redis refusing a command (a bug, e.g. a Lua error, or a key of the wrong type)
   // unless it signals a transient state: the request fails the same way, but it is no outage.
   const refused = e.name === 'ReplyError' && !TRANSIENT_REPLY.test(e.message)
-  return refused ? new StoreError(`Redis store refused a command: ${e.message}`, { cause }) : new StoreUnavailableError(`Redis store unavailable: ${e.message}`, { cause })
+  return refused
+    ? new StoreError(`Redis store refused a command: ${e.message}`, { cause })
+    : new StoreUnavailableError(`Redis store unavailable: ${e.message}`, { cause })
 }

@@ -80,7 +80,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length
 export function migrate(db: Database): { from: number; to: number } {
   const from = Number(db.pragma('user_version', { simple: true }))
   if (from > SCHEMA_VERSION) {
-    throw new Error(`SQLite store schema version ${from} is newer than this gateway supports (${SCHEMA_VERSION}); upgrade the gateway`)
+    throw new Error(
+      `SQLite store schema version ${from} is newer than this gateway supports (${SCHEMA_VERSION}); upgrade the gateway`,
+    )
   }
   for (let v = from; v < SCHEMA_VERSION; v++) {
     const sql = MIGRATIONS[v]

@@ -62,7 +62,9 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
        ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, platform = excluded.platform,
          registered_at = excluded.registered_at, device_id = excluded.device_id, data = excluded.data`,
     ),
-    removePhone: db.prepare<[string, string], { token: string }>('DELETE FROM devices WHERE user_id = ? AND device_id = ? RETURNING token'),
+    removePhone: db.prepare<[string, string], { token: string }>(
+      'DELETE FROM devices WHERE user_id = ? AND device_id = ? RETURNING token',
+    ),
     listDevices: db.prepare<[string], { data: string }>('SELECT data FROM devices WHERE user_id = ? ORDER BY token'),
     getDevice: db.prepare<[string], { data: string }>('SELECT data FROM devices WHERE token = ?'),
     removeDevice: db.prepare<[string, string]>('DELETE FROM devices WHERE token = ? AND user_id = ?'),
@@ -70,14 +72,18 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
       'DELETE FROM devices WHERE token = ? AND (? IS NULL OR registered_at < ?)',
     ),
     listUserIds: db.prepare<[], { user_id: string }>('SELECT DISTINCT user_id FROM devices'),
-    countDevices: db.prepare<[], { platform: string; n: number }>('SELECT platform, COUNT(*) AS n FROM devices GROUP BY platform'),
+    countDevices: db.prepare<[], { platform: string; n: number }>(
+      'SELECT platform, COUNT(*) AS n FROM devices GROUP BY platform',
+    ),
     // Inserting over an expired row counts as creating: the old ring is gone as far as readers know.
     createRing: db.prepare<[string, string, string, number, number]>(
       `INSERT INTO rings (key, state, record, expires_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET state = excluded.state, record = excluded.record, expires_at = excluded.expires_at
        WHERE rings.expires_at <= ?`,
     ),
-    getRing: db.prepare<[string, number], RingRow>('SELECT record, expires_at FROM rings WHERE key = ? AND expires_at > ?'),
+    getRing: db.prepare<[string, number], RingRow>(
+      'SELECT record, expires_at FROM rings WHERE key = ? AND expires_at > ?',
+    ),
     setRingState: db.prepare<[string, string, number, string]>(
       'UPDATE rings SET state = ?, record = ?, expires_at = ? WHERE key = ?',
     ),
@@ -94,7 +100,9 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
        WHERE ring_cancels.expires_at <= ?
        RETURNING token`,
     ),
-    markRingSent: db.prepare<[number, string, number]>("UPDATE rings SET record = json_set(record, '$.dispatchedAt', ?) WHERE key = ? AND expires_at > ?"),
+    markRingSent: db.prepare<[number, string, number]>(
+      "UPDATE rings SET record = json_set(record, '$.dispatchedAt', ?) WHERE key = ? AND expires_at > ?",
+    ),
     markCancelSent: db.prepare<[string, string]>('UPDATE ring_cancels SET sent = 1 WHERE key = ? AND token = ?'),
     // The last claim of the ring decides its age, as in the Redis index.
     unsentCancels: db.prepare<[number, number], { key: string; tokens: string }>(
@@ -114,8 +122,12 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
          fields = CASE WHEN deliveries.expires_at <= ? THEN excluded.fields ELSE json_patch(deliveries.fields, excluded.fields) END,
          expires_at = excluded.expires_at`,
     ),
-    getDelivery: db.prepare<[string, string, number], { fields: string }>('SELECT fields FROM deliveries WHERE conversation_id = ? AND token = ? AND expires_at > ?'),
-    getReach: db.prepare<[string, number], { doc: string; version: number }>('SELECT doc, version FROM reach WHERE user_id = ? AND expires_at > ?'),
+    getDelivery: db.prepare<[string, string, number], { fields: string }>(
+      'SELECT fields FROM deliveries WHERE conversation_id = ? AND token = ? AND expires_at > ?',
+    ),
+    getReach: db.prepare<[string, number], { doc: string; version: number }>(
+      'SELECT doc, version FROM reach WHERE user_id = ? AND expires_at > ?',
+    ),
     createReach: db.prepare<[string, string, number, number]>(
       `INSERT INTO reach (user_id, doc, version, expires_at) VALUES (?, ?, 1, ?)
        ON CONFLICT (user_id) DO UPDATE SET doc = excluded.doc, version = 1, expires_at = excluded.expires_at WHERE reach.expires_at <= ?`,
@@ -178,15 +190,23 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
   })
 
   // transitionTx and claimCancelsTx nest as savepoints: one atomic step.
-  const endRingTx = db.transaction((key: string, from: RingState[], to: RingState, ttlMs: number, guess: { ifRung: string[]; tokens: string[] }): EndedRing | undefined => {
-    const now = clock.now()
-    const row = q.getRing.get(key, now)
-    if (row === undefined || !from.includes((JSON.parse(row.record) as RingRecord).state)) return undefined
-    const current = ringView(key, row, now)
-    if (!rangExactly(current, guess.ifRung)) return { before: current }
-    const before = transitionTx(key, from, to, ttlMs) as RingRecord
-    return { before, claimed: claimCancelsTx(key, guess.tokens, []) }
-  })
+  const endRingTx = db.transaction(
+    (
+      key: string,
+      from: RingState[],
+      to: RingState,
+      ttlMs: number,
+      guess: { ifRung: string[]; tokens: string[] },
+    ): EndedRing | undefined => {
+      const now = clock.now()
+      const row = q.getRing.get(key, now)
+      if (row === undefined || !from.includes((JSON.parse(row.record) as RingRecord).state)) return undefined
+      const current = ringView(key, row, now)
+      if (!rangExactly(current, guess.ifRung)) return { before: current }
+      const before = transitionTx(key, from, to, ttlMs) as RingRecord
+      return { before, claimed: claimCancelsTx(key, guess.tokens, []) }
+    },
+  )
 
   const markSentTx = db.transaction((key: string, sent: { ring?: boolean; cancelTokens?: string[] }, at: number) => {
     if (sent.ring === true) q.markRingSent.run(at, key, clock.now())
@@ -225,7 +245,14 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     kind: 'sqlite',
     upsertDevice: (device: Device) =>
       run(() => {
-        q.upsertDevice.run(device.token, device.userId, device.platform, device.registeredAt, device.deviceId ?? null, JSON.stringify(device))
+        q.upsertDevice.run(
+          device.token,
+          device.userId,
+          device.platform,
+          device.registeredAt,
+          device.deviceId ?? null,
+          JSON.stringify(device),
+        )
         return device
       }),
     listDevices: (userId) => run(() => q.listDevices.all(userId).map((r) => JSON.parse(r.data) as Device)),
@@ -294,7 +321,10 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     putReach: (userId, doc, version, ttlMs) =>
       run(() => {
         const now = clock.now()
-        const changes = version === 0 ? q.createReach.run(userId, doc, now + ttlMs, now).changes : q.updateReach.run(doc, now + ttlMs, userId, version, now).changes
+        const changes =
+          version === 0
+            ? q.createReach.run(userId, doc, now + ttlMs, now).changes
+            : q.updateReach.run(doc, now + ttlMs, userId, version, now).changes
         return changes === 1
       }),
     listReachUsers: () => run(() => q.listReachUsers.all(clock.now()).map((r) => r.user_id)),
@@ -311,6 +341,7 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
 function classify(err: unknown, open: boolean): unknown {
   const code = (err as { code?: unknown } | null)?.code
   const message = err instanceof Error ? err.message : String(err)
-  if (!open || (typeof code === 'string' && UNAVAILABLE_CODES.test(code))) return new StoreUnavailableError(`SQLite store unavailable: ${message}`, { cause: err })
+  if (!open || (typeof code === 'string' && UNAVAILABLE_CODES.test(code)))
+    return new StoreUnavailableError(`SQLite store unavailable: ${message}`, { cause: err })
   return new StoreError(`SQLite store failed: ${message}`, { cause: err })
 }

@@ -52,7 +52,13 @@ export interface RingStore {
    * commit together or not at all. With a wrong guess nothing changes and `claimed` is undefined:
    * the returned record says which devices rang, and the caller ends it again with that guess.
    */
-  endRing(key: string, from: RingState[], to: RingState, ttlMs: number, claim: { ifRung: string[]; tokens: string[] }): Promise<EndedRing | undefined>
+  endRing(
+    key: string,
+    from: RingState[],
+    to: RingState,
+    ttlMs: number,
+    claim: { ifRung: string[]; tokens: string[] },
+  ): Promise<EndedRing | undefined>
   /**
    * The outbox mark: the ring's pushes (`ring`: sets RingRecord.dispatchedAt = `at`) and/or its
    * cancels to `cancelTokens` were handed to the push services. A claim never marked is one whose

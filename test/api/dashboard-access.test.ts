@@ -34,20 +34,37 @@ test('the page is served with a strict CSP, nosniff, no framing and no referrer'
 
 test('the data needs the admin token as a bearer token; the page itself holds none', async () => {
   assert.equal((await fetch(`${h.api}/dashboard/api/state`)).status, 401)
-  assert.equal((await fetch(`${h.api}/dashboard/api/state`, { headers: { authorization: 'Bearer admin-token-for-dashboard-0124' } })).status, 401)
+  assert.equal(
+    (
+      await fetch(`${h.api}/dashboard/api/state`, {
+        headers: { authorization: 'Bearer admin-token-for-dashboard-0124' },
+      })
+    ).status,
+    401,
+  )
   assert.equal((await fetch(`${h.api}/dashboard/api/stream`)).status, 401)
   // A cookie or a query parameter is not a credential here (no CSRF, no token in URLs or logs).
-  assert.equal((await fetch(`${h.api}/dashboard/api/state?token=${ADMIN}`, { headers: { cookie: `token=${ADMIN}` } })).status, 401)
+  assert.equal(
+    (await fetch(`${h.api}/dashboard/api/state?token=${ADMIN}`, { headers: { cookie: `token=${ADMIN}` } })).status,
+    401,
+  )
   const res = await fetch(`${h.api}/dashboard/api/state`, { headers: { authorization: `Bearer ${ADMIN}` } })
   assert.equal(res.status, 200)
-  const state = (await res.json()) as { source: { connected: boolean }; store: { kind: string; up: boolean }; totals: object; recent: unknown[] }
+  const state = (await res.json()) as {
+    source: { connected: boolean }
+    store: { kind: string; up: boolean }
+    totals: object
+    recent: unknown[]
+  }
   assert.equal(state.source.connected, true)
   assert.deepEqual(state.store, { kind: 'sqlite', up: true })
   assert.ok(Array.isArray(state.recent))
 })
 
 test('without ADMIN_TOKEN the dashboard data is off (403) and /metrics is open', async () => {
-  const res = await fetch(`${open.api}/dashboard/api/state`, { headers: { authorization: 'Bearer anything-at-all-here' } })
+  const res = await fetch(`${open.api}/dashboard/api/state`, {
+    headers: { authorization: 'Bearer anything-at-all-here' },
+  })
   assert.equal(res.status, 403)
   assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ADMIN_DISABLED')
   assert.equal((await fetch(`${open.api}/metrics`)).status, 200)
@@ -55,7 +72,10 @@ test('without ADMIN_TOKEN the dashboard data is off (403) and /metrics is open',
 
 test('the stream sends the state at once, then each ring as it happens', async () => {
   const ac = new AbortController()
-  const res = await fetch(`${h.api}/dashboard/api/stream`, { headers: { authorization: `Bearer ${ADMIN}` }, signal: ac.signal })
+  const res = await fetch(`${h.api}/dashboard/api/stream`, {
+    headers: { authorization: `Bearer ${ADMIN}` },
+    signal: ac.signal,
+  })
   assert.equal(res.status, 200)
   assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/)
   const reader = res.body!.getReader()
@@ -69,10 +89,15 @@ test('the stream sends the state at once, then each ring as it happens', async (
   }
   await until(/event: state\ndata: \{/)
   const agent = h.world.genesys.addAgent()
-  assert.equal((await h.register(agent.accessToken, { platform: 'android', token: `${'a'.repeat(30)}:APA91b${'b'.repeat(100)}` })).status, 201)
+  assert.equal(
+    (await h.register(agent.accessToken, { platform: 'android', token: `${'a'.repeat(30)}:APA91b${'b'.repeat(100)}` }))
+      .status,
+    201,
+  )
   await new Promise<void>((resolve) => {
     const t = setInterval(() => {
-      if (h.world.genesys.channels().some((c) => c.topics.includes(`v2.users.${agent.userId}.conversations`))) resolve(clearInterval(t))
+      if (h.world.genesys.channels().some((c) => c.topics.includes(`v2.users.${agent.userId}.conversations`)))
+        resolve(clearInterval(t))
     }, 10)
   })
   const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })

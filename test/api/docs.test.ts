@@ -9,20 +9,43 @@ before(async () => {
 })
 after(() => h.close())
 
-interface Operation { summary?: string; description?: string; requestBody?: { content: Record<string, { schema: { required?: string[]; properties?: Record<string, { enum?: string[] }> } }> } }
+interface Operation {
+  summary?: string
+  description?: string
+  requestBody?: {
+    content: Record<string, { schema: { required?: string[]; properties?: Record<string, { enum?: string[] }> } }>
+  }
+}
 
 test('GET /docs/json is an OpenAPI 3 document in which every operation is described', async () => {
   const res = await fetch(`${h.api}/docs/json`)
   assert.equal(res.status, 200)
   const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, Operation>> }
   assert.match(doc.openapi, /^3\./)
-  const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => ({ id: `${m.toUpperCase()} ${path}`, op })))
-  for (const expected of ['POST /api/v1/devices', 'GET /api/v1/devices', 'DELETE /api/v1/devices/{token}', 'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /dashboard/api/state']) {
-    assert.ok(ops.some((o) => o.id === expected), `${expected} is described`)
+  const ops = Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([m, op]) => ({ id: `${m.toUpperCase()} ${path}`, op })),
+  )
+  for (const expected of [
+    'POST /api/v1/devices',
+    'GET /api/v1/devices',
+    'DELETE /api/v1/devices/{token}',
+    'GET /healthz',
+    'GET /readyz',
+    'GET /metrics',
+    'GET /dashboard/api/state',
+  ]) {
+    assert.ok(
+      ops.some((o) => o.id === expected),
+      `${expected} is described`,
+    )
   }
   const undescribed = ops.filter(({ op }) => !op.description || !op.summary).map((o) => o.id)
   assert.deepEqual(undescribed, [], 'every route has a summary and a description')
-  assert.equal(ops.some((o) => o.id.startsWith('GET /dashboard/app')), false, 'static assets are not API')
+  assert.equal(
+    ops.some((o) => o.id.startsWith('GET /dashboard/app')),
+    false,
+    'static assets are not API',
+  )
 })
 
 test('the documented register body is the schema that validates it', async () => {

@@ -42,10 +42,17 @@ test('the demo prints the dashboard address and its admin token; the dashboard s
       current = await state()
     }
     // Agents appear by their Genesys names (looked up once, in the background), not as ids.
-    assert.ok(current.recent.some((item) => item.agentName === 'Alice Example'), JSON.stringify(current.recent.slice(-5)))
+    assert.ok(
+      current.recent.some((item) => item.agentName === 'Alice Example'),
+      JSON.stringify(current.recent.slice(-5)),
+    )
     const suppressions = current.recent.filter((item) => item.type === 'suppressed')
-    assert.ok(suppressions.some((item) => item.reason === 'not-ringing'), JSON.stringify(suppressions))
-    for (const item of suppressions.filter((s) => s.reason === 'not-ringing' || s.reason === 'duplicate')) assert.equal(item.normal, true)
+    assert.ok(
+      suppressions.some((item) => item.reason === 'not-ringing'),
+      JSON.stringify(suppressions),
+    )
+    for (const item of suppressions.filter((s) => s.reason === 'not-ringing' || s.reason === 'duplicate'))
+      assert.equal(item.normal, true)
   } finally {
     demo.child.kill('SIGTERM')
   }

@@ -10,7 +10,11 @@ import { generateServiceAccount } from '../../src/sim/fcm/index.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { runCli } from './run-cli.js'
 
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|APNS_|FCM_|RING_|DEDUP_|STORE_|WEBPUSH_|WEBHOOK_|ADMIN_TOKEN$|PORT$|HOST$)/.test(k)))
+const cleanEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) => !/^(GENESYS_|APNS_|FCM_|RING_|DEDUP_|STORE_|WEBPUSH_|WEBHOOK_|ADMIN_TOKEN$|PORT$|HOST$)/.test(k),
+  ),
+)
 
 let world: TestWorld
 before(async () => {
@@ -21,7 +25,11 @@ after(() => world.close())
 async function doctor(settings: Record<string, string> = {}): Promise<{ code: number; checks: Check[]; out: string }> {
   const lines: string[] = []
   const config = loadConfig({ ...world.env, STORE_URL: `sqlite:${join(world.dir, 'doctor.db')}`, ...settings })
-  const { code, checks } = await runDoctor(config, { out: (l) => lines.push(l), err: (l) => lines.push(l), ca: world.pki.caCert })
+  const { code, checks } = await runDoctor(config, {
+    out: (l) => lines.push(l),
+    err: (l) => lines.push(l),
+    ca: world.pki.caCert,
+  })
   return { code, checks, out: lines.join('\n') }
 }
 const check = (checks: Check[], name: string): Check => {
@@ -34,13 +42,31 @@ test('with good credentials every check passes and the exit code is 0', async ()
   const channelsBefore = world.genesys.channels().length
   const r = await doctor()
   assert.equal(r.code, 0, r.out)
-  assert.deepEqual(r.checks.map((c) => [c.name, c.status]), [
-    ['store', 'ok'], ['genesys token', 'ok'], ['genesys organisation', 'ok'], ['genesys channel', 'ok'], ['apns key', 'ok'], ['apns endpoint', 'ok'], ['fcm token', 'ok'], ['fcm endpoint', 'ok'],
-  ])
+  assert.deepEqual(
+    r.checks.map((c) => [c.name, c.status]),
+    [
+      ['store', 'ok'],
+      ['genesys token', 'ok'],
+      ['genesys organisation', 'ok'],
+      ['genesys channel', 'ok'],
+      ['apns key', 'ok'],
+      ['apns endpoint', 'ok'],
+      ['fcm token', 'ok'],
+      ['fcm endpoint', 'ok'],
+    ],
+  )
   assert.match(r.out, /Everything the gateway needs answered/)
-  assert.match(check(r.checks, 'genesys organisation').detail, new RegExp(world.genesys.orgId), 'the organisation whose agents may register')
+  assert.match(
+    check(r.checks, 'genesys organisation').detail,
+    new RegExp(world.genesys.orgId),
+    'the organisation whose agents may register',
+  )
   assert.equal(world.genesys.channels().length, channelsBefore + 1, 'a real Notifications channel was created')
-  assert.equal(world.apns.accepted.filter((p) => p.headers['apns-expiration'] !== '0').length, 0, 'the APNs probe can never be delivered late (expiration 0)')
+  assert.equal(
+    world.apns.accepted.filter((p) => p.headers['apns-expiration'] !== '0').length,
+    0,
+    'the APNs probe can never be delivered late (expiration 0)',
+  )
   assert.equal(world.fcm.accepted.length, 0, 'the FCM probe is validate_only: nothing is sent')
 })
 
@@ -50,7 +76,11 @@ test('a wrong Genesys client secret is named, with the fix, and exit code 1', as
   const c = check(r.checks, 'genesys token')
   assert.equal(c.status, 'fail')
   assert.match(c.fix ?? '', /GENESYS_CLIENT_ID \/ GENESYS_CLIENT_SECRET are wrong/)
-  assert.equal(r.checks.some((x) => x.name === 'genesys channel'), false, 'no channel check without a token')
+  assert.equal(
+    r.checks.some((x) => x.name === 'genesys channel'),
+    false,
+    'no channel check without a token',
+  )
   assert.equal(check(r.checks, 'apns endpoint').status, 'ok', 'the other checks still run')
   assert.equal(r.out.includes('not-the-secret'), false, 'the secret is not printed')
 })
@@ -78,7 +108,10 @@ test('an APNs topic the key may not push to is named', async () => {
 })
 
 test('an FCM service-account key that Google does not know fails the token check with a fix', async () => {
-  const stranger = await generateServiceAccount({ projectId: world.serviceAccount.project_id, tokenUri: world.fcm.tokenUri })
+  const stranger = await generateServiceAccount({
+    projectId: world.serviceAccount.project_id,
+    tokenUri: world.fcm.tokenUri,
+  })
   const file = join(world.dir, 'stranger.json')
   writeFileSync(file, JSON.stringify(stranger.json))
   const r = await doctor({ FCM_SERVICE_ACCOUNT_FILE: file })
@@ -99,7 +132,12 @@ test('an FCM key of another project may not send for the configured one', async 
 })
 
 test('the packaged command: exit 0 when all is well, 1 when a credential is broken, 2 for bad usage', async () => {
-  const env = { ...cleanEnv, ...world.env, NODE_EXTRA_CA_CERTS: world.caFile, STORE_URL: `sqlite:${join(world.dir, 'doctor-cli.db')}` }
+  const env = {
+    ...cleanEnv,
+    ...world.env,
+    NODE_EXTRA_CA_CERTS: world.caFile,
+    STORE_URL: `sqlite:${join(world.dir, 'doctor-cli.db')}`,
+  }
   const good = await runCli(['doctor'], env)
   assert.equal(good.status, 0, good.stdout + good.stderr)
   assert.match(good.stdout, /^ {2}ok {4}genesys channel/m)

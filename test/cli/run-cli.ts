@@ -6,7 +6,10 @@ import { join } from 'node:path'
 const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli.ts')]
 
 /** The CLI as a child process; asynchronous, because the simulator it talks to lives in this process. */
-export function runCli(args: string[], env: Record<string, string | undefined>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
@@ -20,4 +23,3 @@ export function runCli(args: string[], env: Record<string, string | undefined>):
     })
   })
 }
-

@@ -22,7 +22,8 @@ before(async () => {
     { platform: 'ios', token: phone.voip, pushType: 'voip', environment: 'sandbox', deviceId: 'iphone-send-test' },
     { platform: 'ios', token: phone.alert, pushType: 'alert', environment: 'sandbox', deviceId: 'iphone-send-test' },
     { platform: 'android', token: phone.android },
-  ]) assert.equal((await h.register(agent.accessToken, body)).status, 201)
+  ])
+    assert.equal((await h.register(agent.accessToken, body)).status, 201)
 })
 after(() => h.close())
 
@@ -36,8 +37,14 @@ test('send-test rings each of the agent’s devices as a call would, cancels, an
   const { code, results } = await runSendTest(config, out, { userId, media: 'voice', ringMs: 0 })
   assert.equal(code, 0, lines.join('\n'))
   const ring = results.filter((r) => r.action === 'ring')
-  assert.deepEqual(ring.map((r) => [r.platform, r.via, r.result]).sort(), [['android', 'data', 'delivered'], ['ios', 'voip', 'delivered']])
-  assert.ok(results.some((r) => r.action === 'cancel' && r.via === 'alert' && r.result === 'delivered'), 'the PushKit ring is cancelled through the alert token')
+  assert.deepEqual(ring.map((r) => [r.platform, r.via, r.result]).sort(), [
+    ['android', 'data', 'delivered'],
+    ['ios', 'voip', 'delivered'],
+  ])
+  assert.ok(
+    results.some((r) => r.action === 'cancel' && r.via === 'alert' && r.result === 'delivered'),
+    'the PushKit ring is cancelled through the alert token',
+  )
   const voip = h.world.apns.accepted.find((p) => p.token === phone.voip)
   assert.equal(voip?.headers['apns-push-type'], 'voip')
   assert.equal(voip?.payload.queue_name, 'push-gateway test')
@@ -77,9 +84,15 @@ test('devices list shows prefixes; remove takes a unique prefix; a wrong one exi
   const wrong = io()
   assert.equal(await devicesCommand(['remove', '--user', userId, '--token', 'ffffffffffff'], wrong.io, env), 1)
   const removed = io()
-  assert.equal(await devicesCommand(['remove', '--user', userId, '--token', `${phone.alert.slice(0, 12)}…`], removed.io, env), 0)
+  assert.equal(
+    await devicesCommand(['remove', '--user', userId, '--token', `${phone.alert.slice(0, 12)}…`], removed.io, env),
+    0,
+  )
   assert.match(removed.lines.join('\n'), /removed ios device/)
-  assert.equal((await h.gateway.store.listDevices(userId)).some((d) => d.token === phone.alert), false)
+  assert.equal(
+    (await h.gateway.store.listDevices(userId)).some((d) => d.token === phone.alert),
+    false,
+  )
 
   const json = io()
   assert.equal(await devicesCommand(['list', '--user', userId, '--json'], json.io, env), 0)
@@ -90,7 +103,14 @@ test('devices list shows prefixes; remove takes a unique prefix; a wrong one exi
 
 test('every command answers --help with exit 0, and an unknown one exits 2', async () => {
   const base = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|APNS_|FCM_)/.test(k))) }
-  for (const args of [['--help'], ['doctor', '--help'], ['send-test', '--help'], ['devices', '--help'], ['devices', 'list', '--help'], ['start', '--help']]) {
+  for (const args of [
+    ['--help'],
+    ['doctor', '--help'],
+    ['send-test', '--help'],
+    ['devices', '--help'],
+    ['devices', 'list', '--help'],
+    ['start', '--help'],
+  ]) {
     const r = await runCli(args, base)
     assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`)
     assert.match(r.stdout, /Usage: push-gateway/)

@@ -9,7 +9,11 @@ import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { apnsToken, startHarness, subscribed, waitFor } from '../e2e/harness.js'
 
 const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli.ts')]
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|APNS_|FCM_|RING_|DEDUP_|STORE_|WEBPUSH_|WEBHOOK_|ADMIN_TOKEN$|PORT$|HOST$)/.test(k)))
+const cleanEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) => !/^(GENESYS_|APNS_|FCM_|RING_|DEDUP_|STORE_|WEBPUSH_|WEBHOOK_|ADMIN_TOKEN$|PORT$|HOST$)/.test(k),
+  ),
+)
 
 let world: TestWorld
 before(async () => {
@@ -20,7 +24,15 @@ after(() => world.close())
 test('SIGTERM with a push in flight: readiness fails, the push is delivered, the socket closes, exit 0', async () => {
   const port = 20_000 + Math.floor(Math.random() * 20_000)
   const child = spawn(process.execPath, [...CLI, 'start'], {
-    env: { ...cleanEnv, ...world.env, NODE_EXTRA_CA_CERTS: world.caFile, PORT: String(port), HOST: '127.0.0.1', STORE_URL: `sqlite:${join(world.dir, 'shutdown.db')}`, LOG_LEVEL: 'info' },
+    env: {
+      ...cleanEnv,
+      ...world.env,
+      NODE_EXTRA_CA_CERTS: world.caFile,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      STORE_URL: `sqlite:${join(world.dir, 'shutdown.db')}`,
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let logs = ''
@@ -30,11 +42,21 @@ test('SIGTERM with a push in flight: readiness fails, the push is delivered, the
   const api = `http://127.0.0.1:${port}`
   const token = apnsToken()
   try {
-    await waitFor('readiness', async () => (await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200, 15_000)
+    await waitFor(
+      'readiness',
+      async () => (await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200,
+      15_000,
+    )
     const agent = world.genesys.addAgent()
-    const res = await fetch(`${api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'ios', token, pushType: 'alert', environment: 'sandbox' }) })
+    const res = await fetch(`${api}/api/v1/devices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ platform: 'ios', token, pushType: 'alert', environment: 'sandbox' }),
+    })
     assert.equal(res.status, 201)
-    await waitFor('the subscription', () => world.genesys.channels().some((c) => c.connected && c.topics.includes(`v2.users.${agent.userId}.conversations`)))
+    await waitFor('the subscription', () =>
+      world.genesys.channels().some((c) => c.connected && c.topics.includes(`v2.users.${agent.userId}.conversations`)),
+    )
 
     // APNs holds its answer for 1.5 s: the ring is in flight when SIGTERM arrives.
     world.apns.resetStats()
@@ -44,16 +66,27 @@ test('SIGTERM with a push in flight: readiness fails, the push is delivered, the
     const signalled = performance.now()
     child.kill('SIGTERM')
     // While draining, readiness says so (a load balancer stops sending), the process still answers.
-    const draining = await waitFor('readiness to fail', async () => {
-      const r = await fetch(`${api}/readyz`).catch(() => undefined)
-      return r?.status === 503 && ((await r.json()) as { checks: Record<string, { ok: boolean }> })
-    }, 1_000).catch(() => undefined)
+    const draining = await waitFor(
+      'readiness to fail',
+      async () => {
+        const r = await fetch(`${api}/readyz`).catch(() => undefined)
+        return r?.status === 503 && ((await r.json()) as { checks: Record<string, { ok: boolean }> })
+      },
+      1_000,
+    ).catch(() => undefined)
     assert.equal(await exited, 0, logs)
     const tookMs = performance.now() - signalled
-    assert.ok(world.apns.accepted.some((p) => p.token === token && p.payload.genesys_conversation_id === conversationId), 'the push in flight was delivered')
+    assert.ok(
+      world.apns.accepted.some((p) => p.token === token && p.payload.genesys_conversation_id === conversationId),
+      'the push in flight was delivered',
+    )
     assert.ok(tookMs >= 1_000, `waited for the push (${Math.round(tookMs)} ms)`)
     if (draining) assert.equal(draining.checks.shutdown?.ok, false)
-    assert.equal(world.genesys.channels().some((c) => c.connected), false, 'the Genesys socket is closed')
+    assert.equal(
+      world.genesys.channels().some((c) => c.connected),
+      false,
+      'the Genesys socket is closed',
+    )
     assert.match(logs, /"msg":"gateway stopped"[^\n]*|"abandonedPushes":0[^\n]*"msg":"gateway stopped"/)
     assert.match(logs, /"abandonedPushes":0/)
   } finally {
@@ -65,7 +98,17 @@ test('a push that outlives the grace period does not hold the stop, and stop() t
   const h = await startHarness()
   try {
     const agent = h.world.genesys.addAgent()
-    assert.equal((await h.register(agent.accessToken, { platform: 'ios', token: apnsToken(), pushType: 'alert', environment: 'sandbox' })).status, 201)
+    assert.equal(
+      (
+        await h.register(agent.accessToken, {
+          platform: 'ios',
+          token: apnsToken(),
+          pushType: 'alert',
+          environment: 'sandbox',
+        })
+      ).status,
+      201,
+    )
     await subscribed(h, agent.userId)
     h.world.apns.stall(20_000)
     h.world.genesys.offer({ userId: agent.userId, mediaType: 'chat' })
@@ -77,7 +120,14 @@ test('a push that outlives the grace period does not hold the stop, and stop() t
     const tookMs = performance.now() - started
     assert.ok(tookMs < 3_000, `stopped in ${Math.round(tookMs)} ms despite a 20 s stall`)
     assert.equal(first, second)
-    assert.equal(await fetch(`${h.api}/healthz`).then(() => 'open', () => 'closed'), 'closed', 'the HTTP port is closed')
+    assert.equal(
+      await fetch(`${h.api}/healthz`).then(
+        () => 'open',
+        () => 'closed',
+      ),
+      'closed',
+      'the HTTP port is closed',
+    )
   } finally {
     await h.close()
   }

@@ -35,8 +35,14 @@ test('push-gateway sim prints what start, doctor, send-test and devices need, an
     gatewayRunning.push(gateway)
     await gateway.waitFor(/"gateway started"/, 30_000)
     // The printed registrations, as curl would send them.
-    for (const [, token, body] of sim.stdout().matchAll(/^curl .*-H 'authorization: Bearer ([^']+)' .* -d '([^']+)'$/gm)) {
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body })
+    for (const [, token, body] of sim
+      .stdout()
+      .matchAll(/^curl .*-H 'authorization: Bearer ([^']+)' .* -d '([^']+)'$/gm)) {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/devices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      })
       assert.equal(res.status, 201, await res.text())
     }
     const devices = await runBuilt(['devices', 'list'], env)

@@ -14,7 +14,10 @@ import { freePort } from '../support/ports.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pgw-start-'))
 const keyFile = join(dir, 'AuthKey.p8')
-writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
+writeFileSync(
+  keyFile,
+  generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+)
 const servers: Server[] = []
 after(async () => {
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
@@ -108,7 +111,13 @@ test('PORT already in use: start and demo print one line naming PORT and exit 2'
 
   const start = await runBuilt(['start'], await settings({ STORE_URL: 'memory:', PORT: String(port) }))
   assert.equal(start.status, 2)
-  assert.equal(start.stderr.split('\n').filter((line) => line.startsWith('push-gateway:')).join('\n') + '\n', expected)
+  assert.equal(
+    start.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('push-gateway:'))
+      .join('\n') + '\n',
+    expected,
+  )
   assert.ok(!start.stderr.includes('    at '), 'no stack trace')
 
   const demo = await runBuilt(['demo', '--port', String(port), '--loops', '0'], cleanEnv())

@@ -15,7 +15,10 @@ before(() => ensureBuilt())
 
 test('migrate-store with a source that does not exist copies nothing, creates nothing and exits 1', async () => {
   const missing = join(dir, 'data', 'gatway.db')
-  const result = await runBuilt(['migrate-store', '--from', `sqlite:${missing}`, '--to', `redis://127.0.0.1:${await freePort()}`], cleanEnv())
+  const result = await runBuilt(
+    ['migrate-store', '--from', `sqlite:${missing}`, '--to', `redis://127.0.0.1:${await freePort()}`],
+    cleanEnv(),
+  )
   assert.equal(result.status, 1)
   assert.equal(result.stdout, '')
   assert.equal(
@@ -29,10 +32,18 @@ test('migrate-store with a source that does not exist copies nothing, creates no
 test('the tests without a reachable Redis stop at once with one line saying so', async () => {
   const port = await freePort()
   const started = performance.now()
-  const result = spawnSync(process.execPath, [join(ROOT, 'scripts/run-tests.mjs')], { cwd: ROOT, env: cleanEnv({ REDIS_URL: `redis://127.0.0.1:${port}` }), encoding: 'utf8', timeout: 30_000 })
+  const result = spawnSync(process.execPath, [join(ROOT, 'scripts/run-tests.mjs')], {
+    cwd: ROOT,
+    env: cleanEnv({ REDIS_URL: `redis://127.0.0.1:${port}` }),
+    encoding: 'utf8',
+    timeout: 30_000,
+  })
   assert.equal(result.status, 1)
   assert.equal(result.stdout, '')
-  assert.equal(result.stderr, `tests: Redis at redis://127.0.0.1:${port} cannot be reached (ECONNREFUSED): start redis-server or set REDIS_URL\n`)
+  assert.equal(
+    result.stderr,
+    `tests: Redis at redis://127.0.0.1:${port} cannot be reached (ECONNREFUSED): start redis-server or set REDIS_URL\n`,
+  )
   assert.ok(performance.now() - started < 10_000)
 })
 
@@ -40,7 +51,10 @@ test('npm start builds only when a source changed: with dist/ current the build 
   const stamp = join(ROOT, 'dist', '.build-stamp')
   const before = statSync(stamp).mtimeMs
   const started = performance.now()
-  const result = spawnSync(process.execPath, [join(ROOT, 'scripts/build-if-stale.mjs')], { cwd: ROOT, encoding: 'utf8' })
+  const result = spawnSync(process.execPath, [join(ROOT, 'scripts/build-if-stale.mjs')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  })
   assert.equal(result.status, 0, result.stderr)
   assert.equal(statSync(stamp).mtimeMs, before, 'no new build')
   assert.ok(performance.now() - started < 5_000)

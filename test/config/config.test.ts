@@ -8,7 +8,10 @@ import { loadConfig, redacted, ConfigError } from '../../src/config.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'cfg-'))
 const p8 = join(dir, 'AuthKey.p8')
-writeFileSync(p8, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
+writeFileSync(
+  p8,
+  generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+)
 const base = {
   GENESYS_REGION: 'mypurecloud.ie',
   GENESYS_CLIENT_ID: 'client',
@@ -20,7 +23,10 @@ const base = {
 }
 
 function fails(env: Record<string, string>, setting: string) {
-  assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && err.setting === setting && err.message.startsWith(setting))
+  assert.throws(
+    () => loadConfig(env),
+    (err: unknown) => err instanceof ConfigError && err.setting === setting && err.message.startsWith(setting),
+  )
 }
 
 test('defaults and the region give the documented values', () => {
@@ -36,7 +42,10 @@ test('defaults and the region give the documented values', () => {
 })
 
 test('push connection liveness settings are whole milliseconds within bounds', () => {
-  assert.deepEqual(loadConfig({ ...base, PUSH_PING_AFTER_MS: '500', PUSH_PING_TIMEOUT_MS: '1500' }).pushTransport, { pingAfterMs: 500, pingTimeoutMs: 1_500 })
+  assert.deepEqual(loadConfig({ ...base, PUSH_PING_AFTER_MS: '500', PUSH_PING_TIMEOUT_MS: '1500' }).pushTransport, {
+    pingAfterMs: 500,
+    pingTimeoutMs: 1_500,
+  })
   fails({ ...base, PUSH_PING_AFTER_MS: '0' }, 'PUSH_PING_AFTER_MS')
   fails({ ...base, PUSH_PING_TIMEOUT_MS: '2s' }, 'PUSH_PING_TIMEOUT_MS')
   fails({ ...base, PUSH_PING_TIMEOUT: '2000' }, 'PUSH_PING_TIMEOUT')
@@ -46,7 +55,7 @@ test('a wrong or missing setting names the setting', () => {
   fails({ ...base, PORT: 'eighty' }, 'PORT')
   fails({ ...base, RING_TIMEOUT_S: '0' }, 'RING_TIMEOUT_S')
   fails({ ...base, STORE_URL: 'mysql://x' }, 'STORE_URL')
-  fails({ ...base, GENESYS_REGION: '' , GENESYS_API_URL: ''}, 'GENESYS_REGION')
+  fails({ ...base, GENESYS_REGION: '', GENESYS_API_URL: '' }, 'GENESYS_REGION')
   fails({ ...base, GENESYS_CLIENT_SECRET: '' }, 'GENESYS_CLIENT_SECRET')
   fails({ ...base, APNS_KEY_ID: 'short' }, 'APNS_KEY_ID')
   fails({ ...base, APNS_TOPIC: '' }, 'APNS_TOPIC')
@@ -64,7 +73,13 @@ test('a misspelt setting is an error, not silently ignored', () => {
 
 test('the webhook source needs its shared secret, and without client credentials the organisation id', () => {
   fails({ ...base, GENESYS_EVENT_SOURCE: 'webhook' }, 'WEBHOOK_SECRET')
-  const webhook = { ...base, GENESYS_EVENT_SOURCE: 'webhook', WEBHOOK_SECRET: 'eventbridge-shared-secret', GENESYS_CLIENT_ID: '', GENESYS_CLIENT_SECRET: '' }
+  const webhook = {
+    ...base,
+    GENESYS_EVENT_SOURCE: 'webhook',
+    WEBHOOK_SECRET: 'eventbridge-shared-secret',
+    GENESYS_CLIENT_ID: '',
+    GENESYS_CLIENT_SECRET: '',
+  }
   // No way to learn which organisation's agents may register: refuse to start rather than accept any.
   fails(webhook, 'GENESYS_ORG_ID')
   fails({ ...webhook, GENESYS_ORG_ID: 'my-org' }, 'GENESYS_ORG_ID')
@@ -76,14 +91,24 @@ test('the webhook source needs its shared secret, and without client credentials
 
 test('queue topics need the queue ids; presences are normalised', () => {
   fails({ ...base, GENESYS_TOPICS: 'queues' }, 'GENESYS_QUEUE_IDS')
-  const c = loadConfig({ ...base, GENESYS_TOPICS: 'queues', GENESYS_QUEUE_IDS: 'q-1,q-2', PRESENCE_FILTER: 'soft', PRESENCE_SUPPRESS: 'Offline, On Queue,MEAL' })
+  const c = loadConfig({
+    ...base,
+    GENESYS_TOPICS: 'queues',
+    GENESYS_QUEUE_IDS: 'q-1,q-2',
+    PRESENCE_FILTER: 'soft',
+    PRESENCE_SUPPRESS: 'Offline, On Queue,MEAL',
+  })
   assert.deepEqual(c.genesys.queueIds, ['q-1', 'q-2'])
   assert.deepEqual(c.presence.suppress, ['offline', 'onqueue', 'meal'])
   assert.deepEqual(loadConfig(base).presence, { filter: 'off', suppress: ['offline', 'away', 'break'], lagMs: 3000 })
 })
 
 test('the redacted view carries no secret', () => {
-  const text = JSON.stringify(redacted(loadConfig({ ...base, ADMIN_TOKEN: 'admin-token-0123456789', STORE_URL: 'redis://user:pw@127.0.0.1:6379' })))
+  const text = JSON.stringify(
+    redacted(
+      loadConfig({ ...base, ADMIN_TOKEN: 'admin-token-0123456789', STORE_URL: 'redis://user:pw@127.0.0.1:6379' }),
+    ),
+  )
   assert.doesNotMatch(text, /s3cret-value|admin-token-0123456789|:pw@|PRIVATE KEY/)
 })
 
@@ -100,12 +125,31 @@ test('device receipts: off by default; the unreachable webhook must be a safe ou
   fails({ ...base, RING_REPEAT_S: '30' }, 'RING_REPEAT_S')
   fails({ ...base, UNREACHABLE_TYPO: '1' }, 'UNREACHABLE_TYPO')
   const { GENESYS_CLIENT_ID: _id, GENESYS_CLIENT_SECRET: _secret, ...noClient } = base
-  fails({ ...noClient, GENESYS_EVENT_SOURCE: 'webhook', WEBHOOK_SECRET: 'a-shared-secret-of-16', GENESYS_ORG_ID: '7d1c6a57-0000-4000-8000-000000000000', UNREACHABLE_ACTION: 'off-queue' }, 'UNREACHABLE_ACTION')
+  fails(
+    {
+      ...noClient,
+      GENESYS_EVENT_SOURCE: 'webhook',
+      WEBHOOK_SECRET: 'a-shared-secret-of-16',
+      GENESYS_ORG_ID: '7d1c6a57-0000-4000-8000-000000000000',
+      UNREACHABLE_ACTION: 'off-queue',
+    },
+    'UNREACHABLE_ACTION',
+  )
 
-  const on = loadConfig({ ...base, UNREACHABLE_WEBHOOK_URL: 'https://hooks.example.com/services/T000/B000/secret', UNREACHABLE_ACTION: 'off-queue', RING_REPEAT_S: '5', UNREACHABLE_AFTER: '2' })
+  const on = loadConfig({
+    ...base,
+    UNREACHABLE_WEBHOOK_URL: 'https://hooks.example.com/services/T000/B000/secret',
+    UNREACHABLE_ACTION: 'off-queue',
+    RING_REPEAT_S: '5',
+    UNREACHABLE_AFTER: '2',
+  })
   assert.equal(on.reach.webhookUrl, 'https://hooks.example.com/services/T000/B000/secret')
   assert.equal(on.reach.ringRepeatMs, 5_000)
-  assert.equal(loadConfig({ ...base, UNREACHABLE_WEBHOOK_URL: 'http://127.0.0.1:9000/hook' }).reach.webhookUrl, 'http://127.0.0.1:9000/hook', 'plain http to this host only')
+  assert.equal(
+    loadConfig({ ...base, UNREACHABLE_WEBHOOK_URL: 'http://127.0.0.1:9000/hook' }).reach.webhookUrl,
+    'http://127.0.0.1:9000/hook',
+    'plain http to this host only',
+  )
   const shown = JSON.stringify(redacted(on))
   assert.ok(!shown.includes('secret'), shown)
   assert.ok(shown.includes('https://hooks.example.com/[redacted]'))

@@ -15,7 +15,8 @@ test('the Docker image and npm start run node with the gateway flags', () => {
   assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), [...NODE_FLAGS], 'flags before the script')
   assert.equal(argv[1 + NODE_FLAGS.length], 'dist/cli.js')
 
-  const start = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> }).scripts.start
+  const start = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> })
+    .scripts.start
   assert.equal(start, `node ${NODE_FLAGS.join(' ')} dist/cli.js demo`)
 })
 
@@ -23,5 +24,12 @@ test('missing flags are found on the command line or in NODE_OPTIONS', () => {
   assert.deepEqual(missingNodeFlags([], ''), [...NODE_FLAGS])
   assert.deepEqual(missingNodeFlags([...NODE_FLAGS], ''), [])
   assert.deepEqual(missingNodeFlags(['--enable-source-maps'], ` ${NODE_FLAGS.join(' ')} `), [])
-  assert.deepEqual(missingNodeFlags(NODE_FLAGS.map((f) => f.replace(/-/g, '_').replace(/^__/, '--')), ''), [], 'V8 accepts underscores too')
+  assert.deepEqual(
+    missingNodeFlags(
+      NODE_FLAGS.map((f) => f.replace(/-/g, '_').replace(/^__/, '--')),
+      '',
+    ),
+    [],
+    'V8 accepts underscores too',
+  )
 })

@@ -15,10 +15,24 @@ test('a push whose payload cannot be built fails as an outcome, not an unhandled
   const clock = new FakeClock(Date.now())
   const sent: string[] = []
   // The provider is a collaborator here; what is under test is the dispatcher's handling.
-  const fcm: PushProvider<FcmSend> = { name: 'fcm', send: async (m) => (sent.push(m.message.token), { kind: 'delivered' }), close: async () => {} }
+  const fcm: PushProvider<FcmSend> = {
+    name: 'fcm',
+    send: async (m) => (sent.push(m.message.token), { kind: 'delivered' }),
+    close: async () => {},
+  }
   const outcomes: PushOutcome[] = []
-  const dispatcher = new Dispatcher({ providers: { fcm: fcm as PushProvider }, store: createMemoryStore({ clock }), clock, logger: silentLogger(), payload: { apnsEnvironment: 'production', redactCaller: false }, onOutcome: (o) => outcomes.push(o) })
-  const target = (token: string): PushTarget => ({ via: 'data', device: { userId: 'u', platform: 'android', token, registeredAt: clock.now() } })
+  const dispatcher = new Dispatcher({
+    providers: { fcm: fcm as PushProvider },
+    store: createMemoryStore({ clock }),
+    clock,
+    logger: silentLogger(),
+    payload: { apnsEnvironment: 'production', redactCaller: false },
+    onOutcome: (o) => outcomes.push(o),
+  })
+  const target = (token: string): PushTarget => ({
+    via: 'data',
+    device: { userId: 'u', platform: 'android', token, registeredAt: clock.now() },
+  })
   const intent = (offeredAt: number, token: string): PushIntent => ({
     action: 'ring',
     ring: { conversationId: 'c', userId: 'u', participantId: 'p', mediaType: 'voice', offeredAt },

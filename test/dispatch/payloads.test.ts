@@ -6,10 +6,30 @@ import type { ApnsMessage, FcmSend } from '../../src/providers/provider.js'
 
 const NOW = Date.UTC(2026, 10, 24, 12, 0, 0)
 const options: PayloadOptions = { apnsTopic: 'com.example.agent', apnsEnvironment: 'production', redactCaller: false }
-const ring = { conversationId: '6f4e2c1a-1111-4222-8333-944455556666', userId: 'u-1', participantId: 'p-1', mediaType: 'voice' as const, offeredAt: NOW, callerDisplay: '+15550199888', queueName: 'Sales Support' }
-const intent = (action: 'ring' | 'cancel', targets: PushTarget[], extra: Partial<PushIntent> = {}): PushIntent => ({ action, ring, targets, expiresAt: NOW + 30_000, ...extra })
-const ios = (via: 'voip' | 'alert'): PushTarget => ({ via, device: { userId: 'u-1', platform: 'ios', token: 'ab'.repeat(32), pushType: via, registeredAt: NOW } })
-const android: PushTarget = { via: 'data', device: { userId: 'u-1', platform: 'android', token: 'fcm:token', registeredAt: NOW } }
+const ring = {
+  conversationId: '6f4e2c1a-1111-4222-8333-944455556666',
+  userId: 'u-1',
+  participantId: 'p-1',
+  mediaType: 'voice' as const,
+  offeredAt: NOW,
+  callerDisplay: '+15550199888',
+  queueName: 'Sales Support',
+}
+const intent = (action: 'ring' | 'cancel', targets: PushTarget[], extra: Partial<PushIntent> = {}): PushIntent => ({
+  action,
+  ring,
+  targets,
+  expiresAt: NOW + 30_000,
+  ...extra,
+})
+const ios = (via: 'voip' | 'alert'): PushTarget => ({
+  via,
+  device: { userId: 'u-1', platform: 'ios', token: 'ab'.repeat(32), pushType: via, registeredAt: NOW },
+})
+const android: PushTarget = {
+  via: 'data',
+  device: { userId: 'u-1', platform: 'android', token: 'fcm:token', registeredAt: NOW },
+}
 
 test('a call to a PushKit token is a VoIP push to <bundle>.voip with custom keys beside aps', () => {
   const t = ios('voip')
@@ -46,7 +66,11 @@ test('a cancel on an alert token is CALL_CANCEL with action cancel_ring, content
   assert.equal(m.pushType, 'alert')
   assert.equal(m.priority, 10)
   assert.equal(aps['content-available'], 1, 'without it a backgrounded app never runs to end its CallKit call')
-  assert.deepEqual(aps.alert, { title: 'Missed call from +15550199888', body: 'The customer hung up.' }, 'what a killed app leaves on the lock screen')
+  assert.deepEqual(
+    aps.alert,
+    { title: 'Missed call from +15550199888', body: 'The customer hung up.' },
+    'what a killed app leaves on the lock screen',
+  )
   assert.equal('sound' in aps, false)
   assert.equal(aps.category, 'CALL_CANCEL')
   assert.equal(m.payload.action, 'cancel_ring')

@@ -42,9 +42,24 @@ async function rig(t: { after: (fn: () => Promise<void>) => void }, o: { twoApns
   const logger = silentLogger()
   const key = { keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem }
   const providers: Partial<Record<ProviderName, PushProvider>> = {
-    apns: createApnsProvider({ key, logger, ca: world.pki.caCert, ...(o.twoApnsHosts ? { urls: { production: production.url, sandbox: world.apns.url } } : { url: world.apns.url }) }) as PushProvider,
-    fcm: createFcmProvider({ serviceAccount: world.serviceAccount, url: world.fcm.url, ca: world.pki.caCert, logger }) as PushProvider,
-    webpush: createWebPushProvider({ vapid: world.vapid, ca: world.pki.caCert, logger, endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [world.webPushSandboxHost] }) }) as PushProvider,
+    apns: createApnsProvider({
+      key,
+      logger,
+      ca: world.pki.caCert,
+      ...(o.twoApnsHosts ? { urls: { production: production.url, sandbox: world.apns.url } } : { url: world.apns.url }),
+    }) as PushProvider,
+    fcm: createFcmProvider({
+      serviceAccount: world.serviceAccount,
+      url: world.fcm.url,
+      ca: world.pki.caCert,
+      logger,
+    }) as PushProvider,
+    webpush: createWebPushProvider({
+      vapid: world.vapid,
+      ca: world.pki.caCert,
+      logger,
+      endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [world.webPushSandboxHost] }),
+    }) as PushProvider,
   }
   const alarms = new ProviderAlarms({ clock: systemClock, logger })
   const outcomes: PushOutcome[] = []
@@ -72,14 +87,25 @@ let n = 0
 const conversation = (): string => `c0ffee00-0000-4000-8000-${(++n).toString().padStart(12, '0')}`
 
 async function device(r: Rig, d: Partial<Device> & Pick<Device, 'platform' | 'token'>): Promise<PushTarget> {
-  const saved = await r.store.upsertDevice({ userId: 'agent-1', registeredAt: Date.now() - 60_000, ...(d.platform === 'ios' ? { pushType: 'alert', environment: 'sandbox' } : {}), ...d })
+  const saved = await r.store.upsertDevice({
+    userId: 'agent-1',
+    registeredAt: Date.now() - 60_000,
+    ...(d.platform === 'ios' ? { pushType: 'alert', environment: 'sandbox' } : {}),
+    ...d,
+  })
   return { device: saved, via: saved.platform === 'ios' ? (saved.pushType === 'voip' ? 'voip' : 'alert') : 'data' }
 }
 
 function ring(targets: PushTarget[], o: { lifeMs?: number; action?: 'ring' | 'cancel' } = {}): PushIntent {
   return {
     action: o.action ?? 'ring',
-    ring: { conversationId: conversation(), userId: 'agent-1', participantId: 'p-1', mediaType: 'chat', offeredAt: Date.now() },
+    ring: {
+      conversationId: conversation(),
+      userId: 'agent-1',
+      participantId: 'p-1',
+      mediaType: 'chat',
+      offeredAt: Date.now(),
+    },
     targets,
     expiresAt: Date.now() + (o.lifeMs ?? 30_000),
     ...(o.action === 'cancel' ? { reason: 'abandoned' } : {}),
@@ -104,7 +130,12 @@ describe('APNs answers', () => {
   test('410 with a timestamp older than a re-registration keeps the device', async (t) => {
     const r = await rig(t)
     const target = await device(r, { platform: 'ios', token: apnsToken(), registeredAt: Date.now() })
-    world.apns.failToken(target.device.token, { status: 410, reason: 'Unregistered', timestamp: Date.now() - 3_600_000, times: 1 })
+    world.apns.failToken(target.device.token, {
+      status: 410,
+      reason: 'Unregistered',
+      timestamp: Date.now() - 3_600_000,
+      times: 1,
+    })
     const [first] = await r.dispatcher.dispatch(ring([target]))
     assert.equal(first?.result.kind, 'invalid-token')
     assert.equal(first?.pruned, false)
@@ -121,7 +152,10 @@ describe('APNs answers', () => {
     assert.equal(apnsPushes(world.apns, target.device.token).length, 1)
   })
 
-  for (const [status, reason] of [[429, 'TooManyRequests'], [500, 'InternalServerError']] as const) {
+  for (const [status, reason] of [
+    [429, 'TooManyRequests'],
+    [500, 'InternalServerError'],
+  ] as const) {
     test(`${status} ${reason} is retried with back-off and delivered`, async (t) => {
       const r = await rig(t)
       const target = await device(r, { platform: 'ios', token: apnsToken() })
@@ -146,13 +180,21 @@ describe('APNs answers', () => {
 
   test('a push stalled at APNs is given up when its ring ends, not before; pushes ending together share the deadline', async (t) => {
     const r = await rig(t)
-    const targets = await Promise.all([device(r, { platform: 'ios', token: apnsToken() }), device(r, { platform: 'ios', token: apnsToken() })])
+    const targets = await Promise.all([
+      device(r, { platform: 'ios', token: apnsToken() }),
+      device(r, { platform: 'ios', token: apnsToken() }),
+    ])
     world.apns.stall(3_000)
     t.after(() => world.apns.stall(0))
     const started = performance.now()
     const outcomes = await Promise.all(targets.map((target) => r.dispatcher.dispatch(ring([target], { lifeMs: 400 }))))
     const tookMs = performance.now() - started
-    for (const [o] of outcomes) assert.equal(o?.result.kind, 'expired', `${o?.result.kind}: ${'reason' in (o?.result ?? {}) ? (o?.result as { reason: string }).reason : ''}`)
+    for (const [o] of outcomes)
+      assert.equal(
+        o?.result.kind,
+        'expired',
+        `${o?.result.kind}: ${'reason' in (o?.result ?? {}) ? (o?.result as { reason: string }).reason : ''}`,
+      )
     // Never before the ring's end; at most one deadline slice (100 ms) after it, plus scheduling.
     assert.ok(tookMs >= 390, `gave up after ${tookMs.toFixed(0)} ms, before the ring ended`)
     assert.ok(tookMs < 1_000, `gave up after ${tookMs.toFixed(0)} ms: the stall (3 s) was waited out`)
@@ -181,9 +223,15 @@ describe('APNs answers', () => {
     assert.equal(first?.result.kind, 'delivered')
     assert.equal(apnsPushes(world.apns, target.device.token).length, 1)
     assert.equal((await r.store.getDevice(target.device.token))?.environment, 'sandbox')
-    const [second] = await r.dispatcher.dispatch(ring([{ ...target, device: (await r.store.getDevice(target.device.token))! }]))
+    const [second] = await r.dispatcher.dispatch(
+      ring([{ ...target, device: (await r.store.getDevice(target.device.token))! }]),
+    )
     assert.equal(second?.result.kind, 'delivered')
-    assert.equal(production.rejected.filter((x) => x.token === target.device.token).length, 1, 'production is not asked again')
+    assert.equal(
+      production.rejected.filter((x) => x.token === target.device.token).length,
+      1,
+      'production is not asked again',
+    )
   })
 
   test('BadDeviceToken in both environments: the device is removed', async (t) => {
@@ -273,7 +321,10 @@ describe('Web Push answers', () => {
     await r.dispatcher.dispatch(intent)
     await r.dispatcher.dispatch({ ...intent, action: 'cancel', reason: 'abandoned' })
     const got = world.webpush.accepted.filter((p) => p.endpoint === subscription.endpoint)
-    assert.deepEqual(got.map((p) => p.payload?.action), ['ring', 'cancel_ring'])
+    assert.deepEqual(
+      got.map((p) => p.payload?.action),
+      ['ring', 'cancel_ring'],
+    )
     assert.equal(got[0]?.urgency, 'high')
     assert.ok(got[0] && got[0].ttl <= 20 && got[0].ttl >= 19)
     assert.equal(got[0]?.payload?.genesys_conversation_id, intent.ring.conversationId)

@@ -51,9 +51,17 @@ for (const source of ['notifications', 'detail-events'] as const) {
   describe(`${source === 'notifications' ? 'Notifications API topics' : 'EventBridge detail events only'}: every flow cancels with the right reason on every push service`, () => {
     let h: Harness
     before(async () => {
-      h = await startHarness(source === 'notifications' ? { RING_TIMEOUT_S: '60' } : { RING_TIMEOUT_S: '60', GENESYS_EVENT_SOURCE: 'webhook', WEBHOOK_SECRET: SECRET })
+      h = await startHarness(
+        source === 'notifications'
+          ? { RING_TIMEOUT_S: '60' }
+          : { RING_TIMEOUT_S: '60', GENESYS_EVENT_SOURCE: 'webhook', WEBHOOK_SECRET: SECRET },
+      )
       if (source === 'detail-events') {
-        h.world.genesys.eventBridge.deliverTo({ url: `${h.api}/api/v1/events`, headers: { 'x-webhook-secret': SECRET }, topics: (topic) => topic.startsWith('v2.detail.events.') })
+        h.world.genesys.eventBridge.deliverTo({
+          url: `${h.api}/api/v1/events`,
+          headers: { 'x-webhook-secret': SECRET },
+          topics: (topic) => topic.startsWith('v2.detail.events.'),
+        })
       }
     })
     after(() => h.close())
@@ -70,19 +78,35 @@ for (const source of ['notifications', 'detail-events'] as const) {
           agents,
           queueId: queue.id,
           ringing: async (agent, cid) => {
-            await waitFor(`${agent} agent's phones ringing`, () => SERVICES.every((s) => pushesTo(h, cid, agents[agent]).some((p) => p.service === s && p.action === 'ring')))
+            await waitFor(`${agent} agent's phones ringing`, () =>
+              SERVICES.every((s) =>
+                pushesTo(h, cid, agents[agent]).some((p) => p.service === s && p.action === 'ring'),
+              ),
+            )
           },
           pause: () => new Promise((r) => setTimeout(r, 20)),
         })
         for (const [agent, reason] of Object.entries(flow.cancels) as Array<[FlowAgent, string]>) {
           const userId = agents[agent]
-          await waitFor(`the ${agent} agent's cancels on every service`, () => SERVICES.every((s) => pushesTo(h, conversationId, userId).some((p) => p.service === s && p.action === 'cancel_ring')), 8_000)
+          await waitFor(
+            `the ${agent} agent's cancels on every service`,
+            () =>
+              SERVICES.every((s) =>
+                pushesTo(h, conversationId, userId).some((p) => p.service === s && p.action === 'cancel_ring'),
+              ),
+            8_000,
+          )
           const cancels = pushesTo(h, conversationId, userId).filter((p) => p.action === 'cancel_ring')
-          assert.deepEqual([...new Set(cancels.map((c) => c.reason))], [reason], `${agent} agent: ${JSON.stringify(cancels)}`)
+          assert.deepEqual(
+            [...new Set(cancels.map((c) => c.reason))],
+            [reason],
+            `${agent} agent: ${JSON.stringify(cancels)}`,
+          )
         }
         // An agent the flow never offered anything to was never rung.
         for (const agent of ['first', 'second'] as FlowAgent[]) {
-          if (flow.cancels[agent] === undefined) assert.deepEqual(pushesTo(h, conversationId, agents[agent]), [], `${agent} agent`)
+          if (flow.cancels[agent] === undefined)
+            assert.deepEqual(pushesTo(h, conversationId, agents[agent]), [], `${agent} agent`)
         }
         if (source === 'detail-events') {
           await h.world.genesys.eventBridge.drained()

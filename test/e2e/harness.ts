@@ -20,24 +20,38 @@ export interface Harness {
  * The store the harness gives the gateway: SQLite by default; PGW_TEST_STORE=dynamodb runs the same
  * scenarios on dynalite (test/e2e/*-dynamodb.test.ts set it before loading a scenario file).
  */
-async function harnessStore(world: TestWorld): Promise<{ settings: Record<string, string>; close: () => Promise<void> }> {
-  if (process.env.PGW_TEST_STORE !== 'dynamodb') return { settings: { STORE_URL: `sqlite:${join(world.dir, 'gateway.db')}` }, close: async () => undefined }
+async function harnessStore(
+  world: TestWorld,
+): Promise<{ settings: Record<string, string>; close: () => Promise<void> }> {
+  if (process.env.PGW_TEST_STORE !== 'dynamodb')
+    return { settings: { STORE_URL: `sqlite:${join(world.dir, 'gateway.db')}` }, close: async () => undefined }
   const dynalite = await startDynalite()
   // The AWS SDK's default credential chain reads these; set, it never asks an instance-metadata address.
   Object.assign(process.env, DYNALITE_ENV)
-  return { settings: { STORE_URL: dynalite.storeUrl('e2e'), DYNAMODB_CREATE_TABLES: '1' }, close: () => dynalite.close() }
+  return {
+    settings: { STORE_URL: dynalite.storeUrl('e2e'), DYNAMODB_CREATE_TABLES: '1' },
+    close: () => dynalite.close(),
+  }
 }
 
 /**
  * `settingsFor`: settings that depend on the world (e.g. APNS_URL through a proxy in front of the
  * sandbox), applied after `settings`.
  */
-export async function startHarness(settings: Record<string, string> = {}, settingsFor?: (world: TestWorld) => Promise<Record<string, string>>): Promise<Harness> {
+export async function startHarness(
+  settings: Record<string, string> = {},
+  settingsFor?: (world: TestWorld) => Promise<Record<string, string>>,
+): Promise<Harness> {
   const world = await startTestWorld()
   const store = await harnessStore(world)
   const late = settingsFor ? await settingsFor(world) : {}
   const config = loadConfig({ ...world.env, ...store.settings, PORT: '0', HOST: '127.0.0.1', ...settings, ...late })
-  const gateway = await Gateway.create({ config, logger: silentLogger(), ca: world.pki.caCert, webPushSandboxHosts: [world.webPushSandboxHost] })
+  const gateway = await Gateway.create({
+    config,
+    logger: silentLogger(),
+    ca: world.pki.caCert,
+    webPushSandboxHosts: [world.webPushSandboxHost],
+  })
   const api = await gateway.start()
   return {
     world,
@@ -59,10 +73,15 @@ export async function startHarness(settings: Record<string, string> = {}, settin
 }
 
 export const apnsToken = (): string => randomBytes(32).toString('hex')
-export const fcmToken = (): string => `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`
+export const fcmToken = (): string =>
+  `${randomBytes(12).toString('base64url')}:APA91b${randomBytes(96).toString('base64url')}`
 
 /** Polls until `check` returns a value (not undefined/false), or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 5_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()
@@ -74,7 +93,10 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 
 /** Waits until the gateway's source has subscribed this agent's conversations topic. */
 export function subscribed(h: Harness, userId: string): Promise<true> {
-  return waitFor(`a subscription for ${userId}`, () =>
-    h.world.genesys.channels().some((c) => c.connected && c.topics.includes(`v2.users.${userId}.conversations`)) || undefined,
+  return waitFor(
+    `a subscription for ${userId}`,
+    () =>
+      h.world.genesys.channels().some((c) => c.connected && c.topics.includes(`v2.users.${userId}.conversations`)) ||
+      undefined,
   )
 }

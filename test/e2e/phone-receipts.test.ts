@@ -21,7 +21,9 @@ after(async () => {
   await h.close()
 })
 
-async function agentWith(phones: Array<{ registrations(): Array<Record<string, unknown>> } & ConstructorParameters<typeof ReceiptReporter>[0]>): Promise<{ userId: string; accessToken: string }> {
+async function agentWith(
+  phones: Array<{ registrations(): Array<Record<string, unknown>> } & ConstructorParameters<typeof ReceiptReporter>[0]>,
+): Promise<{ userId: string; accessToken: string }> {
   const agent = h.world.genesys.addAgent({ name: 'Pia Phones' })
   for (const phone of phones) {
     for (const body of phone.registrations()) assert.equal((await h.register(agent.accessToken, body)).status, 201)
@@ -31,7 +33,16 @@ async function agentWith(phones: Array<{ registrations(): Array<Record<string, u
   return agent
 }
 
-async function view(userId: string): Promise<{ state: string; devices: Array<{ platform: string; deviceId: string | null; state: string; missedInARow: number; receiptLatencyMs: number | null }> }> {
+async function view(userId: string): Promise<{
+  state: string
+  devices: Array<{
+    platform: string
+    deviceId: string | null
+    state: string
+    missedInARow: number
+    receiptLatencyMs: number | null
+  }>
+}> {
   const res = await fetch(`${h.api}/api/v1/admin/reachability`, { headers: { authorization: `Bearer ${ADMIN}` } })
   const body = (await res.json()) as { agents: Array<{ userId: string; state: string; devices: never[] }> }
   const agent = body.agents.find((a) => a.userId === userId)
@@ -48,7 +59,9 @@ test('every phone whose app gets the ring reports it; the gateway measures the d
   const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })
   await waitFor('three phones ringing', () => iphone.ringing() && android.ringing() && browser.ringing())
   const reported = await waitFor('three receipts answered 204', () => {
-    const ok = reporters.filter((r) => r.reports.some((x) => x.conversationId === conversationId && x.action === 'ring' && x.status === 204))
+    const ok = reporters.filter((r) =>
+      r.reports.some((x) => x.conversationId === conversationId && x.action === 'ring' && x.status === 204),
+    )
     return ok.length === 3 && ok
   })
   assert.equal(reported.length, 3)
@@ -61,7 +74,10 @@ test('every phone whose app gets the ring reports it; the gateway measures the d
   })
   assert.equal(seen.state, 'reachable')
   for (const d of seen.devices) {
-    assert.ok(d.receiptLatencyMs !== null && d.receiptLatencyMs >= 70, `${d.platform}: ${d.receiptLatencyMs} ms, about the 120 ms delivery delay (less the push service's answer to the gateway)`)
+    assert.ok(
+      d.receiptLatencyMs !== null && d.receiptLatencyMs >= 70,
+      `${d.platform}: ${d.receiptLatencyMs} ms, about the 120 ms delivery delay (less the push service's answer to the gateway)`,
+    )
     assert.ok(d.receiptLatencyMs < 5_000)
   }
 })
@@ -71,7 +87,11 @@ test('a phone that loses every push stops reporting; after UNREACHABLE_AFTER mis
   const agent = await agentWith([android])
   const ring = async (): Promise<string> => {
     const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'chat' })
-    await waitFor('the ring accepted by FCM', () => h.world.fcm.accepted.some((m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId))
+    await waitFor('the ring accepted by FCM', () =>
+      h.world.fcm.accepted.some(
+        (m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId,
+      ),
+    )
     return conversationId
   }
   const first = await ring()

@@ -7,7 +7,12 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { PhoneNetwork, type AndroidAppState, type IosAppState, type SimulatedPhone } from '../../src/sim/phones/index.js'
+import {
+  PhoneNetwork,
+  type AndroidAppState,
+  type IosAppState,
+  type SimulatedPhone,
+} from '../../src/sim/phones/index.js'
 import { startHarness, subscribed, waitFor, type Harness } from './harness.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -15,7 +20,10 @@ const STOP_WITHIN_MS = 1_000
 
 const STORES = [
   { name: 'SQLite', settings: (): Record<string, string> => ({}) },
-  { name: 'Redis', settings: (prefix: string): Record<string, string> => ({ STORE_URL: `${REDIS_URL}?prefix=${prefix}` }) },
+  {
+    name: 'Redis',
+    settings: (prefix: string): Record<string, string> => ({ STORE_URL: `${REDIS_URL}?prefix=${prefix}` }),
+  },
 ]
 
 for (const store of STORES) {
@@ -37,9 +45,13 @@ for (const store of STORES) {
       await admin.quit()
     })
 
-    async function agentWith(phones: Array<{ registrations(): Array<Record<string, unknown>> }>): Promise<{ userId: string; accessToken: string }> {
+    async function agentWith(
+      phones: Array<{ registrations(): Array<Record<string, unknown>> }>,
+    ): Promise<{ userId: string; accessToken: string }> {
       const agent = h.world.genesys.addAgent()
-      for (const phone of phones) for (const body of phone.registrations()) assert.equal((await h.register(agent.accessToken, body)).status, 201, JSON.stringify(body))
+      for (const phone of phones)
+        for (const body of phone.registrations())
+          assert.equal((await h.register(agent.accessToken, body)).status, 201, JSON.stringify(body))
       await subscribed(h, agent.userId)
       return agent
     }
@@ -56,20 +68,27 @@ for (const store of STORES) {
     function cancelsPerToken(cid: string): Record<string, number> {
       const out: Record<string, number> = {}
       const count = (token: string): void => void (out[token] = (out[token] ?? 0) + 1)
-      for (const a of h.world.apns.accepted) if (a.payload.genesys_conversation_id === cid && a.payload.action === 'cancel_ring') count(a.token)
+      for (const a of h.world.apns.accepted)
+        if (a.payload.genesys_conversation_id === cid && a.payload.action === 'cancel_ring') count(a.token)
       for (const m of h.world.fcm.accepted) {
         const data = (m.message.data ?? {}) as Record<string, string>
         if (data.genesys_conversation_id === cid && data.action === 'cancel_ring') count(String(m.message.token))
       }
-      for (const w of h.world.webpush.accepted) if (w.payload?.genesys_conversation_id === cid && w.payload.action === 'cancel_ring') count(w.endpoint)
+      for (const w of h.world.webpush.accepted)
+        if (w.payload?.genesys_conversation_id === cid && w.payload.action === 'cancel_ring') count(w.endpoint)
       return out
     }
 
-    const ringingNow = (phones: SimulatedPhone[], cid: string): string[] => phones.filter((p) => p.ringingConversations().includes(cid)).map((p) => p.name)
+    const ringingNow = (phones: SimulatedPhone[], cid: string): string[] =>
+      phones.filter((p) => p.ringingConversations().includes(cid)).map((p) => p.name)
 
     /** Waits until none of `phones` rings for `cid`; returns how long that took. */
     async function stopped(phones: SimulatedPhone[], cid: string, since: number): Promise<number> {
-      await waitFor(`${ringingNow(phones, cid).join(', ')} to stop ringing`, () => ringingNow(phones, cid).length === 0, STOP_WITHIN_MS * 3)
+      await waitFor(
+        `${ringingNow(phones, cid).join(', ')} to stop ringing`,
+        () => ringingNow(phones, cid).length === 0,
+        STOP_WITHIN_MS * 3,
+      )
       return Date.now() - since
     }
 
@@ -77,18 +96,35 @@ for (const store of STORES) {
       test(`${state} apps: a call rings every phone, and each stops within 1 s of the abandon`, async () => {
         const p = fourPhones(state)
         const agent = await agentWith(p.all)
-        const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice', ani: 'tel:+15550100' })
+        const { conversationId } = h.world.genesys.offer({
+          userId: agent.userId,
+          mediaType: 'voice',
+          ani: 'tel:+15550100',
+        })
         await waitFor('every phone to ring', () => ringingNow(p.all, conversationId).length === 4)
         assert.equal(p.iphone.calls.get(conversationId)?.state, 'ringing', 'the iPhone rings through CallKit')
 
         const abandonedAt = Date.now()
         h.world.genesys.abandon(conversationId)
         const tookMs = await stopped(p.all, conversationId, abandonedAt)
-        assert.ok(tookMs <= STOP_WITHIN_MS, `every phone stopped ringing within ${STOP_WITHIN_MS} ms of the abandon (took ${tookMs} ms)`)
+        assert.ok(
+          tookMs <= STOP_WITHIN_MS,
+          `every phone stopped ringing within ${STOP_WITHIN_MS} ms of the abandon (took ${tookMs} ms)`,
+        )
         assert.equal(p.iphone.calls.get(conversationId)?.state, 'ended', 'the CallKit call was ended')
         await new Promise((r) => setTimeout(r, 150)) // room for a stray second cancel to show
-        assert.deepEqual(cancelsPerToken(conversationId), { [p.iphone.alertToken!]: 1, [p.ipad.alertToken!]: 1, [p.android.token]: 1, [p.browser.subscription.endpoint]: 1 }, "one cancel per phone, the iPhone's on its own alert token")
-        if (state !== 'foreground') assert.equal(p.iphone.shown.at(-1)?.title, 'Missed call from +15550100', 'the lock screen says what happened')
+        assert.deepEqual(
+          cancelsPerToken(conversationId),
+          {
+            [p.iphone.alertToken!]: 1,
+            [p.ipad.alertToken!]: 1,
+            [p.android.token]: 1,
+            [p.browser.subscription.endpoint]: 1,
+          },
+          "one cancel per phone, the iPhone's on its own alert token",
+        )
+        if (state !== 'foreground')
+          assert.equal(p.iphone.shown.at(-1)?.title, 'Missed call from +15550100', 'the lock screen says what happened')
         assert.deepEqual(network.violations(), [])
       })
 
@@ -112,8 +148,14 @@ for (const store of STORES) {
         h.world.genesys.answer(conversationId)
         await new Promise((r) => setTimeout(r, 150)) // Genesys's connect: it must not reach the iPhone either
         assert.equal(p.iphone.calls.get(conversationId)?.state, 'connected')
-        const toIphone = h.world.apns.accepted.filter((a) => p.iphone.tokens().includes(a.token) && a.payload.genesys_conversation_id === conversationId)
-        assert.deepEqual(toIphone.map((a) => a.payload.action), ['ring'], 'the answering iPhone got its ring and nothing else')
+        const toIphone = h.world.apns.accepted.filter(
+          (a) => p.iphone.tokens().includes(a.token) && a.payload.genesys_conversation_id === conversationId,
+        )
+        assert.deepEqual(
+          toIphone.map((a) => a.payload.action),
+          ['ring'],
+          'the answering iPhone got its ring and nothing else',
+        )
         assert.deepEqual(network.violations(), [])
       })
 
@@ -126,7 +168,9 @@ for (const store of STORES) {
         h.world.genesys.abandon(conversationId)
         const tookMs = await stopped([iphone], conversationId, abandonedAt)
         assert.ok(tookMs <= STOP_WITHIN_MS, `stopped within ${STOP_WITHIN_MS} ms (took ${tookMs} ms)`)
-        const cancels = h.world.apns.accepted.filter((a) => a.token === iphone.voipToken && a.payload.action === 'cancel_ring')
+        const cancels = h.world.apns.accepted.filter(
+          (a) => a.token === iphone.voipToken && a.payload.action === 'cancel_ring',
+        )
         assert.equal(cancels.length, 1)
         assert.deepEqual(network.violations(), [], 'the cancel was reported to CallKit and ended')
       })
@@ -177,8 +221,13 @@ describe('IOS_CALL_CANCEL=voip', () => {
     await waitFor('the iPhone to ring', () => iphone.ringing())
     h.world.genesys.abandon(conversationId)
     await waitFor('the iPhone to stop ringing', () => !iphone.ringing(), STOP_WITHIN_MS)
-    const cancels = h.world.apns.accepted.filter((a) => a.payload.genesys_conversation_id === conversationId && a.payload.action === 'cancel_ring')
-    assert.deepEqual(cancels.map((a) => [a.token, a.headers['apns-push-type']]), [[iphone.voipToken, 'voip']])
+    const cancels = h.world.apns.accepted.filter(
+      (a) => a.payload.genesys_conversation_id === conversationId && a.payload.action === 'cancel_ring',
+    )
+    assert.deepEqual(
+      cancels.map((a) => [a.token, a.headers['apns-push-type']]),
+      [[iphone.voipToken, 'voip']],
+    )
     assert.deepEqual(network.violations(), [])
   })
 })

@@ -20,7 +20,11 @@ before(async () => {
     let body = ''
     req.on('data', (chunk: Buffer) => (body += chunk.toString()))
     req.on('end', () => {
-      notices.push({ path: req.url, contentType: req.headers['content-type'], ...(JSON.parse(body) as Record<string, unknown>) })
+      notices.push({
+        path: req.url,
+        contentType: req.headers['content-type'],
+        ...(JSON.parse(body) as Record<string, unknown>),
+      })
       res.writeHead(204).end()
     })
   })
@@ -42,7 +46,11 @@ after(async () => {
 async function agentWithAndroid(name: string): Promise<{ userId: string; accessToken: string; token: string }> {
   const agent = h.world.genesys.addAgent({ name })
   const token = fcmToken()
-  assert.equal((await h.register(agent.accessToken, { platform: 'android', token, deviceId: `pixel-${agent.userId.slice(0, 8)}` })).status, 201)
+  assert.equal(
+    (await h.register(agent.accessToken, { platform: 'android', token, deviceId: `pixel-${agent.userId.slice(0, 8)}` }))
+      .status,
+    201,
+  )
   await subscribed(h, agent.userId)
   return { userId: agent.userId, accessToken: agent.accessToken, token }
 }
@@ -50,7 +58,11 @@ async function agentWithAndroid(name: string): Promise<{ userId: string; accessT
 /** Offers a call and waits until the Android sandbox accepted the ring. */
 async function rang(userId: string): Promise<{ conversationId: string; participantId: string }> {
   const offered = h.world.genesys.offer({ userId, mediaType: 'voice' })
-  await waitFor('the ring on the Android phone', () => h.world.fcm.accepted.some((m) => (m.message.data as Record<string, string>).genesys_conversation_id === offered.conversationId))
+  await waitFor('the ring on the Android phone', () =>
+    h.world.fcm.accepted.some(
+      (m) => (m.message.data as Record<string, string>).genesys_conversation_id === offered.conversationId,
+    ),
+  )
   return offered
 }
 
@@ -62,13 +74,18 @@ function received(accessToken: string, conversationId: string, body: Record<stri
   })
 }
 
-async function reachability(query = ''): Promise<{ agents: Array<{ userId: string; name: string | null; state: string; devices: Array<Record<string, unknown>> }> }> {
-  const res = await fetch(`${h.api}/api/v1/admin/reachability${query}`, { headers: { authorization: `Bearer ${ADMIN}` } })
+async function reachability(query = ''): Promise<{
+  agents: Array<{ userId: string; name: string | null; state: string; devices: Array<Record<string, unknown>> }>
+}> {
+  const res = await fetch(`${h.api}/api/v1/admin/reachability${query}`, {
+    headers: { authorization: `Bearer ${ADMIN}` },
+  })
   assert.equal(res.status, 200)
   return (await res.json()) as never
 }
 
-const agentIn = async (userId: string, query = '') => (await reachability(query)).agents.find((a) => a.userId === userId)
+const agentIn = async (userId: string, query = '') =>
+  (await reachability(query)).agents.find((a) => a.userId === userId)
 
 test('the phone reports the ring: 204 (and 204 again for a repeat), the admin sees the agent reachable with its receipt latency', async () => {
   const agent = await agentWithAndroid('Rita Receipt')
@@ -77,7 +94,11 @@ test('the phone reports the ring: 204 (and 204 again for a repeat), the admin se
 
   const first = await received(agent.accessToken, conversationId, { token: agent.token, action: 'ring', participantId })
   assert.equal(first.status, 204)
-  assert.equal((await received(agent.accessToken, conversationId, { token: agent.token })).status, 204, 'a repeat is harmless')
+  assert.equal(
+    (await received(agent.accessToken, conversationId, { token: agent.token })).status,
+    204,
+    'a repeat is harmless',
+  )
 
   const view = await agentIn(agent.userId)
   assert.equal(view?.state, 'reachable')
@@ -125,8 +146,10 @@ test('refused: another agent’s device, a conversation that never rang this dev
       what: "Device receipts that must not count: another agent's device token, a conversation that never rang the device, a ring that went to another agent, a cancel never sent, an unknown action",
       tried: refusals.length,
       unit: 'requests',
-      held: 'each refused with 404 or 400 and the error body; neither agent\'s reachability changed',
-      lost: refusals.filter((status) => status < 400 || status >= 500).length + statesAfter.filter((state) => state !== 'unknown').length,
+      held: "each refused with 404 or 400 and the error body; neither agent's reachability changed",
+      lost:
+        refusals.filter((status) => status < 400 || status >= 500).length +
+        statesAfter.filter((state) => state !== 'unknown').length,
     },
     import.meta.url,
   )
@@ -184,24 +207,40 @@ test('a phone that stops reporting: after UNREACHABLE_AFTER missed rings the age
   assert.ok((await reachability('?state=unreachable')).agents.some((a) => a.userId === agent.userId))
   assert.ok(!(await reachability('?state=reachable')).agents.some((a) => a.userId === agent.userId))
 
-  const down = await waitFor('the unreachable notice', () => notices.find((n) => n.event === 'agent.unreachable' && (n.agent as { userId: string }).userId === agent.userId))
+  const down = await waitFor('the unreachable notice', () =>
+    notices.find((n) => n.event === 'agent.unreachable' && (n.agent as { userId: string }).userId === agent.userId),
+  )
   assert.equal(down.path, '/hooks/secret-path')
   assert.equal(down.contentType, 'application/json')
   assert.equal(down.previousState, 'reachable')
   assert.equal((down.agent as { name: string }).name, 'Una Unreachable')
   await waitFor('the agent off queue in Genesys', () => h.world.genesys.routingStatus(agent.userId) === 'OFF_QUEUE')
 
-  const audit = (await (await fetch(`${h.api}/api/v1/admin/audit?userId=${agent.userId}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { entries: Array<{ kind: string; reason: string }> }
+  const audit = (await (
+    await fetch(`${h.api}/api/v1/admin/audit?userId=${agent.userId}`, { headers: { authorization: `Bearer ${ADMIN}` } })
+  ).json()) as { entries: Array<{ kind: string; reason: string }> }
   const actions = audit.entries.filter((e) => e.kind === 'reachability').map((e) => e.reason)
-  assert.ok(actions.some((r) => r.startsWith('webhook agent.unreachable delivered')), actions.join(' | '))
-  assert.ok(actions.some((r) => r.startsWith('routing status set to OFF_QUEUE')), actions.join(' | '))
+  assert.ok(
+    actions.some((r) => r.startsWith('webhook agent.unreachable delivered')),
+    actions.join(' | '),
+  )
+  assert.ok(
+    actions.some((r) => r.startsWith('routing status set to OFF_QUEUE')),
+    actions.join(' | '),
+  )
 
   const back = await rang(agent.userId)
   assert.equal((await received(agent.accessToken, back.conversationId, { token: agent.token })).status, 204)
   assert.equal((await agentIn(agent.userId))?.state, 'reachable')
-  const up = await waitFor('the reachable-again notice', () => notices.find((n) => n.event === 'agent.reachable' && (n.agent as { userId: string }).userId === agent.userId))
+  const up = await waitFor('the reachable-again notice', () =>
+    notices.find((n) => n.event === 'agent.reachable' && (n.agent as { userId: string }).userId === agent.userId),
+  )
   assert.equal(up.previousState, 'unreachable')
-  assert.equal(notices.filter((n) => (n.agent as { userId: string }).userId === agent.userId).length, 2, 'one notice per change')
+  assert.equal(
+    notices.filter((n) => (n.agent as { userId: string }).userId === agent.userId).length,
+    2,
+    'one notice per change',
+  )
   h.world.genesys.answer(back.conversationId)
 })
 
@@ -210,7 +249,11 @@ test('answering on a phone counts as its receipt: the other phone that never rep
   const android = fcmToken()
   const voip = apnsToken()
   assert.equal((await h.register(agent.accessToken, { platform: 'android', token: android })).status, 201)
-  assert.equal((await h.register(agent.accessToken, { platform: 'ios', token: voip, pushType: 'voip', environment: 'sandbox' })).status, 201)
+  assert.equal(
+    (await h.register(agent.accessToken, { platform: 'ios', token: voip, pushType: 'voip', environment: 'sandbox' }))
+      .status,
+    201,
+  )
   await subscribed(h, agent.userId)
   const { conversationId } = await rang(agent.userId)
   const res = await fetch(`${h.api}/api/v1/agent/answered/${conversationId}`, {

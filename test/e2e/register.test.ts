@@ -11,7 +11,12 @@ after(() => h.close())
 test('an agent registers an iPhone and an Android phone for their own Genesys user', async () => {
   const agent = h.world.genesys.addAgent({ name: 'Reg One' })
   const voip = apnsToken()
-  const ios = await h.register(agent.accessToken, { platform: 'ios', token: voip.toUpperCase(), pushType: 'voip', environment: 'sandbox' })
+  const ios = await h.register(agent.accessToken, {
+    platform: 'ios',
+    token: voip.toUpperCase(),
+    pushType: 'voip',
+    environment: 'sandbox',
+  })
   assert.equal(ios.status, 201)
   assert.equal(ios.json.userId, agent.userId)
   assert.equal(ios.json.token, voip, 'APNs tokens are stored in lower case')
@@ -45,9 +50,17 @@ test('a token Genesys does not accept gets 401 and registers nothing', async () 
 })
 
 test('a missing Authorization header is 401, a malformed one 400', async () => {
-  const missing = await fetch(`${h.api}/api/v1/devices`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'android', token: fcmToken() }) })
+  const missing = await fetch(`${h.api}/api/v1/devices`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ platform: 'android', token: fcmToken() }),
+  })
   assert.equal(missing.status, 401)
-  const malformed = await fetch(`${h.api}/api/v1/devices`, { method: 'POST', headers: { authorization: 'Basic abc:def', 'content-type': 'application/json' }, body: '{}' })
+  const malformed = await fetch(`${h.api}/api/v1/devices`, {
+    method: 'POST',
+    headers: { authorization: 'Basic abc:def', 'content-type': 'application/json' },
+    body: '{}',
+  })
   assert.equal(malformed.status, 400)
   assert.equal(((await malformed.json()) as { error: { code: string } }).error.code, 'MALFORMED_TOKEN')
 })
@@ -66,7 +79,11 @@ test('malformed bodies get 400 naming the problem', async () => {
     assert.equal(res.status, 400, JSON.stringify(body))
     assert.match((res.json.error as { message: string }).message, message)
   }
-  const notJson = await fetch(`${h.api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' }, body: '{"platform":' })
+  const notJson = await fetch(`${h.api}/api/v1/devices`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' },
+    body: '{"platform":',
+  })
   assert.equal(notJson.status, 400)
   assert.equal((await h.gateway.store.listDevices(agent.userId)).length, 0)
 })
@@ -76,17 +93,27 @@ test('an agent can delete only their own device', async () => {
   const b = h.world.genesys.addAgent()
   const token = fcmToken()
   assert.equal((await h.register(a.accessToken, { platform: 'android', token })).status, 201)
-  const asB = await fetch(`${h.api}/api/v1/devices/${encodeURIComponent(token)}`, { method: 'DELETE', headers: { authorization: `Bearer ${b.accessToken}` } })
+  const asB = await fetch(`${h.api}/api/v1/devices/${encodeURIComponent(token)}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${b.accessToken}` },
+  })
   assert.equal(asB.status, 404)
   assert.equal((await h.gateway.store.listDevices(a.userId)).length, 1)
-  const asA = await fetch(`${h.api}/api/v1/devices/${encodeURIComponent(token)}`, { method: 'DELETE', headers: { authorization: `Bearer ${a.accessToken}` } })
+  const asA = await fetch(`${h.api}/api/v1/devices/${encodeURIComponent(token)}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${a.accessToken}` },
+  })
   assert.equal(asA.status, 204)
   assert.equal((await h.gateway.store.listDevices(a.userId)).length, 0)
 })
 
-test('the design guide\'s /register-token is an alias', async () => {
+test("the design guide's /register-token is an alias", async () => {
   const agent = h.world.genesys.addAgent()
-  const res = await fetch(`${h.api}/register-token`, { method: 'POST', headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'android', token: fcmToken() }) })
+  const res = await fetch(`${h.api}/register-token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ platform: 'android', token: fcmToken() }),
+  })
   assert.equal(res.status, 201)
 })
 
@@ -107,18 +134,49 @@ test('a phone: deviceId is stored and listed, and DELETE ?deviceId= signs the wh
   const ipad = apnsToken()
   const auth = { authorization: `Bearer ${agent.accessToken}` }
   const iphoneId = 'E621E1F8-C36C-495A-93FC-0C247A3E6E5F'
-  assert.equal((await h.register(agent.accessToken, { platform: 'ios', token: voip, pushType: 'voip', deviceId: iphoneId })).json.deviceId, iphoneId)
-  assert.equal((await h.register(agent.accessToken, { platform: 'ios', token: alert, pushType: 'alert', deviceId: iphoneId })).status, 201)
-  assert.equal((await fetch(`${h.api}/register-token`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'ios', token: ipad, deviceId: 'ipad-1' }) })).status, 201)
-  const listed = (await (await fetch(`${h.api}/api/v1/devices`, { headers: auth })).json()) as { devices: Array<{ token: string; deviceId?: string }> }
-  assert.deepEqual(Object.fromEntries(listed.devices.map((d) => [d.token, d.deviceId])), { [voip]: iphoneId, [alert]: iphoneId, [ipad]: 'ipad-1' })
+  assert.equal(
+    (await h.register(agent.accessToken, { platform: 'ios', token: voip, pushType: 'voip', deviceId: iphoneId })).json
+      .deviceId,
+    iphoneId,
+  )
+  assert.equal(
+    (await h.register(agent.accessToken, { platform: 'ios', token: alert, pushType: 'alert', deviceId: iphoneId }))
+      .status,
+    201,
+  )
+  assert.equal(
+    (
+      await fetch(`${h.api}/register-token`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ platform: 'ios', token: ipad, deviceId: 'ipad-1' }),
+      })
+    ).status,
+    201,
+  )
+  const listed = (await (await fetch(`${h.api}/api/v1/devices`, { headers: auth })).json()) as {
+    devices: Array<{ token: string; deviceId?: string }>
+  }
+  assert.deepEqual(Object.fromEntries(listed.devices.map((d) => [d.token, d.deviceId])), {
+    [voip]: iphoneId,
+    [alert]: iphoneId,
+    [ipad]: 'ipad-1',
+  })
 
-  const signOut = (who: { accessToken: string }, query: string): Promise<Response> => fetch(`${h.api}/api/v1/devices${query}`, { method: 'DELETE', headers: { authorization: `Bearer ${who.accessToken}` } })
+  const signOut = (who: { accessToken: string }, query: string): Promise<Response> =>
+    fetch(`${h.api}/api/v1/devices${query}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${who.accessToken}` },
+    })
   const asOther = await signOut(other, `?deviceId=${iphoneId}`)
   assert.equal(asOther.status, 404, "another agent cannot sign this agent's phone out")
   assert.equal(((await asOther.json()) as { error: { code: string } }).error.code, 'DEVICE_NOT_FOUND')
   assert.equal((await signOut(agent, `?deviceId=${iphoneId}`)).status, 204)
-  assert.deepEqual((await h.gateway.store.listDevices(agent.userId)).map((d) => d.token), [ipad], 'both iPhone tokens are gone, the iPad stays')
+  assert.deepEqual(
+    (await h.gateway.store.listDevices(agent.userId)).map((d) => d.token),
+    [ipad],
+    'both iPhone tokens are gone, the iPad stays',
+  )
   assert.equal((await signOut(agent, `?deviceId=${iphoneId}`)).status, 404, 'a phone signs out once')
 
   const missing = await signOut(agent, '')
@@ -133,7 +191,10 @@ test('a malformed deviceId is refused with 400 naming it, and registers nothing'
     assert.equal(res.status, 400, JSON.stringify(deviceId))
     assert.match((res.json.error as { message: string }).message, /deviceId/)
   }
-  const bad = await fetch(`${h.api}/api/v1/devices?deviceId=${encodeURIComponent('a b')}`, { method: 'DELETE', headers: { authorization: `Bearer ${agent.accessToken}` } })
+  const bad = await fetch(`${h.api}/api/v1/devices?deviceId=${encodeURIComponent('a b')}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${agent.accessToken}` },
+  })
   assert.equal(bad.status, 400)
   assert.equal((await h.gateway.store.listDevices(agent.userId)).length, 0)
 })

@@ -18,14 +18,27 @@ test('an unreported ring repeats every RING_REPEAT_S on Android with the same co
   const android = fcmToken()
   const voip = apnsToken()
   assert.equal((await h.register(agent.accessToken, { platform: 'android', token: android })).status, 201)
-  assert.equal((await h.register(agent.accessToken, { platform: 'ios', token: voip, pushType: 'voip', environment: 'sandbox' })).status, 201)
+  assert.equal(
+    (await h.register(agent.accessToken, { platform: 'ios', token: voip, pushType: 'voip', environment: 'sandbox' }))
+      .status,
+    201,
+  )
   await subscribed(h, agent.userId)
 
   const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })
-  const rings = () => h.world.fcm.accepted.filter((m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId && (m.message.data as Record<string, string>).action === 'ring')
-  const voipRings = () => h.world.apns.accepted.filter((p) => p.payload.genesys_conversation_id === conversationId && p.payload.action === 'ring')
+  const rings = () =>
+    h.world.fcm.accepted.filter(
+      (m) =>
+        (m.message.data as Record<string, string>).genesys_conversation_id === conversationId &&
+        (m.message.data as Record<string, string>).action === 'ring',
+    )
+  const voipRings = () =>
+    h.world.apns.accepted.filter(
+      (p) => p.payload.genesys_conversation_id === conversationId && p.payload.action === 'ring',
+    )
   await waitFor('two repeats on the Android phone', () => rings().length >= 3, 5_000)
-  for (const m of rings()) assert.equal((m.message as { android: { collapse_key: string } }).android.collapse_key, conversationId)
+  for (const m of rings())
+    assert.equal((m.message as { android: { collapse_key: string } }).android.collapse_key, conversationId)
   assert.equal(voipRings().length, 1, 'PushKit rang once')
 
   // The phone reports: the repeats stop.
@@ -49,7 +62,10 @@ test('repeats stop when the ring ends, and the last push the phone gets is the c
   assert.equal((await h.register(agent.accessToken, { platform: 'android', token: android })).status, 201)
   await subscribed(h, agent.userId)
   const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'chat' })
-  const pushes = () => h.world.fcm.accepted.filter((m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId)
+  const pushes = () =>
+    h.world.fcm.accepted.filter(
+      (m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId,
+    )
   await waitFor('a repeat', () => pushes().length >= 2, 5_000)
   h.world.genesys.abandon(conversationId)
   await waitFor('the cancel', () => pushes().some((m) => (m.message.data as Record<string, string>).action !== 'ring'))

@@ -57,17 +57,29 @@ function accepted(conversationId: string, action: 'ring' | 'cancel_ring'): numbe
     })
     .map((m) => m.receivedAt)
 }
-const pushes = (conversationId: string, action: 'ring' | 'cancel_ring'): number => accepted(conversationId, action).length
+const pushes = (conversationId: string, action: 'ring' | 'cancel_ring'): number =>
+  accepted(conversationId, action).length
 
 test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ring lost or doubled, every ring cancelled', async () => {
   const sep = REDIS_URL.includes('?') ? '&' : '?'
   // Rings outlive the failover (kill → new holder ≈ 2.2–2.9 s, then its recovery) and the 2 s grace.
   const redisSettings = { STORE_URL: `${REDIS_URL}${sep}prefix=${encodeURIComponent(prefix)}` }
-  const store = dynalite ? { STORE_URL: dynalite.storeUrl('failover'), DYNAMODB_CREATE_TABLES: '1', ...DYNALITE_ENV } : redisSettings
+  const store = dynalite
+    ? { STORE_URL: dynalite.storeUrl('failover'), DYNAMODB_CREATE_TABLES: '1', ...DYNALITE_ENV }
+    : redisSettings
   const settings = { ...store, LEASE_TTL_MS: String(LEASE_TTL_MS), RING_TIMEOUT_S: '8', WEBHOOK_SECRET }
   instances = await Promise.all(['gw-a', 'gw-b', 'gw-c'].map((id) => startInstance(world, id, settings)))
-  for (const i of instances) await waitFor(`${i.id} ready`, async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200, 45_000)
-  const holder = await waitFor('a lease holder', () => instances.find((i) => i.loggedAt('lease acquired') !== undefined), 10_000)
+  for (const i of instances)
+    await waitFor(
+      `${i.id} ready`,
+      async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200,
+      45_000,
+    )
+  const holder = await waitFor(
+    'a lease holder',
+    () => instances.find((i) => i.loggedAt('lease acquired') !== undefined),
+    10_000,
+  )
   await sleep(300)
   assert.equal(instances.filter((i) => i.loggedAt('lease acquired') !== undefined).length, 1, 'one holder among three')
 
@@ -83,10 +95,17 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
   // can push those two.
   const ringVictim = { ...world.genesys.addAgent(), token: fcmToken() }
   const cancelVictim = { ...world.genesys.addAgent(), token: fcmToken() }
-  for (const v of [ringVictim, cancelVictim]) assert.equal(await register(instances[2]!.api, v.accessToken, { platform: 'android', token: v.token }), 201)
+  for (const v of [ringVictim, cancelVictim])
+    assert.equal(await register(instances[2]!.api, v.accessToken, { platform: 'android', token: v.token }), 201)
   const victims = new Set([ringVictim.userId, cancelVictim.userId])
   const listening = (): string | undefined =>
-    world.genesys.channels().find((c) => c.connected && [...agents, ringVictim, cancelVictim].every((a) => c.topics.includes(`v2.users.${a.userId}.conversations`)))?.id
+    world.genesys
+      .channels()
+      .find(
+        (c) =>
+          c.connected &&
+          [...agents, ringVictim, cancelVictim].every((a) => c.topics.includes(`v2.users.${a.userId}.conversations`)),
+      )?.id
   const firstChannel = await waitFor('the holder subscribes every agent, wherever they registered', listening, 10_000)
 
   // Webhook deliveries (EventBridge shape) of the same conversation changes, to the instances alive.
@@ -99,8 +118,25 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
     const agent = conv.participants.find((p) => p.userId !== undefined)?.userId
     const topicName = `v2.users.${agent ?? 'unknown'}.conversations`
     const target = survivors[rr++ % survivors.length] as Instance
-    const envelope = { version: '0', id: randomUUID(), 'detail-type': topicName, source: 'aws.partner/genesys.com/test', time: new Date().toISOString(), detail: { topicName, version: '2', eventBody: snapshot, metadata: { CorrelationId: randomUUID() }, timestamp: new Date().toISOString() } }
-    void fetch(`${target.api}/api/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-webhook-secret': WEBHOOK_SECRET }, body: JSON.stringify(envelope) }).then(
+    const envelope = {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': topicName,
+      source: 'aws.partner/genesys.com/test',
+      time: new Date().toISOString(),
+      detail: {
+        topicName,
+        version: '2',
+        eventBody: snapshot,
+        metadata: { CorrelationId: randomUUID() },
+        timestamp: new Date().toISOString(),
+      },
+    }
+    void fetch(`${target.api}/api/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-webhook-secret': WEBHOOK_SECRET },
+      body: JSON.stringify(envelope),
+    }).then(
       (res) => webhookStatuses.push(res.status),
       () => webhookStatuses.push(0),
     )
@@ -124,7 +160,11 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
   const streamStart = Date.now()
   for (let n = 0; Date.now() - streamStart < 7_000; n++) {
     if (cancelVictimOffer === undefined && Date.now() - streamStart > 1_000) {
-      cancelVictimOffer = { conversationId: world.genesys.offer({ userId: cancelVictim.userId, mediaType: 'voice' }).conversationId, at: Date.now(), long: true }
+      cancelVictimOffer = {
+        conversationId: world.genesys.offer({ userId: cancelVictim.userId, mediaType: 'voice' }).conversationId,
+        at: Date.now(),
+        long: true,
+      }
       offers.push(cancelVictimOffer)
     }
     if (killedAt === 0 && Date.now() - streamStart > 2_000) {
@@ -136,15 +176,28 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
       // Its ring must be out before the fault: on a slow store (dynalite on a busy host) the holder
       // can take over a second from offer to push, and the 503 would then refuse the ring itself,
       // which the answer makes moot (an answered call is never rung again) and this test count as lost.
-      await waitFor('the cancel victim rung before the fault', () => pushes(cancelled.conversationId, 'ring') > 0, 5_000)
-      for (const v of [ringVictim, cancelVictim]) world.fcm.failToken(v.token, { status: 503, errorCode: 'UNAVAILABLE', retryAfterS: 1 })
+      await waitFor(
+        'the cancel victim rung before the fault',
+        () => pushes(cancelled.conversationId, 'ring') > 0,
+        5_000,
+      )
+      for (const v of [ringVictim, cancelVictim])
+        world.fcm.failToken(v.token, { status: 503, errorCode: 'UNAVAILABLE', retryAfterS: 1 })
       world.genesys.answer(cancelled.conversationId)
       cancelled.endedAt = Date.now()
-      const victimOffer: Offer = { conversationId: world.genesys.offer({ userId: ringVictim.userId, mediaType: 'voice' }).conversationId, at: Date.now(), long: true }
+      const victimOffer: Offer = {
+        conversationId: world.genesys.offer({ userId: ringVictim.userId, mediaType: 'voice' }).conversationId,
+        at: Date.now(),
+        long: true,
+      }
       ringVictimOffer = victimOffer
       offers.push(victimOffer)
       ends.push(endLong(victimOffer, () => world.genesys.answer(victimOffer.conversationId)))
-      await waitFor('the holder claimed the ring and the cancel and could not push them', () => refused(ringVictim.token) && refused(cancelVictim.token), 3_000)
+      await waitFor(
+        'the holder claimed the ring and the cancel and could not push them',
+        () => refused(ringVictim.token) && refused(cancelVictim.token),
+        3_000,
+      )
     }
     const agent = agents[n % agents.length] as (typeof agents)[number]
     const { conversationId } = world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })
@@ -166,7 +219,8 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
     if (killedAt === 0 && Date.now() - streamStart > 2_000) {
       holder.child.kill('SIGKILL')
       killedAt = Date.now()
-      for (const v of [ringVictim, cancelVictim]) world.fcm.failToken(v.token, { status: 503, errorCode: 'UNAVAILABLE', times: 0 })
+      for (const v of [ringVictim, cancelVictim])
+        world.fcm.failToken(v.token, { status: 503, errorCode: 'UNAVAILABLE', times: 0 })
     }
     if (killedAt > 0 && newChannelAt === 0) {
       const id = listening()
@@ -179,14 +233,26 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
   const newHolder = survivors.find((i) => i.loggedAt('lease acquired', killedAt) !== undefined)
   assert.ok(newHolder, 'a survivor took the lease')
   const acquiredAt = newHolder.loggedAt('lease acquired', killedAt) as number
-  if (newChannelAt === 0) newChannelAt = await waitFor('the new holder listening', () => (listening() !== firstChannel ? Date.now() : undefined), 5_000)
+  if (newChannelAt === 0)
+    newChannelAt = await waitFor(
+      'the new holder listening',
+      () => (listening() !== firstChannel ? Date.now() : undefined),
+      5_000,
+    )
   const failoverMs = acquiredAt - killedAt
   // The holder renews every TTL/3, so its key lapses at most one TTL after its death; the log line
   // reaches this process a few ms after the instance wrote it.
-  assert.ok(failoverMs <= LEASE_TTL_MS + 250, `new holder ${failoverMs} ms after the kill (lease TTL ${LEASE_TTL_MS} ms)`)
+  assert.ok(
+    failoverMs <= LEASE_TTL_MS + 250,
+    `new holder ${failoverMs} ms after the kill (lease TTL ${LEASE_TTL_MS} ms)`,
+  )
 
   // Every rung conversation gets its cancel (by the event, or by the ring timeout sweep of a survivor).
-  await waitFor('every ring cancelled', () => offers.every((o) => pushes(o.conversationId, 'ring') === 0 || pushes(o.conversationId, 'cancel_ring') >= 1), 10_000).catch(() => undefined)
+  await waitFor(
+    'every ring cancelled',
+    () => offers.every((o) => pushes(o.conversationId, 'ring') === 0 || pushes(o.conversationId, 'cancel_ring') >= 1),
+    10_000,
+  ).catch(() => undefined)
   await sleep(500) // a late duplicate would show up here
   webhookOn = false
   unsubscribe()
@@ -205,7 +271,8 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
   const lost = alive.filter((o) => rang(o) === 0)
   const atLeastOnce = offers.filter((o) => rang(o) === 2 && resentAfterKill(o, 'ring'))
   const doubled = offers.filter((o) => rang(o) > 1 && !atLeastOnce.includes(o))
-  const cancelOk = (o: Offer) => rang(o) === 0 || pushes(o.conversationId, 'cancel_ring') === 1 || resentAfterKill(o, 'cancel_ring')
+  const cancelOk = (o: Offer) =>
+    rang(o) === 0 || pushes(o.conversationId, 'cancel_ring') === 1 || resentAfterKill(o, 'cancel_ring')
   const uncancelled = offers.filter((o) => !cancelOk(o))
   const count = (list: Offer[]) => `${list.filter((o) => rang(o) === 1).length}/${list.length}`
   const logged = (msg: string) => survivors.reduce((n, i) => n + i.logs.filter((l) => l.msg === msg).length, 0)
@@ -231,19 +298,54 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
     },
     import.meta.url,
   )
-  const describe = (o: Offer) => `offered ${o.at - killedAt} ms, ended ${(o.endedAt ?? 0) - killedAt} ms after the kill: ${rang(o)} ring(s), ${pushes(o.conversationId, 'cancel_ring')} cancel(s)`
+  const describe = (o: Offer) =>
+    `offered ${o.at - killedAt} ms, ended ${(o.endedAt ?? 0) - killedAt} ms after the kill: ${rang(o)} ring(s), ${pushes(o.conversationId, 'cancel_ring')} cancel(s)`
   // What every instance logged about a conversation, to tell why a push went missing.
   const story = (o: Offer | undefined) =>
     instances
-      .flatMap((i) => i.logs.filter((l) => l.conversationId === o?.conversationId).map((l) => `${i.id} ${l.at - killedAt} ms: ${l.msg} ${[l.action, l.result, l.reason].filter(Boolean).join(' ')}`))
+      .flatMap((i) =>
+        i.logs
+          .filter((l) => l.conversationId === o?.conversationId)
+          .map(
+            (l) =>
+              `${i.id} ${l.at - killedAt} ms: ${l.msg} ${[l.action, l.result, l.reason].filter(Boolean).join(' ')}`,
+          ),
+      )
       .join('; ')
-  assert.equal(pushes(ringVictimOffer?.conversationId ?? '', 'ring'), 1, `the ring the holder claimed and could not push was pushed once, by recovery (${ringVictimOffer ? describe(ringVictimOffer) : 'no offer'}; ${story(ringVictimOffer)})`)
-  assert.equal(pushes(cancelVictimOffer?.conversationId ?? '', 'cancel_ring'), 1, `the cancel the holder claimed and could not push was pushed once, by recovery (${cancelVictimOffer ? describe(cancelVictimOffer) : 'no offer'}; ${story(cancelVictimOffer)})`)
-  assert.deepEqual(lost.map((o) => `${describe(o)}; ${story(o)}`), [], 'no offer made while a holder listened went unrung')
-  assert.deepEqual(doubled.map((o) => `${describe(o)}; ${story(o)}`), [], 'no offer rang twice')
-  assert.deepEqual(uncancelled.map((o) => `${describe(o)}; ${story(o)}`), [], 'every ring got exactly one cancel')
+  assert.equal(
+    pushes(ringVictimOffer?.conversationId ?? '', 'ring'),
+    1,
+    `the ring the holder claimed and could not push was pushed once, by recovery (${ringVictimOffer ? describe(ringVictimOffer) : 'no offer'}; ${story(ringVictimOffer)})`,
+  )
+  assert.equal(
+    pushes(cancelVictimOffer?.conversationId ?? '', 'cancel_ring'),
+    1,
+    `the cancel the holder claimed and could not push was pushed once, by recovery (${cancelVictimOffer ? describe(cancelVictimOffer) : 'no offer'}; ${story(cancelVictimOffer)})`,
+  )
+  assert.deepEqual(
+    lost.map((o) => `${describe(o)}; ${story(o)}`),
+    [],
+    'no offer made while a holder listened went unrung',
+  )
+  assert.deepEqual(
+    doubled.map((o) => `${describe(o)}; ${story(o)}`),
+    [],
+    'no offer rang twice',
+  )
+  assert.deepEqual(
+    uncancelled.map((o) => `${describe(o)}; ${story(o)}`),
+    [],
+    'every ring got exactly one cancel',
+  )
   if (webhookServed) {
-    assert.ok(webhookStatuses.every((s) => s === 202), `every webhook delivery to a survivor was accepted (${webhookStatuses.filter((s) => s !== 202).join(',')})`)
-    assert.deepEqual(gap.filter((o) => rang(o) !== 1).map((o) => `offered ${o.at - killedAt} ms: ${rang(o)} ring(s)`), [], 'with the webhook feeding the survivors, offers made with no holder ring once too')
+    assert.ok(
+      webhookStatuses.every((s) => s === 202),
+      `every webhook delivery to a survivor was accepted (${webhookStatuses.filter((s) => s !== 202).join(',')})`,
+    )
+    assert.deepEqual(
+      gap.filter((o) => rang(o) !== 1).map((o) => `offered ${o.at - killedAt} ms: ${rang(o)} ring(s)`),
+      [],
+      'with the webhook feeding the survivors, offers made with no holder ring once too',
+    )
   }
 })

@@ -37,9 +37,20 @@ test('redis-server crashes and restarts under load: no crash, no lost 2xx regist
   const prefix = `test:restart:${randomUUID()}:`
   // Four registrants write a device every 25 ms: past the device cap and the per-user write limit,
   // which would evict or refuse what this test counts on finding in Redis.
-  const settings = { STORE_URL: `${redis.url}?prefix=${prefix}`, RING_TIMEOUT_S: '5', MAX_DEVICES_PER_AGENT: '1000', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0', ...(process.env.SCALE_DEBUG ? { LOG_LEVEL: 'debug' } : {}) }
+  const settings = {
+    STORE_URL: `${redis.url}?prefix=${prefix}`,
+    RING_TIMEOUT_S: '5',
+    MAX_DEVICES_PER_AGENT: '1000',
+    RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0',
+    ...(process.env.SCALE_DEBUG ? { LOG_LEVEL: 'debug' } : {}),
+  }
   instances = await Promise.all(['gw-a', 'gw-b'].map((id) => startInstance(world, id, settings)))
-  for (const i of instances) await waitFor(`${i.id} ready`, async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200, 20_000)
+  for (const i of instances)
+    await waitFor(
+      `${i.id} ready`,
+      async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200,
+      20_000,
+    )
 
   const agents = Array.from({ length: 4 }, () => world.genesys.addAgent())
   for (const [n, agent] of agents.entries()) {
@@ -50,7 +61,14 @@ test('redis-server crashes and restarts under load: no crash, no lost 2xx regist
     })
     assert.equal(res.status, 201)
   }
-  await waitFor('every agent subscribed', () => world.genesys.channels().some((c) => c.connected && agents.every((a) => c.topics.includes(`v2.users.${a.userId}.conversations`))), 10_000)
+  await waitFor(
+    'every agent subscribed',
+    () =>
+      world.genesys
+        .channels()
+        .some((c) => c.connected && agents.every((a) => c.topics.includes(`v2.users.${a.userId}.conversations`))),
+    10_000,
+  )
 
   // Load: registrations through both instances and a stream of offers, each answered 200 ms later.
   const registered: { token: string; status: number; retryAfter: string | null }[] = []
@@ -77,7 +95,10 @@ test('redis-server crashes and restarts under load: no crash, no lost 2xx regist
   const ends: Promise<void>[] = []
   const stream = (async () => {
     for (let n = 0; running; n++) {
-      const { conversationId } = world.genesys.offer({ userId: (agents[n % agents.length] as (typeof agents)[number]).userId, mediaType: 'voice' })
+      const { conversationId } = world.genesys.offer({
+        userId: (agents[n % agents.length] as (typeof agents)[number]).userId,
+        mediaType: 'voice',
+      })
       offers.push({ conversationId, at: Date.now() })
       ends.push(sleep(200).then(() => world.genesys.answer(conversationId)))
       await sleep(150)
@@ -105,7 +126,11 @@ test('redis-server crashes and restarts under load: no crash, no lost 2xx regist
   const outage = offers.filter((o) => o.at > downAt + 100 && o.at < upAt)
   // A ring created in Redis just before the crash whose answer came during the outage cannot move
   // (Redis holds it); after recovery the ring-timeout sweep (5 s here) sends its cancel.
-  await waitFor('the rings and cancels of every offer', () => offers.every((o) => pushes(o.conversationId, 'ring') === 1 && pushes(o.conversationId, 'cancel_ring') === 1), 12_000).catch(() => undefined)
+  await waitFor(
+    'the rings and cancels of every offer',
+    () => offers.every((o) => pushes(o.conversationId, 'ring') === 1 && pushes(o.conversationId, 'cancel_ring') === 1),
+    12_000,
+  ).catch(() => undefined)
   const notRung = offers.filter((o) => pushes(o.conversationId, 'ring') !== 1)
   const notCancelled = offers.filter((o) => pushes(o.conversationId, 'cancel_ring') !== 1)
 
@@ -119,7 +144,11 @@ test('redis-server crashes and restarts under load: no crash, no lost 2xx regist
     `# redis restart: outage ${upAt - downAt} ms; registrations ${registered.length} (201: ${ok.length}, 503: ${refused.filter((r) => r.status === 503).length}); ` +
       `offers ${offers.length} (during the outage ${outage.length}); not rung once ${notRung.length}, cancels not exactly one ${notCancelled.length}; 2xx registrations missing ${missing.length}\n`,
   )
-  if (process.env.SCALE_DEBUG) for (const i of instances) for (const l of i.logs) if ([...notRung, ...notCancelled].some((o) => JSON.stringify(l).includes(o.conversationId))) process.stdout.write(`${i.id} ${l.at - downAt} ${JSON.stringify(l).slice(0, 400)}\n`)
+  if (process.env.SCALE_DEBUG)
+    for (const i of instances)
+      for (const l of i.logs)
+        if ([...notRung, ...notCancelled].some((o) => JSON.stringify(l).includes(o.conversationId)))
+          process.stdout.write(`${i.id} ${l.at - downAt} ${JSON.stringify(l).slice(0, 400)}\n`)
   recordTrial(
     {
       id: 'fault.redis-restart',
@@ -128,7 +157,11 @@ test('redis-server crashes and restarts under load: no crash, no lost 2xx regist
       tried: 1,
       unit: 'crash and restart',
       held: 'no instance crashed; every 201 registration in Redis (the rest told 503 + Retry-After); every offer rang once and was cancelled once, during the outage too; recovered without a restart',
-      lost: missing.length + notRung.length + notCancelled.length + instances.filter((i) => i.child.exitCode !== null).length,
+      lost:
+        missing.length +
+        notRung.length +
+        notCancelled.length +
+        instances.filter((i) => i.child.exitCode !== null).length,
       observed: `outage ${upAt - downAt} ms; ${offers.length} offers (${outage.length} during the outage); ${ok.length} registrations 201, ${refused.length} 503`,
     },
     import.meta.url,
@@ -140,8 +173,23 @@ test('redis-server crashes and restarts under load: no crash, no lost 2xx regist
     assert.ok(Number(r.retryAfter) > 0, '503 carries Retry-After')
   }
   assert.ok(outage.length >= 5, `offers were made during the outage (${outage.length})`)
-  assert.deepEqual(notRung.map((o) => o.at - downAt), [], 'every offer rang exactly once, during the outage too')
-  assert.deepEqual(notCancelled.map((o) => `offered ${o.at - downAt} ms: ${pushes(o.conversationId, 'ring')} ring(s), ${pushes(o.conversationId, 'cancel_ring')} cancel(s)`), [], 'every ring got exactly one cancel')
+  assert.deepEqual(
+    notRung.map((o) => o.at - downAt),
+    [],
+    'every offer rang exactly once, during the outage too',
+  )
+  assert.deepEqual(
+    notCancelled.map(
+      (o) =>
+        `offered ${o.at - downAt} ms: ${pushes(o.conversationId, 'ring')} ring(s), ${pushes(o.conversationId, 'cancel_ring')} cancel(s)`,
+    ),
+    [],
+    'every ring got exactly one cancel',
+  )
   const after = await fetch(`${(instances[1] as Instance).api}/readyz`)
-  assert.equal(((await after.json()) as { checks: { store: { detail?: string } } }).checks.store.detail, 'redis: reachable', 'recovered without a restart')
+  assert.equal(
+    ((await after.json()) as { checks: { store: { detail?: string } } }).checks.store.detail,
+    'redis: reachable',
+    'recovered without a restart',
+  )
 })

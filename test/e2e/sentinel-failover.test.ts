@@ -48,14 +48,33 @@ interface Run {
 }
 
 async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
-  const [world, cluster] = await Promise.all([startTestWorld(), startSentinelCluster({ replicas: waitReplicas === 0 ? 1 : 2 })])
-  cleanups.push(() => world.close(), () => cluster.close())
+  const [world, cluster] = await Promise.all([
+    startTestWorld(),
+    startSentinelCluster({ replicas: waitReplicas === 0 ? 1 : 2 }),
+  ])
+  cleanups.push(
+    () => world.close(),
+    () => cluster.close(),
+  )
   const prefix = `test:sentinel:${randomUUID()}:`
   // Registrations under load, past the device cap and the per-user write limit, which would evict or refuse them.
-  const settings = { STORE_URL: `${cluster.url}?prefix=${prefix}`, RING_TIMEOUT_S: '3', REDIS_WAIT_REPLICAS: String(waitReplicas), MAX_DEVICES_PER_AGENT: '1000', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0' }
-  const instances: Instance[] = await Promise.all(['gw-a', 'gw-b'].map((id) => startInstance(world, `${id}-${waitReplicas}`, settings)))
+  const settings = {
+    STORE_URL: `${cluster.url}?prefix=${prefix}`,
+    RING_TIMEOUT_S: '3',
+    REDIS_WAIT_REPLICAS: String(waitReplicas),
+    MAX_DEVICES_PER_AGENT: '1000',
+    RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0',
+  }
+  const instances: Instance[] = await Promise.all(
+    ['gw-a', 'gw-b'].map((id) => startInstance(world, `${id}-${waitReplicas}`, settings)),
+  )
   cleanups.push(() => Promise.all(instances.map((i) => i.stop())))
-  for (const i of instances) await waitFor(`${i.id} ready`, async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200, 20_000)
+  for (const i of instances)
+    await waitFor(
+      `${i.id} ready`,
+      async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200,
+      20_000,
+    )
   const accepted = (conversationId: string, action: 'ring' | 'cancel_ring'): number[] =>
     world.fcm.accepted
       .filter((m) => {
@@ -63,7 +82,8 @@ async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
         return data.genesys_conversation_id === conversationId && data.action === action
       })
       .map((m) => m.receivedAt)
-  const pushes = (conversationId: string, action: 'ring' | 'cancel_ring'): number => accepted(conversationId, action).length
+  const pushes = (conversationId: string, action: 'ring' | 'cancel_ring'): number =>
+    accepted(conversationId, action).length
 
   const agents = Array.from({ length: 4 }, () => world.genesys.addAgent())
   for (const [n, agent] of agents.entries()) {
@@ -74,7 +94,14 @@ async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
     })
     assert.equal(res.status, 201)
   }
-  await waitFor('every agent subscribed', () => world.genesys.channels().some((c) => c.connected && agents.every((a) => c.topics.includes(`v2.users.${a.userId}.conversations`))), 10_000)
+  await waitFor(
+    'every agent subscribed',
+    () =>
+      world.genesys
+        .channels()
+        .some((c) => c.connected && agents.every((a) => c.topics.includes(`v2.users.${a.userId}.conversations`))),
+    10_000,
+  )
 
   const registrations: Registration[] = []
   const offers: { conversationId: string; at: number }[] = []
@@ -93,7 +120,13 @@ async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
       }).catch(() => undefined)
       if (res) {
         await res.arrayBuffer()
-        registrations.push({ token, status: res.status, retryAfter: res.headers.get('retry-after'), at, ms: Date.now() - at })
+        registrations.push({
+          token,
+          status: res.status,
+          retryAfter: res.headers.get('retry-after'),
+          at,
+          ms: Date.now() - at,
+        })
       }
       await sleep(20)
     }
@@ -101,7 +134,10 @@ async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
   const ends: Promise<void>[] = []
   const offering = (async () => {
     for (let n = 0; running; n++) {
-      const { conversationId } = world.genesys.offer({ userId: (agents[n % agents.length] as (typeof agents)[number]).userId, mediaType: 'voice' })
+      const { conversationId } = world.genesys.offer({
+        userId: (agents[n % agents.length] as (typeof agents)[number]).userId,
+        mediaType: 'voice',
+      })
       offers.push({ conversationId, at: Date.now() })
       ends.push(sleep(300).then(() => world.genesys.answer(conversationId)))
       await sleep(150)
@@ -111,15 +147,27 @@ async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
   await sleep(1_500)
   const killedAt = Date.now()
   const oldPrimary = await cluster.killPrimary()
-  const promotedAt = await waitFor('a new primary', async () => ((await cluster.primaryPort().catch(() => oldPrimary)) !== oldPrimary ? Date.now() : undefined), 20_000)
-  const writableAt = await waitFor('a registration answered 201 again', () => registrations.find((r) => r.at > killedAt && r.status === 201)?.at, 20_000)
+  const promotedAt = await waitFor(
+    'a new primary',
+    async () => ((await cluster.primaryPort().catch(() => oldPrimary)) !== oldPrimary ? Date.now() : undefined),
+    20_000,
+  )
+  const writableAt = await waitFor(
+    'a registration answered 201 again',
+    () => registrations.find((r) => r.at > killedAt && r.status === 201)?.at,
+    20_000,
+  )
   await sleep(2_000)
   running = false
   await Promise.all([registering, offering])
   await Promise.all(ends)
 
   // A ring whose answer met the outage is cancelled by the ring-timeout sweep (3 s here).
-  await waitFor('the rings and cancels of every offer', () => offers.every((o) => pushes(o.conversationId, 'ring') >= 1 && pushes(o.conversationId, 'cancel_ring') >= 1), 8_000).catch(() => undefined)
+  await waitFor(
+    'the rings and cancels of every offer',
+    () => offers.every((o) => pushes(o.conversationId, 'ring') >= 1 && pushes(o.conversationId, 'cancel_ring') >= 1),
+    8_000,
+  ).catch(() => undefined)
   await sleep(300) // a late duplicate would show up here
   // A push that left while the store could not take its "sent" mark is pushed again by recovery.
   const resent = (conversationId: string, action: 'ring' | 'cancel_ring'): boolean => {
@@ -128,7 +176,9 @@ async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
   }
   const primary = cluster.client(await cluster.primaryPort())
   const lostRegistrations: string[] = []
-  for (const r of registrations) if (r.status === 201 && (await primary.exists(`${prefix}device:${r.token}`)) !== 1) lostRegistrations.push(r.token.slice(0, 12))
+  for (const r of registrations)
+    if (r.status === 201 && (await primary.exists(`${prefix}device:${r.token}`)) !== 1)
+      lostRegistrations.push(r.token.slice(0, 12))
   primary.disconnect()
   for (const r of registrations.filter((x) => x.status !== 201)) {
     assert.equal(r.status, 503, 'a registration the store could not take is told 503')
@@ -141,10 +191,27 @@ async function failoverUnderLoad(waitReplicas: 0 | 1): Promise<Run> {
     lostRegistrations,
     offers: offers.length,
     notRung: offers.filter((o) => pushes(o.conversationId, 'ring') === 0).map((o) => `offered ${o.at - killedAt} ms`),
-    doubled: offers.filter((o) => pushes(o.conversationId, 'ring') > 1 && !resent(o.conversationId, 'ring')).map((o) => `offered ${o.at - killedAt} ms: ${accepted(o.conversationId, 'ring').map((t) => t - killedAt).join(', ')} ms`),
+    doubled: offers
+      .filter((o) => pushes(o.conversationId, 'ring') > 1 && !resent(o.conversationId, 'ring'))
+      .map(
+        (o) =>
+          `offered ${o.at - killedAt} ms: ${accepted(o.conversationId, 'ring')
+            .map((t) => t - killedAt)
+            .join(', ')} ms`,
+      ),
     notCancelled: offers
-      .filter((o) => pushes(o.conversationId, 'ring') >= 1 && pushes(o.conversationId, 'cancel_ring') !== 1 && !resent(o.conversationId, 'cancel_ring'))
-      .map((o) => `offered ${o.at - killedAt} ms: cancels at ${accepted(o.conversationId, 'cancel_ring').map((t) => t - killedAt).join(', ')} ms`),
+      .filter(
+        (o) =>
+          pushes(o.conversationId, 'ring') >= 1 &&
+          pushes(o.conversationId, 'cancel_ring') !== 1 &&
+          !resent(o.conversationId, 'cancel_ring'),
+      )
+      .map(
+        (o) =>
+          `offered ${o.at - killedAt} ms: cancels at ${accepted(o.conversationId, 'cancel_ring')
+            .map((t) => t - killedAt)
+            .join(', ')} ms`,
+      ),
     resent: offers.filter((o) => resent(o.conversationId, 'ring') || resent(o.conversationId, 'cancel_ring')).length,
     crashed: instances.filter((i) => i.child.exitCode !== null).length,
   }
@@ -179,8 +246,10 @@ test('Sentinel failover under load (REDIS_WAIT_REPLICAS=0): a replica takes over
       tried: 1,
       unit: 'failover',
       held: 'no instance crashed; a replica promoted and the gateway followed it without a restart; every offer rang once and was cancelled once; registrations refused meanwhile were told 503 + Retry-After',
-      lost: run.lostRegistrations.length + run.notRung.length + run.doubled.length + run.notCancelled.length + run.crashed,
-      knownLimit: 'replication is asynchronous: a registration answered 201 in the instant before the crash, not yet sent to the replica, is lost with the primary (REDIS_WAIT_REPLICAS=1 closes this)',
+      lost:
+        run.lostRegistrations.length + run.notRung.length + run.doubled.length + run.notCancelled.length + run.crashed,
+      knownLimit:
+        'replication is asynchronous: a registration answered 201 in the instant before the crash, not yet sent to the replica, is lost with the primary (REDIS_WAIT_REPLICAS=1 closes this)',
       observed,
     },
     import.meta.url,
@@ -202,7 +271,8 @@ test('Sentinel failover under load (REDIS_WAIT_REPLICAS=1): no registration answ
       tried: 1,
       unit: 'failover',
       held: 'no instance crashed; no registration answered 201 lost; every offer rang once and was cancelled once',
-      lost: run.lostRegistrations.length + run.notRung.length + run.doubled.length + run.notCancelled.length + run.crashed,
+      lost:
+        run.lostRegistrations.length + run.notRung.length + run.doubled.length + run.notCancelled.length + run.crashed,
       observed,
     },
     import.meta.url,

@@ -20,35 +20,58 @@ const KINDS = new Set(['offer', 'answered', 'ended'])
 const MEDIA = new Set(['voice', 'chat', 'message', 'callback', 'email'])
 
 function wellFormed(e: RoutingEvent): boolean {
-  return KINDS.has(e.kind) && MEDIA.has(e.mediaType) && [e.conversationId, e.userId, e.participantId].every((s) => typeof s === 'string' && s.length > 0) && Number.isFinite(e.occurredAt)
+  return (
+    KINDS.has(e.kind) &&
+    MEDIA.has(e.mediaType) &&
+    [e.conversationId, e.userId, e.participantId].every((s) => typeof s === 'string' && s.length > 0) &&
+    Number.isFinite(e.occurredAt)
+  )
 }
 
 test('the normaliser takes any snapshot sequence without throwing and emits only well-formed events', async () => {
   let snapshots = 0
   const bad: string[] = []
   const check = fc.check(
-    fc.property(fc.array(fc.tuple(topic(USERS), fc.oneof({ weight: 4, arbitrary: conversation(USERS) }, { weight: 1, arbitrary: fc.jsonValue() })), { minLength: 1, maxLength: 8 }), (frames) => {
-      const known = bad.length
-      const clock = new FakeClock()
-      const n = new ConversationNormaliser({ clock, limits: { maxConversations: 4 } })
-      for (const [t, body] of frames) {
-        snapshots++
-        clock.advance(100)
-        for (const e of n.fromSnapshot(t, body, clock.now(), 'notifications')) if (!wellFormed(e)) bad.push(JSON.stringify(e))
-        if (n.tracked > 4) bad.push(`tracked ${n.tracked} conversations above the limit of 4`)
-      }
-      return bad.length === known
-    }),
+    fc.property(
+      fc.array(
+        fc.tuple(
+          topic(USERS),
+          fc.oneof({ weight: 4, arbitrary: conversation(USERS) }, { weight: 1, arbitrary: fc.jsonValue() }),
+        ),
+        { minLength: 1, maxLength: 8 },
+      ),
+      (frames) => {
+        const known = bad.length
+        const clock = new FakeClock()
+        const n = new ConversationNormaliser({ clock, limits: { maxConversations: 4 } })
+        for (const [t, body] of frames) {
+          snapshots++
+          clock.advance(100)
+          for (const e of n.fromSnapshot(t, body, clock.now(), 'notifications'))
+            if (!wellFormed(e)) bad.push(JSON.stringify(e))
+          if (n.tracked > 4) bad.push(`tracked ${n.tracked} conversations above the limit of 4`)
+        }
+        return bad.length === known
+      },
+    ),
     { numRuns: fuzzRuns(1500) },
   )
-  assert.equal(check.failed, false, `${bad.slice(0, 3).join('\n')}\n${fc.defaultReportMessage(check) ?? ''}`.slice(0, 3000))
+  assert.equal(
+    check.failed,
+    false,
+    `${bad.slice(0, 3).join('\n')}\n${fc.defaultReportMessage(check) ?? ''}`.slice(0, 3000),
+  )
   let guide = 0
   await fc.assert(
     fc.asyncProperty(guideEvent(USERS), async (event) => {
       guide++
       const known = bad.length
       try {
-        const events = await fromGuideEvent(event, { source: 'eventstream', receivedAt: Date.now(), openRings: async () => [] })
+        const events = await fromGuideEvent(event, {
+          source: 'eventstream',
+          receivedAt: Date.now(),
+          openRings: async () => [],
+        })
         for (const e of events) if (!wellFormed(e)) bad.push(JSON.stringify(e))
       } catch (err) {
         if (!(err instanceof MalformedEventError)) bad.push(`guide event threw ${String(err)}`)
@@ -88,14 +111,25 @@ test('arbitrary WebSocket messages on the live Notifications socket cost neither
   const faults = processFaults.seen
   processFaults.start()
   const before = h.gateway.source.status()
-  const messages = fc.sample(fc.oneof({ weight: 9, arbitrary: frameText([agent.userId, 'agent-b']) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 500 }).map((u) => Buffer.from(u)) }), fuzzRuns(2000))
+  const messages = fc.sample(
+    fc.oneof(
+      { weight: 9, arbitrary: frameText([agent.userId, 'agent-b']) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 500 }).map((u) => Buffer.from(u)) },
+    ),
+    fuzzRuns(2000),
+  )
   for (const [i, m] of messages.entries()) {
     h.world.genesys.sendRawFrame(m)
     if (i % 200 === 0) await new Promise((r) => setImmediate(r))
   }
   // Frames on one socket are handled in order: once this call rings, every message above was read.
   const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })
-  const forCall = (action: string): number => h.world.fcm.accepted.filter((m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId && (m.message.data as Record<string, string>).action === action).length
+  const forCall = (action: string): number =>
+    h.world.fcm.accepted.filter(
+      (m) =>
+        (m.message.data as Record<string, string>).genesys_conversation_id === conversationId &&
+        (m.message.data as Record<string, string>).action === action,
+    ).length
   const rang = await waitFor('the ring after the fuzzing', () => forCall('ring') === 1, 10_000).catch(() => false)
   h.world.genesys.answer(conversationId)
   const cancelled = await waitFor('its cancel', () => forCall('cancel_ring') === 1, 10_000).catch(() => false)

@@ -12,7 +12,14 @@ test("an agent's own token resolves to its Genesys user, cached by the token's h
   const w = await world()
   t.after(() => w.close())
   const clock = new FakeClock(Date.now())
-  const dir = new AgentDirectory({ apiUrl: w.sim.url, organization: { id: () => Promise.resolve(w.sim.orgId) }, dispatcher: w.dispatcher, clock, logger: silentLogger(), cacheTtlMs: 60_000 })
+  const dir = new AgentDirectory({
+    apiUrl: w.sim.url,
+    organization: { id: () => Promise.resolve(w.sim.orgId) },
+    dispatcher: w.dispatcher,
+    clock,
+    logger: silentLogger(),
+    cacheTtlMs: 60_000,
+  })
   const agent = w.sim.addAgent({ name: 'Ada Agent' })
   const [a, b] = await Promise.all([dir.resolve(agent.accessToken), dir.resolve(agent.accessToken)])
   assert.deepEqual(a, { userId: agent.userId, name: 'Ada Agent' })
@@ -30,7 +37,12 @@ test("an agent's own token resolves to its Genesys user, cached by the token's h
 test('a revoked or unknown agent token is rejected with GENESYS_TOKEN_REJECTED', async (t) => {
   const w = await world()
   t.after(() => w.close())
-  const dir = new AgentDirectory({ apiUrl: w.sim.url, organization: { id: () => Promise.resolve(w.sim.orgId) }, dispatcher: w.dispatcher, logger: silentLogger() })
+  const dir = new AgentDirectory({
+    apiUrl: w.sim.url,
+    organization: { id: () => Promise.resolve(w.sim.orgId) },
+    dispatcher: w.dispatcher,
+    logger: silentLogger(),
+  })
   const agent = w.sim.addAgent()
   w.sim.revokeToken(agent.accessToken)
   const rejected = (err: unknown): boolean => err instanceof AgentAuthError && err.code === 'GENESYS_TOKEN_REJECTED'
@@ -43,10 +55,18 @@ test('a revoked or unknown agent token is rejected with GENESYS_TOKEN_REJECTED',
 test('a Genesys outage is a GenesysApiError, not a rejected agent', async (t) => {
   const w = await world()
   t.after(() => w.close())
-  const dir = new AgentDirectory({ apiUrl: w.sim.url, organization: { id: () => Promise.resolve(w.sim.orgId) }, dispatcher: w.dispatcher, logger: silentLogger() })
+  const dir = new AgentDirectory({
+    apiUrl: w.sim.url,
+    organization: { id: () => Promise.resolve(w.sim.orgId) },
+    dispatcher: w.dispatcher,
+    logger: silentLogger(),
+  })
   const agent = w.sim.addAgent()
   w.sim.setDown(true)
-  await assert.rejects(dir.resolve(agent.accessToken), (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_503')
+  await assert.rejects(
+    dir.resolve(agent.accessToken),
+    (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_503',
+  )
   w.sim.setDown(false)
   assert.equal((await dir.resolve(agent.accessToken)).userId, agent.userId)
 })

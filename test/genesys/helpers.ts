@@ -19,7 +19,14 @@ export interface World {
 }
 
 export async function world(
-  o: { clock?: Clock; simClock?: Clock; tokenTtlS?: number; maxRetries?: number; heartbeatIntervalMs?: number; channelTtlMs?: number } = {},
+  o: {
+    clock?: Clock
+    simClock?: Clock
+    tokenTtlS?: number
+    maxRetries?: number
+    heartbeatIntervalMs?: number
+    channelTtlMs?: number
+  } = {},
 ): Promise<World> {
   const { caCert, key, cert } = await testPki()
   const sim = await startGenesysSim({
@@ -31,8 +38,20 @@ export async function world(
   const creds = sim.addClient(o.tokenTtlS !== undefined ? { tokenTtlS: o.tokenTtlS } : {})
   const dispatcher = createDispatcher(caCert)
   const logger = silentLogger()
-  const auth = new ClientCredentialsAuth({ loginUrl: sim.url, ...creds, dispatcher, logger, ...(o.clock && { clock: o.clock }) })
-  const rest = new GenesysRest({ apiUrl: sim.url, auth, dispatcher, logger, ...(o.maxRetries !== undefined && { maxRetries: o.maxRetries }) })
+  const auth = new ClientCredentialsAuth({
+    loginUrl: sim.url,
+    ...creds,
+    dispatcher,
+    logger,
+    ...(o.clock && { clock: o.clock }),
+  })
+  const rest = new GenesysRest({
+    apiUrl: sim.url,
+    auth,
+    dispatcher,
+    logger,
+    ...(o.maxRetries !== undefined && { maxRetries: o.maxRetries }),
+  })
   return {
     sim,
     ca: caCert,

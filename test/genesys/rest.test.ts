@@ -2,15 +2,27 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { performance } from 'node:perf_hooks'
 import { FakeClock } from '../../src/clock.js'
-import { ClientCredentialsAuth, GenesysApiError, GenesysRest, createDispatcher, genesysUrls } from '../../src/genesys/index.js'
+import {
+  ClientCredentialsAuth,
+  GenesysApiError,
+  GenesysRest,
+  createDispatcher,
+  genesysUrls,
+} from '../../src/genesys/index.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { requests, world } from './helpers.js'
 
 const QUEUE_ROUTE = 'GET /api/v2/routing/queues/{queueId}'
 
 test('genesysUrls builds the api and login hosts of a region', () => {
-  assert.deepEqual(genesysUrls('mypurecloud.ie'), { apiUrl: 'https://api.mypurecloud.ie', loginUrl: 'https://login.mypurecloud.ie' })
-  assert.deepEqual(genesysUrls('usw2.pure.cloud'), { apiUrl: 'https://api.usw2.pure.cloud', loginUrl: 'https://login.usw2.pure.cloud' })
+  assert.deepEqual(genesysUrls('mypurecloud.ie'), {
+    apiUrl: 'https://api.mypurecloud.ie',
+    loginUrl: 'https://login.mypurecloud.ie',
+  })
+  assert.deepEqual(genesysUrls('usw2.pure.cloud'), {
+    apiUrl: 'https://api.usw2.pure.cloud',
+    loginUrl: 'https://login.usw2.pure.cloud',
+  })
   assert.throws(() => genesysUrls('not a region'))
 })
 
@@ -34,8 +46,17 @@ test('the OAuth token is fetched once, shared by concurrent callers, and renewed
 test('wrong client credentials fail with GENESYS_HTTP_401', async (t) => {
   const w = await world()
   t.after(() => w.close())
-  const auth = new ClientCredentialsAuth({ loginUrl: w.sim.url, clientId: 'nobody', clientSecret: 'nothing', dispatcher: w.dispatcher, logger: silentLogger() })
-  await assert.rejects(auth.getToken(), (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_401')
+  const auth = new ClientCredentialsAuth({
+    loginUrl: w.sim.url,
+    clientId: 'nobody',
+    clientSecret: 'nothing',
+    dispatcher: w.dispatcher,
+    logger: silentLogger(),
+  })
+  await assert.rejects(
+    auth.getToken(),
+    (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_401',
+  )
 })
 
 test('429 waits for Retry-After, then succeeds', async (t) => {
@@ -59,7 +80,10 @@ test('401 on a revoked token renews the token and retries once', async (t) => {
   // A second 401 in a row is not retried again.
   w.sim.failNext({ pathPrefix: '/api/v2/routing/queues', status: 401, count: 5 })
   const before = requests(w.sim, QUEUE_ROUTE)
-  await assert.rejects(w.rest.getQueue(q.id), (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_401')
+  await assert.rejects(
+    w.rest.getQueue(q.id),
+    (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_401',
+  )
   assert.equal(requests(w.sim, QUEUE_ROUTE) - before, 2)
 })
 
@@ -68,7 +92,10 @@ test('5xx is retried a bounded number of times, then thrown with its status', as
   t.after(() => w.close())
   const q = w.sim.addQueue({ name: 'Ops' })
   w.sim.failNext({ pathPrefix: '/api/v2/routing/queues', status: 503, count: 3 })
-  await assert.rejects(w.rest.getQueue(q.id), (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_503' && err.status === 503)
+  await assert.rejects(
+    w.rest.getQueue(q.id),
+    (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_503' && err.status === 503,
+  )
   assert.equal(requests(w.sim, QUEUE_ROUTE), 3)
   w.sim.failNext({ pathPrefix: '/api/v2/routing/queues', status: 503, count: 1 })
   assert.equal((await w.rest.getQueue(q.id)).name, 'Ops')
@@ -77,13 +104,31 @@ test('5xx is retried a bounded number of times, then thrown with its status', as
 test('an unreachable Genesys is GENESYS_UNREACHABLE, and 404 is not retried', async (t) => {
   const w = await world({ maxRetries: 1 })
   t.after(() => w.close())
-  await assert.rejects(w.rest.getConversation('does-not-exist'), (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_404')
+  await assert.rejects(
+    w.rest.getConversation('does-not-exist'),
+    (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_HTTP_404',
+  )
   assert.equal(requests(w.sim, 'GET /api/v2/conversations/{conversationId}'), 1)
   const dispatcher = createDispatcher(w.ca)
   t.after(() => dispatcher.close())
-  const auth = new ClientCredentialsAuth({ loginUrl: 'https://127.0.0.1:1', clientId: 'a', clientSecret: 'b', dispatcher, logger: silentLogger() })
-  const rest = new GenesysRest({ apiUrl: 'https://127.0.0.1:1', auth, dispatcher, logger: silentLogger(), maxRetries: 1 })
-  await assert.rejects(rest.getQueue('q'), (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_UNREACHABLE' && err.status === 0)
+  const auth = new ClientCredentialsAuth({
+    loginUrl: 'https://127.0.0.1:1',
+    clientId: 'a',
+    clientSecret: 'b',
+    dispatcher,
+    logger: silentLogger(),
+  })
+  const rest = new GenesysRest({
+    apiUrl: 'https://127.0.0.1:1',
+    auth,
+    dispatcher,
+    logger: silentLogger(),
+    maxRetries: 1,
+  })
+  await assert.rejects(
+    rest.getQueue('q'),
+    (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_UNREACHABLE' && err.status === 0,
+  )
 })
 
 test('a server whose certificate is not trusted is refused', async (t) => {
@@ -91,8 +136,16 @@ test('a server whose certificate is not trusted is refused', async (t) => {
   t.after(() => w.close())
   const untrusted = createDispatcher()
   t.after(() => untrusted.close())
-  const auth = new ClientCredentialsAuth({ loginUrl: w.sim.url, ...w.sim.addClient(), dispatcher: untrusted, logger: silentLogger() })
-  await assert.rejects(auth.getToken(), (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_UNREACHABLE')
+  const auth = new ClientCredentialsAuth({
+    loginUrl: w.sim.url,
+    ...w.sim.addClient(),
+    dispatcher: untrusted,
+    logger: silentLogger(),
+  })
+  await assert.rejects(
+    auth.getToken(),
+    (err: unknown) => err instanceof GenesysApiError && err.code === 'GENESYS_UNREACHABLE',
+  )
 })
 
 test('channels, subscriptions and presence use the real Genesys paths', async (t) => {
@@ -104,10 +157,13 @@ test('channels, subscriptions and presence use the real Genesys paths', async (t
   assert.ok(Date.parse(channel.expires) > Date.now())
   await w.rest.subscribe(channel.id, [`v2.users.${agent.userId}.conversations`], 'replace')
   await w.rest.subscribe(channel.id, [`v2.users.${agent.userId}.presence`], 'add')
-  assert.deepEqual(w.sim.channels().find((c) => c.id === channel.id)?.topics.sort(), [
-    `v2.users.${agent.userId}.conversations`,
-    `v2.users.${agent.userId}.presence`,
-  ])
+  assert.deepEqual(
+    w.sim
+      .channels()
+      .find((c) => c.id === channel.id)
+      ?.topics.sort(),
+    [`v2.users.${agent.userId}.conversations`, `v2.users.${agent.userId}.presence`],
+  )
   w.sim.setPresence(agent.userId, 'On Queue')
   const presence = await w.rest.getPresence(agent.userId)
   assert.match(presence.systemPresence.toLowerCase().replace(/[\s_]/g, ''), /^onqueue$/)

@@ -73,7 +73,13 @@ describe('APNs provider connections', () => {
     await world.sandbox.close()
     const result = await pending
     assert.equal(result.kind, 'retry')
-    const reborn = await startApnsSandbox({ port, tls: world.pki, keys: [world.key], topics: [BUNDLE], clock: world.clock })
+    const reborn = await startApnsSandbox({
+      port,
+      tls: world.pki,
+      keys: [world.key],
+      topics: [BUNDLE],
+      clock: world.clock,
+    })
     try {
       assert.equal((await apns.send(alertMessage())).kind, 'delivered')
       assert.equal(reborn.accepted.length, 1)

@@ -16,7 +16,12 @@ test('an unknown 4xx reason fails without retry; an unknown 5xx retries', () => 
 })
 
 test('a 403 with no body is still a configuration error', () => {
-  assert.deepEqual(classifyApnsAnswer(answer(403), NOW), { kind: 'failed', reason: '403 no reason: authentication error', status: 403, config: true })
+  assert.deepEqual(classifyApnsAnswer(answer(403), NOW), {
+    kind: 'failed',
+    reason: '403 no reason: authentication error',
+    status: 403,
+    config: true,
+  })
 })
 
 test('410 with no parsable body is still an invalid token', () => {

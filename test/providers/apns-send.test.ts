@@ -40,16 +40,54 @@ describe('APNs provider sends what Apple expects', () => {
     assert.equal(seen?.headers['apns-collapse-id'], undefined)
   })
 
-  const failures: Array<[string, { status: number; reason: string; timestamp?: number; retryAfterS?: number }, Partial<SendResult> & { kind: SendResult['kind'] }]> = [
-    ['410 Unregistered → invalid-token with its timestamp', { status: 410, reason: 'Unregistered', timestamp: 1_766_000_000_000 }, { kind: 'invalid-token', status: 410, timestamp: 1_766_000_000_000 }],
-    ['410 ExpiredToken → invalid-token', { status: 410, reason: 'ExpiredToken', timestamp: 1_766_000_000_001 }, { kind: 'invalid-token', timestamp: 1_766_000_000_001 }],
-    ['400 BadDeviceToken → invalid-token', { status: 400, reason: 'BadDeviceToken' }, { kind: 'invalid-token', status: 400 }],
-    ['400 DeviceTokenNotForTopic → invalid-token', { status: 400, reason: 'DeviceTokenNotForTopic' }, { kind: 'invalid-token', status: 400 }],
-    ['400 TopicDisallowed → failed config', { status: 400, reason: 'TopicDisallowed' }, { kind: 'failed', config: true }],
-    ['403 InvalidProviderToken → failed config', { status: 403, reason: 'InvalidProviderToken' }, { kind: 'failed', config: true }],
-    ['429 TooManyRequests → retry after Retry-After', { status: 429, reason: 'TooManyRequests', retryAfterS: 30 }, { kind: 'retry', status: 429, retryAfterMs: 30_000 }],
+  const failures: Array<
+    [
+      string,
+      { status: number; reason: string; timestamp?: number; retryAfterS?: number },
+      Partial<SendResult> & { kind: SendResult['kind'] },
+    ]
+  > = [
+    [
+      '410 Unregistered → invalid-token with its timestamp',
+      { status: 410, reason: 'Unregistered', timestamp: 1_766_000_000_000 },
+      { kind: 'invalid-token', status: 410, timestamp: 1_766_000_000_000 },
+    ],
+    [
+      '410 ExpiredToken → invalid-token',
+      { status: 410, reason: 'ExpiredToken', timestamp: 1_766_000_000_001 },
+      { kind: 'invalid-token', timestamp: 1_766_000_000_001 },
+    ],
+    [
+      '400 BadDeviceToken → invalid-token',
+      { status: 400, reason: 'BadDeviceToken' },
+      { kind: 'invalid-token', status: 400 },
+    ],
+    [
+      '400 DeviceTokenNotForTopic → invalid-token',
+      { status: 400, reason: 'DeviceTokenNotForTopic' },
+      { kind: 'invalid-token', status: 400 },
+    ],
+    [
+      '400 TopicDisallowed → failed config',
+      { status: 400, reason: 'TopicDisallowed' },
+      { kind: 'failed', config: true },
+    ],
+    [
+      '403 InvalidProviderToken → failed config',
+      { status: 403, reason: 'InvalidProviderToken' },
+      { kind: 'failed', config: true },
+    ],
+    [
+      '429 TooManyRequests → retry after Retry-After',
+      { status: 429, reason: 'TooManyRequests', retryAfterS: 30 },
+      { kind: 'retry', status: 429, retryAfterMs: 30_000 },
+    ],
     ['500 InternalServerError → retry', { status: 500, reason: 'InternalServerError' }, { kind: 'retry', status: 500 }],
-    ['503 ServiceUnavailable → retry', { status: 503, reason: 'ServiceUnavailable', retryAfterS: 2 }, { kind: 'retry', retryAfterMs: 2000 }],
+    [
+      '503 ServiceUnavailable → retry',
+      { status: 503, reason: 'ServiceUnavailable', retryAfterS: 2 },
+      { kind: 'retry', retryAfterMs: 2000 },
+    ],
     ['400 BadPriority → failed, not config', { status: 400, reason: 'BadPriority' }, { kind: 'failed', status: 400 }],
   ]
   for (const [name, failure, expected] of failures) {
@@ -100,7 +138,10 @@ describe('APNs provider sends what Apple expects', () => {
 
   test('a VoIP payload may use up to 5120 bytes but not more', async () => {
     const base = JSON.stringify({ aps: {}, pad: '' }).length
-    assert.equal((await apns.send(voipMessage({ payload: { aps: {}, pad: 'p'.repeat(5120 - base) } }))).kind, 'delivered')
+    assert.equal(
+      (await apns.send(voipMessage({ payload: { aps: {}, pad: 'p'.repeat(5120 - base) } }))).kind,
+      'delivered',
+    )
     assert.equal((await apns.send(voipMessage({ payload: { aps: {}, pad: 'p'.repeat(5121 - base) } }))).kind, 'failed')
   })
 

@@ -20,7 +20,9 @@ describe('APNs provider token', () => {
 
   test('1,000 pushes share ONE provider token', async () => {
     const apns = world.provider()
-    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => apns.send(i % 2 ? alertMessage() : voipMessage())))
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => apns.send(i % 2 ? alertMessage() : voipMessage())),
+    )
     assert.equal(results.filter((r) => r.kind === 'delivered').length, 1000)
     assert.equal(world.sandbox.accepted.length, 1000)
     assert.equal(distinctJwts(world).size, 1)

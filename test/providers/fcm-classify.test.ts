@@ -27,30 +27,73 @@ describe('FCM answers are classified per "FCM error codes"', () => {
         cb()
       },
     })
-    fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: createLogger({ level: 'debug' }, sink) })
+    fcm = createFcmProvider({
+      serviceAccount: w.account,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      logger: createLogger({ level: 'debug' }, sink),
+    })
   })
   after(async () => {
     await fcm.close()
     await w.close()
   })
 
-  const cases: Array<{ name: string; fail: Parameters<FcmWorld['sandbox']['failToken']>[1]; expect: Record<string, unknown> }> = [
-    { name: '404 UNREGISTERED deletes the token', fail: { status: 404, errorCode: 'UNREGISTERED' }, expect: { kind: 'invalid-token', status: 404 } },
-    { name: '400 INVALID_ARGUMENT about the token deletes it', fail: { status: 400, errorCode: 'INVALID_ARGUMENT' }, expect: { kind: 'invalid-token', status: 400 } },
-    { name: '403 SENDER_ID_MISMATCH deletes the token', fail: { status: 403, errorCode: 'SENDER_ID_MISMATCH' }, expect: { kind: 'invalid-token', status: 403 } },
-    { name: '401 THIRD_PARTY_AUTH_ERROR is a configuration failure that keeps the token', fail: { status: 401, errorCode: 'THIRD_PARTY_AUTH_ERROR' }, expect: { kind: 'failed', status: 401, config: true } },
-    { name: '429 QUOTA_EXCEEDED without Retry-After backs off a minute', fail: { status: 429, errorCode: 'QUOTA_EXCEEDED' }, expect: { kind: 'retry', status: 429, retryAfterMs: 60_000 } },
-    { name: '429 QUOTA_EXCEEDED honours Retry-After', fail: { status: 429, errorCode: 'QUOTA_EXCEEDED', retryAfterS: 120 }, expect: { kind: 'retry', status: 429, retryAfterMs: 120_000 } },
-    { name: '503 UNAVAILABLE honours Retry-After', fail: { status: 503, errorCode: 'UNAVAILABLE', retryAfterS: 7 }, expect: { kind: 'retry', status: 503, retryAfterMs: 7_000 } },
-    { name: '500 INTERNAL is worth a retry', fail: { status: 500, errorCode: 'INTERNAL' }, expect: { kind: 'retry', status: 500 } },
+  const cases: Array<{
+    name: string
+    fail: Parameters<FcmWorld['sandbox']['failToken']>[1]
+    expect: Record<string, unknown>
+  }> = [
+    {
+      name: '404 UNREGISTERED deletes the token',
+      fail: { status: 404, errorCode: 'UNREGISTERED' },
+      expect: { kind: 'invalid-token', status: 404 },
+    },
+    {
+      name: '400 INVALID_ARGUMENT about the token deletes it',
+      fail: { status: 400, errorCode: 'INVALID_ARGUMENT' },
+      expect: { kind: 'invalid-token', status: 400 },
+    },
+    {
+      name: '403 SENDER_ID_MISMATCH deletes the token',
+      fail: { status: 403, errorCode: 'SENDER_ID_MISMATCH' },
+      expect: { kind: 'invalid-token', status: 403 },
+    },
+    {
+      name: '401 THIRD_PARTY_AUTH_ERROR is a configuration failure that keeps the token',
+      fail: { status: 401, errorCode: 'THIRD_PARTY_AUTH_ERROR' },
+      expect: { kind: 'failed', status: 401, config: true },
+    },
+    {
+      name: '429 QUOTA_EXCEEDED without Retry-After backs off a minute',
+      fail: { status: 429, errorCode: 'QUOTA_EXCEEDED' },
+      expect: { kind: 'retry', status: 429, retryAfterMs: 60_000 },
+    },
+    {
+      name: '429 QUOTA_EXCEEDED honours Retry-After',
+      fail: { status: 429, errorCode: 'QUOTA_EXCEEDED', retryAfterS: 120 },
+      expect: { kind: 'retry', status: 429, retryAfterMs: 120_000 },
+    },
+    {
+      name: '503 UNAVAILABLE honours Retry-After',
+      fail: { status: 503, errorCode: 'UNAVAILABLE', retryAfterS: 7 },
+      expect: { kind: 'retry', status: 503, retryAfterMs: 7_000 },
+    },
+    {
+      name: '500 INTERNAL is worth a retry',
+      fail: { status: 500, errorCode: 'INTERNAL' },
+      expect: { kind: 'retry', status: 500 },
+    },
   ]
   for (const [i, c] of cases.entries()) {
     test(c.name, async () => {
       const token = `${TOKEN}-${i}`
       w.sandbox.failToken(token, { ...c.fail, times: 1 })
       const result = await fcm.send(ring(token))
-      for (const [k, v] of Object.entries(c.expect)) assert.equal((result as Record<string, unknown>)[k], v, `${k} in ${JSON.stringify(result)}`)
-      if (c.expect.kind === 'retry' && c.expect.retryAfterMs === undefined) assert.equal('retryAfterMs' in result, false)
+      for (const [k, v] of Object.entries(c.expect))
+        assert.equal((result as Record<string, unknown>)[k], v, `${k} in ${JSON.stringify(result)}`)
+      if (c.expect.kind === 'retry' && c.expect.retryAfterMs === undefined)
+        assert.equal('retryAfterMs' in result, false)
       assert.equal((await fcm.send(ring(token))).kind, 'delivered', 'the failure was injected once')
     })
   }
@@ -64,17 +107,30 @@ describe('FCM answers are classified per "FCM error codes"', () => {
   })
 
   test('403 PERMISSION_DENIED for a project the key may not send for is a configuration failure', async () => {
-    const other = createFcmProvider({ serviceAccount: { ...w.account, project_id: 'not-mine' }, url: w.sandbox.url, ca: w.pki.caCert, logger: createLogger({ level: 'silent' }) })
+    const other = createFcmProvider({
+      serviceAccount: { ...w.account, project_id: 'not-mine' },
+      url: w.sandbox.url,
+      ca: w.pki.caCert,
+      logger: createLogger({ level: 'silent' }),
+    })
     try {
       const result = await other.send(ring(TOKEN))
-      assert.deepEqual({ kind: result.kind, config: result.kind === 'failed' && result.config }, { kind: 'failed', config: true })
+      assert.deepEqual(
+        { kind: result.kind, config: result.kind === 'failed' && result.config },
+        { kind: 'failed', config: true },
+      )
     } finally {
       await other.close()
     }
   })
 
   test('an unreachable FCM is worth a retry', async () => {
-    const gone = createFcmProvider({ serviceAccount: w.account, url: 'https://127.0.0.1:9', ca: w.pki.caCert, logger: createLogger({ level: 'silent' }) })
+    const gone = createFcmProvider({
+      serviceAccount: w.account,
+      url: 'https://127.0.0.1:9',
+      ca: w.pki.caCert,
+      logger: createLogger({ level: 'silent' }),
+    })
     try {
       assert.equal((await gone.send(ring(TOKEN))).kind, 'retry')
     } finally {
@@ -90,13 +146,23 @@ describe('FCM answers are classified per "FCM error codes"', () => {
     assert.doesNotMatch(logs, /PRIVATE KEY/)
   })
 
-  test('Google\'s documented error bodies classify as the table says', () => {
+  test("Google's documented error bodies classify as the table says", () => {
     const payload = {
       error: {
         code: 400,
         message: "Invalid value at 'message.data[0].value' (TYPE_STRING), 12",
         status: 'INVALID_ARGUMENT',
-        details: [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field: 'message.data[0].value', description: "Invalid value at 'message.data[0].value' (TYPE_STRING), 12" }] }],
+        details: [
+          {
+            '@type': 'type.googleapis.com/google.rpc.BadRequest',
+            fieldViolations: [
+              {
+                field: 'message.data[0].value',
+                description: "Invalid value at 'message.data[0].value' (TYPE_STRING), 12",
+              },
+            ],
+          },
+        ],
       },
     }
     const badToken = {
@@ -108,12 +174,28 @@ describe('FCM answers are classified per "FCM error codes"', () => {
       },
     }
     const unregistered = {
-      error: { code: 404, message: 'Requested entity was not found.', status: 'NOT_FOUND', details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode: 'UNREGISTERED' }] },
+      error: {
+        code: 404,
+        message: 'Requested entity was not found.',
+        status: 'NOT_FOUND',
+        details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode: 'UNREGISTERED' }],
+      },
     }
     assert.equal((classifyFcmAnswer(400, payload, undefined) as { kind: string }).kind, 'failed')
     assert.equal((classifyFcmAnswer(400, badToken, undefined) as { kind: string }).kind, 'invalid-token')
     assert.equal((classifyFcmAnswer(404, unregistered, undefined) as { kind: string }).kind, 'invalid-token')
-    assert.equal(classifyFcmAnswer(401, { error: { code: 401, status: 'UNAUTHENTICATED', message: 'Request had invalid authentication credentials.' } }, undefined), 'reauth')
-    assert.deepEqual(classifyFcmAnswer(502, '<html>bad gateway</html>', undefined), { kind: 'retry', reason: 'HTTP 502', status: 502 })
+    assert.equal(
+      classifyFcmAnswer(
+        401,
+        { error: { code: 401, status: 'UNAUTHENTICATED', message: 'Request had invalid authentication credentials.' } },
+        undefined,
+      ),
+      'reauth',
+    )
+    assert.deepEqual(classifyFcmAnswer(502, '<html>bad gateway</html>', undefined), {
+      kind: 'retry',
+      reason: 'HTTP 502',
+      status: 502,
+    })
   })
 })

@@ -28,7 +28,10 @@ describe('FCM provider sends through the sandbox', () => {
     ;[key, pki] = await Promise.all([generateAccount('ring-test'), createTestPki()])
   })
 
-  async function world(t: { after: (fn: () => Promise<void>) => void }, opts: Parameters<typeof startWorld>[2] = {}): Promise<FcmWorld> {
+  async function world(
+    t: { after: (fn: () => Promise<void>) => void },
+    opts: Parameters<typeof startWorld>[2] = {},
+  ): Promise<FcmWorld> {
     const w = await startWorld(key, pki, opts)
     t.after(() => w.close())
     return w
@@ -36,7 +39,12 @@ describe('FCM provider sends through the sandbox', () => {
 
   test('a data-only HIGH priority ring is accepted by FCM and reported delivered with its name', async (t) => {
     const w = await world(t)
-    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger() })
+    const fcm = createFcmProvider({
+      serviceAccount: w.account,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      logger: silentLogger(),
+    })
     t.after(() => fcm.close())
     const result = await fcm.send(ring())
     assert.equal(result.kind, 'delivered')
@@ -50,7 +58,13 @@ describe('FCM provider sends through the sandbox', () => {
   test('500 concurrent sends share one access token; it is renewed five minutes before expiry', async (t) => {
     const clock = new FakeClock(Date.now())
     const w = await world(t, { clock })
-    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, clock, logger: silentLogger() })
+    const fcm = createFcmProvider({
+      serviceAccount: w.account,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      clock,
+      logger: silentLogger(),
+    })
     t.after(() => fcm.close())
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => fcm.send(ring(`${TOKEN}-${i}`, `c-${i}`))))
     assert.equal(results.filter((r) => r.kind === 'delivered').length, 500)
@@ -69,7 +83,12 @@ describe('FCM provider sends through the sandbox', () => {
 
   test('a 401 for a revoked access token gets a new token and the send goes through once more', async (t) => {
     const w = await world(t)
-    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger() })
+    const fcm = createFcmProvider({
+      serviceAccount: w.account,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      logger: silentLogger(),
+    })
     t.after(() => fcm.close())
     assert.equal((await fcm.send(ring())).kind, 'delivered')
     w.sandbox.revokeAccessTokens()
@@ -82,7 +101,12 @@ describe('FCM provider sends through the sandbox', () => {
 
   test('401 UNAUTHENTICATED again after a renewal is a configuration failure that keeps the token', async (t) => {
     const w = await world(t)
-    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger() })
+    const fcm = createFcmProvider({
+      serviceAccount: w.account,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      logger: silentLogger(),
+    })
     t.after(() => fcm.close())
     w.sandbox.failNext(2, { status: 401, errorCode: 'UNAUTHENTICATED' })
     const result = await fcm.send(ring())
@@ -95,7 +119,13 @@ describe('FCM provider sends through the sandbox', () => {
     const clock = new FakeClock(Date.now())
     const w = await world(t, { clock })
     const stranger = { ...w.account, client_email: 'revoked@ring-test.iam.gserviceaccount.com' }
-    const fcm = createFcmProvider({ serviceAccount: stranger, url: w.sandbox.url, ca: pki.caCert, clock, logger: silentLogger() })
+    const fcm = createFcmProvider({
+      serviceAccount: stranger,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      clock,
+      logger: silentLogger(),
+    })
     t.after(() => fcm.close())
     const first = await fcm.send(ring())
     assert.deepEqual([first.kind, first.kind === 'failed' && first.config], ['failed', true])
@@ -109,7 +139,13 @@ describe('FCM provider sends through the sandbox', () => {
 
   test('sends multiplex over one HTTP/2 connection instead of waiting for each other', async (t) => {
     const w = await world(t, { responseDelayMs: 200 })
-    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger(), sessions: 1 })
+    const fcm = createFcmProvider({
+      serviceAccount: w.account,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      logger: silentLogger(),
+      sessions: 1,
+    })
     t.after(() => fcm.close())
     await fcm.send(ring())
     const started = Date.now()
@@ -120,7 +156,12 @@ describe('FCM provider sends through the sandbox', () => {
 
   test('an aborted signal stops the request in flight and a pre-aborted one sends nothing', async (t) => {
     const w = await world(t, { responseDelayMs: 5_000 })
-    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger() })
+    const fcm = createFcmProvider({
+      serviceAccount: w.account,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      logger: silentLogger(),
+    })
     t.after(() => fcm.close())
     const started = Date.now()
     const result = await fcm.send(ring(), AbortSignal.timeout(100))
@@ -139,10 +180,15 @@ describe('FCM provider sends through the sandbox', () => {
 
   test('no answer within requestTimeoutMs is worth a retry', async (t) => {
     const w = await world(t, { responseDelayMs: 5_000 })
-    const fcm = createFcmProvider({ serviceAccount: w.account, url: w.sandbox.url, ca: pki.caCert, logger: silentLogger(), requestTimeoutMs: 150 })
+    const fcm = createFcmProvider({
+      serviceAccount: w.account,
+      url: w.sandbox.url,
+      ca: pki.caCert,
+      logger: silentLogger(),
+      requestTimeoutMs: 150,
+    })
     t.after(() => fcm.close())
     const result = await fcm.send(ring())
     assert.equal(result.kind, 'retry', JSON.stringify(result))
   })
 })
-

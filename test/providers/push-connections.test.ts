@@ -37,7 +37,13 @@ describe('push connections against hostile and failing servers', () => {
       const pki = await createTestPki()
       const server = await startHostileH2(pki, hostility)
       const key = await generateApnsKey()
-      const apns = createApnsProvider({ key, url: server.url, ca: pki.caCert, logger: silentLogger(), requestTimeoutMs: 10_000 })
+      const apns = createApnsProvider({
+        key,
+        url: server.url,
+        ca: pki.caCert,
+        logger: silentLogger(),
+        requestTimeoutMs: 10_000,
+      })
       try {
         const before = process.memoryUsage()
         let peak = before.rss
@@ -76,7 +82,10 @@ describe('push connections against hostile and failing servers', () => {
   test('GOAWAY with debug data: the reason is logged, the streams above the last id are re-sent once on a new connection', async () => {
     world = await apnsWorld({ responseDelayMs: 300 })
     const lines: string[] = []
-    const logger = createLogger({ level: 'info' }, { write: (s: string) => void lines.push(...s.split('\n').filter(Boolean)) })
+    const logger = createLogger(
+      { level: 'info' },
+      { write: (s: string) => void lines.push(...s.split('\n').filter(Boolean)) },
+    )
     const apns = world.provider({ logger })
     assert.equal((await apns.send(alertMessage())).kind, 'delivered')
     world.sandbox.resetStats()
@@ -98,7 +107,9 @@ describe('push connections against hostile and failing servers', () => {
     )
     assert.equal(world.sandbox.received, 16, 'the six streams above the last id were sent again, once each')
     assert.equal(world.sandbox.connections(), 1, 'on one new connection')
-    const goaway = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => typeof l.msg === 'string' && l.msg.includes('GOAWAY'))
+    const goaway = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => typeof l.msg === 'string' && l.msg.includes('GOAWAY'))
     assert.equal(goaway?.reason, 'IdleTimeout', 'the debug data reason is logged')
     assert.equal(goaway?.lastStreamId !== undefined, true)
   })

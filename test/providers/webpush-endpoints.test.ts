@@ -11,7 +11,10 @@ const policy = new WebPushEndpointPolicy({ allowedHosts: [...DEFAULT_WEBPUSH_HOS
 const accepted: Array<[string, string]> = [
   ['https://fcm.googleapis.com/fcm/send/abc:APA91b', 'https://fcm.googleapis.com/fcm/send/abc:APA91b'],
   ['https://FCM.GoogleAPIs.com:443/fcm/send/abc#frag', 'https://fcm.googleapis.com/fcm/send/abc'],
-  ['https://updates.push.services.mozilla.com/wpush/v2/gAAAAA', 'https://updates.push.services.mozilla.com/wpush/v2/gAAAAA'],
+  [
+    'https://updates.push.services.mozilla.com/wpush/v2/gAAAAA',
+    'https://updates.push.services.mozilla.com/wpush/v2/gAAAAA',
+  ],
   ['https://web.push.apple.com/QGx', 'https://web.push.apple.com/QGx'],
   ['https://wns2-par02p.notify.windows.com/w/?token=BQYAAA', 'https://wns2-par02p.notify.windows.com/w/?token=BQYAAA'],
   ['https://push.example.com:8443/p/1', 'https://push.example.com:8443/p/1'],
@@ -55,15 +58,47 @@ for (const [endpoint, reason] of refused) {
 }
 
 test('non-public address ranges: loopback, RFC 1918, link-local, CGNAT, unique-local, multicast, mapped IPv4', () => {
-  for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '100.127.255.255', '0.0.0.0', '224.0.0.1', '255.255.255.255', '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '64:ff9b::10.0.0.1']) {
+  for (const address of [
+    '127.0.0.1',
+    '10.1.2.3',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '100.127.255.255',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    '::1',
+    '::',
+    'fc00::1',
+    'fd12:3456::1',
+    'fe80::1',
+    'ff02::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:a9fe:a9fe',
+    '64:ff9b::10.0.0.1',
+  ]) {
     assert.equal(isNonPublicAddress(address), true, address)
   }
-  for (const address of ['142.250.74.10', '172.32.0.1', '100.128.0.1', '8.8.8.8', '2a00:1450:4007:80e::200a', '::ffff:8.8.8.8']) {
+  for (const address of [
+    '142.250.74.10',
+    '172.32.0.1',
+    '100.128.0.1',
+    '8.8.8.8',
+    '2a00:1450:4007:80e::200a',
+    '::ffff:8.8.8.8',
+  ]) {
     assert.equal(isNonPublicAddress(address), false, address)
   }
 })
 
-function lookupAll(p: WebPushEndpointPolicy, host: string): Promise<{ err: NodeJS.ErrnoException | null; addresses: string | LookupAddress[] }> {
+function lookupAll(
+  p: WebPushEndpointPolicy,
+  host: string,
+): Promise<{ err: NodeJS.ErrnoException | null; addresses: string | LookupAddress[] }> {
   return new Promise((resolve) => p.lookup(host, { all: true }, (err, addresses) => resolve({ err, addresses })))
 }
 
@@ -73,17 +108,42 @@ test('at connect time a host resolving to loopback is refused; the sandbox host:
   const sandbox = new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: ['localhost:9443'] })
   assert.equal(sandbox.isSandbox('localhost', 9443), true)
   assert.equal(sandbox.isSandbox('localhost', 9444), false)
-  assert.equal((await lookupAll(sandbox, 'localhost')).err?.code, 'ERR_WEBPUSH_PRIVATE_ADDRESS', 'the lookup itself makes no exception')
+  assert.equal(
+    (await lookupAll(sandbox, 'localhost')).err?.code,
+    'ERR_WEBPUSH_PRIVATE_ADDRESS',
+    'the lookup itself makes no exception',
+  )
   assert.equal(sandbox.check('https://localhost:9443/push/1').ok, true)
   assert.equal(sandbox.check('https://localhost:9444/push/1').ok, false, 'only the sandbox port')
 })
 
 test('WEBPUSH_ALLOWED_HOSTS replaces the list, or extends it with "default"; IP addresses and bad names are refused', () => {
-  const base = { GENESYS_API_URL: 'https://api.example.com', GENESYS_LOGIN_URL: 'https://login.example.com', GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 'secret', WEBPUSH_VAPID_PUBLIC_KEY: 'B'.repeat(87), WEBPUSH_VAPID_PRIVATE_KEY: 'a'.repeat(43), WEBPUSH_SUBJECT: 'mailto:ops@example.com' }
+  const base = {
+    GENESYS_API_URL: 'https://api.example.com',
+    GENESYS_LOGIN_URL: 'https://login.example.com',
+    GENESYS_CLIENT_ID: 'id',
+    GENESYS_CLIENT_SECRET: 'secret',
+    WEBPUSH_VAPID_PUBLIC_KEY: 'B'.repeat(87),
+    WEBPUSH_VAPID_PRIVATE_KEY: 'a'.repeat(43),
+    WEBPUSH_SUBJECT: 'mailto:ops@example.com',
+  }
   assert.deepEqual(loadConfig(base).webpush?.allowedHosts, DEFAULT_WEBPUSH_HOSTS)
-  assert.deepEqual(loadConfig({ ...base, WEBPUSH_ALLOWED_HOSTS: 'push.example.com' }).webpush?.allowedHosts, ['push.example.com'])
-  assert.deepEqual(loadConfig({ ...base, WEBPUSH_ALLOWED_HOSTS: 'default,Push.Example.com:8443' }).webpush?.allowedHosts, [...DEFAULT_WEBPUSH_HOSTS, 'push.example.com:8443'])
-  for (const bad of ['10.0.0.1', '127.0.0.1:443', 'https://push.example.com', 'push.example.com/path', 'push.example.com:70000', 'user@push.example.com', '']) {
+  assert.deepEqual(loadConfig({ ...base, WEBPUSH_ALLOWED_HOSTS: 'push.example.com' }).webpush?.allowedHosts, [
+    'push.example.com',
+  ])
+  assert.deepEqual(
+    loadConfig({ ...base, WEBPUSH_ALLOWED_HOSTS: 'default,Push.Example.com:8443' }).webpush?.allowedHosts,
+    [...DEFAULT_WEBPUSH_HOSTS, 'push.example.com:8443'],
+  )
+  for (const bad of [
+    '10.0.0.1',
+    '127.0.0.1:443',
+    'https://push.example.com',
+    'push.example.com/path',
+    'push.example.com:70000',
+    'user@push.example.com',
+    '',
+  ]) {
     if (bad === '') continue
     assert.throws(() => loadConfig({ ...base, WEBPUSH_ALLOWED_HOSTS: bad }), /WEBPUSH_ALLOWED_HOSTS/, bad)
   }

@@ -20,7 +20,13 @@ const vapid = { ...webpush.generateVAPIDKeys(), subject: 'mailto:ops@example.com
 before(async () => {
   pki = await createTestPki()
   sandbox = await startWebPushSandbox({ tls: { key: pki.key, cert: pki.cert }, clock })
-  provider = createWebPushProvider({ vapid, ca: pki.caCert, clock, logger: silentLogger(), endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [new URL(sandbox.url).host] }) })
+  provider = createWebPushProvider({
+    vapid,
+    ca: pki.caCert,
+    clock,
+    logger: silentLogger(),
+    endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [new URL(sandbox.url).host] }),
+  })
 })
 after(async () => {
   await provider.close()

@@ -13,15 +13,55 @@ import { createMemoryStore } from '../../src/store/memory.js'
 import { createRedisStore } from '../../src/store/redis.js'
 import type { Store } from '../../src/store/store.js'
 
-const iphoneVoip: Device = { userId: 'agent-1', platform: 'ios', token: 'aa'.repeat(32), pushType: 'voip', environment: 'sandbox', deviceId: 'iphone-1', registeredAt: 1 }
-const iphoneAlert: Device = { userId: 'agent-1', platform: 'ios', token: 'bb'.repeat(32), pushType: 'alert', environment: 'sandbox', deviceId: 'iphone-1', registeredAt: 1 }
-const android: Device = { userId: 'agent-1', platform: 'android', token: 'fcm-token-android-000000000000', deviceId: 'pixel-1', registeredAt: 1 }
-const otherAgents: Device = { userId: 'agent-2', platform: 'android', token: 'fcm-token-agent-two-0000000000', registeredAt: 1 }
+const iphoneVoip: Device = {
+  userId: 'agent-1',
+  platform: 'ios',
+  token: 'aa'.repeat(32),
+  pushType: 'voip',
+  environment: 'sandbox',
+  deviceId: 'iphone-1',
+  registeredAt: 1,
+}
+const iphoneAlert: Device = {
+  userId: 'agent-1',
+  platform: 'ios',
+  token: 'bb'.repeat(32),
+  pushType: 'alert',
+  environment: 'sandbox',
+  deviceId: 'iphone-1',
+  registeredAt: 1,
+}
+const android: Device = {
+  userId: 'agent-1',
+  platform: 'android',
+  token: 'fcm-token-android-000000000000',
+  deviceId: 'pixel-1',
+  registeredAt: 1,
+}
+const otherAgents: Device = {
+  userId: 'agent-2',
+  platform: 'android',
+  token: 'fcm-token-agent-two-0000000000',
+  registeredAt: 1,
+}
 
-function world(store: Store = createMemoryStore({ clock: new FakeClock() }), clock = new FakeClock(), unreachableAfter = 3) {
+function world(
+  store: Store = createMemoryStore({ clock: new FakeClock() }),
+  clock = new FakeClock(),
+  unreachableAfter = 3,
+) {
   const changes: ReachChange[] = []
   const receipts: Array<{ action: string; latencyMs?: number }> = []
-  const tracker = new ReachTracker({ store, clock, logger: silentLogger(), unreachableAfter, ttlMs: 3_600_000, deliveryTtlMs: 600_000, onChange: (c) => changes.push(c), onReceipt: (r) => receipts.push(r) })
+  const tracker = new ReachTracker({
+    store,
+    clock,
+    logger: silentLogger(),
+    unreachableAfter,
+    ttlMs: 3_600_000,
+    deliveryTtlMs: 600_000,
+    onChange: (c) => changes.push(c),
+    onReceipt: (r) => receipts.push(r),
+  })
   return { store, clock, tracker, changes, receipts }
 }
 
@@ -31,14 +71,33 @@ async function ring(w: ReturnType<typeof world>, devices: Device[]): Promise<Rin
   const conversationId = `conv-${++conversations}`
   const intent: PushIntent = {
     action: 'ring',
-    ring: { conversationId, userId: 'agent-1', participantId: `part-${conversations}`, mediaType: 'voice', offeredAt: w.clock.now() },
-    targets: devices.map((device) => ({ device, via: device.pushType === 'voip' ? 'voip' : device.platform === 'ios' ? 'alert' : 'data' })),
+    ring: {
+      conversationId,
+      userId: 'agent-1',
+      participantId: `part-${conversations}`,
+      mediaType: 'voice',
+      offeredAt: w.clock.now(),
+    },
+    targets: devices.map((device) => ({
+      device,
+      via: device.pushType === 'voip' ? 'voip' : device.platform === 'ios' ? 'alert' : 'data',
+    })),
     expiresAt: w.clock.now() + 30_000,
   }
   await w.tracker.pushing(intent)
   w.clock.advance(20)
   for (const d of devices) await w.tracker.accepted(intent, d.token, d.platform === 'ios' ? 'apns' : 'fcm')
-  return { conversationId, userId: 'agent-1', participantId: intent.ring.participantId, mediaType: 'voice', state: 'ringing', rungTokens: devices.map((d) => d.token), cancelledTokens: [], offeredAt: 0, expiresAt: 0 }
+  return {
+    conversationId,
+    userId: 'agent-1',
+    participantId: intent.ring.participantId,
+    mediaType: 'voice',
+    state: 'ringing',
+    rungTokens: devices.map((d) => d.token),
+    cancelledTokens: [],
+    offeredAt: 0,
+    expiresAt: 0,
+  }
 }
 
 const report = (w: ReturnType<typeof world>, r: RingRecord, device: Device, action: 'ring' | 'cancel_ring' = 'ring') =>
@@ -60,21 +119,55 @@ test('a phone that reports its ring is reachable, with the receipt latency from 
   assert.equal(view?.state, 'reachable')
   assert.equal(view?.name, 'Ada Agent')
   const voip = view?.devices.find((d) => d.token === `${iphoneVoip.token.slice(0, 8)}…`)
-  assert.deepEqual(voip && { state: voip.state, missedInARow: voip.missedInARow, receiptLatencyMs: voip.receiptLatencyMs, lastReceiptAt: voip.lastReceiptAt }, { state: 'reachable', missedInARow: 0, receiptLatencyMs: 180, lastReceiptAt: new Date(w.clock.now()).toISOString() })
-  assert.equal(view?.devices.find((d) => d.token === `${iphoneAlert.token.slice(0, 8)}…`)?.state, 'reachable', "the iPhone's alert token is the same phone")
+  assert.deepEqual(
+    voip && {
+      state: voip.state,
+      missedInARow: voip.missedInARow,
+      receiptLatencyMs: voip.receiptLatencyMs,
+      lastReceiptAt: voip.lastReceiptAt,
+    },
+    {
+      state: 'reachable',
+      missedInARow: 0,
+      receiptLatencyMs: 180,
+      lastReceiptAt: new Date(w.clock.now()).toISOString(),
+    },
+  )
+  assert.equal(
+    view?.devices.find((d) => d.token === `${iphoneAlert.token.slice(0, 8)}…`)?.state,
+    'reachable',
+    "the iPhone's alert token is the same phone",
+  )
   assert.equal(view?.devices.find((d) => d.deviceId === 'pixel-1')?.state, 'unknown', 'the Android app never reported')
-  assert.deepEqual(w.changes.map((c) => `${c.from}→${c.to}`), ['unknown→reachable'])
-  assert.deepEqual(w.receipts, [{ userId: 'agent-1', token: iphoneVoip.token, action: 'ring', provider: 'apns', latencyMs: 180 }])
+  assert.deepEqual(
+    w.changes.map((c) => `${c.from}→${c.to}`),
+    ['unknown→reachable'],
+  )
+  assert.deepEqual(w.receipts, [
+    { userId: 'agent-1', token: iphoneVoip.token, action: 'ring', provider: 'apns', latencyMs: 180 },
+  ])
 })
 
 test('receipts that do not match a push change nothing: another conversation, another action, another agent', async () => {
   const w = world()
   await registered(w.store, [iphoneVoip, android, otherAgents])
   const r = await ring(w, [iphoneVoip])
-  assert.deepEqual(await w.tracker.receipt({ conversationId: 'conv-unknown', userId: 'agent-1', device: iphoneVoip, action: 'ring' }), { kind: 'no-such-push' })
+  assert.deepEqual(
+    await w.tracker.receipt({ conversationId: 'conv-unknown', userId: 'agent-1', device: iphoneVoip, action: 'ring' }),
+    { kind: 'no-such-push' },
+  )
   assert.deepEqual(await report(w, r, android), { kind: 'no-such-push' }, 'the ring did not go to the Android phone')
   assert.deepEqual(await report(w, r, iphoneVoip, 'cancel_ring'), { kind: 'no-such-push' }, 'no cancel was sent')
-  assert.deepEqual(await w.tracker.receipt({ conversationId: r.conversationId, userId: 'agent-1', device: iphoneVoip, action: 'ring', participantId: 'another-participant' }), { kind: 'no-such-push' })
+  assert.deepEqual(
+    await w.tracker.receipt({
+      conversationId: r.conversationId,
+      userId: 'agent-1',
+      device: iphoneVoip,
+      action: 'ring',
+      participantId: 'another-participant',
+    }),
+    { kind: 'no-such-push' },
+  )
   assert.deepEqual(await report(w, r, otherAgents), { kind: 'no-such-push' })
   assert.equal((await w.tracker.agent('agent-1'))?.state, 'unknown')
   assert.deepEqual(w.changes, [])
@@ -110,7 +203,10 @@ test('every phone missing UNREACHABLE_AFTER rings in a row makes the agent unrea
   await w.tracker.ringEnded(late)
   await report(w, late, android)
   assert.equal((await w.tracker.agent('agent-1'))?.state, 'reachable')
-  assert.deepEqual(w.changes.map((c) => `${c.from}→${c.to}`), ['unknown→reachable', 'reachable→unreachable', 'unreachable→reachable'])
+  assert.deepEqual(
+    w.changes.map((c) => `${c.from}→${c.to}`),
+    ['unknown→reachable', 'reachable→unreachable', 'unreachable→reachable'],
+  )
 })
 
 test('an app that never reports stays unknown however many rings it misses; the answering phone counts as received', async () => {
@@ -142,7 +238,10 @@ test('a phone removed from the registry is forgotten: it cannot keep the agent u
   await report(w, next, iphoneVoip)
   const view = await w.tracker.agent('agent-1')
   assert.equal(view?.state, 'reachable')
-  assert.deepEqual(view?.devices.map((d) => d.deviceId), ['iphone-1'])
+  assert.deepEqual(
+    view?.devices.map((d) => d.deviceId),
+    ['iphone-1'],
+  )
 })
 
 test('the state is bounded: after its TTL an agent is unknown again', async () => {

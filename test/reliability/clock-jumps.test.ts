@@ -9,7 +9,13 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { FakeClock } from '../../src/clock.js'
 import { Dispatcher } from '../../src/dispatch/dispatcher.js'
-import { AgentAuthError, AgentDirectory, ClientCredentialsAuth, GenesysRest, createDispatcher } from '../../src/genesys/index.js'
+import {
+  AgentAuthError,
+  AgentDirectory,
+  ClientCredentialsAuth,
+  GenesysRest,
+  createDispatcher,
+} from '../../src/genesys/index.js'
 import type { Device, PushIntent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { createApnsProvider } from '../../src/providers/apns.js'
@@ -39,23 +45,58 @@ const pass = (ms: number): void => {
 
 function rig(): { send(platform: 'ios' | 'android'): Promise<string>; close(): Promise<void> } {
   const logger = silentLogger()
-  const apns = createApnsProvider({ key: { keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem }, url: world.apns.url, ca: world.pki.caCert, clock: gateway, logger }) as PushProvider
-  const fcm = createFcmProvider({ serviceAccount: world.serviceAccount, url: world.fcm.url, ca: world.pki.caCert, clock: gateway, logger }) as PushProvider
-  const dispatcher = new Dispatcher({ providers: { apns, fcm }, store: createMemoryStore(), clock: gateway, logger, payload: { apnsTopic: world.bundleId, apnsEnvironment: 'sandbox', redactCaller: false }, retryBaseMs: 10, retryMaxMs: 50 })
+  const apns = createApnsProvider({
+    key: { keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem },
+    url: world.apns.url,
+    ca: world.pki.caCert,
+    clock: gateway,
+    logger,
+  }) as PushProvider
+  const fcm = createFcmProvider({
+    serviceAccount: world.serviceAccount,
+    url: world.fcm.url,
+    ca: world.pki.caCert,
+    clock: gateway,
+    logger,
+  }) as PushProvider
+  const dispatcher = new Dispatcher({
+    providers: { apns, fcm },
+    store: createMemoryStore(),
+    clock: gateway,
+    logger,
+    payload: { apnsTopic: world.bundleId, apnsEnvironment: 'sandbox', redactCaller: false },
+    retryBaseMs: 10,
+    retryMaxMs: 50,
+  })
   return {
     async send(platform) {
       const device: Device =
         platform === 'ios'
-          ? { userId: 'clock', platform, token: randomBytes(32).toString('hex'), pushType: 'alert', environment: 'sandbox', registeredAt: gateway.now() }
+          ? {
+              userId: 'clock',
+              platform,
+              token: randomBytes(32).toString('hex'),
+              pushType: 'alert',
+              environment: 'sandbox',
+              registeredAt: gateway.now(),
+            }
           : { userId: 'clock', platform, token: fcmToken(), registeredAt: gateway.now() }
       const intent: PushIntent = {
         action: 'ring',
-        ring: { conversationId: randomBytes(8).toString('hex'), userId: 'clock', participantId: 'p', mediaType: 'chat', offeredAt: gateway.now() },
+        ring: {
+          conversationId: randomBytes(8).toString('hex'),
+          userId: 'clock',
+          participantId: 'p',
+          mediaType: 'chat',
+          offeredAt: gateway.now(),
+        },
         targets: [{ device, via: platform === 'ios' ? 'alert' : 'data' }],
         expiresAt: gateway.now() + 30_000,
       }
       const [outcome] = await dispatcher.dispatch(intent)
-      return outcome?.result.kind === 'delivered' ? 'delivered' : `${outcome?.result.kind}: ${'reason' in (outcome?.result ?? {}) ? (outcome?.result as { reason: string }).reason : ''}`
+      return outcome?.result.kind === 'delivered'
+        ? 'delivered'
+        : `${outcome?.result.kind}: ${'reason' in (outcome?.result ?? {}) ? (outcome?.result as { reason: string }).reason : ''}`
     },
     close: () => Promise.all([apns.close(), fcm.close()]).then(() => undefined),
   }
@@ -121,7 +162,8 @@ test('a large backward step (45 min) costs iOS pushes until the provider token i
       unit: 'pushes',
       held: 'recovered by itself once the provider token was 20 min old on the gateway clock; the pushes before failed with the "check the clock" alarm',
       lost: failed.length,
-      knownLimit: 'Apple refuses a token renewal within 20 min of the last (TooManyProviderTokenUpdates), and iat comes from the gateway clock: a backward step of more than 10 min costs iOS pushes for up to 20 min. Keep the host clock synchronised (slewing, not stepping).',
+      knownLimit:
+        'Apple refuses a token renewal within 20 min of the last (TooManyProviderTokenUpdates), and iat comes from the gateway clock: a backward step of more than 10 min costs iOS pushes for up to 20 min. Keep the host clock synchronised (slewing, not stepping).',
       observed: `failed at minutes ${failed.map((f) => f.at).join(', ')}`,
     },
     import.meta.url,
@@ -134,13 +176,28 @@ test('a large backward step (45 min) costs iOS pushes until the provider token i
 test('the Genesys client-credentials token and the agent identity cache across the same jumps', async () => {
   const dispatcher = createDispatcher(world.pki.caCert)
   const logger = silentLogger()
-  const auth = new ClientCredentialsAuth({ loginUrl: world.genesys.url, ...world.client, dispatcher, clock: gateway, logger })
+  const auth = new ClientCredentialsAuth({
+    loginUrl: world.genesys.url,
+    ...world.client,
+    dispatcher,
+    clock: gateway,
+    logger,
+  })
   const rest = new GenesysRest({ apiUrl: world.genesys.url, auth, dispatcher, clock: gateway, logger })
-  const agents = new AgentDirectory({ apiUrl: world.genesys.url, organization: { id: () => Promise.resolve(world.genesys.orgId) }, dispatcher, clock: gateway, logger })
+  const agents = new AgentDirectory({
+    apiUrl: world.genesys.url,
+    organization: { id: () => Promise.resolve(world.genesys.orgId) },
+    dispatcher,
+    clock: gateway,
+    logger,
+  })
   const queue = world.genesys.addQueue({ name: 'Clock Queue' })
   const outcomes: Record<string, boolean> = {}
   const ok = async (what: string, f: () => Promise<unknown>): Promise<void> => {
-    outcomes[what] = await f().then(() => true, () => false)
+    outcomes[what] = await f().then(
+      () => true,
+      () => false,
+    )
   }
   await ok('REST at start', () => rest.getQueue(queue.id))
   pass(25 * HOUR) // past the token's 24 h life
@@ -154,13 +211,21 @@ test('the Genesys client-credentials token and the agent identity cache across t
   await ok('agent token at start', () => agents.resolve(agent.accessToken))
   world.genesys.revokeToken(agent.accessToken)
   pass(2 * MIN)
-  outcomes['revoked agent token refused after a 2 min suspend'] = await agents.resolve(agent.accessToken).then(() => false, (err: unknown) => err instanceof AgentAuthError)
+  outcomes['revoked agent token refused after a 2 min suspend'] = await agents.resolve(agent.accessToken).then(
+    () => false,
+    (err: unknown) => err instanceof AgentAuthError,
+  )
   const second = world.genesys.addAgent()
   await ok('second agent token', () => agents.resolve(second.accessToken))
   world.genesys.revokeToken(second.accessToken)
   gateway.advance(-45 * MIN) // the process clock steps back: the entry must not now live 46 minutes
   pass(2 * MIN)
-  outcomes['revoked agent token refused 2 min after a 45 min step back'] = await agents.resolve(second.accessToken).then(() => false, (err: unknown) => err instanceof AgentAuthError)
+  outcomes['revoked agent token refused 2 min after a 45 min step back'] = await agents
+    .resolve(second.accessToken)
+    .then(
+      () => false,
+      (err: unknown) => err instanceof AgentAuthError,
+    )
 
   const failed = Object.entries(outcomes).filter(([, v]) => !v)
   recordTrial(

@@ -53,7 +53,11 @@ test('Genesys REST answering 429 then 500 for a scaled-down minute: registration
     const token = fcmToken()
     const answers: Array<{ status: number; retryAfter: string | null }> = []
     for (let attempt = 0; attempt < 40; attempt++) {
-      const res = await fetch(`${h.api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'android', token }) })
+      const res = await fetch(`${h.api}/api/v1/devices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ platform: 'android', token }),
+      })
       await res.arrayBuffer()
       answers.push({ status: res.status, retryAfter: res.headers.get('retry-after') })
       if (res.status === 201) break
@@ -77,7 +81,8 @@ test('Genesys REST answering 429 then 500 for a scaled-down minute: registration
   await waitFor('every cancel', () => lostIn(verdict(h.world, calls)) === 0, 10_000).catch(() => undefined)
   const v = verdict(h.world, calls)
   const lostRegs = []
-  for (const r of regs) if ((await h.gateway.store.getDevice(r.token))?.userId !== r.userId) lostRegs.push(r.token.slice(0, 8))
+  for (const r of regs)
+    if ((await h.gateway.store.getDevice(r.token))?.userId !== r.userId) lostRegs.push(r.token.slice(0, 8))
   const refusals = regs.flatMap((r) => r.answers.filter((a) => a.status !== 201))
   const unhelpful = refusals.filter((a) => a.status !== 503 || !(Number(a.retryAfter) > 0))
   recordTrial(

@@ -14,7 +14,12 @@ const KILLS = 4
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 let h: Harness
 before(async () => {
-  h = await startHarness({ RING_TIMEOUT_S: '20', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0', MAX_DEVICES_PER_AGENT: '1000' })
+  h = await startHarness({
+    RING_TIMEOUT_S: '20',
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0',
+    MAX_DEVICES_PER_AGENT: '1000',
+  })
 })
 after(() => h.close())
 
@@ -24,7 +29,10 @@ test(`the Genesys socket killed ${KILLS} times during ${OFFERS} offers: every ca
   for (const a of agents) {
     const tokens = [fcmToken(), apnsToken()]
     assert.equal((await h.register(a.accessToken, { platform: 'android', token: tokens[0] })).status, 201)
-    assert.equal((await h.register(a.accessToken, { platform: 'ios', token: tokens[1], environment: 'sandbox' })).status, 201)
+    assert.equal(
+      (await h.register(a.accessToken, { platform: 'ios', token: tokens[1], environment: 'sandbox' })).status,
+      201,
+    )
     devices.set(a.userId, tokens)
     await subscribed(h, a.userId)
   }
@@ -79,7 +87,10 @@ test(`the Genesys socket killed ${KILLS} times during ${OFFERS} offers: every ca
   const ends: Array<Promise<void>> = []
   for (let n = 0; n < OFFERS; n++) {
     const agent = agents[n % agents.length]!
-    const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: n % 4 === 3 ? 'chat' : 'voice' })
+    const { conversationId } = h.world.genesys.offer({
+      userId: agent.userId,
+      mediaType: n % 4 === 3 ? 'chat' : 'voice',
+    })
     calls.set(conversationId, devices.get(agent.userId)!)
     const window = { from: Date.now(), to: Infinity }
     alerting.set(conversationId, window)
@@ -99,11 +110,21 @@ test(`the Genesys socket killed ${KILLS} times during ${OFFERS} offers: every ca
   await waitFor('a recovery after each reconnect', () => recovered.length >= KILLS, 20_000).catch(() => undefined)
   clearInterval(poll)
   // Offered while the socket was up, or alerting (with 200 ms to spare) when a recovery finished.
-  const mustRing = new Set([...alerting].filter(([, a]) => up.some((u) => u.from <= a.from && a.from < u.to) || recovered.some((r) => a.from < r && r < a.to - 200)).map(([id]) => id))
-  await waitFor('every ring and cancel', () => lostIn(verdict(h.world, calls, mustRing)) === 0, 10_000).catch(() => undefined)
+  const mustRing = new Set(
+    [...alerting]
+      .filter(
+        ([, a]) =>
+          up.some((u) => u.from <= a.from && a.from < u.to) || recovered.some((r) => a.from < r && r < a.to - 200),
+      )
+      .map(([id]) => id),
+  )
+  await waitFor('every ring and cancel', () => lostIn(verdict(h.world, calls, mustRing)) === 0, 10_000).catch(
+    () => undefined,
+  )
   const v = verdict(h.world, calls, mustRing)
   const missing: string[] = []
-  for (const r of registered) if ((await h.gateway.store.getDevice(r.token))?.userId !== r.userId) missing.push(r.token.slice(0, 8))
+  for (const r of registered)
+    if ((await h.gateway.store.getDevice(r.token))?.userId !== r.userId) missing.push(r.token.slice(0, 8))
   const status = h.gateway.source.status()
   recordTrial(
     {
@@ -123,7 +144,12 @@ test(`the Genesys socket killed ${KILLS} times during ${OFFERS} offers: every ca
   const t0 = [...alerting.values()][0]?.from ?? 0
   const span = (w: { from: number; to: number }) => `${w.from - t0}–${w.to === Infinity ? '…' : w.to - t0}`
   const timeline = (ids: string[]) =>
-    `alerting ${[...new Set(ids.map((p) => p.split('/')[0]))].map((c) => [...alerting].find(([id]) => id.startsWith(c ?? '?'))).map((e) => (e ? span(e[1]) : '?')).join(', ')} ms; socket up ${up.map(span).join(', ')} ms; recoveries done at ${recovered.map((r) => r - t0).join(', ')} ms`
+    `alerting ${[...new Set(ids.map((p) => p.split('/')[0]))]
+      .map((c) => [...alerting].find(([id]) => id.startsWith(c ?? '?')))
+      .map((e) => (e ? span(e[1]) : '?'))
+      .join(
+        ', ',
+      )} ms; socket up ${up.map(span).join(', ')} ms; recoveries done at ${recovered.map((r) => r - t0).join(', ')} ms`
   assert.deepEqual(v.notRung, [], `every call alerting while the socket was up rang (${timeline(v.notRung)})`)
   assert.deepEqual(v.duplicateRings, [], 'no device rang twice for one call')
   assert.deepEqual(v.notEnded, [], 'every ring was cancelled exactly once')

@@ -23,24 +23,50 @@ let world: TestWorld
 let slow: ApnsSandbox
 before(async () => {
   world = await startTestWorld()
-  slow = await startApnsSandbox({ tls: world.pki, keys: [world.apnsKey], topics: [world.bundleId], responseDelayMs: ANSWER_MS })
+  slow = await startApnsSandbox({
+    tls: world.pki,
+    keys: [world.apnsKey],
+    topics: [world.bundleId],
+    responseDelayMs: ANSWER_MS,
+  })
 })
 after(async () => {
   await slow.close()
   await world.close()
 })
 
-const target = (userId: string): PushTarget => ({ via: 'alert', device: { userId, platform: 'ios', token: randomBytes(32).toString('hex'), pushType: 'alert', environment: 'sandbox', registeredAt: 0 } })
+const target = (userId: string): PushTarget => ({
+  via: 'alert',
+  device: {
+    userId,
+    platform: 'ios',
+    token: randomBytes(32).toString('hex'),
+    pushType: 'alert',
+    environment: 'sandbox',
+    registeredAt: 0,
+  },
+})
 let n = 0
 const ring = (userId: string, targets: PushTarget[]): PushIntent => ({
   action: 'ring',
-  ring: { conversationId: `c0ffee00-0000-4000-8000-${(++n).toString().padStart(12, '0')}`, userId, participantId: `p-${n}`, mediaType: 'chat', offeredAt: Date.now() },
+  ring: {
+    conversationId: `c0ffee00-0000-4000-8000-${(++n).toString().padStart(12, '0')}`,
+    userId,
+    participantId: `p-${n}`,
+    mediaType: 'chat',
+    offeredAt: Date.now(),
+  },
   targets,
   expiresAt: Date.now() + 30_000,
 })
 
-test('bursts of other agents (40 offers to 10 devices; one ring to 500 devices): an agent\'s ring waits for one slot, not for the bursts', async () => {
-  const inner = createApnsProvider({ key: { keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem }, url: slow.url, ca: world.pki.caCert, logger: silentLogger() }) as PushProvider
+test("bursts of other agents (40 offers to 10 devices; one ring to 500 devices): an agent's ring waits for one slot, not for the bursts", async () => {
+  const inner = createApnsProvider({
+    key: { keyId: world.apnsKey.keyId, teamId: world.apnsKey.teamId, privateKeyPem: world.apnsKey.privateKeyPem },
+    url: slow.url,
+    ca: world.pki.caCert,
+    logger: silentLogger(),
+  }) as PushProvider
   let out = 0
   let mostOut = 0
   // Counts requests on the wire around the real provider.
@@ -57,13 +83,27 @@ test('bursts of other agents (40 offers to 10 devices; one ring to 500 devices):
     close: () => inner.close(),
   }
   const store = createMemoryStore()
-  const dispatcher = new Dispatcher({ providers: { apns: counted }, store, clock: systemClock, logger: silentLogger(), payload: { apnsTopic: world.bundleId, apnsEnvironment: 'sandbox', redactCaller: false }, maxInFlight: MAX_IN_FLIGHT })
+  const dispatcher = new Dispatcher({
+    providers: { apns: counted },
+    store,
+    clock: systemClock,
+    logger: silentLogger(),
+    payload: { apnsTopic: world.bundleId, apnsEnvironment: 'sandbox', redactCaller: false },
+    maxInFlight: MAX_IN_FLIGHT,
+  })
   try {
     // Pushes to one device go one after another, so a capped agent's burst queues at most one push
     // per device; a list of 500 devices (kept from before MAX_DEVICES_PER_AGENT) queues 500 at once.
     const burstDevices = Array.from({ length: 10 }, () => target('burst-agent'))
     const burst = Array.from({ length: 40 }, () => dispatcher.dispatch(ring('burst-agent', burstDevices)))
-    burst.push(dispatcher.dispatch(ring('wide-agent', Array.from({ length: 500 }, () => target('wide-agent')))))
+    burst.push(
+      dispatcher.dispatch(
+        ring(
+          'wide-agent',
+          Array.from({ length: 500 }, () => target('wide-agent')),
+        ),
+      ),
+    )
     await new Promise((resolve) => setTimeout(resolve, 15 * ANSWER_MS))
     const others: number[] = []
     for (let i = 0; i < 5; i++) {
@@ -83,9 +123,12 @@ test('bursts of other agents (40 offers to 10 devices; one ring to 500 devices):
         area: 'fault',
         what: `One agent with 10 devices offered 40 interactions at once (400 pushes) and one ring to an agent with 500 devices, against PUSH_MAX_IN_FLIGHT=${MAX_IN_FLIGHT} and a push service taking ${ANSWER_MS} ms per answer; 5 other agents rung meanwhile`,
         tried: others.length,
-        unit: 'other agents\' rings',
+        unit: "other agents' rings",
         held: `never more than ${MAX_IN_FLIGHT} requests out; each other agent's ring delivered within ${bound} ms (a free slot in turn) while the burst still queued; every burst push delivered`,
-        lost: others.filter((ms) => ms > bound).length + (mostOut > MAX_IN_FLIGHT ? 1 : 0) + burstOutcomes.filter((o) => o.result.kind !== 'delivered').length,
+        lost:
+          others.filter((ms) => ms > bound).length +
+          (mostOut > MAX_IN_FLIGHT ? 1 : 0) +
+          burstOutcomes.filter((o) => o.result.kind !== 'delivered').length,
         observed: `other agents' rings in ${others.map((ms) => Math.round(ms)).join(', ')} ms; ${queuedWhileOthersRang} burst pushes still queued after them`,
       },
       import.meta.url,

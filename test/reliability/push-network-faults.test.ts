@@ -41,15 +41,28 @@ const ringsOf = (conversationId: string, token: string): number[] =>
 test('the path to APNs and FCM goes silent mid-stream: the next ring reaches each phone within 5 s of the offer, exactly once', async () => {
   const agent = h.world.genesys.addAgent()
   const tokens = [apnsToken(), fcmToken()]
-  assert.equal((await h.register(agent.accessToken, { platform: 'ios', token: tokens[0], environment: 'sandbox' })).status, 201)
+  assert.equal(
+    (await h.register(agent.accessToken, { platform: 'ios', token: tokens[0], environment: 'sandbox' })).status,
+    201,
+  )
   assert.equal((await h.register(agent.accessToken, { platform: 'android', token: tokens[1] })).status, 201)
   await subscribed(h, agent.userId)
 
   // A first call opens the connections through the proxies.
   const first = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })
-  await waitFor('the first ring on both phones', () => tokens.every((t) => ringsOf(first.conversationId, t).length === 1), 10_000)
+  await waitFor(
+    'the first ring on both phones',
+    () => tokens.every((t) => ringsOf(first.conversationId, t).length === 1),
+    10_000,
+  )
   h.world.genesys.answer(first.conversationId)
-  await waitFor('the first cancels', () => pushes(h.world).filter((p) => p.conversationId === first.conversationId && p.action === 'cancel_ring').length === 2, 10_000)
+  await waitFor(
+    'the first cancels',
+    () =>
+      pushes(h.world).filter((p) => p.conversationId === first.conversationId && p.action === 'cancel_ring').length ===
+      2,
+    10_000,
+  )
   const connectsBefore = apnsProxy.connects + fcmProxy.connects
 
   // The NAT forgets both flows: bytes vanish both ways, nothing is closed. New flows still pass.
@@ -57,7 +70,11 @@ test('the path to APNs and FCM goes silent mid-stream: the next ring reaches eac
   fcmProxy.blackHoleExisting()
   const offeredAt = performance.now()
   const second = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })
-  await waitFor('the second ring on both phones', () => tokens.every((t) => ringsOf(second.conversationId, t).length > 0), 10_000).catch(() => undefined)
+  await waitFor(
+    'the second ring on both phones',
+    () => tokens.every((t) => ringsOf(second.conversationId, t).length > 0),
+    10_000,
+  ).catch(() => undefined)
   // Long enough for a stray duplicate to show.
   await new Promise((resolve) => setTimeout(resolve, 500))
   const arrivals = tokens.map((t) => ringsOf(second.conversationId, t))
@@ -89,7 +106,12 @@ test('the path to APNs and FCM goes silent mid-stream: the next ring reaches eac
 test('APNs refusing connections while 50 pushes wait: connect attempts follow the back-off; in-deadline pushes delivered once, the rest audited expired', async () => {
   const proxy = await startNetProxy({ target: { port: Number(new URL(h.world.apns.url).port) } })
   const logger = silentLogger()
-  const apns = createApnsProvider({ key: { keyId: h.world.apnsKey.keyId, teamId: h.world.apnsKey.teamId, privateKeyPem: h.world.apnsKey.privateKeyPem }, url: proxy.url, ca: h.world.pki.caCert, logger }) as PushProvider
+  const apns = createApnsProvider({
+    key: { keyId: h.world.apnsKey.keyId, teamId: h.world.apnsKey.teamId, privateKeyPem: h.world.apnsKey.privateKeyPem },
+    url: proxy.url,
+    ca: h.world.pki.caCert,
+    logger,
+  }) as PushProvider
   const audit = new AuditLog({ maxEntries: 1_000, clock: systemClock, logger })
   const dispatcher = new Dispatcher({
     providers: { apns },
@@ -103,14 +125,27 @@ test('APNs refusing connections while 50 pushes wait: connect attempts follow th
   const PUSHES = 50
   proxy.setMode('refuse')
   const refusingFrom = performance.now()
-  const devices: Device[] = Array.from({ length: PUSHES }, () => ({ userId: 'outage-agent', platform: 'ios', token: randomBytes(32).toString('hex'), pushType: 'alert', environment: 'sandbox', registeredAt: Date.now() }))
+  const devices: Device[] = Array.from({ length: PUSHES }, () => ({
+    userId: 'outage-agent',
+    platform: 'ios',
+    token: randomBytes(32).toString('hex'),
+    pushType: 'alert',
+    environment: 'sandbox',
+    registeredAt: Date.now(),
+  }))
   // Half the rings end during the outage (1.5 s), half outlive it (12 s).
   const lifetime = (i: number): number => (i % 2 === 0 ? 1_500 : 12_000)
   const done = Promise.all(
     devices.map((device, i) => {
       const intent: PushIntent = {
         action: 'ring',
-        ring: { conversationId: `outage-${i}`, userId: device.userId, participantId: `p-${i}`, mediaType: 'chat', offeredAt: Date.now() },
+        ring: {
+          conversationId: `outage-${i}`,
+          userId: device.userId,
+          participantId: `p-${i}`,
+          mediaType: 'chat',
+          offeredAt: Date.now(),
+        },
         targets: [{ device, via: 'alert' }],
         expiresAt: Date.now() + lifetime(i),
       }
@@ -125,11 +160,18 @@ test('APNs refusing connections while 50 pushes wait: connect attempts follow th
   await proxy.close()
 
   const accepted = devices.map((d) => h.world.apns.accepted.filter((p) => p.token === d.token).length)
-  const expired = new Set(audit.query({ limit: 1_000 }).filter((e) => e.kind === 'expired').map((e) => e.conversationId))
+  const expired = new Set(
+    audit
+      .query({ limit: 1_000 })
+      .filter((e) => e.kind === 'expired')
+      .map((e) => e.conversationId),
+  )
   // Attempt n waits at most min(5 s, 100 ms × 2^(n-1)) after failure n; the slack covers a loaded host.
   const gaps = attempts.slice(1).map((at, n) => at - (attempts[n] as number))
   const overBackoff = gaps.filter((gap, n) => gap > Math.min(5_000, 100 * 2 ** n) + 250)
-  const shortLost = devices.filter((_, i) => lifetime(i) < OUTAGE_MS && (accepted[i] !== 0 || !expired.has(`outage-${i}`))).length
+  const shortLost = devices.filter(
+    (_, i) => lifetime(i) < OUTAGE_MS && (accepted[i] !== 0 || !expired.has(`outage-${i}`)),
+  ).length
   const longLost = devices.filter((_, i) => lifetime(i) > OUTAGE_MS && accepted[i] !== 1).length
   recordTrial(
     {
@@ -145,8 +187,19 @@ test('APNs refusing connections while 50 pushes wait: connect attempts follow th
     import.meta.url,
   )
   assert.ok(performance.now() - refusingFrom < 20_000)
-  assert.ok(attempts.length >= 3 && attempts.length <= 12, `connect attempts paced by the back-off, not one per push (${attempts.length})`)
-  assert.deepEqual(overBackoff, [], `no wait longer than its back-off step (gaps ${gaps.map((g) => Math.round(g)).join(', ')} ms)`)
-  assert.equal(longLost, 0, `rings that outlived the outage delivered exactly once (${accepted.filter((n, i) => lifetime(i) > OUTAGE_MS && n !== 1).join(',')})`)
+  assert.ok(
+    attempts.length >= 3 && attempts.length <= 12,
+    `connect attempts paced by the back-off, not one per push (${attempts.length})`,
+  )
+  assert.deepEqual(
+    overBackoff,
+    [],
+    `no wait longer than its back-off step (gaps ${gaps.map((g) => Math.round(g)).join(', ')} ms)`,
+  )
+  assert.equal(
+    longLost,
+    0,
+    `rings that outlived the outage delivered exactly once (${accepted.filter((n, i) => lifetime(i) > OUTAGE_MS && n !== 1).join(',')})`,
+  )
   assert.equal(shortLost, 0, 'rings that ended during the outage were never sent and are audited as expired')
 })

@@ -38,7 +38,10 @@ async function agents(n: number): Promise<Array<{ userId: string; tokens: string
   for (let i = 0; i < n; i++) {
     const a = h.world.genesys.addAgent()
     const tokens = [apnsToken(), fcmToken()]
-    assert.equal((await h.register(a.accessToken, { platform: 'ios', token: tokens[0], environment: 'sandbox' })).status, 201)
+    assert.equal(
+      (await h.register(a.accessToken, { platform: 'ios', token: tokens[0], environment: 'sandbox' })).status,
+      201,
+    )
     assert.equal((await h.register(a.accessToken, { platform: 'android', token: tokens[1] })).status, 201)
     await subscribed(h, a.userId)
     out.push({ userId: a.userId, tokens })
@@ -47,7 +50,10 @@ async function agents(n: number): Promise<Array<{ userId: string; tokens: string
 }
 
 /** Offers CALLS_PER_PHASE calls 250 ms apart while `fault` runs; each is answered 2 s after its offer. */
-async function phase(people: Array<{ userId: string; tokens: string[] }>, fault: (n: number) => void): Promise<Map<string, string[]>> {
+async function phase(
+  people: Array<{ userId: string; tokens: string[] }>,
+  fault: (n: number) => void,
+): Promise<Map<string, string[]>> {
   const calls = new Map<string, string[]>()
   const ends: Array<Promise<void>> = []
   for (let n = 0; n < CALLS_PER_PHASE; n++) {
@@ -75,8 +81,8 @@ test('APNs GOAWAY, resets, 30% 503s and stalls, FCM 503 with Retry-After, under 
   let chaos = 0
   h.world.apns.setChaos(() => {
     const i = seq++
-    if (i % 10 < 3) return chaos++, { status: 503, reason: 'ServiceUnavailable' }
-    if (i % 10 === 4) return chaos++, i % 20 === 4 ? 'reset' : 'refuse'
+    if (i % 10 < 3) return (chaos++, { status: 503, reason: 'ServiceUnavailable' })
+    if (i % 10 === 4) return (chaos++, i % 20 === 4 ? 'reset' : 'refuse')
     return undefined
   })
   results.apnsErrors = { calls: await phase(people, () => undefined), injected: 0 }
@@ -84,7 +90,10 @@ test('APNs GOAWAY, resets, 30% 503s and stalls, FCM 503 with Retry-After, under 
   results.apnsErrors.injected = chaos
 
   let stalls = 0
-  results.stall = { calls: await phase(people, (n) => n % 3 === 0 && (stalls++, h.world.apns.stall(1_500))), injected: 0 }
+  results.stall = {
+    calls: await phase(people, (n) => n % 3 === 0 && (stalls++, h.world.apns.stall(1_500))),
+    injected: 0,
+  }
   results.stall.injected = stalls
 
   // FCM: the next 12 sends answer 503 UNAVAILABLE with Retry-After: 1.
@@ -92,12 +101,18 @@ test('APNs GOAWAY, resets, 30% 503s and stalls, FCM 503 with Retry-After, under 
   h.world.fcm.failNext(12, { status: 503, errorCode: 'UNAVAILABLE', retryAfterS: 1 })
   results.fcm = { calls: await phase(people, () => undefined), injected: 12 }
   const fcmTokens = new Set(people.map((p) => p.tokens[1]))
-  const firstFcm = h.world.fcm.accepted.filter((m) => m.hrtime > fcmFirst && fcmTokens.has((m.message as { token?: string }).token ?? ''))
+  const firstFcm = h.world.fcm.accepted.filter(
+    (m) => m.hrtime > fcmFirst && fcmTokens.has((m.message as { token?: string }).token ?? ''),
+  )
   const earliest = Math.min(...firstFcm.map((m) => m.hrtime)) - fcmFirst
 
   const rows: Array<[string, string, string]> = [
     ['goaway', 'fault.apns-goaway', 'APNs GOAWAY (NO_ERROR, last stream 0) on every connection, every other call'],
-    ['apnsErrors', 'fault.apns-503-and-resets', 'APNs answering 503 to 30% of requests and resetting (REFUSED_STREAM / INTERNAL_ERROR) 10%'],
+    [
+      'apnsErrors',
+      'fault.apns-503-and-resets',
+      'APNs answering 503 to 30% of requests and resetting (REFUSED_STREAM / INTERNAL_ERROR) 10%',
+    ],
     ['stall', 'fault.apns-stall', 'APNs holding every answer 1.5 s (under the request timeout), every third call'],
     ['fcm', 'fault.fcm-503-retry-after', 'FCM answering 503 UNAVAILABLE with Retry-After: 1 to 12 sends in a row'],
   ]
@@ -131,17 +146,44 @@ test('APNs GOAWAY, resets, 30% 503s and stalls, FCM 503 with Retry-After, under 
 test('APNs stalling past the request timeout (300 ms here): the push is retried on a fresh stream and delivered once', async () => {
   const store = createMemoryStore()
   const logger = silentLogger()
-  const apns = createApnsProvider({ key: { keyId: h.world.apnsKey.keyId, teamId: h.world.apnsKey.teamId, privateKeyPem: h.world.apnsKey.privateKeyPem }, url: h.world.apns.url, ca: h.world.pki.caCert, logger, requestTimeoutMs: 300 }) as PushProvider
-  const dispatcher = new Dispatcher({ providers: { apns }, store, clock: systemClock, logger, payload: { apnsTopic: h.world.bundleId, apnsEnvironment: 'sandbox', redactCaller: false }, retryBaseMs: 20, retryMaxMs: 100 })
+  const apns = createApnsProvider({
+    key: { keyId: h.world.apnsKey.keyId, teamId: h.world.apnsKey.teamId, privateKeyPem: h.world.apnsKey.privateKeyPem },
+    url: h.world.apns.url,
+    ca: h.world.pki.caCert,
+    logger,
+    requestTimeoutMs: 300,
+  }) as PushProvider
+  const dispatcher = new Dispatcher({
+    providers: { apns },
+    store,
+    clock: systemClock,
+    logger,
+    payload: { apnsTopic: h.world.bundleId, apnsEnvironment: 'sandbox', redactCaller: false },
+    retryBaseMs: 20,
+    retryMaxMs: 100,
+  })
   const PUSHES = 6
-  const devices: Device[] = Array.from({ length: PUSHES }, () => ({ userId: 'stall-agent', platform: 'ios', token: randomBytes(32).toString('hex'), pushType: 'alert', environment: 'sandbox', registeredAt: Date.now() }))
+  const devices: Device[] = Array.from({ length: PUSHES }, () => ({
+    userId: 'stall-agent',
+    platform: 'ios',
+    token: randomBytes(32).toString('hex'),
+    pushType: 'alert',
+    environment: 'sandbox',
+    registeredAt: Date.now(),
+  }))
   h.world.apns.stall(1_000)
   const started = performance.now()
   const outcomes = await Promise.all(
     devices.map((device, i) => {
       const intent: PushIntent = {
         action: 'ring',
-        ring: { conversationId: `stall-${i}`, userId: device.userId, participantId: `p-${i}`, mediaType: 'chat', offeredAt: Date.now() },
+        ring: {
+          conversationId: `stall-${i}`,
+          userId: device.userId,
+          participantId: `p-${i}`,
+          mediaType: 'chat',
+          offeredAt: Date.now(),
+        },
         targets: [{ device, via: 'alert' }],
         expiresAt: Date.now() + 10_000,
       }
@@ -166,6 +208,13 @@ test('APNs stalling past the request timeout (300 ms here): the push is retried 
     import.meta.url,
   )
   assert.equal(delivered.length, PUSHES)
-  assert.deepEqual(accepted, Array(PUSHES).fill(1), 'each push accepted once: the stalled streams were abandoned, not answered')
-  assert.ok(outcomes.flat().every((o) => o.attempts >= 2), 'each push timed out at least once first')
+  assert.deepEqual(
+    accepted,
+    Array(PUSHES).fill(1),
+    'each push accepted once: the stalled streams were abandoned, not answered',
+  )
+  assert.ok(
+    outcomes.flat().every((o) => o.attempts >= 2),
+    'each push timed out at least once first',
+  )
 })

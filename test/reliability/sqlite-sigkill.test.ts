@@ -27,13 +27,23 @@ after(async () => {
 })
 
 async function ready(i: Instance): Promise<void> {
-  await waitFor(`${i.id} ready`, async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200, 20_000)
+  await waitFor(
+    `${i.id} ready`,
+    async () => (await fetch(`${i.api}/readyz`).catch(() => undefined))?.status === 200,
+    20_000,
+  )
 }
 
 test(`SIGKILL mid-ring and mid-registration on SQLite, ${CYCLES} times: registrations survive, open rings are cancelled once after the restart, the file stays sound`, async () => {
   const dir = join(world.dir, 'data')
   const db = join(dir, 'gateway.db')
-  const settings = { STORE_URL: `sqlite:${db}`, RING_TIMEOUT_S: '60', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0', MAX_DEVICES_PER_AGENT: '1000' }
+  const settings = {
+    STORE_URL: `sqlite:${db}`,
+    RING_TIMEOUT_S: '60',
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0',
+    MAX_DEVICES_PER_AGENT: '1000',
+  }
   instance = await startInstance(world, 'sqlite-0', settings)
   await ready(instance)
 
@@ -45,12 +55,26 @@ test(`SIGKILL mid-ring and mid-registration on SQLite, ${CYCLES} times: registra
     // An agent with two phones, heard by the gateway, and a call ringing them.
     const agent = world.genesys.addAgent({ name: `Kill ${cycle}` })
     const phones = [apnsToken(), fcmToken()]
-    for (const body of [{ platform: 'ios', token: phones[0], environment: 'sandbox' }, { platform: 'android', token: phones[1] }]) {
-      const res = await fetch(`${current.api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    for (const body of [
+      { platform: 'ios', token: phones[0], environment: 'sandbox' },
+      { platform: 'android', token: phones[1] },
+    ]) {
+      const res = await fetch(`${current.api}/api/v1/devices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
       assert.equal(res.status, 201)
       registered.push({ userId: agent.userId, token: body.token as string })
     }
-    await waitFor('the subscription', () => world.genesys.channels().some((c) => c.connected && c.topics.includes(`v2.users.${agent.userId}.conversations`)), 10_000)
+    await waitFor(
+      'the subscription',
+      () =>
+        world.genesys
+          .channels()
+          .some((c) => c.connected && c.topics.includes(`v2.users.${agent.userId}.conversations`)),
+      10_000,
+    )
     const { conversationId } = world.genesys.offer({ userId: agent.userId, mediaType: 'voice' })
     calls.set(conversationId, phones)
     await waitFor('both phones ring', () => verdict(world, new Map([[conversationId, phones]])).rings === 2, 10_000)
@@ -61,7 +85,11 @@ test(`SIGKILL mid-ring and mid-registration on SQLite, ${CYCLES} times: registra
     const burst = (async () => {
       while (running) {
         const token = fcmToken()
-        const res = await fetch(`${current.api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${registrant.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'android', token }) }).catch(() => undefined)
+        const res = await fetch(`${current.api}/api/v1/devices`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${registrant.accessToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ platform: 'android', token }),
+        }).catch(() => undefined)
         if (res?.status === 201) registered.push({ userId: registrant.userId, token })
         if (!res) return
       }
@@ -78,12 +106,21 @@ test(`SIGKILL mid-ring and mid-registration on SQLite, ${CYCLES} times: registra
     recoveredAfter.push(Date.now() - restartedAt)
     // The call ends after the restart: the ring known only from SQLite must be cancelled.
     world.genesys.abandon(conversationId)
-    await waitFor('the cancel after the restart', () => lostIn(verdict(world, new Map([[conversationId, phones]]))) === 0, 10_000).catch(() => undefined)
+    await waitFor(
+      'the cancel after the restart',
+      () => lostIn(verdict(world, new Map([[conversationId, phones]]))) === 0,
+      10_000,
+    ).catch(() => undefined)
   }
   await sleep(300)
   const v = verdict(world, calls)
   // While the gateway runs, the WAL and shared-memory files exist: SQLite gives them the database's mode.
-  const wanted: Array<[string, number]> = [[db, 0o600], [`${db}-wal`, 0o600], [`${db}-shm`, 0o600], [dir, 0o700]]
+  const wanted: Array<[string, number]> = [
+    [db, 0o600],
+    [`${db}-wal`, 0o600],
+    [`${db}-shm`, 0o600],
+    [dir, 0o700],
+  ]
   const modes = wanted.map(([path, want]) => ({ path, want, mode: statSync(path).mode & 0o777 }))
   const loose = modes.filter((m) => m.mode !== m.want)
   await instance.stop()
@@ -92,7 +129,9 @@ test(`SIGKILL mid-ring and mid-registration on SQLite, ${CYCLES} times: registra
   const sqlite = new Database(db, { readonly: true })
   const integrity = sqlite.pragma('integrity_check', { simple: true })
   const journal = sqlite.pragma('journal_mode', { simple: true })
-  const stored = new Set((sqlite.prepare('SELECT token FROM devices').all() as Array<{ token: string }>).map((r) => r.token))
+  const stored = new Set(
+    (sqlite.prepare('SELECT token FROM devices').all() as Array<{ token: string }>).map((r) => r.token),
+  )
   sqlite.close()
   const lost = registered.filter((r) => !stored.has(r.token))
 

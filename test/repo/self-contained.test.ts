@@ -26,7 +26,8 @@ test('no source, test, README or docs file points outside the repository (a sibl
     readFileSync(file, 'utf8')
       .split('\n')
       .forEach((line, index) => {
-        if (/(\.\.\/)+shared\b|\bseed\/(ERRATA|design-guide)/.test(line)) offenders.push(`${file.slice(root.length + 1)}:${index + 1}`)
+        if (/(\.\.\/)+shared\b|\bseed\/(ERRATA|design-guide)/.test(line))
+          offenders.push(`${file.slice(root.length + 1)}:${index + 1}`)
       })
   }
   assert.deepEqual(offenders, [])
@@ -48,8 +49,10 @@ test('docs/ holds the architecture with its pipeline diagram, the platform facts
   const architecture = readFileSync(join(root, 'docs/ARCHITECTURE.md'), 'utf8')
   assert.match(architecture, /sources\/[\s\S]*ring\/[\s\S]*dispatch\/[\s\S]*providers\//)
   const platforms = readFileSync(join(root, 'docs/PLATFORMS.md'), 'utf8')
-  for (const vendor of ['developer.genesys.cloud', 'developer.apple.com', 'firebase.google.com', 'rfc-editor.org']) assert.ok(platforms.includes(vendor), vendor)
+  for (const vendor of ['developer.genesys.cloud', 'developer.apple.com', 'firebase.google.com', 'rfc-editor.org'])
+    assert.ok(platforms.includes(vendor), vendor)
   const delivery = readFileSync(join(root, 'docs/DELIVERY.md'), 'utf8')
   for (const step of ['CLAIM', 'PUSH', 'MARK', 'RECOVER', 'fencing']) assert.ok(delivery.includes(step), step)
-  for (const [, testFile] of delivery.matchAll(/`(test\/[\w/.-]+\.ts)`/g)) assert.ok(existsSync(join(root, testFile ?? '')), `${testFile} named in DELIVERY.md exists`)
+  for (const [, testFile] of delivery.matchAll(/`(test\/[\w/.-]+\.ts)`/g))
+    assert.ok(existsSync(join(root, testFile ?? '')), `${testFile} named in DELIVERY.md exists`)
 })

@@ -32,13 +32,29 @@ function setup(o: { presence?: PresenceFilter; queueNames?: QueueNames; clock?: 
     ...(o.presence ? { presence: o.presence } : {}),
     ...(o.queueNames ? { queueName: (id: string) => o.queueNames?.peek(id) } : {}),
   })
-  const addDevice = (d: Partial<Device> & Pick<Device, 'token' | 'platform'>) => store.upsertDevice({ userId: 'agent-1', registeredAt: clock.now(), ...d })
+  const addDevice = (d: Partial<Device> & Pick<Device, 'token' | 'platform'>) =>
+    store.upsertDevice({ userId: 'agent-1', registeredAt: clock.now(), ...d })
   const event = (kind: 'offer' | 'answered' | 'ended', extra: Partial<RoutingEvent> = {}): RoutingEvent =>
-    ({ kind, conversationId: 'conv-1', userId: 'agent-1', participantId: 'part-1', mediaType: 'voice', occurredAt: clock.now(), receivedAt: clock.now(), source: 'notifications', ...(kind === 'ended' ? { reason: 'abandoned' } : {}), ...extra }) as RoutingEvent
+    ({
+      kind,
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      occurredAt: clock.now(),
+      receivedAt: clock.now(),
+      source: 'notifications',
+      ...(kind === 'ended' ? { reason: 'abandoned' } : {}),
+      ...extra,
+    }) as RoutingEvent
   return { clock, store, engine, intents, audit, addDevice, event }
 }
 
-const cancelled = (intents: PushIntent[]) => intents.filter((i) => i.action === 'cancel').flatMap((i) => i.targets.map((t) => t.device.token)).sort()
+const cancelled = (intents: PushIntent[]) =>
+  intents
+    .filter((i) => i.action === 'cancel')
+    .flatMap((i) => i.targets.map((t) => t.device.token))
+    .sort()
 
 async function phones(w: ReturnType<typeof setup>) {
   await w.addDevice({ platform: 'ios', token: VOIP, pushType: 'voip' })
@@ -62,7 +78,12 @@ test('answered on the device, then Genesys reports connected: each device still 
   const w = setup()
   await phones(w)
   await w.engine.handle(w.event('offer'))
-  await w.engine.answeredOnDevice({ conversationId: 'conv-1', userId: 'agent-1', tokens: [FCM], participantId: 'part-1' })
+  await w.engine.answeredOnDevice({
+    conversationId: 'conv-1',
+    userId: 'agent-1',
+    tokens: [FCM],
+    participantId: 'part-1',
+  })
   await w.engine.handle(w.event('answered'))
   await w.engine.handle(w.event('ended', { reason: 'ended' } as Partial<RoutingEvent>))
   assert.deepEqual(cancelled(w.intents), [ALERT, WEB].sort(), 'no second cancel, and none to the phone that answered')
@@ -82,15 +103,21 @@ test('Genesys connected first, the app report after: nothing more is sent', asyn
   await w.engine.handle(w.event('offer'))
   await w.engine.handle(w.event('answered'))
   const before = w.intents.length
-  assert.deepEqual(await w.engine.answeredOnDevice({ conversationId: 'conv-1', userId: 'agent-1', tokens: [FCM] }), { rings: 0, cancelled: 0 })
+  assert.deepEqual(await w.engine.answeredOnDevice({ conversationId: 'conv-1', userId: 'agent-1', tokens: [FCM] }), {
+    rings: 0,
+    cancelled: 0,
+  })
   assert.equal(w.intents.length, before)
 })
 
-test('another agent\'s answer does not touch this agent\'s ring', async () => {
+test("another agent's answer does not touch this agent's ring", async () => {
   const w = setup()
   await phones(w)
   await w.engine.handle(w.event('offer'))
-  assert.deepEqual(await w.engine.answeredOnDevice({ conversationId: 'conv-1', userId: 'agent-2', tokens: [FCM] }), { rings: 0, cancelled: 0 })
+  assert.deepEqual(await w.engine.answeredOnDevice({ conversationId: 'conv-1', userId: 'agent-2', tokens: [FCM] }), {
+    rings: 0,
+    cancelled: 0,
+  })
   assert.equal(cancelled(w.intents).length, 0)
 })
 
@@ -155,7 +182,11 @@ test('presence soft: On Queue and Available ring, whatever the spelling', async 
 test('presence soft: an agent not in the cache is looked up once over REST, then served from the cache', async () => {
   const clock = new FakeClock()
   const fetched: string[] = []
-  const filter = presence(clock, { 'agent-1': { systemPresence: 'Offline', changedAt: clock.now() - 600_000 } }, fetched)
+  const filter = presence(
+    clock,
+    { 'agent-1': { systemPresence: 'Offline', changedAt: clock.now() - 600_000 } },
+    fetched,
+  )
   assert.equal((await filter.check('agent-1')).deliver, false)
   assert.equal((await filter.check('agent-1')).deliver, false)
   assert.deepEqual(fetched, ['agent-1'])
@@ -173,7 +204,14 @@ test('presence soft: an older update arriving late does not overwrite a newer on
 
 test('presence off: every offer rings', async () => {
   const clock = new FakeClock()
-  const filter = new PresenceFilter({ mode: 'off', suppress: ['away'], lagMs: 0, clock, logger: silentLogger(), fetch: () => Promise.reject(new Error('never asked')) })
+  const filter = new PresenceFilter({
+    mode: 'off',
+    suppress: ['away'],
+    lagMs: 0,
+    clock,
+    logger: silentLogger(),
+    fetch: () => Promise.reject(new Error('never asked')),
+  })
   filter.update('agent-1', 'Away', 0)
   assert.equal((await filter.check('agent-1')).deliver, true)
 })
@@ -213,6 +251,9 @@ test('the audit log keeps the newest entries up to its bound and filters by agen
   assert.equal(audit.query()[0]?.reason, 'r-249', 'newest first')
   assert.equal(audit.query({ limit: 1000 }).at(-1)?.reason, 'r-150')
   assert.equal(audit.query({ userId: 'u-1', limit: 1000 }).length, 50)
-  assert.deepEqual(audit.query({ conversationId: 'c-200' }).map((e) => e.reason), ['r-200'])
+  assert.deepEqual(
+    audit.query({ conversationId: 'c-200' }).map((e) => e.reason),
+    ['r-200'],
+  )
   assert.deepEqual(audit.query({ conversationId: 'c-10' }), [], 'overwritten')
 })

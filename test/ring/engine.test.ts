@@ -27,11 +27,23 @@ function setup(o: { ringTimeoutMs?: number; dedupWindowMs?: number } = {}) {
   const addDevice = (d: Partial<Device> & Pick<Device, 'token' | 'platform'>) =>
     store.upsertDevice({ userId: 'agent-1', registeredAt: clock.now(), ...d })
   const event = (kind: 'offer' | 'answered' | 'ended', extra: Partial<RoutingEvent> = {}): RoutingEvent =>
-    ({ kind, conversationId: 'conv-1', userId: 'agent-1', participantId: 'part-1', mediaType: 'voice', occurredAt: clock.now(), receivedAt: clock.now(), source: 'notifications', ...(kind === 'ended' ? { reason: 'abandoned' } : {}), ...extra }) as RoutingEvent
+    ({
+      kind,
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      occurredAt: clock.now(),
+      receivedAt: clock.now(),
+      source: 'notifications',
+      ...(kind === 'ended' ? { reason: 'abandoned' } : {}),
+      ...extra,
+    }) as RoutingEvent
   return { clock, store, engine, intents, decisions, addDevice, event }
 }
 
-const tokens = (i: PushIntent | undefined) => (i?.targets ?? []).map((t) => `${t.device.token.slice(0, 4)}:${t.via}`).sort()
+const tokens = (i: PushIntent | undefined) =>
+  (i?.targets ?? []).map((t) => `${t.device.token.slice(0, 4)}:${t.via}`).sort()
 
 test('an offer rings every device of the agent, a call through the PushKit token only', async () => {
   const w = setup()
@@ -59,7 +71,10 @@ test('the same offer seen twice rings once', async () => {
   w.clock.advance(900)
   await w.engine.handle(w.event('offer'))
   assert.equal(w.intents.length, 1)
-  assert.deepEqual(w.decisions.map((d) => d.kind === 'suppressed' ? d.reason : d.kind), ['ring', 'duplicate'])
+  assert.deepEqual(
+    w.decisions.map((d) => (d.kind === 'suppressed' ? d.reason : d.kind)),
+    ['ring', 'duplicate'],
+  )
 })
 
 test('a re-offer to the same agent (new participant) rings again', async () => {
@@ -68,7 +83,10 @@ test('a re-offer to the same agent (new participant) rings again', async () => {
   await w.engine.handle(w.event('offer'))
   await w.engine.handle(w.event('ended', { reason: 'not-answered' } as Partial<RoutingEvent>))
   await w.engine.handle(w.event('offer', { participantId: 'part-2' }))
-  assert.deepEqual(w.intents.map((i) => i.action), ['ring', 'cancel', 'ring'])
+  assert.deepEqual(
+    w.intents.map((i) => i.action),
+    ['ring', 'cancel', 'ring'],
+  )
 })
 
 test('offer then abandon handled back to back: ring then cancel to the same devices, in order', async () => {
@@ -77,7 +95,10 @@ test('offer then abandon handled back to back: ring then cancel to the same devi
   await w.addDevice({ platform: 'ios', token: ALERT, pushType: 'alert' })
   // Not awaited one by one: the engine must keep the order itself.
   await Promise.all([w.engine.handle(w.event('offer')), w.engine.handle(w.event('ended'))])
-  assert.deepEqual(w.intents.map((i) => i.action), ['ring', 'cancel'])
+  assert.deepEqual(
+    w.intents.map((i) => i.action),
+    ['ring', 'cancel'],
+  )
   assert.deepEqual(tokens(w.intents[1]), tokens(w.intents[0]))
   assert.equal(w.intents[1]?.reason, 'abandoned')
 })
@@ -106,7 +127,10 @@ test('a device registered while the call rang gets no cancel; one removed meanwh
   await w.store.removeDevice('agent-1', ALERT)
   await w.engine.handle(w.event('ended', { conversationId: 'conv-2' }))
   assert.deepEqual(tokens(w.intents[3]), ['fcm-:data', 'fcm-:data'])
-  assert.deepEqual(w.intents.map((i) => i.action), ['ring', 'cancel', 'ring', 'cancel'])
+  assert.deepEqual(
+    w.intents.map((i) => i.action),
+    ['ring', 'cancel', 'ring', 'cancel'],
+  )
 })
 
 test('answered and then ended sends one cancel per device', async () => {
@@ -115,7 +139,10 @@ test('answered and then ended sends one cancel per device', async () => {
   await w.engine.handle(w.event('offer'))
   await w.engine.handle(w.event('answered'))
   await w.engine.handle(w.event('ended'))
-  assert.deepEqual(w.intents.map((i) => i.action), ['ring', 'cancel'])
+  assert.deepEqual(
+    w.intents.map((i) => i.action),
+    ['ring', 'cancel'],
+  )
 })
 
 test('an end without a ring sends nothing', async () => {
@@ -141,7 +168,10 @@ test('a ring nobody ends is cancelled at the ring timeout', async () => {
   assert.equal(w.intents.length, 1)
   w.clock.advance(1_001)
   await w.engine.sweep()
-  assert.deepEqual(w.intents.map((i) => i.action), ['ring', 'cancel'])
+  assert.deepEqual(
+    w.intents.map((i) => i.action),
+    ['ring', 'cancel'],
+  )
   assert.equal(w.intents[1]?.reason, 'timeout')
   // The ring expires with its timeout: the ring push carries that deadline.
   assert.equal(w.intents[0]?.expiresAt, w.intents[0]!.ring.offeredAt + 30_000)

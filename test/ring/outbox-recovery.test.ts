@@ -29,16 +29,46 @@ async function setup(graceMs = GRACE_MS) {
     recoveryGraceMs: graceMs,
   })
   await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
-  await store.upsertDevice({ userId: 'agent-1', platform: 'ios', token: ALERT, pushType: 'alert', registeredAt: clock.now() })
+  await store.upsertDevice({
+    userId: 'agent-1',
+    platform: 'ios',
+    token: ALERT,
+    pushType: 'alert',
+    registeredAt: clock.now(),
+  })
   const event = (kind: 'offer' | 'answered', extra: Partial<RoutingEvent> = {}): RoutingEvent =>
-    ({ kind, conversationId: 'conv-1', userId: 'agent-1', participantId: 'part-1', mediaType: 'voice', occurredAt: clock.now(), receivedAt: clock.now(), source: 'notifications', ...extra }) as RoutingEvent
+    ({
+      kind,
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      occurredAt: clock.now(),
+      receivedAt: clock.now(),
+      source: 'notifications',
+      ...extra,
+    }) as RoutingEvent
   // What a dead instance leaves behind: the ring claimed (createRing), nothing pushed, nothing marked.
   const deadInstanceRing = async (): Promise<RingRecord> => {
-    const record: RingRecord = { conversationId: 'conv-1', userId: 'agent-1', participantId: 'part-1', mediaType: 'voice', state: 'ringing', rungTokens: [FCM], cancelledTokens: [], offeredAt: clock.now(), expiresAt: clock.now() + RING_TIMEOUT_MS }
+    const record: RingRecord = {
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      state: 'ringing',
+      rungTokens: [FCM],
+      cancelledTokens: [],
+      offeredAt: clock.now(),
+      expiresAt: clock.now() + RING_TIMEOUT_MS,
+    }
     assert.equal(await store.createRing(record, RING_TIMEOUT_MS + 5_000), true)
     return record
   }
-  const summary = () => intents.map((i) => `${i.action}:${i.targets.map((t) => t.device.token.slice(0, 4)).join(',')}${i.reason ? `:${i.reason}` : ''}`)
+  const summary = () =>
+    intents.map(
+      (i) =>
+        `${i.action}:${i.targets.map((t) => t.device.token.slice(0, 4)).join(',')}${i.reason ? `:${i.reason}` : ''}`,
+    )
   return { clock, store, engine, intents, event, deadInstanceRing, summary }
 }
 
@@ -52,7 +82,11 @@ test('a ring claimed by a dead instance and never sent is sent by recovery after
   // Gap recovery reads the conversation again: still alerting, so the claimed ring goes out.
   await w.engine.handle(w.event('offer', { recovered: true }))
   assert.deepEqual(w.summary(), ['ring:fcm-'], 'to the device the ring was claimed for')
-  assert.equal(w.intents[0]?.expiresAt, (await w.store.getRing('conv-1:agent-1:part-1'))?.expiresAt, 'the ring keeps its original end')
+  assert.equal(
+    w.intents[0]?.expiresAt,
+    (await w.store.getRing('conv-1:agent-1:part-1'))?.expiresAt,
+    'the ring keeps its original end',
+  )
   // A second recovery (another reconnect) finds it marked sent.
   await sleep(0)
   assert.ok((await w.store.getRing('conv-1:agent-1:part-1'))?.dispatchedAt !== undefined, 'marked sent after the push')
@@ -115,7 +149,10 @@ test('cancels this instance sent are not resent, and the phone that answered nev
   const w = await setup()
   await w.engine.handle(w.event('offer', { mediaType: 'chat' }))
   // The Android phone answered; the iPhone is cancelled at once and the Android phone never.
-  assert.deepEqual(await w.engine.answeredOnDevice({ conversationId: 'conv-1', userId: 'agent-1', tokens: [FCM] }), { rings: 1, cancelled: 1 })
+  assert.deepEqual(await w.engine.answeredOnDevice({ conversationId: 'conv-1', userId: 'agent-1', tokens: [FCM] }), {
+    rings: 1,
+    cancelled: 1,
+  })
   await w.engine.handle(w.event('answered'))
   await sleep(0)
   w.clock.advance(GRACE_MS * 2)

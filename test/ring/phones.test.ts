@@ -14,7 +14,12 @@ const IPHONE_VOIP = 'a1'.repeat(32)
 const IPHONE_ALERT = 'a2'.repeat(32)
 const IPAD_ALERT = 'b2'.repeat(32)
 const ANDROID = 'fcm-android-0123456789:APA91bexample'
-const NAMES: Record<string, string> = { [IPHONE_VOIP]: 'iPhone/voip', [IPHONE_ALERT]: 'iPhone/alert', [IPAD_ALERT]: 'iPad/alert', [ANDROID]: 'Android/data' }
+const NAMES: Record<string, string> = {
+  [IPHONE_VOIP]: 'iPhone/voip',
+  [IPHONE_ALERT]: 'iPhone/alert',
+  [IPAD_ALERT]: 'iPad/alert',
+  [ANDROID]: 'Android/data',
+}
 
 function setup(o: { iosCallCancel?: IosCallCancel } = {}) {
   const clock = new FakeClock()
@@ -29,9 +34,22 @@ function setup(o: { iosCallCancel?: IosCallCancel } = {}) {
     dedupWindowMs: 5_000,
     ...(o.iosCallCancel ? { iosCallCancel: o.iosCallCancel } : {}),
   })
-  const add = (d: Partial<Device> & Pick<Device, 'token' | 'platform'>) => store.upsertDevice({ userId: 'agent-1', registeredAt: clock.now(), ...d })
+  const add = (d: Partial<Device> & Pick<Device, 'token' | 'platform'>) =>
+    store.upsertDevice({ userId: 'agent-1', registeredAt: clock.now(), ...d })
   const event = (kind: 'offer' | 'answered' | 'ended', extra: Partial<RoutingEvent> = {}): RoutingEvent =>
-    ({ kind, conversationId: 'conv-1', userId: 'agent-1', participantId: 'part-1', mediaType: 'voice', callerDisplay: '+15550100', occurredAt: clock.now(), receivedAt: clock.now(), source: 'notifications', ...(kind === 'ended' ? { reason: 'abandoned' } : {}), ...extra }) as RoutingEvent
+    ({
+      kind,
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      callerDisplay: '+15550100',
+      occurredAt: clock.now(),
+      receivedAt: clock.now(),
+      source: 'notifications',
+      ...(kind === 'ended' ? { reason: 'abandoned' } : {}),
+      ...extra,
+    }) as RoutingEvent
   /** What each push went to, as "<phone>/<token kind>:<transport>". */
   const sent = (action: 'ring' | 'cancel'): string[] =>
     intents
@@ -73,7 +91,11 @@ test('answered on the iPhone: the iPad and the Android phone are cancelled, the 
   // The app reports the answer with its PushKit token; the gateway silences the whole phone.
   const iphone = groupPhones(await w.store.listDevices('agent-1')).find((p) => p.key === 'id:iphone-1')
   assert.ok(iphone)
-  await w.engine.answeredOnDevice({ conversationId: 'conv-1', userId: 'agent-1', tokens: iphone.devices.map((d) => d.token) })
+  await w.engine.answeredOnDevice({
+    conversationId: 'conv-1',
+    userId: 'agent-1',
+    tokens: iphone.devices.map((d) => d.token),
+  })
   await w.engine.handle(w.event('answered'))
   assert.deepEqual(w.sent('cancel'), ['Android/data:data', 'iPad/alert:alert'])
 })
@@ -102,7 +124,11 @@ test('an iPhone with only a PushKit token gets its cancel through PushKit', asyn
   await w.add({ platform: 'ios', token: IPAD_ALERT, pushType: 'alert', deviceId: 'ipad-1' })
   await w.engine.handle(w.event('offer'))
   await w.engine.handle(w.event('ended'))
-  assert.deepEqual(w.sent('cancel'), ['iPad/alert:alert', 'iPhone/voip:voip'], "the iPad's alert token is not the iPhone's")
+  assert.deepEqual(
+    w.sent('cancel'),
+    ['iPad/alert:alert', 'iPhone/voip:voip'],
+    "the iPad's alert token is not the iPhone's",
+  )
 })
 
 test('IOS_CALL_CANCEL=voip: a phone rung through PushKit is cancelled through PushKit, even with an alert token', async () => {
@@ -130,9 +156,17 @@ test('registrations without a deviceId behave as before phones: iOS tokens are o
   await w.add({ platform: 'ios', token: IPAD_ALERT, pushType: 'alert' })
   await w.add({ platform: 'android', token: ANDROID })
   await w.engine.handle(w.event('offer'))
-  assert.deepEqual(w.sent('ring'), ['Android/data:data', 'iPhone/voip:voip'], 'a call: PushKit only, the alert tokens stay quiet')
+  assert.deepEqual(
+    w.sent('ring'),
+    ['Android/data:data', 'iPhone/voip:voip'],
+    'a call: PushKit only, the alert tokens stay quiet',
+  )
   await w.engine.handle(w.event('ended'))
-  assert.deepEqual(w.sent('cancel'), ['Android/data:data', 'iPad/alert:alert', 'iPhone/alert:alert'], "the PushKit ring's cancel goes to each alert token")
+  assert.deepEqual(
+    w.sent('cancel'),
+    ['Android/data:data', 'iPad/alert:alert', 'iPhone/alert:alert'],
+    "the PushKit ring's cancel goes to each alert token",
+  )
 
   const chat = setup()
   await chat.add({ platform: 'ios', token: IPHONE_VOIP, pushType: 'voip' })
@@ -148,11 +182,35 @@ test('registrations without a deviceId behave as before phones: iOS tokens are o
 })
 
 test('ring selection says why a token stays quiet', () => {
-  const device = (token: string, extra: Partial<Device>): Device => ({ userId: 'agent-1', platform: 'ios', token, registeredAt: 0, ...extra })
-  const { targets, skipped } = selectRingTargets([device(IPHONE_VOIP, { pushType: 'voip', deviceId: 'p' }), device(IPHONE_ALERT, { pushType: 'alert', deviceId: 'p' })], 'chat')
-  assert.deepEqual(targets.map((t) => t.device.token), [IPHONE_ALERT])
+  const device = (token: string, extra: Partial<Device>): Device => ({
+    userId: 'agent-1',
+    platform: 'ios',
+    token,
+    registeredAt: 0,
+    ...extra,
+  })
+  const { targets, skipped } = selectRingTargets(
+    [
+      device(IPHONE_VOIP, { pushType: 'voip', deviceId: 'p' }),
+      device(IPHONE_ALERT, { pushType: 'alert', deviceId: 'p' }),
+    ],
+    'chat',
+  )
+  assert.deepEqual(
+    targets.map((t) => t.device.token),
+    [IPHONE_ALERT],
+  )
   assert.match(skipped[0]?.reason ?? '', /cannot go through PushKit/)
-  const call = selectRingTargets([device(IPHONE_VOIP, { pushType: 'voip', deviceId: 'p' }), device(IPHONE_ALERT, { pushType: 'alert', deviceId: 'p' })], 'voice')
-  assert.deepEqual(call.targets.map((t) => t.via), ['voip'])
+  const call = selectRingTargets(
+    [
+      device(IPHONE_VOIP, { pushType: 'voip', deviceId: 'p' }),
+      device(IPHONE_ALERT, { pushType: 'alert', deviceId: 'p' }),
+    ],
+    'voice',
+  )
+  assert.deepEqual(
+    call.targets.map((t) => t.via),
+    ['voip'],
+  )
   assert.match(call.skipped[0]?.reason ?? '', /rings on another of its tokens/)
 })

@@ -55,7 +55,8 @@ test('dynamodb lease: one holder among three, a fencing token that only grows, a
     const first = holders[0] as (typeof all)[number]
     assert.deepEqual(first.tokens, [1])
     const others = all.filter((c) => c !== first)
-    for (const c of others) assert.equal(c.lease.state().holderId, first.lease.state().holderId, 'standbys see who holds it')
+    for (const c of others)
+      assert.equal(c.lease.state().holderId, first.lease.state().holderId, 'standbys see who holds it')
 
     // The holder stops renewing without releasing (a crash): a standby takes over once its TTL lapses.
     const diedAt = Date.now()

@@ -7,7 +7,12 @@ import type { TestWorld } from '../../src/sim/world.js'
 
 const CLI = ['--import', 'tsx', join(import.meta.dirname, '../../src/cli.ts'), 'start']
 // Settings from the test runner's own environment must not leak into the instances.
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|APNS_|FCM_|RING_|DEDUP_|STORE_|LEASE_|INSTANCE_|WEBHOOK_|WEBPUSH_|PRESENCE_|PORT$|HOST$)/.test(k)))
+const cleanEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) =>
+      !/^(GENESYS_|APNS_|FCM_|RING_|DEDUP_|STORE_|LEASE_|INSTANCE_|WEBHOOK_|WEBPUSH_|PRESENCE_|PORT$|HOST$)/.test(k),
+  ),
+)
 
 export interface LogLine {
   at: number
@@ -29,7 +34,16 @@ export interface Instance {
 export async function startInstance(world: TestWorld, id: string, settings: Record<string, string>): Promise<Instance> {
   const port = await freePort()
   const child = spawn(process.execPath, CLI, {
-    env: { ...cleanEnv, ...world.env, NODE_EXTRA_CA_CERTS: world.caFile, PORT: String(port), HOST: '127.0.0.1', INSTANCE_ID: id, LOG_LEVEL: 'info', ...settings },
+    env: {
+      ...cleanEnv,
+      ...world.env,
+      NODE_EXTRA_CA_CERTS: world.caFile,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      INSTANCE_ID: id,
+      LOG_LEVEL: 'info',
+      ...settings,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const logs: LogLine[] = []

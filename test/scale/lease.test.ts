@@ -31,7 +31,12 @@ async function dropPrefix(prefix: string): Promise<void> {
 }
 
 function bus(prefix: string): Promise<ScaleBus> {
-  return createScaleBus({ target: parseRedisUrl(REDIS_URL), keyPrefix: prefix, logger: silentLogger(), commandTimeoutMs: 200 })
+  return createScaleBus({
+    target: parseRedisUrl(REDIS_URL),
+    keyPrefix: prefix,
+    logger: silentLogger(),
+    commandTimeoutMs: 200,
+  })
 }
 
 interface Events {
@@ -63,7 +68,8 @@ test('one holder among three, growing fencing tokens, and a released lease is ta
     const holder = leases.find((l) => l.isValid()) as RedisLease
     const first = holder.state()
     assert.equal(typeof first.fencingToken, 'number')
-    for (const l of leases.filter((x) => x !== holder)) assert.deepEqual(l.state(), { holder: false, holderId: first.holderId, fencingToken: first.fencingToken })
+    for (const l of leases.filter((x) => x !== holder))
+      assert.deepEqual(l.state(), { holder: false, holderId: first.holderId, fencingToken: first.fencingToken })
 
     const stoppedAt = performance.now()
     await holder.stop()
@@ -80,7 +86,7 @@ test('one holder among three, growing fencing tokens, and a released lease is ta
   }
 })
 
-test('a release heard while a standby is still waiting for its own attempt\'s answer is taken over at once, not at the next lapse', async () => {
+test("a release heard while a standby is still waiting for its own attempt's answer is taken over at once, not at the next lapse", async () => {
   const prefix = `test:lease:${randomUUID()}:`
   const [holderBus, standbyBus] = await Promise.all([bus(prefix), bus(prefix)])
   const ev: Events = { acquired: [], lost: [] }
@@ -92,7 +98,9 @@ test('a release heard while a standby is still waiting for its own attempt\'s an
     // slow to come back; the holder releases meanwhile.
     const evalNow = standbyBus.redis.eval.bind(standbyBus.redis) as (...args: unknown[]) => Promise<unknown>
     let slow = true
-    ;(standbyBus.redis as unknown as { eval: (...args: unknown[]) => Promise<unknown> }).eval = async (...args: unknown[]) => {
+    ;(standbyBus.redis as unknown as { eval: (...args: unknown[]) => Promise<unknown> }).eval = async (
+      ...args: unknown[]
+    ) => {
       const reply = await evalNow(...args)
       if (slow) {
         slow = false
@@ -135,7 +143,10 @@ test('a holder cut off from Redis gives the lease up before a standby can take i
     assert.ok(lostA && gotB, 'gw-a lost it, gw-b acquired it')
     assert.equal(lostA.reason, 'expired')
     assert.ok(lostA.at < gotB.at, 'the old holder stopped before the new one started')
-    assert.ok(gotB.at - cutAt <= 1_000 + 50, `takeover ${Math.round(gotB.at - cutAt)} ms after the cut, within the 1000 ms TTL`)
+    assert.ok(
+      gotB.at - cutAt <= 1_000 + 50,
+      `takeover ${Math.round(gotB.at - cutAt)} ms after the cut, within the 1000 ms TTL`,
+    )
   } finally {
     await a.stop()
     await b.stop()
@@ -166,11 +177,25 @@ class RecordingSource implements EventSource {
     this.users.delete(userId)
   }
   status(): SourceStatus {
-    return { name: this.name, connected: this.running, channels: this.running ? 1 : 0, topics: this.users.size, reconnects: 0, rejectedFrames: 0 }
+    return {
+      name: this.name,
+      connected: this.running,
+      channels: this.running ? 1 : 0,
+      topics: this.users.size,
+      reconnects: 0,
+      rejectedFrames: 0,
+    }
   }
 }
 
-const offer = { kind: 'offer', conversationId: 'conv-1', userId: 'agent-1', participantId: 'p-1', mediaType: 'voice', source: 'notifications' } as unknown as RoutingEvent
+const offer = {
+  kind: 'offer',
+  conversationId: 'conv-1',
+  userId: 'agent-1',
+  participantId: 'p-1',
+  mediaType: 'voice',
+  source: 'notifications',
+} as unknown as RoutingEvent
 
 test('a holder whose event loop stalls past the lease drops what arrives and stops its source; afterwards exactly one instance listens', async () => {
   const prefix = `test:lease:${randomUUID()}:`
@@ -178,7 +203,14 @@ test('a holder whose event loop stalls past the lease drops what arrives and sto
   const [ba, bb] = await Promise.all([bus(prefix), bus(prefix)])
   const make = (b: ScaleBus, id: string) => {
     const inner = new RecordingSource()
-    const leased = new LeasedSource({ bus: b, instanceId: id, ttlMs: 600, logger: silentLogger(), listUserIds: async () => [...registry], hasDevices: async (u) => registry.has(u) })
+    const leased = new LeasedSource({
+      bus: b,
+      instanceId: id,
+      ttlMs: 600,
+      logger: silentLogger(),
+      listUserIds: async () => [...registry],
+      hasDevices: async (u) => registry.has(u),
+    })
     const heard: RoutingEvent[] = []
     inner.emit = leased.guard((e) => heard.push(e))
     leased.wrap(inner)
@@ -208,7 +240,12 @@ test('a holder whose event loop stalls past the lease drops what arrives and sto
     // Both instances live in this one process: after the stall either may win the lease next.
     // gw-a winning it back is fine (its source restarts, and a restart runs gap recovery for what
     // it dropped); two listening at once never is.
-    await until('one instance holds the lease and listens', () => (a.inner.running ? 1 : 0) + (b.inner.running ? 1 : 0) === 1 && (a.leased.status().lease?.holder === true) !== (b.leased.status().lease?.holder === true))
+    await until(
+      'one instance holds the lease and listens',
+      () =>
+        (a.inner.running ? 1 : 0) + (b.inner.running ? 1 : 0) === 1 &&
+        (a.leased.status().lease?.holder === true) !== (b.leased.status().lease?.holder === true),
+    )
     const winner = a.inner.running ? a : b
     assert.equal(winner.leased.status().lease?.holder, true)
     if (winner === a) assert.ok(a.inner.starts >= 2, 'gw-a won the lease back and restarted its source')
@@ -228,7 +265,14 @@ test('an agent registered on a standby reaches the holder at once; one missed me
   const [ba, bb] = await Promise.all([bus(prefix), bus(prefix)])
   const make = (b: ScaleBus, id: string) => {
     const inner = new RecordingSource()
-    const leased = new LeasedSource({ bus: b, instanceId: id, ttlMs: 2_000, logger: silentLogger(), listUserIds: async () => [...registry], hasDevices: async (u) => registry.has(u) })
+    const leased = new LeasedSource({
+      bus: b,
+      instanceId: id,
+      ttlMs: 2_000,
+      logger: silentLogger(),
+      listUserIds: async () => [...registry],
+      hasDevices: async (u) => registry.has(u),
+    })
     leased.wrap(inner)
     return { inner, leased }
   }

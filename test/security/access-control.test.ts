@@ -16,7 +16,12 @@ let h: Harness
 let off: Harness
 before(async () => {
   ;[h, off] = await Promise.all([
-    startHarness({ ADMIN_TOKEN: ADMIN, WEBHOOK_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0' }),
+    startHarness({
+      ADMIN_TOKEN: ADMIN,
+      WEBHOOK_SECRET: SECRET,
+      RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+    }),
     startHarness({ WEBHOOK_SECRET: SECRET }),
   ])
 })
@@ -38,7 +43,14 @@ async function status(url: string, method: string, headers: Record<string, strin
 test('every admin route refuses a missing, wrong, odd-length or misplaced admin token, and serves the right one', async () => {
   const routes = listRoutes(h.gateway.api)
   const admin = routes.filter((r) => !PUBLIC.test(r.path) && !AGENT.test(r.path) && r.path !== WEBHOOK)
-  assert.deepEqual([...new Set(admin.map((r) => r.path))].sort(), ['/api/v1/admin/alarms', '/api/v1/admin/audit', '/api/v1/admin/reachability', '/dashboard/api/state', '/dashboard/api/stream', '/metrics'])
+  assert.deepEqual([...new Set(admin.map((r) => r.path))].sort(), [
+    '/api/v1/admin/alarms',
+    '/api/v1/admin/audit',
+    '/api/v1/admin/reachability',
+    '/dashboard/api/state',
+    '/dashboard/api/stream',
+    '/metrics',
+  ])
   const wrong: Record<string, Record<string, string>> = {
     none: {},
     'wrong token': { authorization: `Bearer ${ADMIN.slice(0, -1)}X` },
@@ -59,7 +71,11 @@ test('every admin route refuses a missing, wrong, odd-length or misplaced admin 
       const s = await status(`${h.api}${r.path}?token=${ADMIN}&access_token=${ADMIN}`, r.method, headers)
       if (s !== 401) letIn.push(`${r.method} ${r.path} ${what}: ${s}`)
     }
-    assert.equal(await status(`${h.api}${r.path}`, r.method, { authorization: `Bearer ${ADMIN}` }), 200, `${r.method} ${r.path} with the admin token`)
+    assert.equal(
+      await status(`${h.api}${r.path}`, r.method, { authorization: `Bearer ${ADMIN}` }),
+      200,
+      `${r.method} ${r.path} with the admin token`,
+    )
   }
   // Without ADMIN_TOKEN the admin queries and dashboard data are off; /metrics is open (documented).
   for (const r of admin) {
@@ -94,17 +110,36 @@ test('the webhook secret is compared with crypto.timingSafeEqual on equal-length
     spy.mock.restore()
     syncBuiltinESMExports()
   })
-  const candidates = ['', 'x', SECRET.slice(0, -1), `${SECRET}x`, SECRET.toUpperCase(), 'é'.repeat(40), '\u0000'.repeat(16), 'a'.repeat(100_000)]
+  const candidates = [
+    '',
+    'x',
+    SECRET.slice(0, -1),
+    `${SECRET}x`,
+    SECRET.toUpperCase(),
+    'é'.repeat(40),
+    '\u0000'.repeat(16),
+    'a'.repeat(100_000),
+  ]
   for (const c of candidates) assert.equal(secretMatches(c, SECRET), false, `${c.slice(0, 10)}… refused`)
   assert.equal(secretMatches(undefined, SECRET), false)
   assert.equal(secretMatches(SECRET, SECRET), true)
   assert.equal(calls.length, candidates.length + 1, 'every present candidate went through timingSafeEqual')
-  assert.ok(calls.every(([a, b]) => a === 32 && b === 32), 'both sides are SHA-256 digests: the length of the guess does not matter')
+  assert.ok(
+    calls.every(([a, b]) => a === 32 && b === 32),
+    'both sides are SHA-256 digests: the length of the guess does not matter',
+  )
 
   // Over HTTP: wrong secrets of every length are 401 before the body is read; the right one is 202.
   const letIn: string[] = []
-  const event = JSON.stringify({ eventType: 'routing.conversation.created', timestamp: new Date().toISOString(), data: {} })
-  const headers = (secret: string | undefined): Record<string, string> => ({ 'content-type': 'application/json', ...(secret === undefined ? {} : { 'x-webhook-secret': secret }) })
+  const event = JSON.stringify({
+    eventType: 'routing.conversation.created',
+    timestamp: new Date().toISOString(),
+    data: {},
+  })
+  const headers = (secret: string | undefined): Record<string, string> => ({
+    'content-type': 'application/json',
+    ...(secret === undefined ? {} : { 'x-webhook-secret': secret }),
+  })
   const wrong = [undefined, ...candidates.filter((c) => !/[^\x20-\x7e]/.test(c) && c.length < 8000)]
   for (const secret of wrong) {
     const res = await fetch(`${h.api}/api/v1/events`, { method: 'POST', headers: headers(secret), body: event })
@@ -138,7 +173,11 @@ test('the dashboard page and assets carry a strict CSP, nosniff, DENY framing an
     assert.equal(res.headers.get('referrer-policy'), 'no-referrer')
   }
   const agent = h.world.genesys.addAgent()
-  for (const res of [await fetch(`${h.api}/api/v1/devices`, { headers: { authorization: `Bearer ${agent.accessToken}` } }), await fetch(`${h.api}/api/v1/devices`), await fetch(`${h.api}/nope`)]) {
+  for (const res of [
+    await fetch(`${h.api}/api/v1/devices`, { headers: { authorization: `Bearer ${agent.accessToken}` } }),
+    await fetch(`${h.api}/api/v1/devices`),
+    await fetch(`${h.api}/nope`),
+  ]) {
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff')
     assert.equal(res.headers.get('cache-control'), 'no-store', 'device lists are never cached by a proxy')
   }

@@ -11,7 +11,12 @@ const ADMIN = 'admin-token-device-cap-0123456789'
 const CAP = 4
 let h: Harness
 before(async () => {
-  h = await startHarness({ ADMIN_TOKEN: ADMIN, MAX_DEVICES_PER_AGENT: String(CAP), RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0' })
+  h = await startHarness({
+    ADMIN_TOKEN: ADMIN,
+    MAX_DEVICES_PER_AGENT: String(CAP),
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_WRITES_PER_USER_PER_MINUTE: '0',
+  })
 })
 after(() => h.close())
 
@@ -22,7 +27,9 @@ async function audit(userId: string): Promise<Array<{ kind: string; device?: str
 }
 async function counted(change: string): Promise<number> {
   const text = await (await fetch(`${h.api}/metrics`, { headers: admin })).text()
-  const line = text.split('\n').find((l) => l.startsWith(`push_gateway_device_changes_total{`) && l.includes(`change="${change}"`))
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`push_gateway_device_changes_total{`) && l.includes(`change="${change}"`))
   return line ? Number(line.split(' ').pop()) : 0
 }
 async function listed(accessToken: string): Promise<string[]> {
@@ -48,11 +55,15 @@ test('an agent registering 60 devices keeps the last MAX_DEVICES_PER_AGENT; each
   await subscribed(h, agent.userId)
   const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'chat' })
   const rung = await waitFor(`${CAP} rings`, () => {
-    const got = h.world.fcm.accepted.filter((m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId)
+    const got = h.world.fcm.accepted.filter(
+      (m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId,
+    )
     return got.length >= CAP && got
   })
   await new Promise((resolve) => setTimeout(resolve, 200))
-  const rungTokens = h.world.fcm.accepted.filter((m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId).map((m) => String(m.message.token))
+  const rungTokens = h.world.fcm.accepted
+    .filter((m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId)
+    .map((m) => String(m.message.token))
   recordTrial(
     {
       id: 'security.device-cap',
@@ -61,7 +72,12 @@ test('an agent registering 60 devices keeps the last MAX_DEVICES_PER_AGENT; each
       tried: 60,
       unit: 'registrations',
       held: `each answered 201; the agent keeps the ${CAP} most recently registered; each of the ${60 - CAP} evictions audited and counted; the ring pushes ${CAP} devices`,
-      lost: statuses.filter((s) => s !== 201).length + Math.abs(kept.length - CAP) + Math.abs(evictions.length - (60 - CAP)) + Math.abs(evictedCount - (60 - CAP)) + Math.max(0, rungTokens.length - CAP),
+      lost:
+        statuses.filter((s) => s !== 201).length +
+        Math.abs(kept.length - CAP) +
+        Math.abs(evictions.length - (60 - CAP)) +
+        Math.abs(evictedCount - (60 - CAP)) +
+        Math.max(0, rungTokens.length - CAP),
     },
     import.meta.url,
   )
@@ -74,7 +90,7 @@ test('an agent registering 60 devices keeps the last MAX_DEVICES_PER_AGENT; each
   assert.deepEqual(rungTokens.sort(), kept)
 })
 
-test('a token registered by another agent moves: audited and counted, and gone from the previous owner\'s list', async () => {
+test("a token registered by another agent moves: audited and counted, and gone from the previous owner's list", async () => {
   const first = h.world.genesys.addAgent()
   const second = h.world.genesys.addAgent()
   const shared = fcmToken()
@@ -95,8 +111,12 @@ test('a token registered by another agent moves: audited and counted, and gone f
       what: 'An agent registering a token another agent holds (a shared phone handed over, or a token learned)',
       tried: 1,
       unit: 'moves',
-      held: 'the token moves; the previous owner\'s next GET shows it gone; the move audited under the previous owner and counted',
-      lost: (firstList.includes(shared) ? 1 : 0) + (secondList.includes(shared) ? 0 : 1) + (moves.length === 1 ? 0 : 1) + (movedCount === 1 ? 0 : 1),
+      held: "the token moves; the previous owner's next GET shows it gone; the move audited under the previous owner and counted",
+      lost:
+        (firstList.includes(shared) ? 1 : 0) +
+        (secondList.includes(shared) ? 0 : 1) +
+        (moves.length === 1 ? 0 : 1) +
+        (movedCount === 1 ? 0 : 1),
     },
     import.meta.url,
   )
@@ -104,6 +124,6 @@ test('a token registered by another agent moves: audited and counted, and gone f
   assert.deepEqual(secondList, [shared])
   assert.equal(moves.length, 1)
   assert.match(moves[0]?.reason ?? '', new RegExp(second.userId))
-  assert.equal(moves[0]?.device, `${shared.slice(0, 8)}…`, 'only the token\'s prefix')
+  assert.equal(moves[0]?.device, `${shared.slice(0, 8)}…`, "only the token's prefix")
   assert.equal(movedCount, 1)
 })

@@ -8,7 +8,15 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { FakeClock } from '../../src/clock.js'
-import { AgentAuthError, AgentDirectory, ClientCredentialsAuth, GatewayOrganization, GenesysApiError, GenesysRest, createDispatcher } from '../../src/genesys/index.js'
+import {
+  AgentAuthError,
+  AgentDirectory,
+  ClientCredentialsAuth,
+  GatewayOrganization,
+  GenesysApiError,
+  GenesysRest,
+  createDispatcher,
+} from '../../src/genesys/index.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { fcmToken, startHarness, type Harness } from '../e2e/harness.js'
 import { recordTrial } from '../support/trials.js'
@@ -23,7 +31,11 @@ after(async () => {
 })
 
 const post = (api: string, token: string): Promise<Response> =>
-  fetch(`${api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'android', token: fcmToken() }) })
+  fetch(`${api}/api/v1/devices`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ platform: 'android', token: fcmToken() }),
+  })
 
 const b64url = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
 
@@ -34,7 +46,12 @@ test('forged, expired, revoked, client-credentials and other-organisation tokens
   const expired = h.world.genesys.issueAgentToken(victim.userId, 0)
   const revoked = h.world.genesys.issueAgentToken(victim.userId)
   h.world.genesys.revokeToken(revoked)
-  const clientToken = await new ClientCredentialsAuth({ loginUrl: h.world.genesys.url, ...h.world.client, dispatcher: createDispatcher(h.world.pki.caCert), logger: silentLogger() }).getToken()
+  const clientToken = await new ClientCredentialsAuth({
+    loginUrl: h.world.genesys.url,
+    ...h.world.client,
+    dispatcher: createDispatcher(h.world.pki.caCert),
+    logger: silentLogger(),
+  }).getToken()
   const forged: Record<string, string> = {
     'random opaque token': randomBytes(32).toString('base64url'),
     'the victim user id as a token': victim.userId,
@@ -54,10 +71,16 @@ test('forged, expired, revoked, client-credentials and other-organisation tokens
   const answers: Record<string, number> = {}
   for (const [what, token] of Object.entries(cases)) {
     for (const path of ['/api/v1/devices', '/register-token']) {
-      const res = await fetch(`${h.api}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ platform: 'android', token: fcmToken() }) })
+      const res = await fetch(`${h.api}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ platform: 'android', token: fcmToken() }),
+      })
       answers[`${what} → POST ${path}`] = res.status
     }
-    answers[`${what} → GET /api/v1/devices`] = (await fetch(`${h.api}/api/v1/devices`, { headers: { authorization: `Bearer ${token}` } })).status
+    answers[`${what} → GET /api/v1/devices`] = (
+      await fetch(`${h.api}/api/v1/devices`, { headers: { authorization: `Bearer ${token}` } })
+    ).status
   }
   const devices = (await h.gateway.store.countDevices()).total
   const letIn = Object.entries(answers).filter(([, s]) => s !== 401)
@@ -79,10 +102,20 @@ test('forged, expired, revoked, client-credentials and other-organisation tokens
 
 test('the identity cache is keyed by the token hash, and a revoked token stops working once its minute is up', async () => {
   const clock = new FakeClock(Date.now())
-  const dir = new AgentDirectory({ apiUrl: h.world.genesys.url, organization: { id: () => Promise.resolve(h.world.genesys.orgId) }, dispatcher: createDispatcher(h.world.pki.caCert), clock, logger: silentLogger() })
+  const dir = new AgentDirectory({
+    apiUrl: h.world.genesys.url,
+    organization: { id: () => Promise.resolve(h.world.genesys.orgId) },
+    dispatcher: createDispatcher(h.world.pki.caCert),
+    clock,
+    logger: silentLogger(),
+  })
   const agent = h.world.genesys.addAgent()
   assert.equal((await dir.resolve(agent.accessToken)).userId, agent.userId)
-  assert.deepEqual(dir.cacheKeys(), [createHash('sha256').update(agent.accessToken).digest('hex')], 'the hash, never the token')
+  assert.deepEqual(
+    dir.cacheKeys(),
+    [createHash('sha256').update(agent.accessToken).digest('hex')],
+    'the hash, never the token',
+  )
   h.world.genesys.revokeToken(agent.accessToken)
   // Documented: a revoked token keeps working from the cache for at most the TTL (60 s).
   clock.advance(59_000)
@@ -119,11 +152,15 @@ test("the identity cache never lets another organisation's token through, before
   const logger = silentLogger()
   const auth = new ClientCredentialsAuth({ loginUrl: h.world.genesys.url, ...h.world.client, dispatcher, logger })
   // The real lookup: the gateway's client-credentials token asks organizations/me.
-  const organization = new GatewayOrganization({ lookup: () => new GenesysRest({ apiUrl: h.world.genesys.url, auth, dispatcher, logger }).getOrganization(), logger })
+  const organization = new GatewayOrganization({
+    lookup: () => new GenesysRest({ apiUrl: h.world.genesys.url, auth, dispatcher, logger }).getOrganization(),
+    logger,
+  })
   const dir = new AgentDirectory({ apiUrl: h.world.genesys.url, organization, dispatcher, clock, logger })
   const victim = h.world.genesys.addAgent()
   const impostor = h.world.genesys.addForeignAgent({ userId: victim.userId })
-  const refused = (err: unknown): boolean => err instanceof AgentAuthError && err.status === 401 && /another Genesys Cloud organisation/.test(err.message)
+  const refused = (err: unknown): boolean =>
+    err instanceof AgentAuthError && err.status === 401 && /another Genesys Cloud organisation/.test(err.message)
   // A miss on an empty cache, then again: rejections are not remembered as identities.
   await assert.rejects(dir.resolve(impostor.accessToken), refused)
   await assert.rejects(dir.resolve(impostor.accessToken), refused)
@@ -146,7 +183,10 @@ test("when the gateway's organisation cannot be learned, registrations get 503 +
     // Genesys answers 503 to organizations/me (the gateway retries once per request).
     h2.world.genesys.failNext({ method: 'GET', pathPrefix: '/api/v2/organizations/me', status: 503, count: 1_000 })
     const during: Record<string, number> = {}
-    for (const [who, token] of [['own', own.accessToken], ['foreign', foreign.accessToken]] as const) {
+    for (const [who, token] of [
+      ['own', own.accessToken],
+      ['foreign', foreign.accessToken],
+    ] as const) {
       const res = await post(h2.api, token)
       during[who] = res.status
       assert.ok(res.headers.get('retry-after'), 'Retry-After tells the app when to try again')
@@ -164,7 +204,11 @@ test("when the gateway's organisation cannot be learned, registrations get 503 +
         tried: 4,
         unit: 'requests',
         held: 'while unknown: 503 + Retry-After for both, nothing stored; then our agent 201, the other organisation 401',
-        lost: (during.own === 503 ? 0 : 1) + (during.foreign === 503 ? 0 : 1) + storedDuring + (afterForeign === 401 ? 0 : 1),
+        lost:
+          (during.own === 503 ? 0 : 1) +
+          (during.foreign === 503 ? 0 : 1) +
+          storedDuring +
+          (afterForeign === 401 ? 0 : 1),
       },
       import.meta.url,
     )
@@ -178,7 +222,13 @@ test("when the gateway's organisation cannot be learned, registrations get 503 +
 })
 
 test('a GatewayOrganization failure is always a transient Genesys error (503), never an answer', async () => {
-  const organization = new GatewayOrganization({ lookup: () => Promise.reject(new GenesysApiError(403, 'GET /api/v2/organizations/me: forbidden')), logger: silentLogger() })
-  await assert.rejects(organization.id(), (err: unknown) => err instanceof GenesysApiError && err.status === 503 && err.transient)
+  const organization = new GatewayOrganization({
+    lookup: () => Promise.reject(new GenesysApiError(403, 'GET /api/v2/organizations/me: forbidden')),
+    logger: silentLogger(),
+  })
+  await assert.rejects(
+    organization.id(),
+    (err: unknown) => err instanceof GenesysApiError && err.status === 503 && err.transient,
+  )
   assert.equal(organization.known, undefined)
 })

@@ -47,7 +47,10 @@ function open(api: string, first?: string): Held {
 }
 
 const within = (held: Held[], ms: number): Promise<void> =>
-  Promise.race([Promise.all(held.map((x) => x.closed)).then(() => undefined), new Promise<void>((resolve) => setTimeout(resolve, ms))])
+  Promise.race([
+    Promise.all(held.map((x) => x.closed)).then(() => undefined),
+    new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  ])
 
 async function healthz(api: string): Promise<number> {
   try {
@@ -63,7 +66,12 @@ test('headers a byte at a time, bodies that never end and silent sockets are clo
   const held: Held[] = []
   for (let i = 0; i < 10; i++) held.push(open(short.api, `POST /api/v1/devices HTTP/1.1\r\nHost: ${host}\r\nX-Slow: `))
   for (let i = 0; i < 10; i++) {
-    held.push(open(short.api, `POST /api/v1/devices HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${agent.accessToken}\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"platform":`))
+    held.push(
+      open(
+        short.api,
+        `POST /api/v1/devices HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${agent.accessToken}\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"platform":`,
+      ),
+    )
   }
   for (let i = 0; i < 10; i++) held.push(open(short.api))
   // Trickle a byte now and then, as slowloris does, so no socket is ever idle for long.
@@ -79,7 +87,7 @@ test('headers a byte at a time, bodies that never end and silent sockets are clo
     {
       id: 'security.http-stalled-requests',
       area: 'security',
-      what: 'Requests that never finish: headers trickled a byte at a time, an agent\'s body that stops, sockets that send nothing (HTTP_REQUEST_TIMEOUT_MS scaled down to 1 s)',
+      what: "Requests that never finish: headers trickled a byte at a time, an agent's body that stops, sockets that send nothing (HTTP_REQUEST_TIMEOUT_MS scaled down to 1 s)",
       tried: held.length,
       unit: 'connections',
       held: 'every one closed by the gateway within the request timeout plus the 1 s check interval; /healthz answered meanwhile',
@@ -124,7 +132,8 @@ test('past HTTP_MAX_CONNECTIONS new connections are closed at once, and the gate
 test('after an early 401, 413 or 429 the connection is closed, not kept reading the body', async () => {
   const agent = normal.world.genesys.addAgent()
   const { host } = new URL(normal.api)
-  const post = (headers: string, length: number): string => `POST /api/v1/devices HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n${headers}\r\n{"platform":"android","token":"`
+  const post = (headers: string, length: number): string =>
+    `POST /api/v1/devices HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n${headers}\r\n{"platform":"android","token":"`
   const cases: Array<[string, string, number]> = [
     ['401', post('', 1_000_000), 401],
     ['413', post(`Authorization: Bearer ${agent.accessToken}\r\n`, 1_000_000), 413],
@@ -152,7 +161,9 @@ test('after an early 401, 413 or 429 the connection is closed, not kept reading 
       unit: 'requests',
       held: 'the answer, with Connection: close, and the connection closed long before the 10 s request timeout',
       lost: results.filter((r, i) => r.status !== cases[i]?.[2] || r.closedMs === undefined).length,
-      observed: results.map((r) => `${r.name} closed after ${r.closedMs === undefined ? 'never' : `${Math.round(r.closedMs)} ms`}`).join(', '),
+      observed: results
+        .map((r) => `${r.name} closed after ${r.closedMs === undefined ? 'never' : `${Math.round(r.closedMs)} ms`}`)
+        .join(', '),
     },
     import.meta.url,
   )

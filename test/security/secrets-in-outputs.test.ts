@@ -21,9 +21,22 @@ let api: string
 
 before(async () => {
   world = await startTestWorld()
-  const config = loadConfig({ ...world.env, STORE_URL: `sqlite:${join(world.dir, 'gw.db')}`, PORT: '0', HOST: '127.0.0.1', ADMIN_TOKEN: ADMIN, WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'debug' })
+  const config = loadConfig({
+    ...world.env,
+    STORE_URL: `sqlite:${join(world.dir, 'gw.db')}`,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ADMIN_TOKEN: ADMIN,
+    WEBHOOK_SECRET: SECRET,
+    LOG_LEVEL: 'debug',
+  })
   const logger = createLogger({ level: 'trace' }, { write: (s: string) => void logs.push(s) })
-  gateway = await Gateway.create({ config, logger, ca: world.pki.caCert, webPushSandboxHosts: [world.webPushSandboxHost] })
+  gateway = await Gateway.create({
+    config,
+    logger,
+    ca: world.pki.caCert,
+    webPushSandboxHosts: [world.webPushSandboxHost],
+  })
   api = await gateway.start()
 })
 after(async () => {
@@ -57,21 +70,37 @@ test('metrics, dashboard, audit, alarms, readiness, docs, error bodies and logs 
   const other = world.genesys.addAgent({ name: 'Someone Else' })
   const tokens = { voip: apnsToken(), alert: apnsToken(), android: fcmToken(), dead: fcmToken(), others: fcmToken() }
   const register = (accessToken: string, body: unknown): Promise<Response> =>
-    fetch(`${api}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    fetch(`${api}/api/v1/devices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
   for (const body of [
     { platform: 'ios', token: tokens.voip, pushType: 'voip', environment: 'sandbox' },
     { platform: 'ios', token: tokens.alert, pushType: 'alert', environment: 'sandbox' },
     { platform: 'android', token: tokens.android },
     { platform: 'android', token: tokens.dead },
-  ]) assert.equal((await register(agent.accessToken, body)).status, 201)
+  ])
+    assert.equal((await register(agent.accessToken, body)).status, 201)
   assert.equal((await register(other.accessToken, { platform: 'android', token: tokens.others })).status, 201)
   await subscribed({ world } as Harness, agent.userId)
   world.fcm.failToken(tokens.dead, { status: 404, errorCode: 'UNREGISTERED' })
   world.apns.failNext(1, { status: 500, reason: 'InternalServerError' })
   const { conversationId } = world.genesys.offer({ userId: agent.userId, mediaType: 'voice', ani: 'tel:+15550100999' })
-  await waitFor('the ring', () => world.fcm.accepted.some((m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId))
+  await waitFor('the ring', () =>
+    world.fcm.accepted.some(
+      (m) => (m.message.data as Record<string, string>).genesys_conversation_id === conversationId,
+    ),
+  )
   world.genesys.abandon(conversationId)
-  await waitFor('the cancel', () => world.apns.accepted.some((p) => p.payload.genesys_conversation_id === conversationId && p.payload.action === 'cancel_ring'), 10_000)
+  await waitFor(
+    'the cancel',
+    () =>
+      world.apns.accepted.some(
+        (p) => p.payload.genesys_conversation_id === conversationId && p.payload.action === 'cancel_ring',
+      ),
+    10_000,
+  )
 
   // Error paths that carry secrets in the request: none may come back in the answer.
   const bodies: string[] = []
@@ -86,16 +115,53 @@ test('metrics, dashboard, audit, alarms, readiness, docs, error bodies and logs 
   await call(`/api/v1/devices/${tokens.android}`, { headers: agentAuth })
   await call(`/api/v1/devices/${tokens.android}/${tokens.voip}`, { method: 'PUT', headers: agentAuth })
   await call(`/no/such/${tokens.voip}?token=${tokens.android}&secret=${SECRET}`, { headers: admin })
-  await call('/api/v1/devices', { method: 'POST', headers: { ...agentAuth, ...json }, body: `{"platform":"android","token":"${tokens.android}", broken` })
-  await call('/api/v1/devices', { method: 'POST', headers: { ...agentAuth, ...json }, body: JSON.stringify({ platform: 'ios', token: tokens.android, pushType: tokens.voip }) })
-  await call('/api/v1/devices', { method: 'POST', headers: { ...agentAuth, ...json }, body: JSON.stringify({ platform: 'android', token: tokens.android, secret: SECRET, extra: world.client.clientSecret }) })
-  await call('/api/v1/devices', { method: 'POST', headers: { ...agentAuth, 'content-type': `text/${tokens.voip}` }, body: tokens.android })
+  await call('/api/v1/devices', {
+    method: 'POST',
+    headers: { ...agentAuth, ...json },
+    body: `{"platform":"android","token":"${tokens.android}", broken`,
+  })
+  await call('/api/v1/devices', {
+    method: 'POST',
+    headers: { ...agentAuth, ...json },
+    body: JSON.stringify({ platform: 'ios', token: tokens.android, pushType: tokens.voip }),
+  })
+  await call('/api/v1/devices', {
+    method: 'POST',
+    headers: { ...agentAuth, ...json },
+    body: JSON.stringify({
+      platform: 'android',
+      token: tokens.android,
+      secret: SECRET,
+      extra: world.client.clientSecret,
+    }),
+  })
+  await call('/api/v1/devices', {
+    method: 'POST',
+    headers: { ...agentAuth, 'content-type': `text/${tokens.voip}` },
+    body: tokens.android,
+  })
   await call('/api/v1/devices', { headers: { authorization: `Bearer ${agent.accessToken}x` } })
   await call('/api/v1/devices', { headers: { authorization: `Token ${agent.accessToken}` } })
-  await call('/api/v1/agent/answered/not a conversation', { method: 'POST', headers: { ...agentAuth, ...json }, body: JSON.stringify({ token: tokens.others }) })
-  await call(`/api/v1/agent/answered/${conversationId}`, { method: 'POST', headers: { ...agentAuth, ...json }, body: JSON.stringify({ token: tokens.others, siblingTokens: [tokens.voip] }) })
-  await call('/api/v1/events', { method: 'POST', headers: { ...json, 'x-webhook-secret': `${SECRET}x` }, body: JSON.stringify({ secret: SECRET }) })
-  await call('/api/v1/events', { method: 'POST', headers: { ...json, 'x-webhook-secret': SECRET }, body: JSON.stringify({ 'detail-type': `v2.users.${tokens.voip}.conversations`, detail: { token: tokens.android } }) })
+  await call('/api/v1/agent/answered/not a conversation', {
+    method: 'POST',
+    headers: { ...agentAuth, ...json },
+    body: JSON.stringify({ token: tokens.others }),
+  })
+  await call(`/api/v1/agent/answered/${conversationId}`, {
+    method: 'POST',
+    headers: { ...agentAuth, ...json },
+    body: JSON.stringify({ token: tokens.others, siblingTokens: [tokens.voip] }),
+  })
+  await call('/api/v1/events', {
+    method: 'POST',
+    headers: { ...json, 'x-webhook-secret': `${SECRET}x` },
+    body: JSON.stringify({ secret: SECRET }),
+  })
+  await call('/api/v1/events', {
+    method: 'POST',
+    headers: { ...json, 'x-webhook-secret': SECRET },
+    body: JSON.stringify({ 'detail-type': `v2.users.${tokens.voip}.conversations`, detail: { token: tokens.android } }),
+  })
   await call('/metrics', { headers: { authorization: `Bearer ${ADMIN}x` } })
   await call(`/api/v1/admin/audit?userId=${tokens.voip}`, { headers: admin })
 
@@ -122,8 +188,18 @@ test('metrics, dashboard, audit, alarms, readiness, docs, error bodies and logs 
     ...Object.fromEntries(Object.entries(tokens).map(([k, v]) => [`the full ${k} device token`, v])),
     // Every full 64-character PEM line: a fixed number per key (the last, shorter line varies in
     // length with the random key, which made the count in RELIABILITY.md change from run to run).
-    ...Object.fromEntries(world.apnsKey.privateKeyPem.split('\n').filter((l) => l.length === 64).map((l, i) => [`APNs key line ${i + 1}`, l])),
-    ...Object.fromEntries(world.serviceAccount.private_key.split('\n').filter((l) => l.length === 64).map((l, i) => [`FCM key line ${i + 1}`, l])),
+    ...Object.fromEntries(
+      world.apnsKey.privateKeyPem
+        .split('\n')
+        .filter((l) => l.length === 64)
+        .map((l, i) => [`APNs key line ${i + 1}`, l]),
+    ),
+    ...Object.fromEntries(
+      world.serviceAccount.private_key
+        .split('\n')
+        .filter((l) => l.length === 64)
+        .map((l, i) => [`FCM key line ${i + 1}`, l]),
+    ),
   }
   const found: string[] = []
   for (const [where, text] of Object.entries(outputs)) {

@@ -25,9 +25,22 @@ let redis: Redis
 before(async () => {
   world = await startTestWorld()
   redis = new Redis(REDIS_URL)
-  const config = loadConfig({ ...world.env, STORE_URL: REDIS_URL, PORT: '0', HOST: '127.0.0.1', ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'trace' })
+  const config = loadConfig({
+    ...world.env,
+    STORE_URL: REDIS_URL,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ADMIN_TOKEN: ADMIN,
+    LOG_LEVEL: 'trace',
+  })
   const logger = createLogger({ level: 'trace' }, { write: (s: string) => void logs.push(s) })
-  gateway = await Gateway.create({ config, logger, ca: world.pki.caCert, storeKeyPrefix: prefix, webPushSandboxHosts: [world.webPushSandboxHost] })
+  gateway = await Gateway.create({
+    config,
+    logger,
+    ca: world.pki.caCert,
+    storeKeyPrefix: prefix,
+    webPushSandboxHosts: [world.webPushSandboxHost],
+  })
   api = await gateway.start()
 })
 after(async () => {
@@ -42,7 +55,16 @@ test('a Redis error whose command holds device tokens and Web Push keys: 503 + R
   const agent = world.genesys.addAgent()
   const auth = { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' }
   const kept = fcmToken()
-  assert.equal((await fetch(`${api}/api/v1/devices`, { method: 'POST', headers: auth, body: JSON.stringify({ platform: 'android', token: kept }) })).status, 201)
+  assert.equal(
+    (
+      await fetch(`${api}/api/v1/devices`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ platform: 'android', token: kept }),
+      })
+    ).status,
+    201,
+  )
   await subscribed({ world } as Harness, agent.userId)
 
   // The per-platform counter hash becomes a string: every registration and removal script fails
@@ -54,10 +76,22 @@ test('a Redis error whose command holds device tokens and Web Push keys: 503 + R
   const answers: Array<{ status: number; retryAfter: string | null; text: string }> = []
   const call = async (path: string, init: RequestInit): Promise<void> => {
     const res = await fetch(`${api}${path}`, init)
-    answers.push({ status: res.status, retryAfter: res.headers.get('retry-after'), text: `${JSON.stringify([...res.headers])} ${await res.text()}` })
+    answers.push({
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      text: `${JSON.stringify([...res.headers])} ${await res.text()}`,
+    })
   }
-  await call('/api/v1/devices', { method: 'POST', headers: auth, body: JSON.stringify({ platform: 'android', token: android }) })
-  await call('/api/v1/devices', { method: 'POST', headers: auth, body: JSON.stringify({ platform: 'web', subscription: sub }) })
+  await call('/api/v1/devices', {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ platform: 'android', token: android }),
+  })
+  await call('/api/v1/devices', {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ platform: 'web', subscription: sub }),
+  })
   await call(`/api/v1/devices/${kept}`, { method: 'DELETE', headers: { authorization: auth.authorization } })
   await redis.del(`${prefix}device_counts`)
 
@@ -68,7 +102,8 @@ test('a Redis error whose command holds device tokens and Web Push keys: 503 + R
   }
   outputs.push(['logs', logs.join('')])
   const found: string[] = []
-  for (const [where, text] of outputs) for (const secret of secrets) if (text.includes(secret)) found.push(`${where}: ${secret.slice(0, 8)}…`)
+  for (const [where, text] of outputs)
+    for (const secret of secrets) if (text.includes(secret)) found.push(`${where}: ${secret.slice(0, 8)}…`)
   const failures = logs.filter((l) => l.includes('store step failed'))
   recordTrial(
     {
@@ -82,13 +117,20 @@ test('a Redis error whose command holds device tokens and Web Push keys: 503 + R
     },
     import.meta.url,
   )
-  assert.deepEqual(answers.map((a) => [a.status, a.retryAfter !== null]), [[503, true], [503, true], [503, true]])
+  assert.deepEqual(
+    answers.map((a) => [a.status, a.retryAfter !== null]),
+    [
+      [503, true],
+      [503, true],
+      [503, true],
+    ],
+  )
   assert.deepEqual(found, [])
   assert.equal(failures.length, 3, 'each failure is logged')
   assert.match(failures[0] ?? '', /WRONGTYPE/, 'with the reason Redis gave')
 })
 
-test('the err serializer never writes a client library\'s command: an ioredis error logged as is, as a cause, nested', async () => {
+test("the err serializer never writes a client library's command: an ioredis error logged as is, as a cause, nested", async () => {
   const token = fcmToken()
   const endpoint = `https://fcm.googleapis.com/fcm/send/${randomUUID()}`
   const key = `${prefix}not-a-hash`
@@ -102,7 +144,9 @@ test('the err serializer never writes a client library\'s command: an ioredis er
   const logger = createLogger({ level: 'info' }, { write: (s: string) => void lines.push(s) })
   logger.error({ err: replyError }, 'as is')
   logger.error({ err: new StoreError('wrapped', { cause: replyError }) }, 'as a cause')
-  logger.child({ component: 'x' }).warn({ err: new Error('outer', { cause: new StoreError('middle', { cause: replyError }) }) }, 'nested')
+  logger
+    .child({ component: 'x' })
+    .warn({ err: new Error('outer', { cause: new StoreError('middle', { cause: replyError }) }) }, 'nested')
   const leaks = lines.filter((l) => l.includes(token) || l.includes(endpoint)).length
   recordTrial(
     {
@@ -118,5 +162,8 @@ test('the err serializer never writes a client library\'s command: an ioredis er
   )
   assert.equal(lines.length, 3)
   assert.equal(leaks, 0)
-  assert.ok(lines.every((l) => l.includes('WRONGTYPE')), 'the reason itself is kept')
+  assert.ok(
+    lines.every((l) => l.includes('WRONGTYPE')),
+    'the reason itself is kept',
+  )
 })

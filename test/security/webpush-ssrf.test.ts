@@ -34,7 +34,8 @@ before(async () => {
   // worth stealing, and redirects /redirect elsewhere on the internal network.
   trap = createServer({ key: pki.key, cert: pki.cert }, (req, res) => {
     trapRequests.push(req.url ?? '')
-    if (req.url?.startsWith('/redirect')) res.writeHead(307, { location: `https://localhost:${trapPort}/followed` }).end()
+    if (req.url?.startsWith('/redirect'))
+      res.writeHead(307, { location: `https://localhost:${trapPort}/followed` }).end()
     else res.writeHead(404, { 'content-type': 'text/plain' }).end(`${BODY_MARKER} admin console: root password hunter2`)
   })
   trap.on('connection', () => void trapConnections++)
@@ -90,7 +91,7 @@ test('hostile endpoints are refused at registration and nothing is stored', asyn
     {
       id: 'security.webpush-endpoints',
       area: 'security',
-      what: 'Web Push endpoints aimed at the gateway\'s network: loopback, RFC 1918, link-local (cloud metadata), CGNAT, unique-local, IPv4 in decimal/hex/octal/short and IPv6-mapped spellings, user:password@, other ports, look-alike and internal host names, other schemes',
+      what: "Web Push endpoints aimed at the gateway's network: loopback, RFC 1918, link-local (cloud metadata), CGNAT, unique-local, IPv4 in decimal/hex/octal/short and IPv6-mapped spellings, user:password@, other ports, look-alike and internal host names, other schemes",
       tried: hostile.length,
       unit: 'registrations',
       held: '400 ENDPOINT_NOT_ALLOWED naming the rule; nothing stored, nothing contacted',
@@ -98,7 +99,10 @@ test('hostile endpoints are refused at registration and nothing is stored', asyn
     },
     import.meta.url,
   )
-  assert.deepEqual(answers.filter((a) => a.status !== 400 || a.code !== 'ENDPOINT_NOT_ALLOWED'), [])
+  assert.deepEqual(
+    answers.filter((a) => a.status !== 400 || a.code !== 'ENDPOINT_NOT_ALLOWED'),
+    [],
+  )
   assert.deepEqual(stored, [])
   assert.equal(trapConnections, 0)
 })
@@ -115,7 +119,9 @@ test('an allow-listed host that resolves to loopback is never connected to, and 
   for (let i = 0; i < rings; i++) {
     const { conversationId } = h.world.genesys.offer({ userId: agent.userId, mediaType: 'chat' })
     const entry = await waitFor('the refused push in the audit', async () => {
-      const audit = await fetch(`${h.api}/api/v1/admin/audit?conversationId=${conversationId}`, { headers: { authorization: `Bearer ${ADMIN}` } })
+      const audit = await fetch(`${h.api}/api/v1/admin/audit?conversationId=${conversationId}`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      })
       const json = (await audit.json()) as { entries: Array<{ kind: string; attempts?: number; reason: string }> }
       return json.entries.find((e) => e.kind === 'failed')
     })
@@ -138,7 +144,11 @@ test('an allow-listed host that resolves to loopback is never connected to, and 
     assert.equal(o.attempts, 1, 'not retried')
     assert.match(o.reason, /non-public address/)
   }
-  assert.equal((await h.gateway.store.listDevices(agent.userId)).length, 1, 'kept: a configuration problem, not a dead token')
+  assert.equal(
+    (await h.gateway.store.listDevices(agent.userId)).length,
+    1,
+    'kept: a configuration problem, not a dead token',
+  )
 })
 
 test('redirects are not followed and an answer body never reaches the result, a log line or the audit', async () => {
@@ -146,10 +156,21 @@ test('redirects are not followed and an answer body never reaches the result, a 
   const logger = createLogger({ level: 'trace' }, { write: (s: string) => void lines.push(s) })
   const vapid = { ...webpush.generateVAPIDKeys(), subject: 'mailto:ops@example.com' }
   // The trap made reachable on purpose (as the sandbox is in tests), to see what the provider does with its answers.
-  const provider: PushProvider<WebPushSend> = createWebPushProvider({ vapid, ca: pki.caCert, logger, endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [`localhost:${trapPort}`] }) })
+  const provider: PushProvider<WebPushSend> = createWebPushProvider({
+    vapid,
+    ca: pki.caCert,
+    logger,
+    endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [`localhost:${trapPort}`] }),
+  })
   try {
     trapRequests = []
-    const send = (path: string): WebPushSend => ({ provider: 'webpush', subscription: { endpoint: `https://localhost:${trapPort}${path}`, keys: keys() }, payload: { action: 'ring' }, ttlSeconds: 30, urgency: 'high' })
+    const send = (path: string): WebPushSend => ({
+      provider: 'webpush',
+      subscription: { endpoint: `https://localhost:${trapPort}${path}`, keys: keys() },
+      payload: { action: 'ring' },
+      ttlSeconds: 30,
+      urgency: 'high',
+    })
     const redirected = await provider.send(send('/redirect/1'))
     const withBody = await provider.send(send('/push/2'))
     const results = JSON.stringify([redirected, withBody])
@@ -161,7 +182,10 @@ test('redirects are not followed and an answer body never reaches the result, a 
         tried: 2,
         unit: 'answers',
         held: 'the redirect not followed (failed, not retried); results, log lines and the audit carry the status and its phrase only',
-        lost: trapRequests.filter((u) => u === '/followed').length + (results.includes(BODY_MARKER) ? 1 : 0) + lines.filter((l) => l.includes(BODY_MARKER)).length,
+        lost:
+          trapRequests.filter((u) => u === '/followed').length +
+          (results.includes(BODY_MARKER) ? 1 : 0) +
+          lines.filter((l) => l.includes(BODY_MARKER)).length,
       },
       import.meta.url,
     )

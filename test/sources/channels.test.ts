@@ -1,7 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { silentLogger } from '../../src/observability/logger.js'
-import { NotificationsSource, TopicCapacityError, type NotificationsSourceOptions } from '../../src/sources/notifications.js'
+import {
+  NotificationsSource,
+  TopicCapacityError,
+  type NotificationsSourceOptions,
+} from '../../src/sources/notifications.js'
 import { requests, world, type World } from '../genesys/helpers.js'
 import { Events, ofConversation, until } from './helpers.js'
 
@@ -35,15 +39,27 @@ async function setup(
 
 test('2,500 agents are spread over 3 channels of at most 1000 topics, one PUT per channel, and all are heard', async (t) => {
   let agents: string[] = []
-  const { w, source, events } = await setup(t, (w) => (agents = Array.from({ length: 2500 }, (_, i) => w.sim.addAgent({ name: `Agent ${i}` }).userId)))
+  const { w, source, events } = await setup(
+    t,
+    (w) => (agents = Array.from({ length: 2500 }, (_, i) => w.sim.addAgent({ name: `Agent ${i}` }).userId)),
+  )
   const channels = w.sim.channels()
   assert.equal(channels.length, 3)
-  assert.ok(channels.every((c) => c.connected && c.topics.length <= 1000), 'every channel connected and within the limit')
-  assert.equal(channels.reduce((n, c) => n + c.topics.length, 0), 2500)
+  assert.ok(
+    channels.every((c) => c.connected && c.topics.length <= 1000),
+    'every channel connected and within the limit',
+  )
+  assert.equal(
+    channels.reduce((n, c) => n + c.topics.length, 0),
+    2500,
+  )
   assert.equal(new Set(channels.flatMap((c) => c.topics)).size, 2500, 'each agent on exactly one channel')
   assert.equal(requests(w.sim, PUT_SUBS), 3, 'bulk: one PUT per channel, not one call per agent')
   assert.equal(requests(w.sim, POST_CHANNELS), 3)
-  assert.deepEqual({ ...source.status(), reconnects: 0 }, { name: 'notifications', connected: true, channels: 3, topics: 2500, reconnects: 0, rejectedFrames: 0 })
+  assert.deepEqual(
+    { ...source.status(), reconnects: 0 },
+    { name: 'notifications', connected: true, channels: 3, topics: 2500, reconnects: 0, rejectedFrames: 0 },
+  )
 
   for (const userId of [agents[0]!, agents[1250]!, agents[2499]!]) {
     const { conversationId } = w.sim.offer({ userId, mediaType: 'voice' })
@@ -71,12 +87,18 @@ test('past 19 channels of 1000 topics the start fails, naming the webhook (Event
     onEvent: () => undefined,
     logger: silentLogger(),
   })
-  await assert.rejects(source.start(), (err: unknown) => err instanceof TopicCapacityError && /webhook/.test(err.message) && /EventBridge/.test(err.message))
+  await assert.rejects(
+    source.start(),
+    (err: unknown) =>
+      err instanceof TopicCapacityError && /webhook/.test(err.message) && /EventBridge/.test(err.message),
+  )
   assert.equal(requests(w.sim, POST_CHANNELS), 0, 'refused before touching Genesys')
 })
 
 test('a channel that fills up gets a new channel for the next agent', async (t) => {
-  const { w, source, events } = await setup(t, (w) => Array.from({ length: 4 }, () => w.sim.addAgent().userId), { maxTopicsPerChannel: 2 })
+  const { w, source, events } = await setup(t, (w) => Array.from({ length: 4 }, () => w.sim.addAgent().userId), {
+    maxTopicsPerChannel: 2,
+  })
   assert.equal(w.sim.channels().length, 2)
   const late = w.sim.addAgent().userId
   await source.addUser(late)
@@ -115,11 +137,16 @@ test('GENESYS_TOPICS=queues subscribes the queues, not the agents, and hears off
   assert.ok(!events.all.some((e) => e.conversationId === unheard.conversationId))
 })
 
-test('with a presence handler, agents\' presence topics are subscribed and changes reported', async (t) => {
+test("with a presence handler, agents' presence topics are subscribed and changes reported", async (t) => {
   const seen: Array<[string, string, number]> = []
   let agent = ''
-  const { w, source } = await setup(t, (w) => [(agent = w.sim.addAgent().userId)], { onPresence: (u, p, at) => void seen.push([u, p, at]) })
-  assert.deepEqual(w.sim.channels()[0]?.topics.sort(), [`v2.users.${agent}.conversations`, `v2.users.${agent}.presence`].sort())
+  const { w, source } = await setup(t, (w) => [(agent = w.sim.addAgent().userId)], {
+    onPresence: (u, p, at) => void seen.push([u, p, at]),
+  })
+  assert.deepEqual(
+    w.sim.channels()[0]?.topics.sort(),
+    [`v2.users.${agent}.conversations`, `v2.users.${agent}.presence`].sort(),
+  )
   await until(() => seen.length > 0) // the start refreshes presence in bulk
   seen.length = 0
   w.sim.setPresence(agent, 'Break')
@@ -134,9 +161,13 @@ test('with a presence handler, agents\' presence topics are subscribed and chang
 test('120 agents: the presence refresh after a gap reads everyone back in calls of at most 50 ids', async (t) => {
   const latest = new Map<string, string>()
   let agents: string[] = []
-  const { w } = await setup(t, (w) => (agents = Array.from({ length: 120 }, (_, i) => w.sim.addAgent({ name: `Agent ${i}` }).userId)), {
-    onPresence: (userId, presence) => void latest.set(userId, presence),
-  })
+  const { w } = await setup(
+    t,
+    (w) => (agents = Array.from({ length: 120 }, (_, i) => w.sim.addAgent({ name: `Agent ${i}` }).userId)),
+    {
+      onPresence: (userId, presence) => void latest.set(userId, presence),
+    },
+  )
   await until(() => latest.size === 120)
   // During the gap every agent goes on break; the topic frames are lost with the socket.
   w.sim.setDown(true)

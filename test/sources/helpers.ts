@@ -34,12 +34,30 @@ export class OpenRings {
   readonly handler = (e: RoutingEvent): void => {
     const key = ringKey(e)
     if (e.kind === 'offer') {
-      if (!this.rings.has(key)) this.rings.set(key, { conversationId: e.conversationId, userId: e.userId, participantId: e.participantId, mediaType: e.mediaType, state: 'ringing', rungTokens: [], cancelledTokens: [], offeredAt: e.occurredAt, expiresAt: e.occurredAt + 30_000 })
+      if (!this.rings.has(key))
+        this.rings.set(key, {
+          conversationId: e.conversationId,
+          userId: e.userId,
+          participantId: e.participantId,
+          mediaType: e.mediaType,
+          state: 'ringing',
+          rungTokens: [],
+          cancelledTokens: [],
+          offeredAt: e.occurredAt,
+          expiresAt: e.occurredAt + 30_000,
+        })
     } else this.rings.delete(key)
   }
   list = (): Promise<RingRecord[]> => Promise.resolve([...this.rings.values()])
   add(r: Omit<RingRecord, 'state' | 'rungTokens' | 'cancelledTokens' | 'offeredAt' | 'expiresAt'>): void {
-    this.rings.set(ringKey(r), { ...r, state: 'ringing', rungTokens: [], cancelledTokens: [], offeredAt: Date.now(), expiresAt: Date.now() + 30_000 })
+    this.rings.set(ringKey(r), {
+      ...r,
+      state: 'ringing',
+      rungTokens: [],
+      cancelledTokens: [],
+      offeredAt: Date.now(),
+      expiresAt: Date.now() + 30_000,
+    })
   }
   get size(): number {
     return this.rings.size
@@ -54,4 +72,7 @@ export async function until(cond: () => boolean, timeoutMs = 3000): Promise<void
   }
 }
 
-export const ofConversation = (cid: string, kind: RoutingEvent['kind']) => (e: RoutingEvent): boolean => e.conversationId === cid && e.kind === kind
+export const ofConversation =
+  (cid: string, kind: RoutingEvent['kind']) =>
+  (e: RoutingEvent): boolean =>
+    e.conversationId === cid && e.kind === kind

@@ -30,11 +30,15 @@ function summary(events: RoutingEvent[]): string[] {
 /** Feeds agent-leg states in order (customer state per step optional) and returns every event. */
 function sequence(media: MediaKey, steps: Array<{ agent: Leg; customer?: Leg }>): RoutingEvent[] {
   const n = new ConversationNormaliser()
-  return steps.flatMap((s) => run(n, userTopic(), snapshot({ media, agents: [{ leg: s.agent }], customer: s.customer })))
+  return steps.flatMap((s) =>
+    run(n, userTopic(), snapshot({ media, agents: [{ leg: s.agent }], customer: s.customer })),
+  )
 }
 
 test('a real-shaped alerting voice snapshot is an offer with caller, queue and alert timeout', () => {
-  const frame = JSON.parse(readFileSync(new URL('../fixtures/genesys/voice-alerting.json', import.meta.url), 'utf8')) as {
+  const frame = JSON.parse(
+    readFileSync(new URL('../fixtures/genesys/voice-alerting.json', import.meta.url), 'utf8'),
+  ) as {
     topicName: string
     eventBody: unknown
   }
@@ -79,7 +83,10 @@ for (const [key, mediaType] of MEDIA) {
   test(`${mediaType}: customer leaves while the agent is alerting is abandoned`, () => {
     const events = sequence(key, [
       { agent: { state: 'alerting' } },
-      { agent: { state: 'disconnected', disconnectType: 'peer' }, customer: { state: 'disconnected', disconnectType: 'client' } },
+      {
+        agent: { state: 'disconnected', disconnectType: 'peer' },
+        customer: { state: 'disconnected', disconnectType: 'client' },
+      },
     ])
     assert.deepEqual(summary(events), ['offer', 'ended:abandoned'])
   })
@@ -94,7 +101,10 @@ for (const [key, mediaType] of MEDIA) {
       ['client', 'declined'],
       ['endpoint', 'declined'],
     ] as const) {
-      const events = sequence(key, [{ agent: { state: 'alerting' } }, { agent: { state: 'disconnected', disconnectType } }])
+      const events = sequence(key, [
+        { agent: { state: 'alerting' } },
+        { agent: { state: 'disconnected', disconnectType } },
+      ])
       assert.deepEqual(summary(events), ['offer', `ended:${reason}`], disconnectType)
     }
   })
@@ -112,7 +122,11 @@ test('repeated identical snapshots produce one event', () => {
 test('the call routed back to the same agent is a new participant and a new offer', () => {
   const n = new ConversationNormaliser()
   const first = run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'alerting' } }] }))
-  const timedOut = run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'disconnected', disconnectType: 'transfer.noanswer' } }] }))
+  const timedOut = run(
+    n,
+    userTopic(),
+    snapshot({ agents: [{ leg: { state: 'disconnected', disconnectType: 'transfer.noanswer' } }] }),
+  )
   const again = run(
     n,
     userTopic(),
@@ -134,9 +148,10 @@ test('an alerting participant that disappears from the snapshot ends its ring', 
   assert.deepEqual(summary(gone), ['ended:ended'])
   const abandoned = new ConversationNormaliser()
   run(abandoned, userTopic(), snapshot({ agents: [{ leg: { state: 'alerting' } }] }))
-  assert.deepEqual(summary(run(abandoned, userTopic(), snapshot({ agents: [], customer: { state: 'disconnected' } }))), [
-    'ended:abandoned',
-  ])
+  assert.deepEqual(
+    summary(run(abandoned, userTopic(), snapshot({ agents: [], customer: { state: 'disconnected' } }))),
+    ['ended:abandoned'],
+  )
 })
 
 test('a user topic hears only its own user; a queue topic hears every agent', () => {
@@ -181,7 +196,12 @@ test('digital media show the customer name as caller display', () => {
   const events = run(
     new ConversationNormaliser(),
     userTopic(),
-    snapshot({ media: 'chats', customerName: 'Grace Hopper', customerAddress: '', agents: [{ leg: { state: 'alerting' } }] }),
+    snapshot({
+      media: 'chats',
+      customerName: 'Grace Hopper',
+      customerAddress: '',
+      agents: [{ leg: { state: 'alerting' } }],
+    }),
   )
   assert.equal(events[0]?.callerDisplay, 'Grace Hopper')
 })
@@ -195,7 +215,12 @@ test('malformed input returns nothing, is counted by kind, and never throws', ()
   assert.deepEqual(run(n, userTopic(), { id: CONV, participants: [null, { purpose: 'agent', userId: USER }] }), [])
   assert.deepEqual(n.rejected, { 'unknown-topic': 1, 'malformed-body': 7, 'malformed-participant': 1 })
   // A hostile getter must not escape either.
-  const hostile = { id: CONV, get participants(): unknown[] { throw new Error('boom') } }
+  const hostile = {
+    id: CONV,
+    get participants(): unknown[] {
+      throw new Error('boom')
+    },
+  }
   assert.deepEqual(run(n, userTopic(), hostile), [])
 })
 
@@ -204,7 +229,10 @@ test('ended conversations are forgotten after a while; trailing snapshots stay s
   const n = new ConversationNormaliser({ clock, limits: { endedTtlMs: 60_000 } })
   run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'alerting' } }] }))
   run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'disconnected', disconnectType: 'client' } }] }))
-  assert.deepEqual(run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'disconnected', disconnectType: 'client' } }] })), [])
+  assert.deepEqual(
+    run(n, userTopic(), snapshot({ agents: [{ leg: { state: 'disconnected', disconnectType: 'client' } }] })),
+    [],
+  )
   assert.equal(n.tracked, 1)
   clock.advance(120_000)
   run(n, userTopic(), snapshot({ conversationId: 'other', agents: [] }))
@@ -213,7 +241,8 @@ test('ended conversations are forgotten after a while; trailing snapshots stay s
 
 test('the number of tracked conversations is bounded', () => {
   const n = new ConversationNormaliser({ limits: { maxConversations: 3 } })
-  for (let i = 0; i < 10; i++) run(n, userTopic(), snapshot({ conversationId: `c${i}`, agents: [{ leg: { state: 'alerting' } }] }))
+  for (let i = 0; i < 10; i++)
+    run(n, userTopic(), snapshot({ conversationId: `c${i}`, agents: [{ leg: { state: 'alerting' } }] }))
   assert.equal(n.tracked, 3)
   n.forget('c9')
   assert.equal(n.tracked, 2)

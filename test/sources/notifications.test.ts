@@ -24,7 +24,12 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
 
 async function setup(
   t: { after: (fn: () => Promise<void>) => void },
-  o: { agents?: number; heartbeatIntervalMs?: number; simClock?: FakeClock; source?: Partial<NotificationsSourceOptions> } = {},
+  o: {
+    agents?: number
+    heartbeatIntervalMs?: number
+    simClock?: FakeClock
+    source?: Partial<NotificationsSourceOptions>
+  } = {},
 ): Promise<{ w: World; source: NotificationsSource; events: Events; agents: Array<{ userId: string }> }> {
   const w = await world({
     ...(o.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: o.heartbeatIntervalMs }),
@@ -49,7 +54,8 @@ async function setup(
   return { w, source, events, agents }
 }
 
-const ofConversation = (cid: string, kind: RoutingEvent['kind']) => (e: RoutingEvent) => e.conversationId === cid && e.kind === kind
+const ofConversation = (cid: string, kind: RoutingEvent['kind']) => (e: RoutingEvent) =>
+  e.conversationId === cid && e.kind === kind
 
 test('start subscribes every agent in one PUT and hears an offer then its answer', async (t) => {
   const { w, source, events, agents } = await setup(t)
@@ -58,7 +64,14 @@ test('start subscribes every agent in one PUT and hears an offer then its answer
   const [channel] = w.sim.channels()
   assert.ok(channel?.connected)
   assert.deepEqual(channel.topics.sort(), agents.map((a) => `v2.users.${a.userId}.conversations`).sort())
-  assert.deepEqual(source.status(), { name: 'notifications', connected: true, channels: 1, topics: 3, reconnects: 0, rejectedFrames: 0 })
+  assert.deepEqual(source.status(), {
+    name: 'notifications',
+    connected: true,
+    channels: 1,
+    topics: 3,
+    reconnects: 0,
+    rejectedFrames: 0,
+  })
 
   const queue = w.sim.addQueue({ name: 'Support' })
   const agent = agents[1]!
@@ -143,7 +156,11 @@ test('a silent socket is detected by the heartbeat watchdog and replaced', async
 })
 
 test('client pings keep a quiet socket alive', async (t) => {
-  const { source } = await setup(t, { agents: 1, heartbeatIntervalMs: 10_000, source: { heartbeatTimeoutMs: 400, pingIntervalMs: 100 } })
+  const { source } = await setup(t, {
+    agents: 1,
+    heartbeatIntervalMs: 10_000,
+    source: { heartbeatTimeoutMs: 400, pingIntervalMs: 100 },
+  })
   await new Promise((r) => setTimeout(r, 900))
   assert.equal(source.status().reconnects, 0)
   assert.ok(source.status().connected)
@@ -194,7 +211,9 @@ test('transfer, no-answer, decline and re-offer from the simulator reach the gat
   const { w, events, agents } = await setup(t, { agents: 2 })
   const [a, b] = [agents[0]!.userId, agents[1]!.userId]
   const reasonOf = async (cid: string, participantId: string): Promise<string> => {
-    const e = await events.next((x) => x.conversationId === cid && x.participantId === participantId && x.kind === 'ended')
+    const e = await events.next(
+      (x) => x.conversationId === cid && x.participantId === participantId && x.kind === 'ended',
+    )
     return e.kind === 'ended' ? e.reason : ''
   }
 
@@ -203,7 +222,9 @@ test('transfer, no-answer, decline and re-offer from the simulator reach the gat
   assert.equal(offer.callerDisplay, '+13175550199')
   const toB = w.sim.transfer(c1.conversationId, b)
   assert.equal(await reasonOf(c1.conversationId, c1.participantId), 'transferred')
-  const offerB = await events.next((e) => e.conversationId === c1.conversationId && e.userId === b && e.kind === 'offer')
+  const offerB = await events.next(
+    (e) => e.conversationId === c1.conversationId && e.userId === b && e.kind === 'offer',
+  )
   assert.equal(offerB.participantId, toB.participantId)
 
   const c2 = w.sim.offer({ userId: a, mediaType: 'voice' })
@@ -211,7 +232,9 @@ test('transfer, no-answer, decline and re-offer from the simulator reach the gat
   w.sim.noAnswer(c2.conversationId)
   assert.equal(await reasonOf(c2.conversationId, c2.participantId), 'not-answered')
   const again = w.sim.reoffer(c2.conversationId)
-  const reoffer = await events.next((e) => e.conversationId === c2.conversationId && e.participantId === again.participantId)
+  const reoffer = await events.next(
+    (e) => e.conversationId === c2.conversationId && e.participantId === again.participantId,
+  )
   assert.equal(reoffer.kind, 'offer')
   w.sim.decline(c2.conversationId)
   assert.equal(await reasonOf(c2.conversationId, again.participantId), 'declined')
@@ -228,7 +251,12 @@ test('malformed frames are counted and never crash the source; a throwing handle
       return { ...(await super.createChannel()), connectUri: `ws://127.0.0.1:${port}/` }
     }
   }
-  const rest = new HostileChannelRest({ apiUrl: w.sim.url, auth: w.auth, dispatcher: w.dispatcher, logger: silentLogger() })
+  const rest = new HostileChannelRest({
+    apiUrl: w.sim.url,
+    auth: w.auth,
+    dispatcher: w.dispatcher,
+    logger: silentLogger(),
+  })
   const agent = w.sim.addAgent()
   const delivered: RoutingEvent[] = []
   const source = new NotificationsSource({
@@ -246,9 +274,22 @@ test('malformed frames are counted and never crash the source; a throwing handle
     await w.close()
   })
   server.on('connection', (ws) => {
-    for (const bad of ['not json', '[]', '{"eventBody":{}}', '{"topicName":"v2.users.x.conversations","eventBody":null}', '{"topicName":"v2.unknown.topic","eventBody":{}}']) ws.send(bad)
+    for (const bad of [
+      'not json',
+      '[]',
+      '{"eventBody":{}}',
+      '{"topicName":"v2.users.x.conversations","eventBody":null}',
+      '{"topicName":"v2.unknown.topic","eventBody":{}}',
+    ])
+      ws.send(bad)
     ws.send(JSON.stringify({ topicName: 'channel.metadata', eventBody: { message: 'WebSocket Heartbeat' } }))
-    ws.send(JSON.stringify({ topicName: userTopic(), version: '2', eventBody: snapshot({ agents: [{ leg: { state: 'alerting' } }] }) }))
+    ws.send(
+      JSON.stringify({
+        topicName: userTopic(),
+        version: '2',
+        eventBody: snapshot({ agents: [{ leg: { state: 'alerting' } }] }),
+      }),
+    )
   })
   await source.start()
   await until(() => delivered.length === 1)

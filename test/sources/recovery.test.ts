@@ -10,8 +10,20 @@ type Recovery = RecoveryReport & { downMs: number }
 
 async function setup(
   t: { after: (fn: () => Promise<void>) => void },
-  o: { agents?: number; sim?: Parameters<typeof world>[0]; source?: Partial<NotificationsSourceOptions>; before?: (w: World, agents: string[], rings: OpenRings) => void } = {},
-): Promise<{ w: World; source: NotificationsSource; events: Events; rings: OpenRings; agents: string[]; recoveries: Recovery[] }> {
+  o: {
+    agents?: number
+    sim?: Parameters<typeof world>[0]
+    source?: Partial<NotificationsSourceOptions>
+    before?: (w: World, agents: string[], rings: OpenRings) => void
+  } = {},
+): Promise<{
+  w: World
+  source: NotificationsSource
+  events: Events
+  rings: OpenRings
+  agents: string[]
+  recoveries: Recovery[]
+}> {
   const w = await world({ maxRetries: 0, ...o.sim })
   const agents = Array.from({ length: o.agents ?? 2 }, () => w.sim.addAgent().userId)
   const events = new Events()
@@ -68,14 +80,19 @@ test('Genesys down for a "minute": the back-off schedule doubles to its cap, one
     gaps.forEach((gap, i) => {
       const cap = Math.min(320, 20 * 2 ** (i + 1))
       assert.ok(gap >= cap - 5, `attempt ${i + 2} came ${gap} ms after the previous one, before its ${cap} ms back-off`)
-      assert.ok(gap <= cap + 400, `attempt ${i + 2} came ${gap} ms after the previous one, long after its ${cap} ms back-off`)
+      assert.ok(
+        gap <= cap + 400,
+        `attempt ${i + 2} came ${gap} ms after the previous one, long after its ${cap} ms back-off`,
+      )
     })
     assert.ok(times.length <= 12, `no storm: ${times.length} attempts in 2.5 s`)
   }
   assert.equal(w.sim.stats.maxConcurrentChannelRequests, 1, 'never two requests about one channel at once')
   assert.ok(w.sim.stats.maxConcurrentUpgradeAttemptsPerChannel <= 1)
   assert.ok(reconnectedMs < 2_500 + 320 + 1_000, `reconnected ${reconnectedMs} ms after the drop`)
-  console.log(`# figure: Genesys down 2.5 s (scaled minute), all 6 channels reconnected ${reconnectedMs} ms after the drop (${reconnectedMs - 2_500} ms after Genesys came back, cap 320 ms)`)
+  console.log(
+    `# figure: Genesys down 2.5 s (scaled minute), all 6 channels reconnected ${reconnectedMs} ms after the drop (${reconnectedMs - 2_500} ms after Genesys came back, cap 320 ms)`,
+  )
 })
 
 test('the WebSocket killed mid-ring: the abandoned call is cancelled and the offer made during the gap still rings', async (t) => {
@@ -111,7 +128,9 @@ test('the WebSocket killed mid-ring: the abandoned call is cancelled and the off
   assert.equal(recovered.ringsEnded, 1)
   assert.equal(recovered.ringsAnswered, 1)
   assert.equal(rings.size, 1, 'only the recovered offer is still ringing')
-  console.log(`# figure: socket killed mid-ring: link down ${recovered.downMs} ms (100 ms of it with Genesys down), recovery took ${recovered.durationMs} ms, ${recovered.offersRecovered} offer recovered, ${recovered.ringsEnded} ended + ${recovered.ringsAnswered} answered ring(s) closed; drop → all rings right: ${recoveredMs} ms`)
+  console.log(
+    `# figure: socket killed mid-ring: link down ${recovered.downMs} ms (100 ms of it with Genesys down), recovery took ${recovered.durationMs} ms, ${recovered.offersRecovered} offer recovered, ${recovered.ringsEnded} ended + ${recovered.ringsAnswered} answered ring(s) closed; drop → all rings right: ${recoveredMs} ms`,
+  )
 
   // And the socket is live again.
   const after = w.sim.offer({ userId: a, mediaType: 'voice' })
@@ -126,7 +145,12 @@ test('a new lease holder starting while rings are open closes those that ended a
       // Another instance rang this call; it was answered while no instance listened.
       stale = w.sim.offer({ userId: agents[0]!, mediaType: 'voice' })
       w.sim.answer(stale.conversationId)
-      rings.add({ conversationId: stale.conversationId, userId: agents[0]!, participantId: stale.participantId, mediaType: 'voice' })
+      rings.add({
+        conversationId: stale.conversationId,
+        userId: agents[0]!,
+        participantId: stale.participantId,
+        mediaType: 'voice',
+      })
       rings.add({ conversationId: 'gone-conversation', userId: agents[0]!, participantId: 'p-gone', mediaType: 'chat' })
       // Offered before this instance started, and still alerting.
       alerting = w.sim.offer({ userId: agents[1]!, mediaType: 'message' })
@@ -136,7 +160,10 @@ test('a new lease holder starting while rings are open closes those that ended a
   await events.next(ofConversation('gone-conversation', 'ended'))
   await events.next(ofConversation(alerting.conversationId, 'offer'))
   await until(() => recoveries.length > 0)
-  assert.deepEqual({ checked: recoveries[0]!.openRingsChecked, offers: recoveries[0]!.offersRecovered, reason: recoveries[0]!.reason }, { checked: 2, offers: 1, reason: 'start' })
+  assert.deepEqual(
+    { checked: recoveries[0]!.openRingsChecked, offers: recoveries[0]!.offersRecovered, reason: recoveries[0]!.reason },
+    { checked: 2, offers: 1, reason: 'start' },
+  )
   assert.equal(rings.size, 1)
 })
 
@@ -144,10 +171,15 @@ test('socket_closing under a stream of offers: the hand-over misses none and hea
   const { w, source, events, agents } = await setup(t, { agents: 3 })
   const oldChannel = source.channelId
   const offered: string[] = []
-  const stream = setInterval(() => offered.push(w.sim.offer({ userId: agents[offered.length % 3]!, mediaType: 'voice' }).conversationId), 3)
+  const stream = setInterval(
+    () => offered.push(w.sim.offer({ userId: agents[offered.length % 3]!, mediaType: 'voice' }).conversationId),
+    3,
+  )
   await new Promise((r) => setTimeout(r, 30))
   w.sim.sendSocketClosing()
-  await until(() => source.channelId !== oldChannel && !(w.sim.channels().find((c) => c.id === oldChannel)?.connected ?? false))
+  await until(
+    () => source.channelId !== oldChannel && !(w.sim.channels().find((c) => c.id === oldChannel)?.connected ?? false),
+  )
   await new Promise((r) => setTimeout(r, 30))
   clearInterval(stream)
   for (const cid of offered) await events.next(ofConversation(cid, 'offer'))
@@ -158,7 +190,11 @@ test('socket_closing under a stream of offers: the hand-over misses none and hea
 
 test('before a channel expires it is handed over to a fresh one, with no reconnect and no missed offer', async (t) => {
   // The simulator's channels live 1.5 s here; the source hands over 1.2 s before expiry.
-  const { w, source, events, agents } = await setup(t, { agents: 1, sim: { channelTtlMs: 1_500 }, source: { renewBeforeMs: 1_200 } })
+  const { w, source, events, agents } = await setup(t, {
+    agents: 1,
+    sim: { channelTtlMs: 1_500 },
+    source: { renewBeforeMs: 1_200 },
+  })
   const first = source.channelId
   await until(() => source.channelId !== first && source.status().connected)
   assert.equal(source.status().reconnects, 0)
@@ -172,7 +208,14 @@ test('429 storms: channel creation rate-limited many times in a row still ends c
   // The REST client retries a 429 three times after its Retry-After; the link's back-off does the rest.
   const { w, source, events, agents } = await setup(t, {
     sim: { maxRetries: 3 },
-    before: (w) => w.sim.failNext({ method: 'POST', pathPrefix: '/api/v2/notifications/channels', status: 429, count: 6, retryAfterS: 0 }),
+    before: (w) =>
+      w.sim.failNext({
+        method: 'POST',
+        pathPrefix: '/api/v2/notifications/channels',
+        status: 429,
+        count: 6,
+        retryAfterS: 0,
+      }),
   })
   await until(() => source.status().connected, 5_000)
   assert.equal(requests(w.sim, 'POST /api/v2/notifications/channels'), 7)

@@ -26,7 +26,9 @@ async function until(what: string, check: () => Promise<boolean>, ms = 5_000): P
 }
 
 test('Redis down: devices come from the cache, rings are created and ended in-process, writes fail; all recovers', async () => {
-  const store = createCachedStore(createRedisStore({ url: redis.url, keyPrefix: `test:cached:${randomUUID()}:`, connectTimeoutMs: 1_000 }))
+  const store = createCachedStore(
+    createRedisStore({ url: redis.url, keyPrefix: `test:cached:${randomUUID()}:`, connectTimeoutMs: 1_000 }),
+  )
   try {
     await store.upsertDevice(device('agent-1', 'tok-1'))
     await store.upsertDevice(device('agent-1', 'tok-2'))
@@ -36,9 +38,21 @@ test('Redis down: devices come from the cache, rings are created and ended in-pr
     assert.deepEqual(before, { ok: true, detail: 'redis: reachable' })
 
     await redis.kill()
-    await assert.rejects(store.upsertDevice(device('agent-2', 'tok-9')), StoreUnavailableError, 'a write fails as unavailable (503)')
-    assert.deepEqual((await store.listDevices('agent-1')).map((d) => d.token).sort(), ['tok-1', 'tok-2', 'tok-3'], 'served from the cache')
-    await assert.rejects(store.listDevices('agent-unknown'), StoreUnavailableError, 'an agent never read is not invented')
+    await assert.rejects(
+      store.upsertDevice(device('agent-2', 'tok-9')),
+      StoreUnavailableError,
+      'a write fails as unavailable (503)',
+    )
+    assert.deepEqual(
+      (await store.listDevices('agent-1')).map((d) => d.token).sort(),
+      ['tok-1', 'tok-2', 'tok-3'],
+      'served from the cache',
+    )
+    await assert.rejects(
+      store.listDevices('agent-unknown'),
+      StoreUnavailableError,
+      'an agent never read is not invented',
+    )
     assert.equal(store.health().degraded, true)
     const ready = await storeReadiness(store)
     assert.equal(ready.ok, true)
@@ -53,7 +67,12 @@ test('Redis down: devices come from the cache, rings are created and ended in-pr
     assert.equal(store.health().localRings, 1)
 
     await redis.restart()
-    await until('recovery', async () => store.ping().then(() => true, () => false))
+    await until('recovery', async () =>
+      store.ping().then(
+        () => true,
+        () => false,
+      ),
+    )
     assert.equal(store.health().degraded, false)
     assert.equal(await store.createRing(r, 60_000), false, 'the ring made during the outage still dedups after it')
     const ended = await store.transitionRing(ringKey(r), ['ringing'], 'answered', 60_000)
@@ -62,14 +81,21 @@ test('Redis down: devices come from the cache, rings are created and ended in-pr
     assert.deepEqual(await store.claimCancels(ringKey(r), ['tok-1']), [], 'one cancel per device')
     await store.upsertDevice(device('agent-2', 'tok-9'))
     assert.equal((await store.listDevices('agent-2')).length, 1, 'writes work again, without a restart')
-    assert.deepEqual((await store.listDevices('agent-1')).map((d) => d.token).sort(), ['tok-1', 'tok-2', 'tok-3'], 'the registrations answered before the crash survived it (AOF)')
+    assert.deepEqual(
+      (await store.listDevices('agent-1')).map((d) => d.token).sort(),
+      ['tok-1', 'tok-2', 'tok-3'],
+      'the registrations answered before the crash survived it (AOF)',
+    )
   } finally {
     await store.close()
   }
 })
 
 test('the cache is bounded: the least recently read agent is evicted', async () => {
-  const store = createCachedStore(createRedisStore({ url: redis.url, keyPrefix: `test:cached:${randomUUID()}:`, connectTimeoutMs: 1_000 }), { maxAgents: 2 })
+  const store = createCachedStore(
+    createRedisStore({ url: redis.url, keyPrefix: `test:cached:${randomUUID()}:`, connectTimeoutMs: 1_000 }),
+    { maxAgents: 2 },
+  )
   try {
     for (const id of ['a', 'b', 'c']) {
       await store.upsertDevice(device(id, `tok-${id}`))
@@ -99,20 +125,37 @@ test('device lists are served from memory while the change feed listens; changes
   const b = createCachedStore(createRedisStore({ url: redis.url, keyPrefix: prefix }))
   const admin = new Redis(redis.url)
   try {
-    await until('the feed to listen', async () => a.health().deviceFeedListening === true && b.health().deviceFeedListening === true)
+    await until(
+      'the feed to listen',
+      async () => a.health().deviceFeedListening === true && b.health().deviceFeedListening === true,
+    )
     await b.upsertDevice(device('agent-1', 'tok-1'))
     await new Promise((r) => setTimeout(r, 100)) // B's publish reaches A (a read racing it is simply not cached)
     assert.deepEqual(tokens(await a.listDevices('agent-1')), ['tok-1'])
     await sneakIn(admin, prefix, 'agent-1', 'tok-sneaked')
-    assert.deepEqual(tokens(await a.listDevices('agent-1')), ['tok-1'], 'unchanged as far as any instance said: served from memory')
+    assert.deepEqual(
+      tokens(await a.listDevices('agent-1')),
+      ['tok-1'],
+      'unchanged as far as any instance said: served from memory',
+    )
 
     await b.upsertDevice(device('agent-1', 'tok-2'))
-    await until('a registration on B to reach A', async () => tokens(await a.listDevices('agent-1')).includes('tok-2'), 2_000)
+    await until(
+      'a registration on B to reach A',
+      async () => tokens(await a.listDevices('agent-1')).includes('tok-2'),
+      2_000,
+    )
     assert.deepEqual(tokens(await a.listDevices('agent-1')), ['tok-1', 'tok-2', 'tok-sneaked'], 'read again from Redis')
 
     assert.deepEqual(await a.listDevices('agent-2'), [])
     await b.upsertDevice(device('agent-2', 'tok-1')) // the phone changes hands
-    await until('the move to reach A', async () => tokens(await a.listDevices('agent-2')).includes('tok-1') && !tokens(await a.listDevices('agent-1')).includes('tok-1'), 2_000)
+    await until(
+      'the move to reach A',
+      async () =>
+        tokens(await a.listDevices('agent-2')).includes('tok-1') &&
+        !tokens(await a.listDevices('agent-1')).includes('tok-1'),
+      2_000,
+    )
     await b.removeDevice('agent-2', 'tok-1')
     await until('the removal to reach A', async () => (await a.listDevices('agent-2')).length === 0, 2_000)
     await b.pruneToken('tok-2') // APNs said 410 to instance B
@@ -150,7 +193,11 @@ test('while the change feed is down nothing cached is served; once it listens ag
     await admin.client('KILL', 'TYPE', 'pubsub') // the feed's connection drops: changes published now go unheard
     await until('the store to notice', async () => store.health().deviceFeedListening === false)
     await sneakIn(admin, prefix, 'agent-1', 'tok-missed')
-    assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1', 'tok-missed'], 'read from Redis, not from memory')
+    assert.deepEqual(
+      tokens(await store.listDevices('agent-1')),
+      ['tok-1', 'tok-missed'],
+      'read from Redis, not from memory',
+    )
 
     await until('the feed to listen again', async () => store.health().deviceFeedListening === true)
     assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1', 'tok-missed'])
@@ -166,7 +213,9 @@ test('a Redis user whose ACL forbids the change channel still registers devices;
   const admin = new Redis(redis.url)
   const user = `nochannel-${randomUUID()}`
   await admin.call('ACL', 'SETUSER', user, 'on', '>secret', '~*', 'resetchannels', '+@all')
-  const store = createCachedStore(createRedisStore({ url: `redis://${user}:secret@127.0.0.1:${redis.port}`, keyPrefix: prefix }))
+  const store = createCachedStore(
+    createRedisStore({ url: `redis://${user}:secret@127.0.0.1:${redis.port}`, keyPrefix: prefix }),
+  )
   try {
     await store.upsertDevice(device('agent-1', 'tok-1'))
     assert.deepEqual(tokens(await store.listDevices('agent-1')), ['tok-1'])

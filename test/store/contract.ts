@@ -81,7 +81,9 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
   it('re-registering a token refreshes it in place', async ({ store }) => {
     await store.upsertDevice(device('agent-1', 'tok-1', { registeredAt: 1 }))
     await store.upsertDevice(device('agent-1', 'tok-1', { registeredAt: 2, environment: 'production' }))
-    assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'tok-1', { registeredAt: 2, environment: 'production' })])
+    assert.deepEqual(await store.listDevices('agent-1'), [
+      device('agent-1', 'tok-1', { registeredAt: 2, environment: 'production' }),
+    ])
   })
 
   it('a token registered by another user moves to that user', async ({ store }) => {
@@ -99,7 +101,9 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(await store.getDevice('tok-1'), device('agent-1', 'tok-1'))
   })
 
-  it('a phone: its deviceId is stored and listed, and removePhone removes all its tokens and nothing else', async ({ store }) => {
+  it('a phone: its deviceId is stored and listed, and removePhone removes all its tokens and nothing else', async ({
+    store,
+  }) => {
     const voip = device('agent-1', 'iphone-voip', { deviceId: 'iphone-1' })
     const alert = device('agent-1', 'iphone-alert', { pushType: 'alert', deviceId: 'iphone-1' })
     const ipad = device('agent-1', 'ipad-alert', { pushType: 'alert', deviceId: 'ipad-1' })
@@ -127,7 +131,9 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     await store.upsertDevice(device('agent-1', 'tok-1', { deviceId: 'phone-a' }))
     await store.upsertDevice(device('agent-1', 'tok-1', { deviceId: 'phone-b', registeredAt: 2_000 }))
     assert.deepEqual(await store.removePhone('agent-1', 'phone-a'), [])
-    assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'tok-1', { deviceId: 'phone-b', registeredAt: 2_000 })])
+    assert.deepEqual(await store.listDevices('agent-1'), [
+      device('agent-1', 'tok-1', { deviceId: 'phone-b', registeredAt: 2_000 }),
+    ])
     await store.upsertDevice(device('agent-1', 'tok-1', { registeredAt: 3_000 }))
     assert.deepEqual(await store.removePhone('agent-1', 'phone-b'), [])
     assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'tok-1', { registeredAt: 3_000 })])
@@ -219,24 +225,48 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(handedOut.sort(), tokens.slice(0, 29).sort())
   })
 
-  it('endRing with the right guess of the rung devices ends the ring and claims its cancels in one step', async ({ store, passTime, shortTtlMs }) => {
+  it('endRing with the right guess of the rung devices ends the ring and claims its cancels in one step', async ({
+    store,
+    passTime,
+    shortTtlMs,
+  }) => {
     const r = ring({ rungTokens: ['tok-a', 'tok-b'] })
     const key = ringKey(r)
     await store.createRing(r, RING_TTL)
     await store.claimCancels(key, [], ['tok-b']) // the phone that answered, as the app reported it
-    const ended = await store.endRing(key, ['ringing'], 'answered', RING_TTL, { ifRung: ['tok-b', 'tok-a'], tokens: ['tok-a', 'tok-b', 'tok-alert'] })
+    const ended = await store.endRing(key, ['ringing'], 'answered', RING_TTL, {
+      ifRung: ['tok-b', 'tok-a'],
+      tokens: ['tok-a', 'tok-b', 'tok-alert'],
+    })
     assert.deepEqual(ended?.before, { ...r, cancelledTokens: ['tok-b'] }, 'the record as it was before the move')
     assert.deepEqual(ended?.claimed?.sort(), ['tok-a', 'tok-alert'], 'only tokens no one claimed before')
     assert.equal((await store.getRing(key))?.state, 'answered')
     assert.deepEqual((await store.getRing(key))?.cancelledTokens.sort(), ['tok-a', 'tok-alert', 'tok-b'])
     await passTime(shortTtlMs * 2)
-    assert.deepEqual((await store.listUnsentCancels(shortTtlMs)).map((u) => u.tokens.sort()), [['tok-a', 'tok-alert']], 'claims wait for their mark like any other')
-    assert.equal(await store.endRing(key, ['ringing'], 'cancelled', RING_TTL, { ifRung: ['tok-a', 'tok-b'], tokens: ['tok-c'] }), undefined, 'a ring ends once')
-    assert.deepEqual((await store.getRing(key))?.cancelledTokens.sort(), ['tok-a', 'tok-alert', 'tok-b'], 'and a losing end claims nothing')
-    assert.equal(await store.endRing('missing', ['ringing'], 'cancelled', RING_TTL, { ifRung: [], tokens: [] }), undefined)
+    assert.deepEqual(
+      (await store.listUnsentCancels(shortTtlMs)).map((u) => u.tokens.sort()),
+      [['tok-a', 'tok-alert']],
+      'claims wait for their mark like any other',
+    )
+    assert.equal(
+      await store.endRing(key, ['ringing'], 'cancelled', RING_TTL, { ifRung: ['tok-a', 'tok-b'], tokens: ['tok-c'] }),
+      undefined,
+      'a ring ends once',
+    )
+    assert.deepEqual(
+      (await store.getRing(key))?.cancelledTokens.sort(),
+      ['tok-a', 'tok-alert', 'tok-b'],
+      'and a losing end claims nothing',
+    )
+    assert.equal(
+      await store.endRing('missing', ['ringing'], 'cancelled', RING_TTL, { ifRung: [], tokens: [] }),
+      undefined,
+    )
   })
 
-  it('endRing with a wrong guess of the rung devices changes nothing: the end and its claims go together or not at all', async ({ store }) => {
+  it('endRing with a wrong guess of the rung devices changes nothing: the end and its claims go together or not at all', async ({
+    store,
+  }) => {
     for (const [i, ifRung] of [['tok-a'], ['tok-a', 'tok-b', 'tok-new'], ['tok-a', 'tok-c'], []].entries()) {
       const r = ring({ conversationId: `conv-${i}`, rungTokens: ['tok-a', 'tok-b'] })
       const key = ringKey(r)
@@ -245,8 +275,15 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       assert.deepEqual(ended, { before: r }, `guess ${JSON.stringify(ifRung)}`)
       assert.equal((await store.getRing(key))?.state, 'ringing', 'not ended')
       assert.deepEqual((await store.getRing(key))?.cancelledTokens, [])
-      const again = await store.endRing(key, ['ringing'], 'cancelled', RING_TTL, { ifRung: ended?.before.rungTokens ?? [], tokens: ['tok-a', 'tok-b'] })
-      assert.deepEqual(again?.claimed?.sort(), ['tok-a', 'tok-b'], 'ended with the record\'s own rung devices, claims and all')
+      const again = await store.endRing(key, ['ringing'], 'cancelled', RING_TTL, {
+        ifRung: ended?.before.rungTokens ?? [],
+        tokens: ['tok-a', 'tok-b'],
+      })
+      assert.deepEqual(
+        again?.claimed?.sort(),
+        ['tok-a', 'tok-b'],
+        "ended with the record's own rung devices, claims and all",
+      )
       assert.equal((await store.getRing(key))?.state, 'cancelled')
     }
   })
@@ -261,7 +298,11 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.equal(await store.claimOnce('dedup:x', shortTtlMs), true)
   })
 
-  it('listOpenRings lists ringing records only, not expired or finished ones', async ({ store, passTime, shortTtlMs }) => {
+  it('listOpenRings lists ringing records only, not expired or finished ones', async ({
+    store,
+    passTime,
+    shortTtlMs,
+  }) => {
     const open = ring({ conversationId: 'open' })
     const answered = ring({ conversationId: 'answered' })
     const expiring = ring({ conversationId: 'expiring' })
@@ -276,7 +317,11 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.equal(await store.createRing(expiring, shortTtlMs), true, 'and its key can ring again')
   })
 
-  it('the outbox: a ring carries dispatchedAt once marked sent; claimed cancels are listed as unsent until marked, silent ones never', async ({ store, passTime, shortTtlMs }) => {
+  it('the outbox: a ring carries dispatchedAt once marked sent; claimed cancels are listed as unsent until marked, silent ones never', async ({
+    store,
+    passTime,
+    shortTtlMs,
+  }) => {
     const r = ring({ rungTokens: ['a', 'b', 'c'] })
     const key = ringKey(r)
     await store.createRing(r, RING_TTL)
@@ -291,9 +336,15 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(await store.listUnsentCancels(shortTtlMs), [], 'a fresh claim is within its grace')
     await passTime(shortTtlMs * 2)
     const unsent = await store.listUnsentCancels(shortTtlMs)
-    assert.deepEqual(unsent.map((u) => ({ conversationId: u.ring.conversationId, state: u.ring.state, tokens: u.tokens.sort() })), [{ conversationId: 'conv-1', state: 'answered', tokens: ['a', 'b'] }])
+    assert.deepEqual(
+      unsent.map((u) => ({ conversationId: u.ring.conversationId, state: u.ring.state, tokens: u.tokens.sort() })),
+      [{ conversationId: 'conv-1', state: 'answered', tokens: ['a', 'b'] }],
+    )
     await store.markSent(key, { cancelTokens: ['a'] }, 8_000)
-    assert.deepEqual((await store.listUnsentCancels(shortTtlMs)).map((u) => u.tokens), [['b']])
+    assert.deepEqual(
+      (await store.listUnsentCancels(shortTtlMs)).map((u) => u.tokens),
+      [['b']],
+    )
     await store.markSent(key, { cancelTokens: ['b'] }, 8_000)
     assert.deepEqual(await store.listUnsentCancels(0), [])
     assert.deepEqual((await store.getRing(key))?.cancelledTokens.sort(), ['a', 'b', 'c'], 'marking does not un-claim')
@@ -306,12 +357,20 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(await store.listUnsentCancels(shortTtlMs), [])
   })
 
-  it('delivery records: fields merge, other conversations and tokens stay apart, the TTL ends them', async ({ store, passTime, shortTtlMs }) => {
+  it('delivery records: fields merge, other conversations and tokens stay apart, the TTL ends them', async ({
+    store,
+    passTime,
+    shortTtlMs,
+  }) => {
     assert.equal(await store.getDelivery('conv-1', 'tok-a'), undefined)
     await store.noteDelivery('conv-1', 'tok-a', { userId: 'agent-1', ringSentAt: '1000' }, shortTtlMs)
     await store.noteDelivery('conv-1', 'tok-a', { ringAcceptedAt: '1010' }, shortTtlMs)
     await store.noteDelivery('conv-2', 'tok-a', { userId: 'agent-1' }, 60_000)
-    assert.deepEqual(await store.getDelivery('conv-1', 'tok-a'), { userId: 'agent-1', ringSentAt: '1000', ringAcceptedAt: '1010' })
+    assert.deepEqual(await store.getDelivery('conv-1', 'tok-a'), {
+      userId: 'agent-1',
+      ringSentAt: '1000',
+      ringAcceptedAt: '1010',
+    })
     assert.equal(await store.getDelivery('conv-1', 'tok-b'), undefined)
     await passTime(shortTtlMs * 2)
     assert.equal(await store.getDelivery('conv-1', 'tok-a'), undefined, 'expired')
@@ -321,14 +380,21 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(await store.getDelivery('conv-1', 'tok-a'), { cancelSentAt: '5' })
   })
 
-  it('reach documents: compare-and-set by version, listed while alive, gone after the TTL', async ({ store, passTime, shortTtlMs }) => {
+  it('reach documents: compare-and-set by version, listed while alive, gone after the TTL', async ({
+    store,
+    passTime,
+    shortTtlMs,
+  }) => {
     assert.equal(await store.getReach('agent-1'), undefined)
     assert.equal(await store.putReach('agent-1', '{"n":1}', 1, shortTtlMs), false, 'no document has version 1')
     assert.equal(await store.putReach('agent-1', '{"n":1}', 0, shortTtlMs), true)
     assert.equal(await store.putReach('agent-1', '{"n":9}', 0, shortTtlMs), false, 'another writer created it first')
     assert.deepEqual(await store.getReach('agent-1'), { doc: '{"n":1}', version: 1 })
     // Two writers read version 1: exactly one write lands.
-    const raced = await Promise.all([store.putReach('agent-1', '{"n":2}', 1, shortTtlMs), store.putReach('agent-1', '{"n":3}', 1, shortTtlMs)])
+    const raced = await Promise.all([
+      store.putReach('agent-1', '{"n":2}', 1, shortTtlMs),
+      store.putReach('agent-1', '{"n":3}', 1, shortTtlMs),
+    ])
     assert.deepEqual(raced.filter(Boolean).length, 1)
     const now = await store.getReach('agent-1')
     assert.equal(now?.version, 2)

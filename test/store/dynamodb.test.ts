@@ -18,7 +18,12 @@ const prefix = () => `t${randomUUID().slice(0, 8)}`
 
 storeContract('dynamodb', async () => {
   const clock = new FakeClock()
-  const store = await openDynamoStore({ target: parseDynamoUrl(server.storeUrl(prefix())), clock, createTables: true, credentials: DYNALITE_CREDENTIALS })
+  const store = await openDynamoStore({
+    target: parseDynamoUrl(server.storeUrl(prefix())),
+    clock,
+    createTables: true,
+    credentials: DYNALITE_CREDENTIALS,
+  })
   return {
     store,
     now: () => clock.now(),
@@ -31,18 +36,37 @@ storeContract('dynamodb', async () => {
 test('dynamodb: two instances (two clients) creating the same ring and claiming its cancels: exactly one wins each', async () => {
   const tables = prefix()
   const clock = new FakeClock()
-  const open = () => openDynamoStore({ target: parseDynamoUrl(server.storeUrl(tables)), clock, createTables: true, credentials: DYNALITE_CREDENTIALS })
+  const open = () =>
+    openDynamoStore({
+      target: parseDynamoUrl(server.storeUrl(tables)),
+      clock,
+      createTables: true,
+      credentials: DYNALITE_CREDENTIALS,
+    })
   const a = await open()
   const b = await open()
   try {
     for (let i = 0; i < 5; i++) {
       const r = ring({ conversationId: `conv-${i}` })
-      const results = await Promise.all([a.createRing(r, 60_000), b.createRing(r, 60_000), a.createRing(r, 60_000), b.createRing(r, 60_000)])
+      const results = await Promise.all([
+        a.createRing(r, 60_000),
+        b.createRing(r, 60_000),
+        a.createRing(r, 60_000),
+        b.createRing(r, 60_000),
+      ])
       assert.equal(results.filter(Boolean).length, 1, `ring ${i}`)
     }
     const key = ringKey(ring())
-    const claims = await Promise.all([a.claimCancels(key, ['tok-a', 'tok-b']), b.claimCancels(key, ['tok-b', 'tok-a']), a.endRing(key, ['ringing'], 'cancelled', 60_000, { ifRung: ['tok-a', 'tok-b'], tokens: ['tok-a', 'tok-b'] })])
-    assert.deepEqual([...claims[0], ...claims[1], ...(claims[2]?.claimed ?? [])].sort(), ['tok-a', 'tok-b'], 'each device gets one cancel across instances')
+    const claims = await Promise.all([
+      a.claimCancels(key, ['tok-a', 'tok-b']),
+      b.claimCancels(key, ['tok-b', 'tok-a']),
+      a.endRing(key, ['ringing'], 'cancelled', 60_000, { ifRung: ['tok-a', 'tok-b'], tokens: ['tok-a', 'tok-b'] }),
+    ])
+    assert.deepEqual(
+      [...claims[0], ...claims[1], ...(claims[2]?.claimed ?? [])].sort(),
+      ['tok-a', 'tok-b'],
+      'each device gets one cancel across instances',
+    )
     await b.upsertDevice(device('agent-1', 'tok-1'))
     assert.deepEqual(await a.listDevices('agent-1'), [device('agent-1', 'tok-1')])
   } finally {
@@ -53,11 +77,17 @@ test('dynamodb: two instances (two clients) creating the same ring and claiming 
 
 test('dynamodb: without DYNAMODB_CREATE_TABLES a missing table keeps the store not ready, naming the table', async () => {
   const tables = prefix()
-  const store = await openDynamoStore({ target: parseDynamoUrl(server.storeUrl(tables)), credentials: DYNALITE_CREDENTIALS })
+  const store = await openDynamoStore({
+    target: parseDynamoUrl(server.storeUrl(tables)),
+    credentials: DYNALITE_CREDENTIALS,
+  })
   try {
     await assert.rejects(store.ping(), (err: Error) => {
       assert.equal(err.name, 'StoreNotReadyError')
-      assert.match(err.message, new RegExp(`DynamoDB table ${tables}-devices, ${tables}-state does not exist.*DYNAMODB_CREATE_TABLES=1`))
+      assert.match(
+        err.message,
+        new RegExp(`DynamoDB table ${tables}-devices, ${tables}-state does not exist.*DYNAMODB_CREATE_TABLES=1`),
+      )
       return true
     })
     await assert.rejects(store.upsertDevice(device('agent-1', 'tok-1')), { name: 'StoreNotReadyError' })
@@ -83,8 +113,18 @@ test('dynamodb: an unreachable endpoint is the store-unavailable path (503), not
 
 test('a dynamodb:// STORE_URL needs a table prefix and a region; a bad one is refused with the form', () => {
   assert.deepEqual(parseDynamoUrl('dynamodb://pgw?region=eu-west-1'), { tablePrefix: 'pgw', region: 'eu-west-1' })
-  assert.deepEqual(parseDynamoUrl('dynamodb://pgw-prod?region=us-east-1&endpoint=http%3A%2F%2F127.0.0.1%3A8000'), { tablePrefix: 'pgw-prod', region: 'us-east-1', endpoint: 'http://127.0.0.1:8000' })
-  for (const url of ['dynamodb://?region=eu-west-1', 'dynamodb://pgw', 'dynamodb://pgw?region=eu-west-1&endpoint=ftp://x', 'dynamodb://pgw?region=eu-west-1&table=x', 'dynamodb://p g?region=eu-west-1']) {
+  assert.deepEqual(parseDynamoUrl('dynamodb://pgw-prod?region=us-east-1&endpoint=http%3A%2F%2F127.0.0.1%3A8000'), {
+    tablePrefix: 'pgw-prod',
+    region: 'us-east-1',
+    endpoint: 'http://127.0.0.1:8000',
+  })
+  for (const url of [
+    'dynamodb://?region=eu-west-1',
+    'dynamodb://pgw',
+    'dynamodb://pgw?region=eu-west-1&endpoint=ftp://x',
+    'dynamodb://pgw?region=eu-west-1&table=x',
+    'dynamodb://p g?region=eu-west-1',
+  ]) {
     assert.throws(() => parseDynamoUrl(url), /^Error: STORE_URL: /, url)
   }
 })
@@ -99,10 +139,17 @@ test('dynamodb: through the cache the gateway uses, a missing table still fails 
   const store = await openStore(server.storeUrl(tables))
   try {
     assert.equal(store.kind, 'dynamodb')
-    await assert.rejects(storeReadiness(store), new RegExp(`DynamoDB table ${tables}-devices, ${tables}-state does not exist`))
+    await assert.rejects(
+      storeReadiness(store),
+      new RegExp(`DynamoDB table ${tables}-devices, ${tables}-state does not exist`),
+    )
     const created = await openStore(server.storeUrl(tables), { createTables: true })
     assert.deepEqual(await storeReadiness(created), { ok: true, detail: 'dynamodb: reachable' })
-    assert.deepEqual(await storeReadiness(store), { ok: true, detail: 'dynamodb: reachable' }, 'the first store sees the tables once they exist')
+    assert.deepEqual(
+      await storeReadiness(store),
+      { ok: true, detail: 'dynamodb: reachable' },
+      'the first store sees the tables once they exist',
+    )
     await created.close()
   } finally {
     await store.close()

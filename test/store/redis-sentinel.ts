@@ -43,7 +43,25 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
   function server(port: number, extra: string[]): ChildProcess {
     const data = join(dir, `data-${port}`)
     rmSync(data, { recursive: true, force: true })
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', `dump-${port}.rdb`, ...extra], { stdio: 'ignore' })
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--dbfilename',
+        `dump-${port}.rdb`,
+        ...extra,
+      ],
+      { stdio: 'ignore' },
+    )
     children.set(port, child)
     return child
   }
@@ -70,17 +88,25 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
   for (const port of [primary as number, ...others]) await answering(port)
   for (const port of replicaPorts) {
     const replica = new Redis({ port, host: '127.0.0.1' })
-    await until(async () => (await replica.info('replication')).includes('master_link_status:up'), 15_000, 'the replica in sync')
+    await until(
+      async () => (await replica.info('replication')).includes('master_link_status:up'),
+      15_000,
+      'the replica in sync',
+    )
     replica.disconnect()
   }
   const sentinel = new Redis({ port: sentinelPorts[0] as number, host: '127.0.0.1', lazyConnect: false })
   sentinel.on('error', () => undefined)
   // The sentinels must know the replica and each other before a failover can elect anyone.
-  await until(async () => {
-    const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[]
-    const peers = (await sentinel.call('SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[]
-    return replicas.length === replicaCount && peers.length === 2
-  }, 15_000, 'sentinels that know the replica and each other')
+  await until(
+    async () => {
+      const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[]
+      const peers = (await sentinel.call('SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[]
+      return replicas.length === replicaCount && peers.length === 2
+    },
+    15_000,
+    'sentinels that know the replica and each other',
+  )
 
   async function primaryPort(): Promise<number> {
     const [, port] = (await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [string, string]
@@ -124,13 +150,26 @@ async function uniquePorts(n: number): Promise<number[]> {
 }
 
 async function answering(port: number): Promise<void> {
-  await until(async () => {
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-    probe.on('error', () => undefined) // refused until the server listens: that is the probe's answer
-    const ok = await probe.connect().then(() => probe.ping().then(() => true), () => false)
-    probe.disconnect()
-    return ok
-  }, 10_000, `redis-server on port ${port}`)
+  await until(
+    async () => {
+      const probe = new Redis({
+        port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      })
+      probe.on('error', () => undefined) // refused until the server listens: that is the probe's answer
+      const ok = await probe.connect().then(
+        () => probe.ping().then(() => true),
+        () => false,
+      )
+      probe.disconnect()
+      return ok
+    },
+    10_000,
+    `redis-server on port ${port}`,
+  )
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

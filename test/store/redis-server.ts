@@ -25,12 +25,32 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   const url = `redis://127.0.0.1:${port}`
 
   async function up(): Promise<void> {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' })
+    child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+      ],
+      { stdio: 'ignore' },
+    )
     const deadline = Date.now() + 10_000
     for (;;) {
       const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
       probe.on('error', () => undefined) // refused until the server listens: that is the probe's answer
-      const ok = await probe.connect().then(() => probe.ping().then(() => true), () => false)
+      const ok = await probe.connect().then(
+        () => probe.ping().then(() => true),
+        () => false,
+      )
       probe.disconnect()
       if (ok) return
       if (Date.now() > deadline) throw new Error('own redis-server did not start')

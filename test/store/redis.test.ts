@@ -47,7 +47,12 @@ test('redis: two instances (two connections) creating the same ring: exactly one
   try {
     for (let i = 0; i < 10; i++) {
       const r = ring({ conversationId: `conv-${i}` })
-      const results = await Promise.all([a.createRing(r, 60_000), b.createRing(r, 60_000), a.createRing(r, 60_000), b.createRing(r, 60_000)])
+      const results = await Promise.all([
+        a.createRing(r, 60_000),
+        b.createRing(r, 60_000),
+        a.createRing(r, 60_000),
+        b.createRing(r, 60_000),
+      ])
       assert.equal(results.filter(Boolean).length, 1, `ring ${i}`)
     }
     const r = ring()
@@ -78,19 +83,26 @@ test('redis: every ring-related key carries a TTL, device keys follow the docume
     assert.ok(openTtl > 0 && openTtl <= 60_000, `the open-rings index has a TTL (${openTtl})`)
     await store.transitionRing(ringKey(r), ['ringing'], 'cancelled', 30_000)
     const keys = (await admin.keys(`${keyPrefix}*`)).map((key) => key.slice(keyPrefix.length)).sort()
-    assert.deepEqual(keys, [
-      'agents',
-      'cancels:unsent',
-      'device:tok-1',
-      'device_counts',
-      'gen_user_id_agent-1',
-      'once:dedup:1',
-      'ring:conv-1:agent-1:part-1',
-      'ring:conv-1:agent-1:part-1:cancelled',
-      'ring:conv-1:agent-1:part-1:unsent',
-      'ring:gone:agent-1:part-1:cancelled',
-    ], 'the open-rings index emptied when its only ring stopped ringing; the unclaimed cancel waits in the outbox')
-    assert.equal(await admin.hget(`${keyPrefix}gen_user_id_agent-1`, 'tok-1'), JSON.stringify(device('agent-1', 'tok-1')))
+    assert.deepEqual(
+      keys,
+      [
+        'agents',
+        'cancels:unsent',
+        'device:tok-1',
+        'device_counts',
+        'gen_user_id_agent-1',
+        'once:dedup:1',
+        'ring:conv-1:agent-1:part-1',
+        'ring:conv-1:agent-1:part-1:cancelled',
+        'ring:conv-1:agent-1:part-1:unsent',
+        'ring:gone:agent-1:part-1:cancelled',
+      ],
+      'the open-rings index emptied when its only ring stopped ringing; the unclaimed cancel waits in the outbox',
+    )
+    assert.equal(
+      await admin.hget(`${keyPrefix}gen_user_id_agent-1`, 'tok-1'),
+      JSON.stringify(device('agent-1', 'tok-1')),
+    )
     for (const key of keys.filter((k) => k.startsWith('ring') || k.startsWith('once:') || k.startsWith('cancels:'))) {
       const ttl = await admin.pttl(keyPrefix + key)
       assert.ok(ttl > 0 && ttl <= 600_000, `${key} has a TTL (${ttl})`)
@@ -114,9 +126,14 @@ test('redis: outbox marks made together are all written, including those still w
     }
     assert.equal((await store.listUnsentCancels(0)).length, 300, 'every cancel claimed and unsent')
     // More marks at once than one batch holds: each promise settles once its own mark is in Redis.
-    await Promise.all(rings.map((r, i) => store.markSent(ringKey(r), { ring: true, cancelTokens: ['a', 'b'] }, 10_000 + i)))
+    await Promise.all(
+      rings.map((r, i) => store.markSent(ringKey(r), { ring: true, cancelTokens: ['a', 'b'] }, 10_000 + i)),
+    )
     assert.deepEqual(await store.listUnsentCancels(0), [])
-    assert.deepEqual((await Promise.all(rings.map((r) => store.getRing(ringKey(r))))).map((r) => r?.dispatchedAt), rings.map((_, i) => 10_000 + i))
+    assert.deepEqual(
+      (await Promise.all(rings.map((r) => store.getRing(ringKey(r))))).map((r) => r?.dispatchedAt),
+      rings.map((_, i) => 10_000 + i),
+    )
 
     // A graceful stop: marks not awaited before close() still reach Redis.
     const late = ring({ conversationId: 'late', rungTokens: ['a'] })
@@ -159,13 +176,18 @@ test('redis: calls after the connection is lost fail fast, and it reconnects in 
   try {
     await store.ping()
     // Kill only this store's connection: the Redis server is shared with other tests.
-    const line = String(await admin.client('LIST')).split('\n').find((l) => l.includes(`name=${connectionName} `))
+    const line = String(await admin.client('LIST'))
+      .split('\n')
+      .find((l) => l.includes(`name=${connectionName} `))
     const id = /\bid=(\d+)/.exec(line ?? '')?.[1]
     assert.ok(id, 'found the store connection')
     await admin.client('KILL', 'ID', id)
     // Immediately after the kill the socket is closed; a call must not queue forever.
     const outcome = await Promise.race([
-      store.ping().then(() => 'ok', (err: Error) => err.name),
+      store.ping().then(
+        () => 'ok',
+        (err: Error) => err.name,
+      ),
       new Promise((resolve) => setTimeout(() => resolve('hung'), 2_000)),
     ])
     // Either it failed at once or ioredis had already reconnected and retried it; never a hang.
@@ -173,7 +195,10 @@ test('redis: calls after the connection is lost fail fast, and it reconnects in 
     let recovered = false
     for (let i = 0; i < 40 && !recovered; i++) {
       await new Promise((resolve) => setTimeout(resolve, 50))
-      recovered = await store.ping().then(() => true, () => false)
+      recovered = await store.ping().then(
+        () => true,
+        () => false,
+      )
     }
     assert.ok(recovered, 'reconnected without a restart')
   } finally {
@@ -213,7 +238,10 @@ test('redis: a ring to 20,000 devices ends, claims and marks its cancels (no scr
       },
       import.meta.url,
     )
-    assert.deepEqual(steps.filter(([, ok]) => !ok), [])
+    assert.deepEqual(
+      steps.filter(([, ok]) => !ok),
+      [],
+    )
   } finally {
     await store.close()
     await dropPrefix(keyPrefix)

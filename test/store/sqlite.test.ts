@@ -96,7 +96,9 @@ test('sqlite: a database from before phones is migrated: its devices stay, new o
     await first.close()
     // Turn it back into a version-2 database, as the gateway before phones left it.
     const db = new Database(path)
-    db.exec('DROP TABLE deliveries; DROP TABLE reach; DROP INDEX devices_user_phone; ALTER TABLE devices DROP COLUMN device_id')
+    db.exec(
+      'DROP TABLE deliveries; DROP TABLE reach; DROP INDEX devices_user_phone; ALTER TABLE devices DROP COLUMN device_id',
+    )
     db.pragma('user_version = 2')
     db.close()
 
@@ -145,7 +147,9 @@ test('sqlite: a second process on the same file is logged as a warning', async (
     writeFileSync(`${path}.lock`, JSON.stringify({ pid: process.ppid, host: hostname() }))
     const store = openSqliteStore({ path, logger: createLogger({ level: 'warn' }, sink) })
     await store.close()
-    const warning = lines.map((l) => JSON.parse(l) as { level: number; msg: string; otherPid: number }).find((l) => l.level === 40)
+    const warning = lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string; otherPid: number })
+      .find((l) => l.level === 40)
     assert.ok(warning, 'a warn line was logged')
     assert.match(warning.msg, /another gateway process is using this SQLite store/)
     assert.equal(warning.otherPid, process.ppid)

@@ -36,7 +36,11 @@ export interface RunningCli {
   finished: Promise<Finished>
 }
 
-export function startBuilt(args: string[], env: Record<string, string>, options: { nodeArgs?: string[] } = {}): RunningCli {
+export function startBuilt(
+  args: string[],
+  env: Record<string, string>,
+  options: { nodeArgs?: string[] } = {},
+): RunningCli {
   const started = performance.now()
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], { env, cwd: ROOT })
   let stdout = ''
@@ -63,9 +67,16 @@ export function startBuilt(args: string[], env: Record<string, string>, options:
         const check = () => {
           const match = pattern.exec(stdout) ?? pattern.exec(stderr)
           if (match) return done(() => resolve(match[0]))
-          if (ended) done(() => reject(new Error(`process ended before ${pattern}:\nstdout: ${stdout}\nstderr: ${stderr}`)))
+          if (ended)
+            done(() => reject(new Error(`process ended before ${pattern}:\nstdout: ${stdout}\nstderr: ${stderr}`)))
         }
-        const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms:\nstdout: ${stdout}\nstderr: ${stderr}`))), timeoutMs)
+        const timer = setTimeout(
+          () =>
+            done(() =>
+              reject(new Error(`no ${pattern} within ${timeoutMs} ms:\nstdout: ${stdout}\nstderr: ${stderr}`)),
+            ),
+          timeoutMs,
+        )
         const done = (then: () => void) => {
           clearTimeout(timer)
           listeners.delete(check)

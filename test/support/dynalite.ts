@@ -18,7 +18,11 @@ const dynalite = require('dynalite') as (options: DynaliteOptions) => Server
 /** Credentials dynalite accepts (it checks their shape, not their value). */
 export const DYNALITE_CREDENTIALS = { accessKeyId: 'AKIDLOCALTEST', secretAccessKey: 'local-test-secret' }
 /** The same as environment variables, for gateways started as child processes. */
-export const DYNALITE_ENV = { AWS_ACCESS_KEY_ID: DYNALITE_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: DYNALITE_CREDENTIALS.secretAccessKey, AWS_REGION: 'eu-west-1' }
+export const DYNALITE_ENV = {
+  AWS_ACCESS_KEY_ID: DYNALITE_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: DYNALITE_CREDENTIALS.secretAccessKey,
+  AWS_REGION: 'eu-west-1',
+}
 
 export interface Dynalite {
   endpoint: string
@@ -51,7 +55,23 @@ export async function startDynalite(port = 0): Promise<Dynalite> {
  */
 export async function startDynaliteProcess(): Promise<Dynalite> {
   const port = await freePort()
-  const child = spawn(process.execPath, [require.resolve('dynalite/cli.js'), '--host', '127.0.0.1', '--port', String(port), '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    [
+      require.resolve('dynalite/cli.js'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--createTableMs',
+      '0',
+      '--deleteTableMs',
+      '0',
+      '--updateTableMs',
+      '0',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('dynalite did not start within 15 s')), 15_000)
     child.once('exit', (code) => reject(new Error(`dynalite exited (${String(code)})`)))

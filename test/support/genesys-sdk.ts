@@ -44,7 +44,8 @@ export function sdkModels(): Map<string, Fields> {
 export function modelProblems(model: string, value: unknown, path: string = model): string[] {
   const fields = sdkModels().get(model)
   if (!fields) return [`${path}: the SDK has no model ${model}`]
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${path}: expected an object (${model})`]
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return [`${path}: expected an object (${model})`]
   const problems: string[] = []
   for (const [key, fieldValue] of Object.entries(value)) {
     const type = fields.get(key)
@@ -55,7 +56,8 @@ export function modelProblems(model: string, value: unknown, path: string = mode
     problems.push(...typeProblems(type, fieldValue, `${path}.${key}`))
     const allowed = SDK_ENUMS[`${model}.${key}`]
     for (const item of Array.isArray(fieldValue) ? (fieldValue as unknown[]) : [fieldValue]) {
-      if (allowed && !allowed.includes(String(item))) problems.push(`${path}.${key}: ${JSON.stringify(item)} is not one of ${model}.${key}'s values`)
+      if (allowed && !allowed.includes(String(item)))
+        problems.push(`${path}.${key}: ${JSON.stringify(item)} is not one of ${model}.${key}'s values`)
     }
   }
   return problems
@@ -70,8 +72,10 @@ function typeProblems(type: string, value: unknown, path: string): string[] {
   }
   const model = /^Models\.(\w+)$/.exec(type)
   if (model?.[1] !== undefined) return modelProblems(model[1], value, path)
-  if (type === 'string' || type === 'number' || type === 'boolean') return typeof value === type ? [] : [`${path}: expected a ${type}, got ${JSON.stringify(value)}`]
-  if (type.startsWith('{ [key: string]:')) return typeof value === 'object' && value !== null && !Array.isArray(value) ? [] : [`${path}: expected a map`]
+  if (type === 'string' || type === 'number' || type === 'boolean')
+    return typeof value === type ? [] : [`${path}: expected a ${type}, got ${JSON.stringify(value)}`]
+  if (type.startsWith('{ [key: string]:'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? [] : [`${path}: expected a map`]
   return []
 }
 
@@ -79,7 +83,9 @@ function typeProblems(type: string, value: unknown, path: string): string[] {
 export function modelOfTopic(topicName: string): string | undefined {
   if (/^v2\.users\.[^.]+\.conversations$/.test(topicName)) return 'ConversationEventTopicConversation'
   if (/^v2\.routing\.queues\.[^.]+\.conversations$/.test(topicName)) return 'QueueConversationEventTopicConversation'
-  const detail = /^v2\.detail\.events\.conversation\.[^.]+\.(user\.start|user\.end|acd\.start|acd\.end)$/.exec(topicName)?.[1]
+  const detail = /^v2\.detail\.events\.conversation\.[^.]+\.(user\.start|user\.end|acd\.start|acd\.end)$/.exec(
+    topicName,
+  )?.[1]
   const byKind: Record<string, string> = {
     'user.start': 'UserStartDetailEventTopicUserStartEvent',
     'user.end': 'UserEndDetailEventTopicUserEndEvent',

@@ -50,7 +50,11 @@ export async function startHostileH2(tls: { key: string; cert: string }, hostili
       sockets.delete(socket)
       state.closedByClient++
     })
-    new HostileConnection(socket, hostility, (n) => (state.sentPerConnection[index] = (state.sentPerConnection[index] ?? 0) + n))
+    new HostileConnection(
+      socket,
+      hostility,
+      (n) => (state.sentPerConnection[index] = (state.sentPerConnection[index] ?? 0) + n),
+    )
   })
   const port = await listenOnLoopback(server, {})
   state.url = `https://localhost:${port}`
@@ -109,7 +113,10 @@ class HostileConnection {
   private answer(streamId: number): void {
     switch (this.hostility) {
       case 'header-flood': {
-        const block = Buffer.concat([Buffer.from([0x88]), ...Array.from({ length: 20_000 }, (_, i) => literal(`x-flood-${i}`, 'v'.repeat(80)))])
+        const block = Buffer.concat([
+          Buffer.from([0x88]),
+          ...Array.from({ length: 20_000 }, (_, i) => literal(`x-flood-${i}`, 'v'.repeat(80))),
+        ])
         return this.headerBlock(streamId, block, true)
       }
       case 'endless-continuation': {
@@ -145,7 +152,12 @@ class HostileConnection {
     const max = 16_384
     this.frame(FRAME.HEADERS, (block.length <= max ? 4 : 0) | (endStream ? 1 : 0), streamId, block.subarray(0, max))
     for (let offset = max; offset < block.length; offset += max) {
-      this.frame(FRAME.CONTINUATION, offset + max >= block.length ? 4 : 0, streamId, block.subarray(offset, offset + max))
+      this.frame(
+        FRAME.CONTINUATION,
+        offset + max >= block.length ? 4 : 0,
+        streamId,
+        block.subarray(offset, offset + max),
+      )
     }
   }
 

@@ -18,7 +18,11 @@ export function listRoutes(app: FastifyInstance): Route[] {
     stack.length = depth
     stack.push(m[2] ?? '')
     const path = stack.join('')
-    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) out.push({ method, path })
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      out.push({ method, path })
   }
   return out
 }

@@ -20,9 +20,14 @@ export function adminAuth(adminToken: string | undefined, o: { open?: boolean } 
     }
     const header = req.headers.authorization
     const match = header ? /^Bearer (\S{1,1024})$/.exec(header) : null
-    if (!match?.[1]) throw new ApiError(401, 'UNAUTHORIZED', 'missing Authorization: Bearer <ADMIN_TOKEN>', { 'www-authenticate': 'Bearer realm="push-gateway admin"' })
+    if (!match?.[1])
+      throw new ApiError(401, 'UNAUTHORIZED', 'missing Authorization: Bearer <ADMIN_TOKEN>', {
+        'www-authenticate': 'Bearer realm="push-gateway admin"',
+      })
     if (!timingSafeEqual(digest(match[1]), expected)) {
-      throw new ApiError(401, 'UNAUTHORIZED', 'wrong admin token', { 'www-authenticate': 'Bearer realm="push-gateway admin", error="invalid_token"' })
+      throw new ApiError(401, 'UNAUTHORIZED', 'wrong admin token', {
+        'www-authenticate': 'Bearer realm="push-gateway admin", error="invalid_token"',
+      })
     }
   }
 }

@@ -30,14 +30,22 @@ export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { userId: { type: 'string', pattern: ID }, conversationId: { type: 'string', pattern: ID }, limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' } },
+          properties: {
+            userId: { type: 'string', pattern: ID },
+            conversationId: { type: 'string', pattern: ID },
+            limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
+          },
         },
         response: { '4xx': errorResponseSchema },
       },
     },
     async (req) => {
       const { userId, conversationId, limit } = req.query
-      const entries = o.audit.query({ ...(userId ? { userId } : {}), ...(conversationId ? { conversationId } : {}), limit: limit ? Number(limit) : 100 })
+      const entries = o.audit.query({
+        ...(userId ? { userId } : {}),
+        ...(conversationId ? { conversationId } : {}),
+        limit: limit ? Number(limit) : 100,
+      })
       return { entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })), retained: o.audit.size }
     },
   )
@@ -49,7 +57,11 @@ export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
       {
         onRequest: requireAdmin,
         schema: {
-          querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: ['reachable', 'unreachable', 'unknown'] } } },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { state: { type: 'string', enum: ['reachable', 'unreachable', 'unknown'] } },
+          },
           response: { '4xx': errorResponseSchema },
         },
       },
@@ -57,7 +69,11 @@ export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
     )
   }
 
-  app.get('/api/v1/admin/alarms', { onRequest: requireAdmin, schema: { response: { '4xx': errorResponseSchema } } }, async () => ({
-    alarms: o.alarms.active().map((a) => ({ ...a, since: new Date(a.since).toISOString() })),
-  }))
+  app.get(
+    '/api/v1/admin/alarms',
+    { onRequest: requireAdmin, schema: { response: { '4xx': errorResponseSchema } } },
+    async () => ({
+      alarms: o.alarms.active().map((a) => ({ ...a, since: new Date(a.since).toISOString() })),
+    }),
+  )
 }

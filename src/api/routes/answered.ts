@@ -47,7 +47,17 @@ export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): v
       schema: {
         params: { type: 'object', properties: { conversationId: { type: 'string', pattern: GENESYS_ID_PATTERN } } },
         body,
-        response: { 200: { type: 'object', properties: { conversationId: { type: 'string' }, rings: { type: 'integer' }, cancelled: { type: 'integer' } } }, '4xx': errorResponseSchema },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              conversationId: { type: 'string' },
+              rings: { type: 'integer' },
+              cancelled: { type: 'integer' },
+            },
+          },
+          '4xx': errorResponseSchema,
+        },
       },
     },
     async (req) => {
@@ -55,7 +65,8 @@ export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): v
       // The agent answers only for itself: the user comes from the bearer token, and the device
       // must be one of that agent's own.
       const device = await o.store.getDevice(normalise(req.body.token))
-      if (!device || device.userId !== userId) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'body.token is not one of this agent\'s devices')
+      if (!device || device.userId !== userId)
+        throw new ApiError(404, 'DEVICE_NOT_FOUND', "body.token is not one of this agent's devices")
       const tokens = phoneOf(device.token, await o.store.listDevices(userId)).map((d) => d.token)
       if (!tokens.includes(device.token)) tokens.push(device.token)
       for (const t of req.body.siblingTokens ?? []) {
@@ -63,7 +74,12 @@ export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): v
         if (sibling?.userId === userId && !tokens.includes(sibling.token)) tokens.push(sibling.token)
       }
       const { conversationId } = req.params
-      const result = await o.answered({ conversationId, userId, tokens, ...(req.body.participantId ? { participantId: req.body.participantId } : {}) })
+      const result = await o.answered({
+        conversationId,
+        userId,
+        tokens,
+        ...(req.body.participantId ? { participantId: req.body.participantId } : {}),
+      })
       req.log.info({ userId, conversationId, ...result }, 'agent answered on a device')
       return { conversationId, ...result }
     },

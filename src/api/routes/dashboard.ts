@@ -41,17 +41,27 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
   const state = async (): Promise<Record<string, unknown>> => {
     const s = await o.metrics.snapshot()
     const unreachable = o.unreachableAgents ? await o.unreachableAgents().catch(() => undefined) : undefined
-    return { instanceId: o.instanceId, now: Date.now(), ...s, totals: o.live.totals, ...(unreachable ? { unreachable } : {}) }
+    return {
+      instanceId: o.instanceId,
+      now: Date.now(),
+      ...s,
+      totals: o.live.totals,
+      ...(unreachable ? { unreachable } : {}),
+    }
   }
 
   const asset = (path: string, type: string, body: string) =>
-    app.get(path, { schema: hidden }, async (_req, reply) => reply.headers(SECURITY_HEADERS).header('content-type', type).send(body))
+    app.get(path, { schema: hidden }, async (_req, reply) =>
+      reply.headers(SECURITY_HEADERS).header('content-type', type).send(body),
+    )
   asset('/dashboard', 'text/html; charset=utf-8', DASHBOARD_HTML)
   asset('/dashboard/app.js', 'text/javascript; charset=utf-8', DASHBOARD_JS)
   asset('/dashboard/app.css', 'text/css; charset=utf-8', DASHBOARD_CSS)
   asset('/dashboard/favicon.svg', 'image/svg+xml', DASHBOARD_ICON)
 
-  const adminErrors = { '4xx': { description: 'missing or wrong admin token, or ADMIN_TOKEN not set', ...errorResponseSchema } }
+  const adminErrors = {
+    '4xx': { description: 'missing or wrong admin token, or ADMIN_TOKEN not set', ...errorResponseSchema },
+  }
   app.get(
     '/dashboard/api/state',
     {
@@ -59,12 +69,19 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
       schema: {
         tags: ['operations'],
         summary: 'Dashboard state',
-        description: 'Event-source connection and lease, store health, devices per platform, totals since start, and the most recent feed items (rings, cancels, suppressions, push outcomes with per-stage latency). Admin token.',
+        description:
+          'Event-source connection and lease, store health, devices per platform, totals since start, and the most recent feed items (rings, cancels, suppressions, push outcomes with per-stage latency). Admin token.',
         security: [{ adminToken: [] }],
-        response: { 200: { description: 'the current state', type: 'object', additionalProperties: true }, ...adminErrors },
+        response: {
+          200: { description: 'the current state', type: 'object', additionalProperties: true },
+          ...adminErrors,
+        },
       },
     },
-    async (_req, reply) => reply.headers({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).send({ ...(await state()), recent: o.live.recent() }),
+    async (_req, reply) =>
+      reply
+        .headers({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
+        .send({ ...(await state()), recent: o.live.recent() }),
   )
 
   app.get(
@@ -74,7 +91,8 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
       schema: {
         tags: ['operations'],
         summary: 'Live feed (server-sent events)',
-        description: '`text/event-stream`: a `state` event at once and every few seconds, and a `feed` event for every ring, cancel, suppression and push outcome as it happens. Admin token.',
+        description:
+          '`text/event-stream`: a `state` event at once and every few seconds, and a `feed` event for every ring, cancel, suppression and push outcome as it happens. Admin token.',
         security: [{ adminToken: [] }],
         response: { 200: { description: 'an event stream that stays open', type: 'string' }, ...adminErrors },
       },
@@ -82,15 +100,25 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
     async (req, reply) => {
       // HEAD (Fastify adds it to every GET) must not open a stream: Node never flushes a HEAD
       // answer that does not end, so the client would wait, and the stream's timer run, forever.
-      if (req.method === 'HEAD') return reply.headers({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' }).send()
+      if (req.method === 'HEAD')
+        return reply.headers({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' }).send()
       reply.hijack()
       const res = reply.raw
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      })
       const send = (event: string, data: unknown): void => {
         res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
       }
       const sendState = (): void => {
-        state().then((s) => !res.writableEnded && send('state', s), (err: unknown) => req.log.warn({ err }, 'dashboard state failed'))
+        state().then(
+          (s) => !res.writableEnded && send('state', s),
+          (err: unknown) => req.log.warn({ err }, 'dashboard state failed'),
+        )
       }
       res.write('retry: 2000\n\n')
       sendState()

@@ -80,7 +80,10 @@ const registerBody = {
           type: 'object',
           additionalProperties: false,
           required: ['p256dh', 'auth'],
-          properties: { p256dh: { type: 'string', pattern: '^[A-Za-z0-9_-]+=*$', maxLength: 200 }, auth: { type: 'string', pattern: '^[A-Za-z0-9_-]+=*$', maxLength: 100 } },
+          properties: {
+            p256dh: { type: 'string', pattern: '^[A-Za-z0-9_-]+=*$', maxLength: 200 },
+            auth: { type: 'string', pattern: '^[A-Za-z0-9_-]+=*$', maxLength: 100 },
+          },
         },
       },
     },
@@ -105,15 +108,36 @@ interface RegisterBody {
  * RFC 8291: p256dh is an uncompressed P-256 point (65 bytes), auth a 16-byte secret. The endpoint is
  * where the gateway will POST: only a push service's (the allow-list), stored normalised.
  */
-function webSubscription(body: RegisterBody, checkEndpoint: DeviceRoutesOptions['webPushEndpoint']): WebPushSubscription {
+function webSubscription(
+  body: RegisterBody,
+  checkEndpoint: DeviceRoutesOptions['webPushEndpoint'],
+): WebPushSubscription {
   const sub = body.subscription
-  if (!sub) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription is required for web devices (PushSubscription.toJSON())')
-  if (body.token !== undefined && body.token !== sub.endpoint) throw new ApiError(400, 'INVALID_REQUEST', 'body.token must be left out for web devices (the endpoint is the token)')
-  const verdict = checkEndpoint ? checkEndpoint(sub.endpoint) : { ok: false as const, reason: 'cannot be checked (no push-service allow-list)' }
+  if (!sub)
+    throw new ApiError(
+      400,
+      'INVALID_REQUEST',
+      'body.subscription is required for web devices (PushSubscription.toJSON())',
+    )
+  if (body.token !== undefined && body.token !== sub.endpoint)
+    throw new ApiError(
+      400,
+      'INVALID_REQUEST',
+      'body.token must be left out for web devices (the endpoint is the token)',
+    )
+  const verdict = checkEndpoint
+    ? checkEndpoint(sub.endpoint)
+    : { ok: false as const, reason: 'cannot be checked (no push-service allow-list)' }
   if (!verdict.ok) throw new ApiError(400, 'ENDPOINT_NOT_ALLOWED', `body.subscription.endpoint ${verdict.reason}`)
   const p256dh = Buffer.from(sub.keys.p256dh, 'base64url')
-  if (p256dh.length !== 65 || p256dh[0] !== 4) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription.keys.p256dh must be an uncompressed P-256 public key (65 bytes)')
-  if (Buffer.from(sub.keys.auth, 'base64url').length !== 16) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription.keys.auth must be a 16-byte secret')
+  if (p256dh.length !== 65 || p256dh[0] !== 4)
+    throw new ApiError(
+      400,
+      'INVALID_REQUEST',
+      'body.subscription.keys.p256dh must be an uncompressed P-256 public key (65 bytes)',
+    )
+  if (Buffer.from(sub.keys.auth, 'base64url').length !== 16)
+    throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription.keys.auth must be a 16-byte secret')
   return { endpoint: verdict.endpoint, keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth } }
 }
 
@@ -129,32 +153,51 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
       throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', `${body.platform} push is not configured on this gateway`)
     }
     const phone = body.deviceId ? { deviceId: body.deviceId } : {}
-    if (body.platform === 'web') return registerDevice(userId, { platform: 'web', token: '', subscription: webSubscription(body, o.webPushEndpoint), ...phone }, log)
+    if (body.platform === 'web')
+      return registerDevice(
+        userId,
+        { platform: 'web', token: '', subscription: webSubscription(body, o.webPushEndpoint), ...phone },
+        log,
+      )
     if (body.subscription) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription applies to web devices only')
     const rule = TOKEN_RULES[body.platform]
     if (body.token === undefined) throw new ApiError(400, 'INVALID_REQUEST', "body must have required property 'token'")
-    if (!rule.pattern.test(body.token)) throw new ApiError(400, 'INVALID_DEVICE_TOKEN', `body.token must be ${rule.hint}`)
+    if (!rule.pattern.test(body.token))
+      throw new ApiError(400, 'INVALID_DEVICE_TOKEN', `body.token must be ${rule.hint}`)
     if (body.platform !== 'ios' && (body.pushType || body.environment)) {
       throw new ApiError(400, 'INVALID_REQUEST', 'body.pushType and body.environment apply to ios devices only')
     }
     const token = body.platform === 'ios' ? body.token.toLowerCase() : body.token
-    return registerDevice(userId, {
-      platform: body.platform,
-      token,
-      ...(body.platform === 'ios' ? { pushType: body.pushType ?? 'alert', environment: body.environment ?? o.defaultApnsEnvironment } : {}),
-      ...(body.appId ? { appId: body.appId } : {}),
-      ...phone,
-    }, log)
+    return registerDevice(
+      userId,
+      {
+        platform: body.platform,
+        token,
+        ...(body.platform === 'ios'
+          ? { pushType: body.pushType ?? 'alert', environment: body.environment ?? o.defaultApnsEnvironment }
+          : {}),
+        ...(body.appId ? { appId: body.appId } : {}),
+        ...phone,
+      },
+      log,
+    )
   }
 
   // `log` is the request's logger: its lines carry the request id.
-  const registerDevice = async (userId: string, fields: Omit<Device, 'userId' | 'registeredAt'>, log: FastifyBaseLogger): Promise<Device> => {
+  const registerDevice = async (
+    userId: string,
+    fields: Omit<Device, 'userId' | 'registeredAt'>,
+    log: FastifyBaseLogger,
+  ): Promise<Device> => {
     const token = fields.subscription ? fields.subscription.endpoint : fields.token
     const previous = await o.store.getDevice(token)
     const device: Device = { ...fields, userId, token, registeredAt: o.clock.now() }
     const saved = await o.store.upsertDevice(device)
     const moved = previous !== undefined && previous.userId !== userId
-    log.info({ userId, platform: device.platform, device: tokenPrefix(token), phone: device.deviceId, moved }, 'device registered')
+    log.info(
+      { userId, platform: device.platform, device: tokenPrefix(token), phone: device.deviceId, moved },
+      'device registered',
+    )
     await evictPastLimit(userId, token, log)
     await o.onDevicesChanged?.(userId, true)
     if (moved) {
@@ -210,7 +253,12 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     {
       onRequest: authenticate,
       schema: {
-        querystring: { type: 'object', additionalProperties: false, required: ['deviceId'], properties: { deviceId: { type: 'string', pattern: DEVICE_ID_PATTERN } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['deviceId'],
+          properties: { deviceId: { type: 'string', pattern: DEVICE_ID_PATTERN } },
+        },
         response: { '4xx': errorResponseSchema },
       },
     },
@@ -218,7 +266,8 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
       const userId = req.agent!.userId
       // Only the caller's own phones: another agent's deviceId answers 404, as if it did not exist.
       const removed = await o.store.removePhone(userId, req.query.deviceId)
-      if (removed.length === 0) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no phone with this deviceId for this agent')
+      if (removed.length === 0)
+        throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no phone with this deviceId for this agent')
       req.log.info({ userId, phone: req.query.deviceId, devices: removed.length }, 'phone removed')
       await o.onDevicesChanged?.(userId)
       return reply.code(204).send()
@@ -227,12 +276,18 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
 
   app.delete<{ Params: { token: string } }>(
     '/api/v1/devices/:token',
-    { onRequest: authenticate, ...(o.writeLimit ? { preHandler: o.writeLimit } : {}), schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } } },
+    {
+      onRequest: authenticate,
+      ...(o.writeLimit ? { preHandler: o.writeLimit } : {}),
+      schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } },
+    },
     async (req, reply) => {
       const userId = req.agent!.userId
       const token = normaliseDeviceToken(req.params.token)
       // Only the caller's own devices: another agent's token answers 404, as if it did not exist.
-      const removed = (await o.store.removeDevice(userId, token)) || (token !== req.params.token && (await o.store.removeDevice(userId, req.params.token)))
+      const removed =
+        (await o.store.removeDevice(userId, token)) ||
+        (token !== req.params.token && (await o.store.removeDevice(userId, req.params.token)))
       if (!removed) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no such device for this agent')
       req.log.info({ userId, device: tokenPrefix(token) }, 'device removed')
       await o.onDevicesChanged?.(userId)

@@ -50,9 +50,12 @@ export function eventsRoutes(app: FastifyInstance, o: EventsRouteOptions): void 
         tags: ['events'],
         summary: 'Receive Genesys events (webhook source)',
         description:
-          'Amazon EventBridge events as an API destination posts them (detail-type = the Genesys topic; conversation topics and v2.detail.events.conversation.{id}.user.start/.user.end) or the design guide\'s {eventType, data} events; one event or an array of up to 100. Needs the x-webhook-secret header. 202 once accepted (a repeated event id too), 400 not an event, 401 wrong secret, 413 above 256 KB.',
+          "Amazon EventBridge events as an API destination posts them (detail-type = the Genesys topic; conversation topics and v2.detail.events.conversation.{id}.user.start/.user.end) or the design guide's {eventType, data} events; one event or an array of up to 100. Needs the x-webhook-secret header. 202 once accepted (a repeated event id too), 400 not an event, 401 wrong secret, 413 above 256 KB.",
         response: {
-          202: { type: 'object', properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, events: { type: 'integer' } } },
+          202: {
+            type: 'object',
+            properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, events: { type: 'integer' } },
+          },
           400: errorResponseSchema,
           401: errorResponseSchema,
         },
@@ -61,7 +64,9 @@ export function eventsRoutes(app: FastifyInstance, o: EventsRouteOptions): void 
     async (req, reply) => {
       const outcome = await o.webhook.accept(req.body, req.receivedAtHr)
       if (outcome.status === 400) throw new ApiError(400, 'INVALID_EVENT', outcome.message)
-      return reply.code(202).send({ accepted: outcome.accepted, duplicates: outcome.duplicates, events: outcome.events })
+      return reply
+        .code(202)
+        .send({ accepted: outcome.accepted, duplicates: outcome.duplicates, events: outcome.events })
     },
   )
 }

@@ -21,6 +21,8 @@ export function healthRoutes(app: FastifyInstance, checks: ReadinessCheck[]): vo
       }),
     )
     const ready = results.every(([, r]) => r.ok)
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(results) })
+    return reply
+      .code(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(results) })
   })
 }

@@ -56,7 +56,8 @@ export function receivedRoutes(app: FastifyInstance, o: ReceivedRouteOptions): v
       const { userId, name } = req.agent!
       // Only the caller's own devices: another agent's token answers as if it did not exist.
       const device = await o.store.getDevice(normalise(req.body.token))
-      if (!device || device.userId !== userId) throw new ApiError(404, 'DEVICE_NOT_FOUND', "body.token is not one of this agent's devices")
+      if (!device || device.userId !== userId)
+        throw new ApiError(404, 'DEVICE_NOT_FOUND', "body.token is not one of this agent's devices")
       const { conversationId } = req.params
       const action = req.body.action ?? 'ring'
       const result = await o.receipts.receipt({
@@ -67,8 +68,10 @@ export function receivedRoutes(app: FastifyInstance, o: ReceivedRouteOptions): v
         action,
         ...(req.body.participantId ? { participantId: req.body.participantId } : {}),
       })
-      if (result.kind === 'no-such-push') throw new ApiError(404, 'PUSH_NOT_FOUND', `no ${action} push of this conversation went to this device`)
-      if (result.kind === 'recorded') req.log.debug({ userId, conversationId, action, latencyMs: result.latencyMs }, 'device receipt')
+      if (result.kind === 'no-such-push')
+        throw new ApiError(404, 'PUSH_NOT_FOUND', `no ${action} push of this conversation went to this device`)
+      if (result.kind === 'recorded')
+        req.log.debug({ userId, conversationId, action, latencyMs: result.latencyMs }, 'device receipt')
       return reply.code(204).send()
     },
   )

@@ -4,7 +4,12 @@
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import http2, { type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2'
+import http2, {
+  type Http2SecureServer,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+  type IncomingHttpHeaders,
+} from 'node:http2'
 import type { Socket } from 'node:net'
 import { listenOnLoopback } from '../listen.js'
 import { systemClock, type Clock } from '../../clock.js'
@@ -59,7 +64,8 @@ export interface InjectedFailure {
   retryAfterS?: number
 }
 
-export type ApnsChaos = 'refuse' | 'reset' | 'reset-after-status' | { status: number; reason: string; retryAfterS?: number }
+export type ApnsChaos =
+  'refuse' | 'reset' | 'reset-after-status' | { status: number; reason: string; retryAfterS?: number }
 
 // Bodies larger than this are not read to the end: they are too large for any push type.
 const MAX_BODY_READ = 64 * 1024
@@ -71,7 +77,10 @@ export class ApnsSandbox extends EventEmitter {
   /** Requests received (streams opened), answered or not, since start or the last resetStats(). */
   received = 0
   readonly rejected: RejectedPush[] = []
-  private readonly open = new Map<ServerHttp2Session, { tokens: ConnectionTokenState; streams: number; ids: Set<number>; lastStreamId: number }>()
+  private readonly open = new Map<
+    ServerHttp2Session,
+    { tokens: ConnectionTokenState; streams: number; ids: Set<number>; lastStreamId: number }
+  >()
   private readonly tokenFailures = new Map<string, InjectedFailure>()
   private readonly nextFailures: InjectedFailure[] = []
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -124,7 +133,11 @@ export class ApnsSandbox extends EventEmitter {
       const ids = [...conn.ids].sort((a, b) => a - b)
       const lastStreamId = options.processed ? (ids[Math.min(options.processed, ids.length) - 1] ?? 0) : 0
       conn.lastStreamId = lastStreamId
-      session.goaway(options.code ?? http2.constants.NGHTTP2_NO_ERROR, lastStreamId, Buffer.from(JSON.stringify({ reason: options.reason ?? 'Shutdown' })))
+      session.goaway(
+        options.code ?? http2.constants.NGHTTP2_NO_ERROR,
+        lastStreamId,
+        Buffer.from(JSON.stringify({ reason: options.reason ?? 'Shutdown' })),
+      )
       // Closed once its last stream ends: node:http2's close() here would reset the streams it keeps.
       if (conn.streams === 0) session.close()
     }
@@ -198,7 +211,8 @@ export class ApnsSandbox extends EventEmitter {
         conn.streams--
         conn.ids.delete(id)
         const session = stream.session as ServerHttp2Session
-        if (conn.streams === 0 && conn.lastStreamId !== Number.POSITIVE_INFINITY && session && !session.closed) session.close()
+        if (conn.streams === 0 && conn.lastStreamId !== Number.POSITIVE_INFINITY && session && !session.closed)
+          session.close()
       })
     }
     stream.on('error', () => undefined)
@@ -227,7 +241,9 @@ export class ApnsSandbox extends EventEmitter {
     }
     if (chaos === 'refuse' || chaos === 'reset') {
       this.rejected.push({ token, status: 0, reason: chaos })
-      return void stream.close(chaos === 'refuse' ? http2.constants.NGHTTP2_REFUSED_STREAM : http2.constants.NGHTTP2_INTERNAL_ERROR)
+      return void stream.close(
+        chaos === 'refuse' ? http2.constants.NGHTTP2_REFUSED_STREAM : http2.constants.NGHTTP2_INTERNAL_ERROR,
+      )
     }
     if (chaos) return this.reject(stream, apnsId, token, chaos)
     const injected = this.takeFailure(token)
@@ -236,7 +252,14 @@ export class ApnsSandbox extends EventEmitter {
     const keep = this.o.keepAccepted !== false
     const push: AcceptedPush | undefined =
       keep || this.listenerCount('push') > 0
-        ? { token, headers: flatHeaders(headers), payload: p.payload, apnsId, receivedAt: this.clock.now(), hrtime: performance.now() }
+        ? {
+            token,
+            headers: flatHeaders(headers),
+            payload: p.payload,
+            apnsId,
+            receivedAt: this.clock.now(),
+            hrtime: performance.now(),
+          }
         : undefined
     this.respond(stream, () => {
       this.acceptedCount++
@@ -257,11 +280,20 @@ export class ApnsSandbox extends EventEmitter {
     return this.nextFailures.shift()
   }
 
-  private reject(stream: ServerHttp2Stream, apnsId: string, token: string, r: Rejection & { timestamp?: number; retryAfterS?: number }): void {
+  private reject(
+    stream: ServerHttp2Stream,
+    apnsId: string,
+    token: string,
+    r: Rejection & { timestamp?: number; retryAfterS?: number },
+  ): void {
     const body: Record<string, unknown> = { reason: r.reason }
     // Apple's 410 body carries when the token stopped being valid, in epoch milliseconds.
     if (r.status === 410) body.timestamp = r.timestamp ?? this.clock.now()
-    const headers: http2.OutgoingHttpHeaders = { ':status': r.status, 'apns-id': apnsId, 'content-type': 'application/json' }
+    const headers: http2.OutgoingHttpHeaders = {
+      ':status': r.status,
+      'apns-id': apnsId,
+      'content-type': 'application/json',
+    }
     if (r.retryAfterS !== undefined) headers['retry-after'] = String(r.retryAfterS)
     this.respond(stream, () => {
       const rejected = { token, status: r.status, reason: r.reason }
@@ -277,7 +309,11 @@ export class ApnsSandbox extends EventEmitter {
     const go = (): void => {
       if (stream.destroyed || stream.closed) return
       // Above the last stream id of our GOAWAY: never processed, as the GOAWAY told the client.
-      if ((stream.id ?? 0) > (this.open.get(stream.session as ServerHttp2Session)?.lastStreamId ?? Number.POSITIVE_INFINITY)) return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
+      if (
+        (stream.id ?? 0) >
+        (this.open.get(stream.session as ServerHttp2Session)?.lastStreamId ?? Number.POSITIVE_INFINITY)
+      )
+        return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
       send()
     }
     if (wait <= 0) return go()
@@ -295,7 +331,8 @@ function single(v: string | string[] | undefined): string | undefined {
 
 function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v)
+  for (const [k, v] of Object.entries(headers))
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v)
   return out
 }
 

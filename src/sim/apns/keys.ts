@@ -28,5 +28,10 @@ export async function generateApnsKey(o: { keyId?: string; teamId?: string } = {
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   })
-  return { keyId: o.keyId ?? appleId(), teamId: o.teamId ?? appleId(), privateKeyPem: privateKey, publicKeyPem: publicKey }
+  return {
+    keyId: o.keyId ?? appleId(),
+    teamId: o.teamId ?? appleId(),
+    privateKeyPem: privateKey,
+    publicKeyPem: publicKey,
+  }
 }

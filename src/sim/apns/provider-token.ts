@@ -15,9 +15,7 @@ export interface SandboxKey {
   publicKeyPem: string
 }
 
-export type TokenVerdict =
-  | { ok: true; keyId: string; iat: number }
-  | { ok: false; status: 403 | 429; reason: string }
+export type TokenVerdict = { ok: true; keyId: string; iat: number } | { ok: false; status: 403 | 429; reason: string }
 
 type KeyObject = Awaited<ReturnType<typeof importSPKI>>
 
@@ -37,7 +35,8 @@ export class ProviderTokenVerifier {
   }
 
   async check(authorization: string | undefined, conn: ConnectionTokenState): Promise<TokenVerdict> {
-    if (authorization === undefined || authorization === '') return { ok: false, status: 403, reason: 'MissingProviderToken' }
+    if (authorization === undefined || authorization === '')
+      return { ok: false, status: 403, reason: 'MissingProviderToken' }
     const match = /^bearer (.+)$/i.exec(authorization)
     if (!match?.[1]) return { ok: false, status: 403, reason: 'InvalidProviderToken' }
     const jwt = match[1]
@@ -45,10 +44,12 @@ export class ProviderTokenVerifier {
     if (!claims) return { ok: false, status: 403, reason: 'InvalidProviderToken' }
     this.verified.set(jwt, claims)
 
-    if (this.clock.now() - claims.iat * 1000 > TOKEN_MAX_AGE_MS) return { ok: false, status: 403, reason: 'ExpiredProviderToken' }
+    if (this.clock.now() - claims.iat * 1000 > TOKEN_MAX_AGE_MS)
+      return { ok: false, status: 403, reason: 'ExpiredProviderToken' }
     const previous = conn.get(claims.keyId)
     if (previous !== undefined && claims.iat > previous) {
-      if ((claims.iat - previous) * 1000 < TOKEN_MIN_REFRESH_MS) return { ok: false, status: 429, reason: 'TooManyProviderTokenUpdates' }
+      if ((claims.iat - previous) * 1000 < TOKEN_MIN_REFRESH_MS)
+        return { ok: false, status: 429, reason: 'TooManyProviderTokenUpdates' }
     }
     if (previous === undefined || claims.iat > previous) conn.set(claims.keyId, claims.iat)
     return { ok: true, keyId: claims.keyId, iat: claims.iat }

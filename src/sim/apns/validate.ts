@@ -8,7 +8,19 @@ export interface Rejection {
   reason: string
 }
 
-export const PUSH_TYPES = ['alert', 'background', 'voip', 'location', 'complication', 'fileprovider', 'mdm', 'liveactivity', 'pushtotalk', 'controls', 'widgets'] as const
+export const PUSH_TYPES = [
+  'alert',
+  'background',
+  'voip',
+  'location',
+  'complication',
+  'fileprovider',
+  'mdm',
+  'liveactivity',
+  'pushtotalk',
+  'controls',
+  'widgets',
+] as const
 const PUSH_TYPE_SET: ReadonlySet<string> = new Set(PUSH_TYPES)
 
 /** 4 KB for ordinary notifications, 5 KB for VoIP. */
@@ -25,7 +37,8 @@ export function checkRoute(method: string | undefined, path: string | undefined)
   const token = match[1] ?? ''
   if (token === '') return { status: 400, reason: 'MissingDeviceToken' }
   // Device tokens are hex: 32 bytes today, longer tokens have been announced, so any even length ≥ 64.
-  if (!/^[0-9a-fA-F]+$/.test(token) || token.length < 64 || token.length % 2 !== 0) return { status: 400, reason: 'BadDeviceToken' }
+  if (!/^[0-9a-fA-F]+$/.test(token) || token.length < 64 || token.length % 2 !== 0)
+    return { status: 400, reason: 'BadDeviceToken' }
   return { token }
 }
 
@@ -35,7 +48,10 @@ function one(headers: IncomingHttpHeaders, name: string): string | undefined {
 }
 
 /** Header checks that need no body. `topics` are the bundle ids the key may push to. */
-export function checkHeaders(headers: IncomingHttpHeaders, topics: ReadonlySet<string>): Rejection | { pushType: string; priority: number } {
+export function checkHeaders(
+  headers: IncomingHttpHeaders,
+  topics: ReadonlySet<string>,
+): Rejection | { pushType: string; priority: number } {
   const topic = one(headers, 'apns-topic')
   // With token-based auth the topic is mandatory: a token can push to every app of the team.
   if (topic === undefined || topic === '') return { status: 400, reason: 'MissingTopic' }
@@ -50,7 +66,8 @@ export function checkHeaders(headers: IncomingHttpHeaders, topics: ReadonlySet<s
 
   const priorityHeader = one(headers, 'apns-priority')
   const priority = priorityHeader === undefined ? 10 : Number(priorityHeader)
-  if (![10, 5, 1].includes(priority) || !/^\d+$/.test(priorityHeader ?? '10')) return { status: 400, reason: 'BadPriority' }
+  if (![10, 5, 1].includes(priority) || !/^\d+$/.test(priorityHeader ?? '10'))
+    return { status: 400, reason: 'BadPriority' }
   // Background pushes must be sent with priority 5 ("Pushing background updates to your App").
   if (pushType === 'background' && priority !== 5) return { status: 400, reason: 'BadPriority' }
 
@@ -58,10 +75,14 @@ export function checkHeaders(headers: IncomingHttpHeaders, topics: ReadonlySet<s
   if (expiration !== undefined && !/^\d+$/.test(expiration)) return { status: 400, reason: 'BadExpirationDate' }
 
   const collapseId = one(headers, 'apns-collapse-id')
-  if (collapseId !== undefined && Buffer.byteLength(collapseId, 'utf8') > 64) return { status: 400, reason: 'BadCollapseId' }
+  if (collapseId !== undefined && Buffer.byteLength(collapseId, 'utf8') > 64)
+    return { status: 400, reason: 'BadCollapseId' }
 
   const apnsId = one(headers, 'apns-id')
-  if (apnsId !== undefined && !/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(apnsId)) {
+  if (
+    apnsId !== undefined &&
+    !/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(apnsId)
+  ) {
     return { status: 400, reason: 'BadMessageId' }
   }
   return { pushType, priority }
@@ -79,7 +100,8 @@ export function checkPayload(body: Buffer, pushType: string): Rejection | { payl
   }
   // Apple lists no reason for malformed JSON or a missing `aps` dictionary; the sandbox answers
   // with the nearest documented one so a payload-builder bug fails loudly in tests.
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { status: 400, reason: 'PayloadEmpty' }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return { status: 400, reason: 'PayloadEmpty' }
   const payload = parsed as Record<string, unknown>
   const aps = payload.aps
   if (typeof aps !== 'object' || aps === null || Array.isArray(aps)) return { status: 400, reason: 'PayloadEmpty' }

@@ -76,7 +76,9 @@ export function fcmError(
 }
 
 /** A 401 from Google's front end, before FCM sees the request (no FcmError detail). */
-export function unauthenticated(reason: 'CREDENTIALS_MISSING' | 'ACCESS_TOKEN_EXPIRED' | 'ACCESS_TOKEN_TYPE_UNSUPPORTED'): GoogleErrorBody {
+export function unauthenticated(
+  reason: 'CREDENTIALS_MISSING' | 'ACCESS_TOKEN_EXPIRED' | 'ACCESS_TOKEN_TYPE_UNSUPPORTED',
+): GoogleErrorBody {
   const message =
     reason === 'CREDENTIALS_MISSING'
       ? 'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.'

@@ -4,7 +4,12 @@
 // Source: Firebase "Migrate from legacy FCM APIs to HTTP v1", REST reference projects.messages,
 // "FCM error codes". Never imported by the running gateway (only tests, benchmarks, demo).
 import { EventEmitter } from 'node:events'
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+} from 'node:http2'
 import { listenOnLoopback } from '../listen.js'
 import type { TLSSocket } from 'node:tls'
 import { randomBytes } from 'node:crypto'
@@ -123,7 +128,10 @@ export class FcmSandbox extends EventEmitter {
     const path = (req.url ?? '').split('?')[0] ?? ''
     const raw = await readBoundedBody(req, MAX_BODY_BYTES)
     // Google's front end refuses an oversized request itself, before any FCM validation.
-    if (raw === undefined) return this.reply(res, 413, { error: { code: 413, message: 'Request Entity Too Large', status: 'INVALID_ARGUMENT' } })
+    if (raw === undefined)
+      return this.reply(res, 413, {
+        error: { code: 413, message: 'Request Entity Too Large', status: 'INVALID_ARGUMENT' },
+      })
     const body = raw.length === 0 ? undefined : raw.toString('utf8')
     if (req.method === 'POST' && path === '/token') {
       const answer = await this.issuer.exchange(new URLSearchParams(body ?? ''))
@@ -136,7 +144,8 @@ export class FcmSandbox extends EventEmitter {
     const project = decodeURIComponent(send[1] ?? '')
 
     const auth = req.headers.authorization
-    if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) return this.reject(res, 401, unauthenticated('CREDENTIALS_MISSING'))
+    if (typeof auth !== 'string' || !auth.startsWith('Bearer '))
+      return this.reject(res, 401, unauthenticated('CREDENTIALS_MISSING'))
     const account = this.issuer.lookup(auth.slice('Bearer '.length))
     if (account === undefined) return this.reject(res, 401, unauthenticated('ACCESS_TOKEN_TYPE_UNSUPPORTED'))
     if (account === 'expired') return this.reject(res, 401, unauthenticated('ACCESS_TOKEN_EXPIRED'))
@@ -150,7 +159,13 @@ export class FcmSandbox extends EventEmitter {
     try {
       parsed = body === undefined ? undefined : JSON.parse(body)
     } catch {
-      return this.reject(res, 400, fcmError(400, undefined, 'Invalid JSON payload received. Unexpected token.', [{ description: 'Invalid JSON payload received. Unexpected token.' }]))
+      return this.reject(
+        res,
+        400,
+        fcmError(400, undefined, 'Invalid JSON payload received. Unexpected token.', [
+          { description: 'Invalid JSON payload received. Unexpected token.' },
+        ]),
+      )
     }
     const v = validateSendRequest(parsed)
     if (!v.ok) return this.reject(res, 400, fcmError(400, v.errorCode, v.message, v.violations), tokenOf(parsed))
@@ -165,7 +180,13 @@ export class FcmSandbox extends EventEmitter {
     if (v.validateOnly) return this.reply(res, 200, { name: `projects/${project}/messages/fake_message_id` })
 
     const name = `projects/${project}/messages/0:${this.clock.now()}${randomBytes(8).toString('hex')}`
-    const accepted: AcceptedMessage = { projectId: project, message: v.message, name, receivedAt: this.clock.now(), hrtime: performance.now() }
+    const accepted: AcceptedMessage = {
+      projectId: project,
+      message: v.message,
+      name,
+      receivedAt: this.clock.now(),
+      hrtime: performance.now(),
+    }
     this.accepted.push(accepted)
     this.emit('message', accepted)
     return this.reply(res, 200, { name })
@@ -176,7 +197,10 @@ export class FcmSandbox extends EventEmitter {
     if (f.retryAfterS !== undefined) headers['retry-after'] = String(f.retryAfterS)
     // UNAUTHENTICATED is not an FcmError code: it stands for revoked credentials, answered by
     // Google's front end in its own shape.
-    const body = f.errorCode === 'UNAUTHENTICATED' ? unauthenticated('ACCESS_TOKEN_EXPIRED') : fcmError(f.status, f.errorCode, defaultMessage(f.errorCode))
+    const body =
+      f.errorCode === 'UNAUTHENTICATED'
+        ? unauthenticated('ACCESS_TOKEN_EXPIRED')
+        : fcmError(f.status, f.errorCode, defaultMessage(f.errorCode))
     this.reject(res, f.status, body, token, headers)
   }
 

@@ -52,7 +52,8 @@ export async function generateServiceAccount(o: {
     project_id: o.projectId,
     private_key_id: randomBytes(20).toString('hex'),
     private_key: privateKey,
-    client_email: o.clientEmail ?? `firebase-adminsdk-${randomBytes(3).toString('hex')}@${o.projectId}.iam.gserviceaccount.com`,
+    client_email:
+      o.clientEmail ?? `firebase-adminsdk-${randomBytes(3).toString('hex')}@${o.projectId}.iam.gserviceaccount.com`,
     client_id: `1${Array.from({ length: 20 }, () => randomInt(10)).join('')}`,
     token_uri: o.tokenUri,
     auth_uri: 'https://accounts.google.com/o/oauth2/auth',
@@ -93,7 +94,8 @@ export class TokenIssuer {
   async exchange(form: URLSearchParams): Promise<TokenAnswer> {
     this.requests++
     const grantType = form.get('grant_type')
-    if (grantType !== JWT_BEARER_GRANT) return oauthError('unsupported_grant_type', `Invalid grant_type: ${grantType ?? ''}`)
+    if (grantType !== JWT_BEARER_GRANT)
+      return oauthError('unsupported_grant_type', `Invalid grant_type: ${grantType ?? ''}`)
     const assertion = form.get('assertion')
     if (!assertion) return oauthError('invalid_request', 'Missing required parameter: assertion')
 
@@ -106,7 +108,8 @@ export class TokenIssuer {
       claims = payload as Record<string, unknown>
       account = this.accounts.find((a) => a.clientEmail === claims.iss)
       if (!account) return oauthError('invalid_grant', 'Invalid grant: account not found')
-      if (header.alg !== 'RS256' || header.kid !== account.privateKeyId) return oauthError('invalid_grant', 'Invalid JWT Signature.')
+      if (header.alg !== 'RS256' || header.kid !== account.privateKeyId)
+        return oauthError('invalid_grant', 'Invalid JWT Signature.')
       await compactVerify(assertion, await this.publicKey(account))
     } catch {
       // jose throws for a malformed token and for a signature that does not verify: Google says the same for both.
@@ -123,7 +126,8 @@ export class TokenIssuer {
       return oauthError('invalid_grant', `Invalid JWT: Failed audience check. The right audience is ${this.tokenUri}`)
     }
     const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ') : []
-    if (!scopes.includes(FCM_SCOPE)) return oauthError('invalid_scope', 'Invalid OAuth scope or ID token audience provided.')
+    if (!scopes.includes(FCM_SCOPE))
+      return oauthError('invalid_scope', 'Invalid OAuth scope or ID token audience provided.')
 
     const accessToken = `ya29.sandbox.${randomBytes(32).toString('base64url')}`
     this.grants.set(accessToken, { account, expiresAt: this.clock.now() + this.ttlS * 1000 })

@@ -84,7 +84,10 @@ function parseObject(
     const kind = fields[proto]
     if (!kind) {
       const at = path ? ` at '${path}'` : ''
-      errs.add(path || undefined, `Invalid JSON payload received. Unknown name ${JSON.stringify(name)}${at}: Cannot find field.`)
+      errs.add(
+        path || undefined,
+        `Invalid JSON payload received. Unknown name ${JSON.stringify(name)}${at}: Cannot find field.`,
+      )
       continue
     }
     const fieldPath = path ? `${path}.${proto}` : proto
@@ -118,7 +121,8 @@ function parseField(kind: FieldKind, value: unknown, path: string, errs: ParseEr
         return value
       }
       Object.values(value).forEach((v, i) => {
-        if (typeof v !== 'string') errs.add(`${path}[${i}].value`, invalidValue(`${path}[${i}].value`, 'TYPE_STRING', v))
+        if (typeof v !== 'string')
+          errs.add(`${path}[${i}].value`, invalidValue(`${path}[${i}].value`, 'TYPE_STRING', v))
       })
       return value
     case 'notification':
@@ -154,14 +158,21 @@ function reservedKey(data: unknown): string | undefined {
 
 export function validateSendRequest(body: unknown): SendValidation {
   if (!isObject(body)) {
-    return { ok: false, message: 'Invalid JSON payload received. Expected an object.', violations: [{ description: 'Expected an object.' }] }
+    return {
+      ok: false,
+      message: 'Invalid JSON payload received. Expected an object.',
+      violations: [{ description: 'Expected an object.' }],
+    }
   }
   const errs = new ParseErrors()
   const request = parseObject(body, REQUEST_FIELDS, '', errs)
   const message = isObject(request.message) ? parseObject(request.message, MESSAGE_FIELDS, 'message', errs) : undefined
   const targets = message ? (['token', 'topic', 'condition'] as const).filter((t) => message[t] !== undefined) : []
   if (targets.length > 1) {
-    errs.add('message', `Invalid JSON payload received. Oneof field 'target' is already set. Cannot set '${targets[1]}'`)
+    errs.add(
+      'message',
+      `Invalid JSON payload received. Oneof field 'target' is already set. Cannot set '${targets[1]}'`,
+    )
   }
   if (errs.violations.length > 0) {
     const text = errs.violations.map((v) => v.description).join('\n')
@@ -178,7 +189,10 @@ export function validateSendRequest(body: unknown): SendValidation {
     return semanticError('Invalid topic name.', 'message.topic')
   }
   const android = isObject(message.android) ? message.android : {}
-  for (const [field, data] of [['message.data', message.data], ['message.android.data', android.data]] as const) {
+  for (const [field, data] of [
+    ['message.data', message.data],
+    ['message.android.data', android.data],
+  ] as const) {
     const key = reservedKey(data)
     if (key !== undefined) return semanticError(`Invalid data payload key: ${key}`, field)
   }

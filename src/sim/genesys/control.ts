@@ -18,7 +18,12 @@ function optNumber(o: Record<string, unknown>, key: string): number | undefined 
   return v
 }
 
-export async function handleControl(sim: GenesysSim, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+export async function handleControl(
+  sim: GenesysSim,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+): Promise<void> {
   const action = url.pathname.slice('/sim/v1/'.length)
   if (req.method === 'GET') {
     if (action === 'stats') {
@@ -34,12 +39,32 @@ export async function handleControl(sim: GenesysSim, req: IncomingMessage, res: 
   switch (action) {
     case 'clients': {
       const ttl = optNumber(b, 'tokenTtlS')
-      return sendJson(res, 200, sim.addClient({ clientId: optString(b, 'clientId'), clientSecret: optString(b, 'clientSecret'), ...(ttl !== undefined ? { tokenTtlS: ttl } : {}) }))
+      return sendJson(
+        res,
+        200,
+        sim.addClient({
+          clientId: optString(b, 'clientId'),
+          clientSecret: optString(b, 'clientSecret'),
+          ...(ttl !== undefined ? { tokenTtlS: ttl } : {}),
+        }),
+      )
     }
     case 'agents':
-      return sendJson(res, 200, sim.addAgent({ name: optString(b, 'name'), userId: optString(b, 'userId'), email: optString(b, 'email') }))
+      return sendJson(
+        res,
+        200,
+        sim.addAgent({ name: optString(b, 'name'), userId: optString(b, 'userId'), email: optString(b, 'email') }),
+      )
     case 'foreign-agents':
-      return sendJson(res, 200, sim.addForeignAgent({ name: optString(b, 'name'), userId: optString(b, 'userId'), orgId: optString(b, 'orgId') }))
+      return sendJson(
+        res,
+        200,
+        sim.addForeignAgent({
+          name: optString(b, 'name'),
+          userId: optString(b, 'userId'),
+          orgId: optString(b, 'orgId'),
+        }),
+      )
     case 'agent-tokens':
       return sendJson(res, 200, { accessToken: sim.issueAgentToken(reqString(b, 'userId'), optNumber(b, 'ttlS')) })
     case 'queues':
@@ -111,7 +136,13 @@ export async function handleControl(sim: GenesysSim, req: IncomingMessage, res: 
       const status = optNumber(b, 'status')
       if (status === undefined) throw new HttpError(400, 'bad.request', 'status is required')
       const retryAfterS = optNumber(b, 'retryAfterS')
-      sim.failNext({ method: optString(b, 'method'), pathPrefix: reqString(b, 'pathPrefix'), status, count: optNumber(b, 'count') ?? 1, ...(retryAfterS !== undefined ? { retryAfterS } : {}) })
+      sim.failNext({
+        method: optString(b, 'method'),
+        pathPrefix: reqString(b, 'pathPrefix'),
+        status,
+        count: optNumber(b, 'count') ?? 1,
+        ...(retryAfterS !== undefined ? { retryAfterS } : {}),
+      })
       return sendJson(res, 204, undefined)
     }
     default:

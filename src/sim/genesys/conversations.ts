@@ -101,7 +101,8 @@ export class ConversationBook {
   }
 
   offer(o: OfferInput): { conversationId: string; participantId: string } {
-    if (!SIM_MEDIA_TYPES.includes(o.mediaType)) throw new HttpError(400, 'bad.request', `Unknown mediaType: ${String(o.mediaType)}`)
+    if (!SIM_MEDIA_TYPES.includes(o.mediaType))
+      throw new HttpError(400, 'bad.request', `Unknown mediaType: ${String(o.mediaType)}`)
     this.directory.user(o.userId)
     if (o.queueId) this.directory.queue(o.queueId)
     const now = this.clock.now()
@@ -115,9 +116,21 @@ export class ConversationBook {
       dnis: DNIS,
       startTime: now,
       connectedTime: now,
-      media: { id: randomUUID(), state: 'connected', initialState: 'connected', direction: 'inbound', connectedTime: now },
+      media: {
+        id: randomUUID(),
+        state: 'connected',
+        initialState: 'connected',
+        direction: 'inbound',
+        connectedTime: now,
+      },
     }
-    const conv: SimConversation = { id: randomUUID(), mediaType: o.mediaType, startTime: now, address: DNIS, participants: [customer] }
+    const conv: SimConversation = {
+      id: randomUUID(),
+      mediaType: o.mediaType,
+      startTime: now,
+      address: DNIS,
+      participants: [customer],
+    }
     if (o.queueId) {
       const q = this.directory.queue(o.queueId)
       conv.participants.push({
@@ -130,7 +143,14 @@ export class ConversationBook {
         dnis: DNIS,
         startTime: now,
         connectedTime: now,
-        media: { id: randomUUID(), state: 'connected', initialState: 'connected', direction: 'inbound', connectedTime: now, peerId: customer.media.id },
+        media: {
+          id: randomUUID(),
+          state: 'connected',
+          initialState: 'connected',
+          direction: 'inbound',
+          connectedTime: now,
+          peerId: customer.media.id,
+        },
       })
     }
     const agent = this.addAgentLeg(conv, o.userId, o.queueId, o.alertingTimeoutMs)
@@ -146,11 +166,18 @@ export class ConversationBook {
     agent.media.state = 'connected'
     agent.media.connectedTime = now
     agent.connectedTime = now
-    for (const acd of conv.participants.filter((p) => p.purpose === 'acd' && isLive(p))) this.disconnect(acd, 'transfer', now)
+    for (const acd of conv.participants.filter((p) => p.purpose === 'acd' && isLive(p)))
+      this.disconnect(acd, 'transfer', now)
     if (agent.userId) this.directory.setRoutingStatus(agent.userId, 'INTERACTING')
     if (conv.mediaType === 'callback') {
       const customer = conv.participants.find((p) => p.purpose === 'customer')
-      agent.dial = { id: randomUUID(), state: 'contacting', initialState: 'contacting', direction: 'outbound', ...(customer ? { peerId: customer.media.id } : {}) }
+      agent.dial = {
+        id: randomUUID(),
+        state: 'contacting',
+        initialState: 'contacting',
+        direction: 'outbound',
+        ...(customer ? { peerId: customer.media.id } : {}),
+      }
       this.onChange(conv)
       agent.dial.state = 'connected'
       agent.dial.connectedTime = this.clock.now()
@@ -197,7 +224,12 @@ export class ConversationBook {
   consult(conversationId: string, toUserId: string): { participantId: string } {
     const conv = this.get(conversationId)
     const from = conv.participants.find((p) => p.purpose === 'agent' && p.media.state === 'connected')
-    if (!from) throw new HttpError(400, 'bad.request', `Conversation ${conv.id} has no connected agent participant to consult from`)
+    if (!from)
+      throw new HttpError(
+        400,
+        'bad.request',
+        `Conversation ${conv.id} has no connected agent participant to consult from`,
+      )
     this.directory.user(toUserId)
     from.media.held = true
     const leg = this.addAgentLeg(conv, toUserId, undefined, from.alertingTimeoutMs)
@@ -208,7 +240,9 @@ export class ConversationBook {
   /** The consulting agent completes the transfer and leaves; the consulted agent keeps the customer. */
   completeConsult(conversationId: string): void {
     const conv = this.get(conversationId)
-    const from = conv.participants.find((p) => p.purpose === 'agent' && p.media.state === 'connected' && p.media.held === true)
+    const from = conv.participants.find(
+      (p) => p.purpose === 'agent' && p.media.state === 'connected' && p.media.held === true,
+    )
     if (!from) throw new HttpError(400, 'bad.request', `Conversation ${conv.id} has no consult under way`)
     from.media.held = false
     this.disconnect(from, 'transfer.consult', this.clock.now())
@@ -238,7 +272,12 @@ export class ConversationBook {
     return { participantId: leg.id }
   }
 
-  private addAgentLeg(conv: SimConversation, userId: string, queueId: string | undefined, alertingTimeoutMs: number | undefined): SimParticipant {
+  private addAgentLeg(
+    conv: SimConversation,
+    userId: string,
+    queueId: string | undefined,
+    alertingTimeoutMs: number | undefined,
+  ): SimParticipant {
     const user = this.directory.user(userId)
     const now = this.clock.now()
     const customer = conv.participants.find((p) => p.purpose === 'customer')

@@ -11,7 +11,13 @@ import type { SimConversation, SimMedia, SimMediaType, SimParticipant } from './
 
 export type DetailKind = 'user.start' | 'user.end' | 'acd.start' | 'acd.end'
 
-const MEDIA: Record<SimMediaType, string> = { voice: 'VOICE', callback: 'CALLBACK', chat: 'CHAT', message: 'MESSAGE', email: 'EMAIL' }
+const MEDIA: Record<SimMediaType, string> = {
+  voice: 'VOICE',
+  callback: 'CALLBACK',
+  chat: 'CHAT',
+  message: 'MESSAGE',
+  email: 'EMAIL',
+}
 
 /** The topics' disconnectType in the detail events' spelling. */
 const DISCONNECT: Record<string, string> = {
@@ -59,9 +65,17 @@ export class DetailEventTracker {
       if (!ended || state.ended) continue
       state.ended = true
       const endedAt = p.media.disconnectedTime ?? p.endTime ?? p.startTime
-      out.push(p.purpose === 'acd' ? { kind: 'acd.end', body: this.acdEnd(conv, p, endedAt) } : { kind: 'user.end', body: this.userEnd(conv, p, endedAt) })
+      out.push(
+        p.purpose === 'acd'
+          ? { kind: 'acd.end', body: this.acdEnd(conv, p, endedAt) }
+          : { kind: 'user.end', body: this.userEnd(conv, p, endedAt) },
+      )
     }
-    if (conv.endTime !== undefined && conv.participants.every((p) => p.purpose === 'customer' || known.get(p.id)?.ended === true)) this.seen.delete(conv.id)
+    if (
+      conv.endTime !== undefined &&
+      conv.participants.every((p) => p.purpose === 'customer' || known.get(p.id)?.ended === true)
+    )
+      this.seen.delete(conv.id)
     return out
   }
 
@@ -82,8 +96,12 @@ export class DetailEventTracker {
       direction: m.direction.toUpperCase(),
       ...(customer?.ani ? { ani: customer.ani } : {}),
       ...(p.dnis ? { dnis: p.dnis } : {}),
-      ...(conv.mediaType === 'callback' && customer?.ani ? { callbackUserName: customer.name, callbackNumbers: [customer.ani.replace(/^tel:/, '')] } : {}),
-      ...(conv.mediaType === 'email' ? { subject: 'Help with my order', addressFrom: customer?.address ?? '', addressTo: conv.address } : {}),
+      ...(conv.mediaType === 'callback' && customer?.ani
+        ? { callbackUserName: customer.name, callbackNumbers: [customer.ani.replace(/^tel:/, '')] }
+        : {}),
+      ...(conv.mediaType === 'email'
+        ? { subject: 'Help with my order', addressFrom: customer?.address ?? '', addressTo: conv.address }
+        : {}),
       ...(conv.mediaType === 'message' ? { messageType: 'WEBMESSAGING' } : {}),
       ...(p.userId ? { userId: p.userId } : {}),
       ...(p.queueId ? { queueId: p.queueId } : {}),
@@ -105,7 +123,12 @@ export class DetailEventTracker {
 
   private acdEnd(conv: SimConversation, p: SimParticipant, endedAt: number): Record<string, unknown> {
     // The queue hands over when an agent connects (its leg ends "transfer"); "peer" is the customer leaving.
-    const answeredBy = p.media.disconnectType === 'transfer' ? conv.participants.find((a) => a.purpose === 'agent' && a.media.connectedTime !== undefined && a.media.connectedTime <= endedAt) : undefined
+    const answeredBy =
+      p.media.disconnectType === 'transfer'
+        ? conv.participants.find(
+            (a) => a.purpose === 'agent' && a.media.connectedTime !== undefined && a.media.connectedTime <= endedAt,
+          )
+        : undefined
     const outcome = answeredBy ? 'ANSWERED' : p.media.disconnectType === 'peer' ? 'ABANDON' : 'FLOW_OUT'
     return {
       ...this.body(conv, p, endedAt),

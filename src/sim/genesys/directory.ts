@@ -7,7 +7,18 @@ export type RoutingStatusValue = 'OFF_QUEUE' | 'IDLE' | 'INTERACTING' | 'NOT_RES
 
 // System presences of Genesys Cloud. The REST API spells them as shown here ("On Queue");
 // the presence topic uses the upper-case form ("ON_QUEUE"); clients must normalise (docs/PLATFORMS.md).
-const SYSTEM_PRESENCES = ['Available', 'Away', 'Busy', 'Offline', 'Idle', 'On Queue', 'Meal', 'Training', 'Meeting', 'Break'] as const
+const SYSTEM_PRESENCES = [
+  'Available',
+  'Away',
+  'Busy',
+  'Offline',
+  'Idle',
+  'On Queue',
+  'Meal',
+  'Training',
+  'Meeting',
+  'Break',
+] as const
 export type SystemPresence = (typeof SYSTEM_PRESENCES)[number]
 
 export function normaliseSystemPresence(value: string): SystemPresence {
@@ -54,7 +65,11 @@ export function organizationBody(org: SimOrganization): Record<string, unknown> 
   }
 }
 
-export function newSimUser(o: { name?: string; userId?: string; email?: string }, now: number, ordinal: number): SimUser {
+export function newSimUser(
+  o: { name?: string; userId?: string; email?: string },
+  now: number,
+  ordinal: number,
+): SimUser {
   const name = o.name ?? `Agent ${ordinal}`
   // Agents start On Queue / IDLE so an offer can reach them without extra set-up.
   return {
@@ -75,9 +90,7 @@ export interface SimQueue {
   dateCreated: number
 }
 
-export type DirectoryListener =
-  | { kind: 'presence'; user: SimUser }
-  | { kind: 'routingStatus'; user: SimUser }
+export type DirectoryListener = { kind: 'presence'; user: SimUser } | { kind: 'routingStatus'; user: SimUser }
 
 export class Directory {
   readonly users = new Map<string, SimUser>()
@@ -121,7 +134,8 @@ export class Directory {
     this.onChange({ kind: 'presence', user })
     // Going on or off queue moves the ACD routing status with it, as in Genesys.
     if (user.presence === 'On Queue' && user.routingStatus === 'OFF_QUEUE') this.setRoutingStatus(userId, 'IDLE')
-    else if (user.presence !== 'On Queue' && user.routingStatus !== 'OFF_QUEUE') this.setRoutingStatus(userId, 'OFF_QUEUE')
+    else if (user.presence !== 'On Queue' && user.routingStatus !== 'OFF_QUEUE')
+      this.setRoutingStatus(userId, 'OFF_QUEUE')
   }
 
   setRoutingStatus(userId: string, status: RoutingStatusValue): void {
@@ -137,7 +151,17 @@ export class Directory {
     return { id, systemPresence: p, selfUri: `${base}/api/v2/presencedefinitions/${id}` }
   }
 
-  presenceBody(user: SimUser): { id: string; name: string; source: string; sourceId: string; primary: boolean; presenceDefinition: { id: string; systemPresence: string; selfUri: string }; message: string; modifiedDate: string; selfUri: string } {
+  presenceBody(user: SimUser): {
+    id: string
+    name: string
+    source: string
+    sourceId: string
+    primary: boolean
+    presenceDefinition: { id: string; systemPresence: string; selfUri: string }
+    message: string
+    modifiedDate: string
+    selfUri: string
+  } {
     return {
       id: user.id,
       name: user.name,

@@ -21,7 +21,13 @@ export interface EventBridgeEvent {
   time: string
   region: string
   resources: string[]
-  detail: { topicName: string; version: string; eventBody: Record<string, unknown>; metadata: { CorrelationId: string }; timestamp: string }
+  detail: {
+    topicName: string
+    version: string
+    eventBody: Record<string, unknown>
+    metadata: { CorrelationId: string }
+    timestamp: string
+  }
 }
 
 export interface EventBridgeTarget {
@@ -42,9 +48,7 @@ export class EventBridgeBus {
   failures = 0
   readonly source: string
 
-  constructor(
-    private readonly o: { clock: Clock; logger: Logger; orgId: string },
-  ) {
+  constructor(private readonly o: { clock: Clock; logger: Logger; orgId: string }) {
     this.source = `aws.partner/genesys.com/cloud/${o.orgId}/push-gateway`
   }
 
@@ -62,7 +66,8 @@ export class EventBridgeBus {
   /** POSTs every event (that `topics` lets through) to `target.url`, one after another. */
   deliverTo(target: EventBridgeTarget): () => void {
     const url = new URL(target.url)
-    if (!LOOPBACK_HOSTS.has(url.hostname)) throw new Error(`the simulator delivers EventBridge events to loopback only, not ${url.hostname}`)
+    if (!LOOPBACK_HOSTS.has(url.hostname))
+      throw new Error(`the simulator delivers EventBridge events to loopback only, not ${url.hostname}`)
     return this.subscribe((event) => {
       if (target.topics && !target.topics(event.detail.topicName)) return
       this.delivering = this.delivering.then(() => this.post(target, event))
@@ -84,7 +89,8 @@ export class EventBridgeBus {
     }
     for (const id of users) this.emit(`v2.users.${id}.conversations`, snapshot)
     for (const id of queues) this.emit(`v2.routing.queues.${id}.conversations`, snapshot)
-    for (const { kind, body } of this.tracker.changes(conv)) this.emit(`v2.detail.events.conversation.${conv.id}.${kind}`, body)
+    for (const { kind, body } of this.tracker.changes(conv))
+      this.emit(`v2.detail.events.conversation.${conv.id}.${kind}`, body)
   }
 
   /** A conversation the simulator forgot (benchmarks) is forgotten here too. */
@@ -110,15 +116,25 @@ export class EventBridgeBus {
 
   private async post(target: EventBridgeTarget, event: EventBridgeEvent): Promise<void> {
     try {
-      const res = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', ...target.headers }, body: JSON.stringify(event) })
+      const res = await fetch(target.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...target.headers },
+        body: JSON.stringify(event),
+      })
       await res.arrayBuffer()
       if (res.status < 200 || res.status >= 300) {
         this.failures++
-        this.o.logger.warn({ status: res.status, topicName: event.detail.topicName }, 'genesys sim: EventBridge target refused an event')
+        this.o.logger.warn(
+          { status: res.status, topicName: event.detail.topicName },
+          'genesys sim: EventBridge target refused an event',
+        )
       }
     } catch (err) {
       this.failures++
-      this.o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'genesys sim: EventBridge target unreachable')
+      this.o.logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'genesys sim: EventBridge target unreachable',
+      )
     }
   }
 }

@@ -17,7 +17,13 @@ import type { Logger } from '../../observability/logger.js'
 import type { SimConversation } from './conversations.js'
 import { HttpError, iso, isRecord } from './http.js'
 
-export const GUIDE_EVENTS = ['routing.queue.member.added', 'routing.queue.member.removed', 'routing.conversation.created', 'routing.conversation.updated', 'routing.conversation.deleted'] as const
+export const GUIDE_EVENTS = [
+  'routing.queue.member.added',
+  'routing.queue.member.removed',
+  'routing.conversation.created',
+  'routing.conversation.updated',
+  'routing.conversation.deleted',
+] as const
 const MEDIA = ['voice', 'callback', 'chat', 'message', 'email']
 
 interface Subscription {
@@ -45,7 +51,9 @@ export class EventStreamHub {
   private wsBase = ''
   readonly stats = { connectionAttempts: 0, openSockets: 0, maxConcurrentUpgradeAttemptsPerChannel: 0 }
 
-  constructor(private readonly o: { clock: Clock; logger: Logger; heartbeatIntervalMs: number; upgradeDelayMs: number }) {}
+  constructor(
+    private readonly o: { clock: Clock; logger: Logger; heartbeatIntervalMs: number; upgradeDelayMs: number },
+  ) {}
 
   setWsBase(base: string): void {
     this.wsBase = base
@@ -55,17 +63,36 @@ export class EventStreamHub {
     if (!isRecord(body)) throw new HttpError(400, 'bad.request', 'Body must be a subscription object')
     if (body.streamType !== 'WEBSOCKET') throw new HttpError(400, 'bad.request', 'streamType must be WEBSOCKET')
     const events = Array.isArray(body.events) ? (body.events as unknown[]) : []
-    if (events.length === 0 || events.some((e) => typeof e !== 'string' || !(GUIDE_EVENTS as readonly string[]).includes(e))) {
+    if (
+      events.length === 0 ||
+      events.some((e) => typeof e !== 'string' || !(GUIDE_EVENTS as readonly string[]).includes(e))
+    ) {
       throw new HttpError(400, 'bad.request', `events must be a non-empty list of ${GUIDE_EVENTS.join(', ')}`)
     }
     const mediaTypes = new Set<string>()
     for (const f of Array.isArray(body.filters) ? (body.filters as unknown[]) : []) {
-      if (!isRecord(f) || f.type !== 'conversation' || f.field !== 'mediaType' || f.operator !== 'EQ' || typeof f.value !== 'string' || !MEDIA.includes(f.value)) {
-        throw new HttpError(400, 'bad.request', 'filters must be {type: "conversation", field: "mediaType", operator: "EQ", value: <media type>}')
+      if (
+        !isRecord(f) ||
+        f.type !== 'conversation' ||
+        f.field !== 'mediaType' ||
+        f.operator !== 'EQ' ||
+        typeof f.value !== 'string' ||
+        !MEDIA.includes(f.value)
+      ) {
+        throw new HttpError(
+          400,
+          'bad.request',
+          'filters must be {type: "conversation", field: "mediaType", operator: "EQ", value: <media type>}',
+        )
       }
       mediaTypes.add(f.value)
     }
-    const sub: Subscription = { id: randomUUID(), name: typeof body.name === 'string' ? body.name : '', events: new Set(events as string[]), mediaTypes }
+    const sub: Subscription = {
+      id: randomUUID(),
+      name: typeof body.name === 'string' ? body.name : '',
+      events: new Set(events as string[]),
+      mediaTypes,
+    }
     this.subs.set(sub.id, sub)
     return this.body(sub)
   }
@@ -84,7 +111,12 @@ export class EventStreamHub {
   }
 
   list(): Array<{ id: string; connected: boolean; events: string[]; mediaTypes: string[] }> {
-    return [...this.subs.values()].map((s) => ({ id: s.id, connected: !!s.socket, events: [...s.events], mediaTypes: [...s.mediaTypes] }))
+    return [...this.subs.values()].map((s) => ({
+      id: s.id,
+      connected: !!s.socket,
+      events: [...s.events],
+      mediaTypes: [...s.mediaTypes],
+    }))
   }
 
   /** The feed hook: every conversation change becomes the guide's events. */
@@ -105,9 +137,17 @@ export class EventStreamHub {
       const cur = p.media.state
       state.legs.set(p.id, cur)
       if (prev === cur) continue
-      const member = { ...common, memberId: p.userId, memberType: 'user', participantId: p.id, ...(p.queueId && { queueId: p.queueId }), ...(ani && { ani }) }
+      const member = {
+        ...common,
+        memberId: p.userId,
+        memberType: 'user',
+        participantId: p.id,
+        ...(p.queueId && { queueId: p.queueId }),
+        ...(ani && { ani }),
+      }
       if (prev === undefined && cur === 'alerting') out.push(['routing.queue.member.added', member])
-      else if (prev === 'alerting' && cur === 'connected') out.push(['routing.conversation.updated', { ...member, status: 'connected' }])
+      else if (prev === 'alerting' && cur === 'connected')
+        out.push(['routing.conversation.updated', { ...member, status: 'connected' }])
       else if (prev === 'alerting' && cur === 'disconnected' && conv.endTime === undefined) {
         out.push(['routing.queue.member.removed', { ...member, reason: p.media.disconnectType ?? 'transfer' }])
       }
@@ -116,7 +156,8 @@ export class EventStreamHub {
       state.ended = true
       out.push(['routing.conversation.deleted', { ...common }])
     }
-    for (const [eventType, data] of out) this.publish(conv.mediaType, { eventId: randomUUID(), eventType, timestamp: iso(now), data })
+    for (const [eventType, data] of out)
+      this.publish(conv.mediaType, { eventId: randomUUID(), eventType, timestamp: iso(now), data })
   }
 
   /** Conversations whose state the hub keeps; forget() drops them, so long runs do not grow the heap. */
@@ -170,7 +211,12 @@ export class EventStreamHub {
       name: sub.name,
       streamType: 'WEBSOCKET',
       events: [...sub.events],
-      filters: [...sub.mediaTypes].map((value) => ({ type: 'conversation', field: 'mediaType', operator: 'EQ', value })),
+      filters: [...sub.mediaTypes].map((value) => ({
+        type: 'conversation',
+        field: 'mediaType',
+        operator: 'EQ',
+        value,
+      })),
       connectUri: `${this.wsBase}/eventstreams/${sub.id}`,
       selfUri: `/api/v2/analytics/eventstreams/subscriptions/${sub.id}`,
     }
@@ -192,7 +238,8 @@ export class EventStreamHub {
     })
     ws.on('error', (err) => this.o.logger.debug({ err, subscriptionId: id }, 'genesys sim: event stream socket error'))
     sub.heartbeat = setInterval(() => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ eventType: 'system.heartbeat', timestamp: iso(this.o.clock.now()) }))
+      if (ws.readyState === ws.OPEN)
+        ws.send(JSON.stringify({ eventType: 'system.heartbeat', timestamp: iso(this.o.clock.now()) }))
     }, this.o.heartbeatIntervalMs)
     sub.heartbeat.unref()
   }

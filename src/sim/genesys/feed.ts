@@ -4,7 +4,10 @@
 // state; it is not built yet.
 import type { SimConversation } from './conversations.js'
 
-export type ConversationChangeListener = (conversation: Readonly<SimConversation>, snapshot: Record<string, unknown>) => void
+export type ConversationChangeListener = (
+  conversation: Readonly<SimConversation>,
+  snapshot: Record<string, unknown>,
+) => void
 
 export class ConversationFeed {
   private readonly listeners = new Set<ConversationChangeListener>()

@@ -28,7 +28,12 @@ export function errorBody(status: number, code: string, message: string): ErrorB
   return { message, code, status, messageParams: {}, contextId: randomUUID(), details: [], errors: [] }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = body === undefined ? '' : JSON.stringify(body)
   res.writeHead(status, {
     ...(text ? { 'content-type': 'application/json' } : {}),
@@ -60,7 +65,11 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown
   } catch {
-    throw new HttpError(400, 'bad.request', 'The request could not be understood by the server due to malformed syntax.')
+    throw new HttpError(
+      400,
+      'bad.request',
+      'The request could not be understood by the server due to malformed syntax.',
+    )
   }
 }
 

@@ -77,7 +77,14 @@ export class NotificationHub {
       if (victim) this.remove(victim, 'channel evicted: more than 20 channels')
     }
     const now = this.o.clock.now()
-    const ch: Channel = { id: randomUUID(), clientId: owner.clientId, ownerKey, topics: new Set(), expiresAt: now + this.o.channelTtlMs, lastUsed: now }
+    const ch: Channel = {
+      id: randomUUID(),
+      clientId: owner.clientId,
+      ownerKey,
+      topics: new Set(),
+      expiresAt: now + this.o.channelTtlMs,
+      lastUsed: now,
+    }
     this.channels.set(ch.id, ch)
     return { id: ch.id, connectUri: `${this.wsBase}/channels/${ch.id}`, expires: iso(ch.expiresAt) }
   }
@@ -102,7 +109,11 @@ export class NotificationHub {
   }
 
   subscriptions(ch: Channel): Array<{ id: string; state: string; selfUri: string }> {
-    return [...ch.topics].map((id) => ({ id, state: 'Permitted', selfUri: `/api/v2/notifications/channels/${ch.id}/subscriptions` }))
+    return [...ch.topics].map((id) => ({
+      id,
+      state: 'Permitted',
+      selfUri: `/api/v2/notifications/channels/${ch.id}/subscriptions`,
+    }))
   }
 
   /** POST adds, PUT replaces, DELETE clears. Validates the whole list before changing anything. */
@@ -111,13 +122,19 @@ export class NotificationHub {
     const ids: string[] = []
     for (const item of body as unknown[]) {
       const id = typeof item === 'object' && item !== null ? (item as { id?: unknown }).id : undefined
-      if (typeof id !== 'string' || id === '') throw new HttpError(400, 'bad.request', 'Every topic must be an object with a string id')
-      if (!TOPIC_PATTERNS.some((re) => re.test(id))) throw new HttpError(400, 'notification.topic.invalid', `Invalid topic: ${id}`)
+      if (typeof id !== 'string' || id === '')
+        throw new HttpError(400, 'bad.request', 'Every topic must be an object with a string id')
+      if (!TOPIC_PATTERNS.some((re) => re.test(id)))
+        throw new HttpError(400, 'notification.topic.invalid', `Invalid topic: ${id}`)
       ids.push(id)
     }
     const next = new Set(mode === 'add' ? [...ch.topics, ...ids] : ids)
     if (next.size > MAX_TOPICS_PER_CHANNEL) {
-      throw new HttpError(400, 'bad.request', `A channel may subscribe to at most ${MAX_TOPICS_PER_CHANNEL} topics; this request would make ${next.size}`)
+      throw new HttpError(
+        400,
+        'bad.request',
+        `A channel may subscribe to at most ${MAX_TOPICS_PER_CHANNEL} topics; this request would make ${next.size}`,
+      )
     }
     for (const t of ch.topics) if (!next.has(t)) this.byTopic.get(t)?.delete(ch)
     for (const t of next) {
@@ -158,7 +175,10 @@ export class NotificationHub {
     if (!id || !ch) return refuse(404, 'Not Found')
     const inFlight = (this.inFlightUpgrades.get(id) ?? 0) + 1
     this.inFlightUpgrades.set(id, inFlight)
-    this.stats.maxConcurrentUpgradeAttemptsPerChannel = Math.max(this.stats.maxConcurrentUpgradeAttemptsPerChannel, inFlight)
+    this.stats.maxConcurrentUpgradeAttemptsPerChannel = Math.max(
+      this.stats.maxConcurrentUpgradeAttemptsPerChannel,
+      inFlight,
+    )
     const finish = (): void => {
       const left = (this.inFlightUpgrades.get(id) ?? 1) - 1
       if (left <= 0) this.inFlightUpgrades.delete(id)
@@ -204,7 +224,12 @@ export class NotificationHub {
     } catch {
       return
     }
-    if (ch.socket === ws && typeof msg === 'object' && msg !== null && (msg as { message?: unknown }).message === 'ping') {
+    if (
+      ch.socket === ws &&
+      typeof msg === 'object' &&
+      msg !== null &&
+      (msg as { message?: unknown }).message === 'ping'
+    ) {
       this.send(ch, { topicName: 'channel.metadata', eventBody: { message: 'pong' } })
     }
   }
@@ -259,12 +284,22 @@ export class NotificationHub {
   sendSocketClosing(channelId?: string): void {
     for (const ch of this.channels.values()) {
       if (channelId && ch.id !== channelId) continue
-      this.send(ch, { topicName: 'v2.system.socket_closing', eventBody: { message: 'The socket will be closed for maintenance in one minute' }, metadata: { CorrelationId: randomUUID() } })
+      this.send(ch, {
+        topicName: 'v2.system.socket_closing',
+        eventBody: { message: 'The socket will be closed for maintenance in one minute' },
+        metadata: { CorrelationId: randomUUID() },
+      })
     }
   }
 
   list(): Array<{ id: string; clientId: string; topics: string[]; connected: boolean; expires: string }> {
-    return [...this.channels.values()].map((c) => ({ id: c.id, clientId: c.clientId, topics: [...c.topics], connected: !!c.socket, expires: iso(c.expiresAt) }))
+    return [...this.channels.values()].map((c) => ({
+      id: c.id,
+      clientId: c.clientId,
+      topics: [...c.topics],
+      connected: !!c.socket,
+      expires: iso(c.expiresAt),
+    }))
   }
 
   close(): void {

@@ -90,7 +90,11 @@ export class OAuthService {
     }
     const grant = new URLSearchParams(body).get('grant_type')
     if (grant !== 'client_credentials') {
-      return oauthError(400, 'unsupported_grant_type', `grant type ${grant ?? '(none)'} is not supported for this client`)
+      return oauthError(
+        400,
+        'unsupported_grant_type',
+        `grant type ${grant ?? '(none)'} is not supported for this client`,
+      )
     }
     const t = this.issue(client.clientId, client.tokenTtlS)
     sendJson(res, 200, { access_token: t.token, token_type: 'bearer', expires_in: client.tokenTtlS })

@@ -114,7 +114,9 @@ export class GenesysSim extends EventEmitter {
       failRules: this.failRules,
     })
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => void this.route(req, res)
-    this.server = opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest) : createHttpServer(onRequest)
+    this.server = opts.tls
+      ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest)
+      : createHttpServer(onRequest)
     this.server.on('upgrade', (req, socket, head: Buffer) =>
       req.url?.startsWith('/eventstreams/') === true
         ? this.eventStreams.handleUpgrade(req, socket, head, this.down)
@@ -130,7 +132,10 @@ export class GenesysSim extends EventEmitter {
 
   async listen(): Promise<this> {
     const host = this.opts.host ?? '127.0.0.1'
-    const port = await listenOnLoopback(this.server, { host, ...(this.opts.port !== undefined && { port: this.opts.port }) })
+    const port = await listenOnLoopback(this.server, {
+      host,
+      ...(this.opts.port !== undefined && { port: this.opts.port }),
+    })
     const h = host.includes(':') ? `[${host}]` : host
     this.baseUrl = `${this.opts.tls ? 'https' : 'http'}://${h}:${port}`
     this.hub.setWsBase(`${this.opts.tls ? 'wss' : 'ws'}://${h}:${port}`)
@@ -139,15 +144,27 @@ export class GenesysSim extends EventEmitter {
   }
 
   get stats(): GenesysSimStats {
-    return { ...this.hub.stats, requests: this.requests, maxConcurrentChannelRequests: this.maxChannelInFlight, channelRequests: this.channelRequestLog }
+    return {
+      ...this.hub.stats,
+      requests: this.requests,
+      maxConcurrentChannelRequests: this.maxChannelInFlight,
+      channelRequests: this.channelRequestLog,
+    }
   }
 
-  addClient(o?: { clientId?: string; clientSecret?: string; tokenTtlS?: number }): { clientId: string; clientSecret: string } {
+  addClient(o?: { clientId?: string; clientSecret?: string; tokenTtlS?: number }): {
+    clientId: string
+    clientSecret: string
+  } {
     const c = this.oauth.addClient(o)
     return { clientId: c.clientId, clientSecret: c.clientSecret }
   }
 
-  addAgent(o: { name?: string; userId?: string; email?: string } = {}): { userId: string; name: string; accessToken: string } {
+  addAgent(o: { name?: string; userId?: string; email?: string } = {}): {
+    userId: string
+    name: string
+    accessToken: string
+  } {
     const u = this.directory.addUser(o)
     return { userId: u.id, name: u.name, accessToken: this.issueAgentToken(u.id) }
   }
@@ -157,13 +174,24 @@ export class GenesysSim extends EventEmitter {
    * accepts it on the same API host, which is what makes other organisations' agents a threat.
    * Same orgId, same organisation (created on first use); each distinct orgId is another one.
    */
-  addForeignAgent(o: { name?: string; userId?: string; orgId?: string } = {}): { userId: string; name: string; orgId: string; accessToken: string } {
+  addForeignAgent(o: { name?: string; userId?: string; orgId?: string } = {}): {
+    userId: string
+    name: string
+    orgId: string
+    accessToken: string
+  } {
     const orgId = o.orgId ?? [...this.foreignOrgs.keys()][0] ?? randomUUID()
     let foreign = this.foreignOrgs.get(orgId)
-    if (!foreign) this.foreignOrgs.set(orgId, (foreign = { org: { id: orgId, name: 'Another Contact Center' }, users: new Map() }))
+    if (!foreign)
+      this.foreignOrgs.set(orgId, (foreign = { org: { id: orgId, name: 'Another Contact Center' }, users: new Map() }))
     const u = newSimUser(o, this.clock.now(), foreign.users.size + 1)
     foreign.users.set(u.id, u)
-    return { userId: u.id, name: u.name, orgId, accessToken: this.oauth.issue(AGENT_APP_CLIENT_ID, AGENT_TOKEN_TTL_S, u.id, orgId).token }
+    return {
+      userId: u.id,
+      name: u.name,
+      orgId,
+      accessToken: this.oauth.issue(AGENT_APP_CLIENT_ID, AGENT_TOKEN_TTL_S, u.id, orgId).token,
+    }
   }
 
   issueAgentToken(userId: string, ttlS = AGENT_TOKEN_TTL_S): string {
@@ -337,7 +365,9 @@ export class GenesysSim extends EventEmitter {
         modifiedDate: iso(u.presenceModified),
       })
     } else {
-      this.hub.publish(`v2.users.${u.id}.routingStatus`, { routingStatus: { status: u.routingStatus, startTime: iso(u.routingStatusStart) } })
+      this.hub.publish(`v2.users.${u.id}.routingStatus`, {
+        routingStatus: { status: u.routingStatus, startTime: iso(u.routingStatusStart) },
+      })
     }
   }
 }

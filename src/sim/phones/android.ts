@@ -86,7 +86,11 @@ export class SimulatedAndroid extends NotificationPhone {
     if (notification !== undefined && this.appState !== 'foreground') {
       // The system shows it; the app's code does not run, so it cannot ring or stop ringing.
       const tag = typeof message.collapse_key === 'string' ? message.collapse_key : randomUUID()
-      this.notifications.set(tag, { kind: 'system', expiresAt: Number.NaN, ...(typeof notification.title === 'string' ? { title: notification.title } : {}) })
+      this.notifications.set(tag, {
+        kind: 'system',
+        expiresAt: Number.NaN,
+        ...(typeof notification.title === 'string' ? { title: notification.title } : {}),
+      })
       return
     }
     const data = (message.data ?? {}) as Record<string, unknown>

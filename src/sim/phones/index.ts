@@ -12,7 +12,13 @@ import type { PhoneViolation, SimulatedPhone } from './phone.js'
 
 export { SimulatedAndroid, type AndroidAppState, type SimulatedAndroidOptions } from './android.js'
 export { SimulatedBrowser, type SimulatedBrowserOptions } from './browser.js'
-export { SimulatedIPhone, type CallKitCall, type IosAppState, type ShownNotification, type SimulatedIPhoneOptions } from './iphone.js'
+export {
+  SimulatedIPhone,
+  type CallKitCall,
+  type IosAppState,
+  type ShownNotification,
+  type SimulatedIPhoneOptions,
+} from './iphone.js'
 export { SimulatedPhone, type AppChannel, type AppDelivery, type AppListener, type PhoneViolation } from './phone.js'
 
 export { ReceiptReporter, type ReceiptReport, type ReceiptReporterOptions } from './receipts.js'
@@ -38,9 +44,21 @@ export class PhoneNetwork {
   private readonly iphones: SimulatedIPhone[] = []
   private readonly androids: SimulatedAndroid[] = []
   private readonly browsers: SimulatedBrowser[] = []
-  private readonly onApns = (push: AcceptedPush): void => this.deliver(this.iphones.find((p) => p.tokens().includes(push.token)), (p) => p.receive(push))
-  private readonly onFcm = (message: AcceptedMessage): void => this.deliver(this.androids.find((p) => p.tokens().includes(String(message.message.token))), (p) => p.receive(message))
-  private readonly onWebPush = (push: AcceptedWebPush): void => this.deliver(this.browsers.find((p) => p.tokens().includes(push.endpoint)), (p) => p.receive(push))
+  private readonly onApns = (push: AcceptedPush): void =>
+    this.deliver(
+      this.iphones.find((p) => p.tokens().includes(push.token)),
+      (p) => p.receive(push),
+    )
+  private readonly onFcm = (message: AcceptedMessage): void =>
+    this.deliver(
+      this.androids.find((p) => p.tokens().includes(String(message.message.token))),
+      (p) => p.receive(message),
+    )
+  private readonly onWebPush = (push: AcceptedWebPush): void =>
+    this.deliver(
+      this.browsers.find((p) => p.tokens().includes(push.endpoint)),
+      (p) => p.receive(push),
+    )
   private readonly models = new Map<SimulatedPhone, DeliveryModel>()
   private readonly timers = new Set<NodeJS.Timeout>()
   /** Pushes the delivery model dropped. */
@@ -68,9 +86,16 @@ export class PhoneNetwork {
   }
 
   /** A browser that subscribed with the gateway's VAPID public key. */
-  browser(options: Omit<SimulatedBrowserOptions, 'subscription' | 'clock'> & { applicationServerKey: string }): SimulatedBrowser {
+  browser(
+    options: Omit<SimulatedBrowserOptions, 'subscription' | 'clock'> & { applicationServerKey: string },
+  ): SimulatedBrowser {
     const subscription = this.sandboxes.webpush.subscribe({ applicationServerKey: options.applicationServerKey })
-    const phone = new SimulatedBrowser({ name: options.name, subscription, ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}), ...this.clock() })
+    const phone = new SimulatedBrowser({
+      name: options.name,
+      subscription,
+      ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}),
+      ...this.clock(),
+    })
     this.browsers.push(phone)
     return phone
   }

@@ -109,41 +109,53 @@ export class SimulatedIPhone extends SimulatedPhone {
 
   ringingConversations(): string[] {
     const out = new Set<string>()
-    for (const call of this.calls.values()) if (call.state === 'ringing' && this.current(call.expiresAt)) out.add(call.conversationId)
+    for (const call of this.calls.values())
+      if (call.state === 'ringing' && this.current(call.expiresAt)) out.add(call.conversationId)
     for (const [cid, expiresAt] of this.inApp) if (this.current(expiresAt)) out.add(cid)
-    for (const n of this.shown) if (n.keys.action === 'ring' && n.keys.conversationId && this.current(n.keys.expiresAt)) out.add(n.keys.conversationId)
+    for (const n of this.shown)
+      if (n.keys.action === 'ring' && n.keys.conversationId && this.current(n.keys.expiresAt))
+        out.add(n.keys.conversationId)
     return [...out]
   }
 
   private onVoipToken(push: AcceptedPush): void {
     // APNs would refuse it (DeviceTokenNotForTopic); the sandbox cannot tell the two token kinds apart.
     if (push.headers['apns-push-type'] !== 'voip' || push.headers['apns-topic'] !== `${this.bundleId}.voip`) {
-      return this.violation(`a ${push.headers['apns-push-type'] ?? 'typeless'} push to the PushKit token: APNs answers DeviceTokenNotForTopic`)
+      return this.violation(
+        `a ${push.headers['apns-push-type'] ?? 'typeless'} push to the PushKit token: APNs answers DeviceTokenNotForTopic`,
+      )
     }
     // PushKit launches a killed app in the background to handle the push.
     if (this.appState === 'killed') this.appState = 'background'
     const keys = pushKeys(push.payload)
     this.reachedApp('pushkit', push.token, push.payload)
     const cid = keys.conversationId
-    if (cid === undefined) return this.violation('a PushKit push the app could not report as a call (no conversation): iOS kills the app')
+    if (cid === undefined)
+      return this.violation('a PushKit push the app could not report as a call (no conversation): iOS kills the app')
     if (keys.action === 'ring' && keys.mediaType === 'voice') {
       const existing = this.calls.get(cid)
-      if (existing === undefined || existing.state === 'ended') this.calls.set(cid, { conversationId: cid, state: 'ringing', expiresAt: keys.expiresAt })
+      if (existing === undefined || existing.state === 'ended')
+        this.calls.set(cid, { conversationId: cid, state: 'ringing', expiresAt: keys.expiresAt })
       return
     }
     if (keys.action === 'cancel_ring') {
       // Reported as a call and ended at once; a call already connected on this phone stays.
       const call = this.calls.get(cid)
       if (call?.state === 'ringing') call.state = 'ended'
-      else if (call === undefined) this.calls.set(cid, { conversationId: cid, state: 'ended', expiresAt: keys.expiresAt })
+      else if (call === undefined)
+        this.calls.set(cid, { conversationId: cid, state: 'ended', expiresAt: keys.expiresAt })
       return
     }
-    this.violation(`a PushKit push for ${keys.mediaType ?? 'unknown media'} (${keys.action ?? 'no action'}) the app cannot report as a call: iOS kills the app`)
+    this.violation(
+      `a PushKit push for ${keys.mediaType ?? 'unknown media'} (${keys.action ?? 'no action'}) the app cannot report as a call: iOS kills the app`,
+    )
   }
 
   private onAlertToken(push: AcceptedPush): void {
     if (push.headers['apns-push-type'] === 'voip' || push.headers['apns-topic'] !== this.bundleId) {
-      return this.violation(`a ${push.headers['apns-push-type'] ?? 'typeless'} push on ${push.headers['apns-topic'] ?? 'no topic'} to the alert token: APNs answers DeviceTokenNotForTopic`)
+      return this.violation(
+        `a ${push.headers['apns-push-type'] ?? 'typeless'} push on ${push.headers['apns-topic'] ?? 'no topic'} to the alert token: APNs answers DeviceTokenNotForTopic`,
+      )
     }
     const aps = (push.payload.aps ?? {}) as Record<string, unknown>
     const keys = pushKeys(push.payload)
@@ -153,7 +165,8 @@ export class SimulatedIPhone extends SimulatedPhone {
     this.reachedApp('apns-alert', push.token, push.payload)
     const cid = keys.conversationId
     if (cid === undefined) return
-    if (keys.action === 'ring' && this.appState === 'foreground' && this.calls.get(cid)?.state !== 'connected') this.inApp.set(cid, keys.expiresAt)
+    if (keys.action === 'ring' && this.appState === 'foreground' && this.calls.get(cid)?.state !== 'connected')
+      this.inApp.set(cid, keys.expiresAt)
     if (keys.action === 'cancel_ring') this.stopRinging(cid)
   }
 
@@ -163,7 +176,8 @@ export class SimulatedIPhone extends SimulatedPhone {
       const i = this.shown.findIndex((n) => n.collapseId === collapseId)
       if (i >= 0) this.shown.splice(i, 1)
     }
-    const alert = typeof aps.alert === 'object' && aps.alert !== null ? (aps.alert as Record<string, unknown>) : { body: aps.alert }
+    const alert =
+      typeof aps.alert === 'object' && aps.alert !== null ? (aps.alert as Record<string, unknown>) : { body: aps.alert }
     this.shown.push({
       keys,
       ...(collapseId !== undefined ? { collapseId } : {}),

@@ -60,7 +60,12 @@ export class ReceiptReporter {
     void work.finally(() => this.pending.delete(work))
   }
 
-  private async report(delivery: AppDelivery, conversationId: string, action: string, participantId: string | undefined): Promise<void> {
+  private async report(
+    delivery: AppDelivery,
+    conversationId: string,
+    action: string,
+    participantId: string | undefined,
+  ): Promise<void> {
     if (this.options.reportDelayMs) await new Promise((resolve) => setTimeout(resolve, this.options.reportDelayMs))
     let status = 0
     try {

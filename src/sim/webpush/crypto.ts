@@ -85,7 +85,11 @@ export function encryptAes128gcm(plaintext: Buffer, uaPublic: Buffer, authSecret
   const cek = hmac(prk, Buffer.from('Content-Encoding: aes128gcm\0\x01')).subarray(0, 16)
   const nonce = hmac(prk, Buffer.from('Content-Encoding: nonce\0\x01')).subarray(0, 12)
   const cipher = createCipheriv('aes-128-gcm', cek, nonce)
-  const sealed = Buffer.concat([cipher.update(Buffer.concat([plaintext, Buffer.from([2])])), cipher.final(), cipher.getAuthTag()])
+  const sealed = Buffer.concat([
+    cipher.update(Buffer.concat([plaintext, Buffer.from([2])])),
+    cipher.final(),
+    cipher.getAuthTag(),
+  ])
   const header = Buffer.alloc(21)
   salt.copy(header)
   header.writeUInt32BE(4096, 16)

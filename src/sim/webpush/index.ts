@@ -110,8 +110,15 @@ export class WebPushSandbox extends EventEmitter {
   subscribe(o: { applicationServerKey?: string } = {}): SandboxSubscription {
     const id = randomUUID()
     const keys = newSubscriptionKeys()
-    this.resources.set(id, { keys, gone: false, ...(o.applicationServerKey ? { applicationServerKey: o.applicationServerKey } : {}) })
-    return { endpoint: `${this.url}/push/${id}`, keys: { p256dh: keys.publicKey.toString('base64url'), auth: keys.authSecret.toString('base64url') } }
+    this.resources.set(id, {
+      keys,
+      gone: false,
+      ...(o.applicationServerKey ? { applicationServerKey: o.applicationServerKey } : {}),
+    })
+    return {
+      endpoint: `${this.url}/push/${id}`,
+      keys: { p256dh: keys.publicKey.toString('base64url'), auth: keys.authSecret.toString('base64url') },
+    }
   }
 
   /** The user revoked the permission or the browser dropped the subscription: 410 from now on. */
@@ -173,15 +180,18 @@ export class WebPushSandbox extends EventEmitter {
     const vapid = await this.checkVapid(header(req, 'authorization'), resource)
 
     const ttlHeader = header(req, 'ttl')
-    if (ttlHeader === undefined || !/^\d+$/.test(ttlHeader)) throw new Reject(400, 'missing or malformed TTL header (RFC 8030 §5.2)')
+    if (ttlHeader === undefined || !/^\d+$/.test(ttlHeader))
+      throw new Reject(400, 'missing or malformed TTL header (RFC 8030 §5.2)')
     const urgency = header(req, 'urgency') ?? 'normal'
     if (!URGENCIES.has(urgency)) throw new Reject(400, `bad Urgency ${urgency} (RFC 8030 §5.3)`)
     const topic = header(req, 'topic')
-    if (topic !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(topic)) throw new Reject(400, 'Topic must be at most 32 URL-safe base64 characters (RFC 8030 §5.4)')
+    if (topic !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(topic))
+      throw new Reject(400, 'Topic must be at most 32 URL-safe base64 characters (RFC 8030 §5.4)')
 
     if (body === undefined || body.length > MAX_BODY) throw new Reject(413, `payload over ${MAX_BODY} bytes`)
     if (body.length === 0) throw new Reject(400, 'a ring without payload is useless to the service worker')
-    if (header(req, 'content-encoding') !== 'aes128gcm') throw new Reject(400, 'Content-Encoding must be aes128gcm (RFC 8291)')
+    if (header(req, 'content-encoding') !== 'aes128gcm')
+      throw new Reject(400, 'Content-Encoding must be aes128gcm (RFC 8291)')
     let text: string
     try {
       text = decryptAes128gcm(body, resource.keys).toString('utf8')
@@ -190,7 +200,11 @@ export class WebPushSandbox extends EventEmitter {
     }
 
     const injected = this.takeFailure(idOf(endpoint))
-    if (injected) throw Object.assign(new Reject(injected.status, `injected ${injected.status}`), injected.retryAfterS !== undefined ? { retryAfterS: injected.retryAfterS } : {})
+    if (injected)
+      throw Object.assign(
+        new Reject(injected.status, `injected ${injected.status}`),
+        injected.retryAfterS !== undefined ? { retryAfterS: injected.retryAfterS } : {},
+      )
 
     let payload: Record<string, unknown> | undefined
     try {
@@ -199,7 +213,17 @@ export class WebPushSandbox extends EventEmitter {
     } catch {
       payload = undefined
     }
-    return { endpoint, ttl: Number(ttlHeader), urgency, ...(topic ? { topic } : {}), payload, text, vapid, receivedAt: this.clock.now(), hrtime: performance.now() }
+    return {
+      endpoint,
+      ttl: Number(ttlHeader),
+      urgency,
+      ...(topic ? { topic } : {}),
+      payload,
+      text,
+      vapid,
+      receivedAt: this.clock.now(),
+      hrtime: performance.now(),
+    }
   }
 
   private async checkVapid(authorization: string | undefined, resource: Resource): Promise<AcceptedWebPush['vapid']> {
@@ -210,12 +234,25 @@ export class WebPushSandbox extends EventEmitter {
     const raw = Buffer.from(k, 'base64url')
     if (raw.length !== 65 || raw[0] !== 4) throw new Reject(401, 'k is not an uncompressed P-256 public key')
     // A subscription made with an applicationServerKey only accepts pushes signed by that key.
-    if (resource.applicationServerKey && resource.applicationServerKey !== k) throw new Reject(403, 'VAPID key does not match the subscription')
+    if (resource.applicationServerKey && resource.applicationServerKey !== k)
+      throw new Reject(403, 'VAPID key does not match the subscription')
     let claims = this.verified.get(`${k}.${jwt}`)
     if (!claims) {
-      const key = await importJWK({ kty: 'EC', crv: 'P-256', x: raw.subarray(1, 33).toString('base64url'), y: raw.subarray(33).toString('base64url') }, 'ES256')
+      const key = await importJWK(
+        {
+          kty: 'EC',
+          crv: 'P-256',
+          x: raw.subarray(1, 33).toString('base64url'),
+          y: raw.subarray(33).toString('base64url'),
+        },
+        'ES256',
+      )
       try {
-        const verified = await jwtVerify(jwt, key, { algorithms: ['ES256'], audience: new URL(this.url).origin, currentDate: new Date(this.clock.now()) })
+        const verified = await jwtVerify(jwt, key, {
+          algorithms: ['ES256'],
+          audience: new URL(this.url).origin,
+          currentDate: new Date(this.clock.now()),
+        })
         claims = verified.payload
       } catch (err) {
         throw new Reject(401, `VAPID JWT refused: ${(err as Error).message}`)
@@ -226,8 +263,10 @@ export class WebPushSandbox extends EventEmitter {
     const nowS = Math.floor(this.clock.now() / 1000)
     if (typeof claims.exp !== 'number') throw new Reject(401, 'VAPID JWT has no exp')
     if (claims.exp <= nowS) throw new Reject(401, 'VAPID JWT expired')
-    if (claims.exp - nowS > MAX_VAPID_LIFETIME_S) throw new Reject(401, 'VAPID JWT exp more than 24 hours ahead (RFC 8292 §2)')
-    if (typeof claims.sub !== 'string' || !/^(mailto:|https:\/\/)/.test(claims.sub)) throw new Reject(401, 'VAPID JWT sub must be a mailto: or https: contact')
+    if (claims.exp - nowS > MAX_VAPID_LIFETIME_S)
+      throw new Reject(401, 'VAPID JWT exp more than 24 hours ahead (RFC 8292 §2)')
+    if (typeof claims.sub !== 'string' || !/^(mailto:|https:\/\/)/.test(claims.sub))
+      throw new Reject(401, 'VAPID JWT sub must be a mailto: or https: contact')
     return { aud: String(claims.aud), sub: claims.sub, exp: claims.exp }
   }
 

@@ -5,7 +5,12 @@ import http2, { type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:h
 import { SignJWT, importPKCS8 } from 'jose'
 import { FakeClock } from '../../../src/clock.js'
 import { createTestPki, type TestPki } from '../../../src/sim/tls.js'
-import { generateApnsKey, startApnsSandbox, type ApnsKeyMaterial, type ApnsSandbox } from '../../../src/sim/apns/index.js'
+import {
+  generateApnsKey,
+  startApnsSandbox,
+  type ApnsKeyMaterial,
+  type ApnsSandbox,
+} from '../../../src/sim/apns/index.js'
 
 const BUNDLE = 'com.example.agent'
 const TOKEN = 'ab'.repeat(32)
@@ -99,18 +104,43 @@ describe('APNs sandbox rejects what Apple rejects', () => {
     ['missing authorization', () => [headers({ authorization: undefined }), alert], 403, 'MissingProviderToken'],
     ['missing topic', () => [headers({ 'apns-topic': undefined }), alert], 400, 'MissingTopic'],
     ['topic of another app', () => [headers({ 'apns-topic': 'com.other.app' }), alert], 400, 'TopicDisallowed'],
-    ['voip push without the .voip topic', () => [headers({ 'apns-push-type': 'voip' }), alert], 400, 'DeviceTokenNotForTopic'],
-    ['alert push to the .voip topic', () => [headers({ 'apns-topic': `${BUNDLE}.voip` }), alert], 400, 'DeviceTokenNotForTopic'],
+    [
+      'voip push without the .voip topic',
+      () => [headers({ 'apns-push-type': 'voip' }), alert],
+      400,
+      'DeviceTokenNotForTopic',
+    ],
+    [
+      'alert push to the .voip topic',
+      () => [headers({ 'apns-topic': `${BUNDLE}.voip` }), alert],
+      400,
+      'DeviceTokenNotForTopic',
+    ],
     ['missing push type', () => [headers({ 'apns-push-type': undefined }), alert], 400, 'InvalidPushType'],
     ['unknown push type', () => [headers({ 'apns-push-type': 'ring' }), alert], 400, 'InvalidPushType'],
     ['priority 7', () => [headers({ 'apns-priority': '7' }), alert], 400, 'BadPriority'],
-    ['background at priority 10', () => [headers({ 'apns-push-type': 'background' }), '{"aps":{"content-available":1}}'], 400, 'BadPriority'],
-    ['background with an alert', () => [headers({ 'apns-push-type': 'background', 'apns-priority': '5' }), alert], 400, 'InvalidPushType'],
+    [
+      'background at priority 10',
+      () => [headers({ 'apns-push-type': 'background' }), '{"aps":{"content-available":1}}'],
+      400,
+      'BadPriority',
+    ],
+    [
+      'background with an alert',
+      () => [headers({ 'apns-push-type': 'background', 'apns-priority': '5' }), alert],
+      400,
+      'InvalidPushType',
+    ],
     ['expiration not a number', () => [headers({ 'apns-expiration': 'soon' }), alert], 400, 'BadExpirationDate'],
     ['collapse id of 65 bytes', () => [headers({ 'apns-collapse-id': 'c'.repeat(65) }), alert], 400, 'BadCollapseId'],
     ['empty body', () => [headers(), ''], 400, 'PayloadEmpty'],
     ['alert payload of 4097 bytes', () => [headers(), padded(4097)], 413, 'PayloadTooLarge'],
-    ['voip payload of 5121 bytes', () => [headers({ 'apns-push-type': 'voip', 'apns-topic': `${BUNDLE}.voip` }), padded(5121)], 413, 'PayloadTooLarge'],
+    [
+      'voip payload of 5121 bytes',
+      () => [headers({ 'apns-push-type': 'voip', 'apns-topic': `${BUNDLE}.voip` }), padded(5121)],
+      413,
+      'PayloadTooLarge',
+    ],
     ['GET', () => [headers({ ':method': 'GET' }), ''], 405, 'MethodNotAllowed'],
     ['a path other than /3/device/', () => [headers({ ':path': `/2/device/${TOKEN}` }), alert], 404, 'BadPath'],
   ]
@@ -138,7 +168,11 @@ describe('APNs sandbox rejects what Apple rejects', () => {
 
   test('a token with an unknown kid is InvalidProviderToken', async () => {
     const other = await generateApnsKey()
-    const a = await post(session, headers({ authorization: `bearer ${await providerToken(other, clock.now())}` }), alert)
+    const a = await post(
+      session,
+      headers({ authorization: `bearer ${await providerToken(other, clock.now())}` }),
+      alert,
+    )
     assert.deepEqual([a.status, a.reason], [403, 'InvalidProviderToken'])
   })
 
@@ -176,7 +210,9 @@ describe('APNs sandbox rejects what Apple rejects', () => {
     const before = sandbox.accepted.length
     const { request } = await import('node:https')
     const outcome = await new Promise<string>((resolve) => {
-      const req = request(`${sandbox.url}/3/device/${TOKEN}`, { method: 'POST', ca: pki.caCert }, (res) => resolve(`status ${res.statusCode}`))
+      const req = request(`${sandbox.url}/3/device/${TOKEN}`, { method: 'POST', ca: pki.caCert }, (res) =>
+        resolve(`status ${res.statusCode}`),
+      )
       req.on('error', (err) => resolve(`error ${err.message}`))
       req.end(alert)
     })

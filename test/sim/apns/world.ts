@@ -5,7 +5,13 @@ import { silentLogger } from '../../../src/observability/logger.js'
 import { createApnsProvider, type ApnsProviderOptions } from '../../../src/providers/apns.js'
 import type { ApnsMessage, PushProvider } from '../../../src/providers/provider.js'
 import { createTestPki, type TestPki } from '../../../src/sim/tls.js'
-import { generateApnsKey, startApnsSandbox, type ApnsKeyMaterial, type ApnsSandbox, type ApnsSandboxOptions } from '../../../src/sim/apns/index.js'
+import {
+  generateApnsKey,
+  startApnsSandbox,
+  type ApnsKeyMaterial,
+  type ApnsSandbox,
+  type ApnsSandboxOptions,
+} from '../../../src/sim/apns/index.js'
 
 export const BUNDLE = 'com.example.agent'
 
@@ -60,7 +66,10 @@ export function alertMessage(over: Partial<ApnsMessage> = {}): ApnsMessage {
     pushType: 'alert',
     priority: 10,
     expiration: 0,
-    payload: { aps: { alert: { title: 'Incoming chat', body: 'Queue Support' }, 'interruption-level': 'time-sensitive' }, genesys_conversation_id: 'c-1' },
+    payload: {
+      aps: { alert: { title: 'Incoming chat', body: 'Queue Support' }, 'interruption-level': 'time-sensitive' },
+      genesys_conversation_id: 'c-1',
+    },
     ...over,
   }
 }

@@ -17,7 +17,10 @@ describe('FCM sandbox follows Google rules', () => {
     const [key, pki] = await Promise.all([generateAccount('ring-test'), createTestPki()])
     w = await startWorld(key, pki, { clock })
     sendUrl = `${w.sandbox.url}/v1/projects/ring-test/messages:send`
-    const res = await postForm(w.agent, w.sandbox.tokenUri, { grant_type: GRANT, assertion: await signAssertion(w.account, clock.now()) })
+    const res = await postForm(w.agent, w.sandbox.tokenUri, {
+      grant_type: GRANT,
+      assertion: await signAssertion(w.account, clock.now()),
+    })
     assert.equal(res.status, 200)
     assert.equal(res.body.token_type, 'Bearer')
     assert.equal(res.body.expires_in, 3600)
@@ -26,7 +29,11 @@ describe('FCM sandbox follows Google rules', () => {
   })
   after(() => w.close())
 
-  const validMessage = () => ({ token: TOKEN, data: { action: 'ring', conversation_id: 'c-1' }, android: { priority: 'HIGH', ttl: '30s' } })
+  const validMessage = () => ({
+    token: TOKEN,
+    data: { action: 'ring', conversation_id: 'c-1' },
+    android: { priority: 'HIGH', ttl: '30s' },
+  })
 
   test('a data-only HIGH priority message is accepted and recorded with its name', async () => {
     const res = await postJson(w.agent, sendUrl, { message: validMessage() }, accessToken)
@@ -45,7 +52,12 @@ describe('FCM sandbox follows Google rules', () => {
   })
 
   test('a fractional ttl and camelCase names are valid proto JSON', async () => {
-    const res = await postJson(w.agent, sendUrl, { message: { token: TOKEN, android: { ttl: '3.5s', collapseKey: 'c-1' } }, validateOnly: true }, accessToken)
+    const res = await postJson(
+      w.agent,
+      sendUrl,
+      { message: { token: TOKEN, android: { ttl: '3.5s', collapseKey: 'c-1' } }, validateOnly: true },
+      accessToken,
+    )
     assert.equal(res.status, 200, JSON.stringify(res.body))
   })
 
@@ -55,15 +67,27 @@ describe('FCM sandbox follows Google rules', () => {
     const error = res.body.error as { status: string; message: string; details: Array<Record<string, unknown>> }
     assert.equal(error.status, 'INVALID_ARGUMENT')
     assert.equal(error.message, "Invalid value at 'message.data[1].value' (TYPE_STRING), 12")
-    const bad = error.details.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.BadRequest') as { fieldViolations: Array<{ field: string }> }
+    const bad = error.details.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.BadRequest') as {
+      fieldViolations: Array<{ field: string }>
+    }
     assert.equal(bad.fieldViolations[0]?.field, 'message.data[1].value')
   })
 
   test('a priority other than HIGH or NORMAL is rejected', async () => {
-    const res = await postJson(w.agent, sendUrl, { message: { token: TOKEN, android: { priority: 'URGENT' } } }, accessToken)
+    const res = await postJson(
+      w.agent,
+      sendUrl,
+      { message: { token: TOKEN, android: { priority: 'URGENT' } } },
+      accessToken,
+    )
     assert.equal(res.status, 400)
     assert.match(String((res.body.error as { message: string }).message), /message\.android\.priority/)
-    const lower = await postJson(w.agent, sendUrl, { message: { token: TOKEN, android: { priority: 'high' } } }, accessToken)
+    const lower = await postJson(
+      w.agent,
+      sendUrl,
+      { message: { token: TOKEN, android: { priority: 'high' } } },
+      accessToken,
+    )
     assert.equal(lower.status, 400, 'enum names are case-sensitive in proto JSON')
   })
 
@@ -77,7 +101,10 @@ describe('FCM sandbox follows Google rules', () => {
   test('an unknown field is rejected with "Unknown name"', async () => {
     const res = await postJson(w.agent, sendUrl, { message: { token: TOKEN, priority: 'high' } }, accessToken)
     assert.equal(res.status, 400)
-    assert.equal((res.body.error as { message: string }).message, `Invalid JSON payload received. Unknown name "priority" at 'message': Cannot find field.`)
+    assert.equal(
+      (res.body.error as { message: string }).message,
+      `Invalid JSON payload received. Unknown name "priority" at 'message': Cannot find field.`,
+    )
   })
 
   test('a reserved data key, two targets, no target and oversize data are rejected with FcmError INVALID_ARGUMENT', async () => {
@@ -99,14 +126,28 @@ describe('FCM sandbox follows Google rules', () => {
 
   test('a request body over 256 KB is refused with 413 by the front end, not a 500', async () => {
     const before = w.sandbox.accepted.length
-    const res = await postJson(w.agent, sendUrl, { message: { ...validMessage(), data: { filler: 'x'.repeat(300 * 1024) } } }, accessToken)
+    const res = await postJson(
+      w.agent,
+      sendUrl,
+      { message: { ...validMessage(), data: { filler: 'x'.repeat(300 * 1024) } } },
+      accessToken,
+    )
     assert.equal(res.status, 413)
     assert.equal(w.sandbox.accepted.length, before)
-    assert.equal((await postJson(w.agent, sendUrl, { message: validMessage() }, accessToken)).status, 200, 'the sandbox keeps serving')
+    assert.equal(
+      (await postJson(w.agent, sendUrl, { message: validMessage() }, accessToken)).status,
+      200,
+      'the sandbox keeps serving',
+    )
   })
 
   test('sending for another project is PERMISSION_DENIED', async () => {
-    const res = await postJson(w.agent, `${w.sandbox.url}/v1/projects/someone-else/messages:send`, { message: validMessage() }, accessToken)
+    const res = await postJson(
+      w.agent,
+      `${w.sandbox.url}/v1/projects/someone-else/messages:send`,
+      { message: validMessage() },
+      accessToken,
+    )
     assert.equal(res.status, 403)
     assert.equal((res.body.error as { status: string }).status, 'PERMISSION_DENIED')
   })
@@ -122,7 +163,10 @@ describe('FCM sandbox follows Google rules', () => {
     const [header, payload, signature = ''] = (await signAssertion(w.account, clock.now())).split('.')
     const mid = Math.floor(signature.length / 2)
     const forged = signature.slice(0, mid) + (signature[mid] === 'A' ? 'B' : 'A') + signature.slice(mid + 1)
-    const res = await postForm(w.agent, w.sandbox.tokenUri, { grant_type: GRANT, assertion: `${header}.${payload}.${forged}` })
+    const res = await postForm(w.agent, w.sandbox.tokenUri, {
+      grant_type: GRANT,
+      assertion: `${header}.${payload}.${forged}`,
+    })
     assert.equal(res.status, 400)
     assert.deepEqual(res.body, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' })
   })
@@ -141,9 +185,17 @@ describe('FCM sandbox follows Google rules', () => {
       assert.equal(res.status, 400)
       assert.equal(res.body.error, 'invalid_grant')
     }
-    const scope = await postForm(w.agent, w.sandbox.tokenUri, { grant_type: GRANT, assertion: await signAssertion(w.account, now, { scope: 'https://www.googleapis.com/auth/cloud-platform.read-only' }) })
+    const scope = await postForm(w.agent, w.sandbox.tokenUri, {
+      grant_type: GRANT,
+      assertion: await signAssertion(w.account, now, {
+        scope: 'https://www.googleapis.com/auth/cloud-platform.read-only',
+      }),
+    })
     assert.equal(scope.body.error, 'invalid_scope')
-    const grant = await postForm(w.agent, w.sandbox.tokenUri, { grant_type: 'client_credentials', assertion: bad[0] ?? '' })
+    const grant = await postForm(w.agent, w.sandbox.tokenUri, {
+      grant_type: 'client_credentials',
+      assertion: bad[0] ?? '',
+    })
     assert.equal(grant.body.error, 'unsupported_grant_type')
   })
 

@@ -2,7 +2,14 @@
 import { Agent, request } from 'undici'
 import { SignJWT, importPKCS8 } from 'jose'
 import type { TestPki } from '../../../src/sim/tls.js'
-import { FCM_SCOPE, generateServiceAccount, startFcmSandbox, type FcmSandbox, type FcmSandboxOptions, type ServiceAccountJson } from '../../../src/sim/fcm/index.js'
+import {
+  FCM_SCOPE,
+  generateServiceAccount,
+  startFcmSandbox,
+  type FcmSandbox,
+  type FcmSandboxOptions,
+  type ServiceAccountJson,
+} from '../../../src/sim/fcm/index.js'
 
 export interface FcmWorld {
   pki: TestPki
@@ -14,7 +21,9 @@ export interface FcmWorld {
   close(): Promise<void>
 }
 
-export async function generateAccount(projectId = 'ring-test'): Promise<{ json: ServiceAccountJson; publicKeyPem: string }> {
+export async function generateAccount(
+  projectId = 'ring-test',
+): Promise<{ json: ServiceAccountJson; publicKeyPem: string }> {
   return generateServiceAccount({ projectId, tokenUri: 'https://placeholder.invalid/token' })
 }
 
@@ -26,7 +35,14 @@ export async function startWorld(
   const sandbox = await startFcmSandbox({
     ...opts,
     tls: { key: pki.key, cert: pki.cert },
-    accounts: [{ clientEmail: key.json.client_email, privateKeyId: key.json.private_key_id, publicKeyPem: key.publicKeyPem, projectId: key.json.project_id }],
+    accounts: [
+      {
+        clientEmail: key.json.client_email,
+        privateKeyId: key.json.private_key_id,
+        publicKeyPem: key.publicKeyPem,
+        projectId: key.json.project_id,
+      },
+    ],
   })
   const account = { ...key.json, token_uri: sandbox.tokenUri }
   const agent = new Agent({ connect: { ca: pki.caCert } })
@@ -53,7 +69,11 @@ export interface AssertionOverrides {
   exp?: number
 }
 
-export async function signAssertion(account: ServiceAccountJson, nowMs: number, o: AssertionOverrides = {}): Promise<string> {
+export async function signAssertion(
+  account: ServiceAccountJson,
+  nowMs: number,
+  o: AssertionOverrides = {},
+): Promise<string> {
   const key = await importPKCS8(o.privateKeyPem ?? account.private_key, 'RS256')
   const iat = o.iat ?? Math.floor(nowMs / 1000)
   return new SignJWT({ scope: o.scope ?? FCM_SCOPE })
@@ -65,7 +85,11 @@ export async function signAssertion(account: ServiceAccountJson, nowMs: number, 
     .sign(key)
 }
 
-export async function postForm(agent: Agent, url: string, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function postForm(
+  agent: Agent,
+  url: string,
+  form: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await request(url, {
     method: 'POST',
     dispatcher: agent,

@@ -13,22 +13,38 @@ test('client credentials: good secret gets a bearer token, a wrong secret 401 in
   t.after(() => sim.close())
   const c = sim.addClient({ tokenTtlS: 3600 })
 
-  const good = await fetch(`${sim.url}/oauth/token`, { method: 'POST', headers: { authorization: basic(c.clientId, c.clientSecret), ...form }, body: 'grant_type=client_credentials' })
+  const good = await fetch(`${sim.url}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization: basic(c.clientId, c.clientSecret), ...form },
+    body: 'grant_type=client_credentials',
+  })
   assert.equal(good.status, 200)
   const body = (await good.json()) as Record<string, unknown>
   assert.equal(body.token_type, 'bearer')
   assert.equal(body.expires_in, 3600)
   assert.equal(typeof body.access_token, 'string')
 
-  const bad = await fetch(`${sim.url}/oauth/token`, { method: 'POST', headers: { authorization: basic(c.clientId, 'nope'), ...form }, body: 'grant_type=client_credentials' })
+  const bad = await fetch(`${sim.url}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization: basic(c.clientId, 'nope'), ...form },
+    body: 'grant_type=client_credentials',
+  })
   assert.equal(bad.status, 401)
   assert.equal(((await bad.json()) as { error: string }).error, 'invalid_client')
 
-  const grant = await fetch(`${sim.url}/oauth/token`, { method: 'POST', headers: { authorization: basic(c.clientId, c.clientSecret), ...form }, body: 'grant_type=password' })
+  const grant = await fetch(`${sim.url}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization: basic(c.clientId, c.clientSecret), ...form },
+    body: 'grant_type=password',
+  })
   assert.equal(grant.status, 400)
   assert.equal(((await grant.json()) as { error: string }).error, 'unsupported_grant_type')
 
-  const creds = await fetch(`${sim.url}/oauth/token`, { method: 'POST', headers: form, body: `grant_type=client_credentials&client_id=${c.clientId}&client_secret=${c.clientSecret}` })
+  const creds = await fetch(`${sim.url}/oauth/token`, {
+    method: 'POST',
+    headers: form,
+    body: `grant_type=client_credentials&client_id=${c.clientId}&client_secret=${c.clientSecret}`,
+  })
   assert.equal(creds.status, 401, 'credentials in the body instead of Basic auth are refused')
 })
 
@@ -42,7 +58,18 @@ test('a token stops working when it expires on the clock, and when it is revoked
   clock.advance(60_000)
   const expired = await api(sim, token, 'GET', `/api/v2/routing/queues/${q.id}`)
   assert.equal(expired.status, 401)
-  assert.deepEqual({ ...(expired.body as object), contextId: 'x' }, { message: 'Invalid login credentials.', code: 'bad.credentials', status: 401, messageParams: {}, contextId: 'x', details: [], errors: [] })
+  assert.deepEqual(
+    { ...(expired.body as object), contextId: 'x' },
+    {
+      message: 'Invalid login credentials.',
+      code: 'bad.credentials',
+      status: 401,
+      messageParams: {},
+      contextId: 'x',
+      details: [],
+      errors: [],
+    },
+  )
 
   const agent = sim.addAgent({ name: 'Ada' })
   assert.equal((await api(sim, agent.accessToken, 'GET', '/api/v2/users/me')).status, 200)
@@ -77,20 +104,51 @@ test('presence and routing status read back in the real shapes', async (t) => {
   const a = sim.addAgent()
   const b = sim.addAgent()
   sim.setPresence(b.userId, 'AWAY')
-  const p = (await api(sim, token, 'GET', `/api/v2/users/${a.userId}/presences/purecloud`)).body as { presenceDefinition: { systemPresence: string; id: string } }
+  const p = (await api(sim, token, 'GET', `/api/v2/users/${a.userId}/presences/purecloud`)).body as {
+    presenceDefinition: { systemPresence: string; id: string }
+  }
   assert.equal(p.presenceDefinition.systemPresence, 'On Queue')
-  const bulk = (await api(sim, token, 'GET', `/api/v2/users/presences/purecloud/bulk?id=${a.userId}&id=${b.userId}`)).body as Array<{ userId: string; presenceDefinition: { systemPresence: string } }>
-  assert.deepEqual(bulk.map((x) => [x.userId, x.presenceDefinition.systemPresence]), [[a.userId, 'On Queue'], [b.userId, 'Away']])
+  const bulk = (await api(sim, token, 'GET', `/api/v2/users/presences/purecloud/bulk?id=${a.userId}&id=${b.userId}`))
+    .body as Array<{ userId: string; presenceDefinition: { systemPresence: string } }>
+  assert.deepEqual(
+    bulk.map((x) => [x.userId, x.presenceDefinition.systemPresence]),
+    [
+      [a.userId, 'On Queue'],
+      [b.userId, 'Away'],
+    ],
+  )
   // "Limit 50" (PresenceApi.getUsersPresencesPurecloudBulk): a 51st id is refused as Genesys would.
   const many = Array.from({ length: 51 }, () => sim.addAgent().userId)
-  const tooMany = await api(sim, token, 'GET', `/api/v2/users/presences/purecloud/bulk?${many.map((id) => `id=${id}`).join('&')}`)
+  const tooMany = await api(
+    sim,
+    token,
+    'GET',
+    `/api/v2/users/presences/purecloud/bulk?${many.map((id) => `id=${id}`).join('&')}`,
+  )
   assert.equal(tooMany.status, 400)
   const error = tooMany.body as { code: string; status: number; message: string; contextId: string }
   assert.deepEqual([error.code, error.status], ['bad.request', 400])
   assert.match(error.message, /50/)
   assert.equal(typeof error.contextId, 'string')
-  assert.equal((await api(sim, token, 'GET', `/api/v2/users/presences/purecloud/bulk?${many.slice(0, 50).map((id) => `id=${id}`).join('&')}`)).status, 200)
-  const rs = (await api(sim, token, 'GET', `/api/v2/users/${b.userId}/routingstatus`)).body as { userId: string; status: string; startTime: string }
+  assert.equal(
+    (
+      await api(
+        sim,
+        token,
+        'GET',
+        `/api/v2/users/presences/purecloud/bulk?${many
+          .slice(0, 50)
+          .map((id) => `id=${id}`)
+          .join('&')}`,
+      )
+    ).status,
+    200,
+  )
+  const rs = (await api(sim, token, 'GET', `/api/v2/users/${b.userId}/routingstatus`)).body as {
+    userId: string
+    status: string
+    startTime: string
+  }
   assert.equal(rs.userId, b.userId)
   assert.equal(rs.status, 'OFF_QUEUE', 'leaving On Queue takes the agent off queue')
   assert.ok(!Number.isNaN(Date.parse(rs.startTime)))
@@ -108,7 +166,11 @@ test('more than requestsPerMinute calls on one token get 429 with Retry-After un
   assert.equal(limited.status, 429)
   assert.equal(limited.headers.get('retry-after'), '40')
   assert.equal((limited.body as { code: string }).code, 'too.many.requests.retry.after')
-  assert.equal((await api(sim, await clientToken(sim), 'GET', `/api/v2/routing/queues/${q.id}`)).status, 200, 'the limit is per token')
+  assert.equal(
+    (await api(sim, await clientToken(sim), 'GET', `/api/v2/routing/queues/${q.id}`)).status,
+    200,
+    'the limit is per token',
+  )
   clock.advance(40_000)
   assert.equal((await api(sim, token, 'GET', `/api/v2/routing/queues/${q.id}`)).status, 200)
   assert.equal(sim.stats.requests.get('GET /api/v2/routing/queues/{queueId}'), 6)

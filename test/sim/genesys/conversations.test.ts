@@ -33,14 +33,21 @@ interface Snapshot {
   participants: Participant[]
 }
 
-async function setup(t: { after: (fn: () => unknown) => void }, extraTopics: (ids: { a: string; b: string; q: string }) => string[] = () => []): Promise<{ sim: GenesysSim; a: string; b: string; q: string; token: string; listener: Listener }> {
+async function setup(
+  t: { after: (fn: () => unknown) => void },
+  extraTopics: (ids: { a: string; b: string; q: string }) => string[] = () => [],
+): Promise<{ sim: GenesysSim; a: string; b: string; q: string; token: string; listener: Listener }> {
   const sim = await startGenesysSim()
   t.after(() => sim.close())
   const token = await clientToken(sim)
   const a = sim.addAgent({ name: 'Ada' }).userId
   const b = sim.addAgent({ name: 'Bob' }).userId
   const q = sim.addQueue({ name: 'Support' }).id
-  const { listener } = await subscribedChannel(sim, token, [`v2.users.${a}.conversations`, `v2.users.${b}.conversations`, ...extraTopics({ a, b, q })])
+  const { listener } = await subscribedChannel(sim, token, [
+    `v2.users.${a}.conversations`,
+    `v2.users.${b}.conversations`,
+    ...extraTopics({ a, b, q }),
+  ])
   t.after(() => listener.close())
   return { sim, a, b, q, token, listener }
 }
@@ -56,7 +63,13 @@ const byPurpose = (s: Snapshot, purpose: string): Participant => {
 
 test('offer: a customer, an ACD and an alerting agent participant, in the topic model only', async (t) => {
   const { sim, a, q, listener } = await setup(t)
-  const { conversationId, participantId } = sim.offer({ userId: a, mediaType: 'voice', queueId: q, ani: 'tel:+15551234567', alertingTimeoutMs: 15_000 })
+  const { conversationId, participantId } = sim.offer({
+    userId: a,
+    mediaType: 'voice',
+    queueId: q,
+    ani: 'tel:+15551234567',
+    alertingTimeoutMs: 15_000,
+  })
   const s = await snapshot(listener)
   assert.equal(s.id, conversationId)
   const agent = byPurpose(s, 'agent')
@@ -84,7 +97,10 @@ test('answer: the agent leg connects with a connectedTime and the ACD leg hands 
   const chat = byPurpose(s, 'agent').chats?.[0]
   assert.equal(chat?.state, 'connected')
   assert.ok(chat?.connectedTime && !Number.isNaN(Date.parse(chat.connectedTime)))
-  assert.deepEqual([byPurpose(s, 'acd').chats?.[0]?.state, byPurpose(s, 'acd').chats?.[0]?.disconnectType], ['disconnected', 'transfer'])
+  assert.deepEqual(
+    [byPurpose(s, 'acd').chats?.[0]?.state, byPurpose(s, 'acd').chats?.[0]?.disconnectType],
+    ['disconnected', 'transfer'],
+  )
 })
 
 test('abandon: the customer leg disconnects as endpoint and the alerting agent leg as peer', async (t) => {
@@ -93,7 +109,10 @@ test('abandon: the customer leg disconnects as endpoint and the alerting agent l
   await snapshot(listener)
   sim.abandon(conversationId)
   const s = await snapshot(listener)
-  assert.deepEqual([byPurpose(s, 'customer').calls?.[0]?.state, byPurpose(s, 'customer').calls?.[0]?.disconnectType], ['disconnected', 'endpoint'])
+  assert.deepEqual(
+    [byPurpose(s, 'customer').calls?.[0]?.state, byPurpose(s, 'customer').calls?.[0]?.disconnectType],
+    ['disconnected', 'endpoint'],
+  )
   const leg = byPurpose(s, 'agent').calls?.[0]
   assert.deepEqual([leg?.state, leg?.disconnectType], ['disconnected', 'peer'])
   assert.ok(leg?.disconnectedTime)
@@ -108,7 +127,10 @@ test('transfer: the old agent leg disconnects with transfer and a new agent part
   sim.answer(conversationId)
   await snapshot(listener, `v2.users.${a}.conversations`)
   const { participantId: newLeg } = sim.transfer(conversationId, b)
-  const [forA, forB] = await Promise.all([snapshot(listener, `v2.users.${a}.conversations`), snapshot(listener, `v2.users.${b}.conversations`)])
+  const [forA, forB] = await Promise.all([
+    snapshot(listener, `v2.users.${a}.conversations`),
+    snapshot(listener, `v2.users.${b}.conversations`),
+  ])
   assert.deepEqual(forA, forB, 'every user participant gets the same full snapshot')
   const [old, fresh] = agentLegs(forA)
   assert.equal(old?.id, participantId)
@@ -124,9 +146,16 @@ test('noAnswer: the agent leg times out and the agent becomes NOT_RESPONDING; re
   await snapshot(listener)
   sim.noAnswer(conversationId)
   const s = await snapshot(listener)
-  assert.deepEqual([byPurpose(s, 'agent').callbacks?.[0]?.state, byPurpose(s, 'agent').callbacks?.[0]?.disconnectType], ['disconnected', 'transfer.noanswer'])
+  assert.deepEqual(
+    [byPurpose(s, 'agent').callbacks?.[0]?.state, byPurpose(s, 'agent').callbacks?.[0]?.disconnectType],
+    ['disconnected', 'transfer.noanswer'],
+  )
   assert.equal(byPurpose(s, 'acd').callbacks?.[0]?.state, 'connected', 'the interaction goes back to the queue')
-  const status = await listener.next((f) => f.topicName === `v2.users.${a}.routingStatus` && (f.eventBody.routingStatus as { status: string }).status === 'NOT_RESPONDING')
+  const status = await listener.next(
+    (f) =>
+      f.topicName === `v2.users.${a}.routingStatus` &&
+      (f.eventBody.routingStatus as { status: string }).status === 'NOT_RESPONDING',
+  )
   assert.ok(status)
   const { participantId: again } = sim.reoffer(conversationId)
   assert.notEqual(again, participantId)
@@ -146,19 +175,29 @@ test('decline and end: client on the declined leg, endpoint/peer when the custom
   await snapshot(listener)
   sim.end(two.conversationId)
   const s = await snapshot(listener)
-  assert.deepEqual(s.participants.map((p) => [p.purpose, p.calls?.[0]?.state, p.calls?.[0]?.disconnectType]), [
-    ['customer', 'disconnected', 'endpoint'],
-    ['agent', 'disconnected', 'peer'],
-  ])
+  assert.deepEqual(
+    s.participants.map((p) => [p.purpose, p.calls?.[0]?.state, p.calls?.[0]?.disconnectType]),
+    [
+      ['customer', 'disconnected', 'endpoint'],
+      ['agent', 'disconnected', 'peer'],
+    ],
+  )
 })
 
 test('queue and per-media topics carry the same snapshot', async (t) => {
-  const { sim, a, q, listener } = await setup(t, ({ a, q }) => [`v2.routing.queues.${q}.conversations`, `v2.users.${a}.conversations.calls`, `v2.users.${a}.conversations.chats`])
+  const { sim, a, q, listener } = await setup(t, ({ a, q }) => [
+    `v2.routing.queues.${q}.conversations`,
+    `v2.users.${a}.conversations.calls`,
+    `v2.users.${a}.conversations.chats`,
+  ])
   sim.offer({ userId: a, mediaType: 'voice', queueId: q })
   const viaQueue = await snapshot(listener, `v2.routing.queues.${q}.conversations`)
   const viaCalls = await snapshot(listener, `v2.users.${a}.conversations.calls`)
   assert.deepEqual(viaQueue, viaCalls)
-  await assert.rejects(listener.next((f) => f.topicName.endsWith('.chats'), 100), /timed out/)
+  await assert.rejects(
+    listener.next((f) => f.topicName.endsWith('.chats'), 100),
+    /timed out/,
+  )
 })
 
 test('REST: GET a conversation in the Conversation model, the agent lists active ones, the analytics query finds them', async (t) => {
@@ -168,7 +207,11 @@ test('REST: GET a conversation in the Conversation model, the agent lists active
   const done = sim.offer({ userId: a, mediaType: 'chat' })
   sim.abandon(done.conversationId)
 
-  const conv = (await api(sim, token, 'GET', `/api/v2/conversations/${live.conversationId}`)).body as Snapshot & { startTime: string; selfUri: string; participants: Participant[] }
+  const conv = (await api(sim, token, 'GET', `/api/v2/conversations/${live.conversationId}`)).body as Snapshot & {
+    startTime: string
+    selfUri: string
+    participants: Participant[]
+  }
   assert.ok(Date.parse(conv.startTime))
   const agent = conv.participants.find((p) => p.purpose === 'agent')
   assert.equal(agent?.ani, 'tel:+15550001111')
@@ -177,15 +220,20 @@ test('REST: GET a conversation in the Conversation model, the agent lists active
   assert.equal((await api(sim, token, 'GET', '/api/v2/conversations/nope')).status, 404)
 
   const mine = (await api(sim, agentToken, 'GET', '/api/v2/conversations')).body as { entities: Array<{ id: string }> }
-  assert.deepEqual(mine.entities.map((c) => c.id), [live.conversationId])
+  assert.deepEqual(
+    mine.entities.map((c) => c.id),
+    [live.conversationId],
+  )
   assert.equal((await api(sim, token, 'GET', '/api/v2/conversations')).status, 400, 'a user-context resource')
 
   const interval = `${new Date(Date.now() - 3600_000).toISOString()}/${new Date(Date.now() + 3600_000).toISOString()}`
-  const found = (await api(sim, token, 'POST', '/api/v2/analytics/conversations/details/query', {
-    interval,
-    conversationFilters: [{ type: 'and', predicates: [{ dimension: 'conversationEnd', operator: 'notExists' }] }],
-    segmentFilters: [{ type: 'and', predicates: [{ dimension: 'userId', value: a }] }],
-  })).body as { totalHits: number; conversations: Array<{ conversationId: string }> }
+  const found = (
+    await api(sim, token, 'POST', '/api/v2/analytics/conversations/details/query', {
+      interval,
+      conversationFilters: [{ type: 'and', predicates: [{ dimension: 'conversationEnd', operator: 'notExists' }] }],
+      segmentFilters: [{ type: 'and', predicates: [{ dimension: 'userId', value: a }] }],
+    })
+  ).body as { totalHits: number; conversations: Array<{ conversationId: string }> }
   assert.equal(found.totalHits, 1)
   assert.equal(found.conversations[0]?.conversationId, live.conversationId)
   assert.equal((await api(sim, token, 'POST', '/api/v2/analytics/conversations/details/query', {})).status, 400)
@@ -195,7 +243,11 @@ test('control endpoints drive the simulator from another process', async (t) => 
   const sim = await startGenesysSim()
   t.after(() => sim.close())
   const post = async (action: string, body: unknown): Promise<Record<string, unknown>> => {
-    const res = await fetch(`${sim.url}/sim/v1/${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const res = await fetch(`${sim.url}/sim/v1/${action}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
     assert.ok(res.ok, `${action}: ${res.status}`)
     return res.status === 204 ? {} : ((await res.json()) as Record<string, unknown>)
   }
@@ -208,7 +260,10 @@ test('control endpoints drive the simulator from another process', async (t) => 
   await post('end', { conversationId: offer.conversationId })
   const stats = (await (await fetch(`${sim.url}/sim/v1/stats`)).json()) as { requests: Record<string, number> }
   assert.equal(stats.requests['GET /api/v2/users/me'], 1)
-  const bad = await fetch(`${sim.url}/sim/v1/answer`, { method: 'POST', body: JSON.stringify({ conversationId: offer.conversationId }) })
+  const bad = await fetch(`${sim.url}/sim/v1/answer`, {
+    method: 'POST',
+    body: JSON.stringify({ conversationId: offer.conversationId }),
+  })
   assert.equal(bad.status, 400)
 })
 
@@ -224,6 +279,14 @@ test('forget(): a conversation is dropped silently, as if archived; REST reads o
   assert.ok(tracked >= 1, 'the event-stream hub follows the live conversation')
   sim.forget(conversationId)
   assert.equal((await api(sim, token, 'GET', `/api/v2/conversations/${conversationId}`)).status, 404)
-  assert.equal(sim.eventStreams.trackedConversations, tracked - 1, 'its event-stream state is dropped too (a long benchmark run would otherwise grow the heap)')
-  await assert.rejects(listener.next((f) => ofCall(f), 100), /timed out/, 'forgetting publishes nothing')
+  assert.equal(
+    sim.eventStreams.trackedConversations,
+    tracked - 1,
+    'its event-stream state is dropped too (a long benchmark run would otherwise grow the heap)',
+  )
+  await assert.rejects(
+    listener.next((f) => ofCall(f), 100),
+    /timed out/,
+    'forgetting publishes nothing',
+  )
 })

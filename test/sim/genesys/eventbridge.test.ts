@@ -13,9 +13,16 @@ test('POST /sim/v1/eventbridge: detail events of an alert timeout reach the dest
     let text = ''
     req.on('data', (c: Buffer) => (text += c.toString('utf8')))
     req.on('end', () => {
-      const event = JSON.parse(text) as { 'detail-type': string; detail: { topicName: string; eventBody: Record<string, unknown> } }
+      const event = JSON.parse(text) as {
+        'detail-type': string
+        detail: { topicName: string; eventBody: Record<string, unknown> }
+      }
       assert.equal(event['detail-type'], event.detail.topicName)
-      received.push({ secret: req.headers['x-webhook-secret'] as string | undefined, topic: event.detail.topicName, body: event.detail.eventBody })
+      received.push({
+        secret: req.headers['x-webhook-secret'] as string | undefined,
+        topic: event.detail.topicName,
+        body: event.detail.eventBody,
+      })
       res.writeHead(202).end('{}')
     })
   })
@@ -24,9 +31,17 @@ test('POST /sim/v1/eventbridge: detail events of an alert timeout reach the dest
     await sim.close()
     await new Promise((resolve) => destination.close(resolve))
   })
-  const control = (body: unknown): Promise<Response> => fetch(`${sim.url}/sim/v1/eventbridge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const control = (body: unknown): Promise<Response> =>
+    fetch(`${sim.url}/sim/v1/eventbridge`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
   const port = (destination.address() as AddressInfo).port
-  assert.equal((await control({ url: `http://127.0.0.1:${port}/api/v1/events`, secret: 's3cret', detailOnly: true })).status, 204)
+  assert.equal(
+    (await control({ url: `http://127.0.0.1:${port}/api/v1/events`, secret: 's3cret', detailOnly: true })).status,
+    204,
+  )
   assert.equal((await control({ url: 'http://192.0.2.10/api/v1/events' })).status, 400, 'never anywhere but loopback')
 
   const a = sim.addAgent().userId
@@ -35,7 +50,10 @@ test('POST /sim/v1/eventbridge: detail events of an alert timeout reach the dest
   const { conversationId } = sim.offer({ userId: a, mediaType: 'voice', queueId: q })
   sim.noAnswer(conversationId, b)
   await sim.eventBridge.drained()
-  const kinds = received.map((r) => `${r.topic.slice(`v2.detail.events.conversation.${conversationId}.`.length)}:${String(r.body.userId ?? '')}:${String(r.body.disconnectType ?? '')}`)
+  const kinds = received.map(
+    (r) =>
+      `${r.topic.slice(`v2.detail.events.conversation.${conversationId}.`.length)}:${String(r.body.userId ?? '')}:${String(r.body.disconnectType ?? '')}`,
+  )
   assert.deepEqual(kinds, ['acd.start::', `user.start:${a}:`, `user.end:${a}:NO_ANSWER_TRANSFER`, `user.start:${b}:`])
   assert.ok(received.every((r) => r.secret === 's3cret'))
   assert.equal(sim.eventBridge.failures, 0)

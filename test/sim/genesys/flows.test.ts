@@ -63,7 +63,8 @@ async function record(flow: Flow): Promise<FlowFixture> {
 for (const flow of FLOWS) {
   test(`${flow.name}: the simulator emits the recorded topic snapshots and detail events, each fitting its SDK model`, async () => {
     const recorded = await record(flow)
-    if (process.env.UPDATE_GENESYS_FIXTURES === '1') writeFileSync(fixturePath(flow.name), `${JSON.stringify(recorded, null, 2)}\n`)
+    if (process.env.UPDATE_GENESYS_FIXTURES === '1')
+      writeFileSync(fixturePath(flow.name), `${JSON.stringify(recorded, null, 2)}\n`)
     const fixture = JSON.parse(readFileSync(fixturePath(flow.name), 'utf8')) as FlowFixture
     assert.deepEqual(recorded, fixture)
     for (const [i, e] of recorded.events.entries()) {
@@ -71,7 +72,12 @@ for (const flow of FLOWS) {
       assert.ok(model, `event ${i}: no model for ${e.topicName}`)
       assert.deepEqual(modelProblems(model, e.eventBody, `${flow.name}[${i}]`), [])
     }
-    const kinds = recorded.events.map((e) => /\.(user\.start|user\.end|acd\.start|acd\.end)$/.exec(e.topicName)?.[1]).filter((k) => k !== undefined)
-    assert.ok(kinds.includes('user.start') && (kinds.includes('user.end') || kinds.includes('acd.end')), 'detail events for the agent')
+    const kinds = recorded.events
+      .map((e) => /\.(user\.start|user\.end|acd\.start|acd\.end)$/.exec(e.topicName)?.[1])
+      .filter((k) => k !== undefined)
+    assert.ok(
+      kinds.includes('user.start') && (kinds.includes('user.end') || kinds.includes('acd.end')),
+      'detail events for the agent',
+    )
   })
 }

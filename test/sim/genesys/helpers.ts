@@ -22,10 +22,19 @@ export async function clientToken(sim: GenesysSim, creds = sim.addClient()): Pro
   return body.access_token
 }
 
-export async function api(sim: GenesysSim, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; body: unknown }> {
+export async function api(
+  sim: GenesysSim,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; headers: Headers; body: unknown }> {
   const res = await fetch(`${sim.url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   })
   const text = await res.text()
@@ -82,9 +91,22 @@ export function connect(uri: string, opts: WebSocket.ClientOptions = {}): Promis
 }
 
 /** A channel subscribed to the given topics, with its socket open. */
-export async function subscribedChannel(sim: GenesysSim, token: string, topics: string[]): Promise<{ id: string; listener: Listener }> {
-  const ch = (await api(sim, token, 'POST', '/api/v2/notifications/channels')).body as { id: string; connectUri: string }
-  const sub = await api(sim, token, 'PUT', `/api/v2/notifications/channels/${ch.id}/subscriptions`, topics.map((id) => ({ id })))
+export async function subscribedChannel(
+  sim: GenesysSim,
+  token: string,
+  topics: string[],
+): Promise<{ id: string; listener: Listener }> {
+  const ch = (await api(sim, token, 'POST', '/api/v2/notifications/channels')).body as {
+    id: string
+    connectUri: string
+  }
+  const sub = await api(
+    sim,
+    token,
+    'PUT',
+    `/api/v2/notifications/channels/${ch.id}/subscriptions`,
+    topics.map((id) => ({ id })),
+  )
   if (sub.status !== 200) throw new Error(`subscribe failed: ${sub.status} ${JSON.stringify(sub.body)}`)
   return { id: ch.id, listener: await connect(ch.connectUri) }
 }

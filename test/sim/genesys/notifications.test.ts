@@ -24,15 +24,25 @@ test('subscriptions: POST adds, PUT replaces, GET lists, DELETE clears; unknown 
   const sim = await startGenesysSim()
   t.after(() => sim.close())
   const token = await clientToken(sim)
-  const ch = (await api(sim, token, 'POST', '/api/v2/notifications/channels')).body as { id: string; connectUri: string; expires: string }
+  const ch = (await api(sim, token, 'POST', '/api/v2/notifications/channels')).body as {
+    id: string
+    connectUri: string
+    expires: string
+  }
   assert.match(ch.connectUri, new RegExp(`^ws://127\\.0\\.0\\.1:\\d+/channels/${ch.id}$`))
   assert.ok(Date.parse(ch.expires) > Date.now())
   const path = `/api/v2/notifications/channels/${ch.id}/subscriptions`
   await api(sim, token, 'POST', path, [{ id: 'v2.users.u1.conversations' }])
   const added = await api(sim, token, 'POST', path, [{ id: 'v2.routing.queues.q1.conversations.calls' }])
-  assert.deepEqual((added.body as { entities: Array<{ id: string }> }).entities.map((e) => e.id), ['v2.users.u1.conversations', 'v2.routing.queues.q1.conversations.calls'])
+  assert.deepEqual(
+    (added.body as { entities: Array<{ id: string }> }).entities.map((e) => e.id),
+    ['v2.users.u1.conversations', 'v2.routing.queues.q1.conversations.calls'],
+  )
   await api(sim, token, 'PUT', path, [{ id: 'v2.users.u2.presence' }])
-  assert.deepEqual(((await api(sim, token, 'GET', path)).body as { entities: Array<{ id: string }> }).entities.map((e) => e.id), ['v2.users.u2.presence'])
+  assert.deepEqual(
+    ((await api(sim, token, 'GET', path)).body as { entities: Array<{ id: string }> }).entities.map((e) => e.id),
+    ['v2.users.u2.presence'],
+  )
 
   const unknown = await api(sim, token, 'POST', path, [{ id: 'routing.queue.member.added' }])
   assert.equal(unknown.status, 400)
@@ -46,7 +56,10 @@ test('subscriptions: POST adds, PUT replaces, GET lists, DELETE clears; unknown 
 
   assert.equal((await api(sim, token, 'DELETE', path)).status, 204)
   assert.deepEqual(((await api(sim, token, 'GET', path)).body as { entities: unknown[] }).entities, [])
-  const head = await fetch(`${sim.url}/api/v2/notifications/channels/${ch.id}`, { method: 'HEAD', headers: { authorization: `Bearer ${token}` } })
+  const head = await fetch(`${sim.url}/api/v2/notifications/channels/${ch.id}`, {
+    method: 'HEAD',
+    headers: { authorization: `Bearer ${token}` },
+  })
   assert.equal(head.status, 200)
   const other = await api(sim, await clientToken(sim), 'GET', path)
   assert.equal(other.status, 404, "another client's channel is not found")
@@ -58,7 +71,8 @@ test('the 21st channel evicts the least recently used one and closes its socket'
   const token = await clientToken(sim)
   const first = await subscribedChannel(sim, token, ['v2.users.a.conversations'])
   const ids = [first.id]
-  for (let i = 1; i < 20; i++) ids.push(((await api(sim, token, 'POST', '/api/v2/notifications/channels')).body as { id: string }).id)
+  for (let i = 1; i < 20; i++)
+    ids.push(((await api(sim, token, 'POST', '/api/v2/notifications/channels')).body as { id: string }).id)
   // Channels without a connection go first, so connect them all (first is already connected).
   const sockets: Listener[] = []
   for (const id of ids.slice(1)) sockets.push(await connect(`${sim.url.replace('http', 'ws')}/channels/${id}`))
@@ -109,7 +123,9 @@ test('an expired channel closes its socket, refuses reconnection, and re-subscri
   const token = await clientToken(sim)
   const { id, listener } = await subscribedChannel(sim, token, ['v2.users.x.conversations'])
   clock.advance(50_000)
-  await api(sim, token, 'POST', `/api/v2/notifications/channels/${id}/subscriptions`, [{ id: 'v2.users.y.conversations' }])
+  await api(sim, token, 'POST', `/api/v2/notifications/channels/${id}/subscriptions`, [
+    { id: 'v2.users.y.conversations' },
+  ])
   clock.advance(50_000)
   sim.sweep()
   assert.equal(sim.channels().length, 1, 're-subscribing extended the channel')
@@ -144,11 +160,18 @@ test('over TLS: https API and wss channel with a trusted test CA', async (t) => 
   const tokenRes = await ufetch(`${sim.url}/oauth/token`, {
     method: 'POST',
     dispatcher,
-    headers: { authorization: `Basic ${Buffer.from(`${c.clientId}:${c.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${c.clientId}:${c.clientSecret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: 'grant_type=client_credentials',
   })
   const token = ((await tokenRes.json()) as { access_token: string }).access_token
-  const chRes = await ufetch(`${sim.url}/api/v2/notifications/channels`, { method: 'POST', dispatcher, headers: { authorization: `Bearer ${token}` } })
+  const chRes = await ufetch(`${sim.url}/api/v2/notifications/channels`, {
+    method: 'POST',
+    dispatcher,
+    headers: { authorization: `Bearer ${token}` },
+  })
   const ch = (await chRes.json()) as { connectUri: string }
   assert.match(ch.connectUri, /^wss:\/\//)
   const l = await connect(ch.connectUri, { ca: pki.caCert })
