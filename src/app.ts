@@ -1,5 +1,12 @@
 // The composition root: builds every part of the gateway from a validated Config and wires the
-// data flow sources → ring engine → dispatcher → providers. Nothing else reads configuration.
+// pipeline, each stage to the next through a named seam (src/model.ts):
+//
+//   Genesys socket ─▶ source (sources/) ─▶ normaliser (sources/normalise.ts)
+//     ─RoutingEventSink─▶ event intake (below) ─▶ ring engine (ring/engine.ts) ─▶ outbox (ring/outbox.ts)
+//     ─PushIntentSink─▶ dispatcher (dispatch/) ─PushProvider─▶ APNs · FCM · Web Push (providers/)
+//
+// The stages are built from the push end back, so each exists before the one that hands it work.
+// Nothing else reads configuration: every other module receives the settings it needs.
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
@@ -31,10 +38,10 @@ import { RingRepeater } from './reach/repeat.js'
 import { ReachTracker, type CountedReceipt } from './reach/tracker.js'
 import { createEventSources } from './sources/create.js'
 import type { EventSource } from './sources/source.js'
-import type { RoutingEvent } from './model.js'
+import type { RoutingEvent, RoutingEventSink } from './model.js'
 import { leaseForSource, sourceReadiness } from './scale/index.js'
 import { storeReadiness } from './store/cached.js'
-import { openStore } from './store/open.js'
+import { openStore, parseStoreUrl } from './store/open.js'
 import type { Store } from './store/store.js'
 
 export interface GatewayOptions {
@@ -74,14 +81,14 @@ export class Gateway {
     private readonly lifecycle: Lifecycle,
   ) {}
 
-  static async create(o: GatewayOptions): Promise<Gateway> {
-    const { config, logger } = o
-    const clock = o.clock ?? systemClock
+  static async create(options: GatewayOptions): Promise<Gateway> {
+    const { config, logger, ca, storeKeyPrefix } = options
+    const clock = options.clock ?? systemClock
     const store = await openStore(config.storeUrl, {
       clock,
       logger: logger.child({ component: 'store' }),
       ...config.store,
-      ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}),
+      ...(storeKeyPrefix ? { keyPrefix: storeKeyPrefix } : {}),
     })
     // Metrics and the dashboard's live feed hear everything through the same observers as the demo.
     const metrics = new GatewayMetrics({ instanceId: config.instanceId, clock })
@@ -89,7 +96,7 @@ export class Gateway {
 
     // Genesys Cloud: the client-credentials REST client (sources, presence, queue names) and the
     // directory that resolves agents' own tokens (device registration).
-    const http = createDispatcher(o.ca)
+    const http = createDispatcher(ca)
     const genesysLog = logger.child({ component: 'genesys' })
     const auth = new ClientCredentialsAuth({
       loginUrl: config.genesys.loginUrl,
@@ -141,7 +148,7 @@ export class Gateway {
         ...(config.apns.url ? { url: config.apns.url } : {}),
         environment: config.apns.environment,
         transport: config.pushTransport,
-        ...(o.ca ? { ca: o.ca } : {}),
+        ...(ca ? { ca } : {}),
       }) as PushProvider
     }
 
@@ -152,13 +159,13 @@ export class Gateway {
         clock,
         logger: logger.child({ component: 'fcm' }),
         transport: config.pushTransport,
-        ...(o.ca ? { ca: o.ca } : {}),
+        ...(ca ? { ca } : {}),
       }) as PushProvider
     }
     const webPushEndpoints = config.webpush
       ? new WebPushEndpointPolicy({
           allowedHosts: config.webpush.allowedHosts,
-          sandboxHosts: o.webPushSandboxHosts ?? [],
+          sandboxHosts: options.webPushSandboxHosts ?? [],
         })
       : undefined
     if (config.webpush && webPushEndpoints) {
@@ -167,7 +174,7 @@ export class Gateway {
         endpoints: webPushEndpoints,
         clock,
         logger: logger.child({ component: 'webpush' }),
-        ...(o.ca ? { ca: o.ca } : {}),
+        ...(ca ? { ca } : {}),
       }) as PushProvider
     }
 
@@ -215,7 +222,7 @@ export class Gateway {
       onReceipt: (receipt) => {
         metrics.observeReceipt(receipt)
         live.observeReceipt(receipt)
-        o.onReceipt?.(receipt)
+        options.onReceipt?.(receipt)
       },
     })
     const queueNames = new QueueNames({
@@ -223,6 +230,8 @@ export class Gateway {
       clock,
       logger: logger.child({ component: 'queues' }),
     })
+    // ── The pipeline, from the push end back ──
+    // Dispatcher: each PushIntent becomes one message per device, sent through its provider.
     const dispatcher = new Dispatcher({
       providers,
       store,
@@ -235,18 +244,13 @@ export class Gateway {
       },
       alarms,
       maxInFlight: config.dispatch.maxInFlight,
-      onOutcome: (outcome) => {
-        if (outcome.result.kind === 'delivered' && outcome.provider)
-          void receipts.accepted(outcome.intent, outcome.target.device.token, outcome.provider)
-        audit.recordOutcome(outcome)
-        metrics.observeOutcome(outcome)
-        live.observeOutcome(outcome)
-        o.onOutcome?.(outcome)
-      },
+      onOutcome: observeOutcome,
     })
+    // Ring engine: each RoutingEvent becomes a ring, a cancel or nothing; its outbox hands the
+    // resulting PushIntents to the dispatcher.
     const engine = new RingEngine({
       store,
-      dispatch: (intent) => dispatcher.dispatch(intent),
+      pushes: dispatcher,
       clock,
       logger: logger.child({ component: 'ring' }),
       ringTimeoutMs: config.ring.timeoutMs,
@@ -260,15 +264,7 @@ export class Gateway {
           .catch((err: unknown) =>
             reachLog.warn({ err, conversationId: ring.conversationId }, 'could not judge which phones received a ring'),
           ),
-      onDecision: (decision) => {
-        // Before the push leaves: the phone's receipt may come back faster than the push service's answer.
-        if (decision.kind !== 'suppressed') void receipts.pushing(decision.intent)
-        if (decision.kind === 'ring') repeater?.ringing(decision.intent)
-        audit.recordDecision(decision)
-        metrics.observeDecision(decision)
-        live.observeDecision(decision)
-        o.onDecision?.(decision)
-      },
+      onDecision: observeDecision,
     })
 
     const repeater =
@@ -278,45 +274,41 @@ export class Gateway {
             store,
             clock,
             logger: reachLog,
-            dispatch: (intent) => dispatcher.dispatch(intent),
+            pushes: dispatcher,
             serialize: (k, work) => engine.serialize(k, work),
             received: (conversationId, token, participantId) => receipts.received(conversationId, token, participantId),
           })
         : undefined
 
-    const onEvent = (event: RoutingEvent): void => {
-      metrics.observeEvent(event)
-      o.onEvent?.(event)
-      const handled = engine.handle(event)
-      // Tracked so that stop() can let decisions already under way finish before closing the store.
-      lifecycle.handling.add(handled)
-      void handled.finally(() => lifecycle.handling.delete(handled))
-    }
-    // Several instances on Redis: only the holder of the source lease runs the WebSocket source.
+    // Event intake: counts each RoutingEvent and hands it to the ring engine.
+    const intake = new EventIntake(engine, metrics, lifecycle, options.onEvent)
+    // Several instances sharing a store: only the holder of the source lease runs the WebSocket source.
     const lease = await leaseForSource({
-      config,
-      store,
+      eventSource: config.genesys.eventSource,
+      storeLocation: parseStoreUrl(config.storeUrl, storeKeyPrefix),
+      instanceId: config.instanceId,
+      leaseTtlMs: config.scale.leaseTtlMs,
+      registry: store,
       logger,
-      ...(o.storeKeyPrefix ? { keyPrefix: o.storeKeyPrefix } : {}),
     })
-    // GENESYS_EVENT_SOURCE picks the source; the webhook receiver (any instance, no lease) is served
-    // whenever WEBHOOK_SECRET is set.
+    // Sources: GENESYS_EVENT_SOURCE picks the WebSocket source (or the webhook alone); the webhook
+    // receiver (any instance, no lease) is served whenever WEBHOOK_SECRET is set.
     const sources = createEventSources({
-      config,
+      settings: {
+        eventSource: config.genesys.eventSource,
+        topics: config.genesys.topics,
+        queueIds: config.genesys.queueIds,
+        webhook: config.webhook !== undefined,
+      },
       rest,
       store,
-      onEvent: lease ? lease.guard(onEvent) : onEvent,
-      onWebhookEvent: onEvent,
+      events: lease ? lease.guard(intake) : intake,
+      webhookEvents: intake,
       // PRESENCE_FILTER=soft: the source subscribes v2.users.{id}.presence and keeps the cache current.
-      ...(presence
-        ? {
-            onPresence: (userId: string, systemPresence: string, changedAt: number) =>
-              presence.update(userId, systemPresence, changedAt),
-          }
-        : {}),
+      ...(presence ? { presence } : {}),
       logger: logger.child({ component: 'source' }),
       clock,
-      ...(o.ca ? { ca: o.ca } : {}),
+      ...(ca ? { ca } : {}),
     })
     const source: EventSource = lease && sources.source.name !== 'webhook' ? lease.wrap(sources.source) : sources.source
 
@@ -380,6 +372,26 @@ export class Gateway {
         { name: 'push', check: async () => alarms.readiness() },
       ],
     })
+
+    /** Every ring decision, before its pushes leave: reach bookkeeping, repeats, audit, metrics, live view. */
+    function observeDecision(decision: RingDecision): void {
+      // Before the push leaves: the phone's receipt may come back faster than the push service's answer.
+      if (decision.kind !== 'suppressed') void receipts.pushing(decision.intent)
+      if (decision.kind === 'ring') repeater?.ringing(decision.intent)
+      audit.recordDecision(decision)
+      metrics.observeDecision(decision)
+      live.observeDecision(decision)
+      options.onDecision?.(decision)
+    }
+    /** Every push's outcome: reach bookkeeping, audit, metrics, live view. */
+    function observeOutcome(outcome: PushOutcome): void {
+      if (outcome.result.kind === 'delivered' && outcome.provider)
+        void receipts.accepted(outcome.intent, outcome.target.device.token, outcome.provider)
+      audit.recordOutcome(outcome)
+      metrics.observeOutcome(outcome)
+      live.observeOutcome(outcome)
+      options.onOutcome?.(outcome)
+    }
 
     metrics.watch({
       source: () => source.status(),
@@ -491,6 +503,28 @@ export class PortInUseError extends Error {
   ) {
     super(`PORT: ${port} is already in use on ${host}: stop the process listening there or set PORT to a free port`)
     this.name = 'PortInUseError'
+  }
+}
+
+/**
+ * The first stage after the sources: each RoutingEvent is counted, shown to the observers, then
+ * handed to the ring engine; its handling is tracked so that stop() lets decisions already under
+ * way finish before closing the store.
+ */
+class EventIntake implements RoutingEventSink {
+  constructor(
+    private readonly engine: RingEngine,
+    private readonly metrics: GatewayMetrics,
+    private readonly lifecycle: Lifecycle,
+    private readonly observe?: (event: RoutingEvent) => void,
+  ) {}
+
+  handle(event: RoutingEvent): void {
+    this.metrics.observeEvent(event)
+    this.observe?.(event)
+    const handled = this.engine.handle(event)
+    this.lifecycle.handling.add(handled)
+    void handled.finally(() => this.lifecycle.handling.delete(handled))
   }
 }
 

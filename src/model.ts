@@ -121,6 +121,19 @@ export interface PushIntent {
 }
 
 /** The ring state machine of docs/ARCHITECTURE.md, keyed by (conversationId, userId, participantId). */
+// The seams of the pipeline (src/app.ts wires them, docs/ARCHITECTURE.md draws them). Each stage
+// hands its output to the next through one of these, so a frame can be followed from the socket to
+// the push by name, and each stage depends on this file rather than on the stage after it.
+/** Where a source hands each normalised event (the gateway's event intake, then the ring engine). */
+export interface RoutingEventSink {
+  handle(event: RoutingEvent): void
+}
+
+/** Where the ring engine's outbox and the ring repeater hand each push (the dispatcher). */
+export interface PushIntentSink {
+  dispatch(intent: PushIntent): Promise<unknown>
+}
+
 export type RingState = 'ringing' | 'answered' | 'cancelled'
 
 export interface RingRecord {

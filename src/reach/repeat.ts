@@ -5,7 +5,7 @@
 // the notification on the device rather than adding one. The instance that rang repeats; if it
 // stops, the repeats stop, and the ring itself is unaffected.
 import type { Clock } from '../clock.js'
-import { ringKey, type PushIntent } from '../model.js'
+import { ringKey, type PushIntent, type PushIntentSink } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { RingStore } from '../store/store.js'
 
@@ -14,7 +14,8 @@ export interface RingRepeaterOptions {
   store: Pick<RingStore, 'getRing'>
   clock: Clock
   logger: Logger
-  dispatch: (intent: PushIntent) => Promise<unknown>
+  /** The dispatcher. */
+  pushes: PushIntentSink
   /** Runs after the ring engine's pending work for the conversation and agent, so a repeat never overtakes the cancel. */
   serialize: <T>(k: { conversationId: string; userId: string }, work: () => Promise<T>) => Promise<T>
   /** Whether the device reported this ring. */
@@ -72,7 +73,7 @@ export class RingRepeater {
       { conversationId, userId: intent.ring.userId, repeat, devices: targets.length },
       'ring not reported yet: sending it again',
     )
-    void this.options.dispatch({ ...intent, targets, expiresAt: ring.expiresAt, repeat })
+    void this.options.pushes.dispatch({ ...intent, targets, expiresAt: ring.expiresAt, repeat })
     this.schedule(intent, repeat + 1)
   }
 }

@@ -7,7 +7,17 @@
 // Claims are marked sent after their pushes (outbox.ts); recovery sends what a dead instance claimed
 // and never marked: a ring when gap recovery re-reads the offer, a cancel from the periodic sweep.
 import type { Clock } from '../clock.js'
-import type { Device, EndReason, PushIntent, PushTarget, RingContext, RingRecord, RoutingEvent } from '../model.js'
+import type {
+  Device,
+  EndReason,
+  PushIntent,
+  PushIntentSink,
+  PushTarget,
+  RingContext,
+  RingRecord,
+  RoutingEvent,
+  RoutingEventSink,
+} from '../model.js'
 import { ringKey } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { DeviceStore, RingStore } from '../store/store.js'
@@ -44,7 +54,8 @@ export interface DeviceAnswer {
 
 export interface RingEngineOptions {
   store: DeviceStore & RingStore
-  dispatch: (intent: PushIntent) => Promise<unknown>
+  /** The dispatcher: every push leaves through the outbox to it. */
+  pushes: PushIntentSink
   clock: Clock
   logger: Logger
   ringTimeoutMs: number
@@ -66,7 +77,7 @@ export interface RingEngineOptions {
   recoveryGraceMs?: number
 }
 
-export class RingEngine {
+export class RingEngine implements RoutingEventSink {
   // Events of one (conversation, agent) are handled one after another, in arrival order: an offer
   // and its abandon 10 ms later must not race through the store.
   private readonly queues = new Map<string, Promise<void>>()

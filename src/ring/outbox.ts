@@ -7,7 +7,7 @@
 // after pushing and before marking (the duplicate carries the same apns-collapse-id / collapse_key /
 // Topic, the conversation id, so it replaces rather than adds: docs/PLATFORMS.md "Delivery").
 import type { Clock } from '../clock.js'
-import type { PushIntent } from '../model.js'
+import type { PushIntent, PushIntentSink } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { RingStore } from '../store/store.js'
 
@@ -20,7 +20,8 @@ export class Outbox {
   constructor(
     private readonly o: {
       store: Pick<RingStore, 'markSent'>
-      dispatch: (intent: PushIntent) => Promise<unknown>
+      /** The dispatcher. */
+      pushes: PushIntentSink
       clock: Clock
       logger: Logger
     },
@@ -40,7 +41,7 @@ export class Outbox {
   /** Hands `intent` to the dispatcher at once, then marks `mark` sent on the ring `key`. */
   send(key: string, intent: PushIntent, mark: SentMark): void {
     this.sending.set(key, (this.sending.get(key) ?? 0) + 1)
-    const dispatched = this.o.dispatch(intent)
+    const dispatched = this.o.pushes.dispatch(intent)
     void dispatched
       .catch((err: unknown) =>
         this.o.logger.error(

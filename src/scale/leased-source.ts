@@ -9,9 +9,9 @@
 // subscriber reconnecting), and token pruning by the dispatcher changes the registry without any
 // API call, so the holder also reconciles its topic set with listUserIds() every `reconcileMs` and
 // after every subscriber reconnection.
-import type { RoutingEvent } from '../model.js'
+import type { RoutingEvent, RoutingEventSink } from '../model.js'
 import type { Logger } from '../observability/logger.js'
-import type { EventSource, RoutingEventHandler, SourceStatus } from '../sources/source.js'
+import type { EventSource, SourceStatus } from '../sources/source.js'
 import type { ScaleBus } from './bus.js'
 import { RedisLease, type LeaseBackend, type LeaseState } from './lease.js'
 
@@ -86,17 +86,19 @@ export class LeasedSource implements EventSource {
   }
 
   /**
-   * Wraps the routing-event handler: nothing from a WebSocket source passes without a valid lease.
-   * Webhook events pass on every instance (no lease), so one handler may serve both sources.
+   * Wraps the routing-event sink: nothing from a WebSocket source passes without a valid lease.
+   * Webhook events pass on every instance (no lease), so one sink may serve both sources.
    */
-  guard(handler: RoutingEventHandler): RoutingEventHandler {
-    return (event: RoutingEvent) => {
-      if (event.source === 'webhook' || this.lease.isValid()) handler(event)
-      else
-        this.o.logger.warn(
-          { conversationId: event.conversationId, kind: event.kind },
-          'event dropped: this instance no longer holds the source lease',
-        )
+  guard(sink: RoutingEventSink): RoutingEventSink {
+    return {
+      handle: (event: RoutingEvent) => {
+        if (event.source === 'webhook' || this.lease.isValid()) sink.handle(event)
+        else
+          this.o.logger.warn(
+            { conversationId: event.conversationId, kind: event.kind },
+            'event dropped: this instance no longer holds the source lease',
+          )
+      },
     }
   }
 

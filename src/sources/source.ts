@@ -10,6 +10,11 @@ export type RoutingEventHandler = (event: RoutingEvent) => void
  */
 export type PresenceHandler = (userId: string, systemPresence: string, changedAt: number) => void
 
+/** Where presence changes go (the ring engine's presence filter, src/ring/presence.ts). */
+export interface PresenceSink {
+  update(userId: string, systemPresence: string, changedAt: number): void
+}
+
 export interface SourceStatus {
   name: EventSourceName
   /** True when the source can currently hear Genesys (every channel's socket is open). */

@@ -25,7 +25,7 @@ function setup(o: { presence?: PresenceFilter; queueNames?: QueueNames; clock?: 
     store,
     clock,
     logger: silentLogger(),
-    dispatch: async (intent) => void intents.push(intent),
+    pushes: { dispatch: async (intent) => void intents.push(intent) },
     onDecision: (d: RingDecision) => audit.recordDecision(d),
     ringTimeoutMs: 30_000,
     dedupWindowMs: 5_000,

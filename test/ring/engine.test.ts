@@ -19,7 +19,7 @@ function setup(o: { ringTimeoutMs?: number; dedupWindowMs?: number } = {}) {
     store,
     clock,
     logger: silentLogger(),
-    dispatch: async (intent) => void intents.push(intent),
+    pushes: { dispatch: async (intent) => void intents.push(intent) },
     onDecision: (d) => decisions.push(d),
     ringTimeoutMs: o.ringTimeoutMs ?? 30_000,
     dedupWindowMs: o.dedupWindowMs ?? 5_000,

@@ -23,7 +23,7 @@ async function setup(graceMs = GRACE_MS) {
     store,
     clock,
     logger: silentLogger(),
-    dispatch: async (intent) => void intents.push(intent),
+    pushes: { dispatch: async (intent) => void intents.push(intent) },
     ringTimeoutMs: RING_TIMEOUT_MS,
     dedupWindowMs: 5_000,
     recoveryGraceMs: graceMs,

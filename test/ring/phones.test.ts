@@ -29,7 +29,7 @@ function setup(o: { iosCallCancel?: IosCallCancel } = {}) {
     store,
     clock,
     logger: silentLogger(),
-    dispatch: async (intent) => void intents.push(intent),
+    pushes: { dispatch: async (intent) => void intents.push(intent) },
     ringTimeoutMs: 30_000,
     dedupWindowMs: 5_000,
     ...(o.iosCallCancel ? { iosCallCancel: o.iosCallCancel } : {}),

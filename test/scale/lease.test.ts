@@ -212,7 +212,8 @@ test('a holder whose event loop stalls past the lease drops what arrives and sto
       hasDevices: async (u) => registry.has(u),
     })
     const heard: RoutingEvent[] = []
-    inner.emit = leased.guard((e) => heard.push(e))
+    const guarded = leased.guard({ handle: (e) => void heard.push(e) })
+    inner.emit = (e) => guarded.handle(e)
     leased.wrap(inner)
     return { inner, leased, heard }
   }
