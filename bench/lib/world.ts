@@ -84,6 +84,21 @@ export interface BenchAgent {
   accessToken: string
 }
 
+/**
+ * Whether every one of `agents` is heard: its conversation topic is on a connected Notifications
+ * channel. Genesys allows 1,000 topics per channel, so past that the gateway spreads the agents
+ * over several channels and no single channel holds them all.
+ */
+export function everyAgentSubscribed(world: TestWorld, agents: readonly BenchAgent[]): boolean {
+  const topics = new Set(
+    world.genesys
+      .channels()
+      .filter((c) => c.connected)
+      .flatMap((c) => c.topics),
+  )
+  return agents.every((a) => topics.has(`v2.users.${a.userId}.conversations`))
+}
+
 export function addAgents(world: TestWorld, n: number): BenchAgent[] {
   const out: BenchAgent[] = []
   for (let i = 0; i < n; i++) {
