@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { buildApi } from './api/server.js'
-import { Dispatcher, type PushOutcome } from './dispatch/dispatcher.js'
+import { Dispatcher } from './dispatch/dispatcher.js'
 import {
   AgentDirectory,
   ClientCredentialsAuth,
@@ -32,7 +32,7 @@ import { AuditLog } from './ring/audit.js'
 import { PresenceFilter, restPresenceFetcher } from './ring/presence.js'
 import { QueueNames } from './ring/queues.js'
 import type { ProviderName, PushProvider } from './providers/provider.js'
-import { RingEngine, type RingDecision } from './ring/engine.js'
+import { RingEngine } from './ring/engine.js'
 import { ReachActions } from './reach/actions.js'
 import { RingRepeater } from './reach/repeat.js'
 import { ReachTracker, type CountedReceipt } from './reach/tracker.js'
@@ -43,6 +43,7 @@ import { leaseForSource, sourceReadiness } from './scale/index.js'
 import { storeReadiness } from './store/cached.js'
 import { openStore, parseStoreUrl } from './store/open.js'
 import type { Store } from './store/store.js'
+import type { PushOutcome, RingDecision } from './outcomes.js'
 
 export interface GatewayOptions {
   config: Config

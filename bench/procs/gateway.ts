@@ -9,10 +9,10 @@ import { getHeapStatistics } from 'node:v8'
 import { destination } from 'pino'
 import type * as AppModule from '../../src/app.js'
 import type * as ConfigModule from '../../src/config.js'
-import type { PushOutcome } from '../../src/dispatch/dispatcher.js'
 import type * as LoggerModule from '../../src/observability/logger.js'
 import { failStart, serve } from '../lib/child.js'
 import { productModule } from '../lib/product.js'
+import type { PushOutcome } from '../../src/outcomes.js'
 
 export interface GatewayChildArgs {
   env: Record<string, string>

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
-import { Dispatcher, type PushOutcome } from '../dispatch/dispatcher.js'
+import { Dispatcher } from '../dispatch/dispatcher.js'
 import { MEDIA_TYPES, type MediaType, type PushIntent, type RingContext } from '../model.js'
 import { silentLogger, tokenPrefix } from '../observability/logger.js'
 import { createApnsProvider } from '../providers/apns.js'
@@ -14,6 +14,7 @@ import type { ProviderName, PushProvider } from '../providers/provider.js'
 import { selectCancelTargets, selectRingTargets } from '../ring/phones.js'
 import { openStore } from '../store/open.js'
 import { EXIT, UsageError, configFrom, runCommand, type Io } from './common.js'
+import type { PushOutcome } from '../outcomes.js'
 
 export const SEND_TEST_USAGE = `Usage: push-gateway send-test --user <genesys-user-id> [--media voice|chat|callback|message|email]
                               [--ring-seconds N] [--config FILE] [--json]

@@ -1,9 +1,9 @@
 // The demo's terminal view: one line per event and per push, with the end-to-end latency from
 // the moment the simulated Genesys Cloud made the change to the moment the push service took it.
 import { performance } from 'node:perf_hooks'
-import type { PushOutcome } from '../dispatch/dispatcher.js'
 import type { RoutingEvent } from '../model.js'
 import type { SimulatedPhone } from '../sim/phones/index.js'
+import type { PushOutcome } from '../outcomes.js'
 
 const tty = process.stdout.isTTY
 const paint = (code: number) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)

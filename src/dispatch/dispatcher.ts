@@ -6,6 +6,7 @@ import { setMaxListeners } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { Clock } from '../clock.js'
 import type { PushIntent, PushTarget } from '../model.js'
+import type { DeliveryResult, PushOutcome } from '../outcomes.js'
 import type { Logger } from '../observability/logger.js'
 import { tokenPrefix } from '../observability/logger.js'
 import type { PushMessage, PushProvider, ProviderName, SendResult } from '../providers/provider.js'
@@ -16,20 +17,6 @@ import { FairSlots } from './slots.js'
 
 // Pushes whose deadlines fall in the same slice of this many ms share one abort signal.
 const DEADLINE_SLICE_MS = 100
-
-export type DeliveryResult = SendResult | { kind: 'expired'; reason: string } | { kind: 'skipped'; reason: string }
-
-export interface PushOutcome {
-  intent: PushIntent
-  target: PushTarget
-  provider?: ProviderName
-  result: DeliveryResult
-  attempts: number
-  /** performance.now() when the first request left and when the final answer came. */
-  sentAtHr?: number
-  answeredAtHr: number
-  pruned: boolean
-}
 
 export interface DispatcherOptions {
   providers: Partial<Record<ProviderName, PushProvider>>

@@ -3,10 +3,9 @@
 // (the dashboard's server-sent events). Fed by the same observers as the metrics.
 import { performance } from 'node:perf_hooks'
 import type { Clock } from '../clock.js'
-import type { PushOutcome } from '../dispatch/dispatcher.js'
 import type { PushIntent } from '../model.js'
 import { tokenPrefix } from './logger.js'
-import type { RingDecision } from '../ring/engine.js'
+import type { PushOutcome, RingDecision } from '../outcomes.js'
 
 /** Milliseconds spent in each stage; absent when the stage did not happen or was not timed. */
 export interface Stages {

@@ -6,10 +6,8 @@
 // source, lease, store) is read when Prometheus scrapes, through collect().
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Clock } from '../clock.js'
-import type { PushOutcome } from '../dispatch/dispatcher.js'
 import type { DeviceChange, RoutingEvent } from '../model.js'
-import type { RingDecision } from '../ring/engine.js'
-import type { SourceStatus } from '../sources/source.js'
+import type { PushOutcome, RingDecision, SourceStatus } from '../outcomes.js'
 
 /** What the scrape-time gauges read. Bound after the Gateway's parts exist (see watch()). */
 export interface MetricsProbes {

@@ -1,17 +1,10 @@
 // The provider seam (Sygnal's pushkins, typed). A provider speaks one push protocol and
 // classifies the answer; the dispatcher owns retries, back-off, and deleting dead tokens.
 
-export type ProviderName = 'apns' | 'fcm' | 'webpush'
+import type { ProviderName, SendResult } from '../outcomes.js'
 
-export type SendResult =
-  /** `environment`: APNs delivered through the other environment than the device named (the dispatcher records it). */
-  | { kind: 'delivered'; providerId?: string; status?: number; environment?: 'production' | 'sandbox' }
-  /** The token is dead: the dispatcher prunes it. `timestamp` (epoch ms) is APNs's 410 timestamp. */
-  | { kind: 'invalid-token'; reason: string; status?: number; timestamp?: number }
-  /** 429, 5xx, network, GOAWAY: worth retrying within the ring's lifetime. */
-  | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number }
-  /** Permanent or configuration error: keep the token, raise an alarm when `config` is set. */
-  | { kind: 'failed'; reason: string; status?: number; config?: boolean }
+// Part of the seam every provider implements; defined on the ground floor for the reports that carry them.
+export type { ProviderName, SendResult }
 
 /**
  * The caller's deadline passed while the push was waiting or in flight (the ring is over). Every

@@ -3,11 +3,9 @@
 // are overwritten once AUDIT_MAX_ENTRIES is reached. Kept in this process's memory (each entry is
 // also a log line, so a log pipeline keeps the long history and every instance's entries).
 import type { Clock } from '../clock.js'
-import type { PushOutcome } from '../dispatch/dispatcher.js'
 import type { DeviceChange, PushAction } from '../model.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
-import type { ProviderName } from '../providers/provider.js'
-import type { RingDecision } from './engine.js'
+import type { ProviderName, PushOutcome, RingDecision } from '../outcomes.js'
 
 // 'reachability': an optional action taken when an agent became unreachable or reachable again.
 // 'device-evicted' / 'device-moved': a device taken from an agent (MAX_DEVICES_PER_AGENT, another agent registered it).

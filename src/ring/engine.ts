@@ -20,22 +20,13 @@ import type {
 } from '../model.js'
 import { ringKey } from '../model.js'
 import type { Logger } from '../observability/logger.js'
+import type { RingDecision } from '../outcomes.js'
 import type { DeviceStore, RingStore } from '../store/store.js'
 import { selectCancelTargets, selectRingTargets, type IosCallCancel } from './phones.js'
 import { Outbox } from './outbox.js'
 
 // endRing attempts: the second carries the ring record's own rung devices, so only a ring changed in between needs a third.
 const END_ATTEMPTS = 3
-
-export type RingDecision =
-  | { kind: 'ring'; event: RoutingEvent; intent: PushIntent }
-  | { kind: 'cancel'; event?: RoutingEvent; intent: PushIntent }
-  | {
-      kind: 'suppressed'
-      event: RoutingEvent
-      reason: 'duplicate' | 'no-devices' | 'no-reachable-device' | 'not-ringing' | 'presence'
-      detail?: string
-    }
 
 /** The presence filter as the engine sees it (src/ring/presence.ts). */
 export interface PresenceCheck {

@@ -1,6 +1,10 @@
 // What every event source (Notifications API WebSocket, guide-style event stream, webhook) offers
 // the rest of the gateway. A source only normalises Genesys wire formats into RoutingEvents.
 import type { RoutingEvent, EventSourceName } from '../model.js'
+import type { SourceStatus } from '../outcomes.js'
+
+// The sources import it from here, beside the interface that reports it.
+export type { SourceStatus }
 
 export type RoutingEventHandler = (event: RoutingEvent) => void
 
@@ -13,19 +17,6 @@ export type PresenceHandler = (userId: string, systemPresence: string, changedAt
 /** Where presence changes go (the ring engine's presence filter, src/ring/presence.ts). */
 export interface PresenceSink {
   update(userId: string, systemPresence: string, changedAt: number): void
-}
-
-export interface SourceStatus {
-  name: EventSourceName
-  /** True when the source can currently hear Genesys (every channel's socket is open). */
-  connected: boolean
-  channels: number
-  topics: number
-  reconnects: number
-  /** Frames that were not understood (counted, logged once per kind). */
-  rejectedFrames: number
-  /** Set when the source runs under a Redis lease (several instances): only the holder listens. */
-  lease?: { holder: boolean; holderId?: string; fencingToken?: number }
 }
 
 export interface EventSource {

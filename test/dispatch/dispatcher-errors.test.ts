@@ -4,12 +4,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { FakeClock } from '../../src/clock.js'
-import { Dispatcher, type PushOutcome } from '../../src/dispatch/dispatcher.js'
+import { Dispatcher } from '../../src/dispatch/dispatcher.js'
 import type { PushIntent, PushTarget } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import type { FcmSend, PushProvider } from '../../src/providers/provider.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { ProcessFaults } from '../support/process-faults.js'
+import type { PushOutcome } from '../../src/outcomes.js'
 
 test('a push whose payload cannot be built fails as an outcome, not an unhandled rejection, and other pushes go on', async () => {
   const clock = new FakeClock(Date.now())

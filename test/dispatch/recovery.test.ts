@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { systemClock } from '../../src/clock.js'
-import { Dispatcher, type PushOutcome } from '../../src/dispatch/dispatcher.js'
+import { Dispatcher } from '../../src/dispatch/dispatcher.js'
 import { ProviderAlarms } from '../../src/dispatch/alarms.js'
 import type { Device, PushIntent, PushTarget } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
@@ -17,6 +17,7 @@ import { startApnsSandbox, type ApnsSandbox } from '../../src/sim/apns/index.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import type { Store } from '../../src/store/store.js'
+import type { PushOutcome } from '../../src/outcomes.js'
 
 let world: TestWorld
 let production: ApnsSandbox

@@ -1,11 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { FakeClock } from '../../src/clock.js'
-import type { PushOutcome } from '../../src/dispatch/dispatcher.js'
 import type { PushIntent, RoutingEvent } from '../../src/model.js'
 import { GatewayMetrics } from '../../src/observability/metrics.js'
 import type { SourceStatus } from '../../src/sources/source.js'
 import { sample } from './prom.js'
+import type { PushOutcome } from '../../src/outcomes.js'
 
 const offer: RoutingEvent = {
   kind: 'offer',

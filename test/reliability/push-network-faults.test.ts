@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { systemClock } from '../../src/clock.js'
-import { Dispatcher, type PushOutcome } from '../../src/dispatch/dispatcher.js'
+import { Dispatcher } from '../../src/dispatch/dispatcher.js'
 import type { Device, PushIntent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { createApnsProvider } from '../../src/providers/apns.js'
@@ -17,6 +17,7 @@ import { createMemoryStore } from '../../src/store/memory.js'
 import { apnsToken, fcmToken, startHarness, subscribed, waitFor, type Harness } from '../e2e/harness.js'
 import { pushes } from '../support/ledger.js'
 import { recordTrial } from '../support/trials.js'
+import type { PushOutcome } from '../../src/outcomes.js'
 
 let h: Harness
 let apnsProxy: NetProxy

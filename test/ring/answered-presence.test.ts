@@ -6,10 +6,11 @@ import { FakeClock } from '../../src/clock.js'
 import type { Device, PushIntent, RoutingEvent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { AuditLog } from '../../src/ring/audit.js'
-import { RingEngine, type RingDecision } from '../../src/ring/engine.js'
+import { RingEngine } from '../../src/ring/engine.js'
 import { PresenceFilter, type PresenceState } from '../../src/ring/presence.js'
 import { QueueNames } from '../../src/ring/queues.js'
 import { createMemoryStore } from '../../src/store/memory.js'
+import type { RingDecision } from '../../src/outcomes.js'
 
 const VOIP = 'a'.repeat(64)
 const ALERT = 'b'.repeat(64)
