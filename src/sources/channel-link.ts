@@ -1,14 +1,18 @@
 // One Notifications API channel and its single WebSocket, kept alive for the life of the source.
 // Rules (Genesys Notifications API, see docs/PLATFORMS.md): one socket per channel (a second connection
-// disconnects the first), a channel lives 24 h, nothing is replayed after a drop. Everything that
-// touches the channel (subscription changes, reconnects, hand-overs) runs on one chain per link, so
-// at most one connection attempt per channel is ever in flight.
+// disconnects the first), a channel lives 24 h, nothing is replayed after a drop, and the channel's
+// own frames (channel.metadata heartbeats and pongs, v2.system.socket_closing about a minute before
+// a maintenance close) concern the channel alone: the link answers them and hands its owner only
+// the frames that carry events. Everything that touches the channel (subscription changes,
+// reconnects, hand-overs) runs on one chain per link, so at most one connection attempt per
+// channel is ever in flight.
 import type { Clock } from '../clock.js'
 import { GenesysApiError } from '../genesys/errors.js'
 import type { NotificationChannel } from '../genesys/rest.js'
 import type { Logger } from '../observability/logger.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { ChannelSocket, type CloseCause } from './channel-socket.js'
+import { isRecord } from './genesys-wire.js'
 
 /**
  * What a link needs from Genesys: GenesysRest for the Notifications API; the guide-style event
@@ -36,7 +40,10 @@ export interface ChannelLinkOptions {
    * holds more than one spare channel (a 21st channel would evict one of its own).
    */
   handOverLock: (fn: () => Promise<void>) => Promise<void>
-  onFrame: (link: ChannelLink, socket: ChannelSocket, text: string, receivedAt: number, receivedAtHr: number) => void
+  /** Every frame but the channel's own, parsed, with the receive time taken before anything else. */
+  onFrame: (frame: unknown, receivedAt: number, receivedAtHr: number) => void
+  /** A frame that was not JSON. */
+  onNotJson: () => void
   /** The socket is back after a loss (not after a hand-over, which has no gap). */
   onRecovered: (link: ChannelLink, downMs: number) => void
 }
@@ -192,9 +199,23 @@ export class ChannelLink {
       ...(s.pingIntervalMs !== undefined && { pingIntervalMs: s.pingIntervalMs }),
       clock: this.o.clock,
       logger: this.o.logger,
-      onFrame: (sock, text, at, hr) => this.o.onFrame(this, sock, text, at, hr),
+      onFrame: (_socket, text, at, hr) => this.onSocketFrame(text, at, hr),
       onClose: (sock, cause) => this.onSocketClose(sock, cause),
     })
+  }
+
+  private onSocketFrame(text: string, receivedAt: number, receivedAtHr: number): void {
+    let frame: unknown
+    try {
+      frame = JSON.parse(text)
+    } catch {
+      return this.o.onNotJson()
+    }
+    if (isRecord(frame)) {
+      if (frame.topicName === 'channel.metadata') return // heartbeat or pong: it already fed the socket's watchdog
+      if (frame.topicName === 'v2.system.socket_closing') return this.handOver('socket_closing')
+    }
+    this.o.onFrame(frame, receivedAt, receivedAtHr)
   }
 
   private onSocketClose(socket: ChannelSocket, cause: CloseCause): void {

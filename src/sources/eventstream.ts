@@ -101,7 +101,8 @@ export class EventStreamSource implements EventSource {
       },
       renewBeforeMs: 0,
       handOverLock: (fn) => fn(),
-      onFrame: (_l, _s, text, at, hr) => this.onFrame(text, at, hr),
+      onFrame: (frame, at, hr) => this.onFrame(frame, at, hr),
+      onNotJson: () => this.reject('not-json', 'not JSON'),
       onRecovered: (_l, downMs) => void this.recover('reconnect', downMs),
     })
   }
@@ -160,13 +161,7 @@ export class EventStreamSource implements EventSource {
     }
   }
 
-  private onFrame(text: string, receivedAt: number, receivedAtHr: number): void {
-    let event: unknown
-    try {
-      event = JSON.parse(text)
-    } catch {
-      return this.reject('not-json', 'not JSON')
-    }
+  private onFrame(event: unknown, receivedAt: number, receivedAtHr: number): void {
     if (isRecord(event) && typeof event.eventType === 'string' && event.eventType.startsWith('system.')) return // heartbeat
     // One at a time and in order: a deleted event reads the store and must not overtake the next offer.
     this.chain = this.chain.then(async () => {

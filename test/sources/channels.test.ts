@@ -1,11 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { silentLogger } from '../../src/observability/logger.js'
-import {
-  NotificationsSource,
-  TopicCapacityError,
-  type NotificationsSourceOptions,
-} from '../../src/sources/notifications.js'
+import { TopicCapacityError } from '../../src/sources/channel-pool.js'
+import { NotificationsSource, type NotificationsSourceOptions } from '../../src/sources/notifications.js'
 import { requests, world, type World } from '../genesys/helpers.js'
 import { Events, ofConversation, until } from './helpers.js'
 
