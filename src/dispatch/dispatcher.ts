@@ -47,11 +47,11 @@ export class Dispatcher {
   private readonly deadlines = new Map<number, AbortSignal>()
   private readonly slots: FairSlots
 
-  constructor(private readonly o: DispatcherOptions) {
-    this.retryBaseMs = o.retryBaseMs ?? 200
-    this.retryMaxMs = o.retryMaxMs ?? 5_000
-    this.maxAttempts = o.maxAttempts ?? 6
-    this.slots = new FairSlots(o.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)
+  constructor(private readonly options: DispatcherOptions) {
+    this.retryBaseMs = options.retryBaseMs ?? 200
+    this.retryMaxMs = options.retryMaxMs ?? 5_000
+    this.maxAttempts = options.maxAttempts ?? 6
+    this.slots = new FairSlots(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)
   }
 
   /** Pushes currently being sent or retried. */
@@ -97,7 +97,10 @@ export class Dispatcher {
           { kind: 'failed', reason: `internal error: ${err instanceof Error ? err.message : String(err)}` },
           0,
         )
-        this.o.logger.error({ err, conversationId: intent.ring.conversationId }, 'push could not be built or sent')
+        this.options.logger.error(
+          { err, conversationId: intent.ring.conversationId },
+          'push could not be built or sent',
+        )
       }
       this.report(finished)
       return finished
@@ -107,11 +110,11 @@ export class Dispatcher {
   }
 
   private async attempt(intent: PushIntent, target: PushTarget): Promise<PushOutcome> {
-    const { clock } = this.o
-    const message = buildMessage(intent, target, this.o.payload, clock.now())
+    const { clock } = this.options
+    const message = buildMessage(intent, target, this.options.payload, clock.now())
     if (!message)
       return outcome(intent, target, { kind: 'skipped', reason: `${target.device.platform} push is not configured` }, 0)
-    const provider = this.o.providers[message.provider]
+    const provider = this.options.providers[message.provider]
     if (!provider)
       return outcome(intent, target, { kind: 'skipped', reason: `${message.provider} is not configured` }, 0)
 
@@ -182,15 +185,15 @@ export class Dispatcher {
 
   /**
    * Aborts at the deadline, rounded up to the next DEADLINE_SLICE_MS: never early, at most that much
-   * late. Shared, because AbortSignal.timeout per push kept a timer alive for the ring's whole
-   * remaining lifetime (about a minute), freed only once a full garbage collection finalised its
-   * signal: about 120,000 live timers at 2,000 pushes/s.
+   * late. Shared, because an AbortSignal.timeout per push keeps a timer alive for the ring's whole
+   * remaining lifetime, freed only when a full garbage collection finalises its signal: under load
+   * that is one live timer per push of the last minute.
    */
   private deadlineSignal(deadline: number): AbortSignal {
     const slice = Math.ceil(deadline / DEADLINE_SLICE_MS) * DEADLINE_SLICE_MS
     let signal = this.deadlines.get(slice)
     if (!signal) {
-      signal = AbortSignal.timeout(Math.max(0, slice - this.o.clock.now()))
+      signal = AbortSignal.timeout(Math.max(0, slice - this.options.clock.now()))
       // Every push in flight in the slice listens (and stops listening when it is done).
       setMaxListeners(Infinity, signal)
       this.deadlines.set(slice, signal)
@@ -209,7 +212,7 @@ export class Dispatcher {
       return await provider.send(message, signal, { conversationId })
     } catch (err) {
       // A provider should classify everything; an exception is a bug or a network surprise: retryable.
-      this.o.logger.warn(
+      this.options.logger.warn(
         { err, conversationId, provider: provider.name },
         'provider threw instead of returning a result',
       )
@@ -223,8 +226,8 @@ export class Dispatcher {
     conversationId: string,
   ): Promise<boolean> {
     try {
-      const pruned = await this.o.store.pruneToken(target.device.token, result.timestamp)
-      this.o.logger.info(
+      const pruned = await this.options.store.pruneToken(target.device.token, result.timestamp)
+      this.options.logger.info(
         {
           conversationId,
           userId: target.device.userId,
@@ -236,7 +239,7 @@ export class Dispatcher {
       )
       return pruned
     } catch (err) {
-      this.o.logger.error(
+      this.options.logger.error(
         { err, conversationId, device: tokenPrefix(target.device.token) },
         'could not prune a dead device token',
       )
@@ -251,15 +254,15 @@ export class Dispatcher {
     conversationId: string,
   ): Promise<void> {
     try {
-      const current = await this.o.store.getDevice(target.device.token)
+      const current = await this.options.store.getDevice(target.device.token)
       if (!current || current.userId !== target.device.userId || current.environment === environment) return
-      await this.o.store.upsertDevice({ ...current, environment })
-      this.o.logger.info(
+      await this.options.store.upsertDevice({ ...current, environment })
+      this.options.logger.info(
         { conversationId, userId: current.userId, device: tokenPrefix(current.token), environment },
         'device environment corrected',
       )
     } catch (err) {
-      this.o.logger.warn(
+      this.options.logger.warn(
         { err, conversationId, device: tokenPrefix(target.device.token) },
         'could not record the device environment',
       )
@@ -268,12 +271,12 @@ export class Dispatcher {
 
   private report(outcome: PushOutcome): void {
     const { result, target, intent } = outcome
-    if (outcome.provider && result.kind === 'delivered') this.o.alarms?.clear(outcome.provider)
+    if (outcome.provider && result.kind === 'delivered') this.options.alarms?.clear(outcome.provider)
     if (outcome.provider && result.kind === 'failed' && result.config)
-      this.o.alarms?.raise(outcome.provider, result.reason)
+      this.options.alarms?.raise(outcome.provider, result.reason)
     if (result.kind !== 'delivered') {
       const level = result.kind === 'failed' && 'config' in result && result.config ? 'error' : 'warn'
-      this.o.logger[level](
+      this.options.logger[level](
         {
           action: intent.action,
           conversationId: intent.ring.conversationId,
@@ -287,16 +290,14 @@ export class Dispatcher {
         'push not delivered',
       )
     }
-    this.o.onOutcome?.(outcome)
+    this.options.onOutcome?.(outcome)
   }
 }
 
 /**
  * Every outcome is this one object literal, never `{ ...base, provider, result, … }`: V8 gives each
- * spread-and-extend object a hidden class of its own (~2.8 µs per object against ~0.05 µs for a
- * literal, in a micro-benchmark on Node 20), and with the engine, the Redis store and this
- * dispatcher alone at 2,000 events/s (no-op providers) 1.9 MB survived each scavenge with the
- * spread against 0.8 MB with the literal.
+ * spread-and-extend object a hidden class of its own, which is much slower to build and keeps more
+ * garbage alive per scavenge on the hot path (BENCHMARKS.md).
  */
 function outcome(
   intent: PushIntent,
