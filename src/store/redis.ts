@@ -75,11 +75,8 @@ export { DEFAULT_REDIS_KEY_PREFIX }
  * that object in a WeakSet (Script.js, which scripts each socket has loaded) that only a full GC
  * clears. Until then the pipeline, its commands, their promises and whatever awaits them (the
  * ring, its pushes, their outcomes) survive every young-generation collection and are promoted.
- * Commands sent on their own are keyed by the long-lived socket instead. Measured with
- * --trace-gc-nvp at 2,000 events/s when the outbox marks stopped being a pipeline: the ring engine
- * and this store alone went from 1.96 to 0.59 MB surviving each scavenge; the whole gateway in the
- * latency benchmark from 4-5 MB to about 3 MB, with pauses of 4-10 ms instead of 8-25 ms (each
- * one holds up every frame in flight).
+ * Commands sent on their own are keyed by the long-lived socket instead. What survives a scavenge
+ * sets the length of the garbage-collection pauses, and each pause holds up every frame in flight.
  */
 const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = [
   'hvals',
@@ -94,11 +91,10 @@ const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = [
 /**
  * Outbox marks (markSent) are written after their push has left, never on its path, so the marks
  * made within MARK_BATCH_MS leave together as one script call (one command, not a pipeline: see
- * EVENT_PATH_COMMANDS). A socket write to Redis costs the gateway ~25 µs of CPU (the largest
- * single item in its profile at 2,000 frames/s, where every push made one mark): batched, about
- * ten marks share a write (alternating latency benchmark runs: 287 and 289 ms of gateway CPU per
- * 1,000 frames against 306 and 312 unbatched). A mark reaches Redis at most MARK_BATCH_MS later;
- * recovery only resends claims unmarked for seconds (the engine's grace).
+ * EVENT_PATH_COMMANDS). A socket write to Redis is the largest single CPU cost of the event path
+ * when every push makes one mark; batched, many marks share a write. A mark reaches Redis at most
+ * MARK_BATCH_MS later, which costs nothing: recovery only resends claims unmarked for seconds (the
+ * engine's grace).
  */
 export const MARK_BATCH_MS = 5
 const MARK_BATCH_MAX = 256
