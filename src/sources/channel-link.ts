@@ -15,8 +15,8 @@ import { ChannelSocket, type CloseCause } from './channel-socket.js'
 import { isRecord } from './genesys-wire.js'
 
 /**
- * What a link needs from Genesys: GenesysRest for the Notifications API; the guide-style event
- * stream adapts its subscription calls to the same shape.
+ * What a link needs from Genesys: GenesysRest for the Notifications API; the event-stream source
+ * (eventstream/) adapts its subscription calls to the same shape.
  */
 export interface ChannelApi {
   createChannel(): Promise<NotificationChannel>

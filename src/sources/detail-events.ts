@@ -16,7 +16,7 @@
 import { MEDIA_TYPES, type EndReason, type EventSourceName, type RingRecord, type RoutingEvent } from '../model.js'
 import { legEndReason } from './disconnect.js'
 import { isRecord } from './genesys-wire.js'
-import { callerOf, epochOf, MalformedEventError, mediaTypeOf, shown, stringOf } from './guide-events.js'
+import { callerOf, epochOf, MalformedEventError, mediaTypeOf, shown, stringOf } from './event-readers.js'
 
 const DETAIL_RE = /^v2\.detail\.events\.conversation\.([^.]+)\.([a-z]+\.[a-z]+)$/
 

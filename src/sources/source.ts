@@ -1,4 +1,4 @@
-// What every event source (Notifications API WebSocket, guide-style event stream, webhook) offers
+// What every event source (Notifications API WebSocket, event-stream WebSocket, webhook) offers
 // the rest of the gateway. A source only normalises Genesys wire formats into RoutingEvents.
 import type { RoutingEvent, EventSourceName } from '../model.js'
 import type { SourceStatus } from '../outcomes.js'

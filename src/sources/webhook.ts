@@ -5,7 +5,7 @@
 //   metadata, timestamp}}. Conversation topics (v2.users.{id}.conversations,
 //   v2.routing.queues.{id}.conversations) carry snapshots; v2.detail.events.conversation.{id}.user.start,
 //   .user.end and .acd.end carry analytics detail events (detail-events.ts).
-// - the design guide's {eventType, timestamp, data} (see guide-events.ts).
+// - the event-stream protocol's {eventType, timestamp, data} (see eventstream/events.ts).
 // Any instance can take them: idempotency is a store claim on the event id (EventBridge retries a
 // delivery it did not see acknowledged), and ends that need "which rings" read the shared store.
 import { createHash } from 'node:crypto'
@@ -14,7 +14,8 @@ import type { RingRecord, RoutingEvent } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import { isRecord } from './genesys-wire.js'
 import { isDetailTopic, readDetailEvent } from './detail-events.js'
-import { fromGuideEvent, MalformedEventError } from './guide-events.js'
+import { MalformedEventError } from './event-readers.js'
+import { fromEventStreamEvent } from './eventstream/events.js'
 import { ConversationNormaliser } from './normalise.js'
 import type { EventSource, RoutingEventHandler, SourceStatus } from './source.js'
 
@@ -136,12 +137,14 @@ export class WebhookSource implements EventSource {
       const id =
         typeof item.eventId === 'string' ? item.eventId : typeof item.id === 'string' ? item.id : contentId(item)
       return {
+        // The dedup key keeps the spelling of earlier releases: during a rolling upgrade both share it.
         id: `guide:${id}`,
-        run: () => fromGuideEvent(item, { source: 'webhook', receivedAt, openRings: (cid) => this.openRings(cid) }),
+        run: () =>
+          fromEventStreamEvent(item, { source: 'webhook', receivedAt, openRings: (cid) => this.openRings(cid) }),
       }
     }
     throw new MalformedEventError(
-      'expected an EventBridge event ({"detail-type", detail}) or a guide event ({eventType, data})',
+      'expected an EventBridge event ({"detail-type", detail}) or an event-stream event ({eventType, data})',
     )
   }
 

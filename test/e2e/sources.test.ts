@@ -117,7 +117,7 @@ test('webhook source: EventBridge conversation snapshots and detail events ring 
   )
   await waitFor('the detail-event cancel', () => pushesFor(h, cid2, 'cancel_ring') === 1)
 
-  // 3. The guide's shape: member.added rings; conversation.deleted cancels the open ring (read from the store).
+  // 3. The event-stream shape: member.added rings; conversation.deleted cancels the open ring (read from the store).
   const cid3 = randomUUID()
   const added = {
     eventType: 'routing.queue.member.added',
@@ -131,7 +131,7 @@ test('webhook source: EventBridge conversation snapshots and detail events ring 
     },
   }
   assert.equal((await post(h, added)).status, 202)
-  await waitFor('the guide-event ring', () => pushesFor(h, cid3, 'ring') === 1)
+  await waitFor('the event-stream ring', () => pushesFor(h, cid3, 'ring') === 1)
   assert.equal(
     (
       await post(h, {
@@ -142,7 +142,7 @@ test('webhook source: EventBridge conversation snapshots and detail events ring 
     ).status,
     202,
   )
-  await waitFor('the guide-event cancel', () => pushesFor(h, cid3, 'cancel_ring') === 1)
+  await waitFor('the event-stream cancel', () => pushesFor(h, cid3, 'cancel_ring') === 1)
 
   // 4. Refusals.
   assert.equal((await post(h, alerting, {})).status, 401)
@@ -163,7 +163,7 @@ test('webhook source: EventBridge conversation snapshots and detail events ring 
   assert.equal(pushesFor(h, cid, 'ring'), 1, 'still exactly one ring for the first conversation')
 })
 
-test('eventstream source: the guide protocol from the simulator rings and cancels end to end', async (t) => {
+test('eventstream source: the event-stream protocol from the simulator rings and cancels end to end', async (t) => {
   const h = await startHarness({ GENESYS_EVENT_SOURCE: 'eventstream' })
   t.after(() => h.close())
   const agent = h.world.genesys.addAgent({ name: 'Stream Agent' })

@@ -1,5 +1,5 @@
 // Fuzzing what Genesys (or something pretending to be it) sends: conversation snapshots into the
-// normaliser, guide events into their reader, and arbitrary WebSocket messages (JSON frames right in
+// normaliser, event-stream events into their reader, and arbitrary WebSocket messages (JSON frames right in
 // places and wrong in others, any JSON, non-JSON text, binary) down the gateway's live Notifications
 // socket. Checked: nothing throws, every event produced is well formed, the socket is not dropped
 // for it, and the gateway still rings and cancels a real call afterwards.
@@ -8,11 +8,12 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { FakeClock } from '../../src/clock.js'
 import type { RoutingEvent } from '../../src/model.js'
-import { fromGuideEvent, MalformedEventError } from '../../src/sources/guide-events.js'
+import { MalformedEventError } from '../../src/sources/event-readers.js'
+import { fromEventStreamEvent } from '../../src/sources/eventstream/events.js'
 import { ConversationNormaliser } from '../../src/sources/normalise.js'
 import { fcmToken, startHarness, subscribed, waitFor, type Harness } from '../e2e/harness.js'
 import { fuzzRuns, recordTrial } from '../support/trials.js'
-import { conversation, frameText, guideEvent, topic } from './payloads.js'
+import { conversation, eventStreamEvent, frameText, topic } from './payloads.js'
 import { ProcessFaults } from '../support/process-faults.js'
 
 const USERS = ['3c6a0c55-2a8e-4f1e-9d6c-5a0f8c1e2b11', 'agent-b']
@@ -61,20 +62,20 @@ test('the normaliser takes any snapshot sequence without throwing and emits only
     false,
     `${bad.slice(0, 3).join('\n')}\n${fc.defaultReportMessage(check) ?? ''}`.slice(0, 3000),
   )
-  let guide = 0
+  let eventStreamEvents = 0
   await fc.assert(
-    fc.asyncProperty(guideEvent(USERS), async (event) => {
-      guide++
+    fc.asyncProperty(eventStreamEvent(USERS), async (event) => {
+      eventStreamEvents++
       const known = bad.length
       try {
-        const events = await fromGuideEvent(event, {
+        const events = await fromEventStreamEvent(event, {
           source: 'eventstream',
           receivedAt: Date.now(),
           openRings: async () => [],
         })
         for (const e of events) if (!wellFormed(e)) bad.push(JSON.stringify(e))
       } catch (err) {
-        if (!(err instanceof MalformedEventError)) bad.push(`guide event threw ${String(err)}`)
+        if (!(err instanceof MalformedEventError)) bad.push(`event-stream event threw ${String(err)}`)
       }
       return bad.length === known
     }),
@@ -84,12 +85,12 @@ test('the normaliser takes any snapshot sequence without throwing and emits only
     {
       id: 'input.snapshots',
       area: 'input',
-      what: 'Generated Genesys conversation snapshots (sequences of up to 8, right and wrong shapes, any JSON) into the normaliser; guide events into their reader',
+      what: 'Generated Genesys conversation snapshots (sequences of up to 8, right and wrong shapes, any JSON) into the normaliser; event-stream events into their reader',
       tried: snapshots > 0 ? fuzzRuns(1500) + fuzzRuns(1000) : 0,
       unit: 'sequences and events',
-      held: 'no exception (guide events: MalformedEventError only), every event well formed, tracked conversations within the limit',
+      held: 'no exception (event-stream events: MalformedEventError only), every event well formed, tracked conversations within the limit',
       lost: bad.length,
-      observed: `${snapshots} snapshots, ${guide} guide events`,
+      observed: `${snapshots} snapshots, ${eventStreamEvents} event-stream events`,
     },
     import.meta.url,
   )

@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { apnsToken, fcmToken, startHarness, subscribed, waitFor, type Harness } from '../e2e/harness.js'
 import { concrete, listRoutes } from '../support/routes.js'
 import { fuzzRuns, recordTrial } from '../support/trials.js'
-import { bodies, eventBridgeEvent, guideEvent } from './payloads.js'
+import { bodies, eventBridgeEvent, eventStreamEvent } from './payloads.js'
 
 const ADMIN = 'admin-token-fuzz-0123456789abcdef'
 const SECRET = 'webhook-secret-fuzz-0123456789'
@@ -249,7 +249,7 @@ test('thousands of generated requests to every route: no 5xx, no crash, refused 
       throw new Error(`${problems.slice(0, 5).join('\n')}\n${String(err).slice(0, 2000)}`)
     })
 
-  // Webhook events on their own: the right secret, EventBridge envelopes and guide events with
+  // Webhook events on their own: the right secret, EventBridge envelopes and event-stream events with
   // arbitrary (often Genesys-shaped) contents, single or batched.
   let events = 0
   await fc
@@ -257,8 +257,8 @@ test('thousands of generated requests to every route: no 5xx, no crash, refused 
       fc.asyncProperty(
         fc.oneof(
           eventBridgeEvent(users),
-          guideEvent(users),
-          fc.array(fc.oneof(eventBridgeEvent(users), guideEvent(users)), { minLength: 0, maxLength: 120 }),
+          eventStreamEvent(users),
+          fc.array(fc.oneof(eventBridgeEvent(users), eventStreamEvent(users)), { minLength: 0, maxLength: 120 }),
         ),
         async (e) => {
           events++
@@ -317,7 +317,7 @@ test('thousands of generated requests to every route: no 5xx, no crash, refused 
     {
       id: 'input.webhook-events',
       area: 'input',
-      what: 'Generated webhook deliveries with the right secret: EventBridge envelopes and guide events with random and Genesys-shaped contents, single and batches of 0 to 120',
+      what: 'Generated webhook deliveries with the right secret: EventBridge envelopes and event-stream events with random and Genesys-shaped contents, single and batches of 0 to 120',
       tried: events,
       unit: 'deliveries',
       held: '202 or 400 (413 above 256 KB), never 5xx, no device changed, the gateway still rings afterwards',

@@ -144,7 +144,7 @@ export function eventBridgeEvent(users: string[]): fc.Arbitrary<unknown> {
   )
 }
 
-export function guideEvent(users: string[]): fc.Arbitrary<unknown> {
+export function eventStreamEvent(users: string[]): fc.Arbitrary<unknown> {
   return fc.record(
     {
       eventType: sometimes(

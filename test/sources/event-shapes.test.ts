@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs'
 import type { RingRecord, RoutingEvent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { readDetailEvent } from '../../src/sources/detail-events.js'
-import { fromGuideEvent, mediaTypeOf, MalformedEventError } from '../../src/sources/guide-events.js'
+import { mediaTypeOf, MalformedEventError } from '../../src/sources/event-readers.js'
+import { fromEventStreamEvent } from '../../src/sources/eventstream/events.js'
 import { WebhookSource } from '../../src/sources/webhook.js'
 import { AGENT_PID, CONV, QUEUE, USER } from '../fixtures/genesys/snapshots.js'
 
@@ -146,7 +147,7 @@ test("acd.end: answeredUserId answers that agent's open rings; ABANDON and FLOW_
   assert.equal(answered?.occurredAt, T0 + 4000)
 })
 
-test("the guide's events: added offers, updated/connected answers, removed ends with its reason, deleted ends every open ring", async () => {
+test('event-stream events: added offers, updated/connected answers, removed ends with its reason, deleted ends every open ring', async () => {
   const open: RingRecord[] = [
     {
       conversationId: 'c1',
@@ -170,8 +171,8 @@ test("the guide's events: added offers, updated/connected answers, removed ends 
     participantId: 'p1',
   }
   const kinds = async (eventType: string, extra: Record<string, unknown> = {}): Promise<string[]> =>
-    (await fromGuideEvent({ eventType, timestamp: '2026-01-01T09:00:00Z', data: { ...data, ...extra } }, g)).map((e) =>
-      e.kind === 'ended' ? `ended:${e.reason}` : e.kind,
+    (await fromEventStreamEvent({ eventType, timestamp: '2026-01-01T09:00:00Z', data: { ...data, ...extra } }, g)).map(
+      (e) => (e.kind === 'ended' ? `ended:${e.reason}` : e.kind),
     )
   assert.deepEqual(await kinds('routing.queue.member.added'), ['offer'])
   assert.deepEqual(await kinds('routing.conversation.updated', { status: 'connected' }), ['answered'])
@@ -181,9 +182,9 @@ test("the guide's events: added offers, updated/connected answers, removed ends 
   assert.deepEqual(await kinds('routing.conversation.created'), [])
   assert.deepEqual(await kinds('routing.conversation.deleted'), ['ended:abandoned'])
   assert.deepEqual(await kinds('routing.queue.member.added', { memberType: 'group' }), [])
-  await assert.rejects(fromGuideEvent({ eventType: 'routing.unknown', data }, g), MalformedEventError)
+  await assert.rejects(fromEventStreamEvent({ eventType: 'routing.unknown', data }, g), MalformedEventError)
   await assert.rejects(
-    fromGuideEvent({ eventType: 'routing.queue.member.added', data: { memberId: 'u1' } }, g),
+    fromEventStreamEvent({ eventType: 'routing.queue.member.added', data: { memberId: 'u1' } }, g),
     MalformedEventError,
   )
   assert.equal(mediaTypeOf('webmessaging'), 'message')

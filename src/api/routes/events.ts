@@ -1,5 +1,5 @@
-// POST /api/v1/events: the webhook source's door (Amazon EventBridge API destinations, relays built
-// from the design guide). Authenticated by a shared secret in the `x-webhook-secret` header (an
+// POST /api/v1/events: the webhook source's door (Amazon EventBridge API destinations, relays that
+// post event-stream events). Authenticated by a shared secret in the `x-webhook-secret` header (an
 // EventBridge connection of type API key sends a header of the configured name and value with every
 // delivery), compared in constant time. 202 once accepted (a duplicate too: EventBridge must stop
 // retrying it), 400 for a body that is not an event, 401 without the right secret, 413 above the limit.
@@ -50,7 +50,7 @@ export function eventsRoutes(app: FastifyInstance, o: EventsRouteOptions): void 
         tags: ['events'],
         summary: 'Receive Genesys events (webhook source)',
         description:
-          "Amazon EventBridge events as an API destination posts them (detail-type = the Genesys topic; conversation topics and v2.detail.events.conversation.{id}.user.start/.user.end) or the design guide's {eventType, data} events; one event or an array of up to 100. Needs the x-webhook-secret header. 202 once accepted (a repeated event id too), 400 not an event, 401 wrong secret, 413 above 256 KB.",
+          "Amazon EventBridge events as an API destination posts them (detail-type = the Genesys topic; conversation topics and v2.detail.events.conversation.{id}.user.start/.user.end) or event-stream events {eventType, data} (the design guide's protocol); one event or an array of up to 100. Needs the x-webhook-secret header. 202 once accepted (a repeated event id too), 400 not an event, 401 wrong secret, 413 above 256 KB.",
         response: {
           202: {
             type: 'object',

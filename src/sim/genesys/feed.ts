@@ -1,7 +1,6 @@
-// The seam for a later source: every conversation change, as the simulator publishes it to the
-// Notifications API, is also offered here. The guide-style "Event Streams" compatibility service
-// (not offered by Genesys Cloud, see docs/PLATFORMS.md) will subscribe to this feed instead of re-deriving
-// state; it is not built yet.
+// Every conversation change, as the simulator publishes it to the Notifications API, is also offered
+// here: the event-stream hub (eventstream.ts, an API Genesys Cloud does not offer, see
+// docs/PLATFORMS.md) and the EventBridge hub subscribe to it instead of re-deriving state.
 import type { SimConversation } from './conversations.js'
 
 export type ConversationChangeListener = (

@@ -11,7 +11,7 @@ import {
 } from './directory.js'
 import type { ConversationBook } from './conversations.js'
 import type { NotificationHub } from './notifications.js'
-import type { EventStreamHub } from './eventstreams.js'
+import type { EventStreamHub } from './eventstream.js'
 import { analyticsConversation, restConversation } from './snapshots.js'
 import { HttpError, isRecord, readJson, sendJson } from './http.js'
 
@@ -196,7 +196,7 @@ export class ApiRouter {
       'POST /api/v2/analytics/conversations/details/query',
       async ({ req, res }) => sendJson(res, 200, this.detailsQuery(await readJson(req))),
     )
-    // The design guide's Event Streams API (not offered by Genesys Cloud).
+    // The event-stream protocol's API (eventstream.ts; not offered by Genesys Cloud).
     const streamsRe = /^\/api\/v2\/analytics\/eventstreams\/subscriptions$/
     const streamRe = /^\/api\/v2\/analytics\/eventstreams\/subscriptions\/([^/]+)$/
     this.add('POST', streamsRe, 'POST /api/v2/analytics/eventstreams/subscriptions', async ({ req, res }) =>

@@ -15,7 +15,7 @@ import { NotificationHub, type Frame } from './notifications.js'
 import { ApiRouter, type FailRule, type ForeignOrg } from './rest.js'
 import { handleControl } from './control.js'
 import { ConversationFeed } from './feed.js'
-import { EventStreamHub } from './eventstreams.js'
+import { EventStreamHub } from './eventstream.js'
 import { EventBridgeBus } from './eventbridge.js'
 import { MEDIA_ARRAY, topicConversation } from './snapshots.js'
 import { HttpError, iso, sendError } from './http.js'
@@ -60,7 +60,7 @@ export class GenesysSim extends EventEmitter {
   private readonly directory: Directory
   private readonly book: ConversationBook
   private readonly hub: NotificationHub
-  /** The guide's Event Streams API (not offered by Genesys Cloud; see eventstreams.ts). */
+  /** The event-stream protocol's API (not offered by Genesys Cloud; see eventstream.ts). */
   readonly eventStreams: EventStreamHub
   /** What the Amazon EventBridge integration would carry: conversation topics and detail events. */
   readonly eventBridge: EventBridgeBus

@@ -12,7 +12,7 @@ const EVENTS = [
   'routing.conversation.deleted',
 ]
 
-test("the guide's event stream: subscription rules, media filters applied at the subscription, the guide's event shapes", async (t) => {
+test('the event-stream protocol: subscription rules, media filters applied at the subscription, its event shapes', async (t) => {
   const sim = await startGenesysSim()
   t.after(() => sim.close())
   const token = await clientToken(sim)

@@ -1,23 +1,25 @@
-// The design guide's "Event Streams" source (GENESYS_EVENT_SOURCE=eventstream). GENESYS CLOUD DOES
-// NOT OFFER THIS API (docs/PLATFORMS.md): it exists so relays and test rigs built from the guide keep
-// working, and our simulator serves it. As the guide writes it: POST
+// The event-stream source (GENESYS_EVENT_SOURCE=eventstream): the analytics "Event Streams" WebSocket
+// API as the design guide this project started from describes it. GENESYS CLOUD DOES NOT OFFER THIS
+// API (docs/PLATFORMS.md): it exists so relays and test rigs built on it keep working, and our
+// simulator serves it (src/sim/genesys/eventstream.ts). The protocol: POST
 // /api/v2/analytics/eventstreams/subscriptions {streamType: WEBSOCKET, events: [...], filters:
 // [{type: conversation, field: mediaType, operator: EQ, value}]} (media filtering at the
 // subscription, not in code), then a WebSocket to the subscription's connectUri carrying
 // {eventType, timestamp, data} events. Same reconnect rules as the Notifications API (one socket,
 // full-jitter back-off, heartbeat watchdog) and the same gap recovery over the REST API.
-import { systemClock, type Clock } from '../clock.js'
-import { GenesysApiError } from '../genesys/errors.js'
-import type { GenesysRest, NotificationChannel } from '../genesys/rest.js'
-import { MEDIA_TYPES, type MediaType, type RingRecord, type RoutingEvent } from '../model.js'
-import type { Logger } from '../observability/logger.js'
-import type { BackoffOptions } from './backoff.js'
-import { ChannelLink, describe, type ChannelApi } from './channel-link.js'
-import { GapRecovery, type RecoveryReport } from './gap-recovery.js'
-import { isRecord } from './genesys-wire.js'
-import { fromGuideEvent, GUIDE_EVENT_TYPES, MalformedEventError } from './guide-events.js'
-import { ConversationNormaliser } from './normalise.js'
-import type { EventSource, RoutingEventHandler, SourceStatus } from './source.js'
+import { systemClock, type Clock } from '../../clock.js'
+import { GenesysApiError } from '../../genesys/errors.js'
+import type { GenesysRest, NotificationChannel } from '../../genesys/rest.js'
+import { MEDIA_TYPES, type MediaType, type RingRecord, type RoutingEvent } from '../../model.js'
+import type { Logger } from '../../observability/logger.js'
+import type { BackoffOptions } from '../backoff.js'
+import { ChannelLink, describe, type ChannelApi } from '../channel-link.js'
+import { GapRecovery, type RecoveryReport } from '../gap-recovery.js'
+import { isRecord } from '../genesys-wire.js'
+import { MalformedEventError } from '../event-readers.js'
+import { EVENTSTREAM_EVENT_TYPES, fromEventStreamEvent } from './events.js'
+import { ConversationNormaliser } from '../normalise.js'
+import type { EventSource, RoutingEventHandler, SourceStatus } from '../source.js'
 
 export interface EventStreamSourceOptions {
   rest: GenesysRest
@@ -37,7 +39,7 @@ export interface EventStreamSourceOptions {
 
 export const EVENTSTREAM_PATH = '/api/v2/analytics/eventstreams/subscriptions'
 
-/** The guide's subscription calls, shaped as a channel so the Notifications link logic is reused. */
+/** The subscription calls, shaped as a channel so the Notifications link logic is reused. */
 class SubscriptionApi implements ChannelApi {
   constructor(
     private readonly rest: GenesysRest,
@@ -49,7 +51,7 @@ class SubscriptionApi implements ChannelApi {
       name: 'MobilePushGateway_Subscription',
       description: 'Captures inbound routing events for mobile push relay',
       streamType: 'WEBSOCKET',
-      events: [...GUIDE_EVENT_TYPES],
+      events: [...EVENTSTREAM_EVENT_TYPES],
       filters: this.mediaTypes.map((value) => ({ type: 'conversation', field: 'mediaType', operator: 'EQ', value })),
     })
     if (!isRecord(b) || typeof b.id !== 'string' || typeof b.connectUri !== 'string')
@@ -74,30 +76,30 @@ export class EventStreamSource implements EventSource {
   private rejected = 0
   private readonly loggedRejects = new Set<string>()
 
-  constructor(private readonly o: EventStreamSourceOptions) {
-    this.clock = o.clock ?? systemClock
-    const normaliser = new ConversationNormaliser({ clock: this.clock, logger: o.logger })
+  constructor(private readonly options: EventStreamSourceOptions) {
+    this.clock = options.clock ?? systemClock
+    const normaliser = new ConversationNormaliser({ clock: this.clock, logger: options.logger })
     this.recovery = new GapRecovery({
-      rest: o.rest,
+      rest: options.rest,
       normaliser,
       source: 'eventstream',
       clock: this.clock,
-      logger: o.logger,
+      logger: options.logger,
       emit: (e) => this.deliver(e),
-      ...(o.listOpenRings && { listOpenRings: o.listOpenRings }),
+      ...(options.listOpenRings && { listOpenRings: options.listOpenRings }),
       scope: () => ({ dimension: 'userId', ids: [...this.users] }),
     })
     this.link = new ChannelLink({
       index: 0,
-      rest: new SubscriptionApi(o.rest, o.mediaTypes ?? MEDIA_TYPES),
+      rest: new SubscriptionApi(options.rest, options.mediaTypes ?? MEDIA_TYPES),
       clock: this.clock,
-      logger: o.logger,
-      ...(o.backoff && { backoff: o.backoff }),
+      logger: options.logger,
+      ...(options.backoff && { backoff: options.backoff }),
       topics: () => [],
       socket: {
-        ...(o.wsOptions?.ca !== undefined && { ca: o.wsOptions.ca }),
-        heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 75_000,
-        ...(o.pingIntervalMs !== undefined && { pingIntervalMs: o.pingIntervalMs }),
+        ...(options.wsOptions?.ca !== undefined && { ca: options.wsOptions.ca }),
+        heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 75_000,
+        ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
       },
       renewBeforeMs: 0,
       handOverLock: (fn) => fn(),
@@ -109,7 +111,7 @@ export class EventStreamSource implements EventSource {
 
   async start(): Promise<void> {
     if (this.running) return
-    for (const id of await this.o.listUserIds()) this.users.add(id)
+    for (const id of await this.options.listUserIds()) this.users.add(id)
     this.running = true
     await this.link.start()
     void this.recover('start', 0)
@@ -137,7 +139,7 @@ export class EventStreamSource implements EventSource {
       name: this.name,
       connected: this.link.connected,
       channels: this.link.channelId ? 1 : 0,
-      topics: GUIDE_EVENT_TYPES.length,
+      topics: EVENTSTREAM_EVENT_TYPES.length,
       reconnects: this.link.reconnects,
       rejectedFrames: this.rejected,
     }
@@ -155,9 +157,9 @@ export class EventStreamSource implements EventSource {
     if (!this.running) return
     try {
       const report = await this.recovery.run(reason)
-      this.o.onRecovery?.({ ...report, downMs })
+      this.options.onRecovery?.({ ...report, downMs })
     } catch (err) {
-      this.o.logger.error({ err: describe(err) }, 'event stream gap recovery failed')
+      this.options.logger.error({ err: describe(err) }, 'event stream gap recovery failed')
     }
   }
 
@@ -166,7 +168,7 @@ export class EventStreamSource implements EventSource {
     // One at a time and in order: a deleted event reads the store and must not overtake the next offer.
     this.chain = this.chain.then(async () => {
       try {
-        const events = await fromGuideEvent(event, {
+        const events = await fromEventStreamEvent(event, {
           source: 'eventstream',
           receivedAt,
           openRings: (cid) => this.openRings(cid),
@@ -177,20 +179,25 @@ export class EventStreamSource implements EventSource {
         }
       } catch (err) {
         if (err instanceof MalformedEventError) return this.reject('malformed', err.message)
-        this.o.logger.error({ err: describe(err) }, 'event stream event failed')
+        this.options.logger.error({ err: describe(err) }, 'event stream event failed')
       }
     })
   }
 
   private async openRings(conversationId: string): Promise<RingRecord[]> {
-    return this.o.listOpenRings ? (await this.o.listOpenRings()).filter((r) => r.conversationId === conversationId) : []
+    return this.options.listOpenRings
+      ? (await this.options.listOpenRings()).filter((r) => r.conversationId === conversationId)
+      : []
   }
 
   private deliver(event: RoutingEvent): void {
     try {
-      this.o.onEvent(event)
+      this.options.onEvent(event)
     } catch (err) {
-      this.o.logger.error({ err: describe(err), conversationId: event.conversationId }, 'routing event handler failed')
+      this.options.logger.error(
+        { err: describe(err), conversationId: event.conversationId },
+        'routing event handler failed',
+      )
     }
   }
 
@@ -198,6 +205,6 @@ export class EventStreamSource implements EventSource {
     this.rejected++
     if (this.loggedRejects.has(kind)) return
     this.loggedRejects.add(kind)
-    this.o.logger.warn({ kind, message }, 'event stream frame not understood (logged once per kind)')
+    this.options.logger.warn({ kind, message }, 'event stream frame not understood (logged once per kind)')
   }
 }

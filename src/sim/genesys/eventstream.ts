@@ -1,13 +1,15 @@
-// The design guide's "Event Streams" API, served so the eventstream source and relays built from the
-// guide can be tested. GENESYS CLOUD DOES NOT OFFER THIS API (docs/PLATFORMS.md); the shapes are the
-// guide's: POST /api/v2/analytics/eventstreams/subscriptions {name, streamType: "WEBSOCKET", events,
-// filters: [{type: "conversation", field: "mediaType", operator: "EQ", value}]} → {id, connectUri, …};
-// the socket carries {eventId, eventType, timestamp, data: {queueId, memberId, memberType,
-// conversationId, mediaType}}. Extensions the guide leaves open, chosen here: data.participantId
-// (so a re-offer to the same agent is a new ring), data.status ("connected" on updated), data.reason
-// on member.removed (the agent leg's disconnectType), heartbeats {eventType: "system.heartbeat"}.
-// Filters are applied here, at the subscription, as the guide insists. Same socket rules as the
-// Notifications hub: one socket per subscription, a newcomer replaces the previous one.
+// The simulator half of the event-stream protocol (the source half is src/sources/eventstream/): the
+// analytics "Event Streams" WebSocket API as the design guide this project started from describes it,
+// served so the eventstream source and relays built on it can be tested. GENESYS CLOUD DOES NOT OFFER
+// THIS API (docs/PLATFORMS.md). POST /api/v2/analytics/eventstreams/subscriptions {name, streamType:
+// "WEBSOCKET", events, filters: [{type: "conversation", field: "mediaType", operator: "EQ", value}]}
+// → {id, connectUri, …}; the socket carries {eventId, eventType, timestamp, data: {queueId, memberId,
+// memberType, conversationId, mediaType}}. Extensions the protocol leaves open, chosen here:
+// data.participantId (so a re-offer to the same agent is a new ring), data.status ("connected" on
+// updated), data.reason on member.removed (the agent leg's disconnectType), heartbeats {eventType:
+// "system.heartbeat"}. Filters are applied here, at the subscription, as the design guide insists.
+// Same socket rules as the Notifications hub: one socket per subscription, a newcomer replaces the
+// previous one.
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { randomUUID } from 'node:crypto'
@@ -17,7 +19,7 @@ import type { Logger } from '../../observability/logger.js'
 import type { SimConversation } from './conversations.js'
 import { HttpError, iso, isRecord } from './http.js'
 
-export const GUIDE_EVENTS = [
+export const EVENTSTREAM_EVENT_TYPES = [
   'routing.queue.member.added',
   'routing.queue.member.removed',
   'routing.conversation.created',
@@ -35,7 +37,7 @@ interface Subscription {
   heartbeat?: NodeJS.Timeout
 }
 
-export interface GuideEvent {
+export interface EventStreamEvent {
   eventId: string
   eventType: string
   timestamp: string
@@ -65,9 +67,13 @@ export class EventStreamHub {
     const events = Array.isArray(body.events) ? (body.events as unknown[]) : []
     if (
       events.length === 0 ||
-      events.some((e) => typeof e !== 'string' || !(GUIDE_EVENTS as readonly string[]).includes(e))
+      events.some((e) => typeof e !== 'string' || !(EVENTSTREAM_EVENT_TYPES as readonly string[]).includes(e))
     ) {
-      throw new HttpError(400, 'bad.request', `events must be a non-empty list of ${GUIDE_EVENTS.join(', ')}`)
+      throw new HttpError(
+        400,
+        'bad.request',
+        `events must be a non-empty list of ${EVENTSTREAM_EVENT_TYPES.join(', ')}`,
+      )
     }
     const mediaTypes = new Set<string>()
     for (const f of Array.isArray(body.filters) ? (body.filters as unknown[]) : []) {
@@ -119,7 +125,7 @@ export class EventStreamHub {
     }))
   }
 
-  /** The feed hook: every conversation change becomes the guide's events. */
+  /** The feed hook: every conversation change becomes event-stream events. */
   onConversation(conv: Readonly<SimConversation>): void {
     const now = this.o.clock.now()
     let state = this.seen.get(conv.id)
@@ -252,7 +258,7 @@ export class EventStreamHub {
     ws?.close(1000, 'replaced or removed')
   }
 
-  private publish(mediaType: string, event: GuideEvent): void {
+  private publish(mediaType: string, event: EventStreamEvent): void {
     let text: string | undefined // serialised once, and only when someone listens
     for (const sub of this.subs.values()) {
       if (!sub.events.has(event.eventType)) continue
