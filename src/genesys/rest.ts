@@ -2,12 +2,15 @@
 import type { Dispatcher } from 'undici'
 import { systemClock, type Clock } from '../clock.js'
 import type { Logger } from '../observability/logger.js'
+import { parseRetryAfter } from '../retry-after.js'
 import type { ClientCredentialsAuth } from './auth.js'
 import { GenesysApiError } from './errors.js'
 import { errorMessage, exchange, header, sleep } from './http.js'
 
 // Genesys answers 429 with Retry-After in seconds; a value beyond this means "give up for now".
 const MAX_RETRY_AFTER_MS = 60_000
+// A 429 without a Retry-After the gateway understands waits this long.
+const DEFAULT_RETRY_AFTER_MS = 1000
 const BACKOFF_BASE_MS = 250
 const BACKOFF_CAP_MS = 5_000
 /** Users per bulk presence call: PresenceApi.getUsersPresencesPurecloudBulk documents "Limit 50". */
@@ -81,7 +84,11 @@ export class GenesysRest {
       if (answer.status >= 200 && answer.status < 300) return { kind: 'ok', body: answer.body }
       const error = new GenesysApiError(answer.status, `${method} ${path}: ${errorMessage(answer)}`)
       if (answer.status === 429)
-        return { kind: 'error', error, retryAfterMs: retryAfterMs(header(answer, 'retry-after')) }
+        return {
+          kind: 'error',
+          error,
+          retryAfterMs: parseRetryAfter(header(answer, 'retry-after'), this.clock.now()) ?? DEFAULT_RETRY_AFTER_MS,
+        }
       return { kind: 'error', error }
     } catch (err) {
       // Unreachable, or the token endpoint refused / rate limited us.
@@ -209,11 +216,6 @@ export class GenesysRest {
     }
     return { systemPresence: def.systemPresence }
   }
-}
-
-function retryAfterMs(value: string | undefined): number {
-  const s = value === undefined ? NaN : Number(value)
-  return Number.isFinite(s) && s >= 0 ? s * 1000 : 1000
 }
 
 /** Full jitter: a crowd of clients retrying after an outage spreads out instead of stampeding. */

@@ -2,6 +2,7 @@
 // "Handling notification responses from APNs"
 // https://developer.apple.com/documentation/usernotifications/handling-notification-responses-from-apns
 // (and docs/PLATFORMS.md). A provider only classifies; the dispatcher retries and prunes.
+import { parseRetryAfter } from '../retry-after.js'
 import type { SendResult } from './provider.js'
 
 type Verdict =
@@ -91,14 +92,6 @@ export function parseApnsBody(body: string): { reason?: string; timestamp?: numb
   } catch {
     return {}
   }
-}
-
-/** Retry-After as milliseconds: delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
-  const at = Date.parse(value)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
 export function classifyApnsAnswer(a: ApnsAnswer, now: number): SendResult {

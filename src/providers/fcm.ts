@@ -5,6 +5,7 @@ import { rootCertificates } from 'node:tls'
 import { Agent } from 'undici'
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
+import { parseRetryAfter } from '../retry-after.js'
 import { FCM_SCOPE, GoogleAccessTokenSource, GoogleAuthError, type GoogleServiceAccountKey } from './google-auth.js'
 import { Http2SessionPool, type PushTransportOptions } from './http2-pool.js'
 import { abortedByDeadline, type FcmSend, type PushProvider, type SendResult } from './provider.js'
@@ -52,15 +53,6 @@ export function parseGoogleError(body: unknown): GoogleError {
     }
   }
   return out
-}
-
-/** Retry-After as delta-seconds or an HTTP date, in ms from `now`. */
-export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value
-  if (!v) return undefined
-  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000
-  const at = Date.parse(v)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
 // INVALID_ARGUMENT covers both a bad token and a bad payload; only the former may delete a token.

@@ -11,6 +11,7 @@ import { Agent, buildConnector, request } from 'undici'
 import webpush from 'web-push'
 import { systemClock, type Clock } from '../clock.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
+import { parseRetryAfter } from '../retry-after.js'
 import { abortedByDeadline, type PushProvider, type SendResult, type WebPushSend } from './provider.js'
 import type { WebPushEndpointPolicy } from './webpush-endpoints.js'
 
@@ -78,14 +79,6 @@ function guardedConnector(endpoints: WebPushEndpointPolicy, ca: string | undefin
 
 function errorCode(err: unknown): string {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'error'
-}
-
-function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value
-  if (!v) return undefined
-  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000
-  const at = Date.parse(v)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
 export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<WebPushSend> {

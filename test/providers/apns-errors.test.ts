@@ -1,7 +1,7 @@
 // The classification table on answers the sandbox does not produce by itself.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { classifyApnsAnswer, parseRetryAfter } from '../../src/providers/apns-errors.js'
+import { classifyApnsAnswer } from '../../src/providers/apns-errors.js'
 
 const NOW = Date.UTC(2026, 0, 1)
 const answer = (status: number, body: object | string = '', retryAfter?: string) => ({
@@ -34,9 +34,13 @@ test('TooManyProviderTokenUpdates and IdleTimeout retry', () => {
   assert.equal(classifyApnsAnswer(answer(400, { reason: 'IdleTimeout' }), NOW).kind, 'retry')
 })
 
-test('Retry-After in seconds or as an HTTP date', () => {
-  assert.equal(parseRetryAfter('120', NOW), 120_000)
-  assert.equal(parseRetryAfter(new Date(NOW + 5000).toUTCString(), NOW), 5000)
-  assert.equal(parseRetryAfter('soon', NOW), undefined)
-  assert.equal(parseRetryAfter(undefined, NOW), undefined)
+test("APNs's Retry-After is the wait a retry carries", () => {
+  const wait = (retryAfter?: string) => {
+    const r = classifyApnsAnswer(answer(503, { reason: 'ServiceUnavailable' }, retryAfter), NOW)
+    return r.kind === 'retry' ? r.retryAfterMs : 'not a retry'
+  }
+  assert.equal(wait('120'), 120_000)
+  assert.equal(wait(new Date(NOW + 5000).toUTCString()), 5000)
+  assert.equal(wait('soon'), undefined)
+  assert.equal(wait(undefined), undefined)
 })
