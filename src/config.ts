@@ -57,17 +57,15 @@ export interface ApnsConfig {
   url?: string
 }
 
-export interface ServiceAccount {
-  project_id: string
-  private_key_id: string
-  private_key: string
-  client_email: string
-  token_uri: string
-}
+/**
+ * The fields of a Google service-account key file (the JSON downloaded from the Firebase console)
+ * the FCM provider uses, as serviceAccountSchema checks them: one definition for the type and its check.
+ */
+export type GoogleServiceAccountKey = z.infer<typeof serviceAccountSchema>
 
 export interface FcmConfig {
   serviceAccountFile: string
-  serviceAccount: ServiceAccount
+  serviceAccount: GoogleServiceAccountKey
   url: string
 }
 

@@ -4,9 +4,10 @@
 import { rootCertificates } from 'node:tls'
 import { Agent } from 'undici'
 import { systemClock, type Clock } from '../clock.js'
+import type { GoogleServiceAccountKey } from '../config.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
 import { parseRetryAfter } from '../retry-after.js'
-import { FCM_SCOPE, GoogleAccessTokenSource, GoogleAuthError, type GoogleServiceAccountKey } from './google-auth.js'
+import { FCM_SCOPE, GoogleAccessTokenSource, GoogleAuthError } from './google-auth.js'
 import { Http2SessionPool, type PushTransportOptions } from './http2-pool.js'
 import { abortedByDeadline, type FcmSend, type PushProvider, type SendResult } from './provider.js'
 

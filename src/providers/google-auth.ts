@@ -6,6 +6,7 @@
 import { SignJWT, importPKCS8, type CryptoKey } from 'jose'
 import { request, type Dispatcher } from 'undici'
 import type { Clock } from '../clock.js'
+import type { GoogleServiceAccountKey } from '../config.js'
 import type { Logger } from '../observability/logger.js'
 
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging'
@@ -15,44 +16,6 @@ const DEFAULT_RENEW_EARLY_MS = 5 * 60_000
 // After the token endpoint refuses the key (invalid_grant…), sends fail fast for a while instead of
 // asking Google again for every push: a revoked key must not turn into a flood of token requests.
 const REFUSED_HOLD_OFF_MS = 30_000
-
-/** The fields of a Google service-account key file (the JSON downloaded from the console) we use. */
-export interface GoogleServiceAccountKey {
-  project_id: string
-  private_key_id: string
-  /** PEM, PKCS#8. */
-  private_key: string
-  client_email: string
-  token_uri: string
-}
-
-/** Reads a service-account key file's JSON; the error names the missing or wrong field. */
-export function parseServiceAccountKey(json: unknown): GoogleServiceAccountKey {
-  if (typeof json !== 'object' || json === null)
-    throw new GoogleAuthError('service account key: not a JSON object', false)
-  const o = json as Record<string, unknown>
-  if (o.type !== undefined && o.type !== 'service_account') {
-    throw new GoogleAuthError(
-      `service account key: type is ${JSON.stringify(o.type)}, expected "service_account"`,
-      false,
-    )
-  }
-  const fields = ['project_id', 'private_key_id', 'private_key', 'client_email', 'token_uri'] as const
-  for (const f of fields) {
-    if (typeof o[f] !== 'string' || o[f] === '')
-      throw new GoogleAuthError(`service account key: ${f} is missing`, false)
-  }
-  if (!String(o.private_key).includes('BEGIN PRIVATE KEY')) {
-    throw new GoogleAuthError('service account key: private_key is not a PKCS#8 PEM key', false)
-  }
-  return {
-    project_id: String(o.project_id),
-    private_key_id: String(o.private_key_id),
-    private_key: String(o.private_key),
-    client_email: String(o.client_email),
-    token_uri: String(o.token_uri),
-  }
-}
 
 /** Getting an access token failed. `retryable` is false when the key or its grant is wrong. */
 export class GoogleAuthError extends Error {
