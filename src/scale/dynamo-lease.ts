@@ -31,7 +31,8 @@ export function dynamoCoordination(o: {
     ...(o.credentials && { credentials: o.credentials }),
     // A renewal must answer well inside the lease, or the holder gives the lease up anyway.
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 1_500 },
+    // throwOnRequestTimeout: without it the SDK only logs a warning and the renewal waits on.
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 1_500, throwOnRequestTimeout: true },
   })
   const doc = DynamoDBDocumentClient.from(client)
   const table = tableNames(o.target.tablePrefix).state

@@ -219,7 +219,9 @@ export class RedisLease {
     this.validUntil = sentAt + this.o.ttlMs - this.safetyMs
     clearTimeout(this.deadline)
     this.deadline = setTimeout(() => this.isValid(), Math.max(0, this.validUntil - this.now()) + 1)
-    this.schedule(this.o.ttlMs / 3)
+    // The next renewal is due a third of the TTL after this one was SENT, not after its reply came:
+    // counted from the reply, two slow replies in a row (each well inside the TTL) add up past it.
+    this.schedule(sentAt + this.o.ttlMs / 3 - this.now())
   }
 
   /** The lease ran out before a renewal succeeded: stop holding before anyone else can start. */
@@ -231,9 +233,10 @@ export class RedisLease {
       'lease: could not renew in time, giving it up',
     )
     this.drop('expired')
-    // Our key may still be in Redis (a slow reply): free it so a standby need not wait for its TTL.
-    void this.release(value)
-    this.schedule(0)
+    // Our key may still be in the store (a slow reply): free it so a standby need not wait for its
+    // TTL, and compete again only once it is freed (sent before, our own attempt would find our old
+    // lease, and wait for it to lapse like any standby).
+    void this.release(value).finally(() => this.schedule(0))
   }
 
   private drop(reason: 'expired' | 'taken' | 'released'): void {

@@ -90,7 +90,9 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     ...(o.credentials && { credentials: o.credentials }),
     // Fail fast (the API answers 503, rings fall back to the cache) rather than queue behind retries.
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 3_000 },
+    // throwOnRequestTimeout: without it the SDK only logs a warning and the request waits on (an API
+    // call hangs instead of answering 503).
+    requestHandler: { connectionTimeout: 2_000, requestTimeout: 3_000, throwOnRequestTimeout: true },
   })
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } })
   let missing: string[] = []

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { silentLogger } from '../../src/observability/logger.js'
 import { dynamoCoordination } from '../../src/scale/dynamo-lease.js'
 import { RedisLease } from '../../src/scale/lease.js'
+import { startNetProxy } from '../../src/sim/net-proxy.js'
 import { openDynamoStore } from '../../src/store/dynamodb.js'
 import { parseDynamoUrl } from '../../src/store/dynamodb-url.js'
 import { DYNALITE_CREDENTIALS, startDynalite, type Dynalite } from '../support/dynalite.js'
@@ -88,5 +89,26 @@ test('dynamodb lease: one holder among three, a fencing token that only grows, a
       await c.lease.stop()
       c.close()
     }
+  }
+})
+
+test('dynamodb lease: a holder whose every store round trip is slow (a third of the TTL) keeps its lease', async () => {
+  const target = await tables()
+  // 170 ms each way: every acquire and renewal answers in about 340 ms of a 1 s lease. Counted from
+  // the replies, two renewals in a row would overrun it although each is well inside.
+  const proxy = await startNetProxy({ target: { port: Number(new URL(server.endpoint).port) } })
+  proxy.setDelay(170)
+  const slow = { ...target, endpoint: `http://127.0.0.1:${proxy.port}` }
+  const holder = contender(slow, 'gw-slow', 1_000)
+  try {
+    await holder.lease.start()
+    assert.equal(holder.lease.isValid(), true, 'it took the free lease')
+    await sleep(4_000)
+    assert.deepEqual(holder.events, ['acquired'], 'held throughout: never expired, never taken')
+    assert.equal(holder.lease.isValid(), true)
+  } finally {
+    await holder.lease.stop()
+    holder.close()
+    await proxy.close()
   }
 })

@@ -6,6 +6,7 @@ import { openDynamoStore } from '../../src/store/dynamodb.js'
 import { parseDynamoUrl } from '../../src/store/dynamodb-url.js'
 import { ringKey } from '../../src/model.js'
 import { DYNALITE_CREDENTIALS, startDynalite, type Dynalite } from '../support/dynalite.js'
+import { startNetProxy } from '../../src/sim/net-proxy.js'
 import { device, ring, storeContract } from './contract.js'
 
 let server: Dynalite
@@ -108,6 +109,31 @@ test('dynamodb: an unreachable endpoint is the store-unavailable path (503), not
     })
   } finally {
     await store.close()
+  }
+})
+
+test('dynamodb: a store that goes silent (no answer, no reset) fails the request as unavailable, not a hang', async () => {
+  const tables = prefix()
+  const proxy = await startNetProxy({ target: { port: Number(new URL(server.endpoint).port) } })
+  const store = await openDynamoStore({
+    target: { ...parseDynamoUrl(server.storeUrl(tables)), endpoint: `http://127.0.0.1:${proxy.port}` },
+    createTables: true,
+    credentials: DYNALITE_CREDENTIALS,
+  })
+  try {
+    await store.upsertDevice(device('agent-1', 'tok-1'))
+    proxy.blackHoleExisting()
+    proxy.setMode('black-hole')
+    const started = Date.now()
+    await assert.rejects(store.listDevices('agent-1'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'STORE_UNAVAILABLE')
+      return true
+    })
+    // Two attempts of at most 3 s each, and the SDK's backoff between them.
+    assert.ok(Date.now() - started < 9_000, `answered in ${Date.now() - started} ms`)
+  } finally {
+    await store.close()
+    await proxy.close()
   }
 })
 
