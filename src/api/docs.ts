@@ -110,13 +110,13 @@ export function packageVersion(): string {
   }
 }
 
-export async function registerDocs(app: FastifyInstance, o: { version?: string } = {}): Promise<void> {
+export async function registerDocs(app: FastifyInstance, options: { version?: string } = {}): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info: {
         title: 'genesys-push-gateway',
-        version: o.version ?? packageVersion(),
+        version: options.version ?? packageVersion(),
         description:
           'Turns Genesys Cloud CX routing events into APNs / FCM pushes. Agents register their devices with their own Genesys Cloud access token; operators use the admin token (ADMIN_TOKEN). Errors are `{ "error": { "code", "message" } }`.',
       },

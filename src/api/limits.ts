@@ -50,11 +50,11 @@ function limited(ttlInSeconds: number, who: string): ApiError {
 const none: RequestHook = async () => undefined
 
 /** Registers the per-address limit and returns the per-agent and per-user hooks for the agent routes. */
-export async function registerRateLimits(app: FastifyInstance, o: RateLimitOptions): Promise<RateLimitHooks> {
+export async function registerRateLimits(app: FastifyInstance, options: RateLimitOptions): Promise<RateLimitHooks> {
   await app.register(rateLimit, { global: false, cache: TRACKED_KEYS })
-  if (o.perIpPerMinute > 0) {
+  if (options.perIpPerMinute > 0) {
     const perIp = app.createRateLimit({
-      max: o.perIpPerMinute,
+      max: options.perIpPerMinute,
       timeWindow: WINDOW_MS,
       keyGenerator: (req) => `ip:${req.ip}`,
     })
@@ -65,8 +65,8 @@ export async function registerRateLimits(app: FastifyInstance, o: RateLimitOptio
     })
   }
   return {
-    perAgent: perAgentHook(app, o.perAgentPerMinute),
-    perUserWrites: perUserHook(app, o.writesPerUserPerMinute ?? 0),
+    perAgent: perAgentHook(app, options.perAgentPerMinute),
+    perUserWrites: perUserHook(app, options.writesPerUserPerMinute ?? 0),
   }
 }
 

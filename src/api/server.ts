@@ -57,8 +57,8 @@ const CLOSE_AFTER = new Set([401, 413, 429])
 // A caller's X-Request-Id is kept when it is a sane id (a load balancer's trace id), else a new one.
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
-export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
-  const limits = o.http ?? DEFAULT_LIMITS
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const limits = options.http ?? DEFAULT_LIMITS
   const app = Fastify({
     // A client must send its whole request (headers and body) within requestTimeout; idle
     // keep-alive connections close after keepAliveTimeout. The dashboard's event stream is a
@@ -71,8 +71,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
     },
     // Fastify bundles its own pino typings; the instance is the same pino logger.
-    loggerInstance: o.logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
-    bodyLimit: o.bodyLimit ?? 16 * 1024,
+    loggerInstance: options.logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit ?? 16 * 1024,
     // Device tokens travel in DELETE paths; FCM tokens are longer than find-my-way's default 100.
     routerOptions: { maxParamLength: 4096 },
     // One line per request is too much at thousands of registrations a second; routes log what matters.
@@ -98,9 +98,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     },
     // A hop count trusts that many proxies in front (proxy-addr's hop index starts at 0).
     trustProxy:
-      typeof o.trustProxy === 'number'
-        ? (_addr: string, hop: number) => hop < (o.trustProxy as number)
-        : (o.trustProxy ?? false),
+      typeof options.trustProxy === 'number'
+        ? (_addr: string, hop: number) => hop < (options.trustProxy as number)
+        : (options.trustProxy ?? false),
   })
   installErrorHandler(app)
   // Answers are JSON or text for programs, never documents to sniff, frame or cache (device lists
@@ -115,17 +115,17 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     void reply.header('x-request-id', req.id)
     done()
   })
-  const limit = await registerRateLimits(app, o.rateLimit ?? { perAgentPerMinute: 0, perIpPerMinute: 0 })
+  const limit = await registerRateLimits(app, options.rateLimit ?? { perAgentPerMinute: 0, perIpPerMinute: 0 })
   await registerDocs(app)
-  healthRoutes(app, o.readiness)
-  deviceRoutes(app, { ...o.devices, limit: limit.perAgent, writeLimit: limit.perUserWrites })
-  if (o.events) eventsRoutes(app, o.events)
-  if (o.answered) answeredRoutes(app, { ...o.answered, limit: limit.perAgent })
-  if (o.received) receivedRoutes(app, { ...o.received, limit: limit.perAgent })
-  if (o.admin) adminRoutes(app, o.admin)
-  if (o.operations) {
-    metricsRoutes(app, o.operations)
-    dashboardRoutes(app, o.operations)
+  healthRoutes(app, options.readiness)
+  deviceRoutes(app, { ...options.devices, limit: limit.perAgent, writeLimit: limit.perUserWrites })
+  if (options.events) eventsRoutes(app, options.events)
+  if (options.answered) answeredRoutes(app, { ...options.answered, limit: limit.perAgent })
+  if (options.received) receivedRoutes(app, { ...options.received, limit: limit.perAgent })
+  if (options.admin) adminRoutes(app, options.admin)
+  if (options.operations) {
+    metricsRoutes(app, options.operations)
+    dashboardRoutes(app, options.operations)
   }
   await app.ready()
   // Past this many open connections new ones are closed at once: file descriptors stay for the

@@ -28,7 +28,7 @@ export class AgentDirectory {
   private readonly ttlMs: number
 
   constructor(
-    private readonly o: {
+    private readonly options: {
       apiUrl: string
       /** The gateway's own organisation: an agent of any other one is refused. */
       organization: OwnOrganization
@@ -38,12 +38,12 @@ export class AgentDirectory {
       cacheTtlMs?: number
     },
   ) {
-    this.apiUrl = o.apiUrl.replace(/\/+$/, '')
-    this.ttlMs = o.cacheTtlMs ?? 60_000
+    this.apiUrl = options.apiUrl.replace(/\/+$/, '')
+    this.ttlMs = options.cacheTtlMs ?? 60_000
   }
 
   private get clock(): Clock {
-    return this.o.clock ?? systemClock
+    return this.options.clock ?? systemClock
   }
 
   /** Number of cached identities (for tests and metrics). */
@@ -74,11 +74,11 @@ export class AgentDirectory {
 
   private async lookup(token: string, key: string): Promise<AgentIdentity> {
     // First, so an outage of the organisation lookup refuses (503) rather than lets anyone through.
-    const ownOrgId = await this.o.organization.id()
+    const ownOrgId = await this.options.organization.id()
     const answer = await exchange(`${this.apiUrl}/api/v2/users/me?expand=organization`, {
       method: 'GET',
       headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-      dispatcher: this.o.dispatcher,
+      dispatcher: this.options.dispatcher,
     })
     // 400 is Genesys saying the token has no user context (a client-credentials token): not an
     // agent, and no retry will make it one.
@@ -93,7 +93,7 @@ export class AgentDirectory {
     // Unchecked is never accepted: an answer without the organisation cannot prove the agent is ours.
     if (!orgId) throw new GenesysApiError(502, 'Genesys users/me answer lacks organization.id')
     if (orgId !== ownOrgId) {
-      this.o.logger.warn({ orgId, userId: b.id }, 'agent token of another Genesys organisation refused')
+      this.options.logger.warn({ orgId, userId: b.id }, 'agent token of another Genesys organisation refused')
       // Not cached, like every rejection.
       throw new AgentAuthError(
         401,

@@ -18,7 +18,7 @@ export class ClientCredentialsAuth {
   fetches = 0
 
   constructor(
-    private readonly o: {
+    private readonly options: {
       loginUrl: string
       clientId: string
       clientSecret: string
@@ -29,7 +29,7 @@ export class ClientCredentialsAuth {
   ) {}
 
   private get clock(): Clock {
-    return this.o.clock ?? systemClock
+    return this.options.clock ?? systemClock
   }
 
   getToken(): Promise<string> {
@@ -48,8 +48,8 @@ export class ClientCredentialsAuth {
   }
 
   private async fetchToken(): Promise<string> {
-    const basic = Buffer.from(`${this.o.clientId}:${this.o.clientSecret}`).toString('base64')
-    const answer = await exchange(`${this.o.loginUrl.replace(/\/+$/, '')}/oauth/token`, {
+    const basic = Buffer.from(`${this.options.clientId}:${this.options.clientSecret}`).toString('base64')
+    const answer = await exchange(`${this.options.loginUrl.replace(/\/+$/, '')}/oauth/token`, {
       method: 'POST',
       headers: {
         authorization: `Basic ${basic}`,
@@ -57,7 +57,7 @@ export class ClientCredentialsAuth {
         accept: 'application/json',
       },
       body: 'grant_type=client_credentials',
-      dispatcher: this.o.dispatcher,
+      dispatcher: this.options.dispatcher,
     })
     if (answer.status !== 200) {
       throw new GenesysApiError(answer.status, `Genesys token request refused: ${errorMessage(answer)}`)
@@ -70,7 +70,7 @@ export class ClientCredentialsAuth {
     this.token = b.access_token
     this.renewAt = this.clock.now() + expiresInS * 1000 * RENEW_AT_FRACTION
     this.fetches++
-    this.o.logger.debug({ expiresInS }, 'genesys token obtained')
+    this.options.logger.debug({ expiresInS }, 'genesys token obtained')
     return b.access_token
   }
 }

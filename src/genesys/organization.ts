@@ -21,10 +21,10 @@ export class GatewayOrganization implements OwnOrganization {
   private pending: Promise<string> | undefined
 
   constructor(
-    private readonly o:
+    private readonly options:
       { fixedId: string; logger: Logger } | { lookup: () => Promise<OrganizationInfo>; logger: Logger },
   ) {
-    if ('fixedId' in o) this.learned = { id: o.fixedId }
+    if ('fixedId' in options) this.learned = { id: options.fixedId }
   }
 
   /** The organisation once known (for doctor, logs and tests). */
@@ -40,17 +40,17 @@ export class GatewayOrganization implements OwnOrganization {
   }
 
   private async learn(): Promise<string> {
-    if (!('lookup' in this.o)) throw new Error('unreachable: a fixed organisation is known from the start')
+    if (!('lookup' in this.options)) throw new Error('unreachable: a fixed organisation is known from the start')
     try {
-      const org = await this.o.lookup()
+      const org = await this.options.lookup()
       this.learned = org
-      this.o.logger.info(
+      this.options.logger.info(
         { orgId: org.id, orgName: org.name },
         'gateway organisation learned; agents of other organisations are refused',
       )
       return org.id
     } catch (err) {
-      this.o.logger.warn(
+      this.options.logger.warn(
         { err: { message: err instanceof Error ? err.message : String(err) } },
         'cannot learn the gateway organisation; agent registrations wait',
       )

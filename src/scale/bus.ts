@@ -31,25 +31,25 @@ export interface ScaleBusOptions {
   redisOptions?: RedisOptions
 }
 
-export async function createScaleBus(o: ScaleBusOptions): Promise<ScaleBus> {
+export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus> {
   const base: RedisOptions = {
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     connectTimeout: 5_000,
-    ...o.redisOptions,
+    ...options.redisOptions,
   }
-  const redis = connectRedis(o.target, {
+  const redis = connectRedis(options.target, {
     ...base,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: o.commandTimeoutMs,
+    commandTimeout: options.commandTimeoutMs,
   })
   // The subscriber keeps its offline queue: SUBSCRIBE issued before the first connection waits.
-  const sub = connectRedis(o.target, { ...base, maxRetriesPerRequest: null })
+  const sub = connectRedis(options.target, { ...base, maxRetriesPerRequest: null })
   const handlers = new Map<string, (message: string) => void>()
   const resubscribed: (() => void)[] = []
   let down = false
   const onError = (err: Error): void => {
-    if (!down) o.logger.warn({ err: err.message }, 'scale bus: Redis unavailable, reconnecting')
+    if (!down) options.logger.warn({ err: err.message }, 'scale bus: Redis unavailable, reconnecting')
     down = true
   }
   redis.on('error', onError)
@@ -68,22 +68,22 @@ export async function createScaleBus(o: ScaleBusOptions): Promise<ScaleBus> {
     try {
       h(message)
     } catch (err) {
-      o.logger.error({ err, channel }, 'scale bus: message handler failed')
+      options.logger.error({ err, channel }, 'scale bus: message handler failed')
     }
   })
-  await waitReady(redis, o.connectWaitMs ?? 2_000)
+  await waitReady(redis, options.connectWaitMs ?? 2_000)
 
   return {
     redis,
-    keyPrefix: o.keyPrefix,
+    keyPrefix: options.keyPrefix,
     async publish(topic, message) {
-      await redis.publish(o.keyPrefix + topic, message)
+      await redis.publish(options.keyPrefix + topic, message)
     },
     subscribe(topic, handler) {
-      handlers.set(o.keyPrefix + topic, handler)
+      handlers.set(options.keyPrefix + topic, handler)
       sub
-        .subscribe(o.keyPrefix + topic)
-        .catch((err: unknown) => o.logger.error({ err, topic }, 'scale bus: subscribe failed'))
+        .subscribe(options.keyPrefix + topic)
+        .catch((err: unknown) => options.logger.error({ err, topic }, 'scale bus: subscribe failed'))
     },
     onResubscribed(handler) {
       resubscribed.push(handler)

@@ -19,25 +19,25 @@ export interface DynamoCoordination {
   close(): void
 }
 
-export function dynamoCoordination(o: {
+export function dynamoCoordination(options: {
   target: DynamoTarget
   name: string
   credentials?: DynamoDBClientConfig['credentials']
   now?: () => number
 }): DynamoCoordination {
   const client = new DynamoDBClient({
-    region: o.target.region,
-    ...(o.target.endpoint !== undefined && { endpoint: o.target.endpoint }),
-    ...(o.credentials && { credentials: o.credentials }),
+    region: options.target.region,
+    ...(options.target.endpoint !== undefined && { endpoint: options.target.endpoint }),
+    ...(options.credentials && { credentials: options.credentials }),
     // A renewal must answer well inside the lease, or the holder gives the lease up anyway.
     maxAttempts: 1,
     // throwOnRequestTimeout: without it the SDK only logs a warning and the renewal waits on.
     requestHandler: { connectionTimeout: 1_000, requestTimeout: 1_500, throwOnRequestTimeout: true },
   })
   const doc = DynamoDBDocumentClient.from(client)
-  const table = tableNames(o.target.tablePrefix).state
-  const pk = `lease#${o.name}`
-  const now = o.now ?? (() => Date.now())
+  const table = tableNames(options.target.tablePrefix).state
+  const pk = `lease#${options.name}`
+  const now = options.now ?? (() => Date.now())
   const failedCondition = (err: unknown): boolean => (err as Error).name === 'ConditionalCheckFailedException'
   const split = (value: string): [string, number] => {
     const bar = value.lastIndexOf('|')

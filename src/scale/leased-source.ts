@@ -58,15 +58,15 @@ export class LeasedSource implements EventSource {
   private seenVersion: string | undefined
   private holding = false
 
-  constructor(private readonly o: LeasedSourceOptions) {
+  constructor(private readonly options: LeasedSourceOptions) {
     this.lease = new RedisLease({
-      ...(o.bus && { bus: o.bus }),
-      ...(o.backend && { backend: o.backend }),
+      ...(options.bus && { bus: options.bus }),
+      ...(options.backend && { backend: options.backend }),
       name: 'source',
-      instanceId: o.instanceId,
-      ttlMs: o.ttlMs,
-      logger: o.logger,
-      ...(o.now && { now: o.now }),
+      instanceId: options.instanceId,
+      ttlMs: options.ttlMs,
+      logger: options.logger,
+      ...(options.now && { now: options.now }),
       onAcquired: () => this.serial(() => this.becomeHolder()),
       onLost: (reason) => {
         this.holding = false
@@ -94,7 +94,7 @@ export class LeasedSource implements EventSource {
       handle: (event: RoutingEvent) => {
         if (event.source === 'webhook' || this.lease.isValid()) sink.handle(event)
         else
-          this.o.logger.warn(
+          this.options.logger.warn(
             { conversationId: event.conversationId, kind: event.kind },
             'event dropped: this instance no longer holds the source lease',
           )
@@ -103,14 +103,14 @@ export class LeasedSource implements EventSource {
   }
 
   async start(): Promise<void> {
-    this.o.bus?.subscribe(AGENTS_CHANGED, (userId) => void this.agentChanged(userId))
-    this.o.bus?.onResubscribed(() => void this.reconcile())
+    this.options.bus?.subscribe(AGENTS_CHANGED, (userId) => void this.agentChanged(userId))
+    this.options.bus?.onResubscribed(() => void this.reconcile())
     await this.lease.start()
     await this.chain
-    this.reconcileTimer = setInterval(() => void this.reconcile(), this.o.reconcileMs ?? 30_000)
+    this.reconcileTimer = setInterval(() => void this.reconcile(), this.options.reconcileMs ?? 30_000)
     this.reconcileTimer.unref()
-    if (this.o.changes) {
-      this.pollTimer = setInterval(() => void this.pollChanges(), this.o.changePollMs ?? 1_000)
+    if (this.options.changes) {
+      this.pollTimer = setInterval(() => void this.pollChanges(), this.options.changePollMs ?? 1_000)
       this.pollTimer.unref()
     }
   }
@@ -120,7 +120,7 @@ export class LeasedSource implements EventSource {
     clearInterval(this.pollTimer)
     await this.lease.stop()
     await this.chain
-    await this.o.onStopped?.()
+    await this.options.onStopped?.()
   }
 
   async addUser(userId: string): Promise<void> {
@@ -138,7 +138,7 @@ export class LeasedSource implements EventSource {
    * applied the change itself, spares it that write. Pub/sub costs nothing and is kept as it was.
    */
   private announces(): boolean {
-    return this.o.bus !== undefined || !this.holding
+    return this.options.bus !== undefined || !this.holding
   }
 
   status(): SourceStatus {
@@ -155,7 +155,7 @@ export class LeasedSource implements EventSource {
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(fn)
-    this.chain = run.catch((err: unknown) => this.o.logger.error({ err }, 'leased source: step failed'))
+    this.chain = run.catch((err: unknown) => this.options.logger.error({ err }, 'leased source: step failed'))
     return run
   }
 
@@ -164,16 +164,16 @@ export class LeasedSource implements EventSource {
     this.holding = true
     this.known.clear()
     try {
-      for (const id of await this.o.listUserIds()) this.known.add(id)
+      for (const id of await this.options.listUserIds()) this.known.add(id)
     } catch (err) {
-      this.o.logger.warn(
+      this.options.logger.warn(
         { err: (err as Error).message },
         'leased source: could not list agents; the inner source reads them itself',
       )
     }
     // The inner source's start() reads the registry and re-checks open rings (gap recovery).
-    this.o.logger.info(
-      { instanceId: this.o.instanceId, ...this.lease.state() },
+    this.options.logger.info(
+      { instanceId: this.options.instanceId, ...this.lease.state() },
       'source lease acquired: starting the event source',
     )
     await this.source().start()
@@ -181,7 +181,10 @@ export class LeasedSource implements EventSource {
   }
 
   private async stepDown(reason: string): Promise<void> {
-    this.o.logger.warn({ instanceId: this.o.instanceId, reason }, 'source lease lost: stopping the event source')
+    this.options.logger.warn(
+      { instanceId: this.options.instanceId, reason },
+      'source lease lost: stopping the event source',
+    )
     await this.source().stop()
   }
 
@@ -189,10 +192,10 @@ export class LeasedSource implements EventSource {
   private async agentChanged(userId: string): Promise<void> {
     if (!this.holding) return
     try {
-      const has = await this.o.hasDevices(userId)
+      const has = await this.options.hasDevices(userId)
       await this.serial(() => this.apply(userId, has))
     } catch (err) {
-      this.o.logger.warn(
+      this.options.logger.warn(
         { err: (err as Error).message, userId },
         'leased source: agent change not applied; the next reconcile will',
       )
@@ -211,24 +214,27 @@ export class LeasedSource implements EventSource {
   }
 
   private async pollChanges(): Promise<void> {
-    if (!this.holding || !this.o.changes) return
+    if (!this.holding || !this.options.changes) return
     try {
-      const version = await this.o.changes.version()
+      const version = await this.options.changes.version()
       if (version === this.seenVersion) return
       this.seenVersion = version
       await this.reconcile()
     } catch (err) {
-      this.o.logger.debug({ err: (err as Error).message }, 'leased source: could not poll agent changes')
+      this.options.logger.debug({ err: (err as Error).message }, 'leased source: could not poll agent changes')
     }
   }
 
   private async announce(userId: string): Promise<void> {
     try {
-      if (this.o.bus) await this.o.bus.publish(AGENTS_CHANGED, userId)
-      else await this.o.changes?.announce(userId)
+      if (this.options.bus) await this.options.bus.publish(AGENTS_CHANGED, userId)
+      else await this.options.changes?.announce(userId)
     } catch (err) {
       // The device is stored; the holder's periodic reconcile picks the agent up.
-      this.o.logger.warn({ err: (err as Error).message, userId }, 'leased source: could not announce an agent change')
+      this.options.logger.warn(
+        { err: (err as Error).message, userId },
+        'leased source: could not announce an agent change',
+      )
     }
   }
 
@@ -237,7 +243,7 @@ export class LeasedSource implements EventSource {
     if (!this.holding) return
     let ids: string[]
     try {
-      ids = await this.o.listUserIds()
+      ids = await this.options.listUserIds()
     } catch {
       return // Redis down: keep the topics we have
     }

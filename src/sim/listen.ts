@@ -3,10 +3,10 @@
 import type { AddressInfo, Server } from 'node:net'
 
 /** Listens on `host` (default 127.0.0.1) and `port` (default: any free one); resolves to the port. */
-export async function listenOnLoopback(server: Server, o: { host?: string; port?: number }): Promise<number> {
+export async function listenOnLoopback(server: Server, options: { host?: string; port?: number }): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => {
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
       server.off('error', reject)
       resolve()
     })

@@ -52,9 +52,9 @@ function removeOpenDirs(): void {
   for (const dir of openDirs) rmSync(dir, { recursive: true, force: true })
 }
 
-export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorld> {
-  const bundleId = o.bundleId ?? 'com.example.agent'
-  const projectId = o.projectId ?? 'genesys-push-demo'
+export async function startTestWorld(options: TestWorldOptions = {}): Promise<TestWorld> {
+  const bundleId = options.bundleId ?? 'com.example.agent'
+  const projectId = options.projectId ?? 'genesys-push-demo'
   const dir = mkdtempSync(join(tmpdir(), 'push-gw-world-'))
   if (openDirs.size === 0) process.on('exit', removeOpenDirs)
   openDirs.add(dir)
@@ -65,15 +65,15 @@ export async function startTestWorld(o: TestWorldOptions = {}): Promise<TestWorl
     generateServiceAccount({ projectId, tokenUri: 'https://localhost/token' }),
   ])
   const tls = { key: pki.key, cert: pki.cert }
-  const clock = o.clock ? { clock: o.clock } : {}
+  const clock = options.clock ? { clock: options.clock } : {}
   const [genesys, apns, fcm, webpush] = await Promise.all([
-    startGenesysSim({ ...o.genesys, tls, ...clock }),
+    startGenesysSim({ ...options.genesys, tls, ...clock }),
     startApnsSandbox({
       tls,
       keys: [apnsKey],
       topics: [bundleId],
       ...clock,
-      ...(o.keepAcceptedPushes === false ? { keepAccepted: false } : {}),
+      ...(options.keepAcceptedPushes === false ? { keepAccepted: false } : {}),
     }),
     startFcmSandbox({
       tls,

@@ -21,11 +21,11 @@ export class Backoff {
   private failures = 0
   private healthyTimer: NodeJS.Timeout | undefined
 
-  constructor(o: BackoffOptions = {}) {
-    this.initialMs = o.initialMs ?? 1_000
-    this.maxMs = o.maxMs ?? 30_000
-    this.healthyAfterMs = o.healthyAfterMs ?? 60_000
-    this.random = o.random ?? Math.random
+  constructor(options: BackoffOptions = {}) {
+    this.initialMs = options.initialMs ?? 1_000
+    this.maxMs = options.maxMs ?? 30_000
+    this.healthyAfterMs = options.healthyAfterMs ?? 60_000
+    this.random = options.random ?? Math.random
   }
 
   /** The cap for the next attempt (before jitter). */

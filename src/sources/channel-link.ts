@@ -60,12 +60,12 @@ export class ChannelLink {
   reconnects = 0
   handOvers = 0
 
-  constructor(private readonly o: ChannelLinkOptions) {
-    this.backoff = new Backoff(o.backoff)
+  constructor(private readonly options: ChannelLinkOptions) {
+    this.backoff = new Backoff(options.backoff)
   }
 
   get index(): number {
-    return this.o.index
+    return this.options.index
   }
   get channelId(): string | undefined {
     return this.channel?.id
@@ -82,7 +82,7 @@ export class ChannelLink {
   async start(): Promise<void> {
     if (this.running) return
     this.running = true
-    this.downSince = this.o.clock.now()
+    this.downSince = this.options.clock.now()
     try {
       await this.serial(() => this.establish(false))
       this.downSince = undefined
@@ -92,7 +92,7 @@ export class ChannelLink {
         this.running = false
         throw err
       }
-      this.o.logger.error(
+      this.options.logger.error(
         { link: this.index, err: describe(err) },
         'genesys notifications: first connection failed, retrying',
       )
@@ -116,25 +116,25 @@ export class ChannelLink {
   /** Adds topics to the live channel (POST); without a channel the next establish() carries them. */
   add(topics: string[]): Promise<void> {
     return this.serial(async () => {
-      if (this.channel && topics.length > 0) await this.o.rest.subscribe(this.channel.id, topics, 'add')
+      if (this.channel && topics.length > 0) await this.options.rest.subscribe(this.channel.id, topics, 'add')
     })
   }
 
   /** Genesys has no "remove one topic": the channel's set is replaced by the current one (PUT). */
   resubscribe(): Promise<void> {
     return this.serial(async () => {
-      if (this.channel) await this.o.rest.subscribe(this.channel.id, this.o.topics(), 'replace')
+      if (this.channel) await this.options.rest.subscribe(this.channel.id, this.options.topics(), 'replace')
     })
   }
 
   /** Make-before-break: a fresh channel, subscribed and connected, then the old socket closes. */
   handOver(why: 'socket_closing' | 'expiry'): void {
     void this.serial(() =>
-      this.o.handOverLock(async () => {
+      this.options.handOverLock(async () => {
         const from = this.socket
         if (!this.running || !from?.isOpen) return
-        const channel = await this.o.rest.createChannel()
-        await this.o.rest.subscribe(channel.id, this.o.topics(), 'replace')
+        const channel = await this.options.rest.createChannel()
+        await this.options.rest.subscribe(channel.id, this.options.topics(), 'replace')
         const socket = await this.openSocket(channel)
         if (!this.running) return void (await socket.close())
         // Both sockets delivered the same snapshots meanwhile; the normaliser keeps only transitions.
@@ -142,7 +142,7 @@ export class ChannelLink {
         this.channel = channel
         this.handOvers++
         this.armRenewal(channel)
-        this.o.logger.info(
+        this.options.logger.info(
           { link: this.index, from: from.channel.id, to: channel.id, why },
           'genesys channel handed over (make-before-break)',
         )
@@ -150,7 +150,7 @@ export class ChannelLink {
       }),
     ).catch((err: unknown) => {
       // The old socket keeps working until Genesys closes it; its close then takes the reconnect path.
-      this.o.logger.warn({ link: this.index, why, err: describe(err) }, 'genesys channel hand-over failed')
+      this.options.logger.warn({ link: this.index, why, err: describe(err) }, 'genesys channel hand-over failed')
       if (why === 'expiry' && this.running) this.armRetryRenewal()
     })
   }
@@ -167,38 +167,41 @@ export class ChannelLink {
     if (channel) {
       try {
         // One PUT both proves the channel still exists and applies changes made while disconnected.
-        await this.o.rest.subscribe(channel.id, this.o.topics(), 'replace')
+        await this.options.rest.subscribe(channel.id, this.options.topics(), 'replace')
       } catch (err) {
         if (!(err instanceof GenesysApiError && err.status === 404)) throw err
-        this.o.logger.info({ link: this.index, channelId: channel.id }, 'genesys channel gone: creating a new one')
+        this.options.logger.info(
+          { link: this.index, channelId: channel.id },
+          'genesys channel gone: creating a new one',
+        )
         channel = undefined
       }
     }
     if (!channel) {
-      channel = await this.o.rest.createChannel()
+      channel = await this.options.rest.createChannel()
       this.channel = channel
       this.armRenewal(channel)
-      await this.o.rest.subscribe(channel.id, this.o.topics(), 'replace')
+      await this.options.rest.subscribe(channel.id, this.options.topics(), 'replace')
     }
     const socket = await this.openSocket(channel)
     if (!this.running) return void (await socket.close())
     this.socket = socket
     this.backoff.connected()
-    this.o.logger.info(
-      { link: this.index, channelId: channel.id, topics: this.o.topics().length },
+    this.options.logger.info(
+      { link: this.index, channelId: channel.id, topics: this.options.topics().length },
       'genesys notifications connected',
     )
   }
 
   private openSocket(channel: NotificationChannel): Promise<ChannelSocket> {
-    const s = this.o.socket
+    const s = this.options.socket
     return ChannelSocket.open({
       channel,
       ...(s.ca !== undefined && { ca: s.ca }),
       heartbeatTimeoutMs: s.heartbeatTimeoutMs,
       ...(s.pingIntervalMs !== undefined && { pingIntervalMs: s.pingIntervalMs }),
-      clock: this.o.clock,
-      logger: this.o.logger,
+      clock: this.options.clock,
+      logger: this.options.logger,
       onFrame: (_socket, text, at, hr) => this.onSocketFrame(text, at, hr),
       onClose: (sock, cause) => this.onSocketClose(sock, cause),
     })
@@ -209,29 +212,32 @@ export class ChannelLink {
     try {
       frame = JSON.parse(text)
     } catch {
-      return this.o.onNotJson()
+      return this.options.onNotJson()
     }
     if (isRecord(frame)) {
       if (frame.topicName === 'channel.metadata') return // heartbeat or pong: it already fed the socket's watchdog
       if (frame.topicName === 'v2.system.socket_closing') return this.handOver('socket_closing')
     }
-    this.o.onFrame(frame, receivedAt, receivedAtHr)
+    this.options.onFrame(frame, receivedAt, receivedAtHr)
   }
 
   private onSocketClose(socket: ChannelSocket, cause: CloseCause): void {
     // A socket we replaced (hand-over) or closed on stop() needs nothing.
     if (socket !== this.socket || !this.running) return
     this.socket = undefined
-    this.downSince = this.o.clock.now()
+    this.downSince = this.options.clock.now()
     this.backoff.disconnected()
-    this.o.logger.warn({ link: this.index, channelId: socket.channel.id, cause }, 'genesys notifications disconnected')
+    this.options.logger.warn(
+      { link: this.index, channelId: socket.channel.id, cause },
+      'genesys notifications disconnected',
+    )
     this.scheduleReconnect()
   }
 
   private scheduleReconnect(): void {
     if (!this.running || this.reconnectTimer) return
     const delay = this.backoff.next()
-    this.o.logger.debug(
+    this.options.logger.debug(
       { link: this.index, delayMs: Math.round(delay), attempt: this.backoff.failureCount },
       'genesys reconnect scheduled',
     )
@@ -246,17 +252,17 @@ export class ChannelLink {
     try {
       await this.establish(true)
     } catch (err) {
-      this.o.logger.warn(
+      this.options.logger.warn(
         { link: this.index, err: describe(err), failures: this.backoff.failureCount },
         'genesys notifications reconnect failed',
       )
       return this.scheduleReconnect()
     }
     if (!this.running) return
-    const downMs = this.o.clock.now() - (this.downSince ?? this.o.clock.now())
+    const downMs = this.options.clock.now() - (this.downSince ?? this.options.clock.now())
     this.downSince = undefined
     this.reconnects++
-    this.o.onRecovered(this, downMs)
+    this.options.onRecovered(this, downMs)
   }
 
   private armRenewal(channel: NotificationChannel): void {
@@ -264,8 +270,8 @@ export class ChannelLink {
     // Channels live 24 h; a channel that states no expiry (the event stream's) is never renewed.
     if (channel.expires === '') return
     const expires = Date.parse(channel.expires)
-    const now = this.o.clock.now()
-    const at = (Number.isFinite(expires) ? expires : now + 24 * 3600_000) - this.o.renewBeforeMs
+    const now = this.options.clock.now()
+    const at = (Number.isFinite(expires) ? expires : now + 24 * 3600_000) - this.options.renewBeforeMs
     this.renewTimer = setTimeout(
       () => {
         this.renewTimer = undefined

@@ -36,19 +36,19 @@ export class ChannelSocket {
   private constructor(
     readonly channel: NotificationChannel,
     private readonly ws: WebSocket,
-    private readonly o: ChannelSocketOptions,
+    private readonly options: ChannelSocketOptions,
   ) {
     this.closed = new Promise((resolve) => ws.once('close', () => resolve()))
   }
 
   /** Connects; resolves when the socket is open, rejects if it cannot be opened. */
-  static open(o: ChannelSocketOptions): Promise<ChannelSocket> {
-    const ws = new WebSocket(o.channel.connectUri, {
-      ...(o.ca !== undefined && { ca: o.ca }),
-      handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
+  static open(options: ChannelSocketOptions): Promise<ChannelSocket> {
+    const ws = new WebSocket(options.channel.connectUri, {
+      ...(options.ca !== undefined && { ca: options.ca }),
+      handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
       perMessageDeflate: false,
     })
-    const socket = new ChannelSocket(o.channel, ws, o)
+    const socket = new ChannelSocket(options.channel, ws, options)
     return new Promise((resolve, reject) => {
       const onUnexpected = (_req: unknown, res: { statusCode?: number }): void =>
         fail(new Error(`channel socket refused: HTTP ${res.statusCode ?? 0}`))
@@ -90,31 +90,31 @@ export class ChannelSocket {
   }
 
   private attach(): void {
-    const { ws, o } = this
+    const { ws, options } = this
     this.lastFrameHr = performance.now()
     ws.on('message', (data: RawData) => {
       const receivedAtHr = performance.now()
-      const receivedAt = o.clock.now()
+      const receivedAt = options.clock.now()
       this.lastFrameHr = receivedAtHr
-      o.onFrame(this, rawText(data), receivedAt, receivedAtHr)
+      options.onFrame(this, rawText(data), receivedAt, receivedAtHr)
     })
     ws.on('error', (err) => {
       this.cause = 'error'
-      o.logger.warn({ err: err.message, channelId: this.channel.id }, 'genesys channel socket error')
+      options.logger.warn({ err: err.message, channelId: this.channel.id }, 'genesys channel socket error')
     })
     ws.once('close', (code, reason) => {
       this.stopTimers()
-      o.logger.info(
+      options.logger.info(
         { channelId: this.channel.id, code, reason: reason.toString(), cause: this.cause },
         'genesys channel socket closed',
       )
-      o.onClose(this, this.cause)
+      options.onClose(this, this.cause)
     })
     // Checking a timestamp on an interval avoids re-arming a timer on every frame of a busy channel.
-    const every = Math.max(20, Math.min(5_000, Math.floor(o.heartbeatTimeoutMs / 4)))
+    const every = Math.max(20, Math.min(5_000, Math.floor(options.heartbeatTimeoutMs / 4)))
     this.watchdog = setInterval(() => {
-      if (performance.now() - this.lastFrameHr <= o.heartbeatTimeoutMs) return
-      o.logger.warn(
+      if (performance.now() - this.lastFrameHr <= options.heartbeatTimeoutMs) return
+      options.logger.warn(
         { channelId: this.channel.id, silentMs: Math.round(performance.now() - this.lastFrameHr) },
         'genesys channel silent: reconnecting',
       )
@@ -122,10 +122,10 @@ export class ChannelSocket {
       this.stopTimers()
       ws.terminate()
     }, every)
-    if (o.pingIntervalMs !== undefined && o.pingIntervalMs > 0) {
+    if (options.pingIntervalMs !== undefined && options.pingIntervalMs > 0) {
       this.pinger = setInterval(() => {
         if (ws.readyState === WebSocket.OPEN) ws.send('{"message":"ping"}')
-      }, o.pingIntervalMs)
+      }, options.pingIntervalMs)
     }
   }
 

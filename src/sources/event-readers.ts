@@ -32,8 +32,8 @@ export function mediaTypeOf(v: unknown): MediaType | undefined {
   return undefined
 }
 
-export function stringOf(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key]
+export function stringOf(record: Record<string, unknown>, key: string): string | undefined {
+  const v = record[key]
   return typeof v === 'string' && v.length > 0 ? v : undefined
 }
 

@@ -57,7 +57,7 @@ export class GapRecovery {
   private again = false
   lastReport: RecoveryReport | undefined
 
-  constructor(private readonly o: GapRecoveryOptions) {}
+  constructor(private readonly options: GapRecoveryOptions) {}
 
   /** Runs a recovery; a request while one runs makes exactly one more run after it. */
   run(reason: string): Promise<RecoveryReport> {
@@ -80,7 +80,7 @@ export class GapRecovery {
   }
 
   private async once(reason: string): Promise<RecoveryReport> {
-    const started = this.o.clock.now()
+    const started = this.options.clock.now()
     const r: RecoveryReport = {
       reason,
       openRingsChecked: 0,
@@ -94,20 +94,20 @@ export class GapRecovery {
     const fetched = new Set<string>()
     await this.recheckOpenRings(r, fetched)
     await this.findMissedOffers(r, fetched)
-    r.durationMs = this.o.clock.now() - started
+    r.durationMs = this.options.clock.now() - started
     this.lastReport = r
-    this.o.logger.info(r, 'genesys gap recovery done')
+    this.options.logger.info(r, 'genesys gap recovery done')
     return r
   }
 
   private async recheckOpenRings(r: RecoveryReport, fetched: Set<string>): Promise<void> {
-    if (!this.o.listOpenRings) return
+    if (!this.options.listOpenRings) return
     let rings: RingRecord[]
     try {
-      rings = await this.o.listOpenRings()
+      rings = await this.options.listOpenRings()
     } catch (err) {
       r.errors++
-      this.o.logger.warn(
+      this.options.logger.warn(
         { err: err instanceof Error ? err.message : String(err) },
         'gap recovery: cannot list open rings',
       )
@@ -121,19 +121,19 @@ export class GapRecovery {
       fetched.add(conversationId)
       const body = await this.conversation(conversationId, r)
       if (body === 'error') return
-      const now = this.o.clock.now()
+      const now = this.options.clock.now()
       const seen = new Set<string>()
       if (body !== 'gone') {
         const users = new Set(open.map((ring) => ring.userId))
         for (const userId of users) {
-          for (const e of this.o.normaliser.fromSnapshot(
+          for (const e of this.options.normaliser.fromSnapshot(
             `v2.users.${userId}.conversations`,
             body,
             now,
-            this.o.source,
+            this.options.source,
           )) {
             this.count(e, r, open)
-            this.o.emit({ ...e, recovered: true })
+            this.options.emit({ ...e, recovered: true })
           }
         }
         const participants = isRecord(body) && Array.isArray(body.participants) ? (body.participants as unknown[]) : []
@@ -143,7 +143,7 @@ export class GapRecovery {
       for (const ring of open) {
         if (seen.has(ring.participantId)) continue
         r.ringsEnded++
-        this.o.emit({
+        this.options.emit({
           kind: 'ended',
           reason: 'ended',
           conversationId: ring.conversationId,
@@ -153,7 +153,7 @@ export class GapRecovery {
           ...(ring.queueId !== undefined && { queueId: ring.queueId }),
           occurredAt: now,
           receivedAt: now,
-          source: this.o.source,
+          source: this.options.source,
           recovered: true,
         })
       }
@@ -161,10 +161,10 @@ export class GapRecovery {
   }
 
   private async findMissedOffers(r: RecoveryReport, fetched: Set<string>): Promise<void> {
-    const { dimension, ids } = this.o.scope()
+    const { dimension, ids } = this.options.scope()
     if (ids.length === 0) return
-    const now = this.o.clock.now()
-    const interval = { from: now - (this.o.lookbackMs ?? 6 * 3600_000), to: now + 60_000 }
+    const now = this.options.clock.now()
+    const interval = { from: now - (this.options.lookbackMs ?? 6 * 3600_000), to: now + 60_000 }
     const wanted = new Set(ids)
     const candidates = new Map<string, Set<string>>()
     for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
@@ -172,10 +172,13 @@ export class GapRecovery {
       for (let pageNumber = 1; pageNumber <= MAX_PAGES; pageNumber++) {
         let page: { conversations: unknown[]; totalHits: number }
         try {
-          page = await this.o.rest.activeConversations(dimension, chunk, interval, { pageSize: PAGE_SIZE, pageNumber })
+          page = await this.options.rest.activeConversations(dimension, chunk, interval, {
+            pageSize: PAGE_SIZE,
+            pageNumber,
+          })
         } catch (err) {
           r.errors++
-          this.o.logger.warn(
+          this.options.logger.warn(
             { err: err instanceof Error ? err.message : String(err) },
             'gap recovery: analytics query failed',
           )
@@ -196,14 +199,14 @@ export class GapRecovery {
         const body = await this.conversation(conversationId, r)
         if (body === 'error' || body === 'gone') return
         for (const userId of userIds) {
-          for (const e of this.o.normaliser.fromSnapshot(
+          for (const e of this.options.normaliser.fromSnapshot(
             `v2.users.${userId}.conversations`,
             body,
-            this.o.clock.now(),
-            this.o.source,
+            this.options.clock.now(),
+            this.options.source,
           )) {
             if (e.kind === 'offer') r.offersRecovered++
-            this.o.emit({ ...e, recovered: true })
+            this.options.emit({ ...e, recovered: true })
           }
         }
       },
@@ -212,11 +215,11 @@ export class GapRecovery {
 
   private async conversation(id: string, r: RecoveryReport): Promise<unknown> {
     try {
-      return await this.o.rest.getConversation(id)
+      return await this.options.rest.getConversation(id)
     } catch (err) {
       if (err instanceof GenesysApiError && err.status === 404) return 'gone'
       r.errors++
-      this.o.logger.warn(
+      this.options.logger.warn(
         { conversationId: id, err: err instanceof Error ? err.message : String(err) },
         'gap recovery: cannot read conversation',
       )
@@ -232,7 +235,7 @@ export class GapRecovery {
 
   private async pool<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
     let next = 0
-    const lanes = Array.from({ length: Math.min(items.length, this.o.concurrency ?? 4) }, async () => {
+    const lanes = Array.from({ length: Math.min(items.length, this.options.concurrency ?? 4) }, async () => {
       while (next < items.length) {
         const item = items[next++] as T
         await work(item)

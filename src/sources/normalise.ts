@@ -55,12 +55,12 @@ export class ConversationNormaliser {
   private readonly loggedKinds = new Set<RejectKind>()
   private lastSweep = 0
 
-  constructor(o: { clock?: Clock; logger?: Logger; limits?: NormaliserLimits } = {}) {
-    this.clock = o.clock ?? systemClock
-    this.logger = o.logger
-    this.maxConversations = o.limits?.maxConversations ?? 10_000
-    this.idleTtlMs = o.limits?.idleTtlMs ?? 4 * 3600_000
-    this.endedTtlMs = o.limits?.endedTtlMs ?? 5 * 60_000
+  constructor(options: { clock?: Clock; logger?: Logger; limits?: NormaliserLimits } = {}) {
+    this.clock = options.clock ?? systemClock
+    this.logger = options.logger
+    this.maxConversations = options.limits?.maxConversations ?? 10_000
+    this.idleTtlMs = options.limits?.idleTtlMs ?? 4 * 3600_000
+    this.endedTtlMs = options.limits?.endedTtlMs ?? 5 * 60_000
     this.lastSweep = this.clock.now()
   }
 

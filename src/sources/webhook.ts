@@ -46,9 +46,9 @@ export class WebhookSource implements EventSource {
   received = 0
   duplicates = 0
 
-  constructor(private readonly o: WebhookSourceOptions) {
-    this.clock = o.clock ?? systemClock
-    this.normaliser = o.normaliser ?? new ConversationNormaliser({ clock: this.clock, logger: o.logger })
+  constructor(private readonly options: WebhookSourceOptions) {
+    this.clock = options.clock ?? systemClock
+    this.normaliser = options.normaliser ?? new ConversationNormaliser({ clock: this.clock, logger: options.logger })
   }
 
   start(): Promise<void> {
@@ -99,7 +99,7 @@ export class WebhookSource implements EventSource {
     let duplicates = 0
     let events = 0
     for (const p of parsed) {
-      if (!(await this.o.claimOnce(`webhook:${p.id}`, this.o.idempotencyTtlMs ?? 24 * 3600_000))) {
+      if (!(await this.options.claimOnce(`webhook:${p.id}`, this.options.idempotencyTtlMs ?? 24 * 3600_000))) {
         duplicates++
         continue
       }
@@ -116,9 +116,9 @@ export class WebhookSource implements EventSource {
         if (receivedAtHr !== undefined) e.receivedAtHr = receivedAtHr
         events++
         try {
-          this.o.onEvent(e)
+          this.options.onEvent(e)
         } catch (err) {
-          this.o.logger.error(
+          this.options.logger.error(
             { err: err instanceof Error ? err.message : String(err), conversationId: e.conversationId },
             'routing event handler failed',
           )
@@ -179,14 +179,14 @@ export class WebhookSource implements EventSource {
   }
 
   private async openRings(conversationId: string): Promise<RingRecord[]> {
-    return (await this.o.listOpenRings()).filter((r) => r.conversationId === conversationId)
+    return (await this.options.listOpenRings()).filter((r) => r.conversationId === conversationId)
   }
 
   private malformed(kind: string, message: string): WebhookOutcome {
     this.rejected++
     if (!this.loggedRejects.has(kind)) {
       this.loggedRejects.add(kind)
-      this.o.logger.warn({ kind, message }, 'webhook event not understood (logged once per kind)')
+      this.options.logger.warn({ kind, message }, 'webhook event not understood (logged once per kind)')
     }
     return { status: 400, message }
   }

@@ -11,11 +11,11 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
  * timingSafeEqual, so neither the content nor the length of the token leaks through timing.
  * Without a configured token: `open` routes are served to anyone, the others answer 403.
  */
-export function adminAuth(adminToken: string | undefined, o: { open?: boolean } = {}) {
+export function adminAuth(adminToken: string | undefined, options: { open?: boolean } = {}) {
   const expected = adminToken ? digest(adminToken) : undefined
   return async function requireAdmin(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
     if (!expected) {
-      if (o.open) return
+      if (options.open) return
       throw new ApiError(403, 'ADMIN_DISABLED', 'admin access is off: set ADMIN_TOKEN on the gateway to use it')
     }
     const header = req.headers.authorization

@@ -19,8 +19,8 @@ export interface AdminRouteOptions {
 
 const ID = GENESYS_ID_PATTERN
 
-export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
-  const requireAdmin = adminAuth(o.adminToken)
+export function adminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
+  const requireAdmin = adminAuth(options.adminToken)
 
   app.get<{ Querystring: { userId?: string; conversationId?: string; limit?: string } }>(
     '/api/v1/admin/audit',
@@ -41,16 +41,16 @@ export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
     },
     async (req) => {
       const { userId, conversationId, limit } = req.query
-      const entries = o.audit.query({
+      const entries = options.audit.query({
         ...(userId ? { userId } : {}),
         ...(conversationId ? { conversationId } : {}),
         limit: limit ? Number(limit) : 100,
       })
-      return { entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })), retained: o.audit.size }
+      return { entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })), retained: options.audit.size }
     },
   )
 
-  const reachability = o.reachability
+  const reachability = options.reachability
   if (reachability) {
     app.get<{ Querystring: { state?: ReachState } }>(
       '/api/v1/admin/reachability',
@@ -73,7 +73,7 @@ export function adminRoutes(app: FastifyInstance, o: AdminRouteOptions): void {
     '/api/v1/admin/alarms',
     { onRequest: requireAdmin, schema: { response: { '4xx': errorResponseSchema } } },
     async () => ({
-      alarms: o.alarms.active().map((a) => ({ ...a, since: new Date(a.since).toISOString() })),
+      alarms: options.alarms.active().map((a) => ({ ...a, since: new Date(a.since).toISOString() })),
     }),
   )
 }

@@ -39,11 +39,11 @@ interface AnsweredBody {
   participantId?: string
 }
 
-export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): void {
+export function answeredRoutes(app: FastifyInstance, options: AnsweredRouteOptions): void {
   app.post<{ Params: { conversationId: string }; Body: AnsweredBody }>(
     '/api/v1/agent/answered/:conversationId',
     {
-      onRequest: o.limit ? [o.limit, agentAuth(o.agents)] : agentAuth(o.agents),
+      onRequest: options.limit ? [options.limit, agentAuth(options.agents)] : agentAuth(options.agents),
       schema: {
         params: { type: 'object', properties: { conversationId: { type: 'string', pattern: GENESYS_ID_PATTERN } } },
         body,
@@ -64,17 +64,17 @@ export function answeredRoutes(app: FastifyInstance, o: AnsweredRouteOptions): v
       const userId = req.agent!.userId
       // The agent answers only for itself: the user comes from the bearer token, and the device
       // must be one of that agent's own.
-      const device = await o.store.getDevice(normalise(req.body.token))
+      const device = await options.store.getDevice(normalise(req.body.token))
       if (!device || device.userId !== userId)
         throw new ApiError(404, 'DEVICE_NOT_FOUND', "body.token is not one of this agent's devices")
-      const tokens = phoneOf(device.token, await o.store.listDevices(userId)).map((d) => d.token)
+      const tokens = phoneOf(device.token, await options.store.listDevices(userId)).map((d) => d.token)
       if (!tokens.includes(device.token)) tokens.push(device.token)
       for (const t of req.body.siblingTokens ?? []) {
-        const sibling = await o.store.getDevice(normalise(t))
+        const sibling = await options.store.getDevice(normalise(t))
         if (sibling?.userId === userId && !tokens.includes(sibling.token)) tokens.push(sibling.token)
       }
       const { conversationId } = req.params
-      const result = await o.answered({
+      const result = await options.answered({
         conversationId,
         userId,
         tokens,

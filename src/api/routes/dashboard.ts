@@ -34,18 +34,18 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 const hidden = { hide: true } as const
 
-export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void {
-  const requireAdmin = adminAuth(o.adminToken)
+export function dashboardRoutes(app: FastifyInstance, options: DashboardOptions): void {
+  const requireAdmin = adminAuth(options.adminToken)
   const streams = new Set<FastifyReply>()
 
   const state = async (): Promise<Record<string, unknown>> => {
-    const s = await o.metrics.snapshot()
-    const unreachable = o.unreachableAgents ? await o.unreachableAgents().catch(() => undefined) : undefined
+    const s = await options.metrics.snapshot()
+    const unreachable = options.unreachableAgents ? await options.unreachableAgents().catch(() => undefined) : undefined
     return {
-      instanceId: o.instanceId,
+      instanceId: options.instanceId,
       now: Date.now(),
       ...s,
-      totals: o.live.totals,
+      totals: options.live.totals,
       ...(unreachable ? { unreachable } : {}),
     }
   }
@@ -81,7 +81,7 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
     async (_req, reply) =>
       reply
         .headers({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
-        .send({ ...(await state()), recent: o.live.recent() }),
+        .send({ ...(await state()), recent: options.live.recent() }),
   )
 
   app.get(
@@ -122,8 +122,8 @@ export function dashboardRoutes(app: FastifyInstance, o: DashboardOptions): void
       }
       res.write('retry: 2000\n\n')
       sendState()
-      const unsubscribe = o.live.subscribe((item: FeedItem) => send('feed', item))
-      const timer = setInterval(sendState, o.stateIntervalMs ?? 2_000)
+      const unsubscribe = options.live.subscribe((item: FeedItem) => send('feed', item))
+      const timer = setInterval(sendState, options.stateIntervalMs ?? 2_000)
       streams.add(reply)
       const done = (): void => {
         clearInterval(timer)

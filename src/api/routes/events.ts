@@ -33,16 +33,16 @@ export function secretMatches(given: string | undefined, expected: string): bool
   return timingSafeEqual(a, b)
 }
 
-export function eventsRoutes(app: FastifyInstance, o: EventsRouteOptions): void {
+export function eventsRoutes(app: FastifyInstance, options: EventsRouteOptions): void {
   app.post(
     '/api/v1/events',
     {
-      bodyLimit: o.bodyLimit ?? 256 * 1024,
+      bodyLimit: options.bodyLimit ?? 256 * 1024,
       // Checked before the body is read: an unauthenticated sender costs no JSON parsing.
       onRequest: async (req) => {
         req.receivedAtHr = performance.now()
         const header = req.headers[WEBHOOK_SECRET_HEADER]
-        if (!secretMatches(Array.isArray(header) ? header[0] : header, o.secret)) {
+        if (!secretMatches(Array.isArray(header) ? header[0] : header, options.secret)) {
           throw new ApiError(401, 'UNAUTHORIZED', `missing or wrong ${WEBHOOK_SECRET_HEADER} header`)
         }
       },
@@ -62,7 +62,7 @@ export function eventsRoutes(app: FastifyInstance, o: EventsRouteOptions): void 
       },
     },
     async (req, reply) => {
-      const outcome = await o.webhook.accept(req.body, req.receivedAtHr)
+      const outcome = await options.webhook.accept(req.body, req.receivedAtHr)
       if (outcome.status === 400) throw new ApiError(400, 'INVALID_EVENT', outcome.message)
       return reply
         .code(202)

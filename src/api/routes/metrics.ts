@@ -6,11 +6,11 @@ import type { GatewayMetrics } from '../../observability/metrics.js'
 import { adminAuth } from '../dashboard/admin-auth.js'
 import { errorResponseSchema } from '../errors.js'
 
-export function metricsRoutes(app: FastifyInstance, o: { metrics: GatewayMetrics; adminToken?: string }): void {
+export function metricsRoutes(app: FastifyInstance, options: { metrics: GatewayMetrics; adminToken?: string }): void {
   app.get(
     '/metrics',
     {
-      onRequest: adminAuth(o.adminToken, { open: true }),
+      onRequest: adminAuth(options.adminToken, { open: true }),
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics',
@@ -24,7 +24,7 @@ export function metricsRoutes(app: FastifyInstance, o: { metrics: GatewayMetrics
       },
     },
     async (_req, reply) => {
-      const { contentType, body } = await o.metrics.exposition()
+      const { contentType, body } = await options.metrics.exposition()
       return reply.header('content-type', contentType).header('cache-control', 'no-store').send(body)
     },
   )

@@ -41,11 +41,11 @@ interface ReceivedBody {
   participantId?: string
 }
 
-export function receivedRoutes(app: FastifyInstance, o: ReceivedRouteOptions): void {
+export function receivedRoutes(app: FastifyInstance, options: ReceivedRouteOptions): void {
   app.post<{ Params: { conversationId: string }; Body: ReceivedBody }>(
     '/api/v1/agent/received/:conversationId',
     {
-      onRequest: o.limit ? [o.limit, agentAuth(o.agents)] : agentAuth(o.agents),
+      onRequest: options.limit ? [options.limit, agentAuth(options.agents)] : agentAuth(options.agents),
       schema: {
         params: { type: 'object', properties: { conversationId: { type: 'string', pattern: ID } } },
         body,
@@ -55,12 +55,12 @@ export function receivedRoutes(app: FastifyInstance, o: ReceivedRouteOptions): v
     async (req, reply) => {
       const { userId, name } = req.agent!
       // Only the caller's own devices: another agent's token answers as if it did not exist.
-      const device = await o.store.getDevice(normalise(req.body.token))
+      const device = await options.store.getDevice(normalise(req.body.token))
       if (!device || device.userId !== userId)
         throw new ApiError(404, 'DEVICE_NOT_FOUND', "body.token is not one of this agent's devices")
       const { conversationId } = req.params
       const action = req.body.action ?? 'ring'
-      const result = await o.receipts.receipt({
+      const result = await options.receipts.receipt({
         conversationId,
         userId,
         ...(name ? { name } : {}),

@@ -96,12 +96,12 @@ export class ApnsSandbox extends EventEmitter {
   constructor(
     private readonly server: Http2SecureServer,
     readonly url: string,
-    private readonly o: ApnsSandboxOptions,
+    private readonly options: ApnsSandboxOptions,
   ) {
     super()
-    this.clock = o.clock ?? systemClock
-    this.topics = new Set(o.topics)
-    this.verifier = new ProviderTokenVerifier(o.keys, this.clock)
+    this.clock = options.clock ?? systemClock
+    this.topics = new Set(options.topics)
+    this.verifier = new ProviderTokenVerifier(options.keys, this.clock)
     server.on('session', (session) => this.track(session))
     // Every TLS socket, HTTP/2 or not (a refused HTTP/1.1 client keeps its socket open), so close() is prompt.
     server.on('secureConnection', (socket: Socket) => {
@@ -249,7 +249,7 @@ export class ApnsSandbox extends EventEmitter {
     const injected = this.takeFailure(token)
     if (injected) return this.reject(stream, apnsId, token, injected)
 
-    const keep = this.o.keepAccepted !== false
+    const keep = this.options.keepAccepted !== false
     const push: AcceptedPush | undefined =
       keep || this.listenerCount('push') > 0
         ? {
@@ -305,7 +305,7 @@ export class ApnsSandbox extends EventEmitter {
   }
 
   private respond(stream: ServerHttp2Stream, send: () => void): void {
-    const wait = Math.max(this.o.responseDelayMs ?? 0, this.stallUntil - performance.now())
+    const wait = Math.max(this.options.responseDelayMs ?? 0, this.stallUntil - performance.now())
     const go = (): void => {
       if (stream.destroyed || stream.closed) return
       // Above the last stream id of our GOAWAY: never processed, as the GOAWAY told the client.
@@ -336,17 +336,17 @@ function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   return out
 }
 
-export async function startApnsSandbox(o: ApnsSandboxOptions): Promise<ApnsSandbox> {
+export async function startApnsSandbox(options: ApnsSandboxOptions): Promise<ApnsSandbox> {
   const server = http2.createSecureServer({
-    key: o.tls.key,
-    cert: o.tls.cert,
+    key: options.tls.key,
+    cert: options.tls.cert,
     // HTTP/2 only, as Apple: an HTTP/1.1 client fails ALPN and is disconnected.
     allowHTTP1: false,
-    settings: { maxConcurrentStreams: o.maxConcurrentStreams ?? 1000 },
+    settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1000 },
     // Node's default (10 MB per session) answers a full window of 1000 streams with
     // ENHANCE_YOUR_CALM; Apple's servers take them, so the sandbox must too.
     maxSessionMemory: 128,
   })
-  const port = await listenOnLoopback(server, o)
-  return new ApnsSandbox(server, `https://localhost:${port}`, o)
+  const port = await listenOnLoopback(server, options)
+  return new ApnsSandbox(server, `https://localhost:${port}`, options)
 }

@@ -22,15 +22,15 @@ function appleId(): string {
   return id
 }
 
-export async function generateApnsKey(o: { keyId?: string; teamId?: string } = {}): Promise<ApnsKeyMaterial> {
+export async function generateApnsKey(options: { keyId?: string; teamId?: string } = {}): Promise<ApnsKeyMaterial> {
   const { privateKey, publicKey } = await generateKeyPairAsync('ec', {
     namedCurve: 'P-256',
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   })
   return {
-    keyId: o.keyId ?? appleId(),
-    teamId: o.teamId ?? appleId(),
+    keyId: options.keyId ?? appleId(),
+    teamId: options.teamId ?? appleId(),
     privateKeyPem: privateKey,
     publicKeyPem: publicKey,
   }

@@ -244,12 +244,12 @@ function tokenOf(body: unknown): string | undefined {
   return typeof token === 'string' ? token : undefined
 }
 
-export async function startFcmSandbox(o: FcmSandboxOptions): Promise<FcmSandbox> {
-  const clock = o.clock ?? systemClock
-  const issuer = new TokenIssuer(o.accounts, clock, o.accessTokenTtlS ?? 3600)
+export async function startFcmSandbox(options: FcmSandboxOptions): Promise<FcmSandbox> {
+  const clock = options.clock ?? systemClock
+  const issuer = new TokenIssuer(options.accounts, clock, options.accessTokenTtlS ?? 3600)
   const server = createSecureServer({
-    key: o.tls.key,
-    cert: o.tls.cert,
+    key: options.tls.key,
+    cert: options.tls.cert,
     allowHTTP1: true,
     // Google does not document its stream limit; 100 is HTTP/2's recommended minimum, so a client
     // must queue beyond it rather than open thousands of streams at once (Node's default is no limit).
@@ -257,7 +257,7 @@ export async function startFcmSandbox(o: FcmSandboxOptions): Promise<FcmSandbox>
     // Node's default (10 MB per session) resets a full window with ENHANCE_YOUR_CALM; FCM does not.
     maxSessionMemory: 128,
   })
-  const port = await listenOnLoopback(server, o)
+  const port = await listenOnLoopback(server, options)
   // No client can connect between listen() resolving and the constructor attaching its listeners.
-  return new FcmSandbox(server, issuer, clock, o.responseDelayMs ?? 0, port)
+  return new FcmSandbox(server, issuer, clock, options.responseDelayMs ?? 0, port)
 }

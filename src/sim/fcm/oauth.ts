@@ -37,7 +37,7 @@ export interface SandboxAccount {
 const generateRsa = promisify(generateKeyPair)
 
 /** A service-account key file like the Firebase console's, with a fresh RSA key (slow: ~100 ms+). */
-export async function generateServiceAccount(o: {
+export async function generateServiceAccount(options: {
   projectId: string
   tokenUri: string
   clientEmail?: string
@@ -49,13 +49,14 @@ export async function generateServiceAccount(o: {
   })
   const json: ServiceAccountJson = {
     type: 'service_account',
-    project_id: o.projectId,
+    project_id: options.projectId,
     private_key_id: randomBytes(20).toString('hex'),
     private_key: privateKey,
     client_email:
-      o.clientEmail ?? `firebase-adminsdk-${randomBytes(3).toString('hex')}@${o.projectId}.iam.gserviceaccount.com`,
+      options.clientEmail ??
+      `firebase-adminsdk-${randomBytes(3).toString('hex')}@${options.projectId}.iam.gserviceaccount.com`,
     client_id: `1${Array.from({ length: 20 }, () => randomInt(10)).join('')}`,
-    token_uri: o.tokenUri,
+    token_uri: options.tokenUri,
     auth_uri: 'https://accounts.google.com/o/oauth2/auth',
   }
   return { json, publicKeyPem: publicKey }

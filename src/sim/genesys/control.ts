@@ -11,8 +11,8 @@ function bodyOf(raw: unknown): Record<string, unknown> {
   return raw
 }
 
-function optNumber(o: Record<string, unknown>, key: string): number | undefined {
-  const v = o[key]
+function optNumber(record: Record<string, unknown>, key: string): number | undefined {
+  const v = record[key]
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new HttpError(400, 'bad.request', `${key} must be a number`)
   return v

@@ -100,13 +100,13 @@ export class ConversationBook {
     )
   }
 
-  offer(o: OfferInput): { conversationId: string; participantId: string } {
-    if (!SIM_MEDIA_TYPES.includes(o.mediaType))
-      throw new HttpError(400, 'bad.request', `Unknown mediaType: ${String(o.mediaType)}`)
-    this.directory.user(o.userId)
-    if (o.queueId) this.directory.queue(o.queueId)
+  offer(options: OfferInput): { conversationId: string; participantId: string } {
+    if (!SIM_MEDIA_TYPES.includes(options.mediaType))
+      throw new HttpError(400, 'bad.request', `Unknown mediaType: ${String(options.mediaType)}`)
+    this.directory.user(options.userId)
+    if (options.queueId) this.directory.queue(options.queueId)
     const now = this.clock.now()
-    const ani = o.ani ?? customerAddress(o.mediaType)
+    const ani = options.ani ?? customerAddress(options.mediaType)
     const customer: SimParticipant = {
       id: randomUUID(),
       purpose: 'customer',
@@ -126,13 +126,13 @@ export class ConversationBook {
     }
     const conv: SimConversation = {
       id: randomUUID(),
-      mediaType: o.mediaType,
+      mediaType: options.mediaType,
       startTime: now,
       address: DNIS,
       participants: [customer],
     }
-    if (o.queueId) {
-      const q = this.directory.queue(o.queueId)
+    if (options.queueId) {
+      const q = this.directory.queue(options.queueId)
       conv.participants.push({
         id: randomUUID(),
         purpose: 'acd',
@@ -153,7 +153,7 @@ export class ConversationBook {
         },
       })
     }
-    const agent = this.addAgentLeg(conv, o.userId, o.queueId, o.alertingTimeoutMs)
+    const agent = this.addAgentLeg(conv, options.userId, options.queueId, options.alertingTimeoutMs)
     this.conversations.set(conv.id, conv)
     this.onChange(conv)
     return { conversationId: conv.id, participantId: agent.id }

@@ -66,16 +66,16 @@ export function organizationBody(org: SimOrganization): Record<string, unknown> 
 }
 
 export function newSimUser(
-  o: { name?: string; userId?: string; email?: string },
+  options: { name?: string; userId?: string; email?: string },
   now: number,
   ordinal: number,
 ): SimUser {
-  const name = o.name ?? `Agent ${ordinal}`
+  const name = options.name ?? `Agent ${ordinal}`
   // Agents start On Queue / IDLE so an offer can reach them without extra set-up.
   return {
-    id: o.userId ?? randomUUID(),
+    id: options.userId ?? randomUUID(),
     name,
-    email: o.email ?? `${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@example.com`,
+    email: options.email ?? `${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@example.com`,
     version: 1,
     presence: 'On Queue',
     presenceModified: now,
@@ -103,8 +103,8 @@ export class Directory {
     private readonly onChange: (change: DirectoryListener) => void,
   ) {}
 
-  addUser(o: { name?: string; userId?: string; email?: string }): SimUser {
-    const user = newSimUser(o, this.clock.now(), this.users.size + 1)
+  addUser(options: { name?: string; userId?: string; email?: string }): SimUser {
+    const user = newSimUser(options, this.clock.now(), this.users.size + 1)
     this.users.set(user.id, user)
     return user
   }
@@ -115,8 +115,8 @@ export class Directory {
     return u
   }
 
-  addQueue(o: { name: string; id?: string }): SimQueue {
-    const q = { id: o.id ?? randomUUID(), name: o.name, dateCreated: this.clock.now() }
+  addQueue(options: { name: string; id?: string }): SimQueue {
+    const q = { id: options.id ?? randomUUID(), name: options.name, dateCreated: this.clock.now() }
     this.queues.set(q.id, q)
     return q
   }

@@ -48,8 +48,8 @@ export class EventBridgeBus {
   failures = 0
   readonly source: string
 
-  constructor(private readonly o: { clock: Clock; logger: Logger; orgId: string }) {
-    this.source = `aws.partner/genesys.com/cloud/${o.orgId}/push-gateway`
+  constructor(private readonly options: { clock: Clock; logger: Logger; orgId: string }) {
+    this.source = `aws.partner/genesys.com/cloud/${options.orgId}/push-gateway`
   }
 
   /** True once someone listens: until then the simulator spends nothing on EventBridge. */
@@ -99,7 +99,7 @@ export class EventBridgeBus {
   }
 
   private emit(topicName: string, eventBody: Record<string, unknown>): void {
-    const now = iso(this.o.clock.now())
+    const now = iso(this.options.clock.now())
     const event: EventBridgeEvent = {
       version: '0',
       id: randomUUID(),
@@ -124,14 +124,14 @@ export class EventBridgeBus {
       await res.arrayBuffer()
       if (res.status < 200 || res.status >= 300) {
         this.failures++
-        this.o.logger.warn(
+        this.options.logger.warn(
           { status: res.status, topicName: event.detail.topicName },
           'genesys sim: EventBridge target refused an event',
         )
       }
     } catch (err) {
       this.failures++
-      this.o.logger.warn(
+      this.options.logger.warn(
         { err: err instanceof Error ? err.message : String(err) },
         'genesys sim: EventBridge target unreachable',
       )

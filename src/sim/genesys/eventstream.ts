@@ -54,7 +54,7 @@ export class EventStreamHub {
   readonly stats = { connectionAttempts: 0, openSockets: 0, maxConcurrentUpgradeAttemptsPerChannel: 0 }
 
   constructor(
-    private readonly o: { clock: Clock; logger: Logger; heartbeatIntervalMs: number; upgradeDelayMs: number },
+    private readonly options: { clock: Clock; logger: Logger; heartbeatIntervalMs: number; upgradeDelayMs: number },
   ) {}
 
   setWsBase(base: string): void {
@@ -127,7 +127,7 @@ export class EventStreamHub {
 
   /** The feed hook: every conversation change becomes event-stream events. */
   onConversation(conv: Readonly<SimConversation>): void {
-    const now = this.o.clock.now()
+    const now = this.options.clock.now()
     let state = this.seen.get(conv.id)
     const out: Array<[string, Record<string, unknown>]> = []
     const common = { conversationId: conv.id, mediaType: conv.mediaType }
@@ -192,7 +192,7 @@ export class EventStreamHub {
       if (socket.destroyed) return
       this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(id, ws))
     }
-    if (this.o.upgradeDelayMs > 0) setTimeout(finish, this.o.upgradeDelayMs)
+    if (this.options.upgradeDelayMs > 0) setTimeout(finish, this.options.upgradeDelayMs)
     else finish()
   }
 
@@ -242,11 +242,13 @@ export class EventStreamHub {
       }
       this.stats.openSockets--
     })
-    ws.on('error', (err) => this.o.logger.debug({ err, subscriptionId: id }, 'genesys sim: event stream socket error'))
+    ws.on('error', (err) =>
+      this.options.logger.debug({ err, subscriptionId: id }, 'genesys sim: event stream socket error'),
+    )
     sub.heartbeat = setInterval(() => {
       if (ws.readyState === ws.OPEN)
-        ws.send(JSON.stringify({ eventType: 'system.heartbeat', timestamp: iso(this.o.clock.now()) }))
-    }, this.o.heartbeatIntervalMs)
+        ws.send(JSON.stringify({ eventType: 'system.heartbeat', timestamp: iso(this.options.clock.now()) }))
+    }, this.options.heartbeatIntervalMs)
     sub.heartbeat.unref()
   }
 

@@ -77,15 +77,15 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-export function optString(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key]
+export function optString(record: Record<string, unknown>, key: string): string | undefined {
+  const v = record[key]
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'string') throw new HttpError(400, 'bad.request', `${key} must be a string`)
   return v
 }
 
-export function reqString(o: Record<string, unknown>, key: string): string {
-  const v = optString(o, key)
+export function reqString(record: Record<string, unknown>, key: string): string {
+  const v = optString(record, key)
   if (v === undefined || v === '') throw new HttpError(400, 'bad.request', `${key} is required`)
   return v
 }

@@ -61,7 +61,7 @@ export class NotificationHub {
   private wsBase = ''
   readonly stats = { connectionAttempts: 0, openSockets: 0, maxConcurrentUpgradeAttemptsPerChannel: 0 }
 
-  constructor(private readonly o: NotificationHubOptions) {}
+  constructor(private readonly options: NotificationHubOptions) {}
 
   setWsBase(base: string): void {
     this.wsBase = base
@@ -76,13 +76,13 @@ export class NotificationHub {
       const victim = mine[0]
       if (victim) this.remove(victim, 'channel evicted: more than 20 channels')
     }
-    const now = this.o.clock.now()
+    const now = this.options.clock.now()
     const ch: Channel = {
       id: randomUUID(),
       clientId: owner.clientId,
       ownerKey,
       topics: new Set(),
-      expiresAt: now + this.o.channelTtlMs,
+      expiresAt: now + this.options.channelTtlMs,
       lastUsed: now,
     }
     this.channels.set(ch.id, ch)
@@ -92,7 +92,7 @@ export class NotificationHub {
   /** The live channel, for the owner that made it (404 otherwise, as for an unknown id). */
   get(id: string, owner?: { clientId: string; userId?: string }): Channel {
     const ch = this.channels.get(id)
-    if (ch && this.o.clock.now() >= ch.expiresAt) this.remove(ch, 'channel expired')
+    if (ch && this.options.clock.now() >= ch.expiresAt) this.remove(ch, 'channel expired')
     const live = this.channels.get(id)
     if (!live || (owner && live.ownerKey !== `${owner.clientId}/${owner.userId ?? ''}`)) {
       throw new HttpError(404, 'not.found', `Channel not found: ${id}`)
@@ -186,7 +186,7 @@ export class NotificationHub {
       if (socket.destroyed) return
       this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(id, ws))
     }
-    if (this.o.upgradeDelayMs > 0) setTimeout(finish, this.o.upgradeDelayMs)
+    if (this.options.upgradeDelayMs > 0) setTimeout(finish, this.options.upgradeDelayMs)
     else finish()
   }
 
@@ -209,11 +209,11 @@ export class NotificationHub {
       }
       this.stats.openSockets--
     })
-    ws.on('error', (err) => this.o.logger.debug({ err, channelId: id }, 'genesys sim: socket error'))
+    ws.on('error', (err) => this.options.logger.debug({ err, channelId: id }, 'genesys sim: socket error'))
     ch.heartbeat = setInterval(() => {
-      if (this.o.clock.now() >= ch.expiresAt) return void this.remove(ch, 'channel expired')
+      if (this.options.clock.now() >= ch.expiresAt) return void this.remove(ch, 'channel expired')
       this.send(ch, { topicName: 'channel.metadata', eventBody: { message: 'WebSocket Heartbeat' } })
-    }, this.o.heartbeatIntervalMs)
+    }, this.options.heartbeatIntervalMs)
     ch.heartbeat.unref()
   }
 
@@ -238,13 +238,13 @@ export class NotificationHub {
     const ws = ch.socket
     if (!ws || ws.readyState !== ws.OPEN) return
     ws.send(text ?? JSON.stringify(frame))
-    this.o.onFrame(ch.id, frame)
+    this.options.onFrame(ch.id, frame)
   }
 
   private touch(ch: Channel, extend: boolean): void {
-    const now = this.o.clock.now()
+    const now = this.options.clock.now()
     ch.lastUsed = now
-    if (extend) ch.expiresAt = now + this.o.channelTtlMs
+    if (extend) ch.expiresAt = now + this.options.channelTtlMs
   }
 
   private detach(ch: Channel, code: number, reason: string): void {
@@ -263,7 +263,7 @@ export class NotificationHub {
 
   /** Removes expired channels (closing their sockets). */
   sweep(): void {
-    const now = this.o.clock.now()
+    const now = this.options.clock.now()
     for (const ch of [...this.channels.values()]) if (now >= ch.expiresAt) this.remove(ch, 'channel expired')
   }
 

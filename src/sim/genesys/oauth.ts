@@ -35,11 +35,11 @@ export class OAuthService {
 
   constructor(private readonly clock: Clock) {}
 
-  addClient(o: { clientId?: string; clientSecret?: string; tokenTtlS?: number } = {}): OAuthClient {
+  addClient(options: { clientId?: string; clientSecret?: string; tokenTtlS?: number } = {}): OAuthClient {
     const client = {
-      clientId: o.clientId ?? randomUUID(),
-      clientSecret: o.clientSecret ?? randomBytes(24).toString('base64url'),
-      tokenTtlS: o.tokenTtlS ?? DEFAULT_TTL_S,
+      clientId: options.clientId ?? randomUUID(),
+      clientSecret: options.clientSecret ?? randomBytes(24).toString('base64url'),
+      tokenTtlS: options.tokenTtlS ?? DEFAULT_TTL_S,
     }
     this.clients.set(client.clientId, client)
     return client

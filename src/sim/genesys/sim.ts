@@ -152,20 +152,20 @@ export class GenesysSim extends EventEmitter {
     }
   }
 
-  addClient(o?: { clientId?: string; clientSecret?: string; tokenTtlS?: number }): {
+  addClient(options?: { clientId?: string; clientSecret?: string; tokenTtlS?: number }): {
     clientId: string
     clientSecret: string
   } {
-    const c = this.oauth.addClient(o)
+    const c = this.oauth.addClient(options)
     return { clientId: c.clientId, clientSecret: c.clientSecret }
   }
 
-  addAgent(o: { name?: string; userId?: string; email?: string } = {}): {
+  addAgent(options: { name?: string; userId?: string; email?: string } = {}): {
     userId: string
     name: string
     accessToken: string
   } {
-    const u = this.directory.addUser(o)
+    const u = this.directory.addUser(options)
     return { userId: u.id, name: u.name, accessToken: this.issueAgentToken(u.id) }
   }
 
@@ -174,17 +174,17 @@ export class GenesysSim extends EventEmitter {
    * accepts it on the same API host, which is what makes other organisations' agents a threat.
    * Same orgId, same organisation (created on first use); each distinct orgId is another one.
    */
-  addForeignAgent(o: { name?: string; userId?: string; orgId?: string } = {}): {
+  addForeignAgent(options: { name?: string; userId?: string; orgId?: string } = {}): {
     userId: string
     name: string
     orgId: string
     accessToken: string
   } {
-    const orgId = o.orgId ?? [...this.foreignOrgs.keys()][0] ?? randomUUID()
+    const orgId = options.orgId ?? [...this.foreignOrgs.keys()][0] ?? randomUUID()
     let foreign = this.foreignOrgs.get(orgId)
     if (!foreign)
       this.foreignOrgs.set(orgId, (foreign = { org: { id: orgId, name: 'Another Contact Center' }, users: new Map() }))
-    const u = newSimUser(o, this.clock.now(), foreign.users.size + 1)
+    const u = newSimUser(options, this.clock.now(), foreign.users.size + 1)
     foreign.users.set(u.id, u)
     return {
       userId: u.id,
@@ -203,8 +203,8 @@ export class GenesysSim extends EventEmitter {
     this.oauth.revoke(token)
   }
 
-  addQueue(o: { name: string; id?: string }): { id: string; name: string } {
-    const q = this.directory.addQueue(o)
+  addQueue(options: { name: string; id?: string }): { id: string; name: string } {
+    const q = this.directory.addQueue(options)
     return { id: q.id, name: q.name }
   }
 
@@ -216,8 +216,8 @@ export class GenesysSim extends EventEmitter {
     return this.directory.user(userId).routingStatus
   }
 
-  offer(o: OfferInput): { conversationId: string; participantId: string } {
-    return this.book.offer(o)
+  offer(options: OfferInput): { conversationId: string; participantId: string } {
+    return this.book.offer(options)
   }
   answer(conversationId: string): void {
     this.book.answer(conversationId)
@@ -272,8 +272,8 @@ export class GenesysSim extends EventEmitter {
   setDown(down: boolean): void {
     this.down = down
   }
-  failNext(o: FailRule): void {
-    this.failRules.push({ ...o })
+  failNext(options: FailRule): void {
+    this.failRules.push({ ...options })
   }
   /** Ends every injected REST failure at once (an outage window that closes). */
   clearFailures(): void {

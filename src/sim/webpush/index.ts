@@ -95,10 +95,10 @@ export class WebPushSandbox extends EventEmitter {
   constructor(
     private readonly server: Server,
     readonly url: string,
-    private readonly o: WebPushSandboxOptions,
+    private readonly options: WebPushSandboxOptions,
   ) {
     super()
-    this.clock = o.clock ?? systemClock
+    this.clock = options.clock ?? systemClock
     server.on('secureConnection', (socket: Socket) => {
       this.sockets.add(socket)
       socket.once('close', () => this.sockets.delete(socket))
@@ -107,13 +107,13 @@ export class WebPushSandbox extends EventEmitter {
   }
 
   /** What PushManager.subscribe({applicationServerKey}) gives a page. */
-  subscribe(o: { applicationServerKey?: string } = {}): SandboxSubscription {
+  subscribe(options: { applicationServerKey?: string } = {}): SandboxSubscription {
     const id = randomUUID()
     const keys = newSubscriptionKeys()
     this.resources.set(id, {
       keys,
       gone: false,
-      ...(o.applicationServerKey ? { applicationServerKey: o.applicationServerKey } : {}),
+      ...(options.applicationServerKey ? { applicationServerKey: options.applicationServerKey } : {}),
     })
     return {
       endpoint: `${this.url}/push/${id}`,
@@ -280,7 +280,7 @@ export class WebPushSandbox extends EventEmitter {
   }
 
   private respond(send: () => void): void {
-    const wait = this.o.responseDelayMs ?? 0
+    const wait = this.options.responseDelayMs ?? 0
     if (wait <= 0) return send()
     const timer = setTimeout(() => {
       this.timers.delete(timer)
@@ -299,9 +299,9 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
-export async function startWebPushSandbox(o: WebPushSandboxOptions): Promise<WebPushSandbox> {
-  const server = createServer({ key: o.tls.key, cert: o.tls.cert })
+export async function startWebPushSandbox(options: WebPushSandboxOptions): Promise<WebPushSandbox> {
+  const server = createServer({ key: options.tls.key, cert: options.tls.cert })
   server.keepAliveTimeout = 60_000
-  const port = await listenOnLoopback(server, o)
-  return new WebPushSandbox(server, `https://localhost:${port}`, o)
+  const port = await listenOnLoopback(server, options)
+  return new WebPushSandbox(server, `https://localhost:${port}`, options)
 }
