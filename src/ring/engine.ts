@@ -310,7 +310,7 @@ export class RingEngine implements RoutingEventSink {
   async sweep(): Promise<void> {
     try {
       const now = this.o.clock.now()
-      for (const ring of await this.o.store.listOpenRings()) {
+      for (const ring of await this.o.store.listOpenRings(now)) {
         if (ring.expiresAt > now) continue
         const key = ringKey(ring)
         // The end and its cancel claims in one store step, as in end(); the record names the rung devices.

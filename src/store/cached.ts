@@ -258,10 +258,10 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
       )
       return [...shared, ...mine]
     },
-    async listOpenRings() {
-      const mine = await local.listOpenRings()
+    async listOpenRings(dueBy) {
+      const mine = await local.listOpenRings(dueBy)
       const shared = await orLocal(
-        () => inner.listOpenRings(),
+        () => inner.listOpenRings(dueBy),
         async () => [],
       )
       return [...shared, ...mine]

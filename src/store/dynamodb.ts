@@ -337,13 +337,18 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
         }
         return out
       }),
-    listOpenRings: () =>
+    listOpenRings: (dueBy) =>
       call(async () => {
         const now = clock.now()
         const out: RingRecord[] = []
         for (const item of await sparse(OPEN_INDEX, 'openShard')) {
           const ring = ringView(item, now)
-          if (ring?.state === 'ringing' && ringKey(ring) === keyOf(item)) out.push(ring)
+          if (
+            ring?.state === 'ringing' &&
+            ringKey(ring) === keyOf(item) &&
+            (dueBy === undefined || ring.expiresAt <= dueBy)
+          )
+            out.push(ring)
         }
         return out
       }),

@@ -216,10 +216,12 @@ export function createMemoryStore(o: { clock?: Clock } = {}): Store {
       return out
     },
 
-    async listOpenRings() {
+    async listOpenRings(dueBy) {
       sweep()
       const out: RingRecord[] = []
-      for (const [key, entry] of rings) if (entry.value.state === 'ringing') out.push(view(key, entry.value))
+      for (const [key, entry] of rings)
+        if (entry.value.state === 'ringing' && (dueBy === undefined || entry.value.expiresAt <= dueBy))
+          out.push(view(key, entry.value))
       return out
     },
 

@@ -52,7 +52,6 @@ local function transition(ring, cancelled, open, unsent, key, to, ttl, from)
   local allowed = false
   for _, f in ipairs(from) do if f == state then allowed = true end end
   if not allowed then return false end
-  ${NOW}
   local out = { state, redis.call('HGET', ring, 'record'), redis.call('HGET', ring, 'sent') or '' }
   for _, t in ipairs(redis.call('SMEMBERS', cancelled)) do out[#out + 1] = t end
   redis.call('HSET', ring, 'state', to)
@@ -60,7 +59,7 @@ local function transition(ring, cancelled, open, unsent, key, to, ttl, from)
   redis.call('PEXPIRE', cancelled, ttl)
   redis.call('PEXPIRE', unsent, ttl)
   if to == 'ringing' then
-    redis.call('ZADD', open, now + ttl, key)
+    redis.call('ZADD', open, cjson.decode(redis.call('HGET', ring, 'record')).expiresAt, key)
     if redis.call('PTTL', open) < ttl then redis.call('PEXPIRE', open, ttl) end
   else
     redis.call('ZREM', open, key)
@@ -166,17 +165,17 @@ return 1`,
 if not user then return false end
 return redis.call('HGET', ARGV[1] .. 'gen_user_id_' .. user, ARGV[2])`,
   },
-  // KEYS: ring, its cancel set, open-rings index, its unsent-cancel set. ARGV: ring key, state, record JSON, ttl ms.
+  // KEYS: ring, its cancel set, open-rings index, its unsent-cancel set. ARGV: ring key, state,
+  // record JSON, ttl ms, the ring's timeout (expiresAt, epoch ms).
   pgwCreateRing: {
     numberOfKeys: 4,
     lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-${NOW}
 local ttl = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'record', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('DEL', KEYS[2], KEYS[4])
 if ARGV[2] == 'ringing' then
-  redis.call('ZADD', KEYS[3], now + ttl, ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
   if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
 end
 return 1`,
@@ -230,13 +229,16 @@ end
 local out = transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), from)
 return { out, claim(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[1], tonumber(ARGV[4]), #tokens, tokens) }`,
   },
-  // The outbox marks of several rings at once (redis.ts batches them). KEYS: unsent-cancels index,
-  // then per mark its ring and the ring's unsent-cancel set. ARGV per mark: ring key, at, '1' to
-  // mark the ring itself sent ('0' not), how many cancel tokens, the cancel tokens sent. The
-  // 'sent' field keeps the ring hash's TTL. The caller passes the number of keys first.
-  pgwMarkSent: {
-    lua: `local a = 1
-for m = 1, (#KEYS - 1) / 2 do
+  // The write-behind batch (redis.ts): outbox marks of several rings, then delivery records, in one
+  // call. KEYS: unsent-cancels index; per mark its ring and the ring's unsent-cancel set; per
+  // delivery record its hash. ARGV: how many marks; per mark: ring key, at, '1' to mark the ring
+  // itself sent ('0' not), how many cancel tokens, the cancel tokens sent; per delivery record: ttl
+  // ms, how many field/value pairs, the pairs. The ring's 'sent' field keeps the ring hash's TTL.
+  // Field by field, no unpack() (see SLICE). The caller passes the number of keys first.
+  pgwWriteBehind: {
+    lua: `local marks = tonumber(ARGV[1])
+local a = 2
+for m = 1, marks do
   local ring, unsent = KEYS[2 * m], KEYS[2 * m + 1]
   local n = tonumber(ARGV[a + 3])
   if ARGV[a + 2] == '1' and redis.call('EXISTS', ring) == 1 then redis.call('HSET', ring, 'sent', ARGV[a + 1]) end
@@ -245,6 +247,12 @@ for m = 1, (#KEYS - 1) / 2 do
     if redis.call('SCARD', unsent) == 0 then redis.call('ZREM', KEYS[1], ARGV[a]) end
   end
   a = a + 4 + n
+end
+for d = 2 * marks + 2, #KEYS do
+  local pairs = tonumber(ARGV[a + 1])
+  for i = a + 2, a + 2 * pairs, 2 do redis.call('HSET', KEYS[d], ARGV[i], ARGV[i + 1]) end
+  redis.call('PEXPIRE', KEYS[d], ARGV[a])
+  a = a + 2 + 2 * pairs
 end
 return 1`,
   },
@@ -261,21 +269,19 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber
 end
 return out`,
   },
-  // KEYS: open-rings index. Drops members whose ring TTL has passed; returns the ring keys left.
+  // KEYS: open-rings index (score: the ring's timeout, expiresAt). ARGV: key prefix, due by (epoch
+  // ms, or '+inf' for all). The ring keys due by then; members whose ring has expired are dropped
+  // (every member falls due before its ring expires, so the sweep finds them all).
   pgwOpenRingKeys: {
     numberOfKeys: 1,
-    lua: `${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)`,
+    lua: `local out = {}
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
+  if redis.call('EXISTS', ARGV[1] .. 'ring:' .. key) == 1 then out[#out + 1] = key
+  else redis.call('ZREM', KEYS[1], key) end
+end
+return out`,
   },
   // KEYS: delivery hash. ARGV: ttl, then field, value, field, value…
-  pgwNoteDelivery: {
-    numberOfKeys: 1,
-    // Field by field: a few fields, but no unpack() (see SLICE).
-    lua: `for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`,
-  },
   // Compare-and-set of an agent's reachability document. KEYS: reach hash {v, doc}, the index of
   // agents (zset, score = Redis-time ms when the document expires). ARGV: expected version (0: none),
   // doc, ttl, userId. Returns 1 when written.

@@ -9,7 +9,7 @@
 //                                 handed to the push services}, PX TTL; key = conv:user:participant
 //   ring:<key>:cancelled   set    tokens already claimed for a cancel, same TTL as the ring
 //   ring:<key>:unsent      set    of those, the ones whose cancel push is not marked sent yet (outbox)
-//   rings:open             zset   ring keys in state 'ringing', score = Redis-time ms when the TTL ends
+//   rings:open             zset   ring keys in state 'ringing', score = the ring's timeout (expiresAt, epoch ms)
 //   cancels:unsent         zset   ring keys with unsent cancels, score = Redis-time ms of the last claim
 //   once:<key>             string claimOnce marker, SET NX PX (dedup window, webhook idempotency)
 //   delivery:<conv>:<token> hash  field → value: the pushes of a conversation a device was sent, when
@@ -84,26 +84,36 @@ const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = [
   'pgwTransitionRing',
   'pgwClaimCancels',
   'pgwEndRing',
-  'pgwMarkSent',
-  'pgwNoteDelivery',
+  'pgwWriteBehind',
 ]
 
 /**
- * Outbox marks (markSent) are written after their push has left, never on its path, so the marks
- * made within MARK_BATCH_MS leave together as one script call (one command, not a pipeline: see
- * EVENT_PATH_COMMANDS). A socket write to Redis is the largest single CPU cost of the event path
- * when every push makes one mark; batched, many marks share a write. A mark reaches Redis at most
- * MARK_BATCH_MS later, which costs nothing: recovery only resends claims unmarked for seconds (the
- * engine's grace).
+ * Writes made after the fact, never on a push's path: the outbox marks (markSent, after the push
+ * left) and the delivery records of device receipts (noteDelivery, several per push). Those made
+ * within WRITE_BEHIND_MS leave together as one script call (one command, not a pipeline: see
+ * EVENT_PATH_COMMANDS): each command costs the gateway a socket write and a reply to parse, and at
+ * 2,000 frames/s these were most of the commands it sent. A mark reaches Redis at most
+ * WRITE_BEHIND_MS later; recovery only resends claims unmarked for seconds (the engine's grace). A
+ * delivery record is read on this instance only after the batch (getDelivery flushes it first, and
+ * one connection keeps commands in order); another instance sees it at most WRITE_BEHIND_MS later,
+ * far less than any push takes to reach a phone and come back as a receipt.
  */
-export const MARK_BATCH_MS = 5
-const MARK_BATCH_MAX = 256
+export const WRITE_BEHIND_MS = 5
+const WRITE_BEHIND_MAX = 256
 
 interface PendingMark {
   key: string
   at: number
   ring: boolean
   tokens: string[]
+  resolve: () => void
+  reject: (err: unknown) => void
+}
+
+interface PendingDelivery {
+  key: string
+  ttlMs: number
+  pairs: string[]
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -213,34 +223,52 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
   }
 
   let marks: PendingMark[] = []
-  let markTimer: NodeJS.Timeout | undefined
-  function flushMarks(): void {
-    clearTimeout(markTimer)
-    markTimer = undefined
-    const batch = marks
+  let deliveries: PendingDelivery[] = []
+  let flushTimer: NodeJS.Timeout | undefined
+  function flushWrites(): void {
+    clearTimeout(flushTimer)
+    flushTimer = undefined
+    const markBatch = marks
+    const deliveryBatch = deliveries
     marks = []
-    if (batch.length === 0) return
+    deliveries = []
+    if (markBatch.length === 0 && deliveryBatch.length === 0) return
     const keys: string[] = [k.unsentIndex]
-    const args: (string | number)[] = []
-    for (const m of batch) {
+    const args: (string | number)[] = [markBatch.length]
+    for (const m of markBatch) {
       keys.push(k.ring(m.key), k.unsent(m.key))
       args.push(m.key, m.at, m.ring ? '1' : '0', m.tokens.length, ...m.tokens)
     }
-    redis.pgwMarkSent(keys.length, ...keys, ...args).then(
+    for (const d of deliveryBatch) {
+      keys.push(d.key)
+      args.push(d.ttlMs, d.pairs.length / 2, ...d.pairs)
+    }
+    redis.pgwWriteBehind(keys.length, ...keys, ...args).then(
       () => {
-        for (const m of batch) m.resolve()
+        for (const m of markBatch) m.resolve()
+        for (const d of deliveryBatch) d.resolve()
       },
       (err: unknown) => {
-        for (const m of batch) m.reject(err)
+        for (const m of markBatch) m.reject(err)
+        for (const d of deliveryBatch) d.reject(err)
       },
     )
+  }
+  function scheduleFlush(): void {
+    if (marks.length + deliveries.length >= WRITE_BEHIND_MAX) flushWrites()
+    else flushTimer ??= setTimeout(flushWrites, WRITE_BEHIND_MS)
   }
   function queueMark(key: string, at: number, ring: boolean, tokens: string[]): Promise<void> {
     return new Promise((resolve, reject) => {
       // A plain literal: a spread-and-extend object costs V8 far more (see outcome() in dispatcher.ts).
       marks.push({ key, at, ring, tokens, resolve, reject })
-      if (marks.length >= MARK_BATCH_MAX) flushMarks()
-      else markTimer ??= setTimeout(flushMarks, MARK_BATCH_MS)
+      scheduleFlush()
+    })
+  }
+  function queueDelivery(key: string, ttlMs: number, pairs: string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      deliveries.push({ key, ttlMs, pairs, resolve, reject })
+      scheduleFlush()
     })
   }
 
@@ -393,6 +421,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
           record.state,
           JSON.stringify(record),
           ttlMs,
+          record.expiresAt,
         )
         return created === 1
       }),
@@ -464,9 +493,9 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         }
         return out
       }),
-    listOpenRings: () =>
+    listOpenRings: (dueBy) =>
       call(async () => {
-        const keys = (await redis.pgwOpenRingKeys(k.open)) as string[]
+        const keys = (await redis.pgwOpenRingKeys(k.open, prefix, dueBy ?? '+inf')) as string[]
         if (keys.length === 0) return []
         const batch = redis.multi()
         for (const key of keys) batch.hmget(k.ring(key), 'state', 'record', 'sent').smembers(k.cancelled(key))
@@ -482,10 +511,12 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     noteDelivery: (conversationId, token, fields, ttlMs) =>
       call(async () => {
         const pairs = Object.entries(fields).flat()
-        if (pairs.length > 0) await redis.pgwNoteDelivery(k.delivery(conversationId, token), ttlMs, ...pairs)
+        if (pairs.length > 0) await queueDelivery(k.delivery(conversationId, token), ttlMs, pairs)
       }),
     getDelivery: (conversationId, token) =>
       call(async () => {
+        // This instance's own records still waiting for their batch go first (same connection, in order).
+        if (deliveries.length > 0) flushWrites()
         const fields = await redis.hgetall(k.delivery(conversationId, token))
         return Object.keys(fields).length === 0 ? undefined : fields
       }),
@@ -502,8 +533,8 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
         await redis.ping()
       }),
     close: async () => {
-      // Marks still waiting for their batch go out ahead of QUIT, on the same connection.
-      flushMarks()
+      // Writes still waiting for their batch go out ahead of QUIT, on the same connection.
+      flushWrites()
       await Promise.all([...feeds].map((f) => f.stop()))
       await closeRedis(redis)
     },

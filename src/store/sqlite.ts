@@ -297,10 +297,11 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
         }
         return out
       }),
-    listOpenRings: () =>
+    listOpenRings: (dueBy) =>
       run(() => {
         const now = clock.now()
-        return q.openRings.all(now).map((r) => ringView(r.key, { record: r.record, expires_at: 0 }, now))
+        const open = q.openRings.all(now).map((r) => ringView(r.key, { record: r.record, expires_at: 0 }, now))
+        return dueBy === undefined ? open : open.filter((r) => r.expiresAt <= dueBy)
       }),
     claimOnce: (key, ttlMs) =>
       run(() => {

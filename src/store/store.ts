@@ -68,8 +68,11 @@ export interface RingStore {
   markSent(key: string, sent: { ring?: boolean; cancelTokens?: string[] }, at: number): Promise<void>
   /** Rings (any state) with cancels claimed but never marked sent, whose last claim is at least `olderThanMs` old; with those tokens. */
   listUnsentCancels(olderThanMs: number): Promise<Array<{ ring: RingRecord; tokens: string[] }>>
-  /** Rings still in state 'ringing' (for the timeout sweep and gap recovery). */
-  listOpenRings(): Promise<RingRecord[]>
+  /**
+   * Rings still in state 'ringing'; with `dueBy` (epoch ms) only those whose timeout (expiresAt) has
+   * passed by then: the timeout sweep runs every second and should not read every ring that rings.
+   */
+  listOpenRings(dueBy?: number): Promise<RingRecord[]>
   /**
    * A general once-only claim (SET NX PX): true the first time `key` is claimed within `ttlMs`.
    * Used for the dedup window and webhook idempotency.

@@ -317,6 +317,22 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.equal(await store.createRing(expiring, shortTtlMs), true, 'and its key can ring again')
   })
 
+  it('listOpenRings with a due time lists only the ringing records whose timeout has passed by then', async ({
+    store,
+  }) => {
+    await store.createRing(ring({ conversationId: 'due-early', expiresAt: 10_000 }), RING_TTL)
+    await store.createRing(ring({ conversationId: 'due-late', expiresAt: 20_000 }), RING_TTL)
+    const answered = ring({ conversationId: 'answered-early', expiresAt: 10_000 })
+    await store.createRing(answered, RING_TTL)
+    await store.transitionRing(ringKey(answered), ['ringing'], 'answered', RING_TTL)
+    const due = async (by: number): Promise<string[]> =>
+      (await store.listOpenRings(by)).map((r) => r.conversationId).sort()
+    assert.deepEqual(await due(9_999), [], 'nothing has timed out yet')
+    assert.deepEqual(await due(10_000), ['due-early'], 'a ring is due at its expiresAt')
+    assert.deepEqual(await due(25_000), ['due-early', 'due-late'])
+    assert.deepEqual((await store.listOpenRings()).map((r) => r.conversationId).sort(), ['due-early', 'due-late'])
+  })
+
   it('the outbox: a ring carries dispatchedAt once marked sent; claimed cancels are listed as unsent until marked, silent ones never', async ({
     store,
     passTime,
