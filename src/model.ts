@@ -82,7 +82,16 @@ export interface Device {
 
 /** A device taken from agent `userId`: evicted past MAX_DEVICES_PER_AGENT, or registered by another agent. */
 export type DeviceChange =
-  | { kind: 'evicted'; userId: string; token: string; limit: number }
+  | {
+      kind: 'evicted'
+      userId: string
+      token: string
+      limit: number
+      /** 'phones': its phone was the least recently registered past `limit` phones; 'tokens': its phone had too many tokens. */
+      past: 'phones' | 'tokens'
+      /** The deviceId of its phone, if it has one. */
+      phone?: string | undefined
+    }
   | { kind: 'moved'; userId: string; token: string; toUserId: string }
 
 /** What the payload builders need to know about the interaction being rung or cancelled. */

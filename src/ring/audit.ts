@@ -83,10 +83,7 @@ export class AuditLog {
       kind: change.kind === 'evicted' ? 'device-evicted' : 'device-moved',
       userId: change.userId,
       device: tokenPrefix(change.token),
-      reason:
-        change.kind === 'evicted'
-          ? `least recently registered of more than ${change.limit} devices`
-          : `registered by agent ${change.toUserId}`,
+      reason: change.kind === 'evicted' ? evictionReason(change) : `registered by agent ${change.toUserId}`,
     })
   }
 
@@ -118,4 +115,11 @@ export class AuditLog {
       ...(o.provider ? { provider: o.provider } : {}),
     })
   }
+}
+
+function evictionReason(change: Extract<DeviceChange, { kind: 'evicted' }>): string {
+  const phone = change.phone === undefined ? 'phone' : `phone ${change.phone}`
+  return change.past === 'phones'
+    ? `least recently registered ${phone} of more than ${change.limit} phones`
+    : `least recently registered token of ${phone}, which had more tokens than a phone keeps`
 }

@@ -139,6 +139,22 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
     e.value = e.value.filter((d) => d.token !== token)
   }
 
+  /** This instance's own write applies to the cache at once. */
+  function upserted(saved: Device, movedFrom?: string): void {
+    const previous = owners.get(saved.token)
+    outdated(saved.userId)
+    if (movedFrom !== undefined) outdated(movedFrom)
+    if (previous !== undefined) {
+      outdated(previous)
+      dropToken(saved.token)
+    }
+    const e = devices.get(saved.userId)
+    if (e) {
+      e.value = [...e.value.filter((d) => d.token !== saved.token), saved]
+      owners.set(saved.token, saved.userId)
+    }
+  }
+
   async function orLocal<T>(remote: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
     try {
       return await through(remote)
@@ -148,6 +164,7 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
     }
   }
 
+  const registerInner = inner.registerDevice?.bind(inner)
   const isLocal = async (key: string): Promise<boolean> => (await local.getRing(key)) !== undefined
 
   return {
@@ -166,19 +183,16 @@ export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: C
     },
     async upsertDevice(device) {
       const saved = await through(() => inner.upsertDevice(device))
-      const previous = owners.get(device.token)
-      outdated(device.userId)
-      if (previous !== undefined) {
-        outdated(previous)
-        dropToken(device.token)
-      }
-      const e = devices.get(device.userId)
-      if (e) {
-        e.value = [...e.value.filter((d) => d.token !== device.token), saved]
-        owners.set(device.token, device.userId)
-      }
+      upserted(saved)
       return saved
     },
+    ...(registerInner && {
+      async registerDevice(device: Device) {
+        const registration = await through(() => registerInner(device))
+        upserted(registration.device, registration.movedFrom)
+        return registration
+      },
+    }),
     async listDevices(userId) {
       const cached = devices.get(userId)
       const age = cached === undefined ? Infinity : clock.now() - cached.at

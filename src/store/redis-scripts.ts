@@ -111,17 +111,29 @@ export interface ScriptDef {
 
 export const SCRIPTS = {
   // KEYS: token index, new owner's hash, counts, agents. ARGV: prefix, token, userId, device JSON, platform.
+  // Returns {the previous owner ('' when none), 1 when the agent had no device before, the agent's
+  // token count}: what a registration needs, in its one round trip. The same agent registering its
+  // token again (every app launch) overwrites it in place: one change published, not a drop and an add.
   pgwUpsertDevice: {
     numberOfKeys: 4,
     lua: `${DROP_DEVICE}
 local old = redis.call('GET', KEYS[1])
-if old then drop_device(ARGV[1], KEYS[3], KEYS[4], ARGV[2], old) end
-redis.call('SET', KEYS[1], ARGV[3])
+local held = old == ARGV[3] and redis.call('HGET', KEYS[2], ARGV[2])
+if held then
+  local was = cjson.decode(held).platform
+  if was ~= ARGV[5] then
+    redis.call('HINCRBY', KEYS[3], was, -1)
+    redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+  end
+else
+  if old then drop_device(ARGV[1], KEYS[3], KEYS[4], ARGV[2], old) end
+  redis.call('SET', KEYS[1], ARGV[3])
+  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
-redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
-redis.call('SADD', KEYS[4], ARGV[3])
+local first = redis.call('SADD', KEYS[4], ARGV[3])
 publish_change(ARGV[1], ARGV[3])
-return 1`,
+return { old or '', first, redis.call('HLEN', KEYS[2]) }`,
   },
   // KEYS: token index, counts, agents. ARGV: prefix, token, userId. Returns 1 when removed.
   pgwRemoveDevice: {

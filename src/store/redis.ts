@@ -33,6 +33,7 @@ import {
   StoreError,
   StoreUnavailableError,
   type DeviceChangeFeed,
+  type DeviceRegistration,
   type DeviceWatch,
   type DeviceWatcher,
   type Store,
@@ -354,6 +355,28 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     return watch
   }
 
+  function upsert(device: Device): Promise<DeviceRegistration> {
+    return write(async () => {
+      const [previous, first, tokens] = (await redis.pgwUpsertDevice(
+        k.token(device.token),
+        k.user(device.userId),
+        k.counts,
+        k.agents,
+        prefix,
+        device.token,
+        device.userId,
+        JSON.stringify(device),
+        device.platform,
+      )) as [string, number, number]
+      return {
+        device,
+        ...(previous !== '' && previous !== device.userId ? { movedFrom: previous } : {}),
+        firstOfAgent: first === 1,
+        agentTokens: tokens,
+      }
+    })
+  }
+
   async function readRing(key: string): Promise<RingRecord | undefined> {
     const res = await redis.multi().hmget(k.ring(key), 'state', 'record', 'sent').smembers(k.cancelled(key)).exec()
     return toRing(res)
@@ -362,22 +385,8 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
   return {
     kind: 'redis',
     watchDevices,
-    upsertDevice: (device: Device) =>
-      write(async () => {
-        const json = JSON.stringify(device)
-        await redis.pgwUpsertDevice(
-          k.token(device.token),
-          k.user(device.userId),
-          k.counts,
-          k.agents,
-          prefix,
-          device.token,
-          device.userId,
-          json,
-          device.platform,
-        )
-        return device
-      }),
+    upsertDevice: async (device: Device) => (await upsert(device)).device,
+    registerDevice: upsert,
     listDevices: (userId) => call(async () => (await redis.hvals(k.user(userId))).map((j) => JSON.parse(j) as Device)),
     getDevice: (token) =>
       call(async () => {

@@ -10,7 +10,14 @@ import { ringKey, type Device, type RingRecord, type RingState } from '../model.
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { migrate } from './sqlite-schema.js'
 import { takeInstanceLock, type InstanceLock } from './sqlite-lock.js'
-import { rangExactly, StoreError, StoreUnavailableError, type EndedRing, type Store } from './store.js'
+import {
+  rangExactly,
+  StoreError,
+  StoreUnavailableError,
+  type DeviceRegistration,
+  type EndedRing,
+  type Store,
+} from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
 
 export interface SqliteStoreOptions {
@@ -67,6 +74,8 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     ),
     listDevices: db.prepare<[string], { data: string }>('SELECT data FROM devices WHERE user_id = ? ORDER BY token'),
     getDevice: db.prepare<[string], { data: string }>('SELECT data FROM devices WHERE token = ?'),
+    ownerOf: db.prepare<[string], { user_id: string }>('SELECT user_id FROM devices WHERE token = ?'),
+    countOf: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM devices WHERE user_id = ?'),
     removeDevice: db.prepare<[string, string]>('DELETE FROM devices WHERE token = ? AND user_id = ?'),
     pruneToken: db.prepare<[string, number | null, number | null]>(
       'DELETE FROM devices WHERE token = ? AND (? IS NULL OR registered_at < ?)',
@@ -152,6 +161,27 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     return record
   }
 
+  const upsertDevice = (device: Device): void => {
+    q.upsertDevice.run(
+      device.token,
+      device.userId,
+      device.platform,
+      device.registeredAt,
+      device.deviceId ?? null,
+      JSON.stringify(device),
+    )
+  }
+  const registerDeviceTx = db.transaction((device: Device): DeviceRegistration => {
+    const previous = q.ownerOf.get(device.token)?.user_id
+    const before = previous === device.userId ? 1 : (q.countOf.get(device.userId)?.n ?? 0)
+    upsertDevice(device)
+    return {
+      device,
+      ...(previous !== undefined && previous !== device.userId ? { movedFrom: previous } : {}),
+      firstOfAgent: before === 0,
+      agentTokens: q.countOf.get(device.userId)?.n ?? 1,
+    }
+  })
   const createRingTx = db.transaction((record: RingRecord, ttlMs: number): boolean => {
     const now = clock.now()
     const key = ringKey(record)
@@ -245,16 +275,10 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     kind: 'sqlite',
     upsertDevice: (device: Device) =>
       run(() => {
-        q.upsertDevice.run(
-          device.token,
-          device.userId,
-          device.platform,
-          device.registeredAt,
-          device.deviceId ?? null,
-          JSON.stringify(device),
-        )
+        upsertDevice(device)
         return device
       }),
+    registerDevice: (device: Device) => run(() => registerDeviceTx(device)),
     listDevices: (userId) => run(() => q.listDevices.all(userId).map((r) => JSON.parse(r.data) as Device)),
     getDevice: (token) =>
       run(() => {

@@ -8,6 +8,12 @@ export interface DeviceStore {
    * user moves to that user (a shared phone handed over); the old user's entry disappears.
    */
   upsertDevice(device: Device): Promise<Device>
+  /**
+   * upsertDevice for the registration API, answering in the same step what the route needs next,
+   * so a re-registration (an app at every launch) costs one round trip. Stores without it are
+   * driven through registerBySteps.
+   */
+  registerDevice?(device: Device): Promise<DeviceRegistration>
   listDevices(userId: string): Promise<Device[]>
   getDevice(token: string): Promise<Device | undefined>
   /** Removes one of `userId`'s devices; false when that user has no such token. */
@@ -25,6 +31,33 @@ export interface DeviceStore {
   /** Agents that have at least one device: the topics the sources subscribe. */
   listUserIds(): Promise<string[]>
   countDevices(): Promise<{ total: number; byPlatform: Record<string, number> }>
+}
+
+export interface DeviceRegistration {
+  device: Device
+  /** The agent that held the token before, when it was another one (the token moved). */
+  movedFrom?: string
+  /** The agent had no device before this one: its topics must be subscribed. */
+  firstOfAgent: boolean
+  /** Tokens the agent holds now, this one included (a bound on its phones). */
+  agentTokens: number
+}
+
+/**
+ * registerDevice from the plain store steps, for stores that do not offer it. What it cannot know
+ * without an extra read it answers on the safe side: the agent may be new (its topics are
+ * re-checked) and may be past any limit (its list is read).
+ */
+export async function registerBySteps(store: DeviceStore, device: Device): Promise<DeviceRegistration> {
+  if (store.registerDevice) return store.registerDevice(device)
+  const previous = await store.getDevice(device.token)
+  const saved = await store.upsertDevice(device)
+  return {
+    device: saved,
+    ...(previous !== undefined && previous.userId !== device.userId ? { movedFrom: previous.userId } : {}),
+    firstOfAgent: true,
+    agentTokens: Number.POSITIVE_INFINITY,
+  }
 }
 
 export interface RingStore {

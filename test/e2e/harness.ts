@@ -2,6 +2,7 @@
 // sandboxes over TLS) with a real SQLite file, and offers the helpers the scenarios need.
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import { Gateway } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { silentLogger } from '../../src/observability/logger.js'
@@ -18,11 +19,18 @@ export interface Harness {
 
 /**
  * The store the harness gives the gateway: SQLite by default; PGW_TEST_STORE=dynamodb runs the same
- * scenarios on dynalite (test/e2e/*-dynamodb.test.ts set it before loading a scenario file).
+ * scenarios on dynalite (test/e2e/*-dynamodb.test.ts set it before loading a scenario file),
+ * PGW_TEST_STORE=redis on the local Redis.
  */
 async function harnessStore(
   world: TestWorld,
 ): Promise<{ settings: Record<string, string>; close: () => Promise<void> }> {
+  if (process.env.PGW_TEST_STORE === 'redis') {
+    // Its own key prefix on the shared test Redis, deleted at the end.
+    const prefix = `test:e2e:${randomBytes(6).toString('hex')}:`
+    const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+    return { settings: { STORE_URL: `${url}?prefix=${prefix}` }, close: () => dropRedisPrefix(url, prefix) }
+  }
   if (process.env.PGW_TEST_STORE !== 'dynamodb')
     return { settings: { STORE_URL: `sqlite:${join(world.dir, 'gateway.db')}` }, close: async () => undefined }
   const dynalite = await startDynalite()
@@ -38,6 +46,20 @@ async function harnessStore(
  * `settingsFor`: settings that depend on the world (e.g. APNS_URL through a proxy in front of the
  * sandbox), applied after `settings`.
  */
+async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await redis.unlink(...keys)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
 export async function startHarness(
   settings: Record<string, string> = {},
   settingsFor?: (world: TestWorld) => Promise<Record<string, string>>,

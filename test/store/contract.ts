@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Device, RingRecord } from '../../src/model.js'
 import { ringKey } from '../../src/model.js'
-import type { Store } from '../../src/store/store.js'
+import { registerBySteps, type Store } from '../../src/store/store.js'
 
 export interface StoreHarness {
   store: Store
@@ -93,6 +93,33 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     assert.deepEqual(await store.listDevices('agent-2'), [device('agent-2', 'shared-phone', { registeredAt: 2_000 })])
     assert.equal((await store.getDevice('shared-phone'))?.userId, 'agent-2')
     assert.deepEqual(await store.listUserIds(), ['agent-2'])
+  })
+
+  it('a registration answers who held the token, whether the agent is new, and how many tokens it has', async ({
+    store,
+  }) => {
+    const native = store.registerDevice !== undefined
+    const first = await registerBySteps(store, device('agent-1', 'tok-1'))
+    assert.deepEqual(first.device, device('agent-1', 'tok-1'))
+    assert.equal(first.movedFrom, undefined)
+    assert.equal(first.firstOfAgent, true)
+    const second = await registerBySteps(store, device('agent-1', 'tok-2', { platform: 'android' }))
+    const again = await registerBySteps(store, device('agent-1', 'tok-1', { registeredAt: 2_000 }))
+    assert.equal(again.movedFrom, undefined, 'the same agent again is no move')
+    if (native) {
+      assert.equal(first.agentTokens, 1)
+      assert.deepEqual([second.firstOfAgent, second.agentTokens], [false, 2])
+      assert.deepEqual([again.firstOfAgent, again.agentTokens], [false, 2])
+    }
+    const moved = await registerBySteps(store, device('agent-2', 'tok-1', { registeredAt: 3_000 }))
+    assert.equal(moved.movedFrom, 'agent-1')
+    assert.equal(moved.firstOfAgent, true)
+    if (native) assert.equal(moved.agentTokens, 1)
+    // A token registered again under another platform (never seen, but the counts must not drift).
+    await registerBySteps(store, device('agent-2', 'tok-1', { platform: 'android', registeredAt: 4_000 }))
+    assert.deepEqual(await store.countDevices(), { total: 2, byPlatform: { android: 2 } })
+    assert.deepEqual(await store.listDevices('agent-1'), [device('agent-1', 'tok-2', { platform: 'android' })])
+    assert.deepEqual((await store.listUserIds()).sort(), ['agent-1', 'agent-2'])
   })
 
   it('removeDevice for the wrong user returns false and keeps the device', async ({ store }) => {

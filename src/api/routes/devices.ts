@@ -3,10 +3,11 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Clock } from '../../clock.js'
 import type { Device, DeviceChange, Platform, WebPushSubscription } from '../../model.js'
 import { tokenPrefix } from '../../observability/logger.js'
-import type { DeviceStore } from '../../store/store.js'
+import { registerBySteps, type DeviceStore } from '../../store/store.js'
 import { agentAuth, type AgentResolver } from '../auth.js'
 import type { RequestHook } from '../limits.js'
 import { ApiError, errorResponseSchema } from '../errors.js'
+import { devicesPastCap, TOKENS_PER_PHONE } from '../device-cap.js'
 import { normaliseDeviceToken } from '../device-token.js'
 
 export interface DeviceRoutesOptions {
@@ -26,7 +27,7 @@ export interface DeviceRoutesOptions {
    * with whether the user still has any when the route knows it (so it need not list them again).
    */
   onDevicesChanged?: (userId: string, hasDevices?: boolean) => Promise<void> | void
-  /** MAX_DEVICES_PER_AGENT: a registration past it evicts the agent's least recently registered device. */
+  /** MAX_DEVICES_PER_AGENT: phones per agent; a registration past it evicts the least recently registered phone. */
   maxDevicesPerAgent?: number
   /** A device taken from an agent (evicted, or moved to another agent): audited and counted. */
   onDeviceChange?: (change: DeviceChange) => void
@@ -190,40 +191,48 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     log: FastifyBaseLogger,
   ): Promise<Device> => {
     const token = fields.subscription ? fields.subscription.endpoint : fields.token
-    const previous = await o.store.getDevice(token)
     const device: Device = { ...fields, userId, token, registeredAt: o.clock.now() }
-    const saved = await o.store.upsertDevice(device)
-    const moved = previous !== undefined && previous.userId !== userId
+    const registered = await registerBySteps(o.store, device)
+    const movedFrom = registered.movedFrom
     log.info(
-      { userId, platform: device.platform, device: tokenPrefix(token), phone: device.deviceId, moved },
+      {
+        userId,
+        platform: device.platform,
+        device: tokenPrefix(token),
+        phone: device.deviceId,
+        moved: movedFrom !== undefined,
+      },
       'device registered',
     )
-    await evictPastLimit(userId, token, log)
-    await o.onDevicesChanged?.(userId, true)
-    if (moved) {
+    // Fewer tokens than either bound: no phone can be past one, and the list need not be read.
+    const limit = o.maxDevicesPerAgent
+    if (limit !== undefined && registered.agentTokens > Math.min(limit, TOKENS_PER_PHONE))
+      await evictPastLimit(device, limit, log)
+    // An agent that had devices is subscribed already; only its first device changes its topics.
+    if (registered.firstOfAgent) await o.onDevicesChanged?.(userId, true)
+    if (movedFrom !== undefined) {
       // A shared phone handed over moves, but never silently: the previous owner's list loses it
       // (their next GET shows it gone) and the move is audited and counted.
-      o.onDeviceChange?.({ kind: 'moved', userId: previous.userId, token, toUserId: userId })
-      await o.onDevicesChanged?.(previous.userId)
+      o.onDeviceChange?.({ kind: 'moved', userId: movedFrom, token, toUserId: userId })
+      await o.onDevicesChanged?.(movedFrom)
     }
-    return saved
+    return registered.device
   }
 
   /**
-   * Keeps the agent at MAX_DEVICES_PER_AGENT: the least recently registered devices go (never the
-   * one just registered). The list read is at most the limit plus one, so a registration costs the
-   * same whatever an attacker tried; a list left longer from before the limit is cut down once.
+   * Keeps the agent at MAX_DEVICES_PER_AGENT phones (device-cap.ts): the least recently registered
+   * go, never the phone just registered. The list read is bounded by the cap, so a registration
+   * costs the same whatever an attacker tried; a list left longer from before the cap is cut once.
    */
-  const evictPastLimit = async (userId: string, kept: string, log: FastifyBaseLogger): Promise<void> => {
-    const limit = o.maxDevicesPerAgent
-    if (limit === undefined) return
-    const devices = await o.store.listDevices(userId)
-    if (devices.length <= limit) return
-    const oldestFirst = devices.filter((d) => d.token !== kept).sort((a, b) => a.registeredAt - b.registeredAt)
-    for (const device of oldestFirst.slice(0, devices.length - limit)) {
+  const evictPastLimit = async (kept: Device, limit: number, log: FastifyBaseLogger): Promise<void> => {
+    const userId = kept.userId
+    for (const { device, past } of devicesPastCap(await o.store.listDevices(userId), kept.token, limit)) {
       if (!(await o.store.removeDevice(userId, device.token))) continue
-      log.info({ userId, device: tokenPrefix(device.token), limit }, 'device evicted: agent past MAX_DEVICES_PER_AGENT')
-      o.onDeviceChange?.({ kind: 'evicted', userId, token: device.token, limit })
+      log.info(
+        { userId, device: tokenPrefix(device.token), phone: device.deviceId, limit, past },
+        'device evicted: agent past MAX_DEVICES_PER_AGENT',
+      )
+      o.onDeviceChange?.({ kind: 'evicted', userId, token: device.token, limit, past, phone: device.deviceId })
     }
   }
 
