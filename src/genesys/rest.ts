@@ -28,7 +28,7 @@ export class GenesysRest {
   private readonly maxRetries: number
 
   constructor(
-    private readonly o: {
+    private readonly options: {
       apiUrl: string
       auth: ClientCredentialsAuth
       dispatcher?: Dispatcher
@@ -37,12 +37,12 @@ export class GenesysRest {
       maxRetries?: number
     },
   ) {
-    this.apiUrl = o.apiUrl.replace(/\/+$/, '')
-    this.maxRetries = o.maxRetries ?? 3
+    this.apiUrl = options.apiUrl.replace(/\/+$/, '')
+    this.maxRetries = options.maxRetries ?? 3
   }
 
   get clock(): Clock {
-    return this.o.clock ?? systemClock
+    return this.options.clock ?? systemClock
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -54,14 +54,14 @@ export class GenesysRest {
       if (err.status === 401 && !renewedToken) {
         // The cached token was revoked or expired early: one fresh token, one more try.
         renewedToken = true
-        this.o.auth.invalidate()
+        this.options.auth.invalidate()
         attempt--
         continue
       }
       if (!err.transient || attempt >= this.maxRetries) throw err
       const retryInMs = outcome.retryAfterMs ?? backoffMs(attempt)
       if (retryInMs > MAX_RETRY_AFTER_MS) throw err
-      this.o.logger.warn({ method, path, attempt, retryInMs, code: err.code }, 'genesys request will be retried')
+      this.options.logger.warn({ method, path, attempt, retryInMs, code: err.code }, 'genesys request will be retried')
       await sleep(retryInMs)
     }
   }
@@ -72,14 +72,14 @@ export class GenesysRest {
     body: unknown,
   ): Promise<{ kind: 'ok'; body: unknown } | { kind: 'error'; error: GenesysApiError; retryAfterMs?: number }> {
     try {
-      const token = await this.o.auth.getToken()
+      const token = await this.options.auth.getToken()
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
       if (body !== undefined) headers['content-type'] = 'application/json'
       const answer = await exchange(`${this.apiUrl}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: this.o.dispatcher,
+        dispatcher: this.options.dispatcher,
       })
       if (answer.status >= 200 && answer.status < 300) return { kind: 'ok', body: answer.body }
       const error = new GenesysApiError(answer.status, `${method} ${path}: ${errorMessage(answer)}`)

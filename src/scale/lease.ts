@@ -87,20 +87,20 @@ export class RedisLease {
   private busy = false
   private again = false
 
-  constructor(private readonly o: LeaseOptions) {
-    if (o.backend) this.backend = o.backend
-    else if (o.bus) this.backend = redisLeaseBackend(o.bus, o.name)
+  constructor(private readonly options: LeaseOptions) {
+    if (options.backend) this.backend = options.backend
+    else if (options.bus) this.backend = redisLeaseBackend(options.bus, options.name)
     else throw new Error('RedisLease needs a bus or a backend')
-    this.now = o.now ?? (() => performance.now())
+    this.now = options.now ?? (() => performance.now())
     // Timers on two hosts can run a little apart; 5 % of the TTL (at least 100 ms) covers it.
-    this.safetyMs = Math.max(100, Math.round(o.ttlMs * 0.05))
+    this.safetyMs = Math.max(100, Math.round(options.ttlMs * 0.05))
   }
 
   /** Starts competing for the lease; resolves after the first attempt. */
   async start(): Promise<void> {
     if (this.running) return
     this.running = true
-    this.o.bus?.subscribe(`lease:${this.o.name}:released`, () => {
+    this.options.bus?.subscribe(`lease:${this.options.name}:released`, () => {
       if (this.running && this.value === undefined) this.schedule(0)
     })
     await this.tick()
@@ -129,7 +129,11 @@ export class RedisLease {
   state(): LeaseState {
     const holder = this.isValid()
     if (holder)
-      return { holder, holderId: this.o.instanceId, ...(this.token !== undefined && { fencingToken: this.token }) }
+      return {
+        holder,
+        holderId: this.options.instanceId,
+        ...(this.token !== undefined && { fencingToken: this.token }),
+      }
     return {
       holder,
       ...(this.seen.holderId !== undefined && { holderId: this.seen.holderId }),
@@ -169,10 +173,10 @@ export class RedisLease {
     const sentAt = this.now()
     let reply: [number, string, number]
     try {
-      reply = await this.backend.acquire(this.o.instanceId, this.o.ttlMs)
+      reply = await this.backend.acquire(this.options.instanceId, this.options.ttlMs)
     } catch (err) {
-      this.o.logger.debug({ err: (err as Error).message }, 'lease: acquire attempt failed (store unavailable)')
-      return this.schedule(Math.min(1_000, this.o.ttlMs / 5))
+      this.options.logger.debug({ err: (err as Error).message }, 'lease: acquire attempt failed (store unavailable)')
+      return this.schedule(Math.min(1_000, this.options.ttlMs / 5))
     }
     const [won, value, pttl] = reply
     const [holderId, token] = splitValue(value)
@@ -181,32 +185,35 @@ export class RedisLease {
       if (won === 1) await this.release(value) // stopped while the attempt was in flight
       // Try again the moment the holder's lease would lapse: a dead holder is replaced within the
       // TTL of its last renewal, a live one will have renewed by then.
-      return this.schedule(Math.min(this.o.ttlMs, Math.max(5, pttl + 5)))
+      return this.schedule(Math.min(this.options.ttlMs, Math.max(5, pttl + 5)))
     }
     this.value = value
     this.token = token
     this.extendTo(sentAt)
-    this.o.logger.info({ instanceId: this.o.instanceId, fencingToken: token, lease: this.o.name }, 'lease acquired')
-    this.o.onAcquired(token ?? 0)
+    this.options.logger.info(
+      { instanceId: this.options.instanceId, fencingToken: token, lease: this.options.name },
+      'lease acquired',
+    )
+    this.options.onAcquired(token ?? 0)
   }
 
   private async renew(value: string): Promise<void> {
     const sentAt = this.now()
     let ok: boolean
     try {
-      ok = await this.backend.renew(value, this.o.ttlMs)
+      ok = await this.backend.renew(value, this.options.ttlMs)
     } catch (err) {
       // Keep trying while the lease is still ours; the deadline timer gives it up in time.
-      this.o.logger.warn(
+      this.options.logger.warn(
         { err: (err as Error).message, validForMs: Math.round(this.validUntil - this.now()) },
         'lease: renewal failed, retrying',
       )
-      return this.schedule(Math.min(500, this.o.ttlMs / 10))
+      return this.schedule(Math.min(500, this.options.ttlMs / 10))
     }
     if (this.value !== value) return
     if (!ok) {
-      this.o.logger.warn(
-        { instanceId: this.o.instanceId, fencingToken: this.token },
+      this.options.logger.warn(
+        { instanceId: this.options.instanceId, fencingToken: this.token },
         'lease: taken over by another instance',
       )
       this.drop('taken')
@@ -216,20 +223,20 @@ export class RedisLease {
   }
 
   private extendTo(sentAt: number): void {
-    this.validUntil = sentAt + this.o.ttlMs - this.safetyMs
+    this.validUntil = sentAt + this.options.ttlMs - this.safetyMs
     clearTimeout(this.deadline)
     this.deadline = setTimeout(() => this.isValid(), Math.max(0, this.validUntil - this.now()) + 1)
     // The next renewal is due a third of the TTL after this one was SENT, not after its reply came:
     // counted from the reply, two slow replies in a row (each well inside the TTL) add up past it.
-    this.schedule(sentAt + this.o.ttlMs / 3 - this.now())
+    this.schedule(sentAt + this.options.ttlMs / 3 - this.now())
   }
 
   /** The lease ran out before a renewal succeeded: stop holding before anyone else can start. */
   private expire(): void {
     const value = this.value
     if (value === undefined) return
-    this.o.logger.warn(
-      { instanceId: this.o.instanceId, fencingToken: this.token },
+    this.options.logger.warn(
+      { instanceId: this.options.instanceId, fencingToken: this.token },
       'lease: could not renew in time, giving it up',
     )
     this.drop('expired')
@@ -243,15 +250,15 @@ export class RedisLease {
     this.value = undefined
     this.token = undefined
     clearTimeout(this.deadline)
-    this.o.onLost(reason)
+    this.options.onLost(reason)
   }
 
   private async release(value: string): Promise<void> {
     try {
-      if ((await this.backend.release(value)) && this.o.bus)
-        await this.o.bus.publish(`lease:${this.o.name}:released`, value)
+      if ((await this.backend.release(value)) && this.options.bus)
+        await this.options.bus.publish(`lease:${this.options.name}:released`, value)
     } catch (err) {
-      this.o.logger.debug({ err: (err as Error).message }, 'lease: release failed; the key expires by its TTL')
+      this.options.logger.debug({ err: (err as Error).message }, 'lease: release failed; the key expires by its TTL')
     }
   }
 }
