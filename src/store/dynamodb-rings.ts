@@ -5,7 +5,7 @@
 // store (memory.ts); dynamodb.ts reads, applies and writes back under a version condition.
 // Expiry follows the injected clock: DynamoDB has no server time a condition could use, and its TTL
 // deletes expired items lazily (within days), so every read checks `ringExp` and `cancelExp` itself.
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { rangExactly } from './store.js'
 import type { RingRecord, RingState } from '../model.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
@@ -15,6 +15,8 @@ export interface RingItem {
   pk: string
   /** Version, for the optimistic write: each write requires the version it read. */
   v: number
+  /** A random id of the write that left the item so: a writer whose reply was lost recognises its own write. */
+  w?: string
   /** The RingRecord JSON as created (its state lives in `state`). Absent: cancel claims without a ring. */
   record?: string
   state?: RingState
@@ -75,7 +77,15 @@ function settle(item: RingItem, key: string, now: number): RingItem {
 
 export function createdRing(key: string, record: RingRecord, ttlMs: number, now: number): RingItem {
   return settle(
-    { pk: ringPk(key), v: 0, record: JSON.stringify(record), state: record.state, ringExp: now + ttlMs, ttl: 0 },
+    {
+      pk: ringPk(key),
+      v: 0,
+      w: randomUUID(),
+      record: JSON.stringify(record),
+      state: record.state,
+      ringExp: now + ttlMs,
+      ttl: 0,
+    },
     key,
     now,
   )

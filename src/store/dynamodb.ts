@@ -12,6 +12,7 @@
 // may be missing from a list read in that moment. The device cache in front (cached.ts) adds its
 // own bounded staleness; README states both. Credentials come from the AWS SDK's default chain
 // (environment, web identity on EKS, ECS task role, instance profile).
+import { randomUUID } from 'node:crypto'
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
 import {
   DynamoDBDocumentClient,
@@ -121,13 +122,18 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     key: string,
     change: (item: RingItem | undefined, now: number) => { next?: RingItem; result: T },
   ): Promise<T> {
+    let sent: { writer: string; result: T } | undefined
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const item = (
         await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: ringPk(key) }, ConsistentRead: true }))
       ).Item as RingItem | undefined
+      // Our last write did land: its reply was lost and the SDK's retry of it failed the condition.
+      if (sent && item?.w === sent.writer) return sent.result
       const { next, result } = change(item, clock.now())
       if (next === undefined) return result
       next.v = (item?.v ?? 0) + 1
+      next.w = randomUUID()
+      sent = { writer: next.w, result }
       try {
         await doc.send(
           new PutCommand({
@@ -144,6 +150,18 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
       }
     }
     throw new StoreUnavailableError(`DynamoDB store: ring ${key} changed by others ${MAX_ATTEMPTS} times in a row`)
+  }
+
+  /**
+   * A create-if-absent write failed its condition: true when the item there is our own write (`writer`)
+   * after all. The SDK retries a write whose reply was lost; when the first attempt had landed, the
+   * retry finds it and fails the condition, and without this check the caller would read its own
+   * ring as another instance's (and ring nobody) or its own once-only claim as taken.
+   */
+  async function landed(pk: string, writer: string | undefined): Promise<boolean> {
+    const item = (await doc.send(new GetCommand({ TableName: tables.state, Key: { pk }, ConsistentRead: true })))
+      .Item as { w?: string } | undefined
+    return writer !== undefined && item?.w === writer
   }
 
   // The SDK's own paginators follow LastEvaluatedKey: a query or scan returns at most 1 MB a page.
@@ -262,12 +280,13 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     createRing: (record, ttlMs) =>
       call(async () => {
         const now = clock.now()
+        const item = createdRing(ringKey(record), record, ttlMs, now)
         try {
           // A ring's key rings again only once the previous ring is gone (or was never more than cancel claims).
           await doc.send(
             new PutCommand({
               TableName: tables.state,
-              Item: createdRing(ringKey(record), record, ttlMs, now),
+              Item: item,
               ConditionExpression: 'attribute_not_exists(pk) OR attribute_not_exists(#r) OR ringExp <= :now',
               ExpressionAttributeNames: { '#r': 'record' },
               ExpressionAttributeValues: { ':now': now },
@@ -275,7 +294,7 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
           )
           return true
         } catch (err) {
-          if ((err as Error).name === 'ConditionalCheckFailedException') return false
+          if ((err as Error).name === 'ConditionalCheckFailedException') return landed(item.pk, item.w)
           throw err
         }
       }),
@@ -355,11 +374,12 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     claimOnce: (key, ttlMs) =>
       call(async () => {
         const now = clock.now()
+        const item = { pk: `once#${key}`, w: randomUUID(), exp: now + ttlMs, ttl: Math.ceil((now + ttlMs) / 1000) + 60 }
         try {
           await doc.send(
             new PutCommand({
               TableName: tables.state,
-              Item: { pk: `once#${key}`, exp: now + ttlMs, ttl: Math.ceil((now + ttlMs) / 1000) + 60 },
+              Item: item,
               ConditionExpression: 'attribute_not_exists(pk) OR #exp <= :now',
               ExpressionAttributeNames: { '#exp': 'exp' },
               ExpressionAttributeValues: { ':now': now },
@@ -367,7 +387,7 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
           )
           return true
         } catch (err) {
-          if ((err as Error).name === 'ConditionalCheckFailedException') return false
+          if ((err as Error).name === 'ConditionalCheckFailedException') return landed(item.pk, item.w)
           throw err
         }
       }),
