@@ -146,18 +146,18 @@ function present(d: Device): Record<string, unknown> {
   return { ...d, registeredAt: new Date(d.registeredAt).toISOString() }
 }
 
-export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void {
-  const authenticate = o.limit ? [o.limit, agentAuth(o.agents)] : agentAuth(o.agents)
+export function deviceRoutes(app: FastifyInstance, options: DeviceRoutesOptions): void {
+  const authenticate = options.limit ? [options.limit, agentAuth(options.agents)] : agentAuth(options.agents)
 
   const register = async (body: RegisterBody, userId: string, log: FastifyBaseLogger): Promise<Device> => {
-    if (!o.platforms[body.platform]) {
+    if (!options.platforms[body.platform]) {
       throw new ApiError(422, 'PLATFORM_NOT_CONFIGURED', `${body.platform} push is not configured on this gateway`)
     }
     const phone = body.deviceId ? { deviceId: body.deviceId } : {}
     if (body.platform === 'web')
       return registerDevice(
         userId,
-        { platform: 'web', token: '', subscription: webSubscription(body, o.webPushEndpoint), ...phone },
+        { platform: 'web', token: '', subscription: webSubscription(body, options.webPushEndpoint), ...phone },
         log,
       )
     if (body.subscription) throw new ApiError(400, 'INVALID_REQUEST', 'body.subscription applies to web devices only')
@@ -175,7 +175,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
         platform: body.platform,
         token,
         ...(body.platform === 'ios'
-          ? { pushType: body.pushType ?? 'alert', environment: body.environment ?? o.defaultApnsEnvironment }
+          ? { pushType: body.pushType ?? 'alert', environment: body.environment ?? options.defaultApnsEnvironment }
           : {}),
         ...(body.appId ? { appId: body.appId } : {}),
         ...phone,
@@ -191,8 +191,8 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     log: FastifyBaseLogger,
   ): Promise<Device> => {
     const token = fields.subscription ? fields.subscription.endpoint : fields.token
-    const device: Device = { ...fields, userId, token, registeredAt: o.clock.now() }
-    const registered = await registerBySteps(o.store, device)
+    const device: Device = { ...fields, userId, token, registeredAt: options.clock.now() }
+    const registered = await registerBySteps(options.store, device)
     const movedFrom = registered.movedFrom
     log.info(
       {
@@ -205,16 +205,16 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
       'device registered',
     )
     // Fewer tokens than either bound: no phone can be past one, and the list need not be read.
-    const limit = o.maxDevicesPerAgent
+    const limit = options.maxDevicesPerAgent
     if (limit !== undefined && registered.agentTokens > Math.min(limit, TOKENS_PER_PHONE))
       await evictPastLimit(device, limit, log)
     // An agent that had devices is subscribed already; only its first device changes its topics.
-    if (registered.firstOfAgent) await o.onDevicesChanged?.(userId, true)
+    if (registered.firstOfAgent) await options.onDevicesChanged?.(userId, true)
     if (movedFrom !== undefined) {
       // A shared phone handed over moves, but never silently: the previous owner's list loses it
       // (their next GET shows it gone) and the move is audited and counted.
-      o.onDeviceChange?.({ kind: 'moved', userId: movedFrom, token, toUserId: userId })
-      await o.onDevicesChanged?.(movedFrom)
+      options.onDeviceChange?.({ kind: 'moved', userId: movedFrom, token, toUserId: userId })
+      await options.onDevicesChanged?.(movedFrom)
     }
     return registered.device
   }
@@ -226,19 +226,19 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
    */
   const evictPastLimit = async (kept: Device, limit: number, log: FastifyBaseLogger): Promise<void> => {
     const userId = kept.userId
-    for (const { device, past } of devicesPastCap(await o.store.listDevices(userId), kept.token, limit)) {
-      if (!(await o.store.removeDevice(userId, device.token))) continue
+    for (const { device, past } of devicesPastCap(await options.store.listDevices(userId), kept.token, limit)) {
+      if (!(await options.store.removeDevice(userId, device.token))) continue
       log.info(
         { userId, device: tokenPrefix(device.token), phone: device.deviceId, limit, past },
         'device evicted: agent past MAX_DEVICES_PER_AGENT',
       )
-      o.onDeviceChange?.({ kind: 'evicted', userId, token: device.token, limit, past, phone: device.deviceId })
+      options.onDeviceChange?.({ kind: 'evicted', userId, token: device.token, limit, past, phone: device.deviceId })
     }
   }
 
   const registerRoute = {
     onRequest: authenticate,
-    ...(o.writeLimit ? { preHandler: o.writeLimit } : {}),
+    ...(options.writeLimit ? { preHandler: options.writeLimit } : {}),
     schema: { body: registerBody, response: { 201: deviceSchema, '4xx': errorResponseSchema } },
   }
   app.post<{ Body: RegisterBody }>('/api/v1/devices', registerRoute, async (req, reply) => {
@@ -252,7 +252,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
   })
 
   app.get('/api/v1/devices', { onRequest: authenticate }, async (req) => {
-    const devices = await o.store.listDevices(req.agent!.userId)
+    const devices = await options.store.listDevices(req.agent!.userId)
     return { userId: req.agent!.userId, devices: devices.map(present) }
   })
 
@@ -274,11 +274,11 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     async (req, reply) => {
       const userId = req.agent!.userId
       // Only the caller's own phones: another agent's deviceId answers 404, as if it did not exist.
-      const removed = await o.store.removePhone(userId, req.query.deviceId)
+      const removed = await options.store.removePhone(userId, req.query.deviceId)
       if (removed.length === 0)
         throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no phone with this deviceId for this agent')
       req.log.info({ userId, phone: req.query.deviceId, devices: removed.length }, 'phone removed')
-      await o.onDevicesChanged?.(userId)
+      await options.onDevicesChanged?.(userId)
       return reply.code(204).send()
     },
   )
@@ -287,7 +287,7 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
     '/api/v1/devices/:token',
     {
       onRequest: authenticate,
-      ...(o.writeLimit ? { preHandler: o.writeLimit } : {}),
+      ...(options.writeLimit ? { preHandler: options.writeLimit } : {}),
       schema: { params: { type: 'object', properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } } } },
     },
     async (req, reply) => {
@@ -295,11 +295,11 @@ export function deviceRoutes(app: FastifyInstance, o: DeviceRoutesOptions): void
       const token = normaliseDeviceToken(req.params.token)
       // Only the caller's own devices: another agent's token answers 404, as if it did not exist.
       const removed =
-        (await o.store.removeDevice(userId, token)) ||
-        (token !== req.params.token && (await o.store.removeDevice(userId, req.params.token)))
+        (await options.store.removeDevice(userId, token)) ||
+        (token !== req.params.token && (await options.store.removeDevice(userId, req.params.token)))
       if (!removed) throw new ApiError(404, 'DEVICE_NOT_FOUND', 'no such device for this agent')
       req.log.info({ userId, device: tokenPrefix(token) }, 'device removed')
-      await o.onDevicesChanged?.(userId)
+      await options.onDevicesChanged?.(userId)
       return reply.code(204).send()
     },
   )
