@@ -23,15 +23,13 @@ import {
 import { LiveFeed } from './observability/live.js'
 import type { Logger } from './observability/logger.js'
 import { GatewayMetrics } from './observability/metrics.js'
-import { createApnsProvider } from './providers/apns.js'
-import { createFcmProvider } from './providers/fcm.js'
-import { createWebPushProvider } from './providers/webpush.js'
+import { createProviders, providerList } from './providers/create.js'
 import { WebPushEndpointPolicy } from './providers/webpush-endpoints.js'
 import { ProviderAlarms } from './dispatch/alarms.js'
 import { AuditLog } from './ring/audit.js'
 import { PresenceFilter, restPresenceFetcher } from './ring/presence.js'
 import { QueueNames } from './ring/queues.js'
-import type { ProviderName, PushProvider } from './providers/provider.js'
+import type { PushProvider } from './providers/provider.js'
 import { RingEngine } from './ring/engine.js'
 import { ReachActions } from './reach/actions.js'
 import { RingRepeater } from './reach/repeat.js'
@@ -140,44 +138,13 @@ export class Gateway {
       logger: genesysLog,
     })
 
-    const providers: Partial<Record<ProviderName, PushProvider>> = {}
-    if (config.apns) {
-      providers.apns = createApnsProvider({
-        key: { keyId: config.apns.keyId, teamId: config.apns.teamId, privateKeyPem: config.apns.keyPem },
-        clock,
-        logger: logger.child({ component: 'apns' }),
-        ...(config.apns.url ? { url: config.apns.url } : {}),
-        environment: config.apns.environment,
-        transport: config.pushTransport,
-        ...(ca ? { ca } : {}),
-      }) as PushProvider
-    }
-
-    if (config.fcm) {
-      providers.fcm = createFcmProvider({
-        serviceAccount: config.fcm.serviceAccount,
-        url: config.fcm.url,
-        clock,
-        logger: logger.child({ component: 'fcm' }),
-        transport: config.pushTransport,
-        ...(ca ? { ca } : {}),
-      }) as PushProvider
-    }
     const webPushEndpoints = config.webpush
       ? new WebPushEndpointPolicy({
           allowedHosts: config.webpush.allowedHosts,
           sandboxHosts: options.webPushSandboxHosts ?? [],
         })
       : undefined
-    if (config.webpush && webPushEndpoints) {
-      providers.webpush = createWebPushProvider({
-        vapid: config.webpush,
-        endpoints: webPushEndpoints,
-        clock,
-        logger: logger.child({ component: 'webpush' }),
-        ...(ca ? { ca } : {}),
-      }) as PushProvider
-    }
+    const providers = createProviders(config, { clock, logger, ...(ca ? { ca } : {}), webPushEndpoints })
 
     // Suppressed, failed and expired pushes (admin audit query); provider configuration alarms.
     const audit = new AuditLog({
@@ -412,7 +379,7 @@ export class Gateway {
       dispatcher,
       source,
       api,
-      Object.values(providers),
+      providerList(providers),
       metrics,
       live,
       lifecycle,

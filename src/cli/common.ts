@@ -16,6 +16,8 @@ export interface Io {
   err(line: string): void
   /** An extra CA to trust (in-process tests); the packaged command uses NODE_EXTRA_CA_CERTS. */
   ca?: string
+  /** `host:port` of the project's Web Push sandbox on loopback (in-process tests); never from the environment. */
+  webPushSandboxHosts?: readonly string[]
 }
 
 export const processIo: Io = {

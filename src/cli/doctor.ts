@@ -10,8 +10,8 @@ import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
 import { ClientCredentialsAuth, GenesysApiError, GenesysRest, createDispatcher } from '../genesys/index.js'
 import { silentLogger } from '../observability/logger.js'
-import { createApnsProvider } from '../providers/apns.js'
 import { ApnsProviderToken } from '../providers/apns-token.js'
+import { createProviders } from '../providers/create.js'
 import { FCM_SCOPE, GoogleAccessTokenSource, GoogleAuthError } from '../providers/google-auth.js'
 import { openStore } from '../store/open.js'
 import { EXIT, configFrom, describeError, runCommand, type Io } from './common.js'
@@ -197,13 +197,12 @@ async function checkApns(config: Config, ca: string | undefined): Promise<Check[
       detail: `${apns.keyFile} signs an ES256 provider token (key ${apns.keyId}, team ${apns.teamId})`,
     },
   ]
-  const provider = createApnsProvider({
-    key,
-    logger: silentLogger(),
-    ...(apns.url ? { url: apns.url } : {}),
-    ...(ca ? { ca } : {}),
-    requestTimeoutMs: 10_000,
-  })
+  // The provider the gateway would use, so the check sees what a ring would see.
+  const provider = createProviders(
+    { apns, pushTransport: config.pushTransport },
+    { clock: systemClock, logger: silentLogger(), ...(ca ? { ca } : {}), requestTimeoutMs: 10_000 },
+  ).apns
+  if (provider === undefined) throw new Error('unreachable: APNs is configured')
   const start = performance.now()
   try {
     const result = await provider.send({

@@ -8,9 +8,7 @@ import type { Config } from '../config.js'
 import { Dispatcher } from '../dispatch/dispatcher.js'
 import { MEDIA_TYPES, type MediaType, type PushIntent, type RingContext } from '../model.js'
 import { silentLogger, tokenPrefix } from '../observability/logger.js'
-import { createApnsProvider } from '../providers/apns.js'
-import { createFcmProvider } from '../providers/fcm.js'
-import type { ProviderName, PushProvider } from '../providers/provider.js'
+import { createProviders, providerList } from '../providers/create.js'
 import { selectCancelTargets, selectRingTargets } from '../ring/phones.js'
 import { openStore } from '../store/open.js'
 import { EXIT, UsageError, configFrom, runCommand, type Io } from './common.js'
@@ -58,24 +56,12 @@ export async function runSendTest(
   const clock = systemClock
   const logger = silentLogger()
   const store = await openStore(config.storeUrl, { clock, logger })
-  const providers: Partial<Record<ProviderName, PushProvider>> = {}
-  if (config.apns) {
-    const a = config.apns
-    providers.apns = createApnsProvider({
-      key: { keyId: a.keyId, teamId: a.teamId, privateKeyPem: a.keyPem },
-      logger,
-      ...(a.url ? { url: a.url } : {}),
-      ...(io.ca ? { ca: io.ca } : {}),
-    }) as PushProvider
-  }
-  if (config.fcm)
-    providers.fcm = createFcmProvider({
-      serviceAccount: config.fcm.serviceAccount,
-      url: config.fcm.url,
-      clock,
-      logger,
-      ...(io.ca ? { ca: io.ca } : {}),
-    }) as PushProvider
+  const providers = createProviders(config, {
+    clock,
+    logger,
+    ...(io.ca ? { ca: io.ca } : {}),
+    ...(io.webPushSandboxHosts ? { webPushSandboxHosts: io.webPushSandboxHosts } : {}),
+  })
   const dispatcher = new Dispatcher({
     providers,
     store,
@@ -132,7 +118,7 @@ export async function runSendTest(
     else io.out(ok ? '\nEvery device accepted the test ring.' : '\nSome devices did not get the test ring (see above).')
     return { code: ok ? EXIT.ok : EXIT.failed, results }
   } finally {
-    await Promise.all(Object.values(providers).map((p) => p.close()))
+    await Promise.all(providerList(providers).map((p) => p.close()))
     await store.close()
   }
 }

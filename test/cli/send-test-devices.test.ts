@@ -29,7 +29,15 @@ after(() => h.close())
 
 const io = () => {
   const lines: string[] = []
-  return { lines, io: { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), ca: h.world.pki.caCert } }
+  return {
+    lines,
+    io: {
+      out: (l: string) => lines.push(l),
+      err: (l: string) => lines.push(l),
+      ca: h.world.pki.caCert,
+      webPushSandboxHosts: [h.world.webPushSandboxHost],
+    },
+  }
 }
 
 test('send-test rings each of the agent’s devices as a call would, cancels, and prints each result', async () => {
@@ -51,6 +59,36 @@ test('send-test rings each of the agent’s devices as a call would, cancels, an
   const out_ = lines.join('\n')
   assert.match(out_, /ok {2}.*android.*ring.*delivered/)
   assert.equal(out_.includes(phone.android), false, 'tokens are printed as a prefix')
+})
+
+test('send-test rings and then cancels a browser through Web Push', async () => {
+  const agent = h.world.genesys.addAgent({ name: 'Send Test Browser' })
+  const browser = h.world.webpush.subscribe({ applicationServerKey: h.world.vapid.publicKey })
+  const registered = await h.register(agent.accessToken, {
+    platform: 'web',
+    subscription: { ...browser, expirationTime: null },
+  })
+  assert.equal(registered.status, 201)
+  const { lines, io: out } = io()
+  const { code, results } = await runSendTest(config, out, { userId: agent.userId, media: 'chat', ringMs: 0 })
+  assert.equal(code, 0, lines.join('\n'))
+  assert.deepEqual(
+    results.map((r) => [r.platform, r.action, r.result]),
+    [
+      ['web', 'ring', 'delivered'],
+      ['web', 'cancel', 'delivered'],
+    ],
+  )
+  const shown = h.world.webpush.accepted.filter((p) => p.endpoint === browser.endpoint).map((p) => p.payload)
+  assert.deepEqual(
+    shown.map((payload) => [payload?.action, payload?.queue_name]),
+    [
+      ['ring', 'push-gateway test'],
+      ['cancel_ring', 'push-gateway test'],
+    ],
+    'the browser decrypted a test ring, then its cancel',
+  )
+  assert.equal(lines.join('\n').includes(browser.endpoint), false, 'the endpoint is printed as a prefix')
 })
 
 test('send-test reports a dead device, removes it, and exits 1', async () => {
