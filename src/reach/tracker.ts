@@ -91,6 +91,9 @@ export interface ReachTrackerOptions {
 
 // Compare-and-set retries: each loser re-reads; more than a few means something is writing in a loop.
 const MAX_WRITES = 8
+// Agents whose app does not report receipts: how long one read is believed, and how many are kept.
+const UNKNOWN_RECHECK_MS = 10_000
+const UNKNOWN_MAX = 100_000
 
 const field = (participantId: string, action: ReceiptAction, what: 'sent' | 'accepted' | 'received'): string =>
   `${participantId}:${action}:${what}`
@@ -99,6 +102,9 @@ const actionOf = (intent: PushIntent): ReceiptAction => (intent.action === 'ring
 export class ReachTracker {
   private unreachable:
     { at: number; value: Promise<Array<{ userId: string; name: string | null; since: string | null }>> } | undefined
+
+  // Agents whose reach document was missing when a ring of theirs ended, until when to believe it.
+  private readonly unknownUntil = new Map<string, number>()
 
   constructor(private readonly options: ReachTrackerOptions) {}
 
@@ -213,9 +219,16 @@ export class ReachTracker {
   /** A ring ended (answered, abandoned, timed out…): every phone it rang received it or missed it. */
   async ringEnded(ring: RingRecord): Promise<void> {
     const { store } = this.options
-    // An agent whose app never reported stays unknown whatever it misses: one read, and done (the
-    // common case while apps do not report yet, so it must cost the ring's end almost nothing).
-    if ((await store.getReach(ring.userId)) === undefined) return
+    // An agent whose app never reported stays unknown whatever it misses: the common case while apps
+    // do not report yet, so it costs the ring's end one read per agent every UNKNOWN_RECHECK_MS, not
+    // one per ring. An app that starts reporting is judged from its next ring after that.
+    const now = this.options.clock.now()
+    if ((this.unknownUntil.get(ring.userId) ?? 0) > now) return
+    if ((await store.getReach(ring.userId)) === undefined) {
+      if (this.unknownUntil.size >= UNKNOWN_MAX) this.unknownUntil.clear()
+      this.unknownUntil.set(ring.userId, now + UNKNOWN_RECHECK_MS)
+      return
+    }
     const devices = await store.listDevices(ring.userId)
     const byToken = new Map(devices.map((d) => [d.token, d]))
     const received = new Map<string, boolean>()
@@ -320,6 +333,7 @@ export class ReachTracker {
       const at = clock.now()
       if (reach.state !== from) reach.changedAt = at
       if (await store.putReach(userId, JSON.stringify(reach), current?.version ?? 0, ttlMs)) {
+        this.unknownUntil.delete(userId)
         if (reach.state !== from) {
           this.unreachable = undefined
           this.options.logger.info({ userId, from, to: reach.state }, 'agent reachability changed')

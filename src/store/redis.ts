@@ -21,6 +21,7 @@
 // Device keys never expire (they live until removed or pruned); everything ring- or receipt-related has a TTL.
 // TTLs run on Redis time (PX); the expiresAt inside records comes from the injected clock.
 // Every read-then-write is a Lua script (redis-scripts.ts), atomic across instances.
+import type { Writable } from 'node:stream'
 import { randomUUID } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
 import { closeRedis } from './redis-close.js'
@@ -146,6 +147,22 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
   }) as RedisWithScripts
   for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def)
 
+  // The event path's commands skip ioredis's auto-pipeline (above), so each would be its own socket
+  // write. Those issued in the same tick (the frames of one WebSocket read, the rings of a burst)
+  // are held until the tick's end and leave in one write: what auto-pipelining saves, without its
+  // Pipeline objects. Commands are written as they are issued, so their order is unchanged.
+  let corked: Writable | undefined
+  function coalesceWrites(): void {
+    const stream = (redis as unknown as { stream?: Writable }).stream
+    if (corked !== undefined || stream === undefined || redis.status !== 'ready') return
+    corked = stream
+    stream.cork()
+    process.nextTick(() => {
+      corked = undefined
+      stream.uncork()
+    })
+  }
+
   let everReady = false
   let down = false
   redis.on('ready', () => {
@@ -244,6 +261,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       keys.push(d.key)
       args.push(d.ttlMs, d.pairs.length / 2, ...d.pairs)
     }
+    coalesceWrites()
     redis.pgwWriteBehind(keys.length, ...keys, ...args).then(
       () => {
         for (const m of markBatch) m.resolve()
@@ -387,7 +405,11 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     watchDevices,
     upsertDevice: async (device: Device) => (await upsert(device)).device,
     registerDevice: upsert,
-    listDevices: (userId) => call(async () => (await redis.hvals(k.user(userId))).map((j) => JSON.parse(j) as Device)),
+    listDevices: (userId) =>
+      call(async () => {
+        coalesceWrites()
+        return (await redis.hvals(k.user(userId))).map((j) => JSON.parse(j) as Device)
+      }),
     getDevice: (token) =>
       call(async () => {
         const json = await redis.pgwGetDevice(k.token(token), prefix, token)
@@ -421,6 +443,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     createRing: (record, ttlMs) =>
       write(async () => {
         const key = ringKey(record)
+        coalesceWrites()
         const created = await redis.pgwCreateRing(
           k.ring(key),
           k.cancelled(key),
@@ -443,6 +466,7 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
       ),
     endRing: (key, from, to, ttlMs, guess) =>
       write(async () => {
+        coalesceWrites()
         const res = await redis.pgwEndRing(
           k.ring(key),
           k.cancelled(key),
