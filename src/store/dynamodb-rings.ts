@@ -5,11 +5,11 @@
 // store (memory.ts); dynamodb.ts reads, applies and writes back under a version condition.
 // Expiry follows the injected clock: DynamoDB has no server time a condition could use, and its TTL
 // deletes expired items lazily (within days), so every read checks `ringExp` and `cancelExp` itself.
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { rangExactly } from './store.js'
 import type { RingRecord, RingState } from '../model.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
-import { INDEX_SHARDS } from './dynamodb-tables.js'
+import { DUE_PARTITION } from './dynamodb-tables.js'
 
 export interface RingItem {
   pk: string
@@ -29,19 +29,18 @@ export interface RingItem {
   claimAt?: number
   /** When the ring's pushes were handed to the push services (dispatchedAt). */
   sent?: number
-  /** Present only while ringing: the key of the sparse `open` index. */
-  openShard?: string
-  /** Present only while the ring is alive with unsent cancels: the sparse `outbox` index. */
-  outboxShard?: string
+  /**
+   * Present only while the ring needs the sweep (ringing, or alive with unsent cancels): the sparse
+   * `due` index, one partition (DUE_PARTITION) ordered by `dueAt`.
+   */
+  duePart?: string
+  /** Epoch ms: the ring's timeout (expiresAt) while ringing, or its last claim while cancels are unsent, whichever is first. */
+  dueAt?: number
   /** Epoch seconds, DynamoDB's TTL attribute. */
   ttl: number
 }
 
 export const ringPk = (key: string): string => `ring#${key}`
-
-function shard(key: string): string {
-  return String((createHash('sha1').update(key).digest()[0] as number) % INDEX_SHARDS)
-}
 
 export function liveRing(
   item: RingItem | undefined,
@@ -64,12 +63,20 @@ export function ringView(item: RingItem | undefined, now: number): RingRecord | 
   return record
 }
 
-function settle(item: RingItem, key: string, now: number): RingItem {
+function settle(item: RingItem, now: number): RingItem {
   const alive = liveRing(item, now)
-  if (alive && item.state === 'ringing') item.openShard = shard(key)
-  else delete item.openShard
-  if (alive && (item.unsent?.length ?? 0) > 0) item.outboxShard = shard(key)
-  else delete item.outboxShard
+  const ringing = alive && item.state === 'ringing'
+  const unsent = alive && (item.unsent?.length ?? 0) > 0
+  if (ringing || unsent) {
+    item.duePart = DUE_PARTITION
+    item.dueAt = Math.min(
+      ringing ? (JSON.parse(item.record as string) as RingRecord).expiresAt : Infinity,
+      unsent ? (item.claimAt ?? now) : Infinity,
+    )
+  } else {
+    delete item.duePart
+    delete item.dueAt
+  }
   const until = Math.max(item.ringExp ?? 0, item.cancelExp ?? 0)
   item.ttl = Math.ceil(until / 1000) + 60
   return item
@@ -86,7 +93,6 @@ export function createdRing(key: string, record: RingRecord, ttlMs: number, now:
       ringExp: now + ttlMs,
       ttl: 0,
     },
-    key,
     now,
   )
 }
@@ -105,7 +111,7 @@ export function transitioned(
   next.state = to
   next.ringExp = now + ttlMs
   if (liveCancels(item, now).length > 0) next.cancelExp = next.ringExp
-  return { next: settle(next, key, now), before }
+  return { next: settle(next, now), before }
 }
 
 export function claimed(
@@ -141,7 +147,7 @@ export function claimed(
     next.unsent = [...new Set([...(next.unsent ?? []), ...pending])]
     next.claimAt = now
   }
-  return { next: settle(next, key, now), fresh }
+  return { next: settle(next, now), fresh }
 }
 
 export function ended(
@@ -175,7 +181,7 @@ export function marked(
   if (ring) next.sent = at
   if (tokens.length > 0) next.unsent = (next.unsent ?? []).filter((t) => !tokens.includes(t))
   if ((next.unsent?.length ?? 0) === 0) delete next.unsent
-  return settle(next, key, now)
+  return settle(next, now)
 }
 
 /** The ring key of a state-table item (`ring#<key>`). */

@@ -6,8 +6,8 @@
 //   <prefix>-devices  pk token (S); attributes userId, platform, registeredAt, deviceId?, device
 //                     (the Device JSON). GSI byUser: userId → the agent's devices (projection ALL).
 //   <prefix>-state    pk pk (S): rings (`ring#<key>`), once-only claims (`once#<key>`) and leases
-//                     (`lease#<name>`). Sparse GSIs: open (openShard, only while a ring rings) and
-//                     outbox (outboxShard, only while a ring has cancels not marked sent). TTL
+//                     (`lease#<name>`). Sparse GSI due (duePart = 'ring', dueAt): only while a ring
+//                     rings or has cancels not marked sent, by when it is due. TTL
 //                     attribute `ttl` (epoch seconds): DynamoDB deletes expired items within days,
 //                     so every read checks expiry itself.
 import {
@@ -26,20 +26,26 @@ export interface DynamoTables {
   state: string
 }
 
-/** Sparse-index shards: rings spread over several index partitions instead of one hot key. */
-export const INDEX_SHARDS = 8
 export const BY_USER_INDEX = 'byUser'
-export const OPEN_INDEX = 'open'
-export const OUTBOX_INDEX = 'outbox'
+/**
+ * The sweep's index: rings that ring or have cancels not marked sent, ordered by when they are due.
+ * One partition, so the sweep reads what is due with one query (not one per shard); a ring writes
+ * it about four times in its life, well within the ~1,000 writes a second an index partition takes.
+ */
+export const DUE_INDEX = 'due'
+export const DUE_PARTITION = 'ring'
 
 export function tableNames(prefix: string): DynamoTables {
   return { devices: `${prefix}-devices`, state: `${prefix}-state` }
 }
 
 export function tableDefinitions(tables: DynamoTables): CreateTableCommandInput[] {
-  const shardIndex = (name: string, attribute: string) => ({
+  const index = (name: string, hash: string, range?: string) => ({
     IndexName: name,
-    KeySchema: [{ AttributeName: attribute, KeyType: 'HASH' as const }],
+    KeySchema: [
+      { AttributeName: hash, KeyType: 'HASH' as const },
+      ...(range !== undefined ? [{ AttributeName: range, KeyType: 'RANGE' as const }] : []),
+    ],
     Projection: { ProjectionType: 'ALL' as const },
   })
   return [
@@ -51,18 +57,18 @@ export function tableDefinitions(tables: DynamoTables): CreateTableCommandInput[
         { AttributeName: 'userId', AttributeType: 'S' },
       ],
       KeySchema: [{ AttributeName: 'token', KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [shardIndex(BY_USER_INDEX, 'userId')],
+      GlobalSecondaryIndexes: [index(BY_USER_INDEX, 'userId')],
     },
     {
       TableName: tables.state,
       BillingMode: 'PAY_PER_REQUEST',
       AttributeDefinitions: [
         { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'openShard', AttributeType: 'S' },
-        { AttributeName: 'outboxShard', AttributeType: 'S' },
+        { AttributeName: 'duePart', AttributeType: 'S' },
+        { AttributeName: 'dueAt', AttributeType: 'N' },
       ],
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [shardIndex(OPEN_INDEX, 'openShard'), shardIndex(OUTBOX_INDEX, 'outboxShard')],
+      GlobalSecondaryIndexes: [index(DUE_INDEX, 'duePart', 'dueAt')],
     },
   ]
 }

@@ -21,6 +21,7 @@ import {
   paginateQuery,
   paginateScan,
   PutCommand,
+  UpdateCommand,
   type QueryCommand,
   type ScanCommand,
 } from '@aws-sdk/lib-dynamodb'
@@ -43,9 +44,8 @@ import { dynamoReach } from './dynamodb-reach.js'
 import {
   BY_USER_INDEX,
   ensureTables,
-  INDEX_SHARDS,
-  OPEN_INDEX,
-  OUTBOX_INDEX,
+  DUE_INDEX,
+  DUE_PARTITION,
   tableNames,
   type DynamoTarget,
 } from './dynamodb-tables.js'
@@ -177,21 +177,31 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
     return out
   }
 
-  /** Every item of a sparse index, all shards. */
-  async function sparse(index: string, attribute: string): Promise<RingItem[]> {
-    const shards = Array.from({ length: INDEX_SHARDS }, (_, n) => String(n))
-    const pages = await Promise.all(
-      shards.map((s) =>
-        queryAll<RingItem>({
+  /** Items of the sparse `due` index due at or before `dueBy` (all of them without it): one query, paged. */
+  const due = (dueBy?: number): Promise<RingItem[]> =>
+    queryAll<RingItem>({
+      TableName: tables.state,
+      IndexName: DUE_INDEX,
+      KeyConditionExpression: dueBy === undefined ? 'duePart = :p' : 'duePart = :p AND dueAt <= :by',
+      ExpressionAttributeValues: { ':p': DUE_PARTITION, ...(dueBy !== undefined && { ':by': dueBy }) },
+    })
+
+  /**
+   * A ring whose record lapsed while still in the index (every instance was down through its dedup
+   * window): taken out of it, or each sweep would read it until DynamoDB's TTL deletes it, days later.
+   */
+  function forget(item: RingItem): void {
+    void doc
+      .send(
+        new UpdateCommand({
           TableName: tables.state,
-          IndexName: index,
-          KeyConditionExpression: '#s = :s',
-          ExpressionAttributeNames: { '#s': attribute },
-          ExpressionAttributeValues: { ':s': s },
+          Key: { pk: item.pk },
+          UpdateExpression: 'REMOVE duePart, dueAt',
+          ConditionExpression: 'v = :v',
+          ExpressionAttributeValues: { ':v': item.v },
         }),
-      ),
-    )
-    return pages.flat()
+      )
+      .catch(() => undefined)
   }
 
   const devicesOf = async (userId: string): Promise<DeviceItem[]> =>
@@ -343,7 +353,8 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
       call(async () => {
         const now = clock.now()
         const out: Array<{ ring: RingRecord; tokens: string[] }> = []
-        for (const item of await sparse(OUTBOX_INDEX, 'outboxShard')) {
+        for (const item of await due(now - olderThanMs)) {
+          if (!liveRing(item, now)) forget(item)
           if (!liveRing(item, now) || (item.claimAt ?? now) > now - olderThanMs || (item.unsent?.length ?? 0) === 0)
             continue
           // The index is a moment behind the table: read the item itself before resending anything.
@@ -360,7 +371,8 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
       call(async () => {
         const now = clock.now()
         const out: RingRecord[] = []
-        for (const item of await sparse(OPEN_INDEX, 'openShard')) {
+        for (const item of await due(dueBy)) {
+          if (!liveRing(item, now)) forget(item)
           const ring = ringView(item, now)
           if (
             ring?.state === 'ringing' &&

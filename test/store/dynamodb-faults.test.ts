@@ -110,3 +110,21 @@ test('dynamodb: an end whose write never arrives changes nothing (still ringing,
     await close()
   }
 })
+
+test('dynamodb: a timeout sweep is two queries however many rings ring, and reads only the rings due', async () => {
+  const { a, b, close } = await twoInstances()
+  try {
+    for (let i = 0; i < 30; i++)
+      assert.equal(await b.createRing(ring({ conversationId: `conv-sweep-${i}`, expiresAt: 35_000 + i }), 60_000), true)
+    const before = proxy.forwarded.get('Query') ?? 0
+    const gets = proxy.forwarded.get('GetItem') ?? 0
+    // The engine's sweep: rings due by now (none: their timeouts are later), then unsent claims.
+    assert.deepEqual(await a.listOpenRings(20_000), [])
+    assert.deepEqual(await a.listUnsentCancels(2_000), [])
+    assert.equal((proxy.forwarded.get('Query') ?? 0) - before, 2, 'one query each, not one per shard')
+    assert.equal((proxy.forwarded.get('GetItem') ?? 0) - gets, 0, 'and no ring read one by one')
+    assert.equal((await a.listOpenRings(35_010)).length, 11, 'those due by then')
+  } finally {
+    await close()
+  }
+})
