@@ -2,7 +2,7 @@
 // instance serves whenever WEBHOOK_SECRET is set, whatever the source.
 import type { Clock } from '../clock.js'
 import type { GenesysRest } from '../genesys/rest.js'
-import type { EventSourceName, RingRecord, RoutingEventSink } from '../model.js'
+import type { EventSourceName, RingRecord, RoutingEvent, RoutingEventSink } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import { EventStreamSource } from './eventstream/source.js'
 import type { RecoveryReport } from './gap-recovery.js'
@@ -67,7 +67,7 @@ export function createEventSources({
     rest,
     listUserIds: () => store.listUserIds(),
     listOpenRings: () => store.listOpenRings(),
-    onEvent: (event: Parameters<RoutingEventSink['handle']>[0]) => events.handle(event),
+    onEvent: (event: RoutingEvent) => events.handle(event),
     clock,
     ...(ca !== undefined && { wsOptions: { ca } }),
     ...(onRecovery && { onRecovery }),
