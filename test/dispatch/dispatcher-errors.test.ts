@@ -23,7 +23,7 @@ test('a push whose payload cannot be built fails as an outcome, not an unhandled
   }
   const outcomes: PushOutcome[] = []
   const dispatcher = new Dispatcher({
-    providers: { fcm: fcm as PushProvider },
+    providers: { fcm },
     store: createMemoryStore({ clock }),
     clock,
     logger: silentLogger(),

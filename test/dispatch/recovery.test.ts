@@ -48,19 +48,19 @@ async function rig(t: { after: (fn: () => Promise<void>) => void }, o: { twoApns
       logger,
       ca: world.pki.caCert,
       ...(o.twoApnsHosts ? { urls: { production: production.url, sandbox: world.apns.url } } : { url: world.apns.url }),
-    }) as PushProvider,
+    }),
     fcm: createFcmProvider({
       serviceAccount: world.serviceAccount,
       url: world.fcm.url,
       ca: world.pki.caCert,
       logger,
-    }) as PushProvider,
+    }),
     webpush: createWebPushProvider({
       vapid: world.vapid,
       ca: world.pki.caCert,
       logger,
       endpoints: new WebPushEndpointPolicy({ allowedHosts: [], sandboxHosts: [world.webPushSandboxHost] }),
-    }) as PushProvider,
+    }),
   }
   const alarms = new ProviderAlarms({ clock: systemClock, logger })
   const outcomes: PushOutcome[] = []

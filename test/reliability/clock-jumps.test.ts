@@ -20,7 +20,6 @@ import type { Device, PushIntent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { createApnsProvider } from '../../src/providers/apns.js'
 import { createFcmProvider } from '../../src/providers/fcm.js'
-import type { PushProvider } from '../../src/providers/provider.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { fcmToken } from '../e2e/harness.js'
@@ -51,14 +50,14 @@ function rig(): { send(platform: 'ios' | 'android'): Promise<string>; close(): P
     ca: world.pki.caCert,
     clock: gateway,
     logger,
-  }) as PushProvider
+  })
   const fcm = createFcmProvider({
     serviceAccount: world.serviceAccount,
     url: world.fcm.url,
     ca: world.pki.caCert,
     clock: gateway,
     logger,
-  }) as PushProvider
+  })
   const dispatcher = new Dispatcher({
     providers: { apns, fcm },
     store: createMemoryStore(),

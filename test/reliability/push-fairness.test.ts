@@ -11,7 +11,7 @@ import { FairSlots } from '../../src/dispatch/slots.js'
 import type { PushIntent, PushTarget } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { createApnsProvider } from '../../src/providers/apns.js'
-import type { PushProvider } from '../../src/providers/provider.js'
+import type { ApnsMessage, PushProvider } from '../../src/providers/provider.js'
 import { startApnsSandbox, type ApnsSandbox } from '../../src/sim/apns/index.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { createMemoryStore } from '../../src/store/memory.js'
@@ -66,11 +66,11 @@ test("bursts of other agents (40 offers to 10 devices; one ring to 500 devices):
     url: slow.url,
     ca: world.pki.caCert,
     logger: silentLogger(),
-  }) as PushProvider
+  })
   let out = 0
   let mostOut = 0
   // Counts requests on the wire around the real provider.
-  const counted: PushProvider = {
+  const counted: PushProvider<ApnsMessage> = {
     name: 'apns',
     async send(message, signal, context) {
       mostOut = Math.max(mostOut, ++out)

@@ -10,7 +10,6 @@ import { Dispatcher } from '../../src/dispatch/dispatcher.js'
 import type { Device, PushIntent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { createApnsProvider } from '../../src/providers/apns.js'
-import type { PushProvider } from '../../src/providers/provider.js'
 import { AuditLog } from '../../src/ring/audit.js'
 import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
 import { createMemoryStore } from '../../src/store/memory.js'
@@ -112,7 +111,7 @@ test('APNs refusing connections while 50 pushes wait: connect attempts follow th
     url: proxy.url,
     ca: h.world.pki.caCert,
     logger,
-  }) as PushProvider
+  })
   const audit = new AuditLog({ maxEntries: 1_000, clock: systemClock, logger })
   const dispatcher = new Dispatcher({
     providers: { apns },

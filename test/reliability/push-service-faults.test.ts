@@ -12,7 +12,6 @@ import { Dispatcher } from '../../src/dispatch/dispatcher.js'
 import type { Device, PushIntent } from '../../src/model.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { createApnsProvider } from '../../src/providers/apns.js'
-import type { PushProvider } from '../../src/providers/provider.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { apnsToken, fcmToken, startHarness, subscribed, waitFor, type Harness } from '../e2e/harness.js'
 import { lostIn, verdict } from '../support/ledger.js'
@@ -152,7 +151,7 @@ test('APNs stalling past the request timeout (300 ms here): the push is retried 
     ca: h.world.pki.caCert,
     logger,
     requestTimeoutMs: 300,
-  }) as PushProvider
+  })
   const dispatcher = new Dispatcher({
     providers: { apns },
     store,
