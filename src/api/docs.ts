@@ -27,7 +27,7 @@ const FALLBACK: Record<
     tags: ['devices'],
     summary: 'Register this agent’s device',
     description:
-      'Registers (or refreshes) a device of the agent who owns the bearer token. The user comes from Genesys Cloud (`GET /api/v2/users/me`), never from the body. `deviceId` (1–128 characters of `[A-Za-z0-9._:-]`, the app’s installation id) groups the tokens of one phone: each phone rings once, and a phone with a PushKit and an alert token gets its cancel on the alert token.',
+      'Registers (or refreshes) a device of the agent who owns the bearer token. The user comes from Genesys Cloud (`GET /api/v2/users/me`), never from the body. `deviceId` (1–128 characters of `[A-Za-z0-9._:-]`, the app’s installation id) groups the tokens of one phone: each phone rings once, and a phone with a PushKit and an alert token gets its cancel on the alert token. An agent keeps at most MAX_DEVICES_PER_AGENT phones (a token without `deviceId` counts as one) of at most 4 tokens each: past that the least recently registered phone (or token of the phone) is removed and audited.',
     security: [{ agentToken: [] }],
   },
   'POST /register-token': {
