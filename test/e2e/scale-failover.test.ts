@@ -8,6 +8,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { register, startInstance, type Instance } from '../scale/instances.js'
@@ -33,6 +34,10 @@ before(async () => {
 })
 after(async () => {
   await Promise.all(instances.map((i) => i.stop()))
+  // PGW_TEST_LOG_DIR=<dir>: every instance's log lines as <id>.jsonl, to tell why a run failed.
+  const logDir = process.env.PGW_TEST_LOG_DIR
+  if (logDir)
+    for (const i of instances) writeFileSync(`${logDir}/${i.id}.jsonl`, i.logs.map((l) => JSON.stringify(l)).join('\n'))
   await world.close()
   if (dynalite) return dynalite.close()
   const admin = new Redis(REDIS_URL)
