@@ -13,9 +13,10 @@ import { ringKey } from '../../src/model.js'
 import { openDynamoStore } from '../../src/store/dynamodb.js'
 import { parseDynamoUrl } from '../../src/store/dynamodb-url.js'
 import type { Store } from '../../src/store/store.js'
-import { DYNALITE_CREDENTIALS, startDynalite, type Dynalite } from '../support/dynalite.js'
+import { DYNALITE_CREDENTIALS, DYNALITE_ENV, startDynalite, type Dynalite } from '../support/dynalite.js'
 import { startDynamoFaultProxy, type DynamoFaultProxy } from '../support/dynamo-faults.js'
 import { ring } from './contract.js'
+import { fcmToken, startHarness } from '../e2e/harness.js'
 
 let server: Dynalite
 let proxy: DynamoFaultProxy
@@ -126,5 +127,31 @@ test('dynamodb: a timeout sweep is two queries however many rings ring, and read
     assert.equal((await a.listOpenRings(35_010)).length, 11, 'those due by then')
   } finally {
     await close()
+  }
+})
+
+test('dynamodb: throttled (ThrottlingException), a registration is answered 503 with Retry-After and a JSON body; afterwards it registers', async () => {
+  Object.assign(process.env, DYNALITE_ENV)
+  const tables = `f${randomUUID().slice(0, 8)}`
+  const h = await startHarness({}, async () => ({
+    STORE_URL: `dynamodb://${tables}?region=eu-west-1&endpoint=${encodeURIComponent(proxy.endpoint)}`,
+    DYNAMODB_CREATE_TABLES: '1',
+  }))
+  try {
+    const agent = h.world.genesys.addAgent()
+    const body = { platform: 'android', token: fcmToken() }
+    // Both attempts the SDK makes are refused, as DynamoDB does over a table's capacity.
+    proxy.fail('PutItem', 'throttle', { times: 2 })
+    const res = await fetch(`${h.api}/api/v1/devices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${agent.accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    assert.equal(res.status, 503)
+    assert.ok(Number(res.headers.get('retry-after')) > 0, 'Retry-After says when to come back')
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'STORE_UNAVAILABLE')
+    assert.equal((await h.register(agent.accessToken, body)).status, 201, 'the retry registers')
+  } finally {
+    await h.close()
   }
 })

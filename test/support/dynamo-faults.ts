@@ -2,10 +2,11 @@
 // them: the request never arrives (the connection is reset before it is forwarded), or it arrives,
 // the write is done, and the reply is lost (the connection is reset instead of answered). The
 // second is the ambiguous failure a client cannot tell from the first: the SDK retries the write.
+// And as DynamoDB refuses a request over its capacity: 400 ThrottlingException, nothing done.
 import { createServer, request, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-export type DynamoFault = 'lose-request' | 'lose-reply'
+export type DynamoFault = 'lose-request' | 'lose-reply' | 'throttle'
 
 export interface DynamoFaultProxy {
   endpoint: string
@@ -33,6 +34,15 @@ export async function startDynamoFaultProxy(target: string): Promise<DynamoFault
         fault = rule.fault
       }
       if (fault === 'lose-request') return void req.socket.resetAndDestroy()
+      if (fault === 'throttle') {
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' })
+        return void res.end(
+          JSON.stringify({
+            __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException',
+            message: 'Rate of requests exceeds the allowed throughput.',
+          }),
+        )
+      }
       forwarded.set(operation, (forwarded.get(operation) ?? 0) + 1)
       const out = request(
         {
