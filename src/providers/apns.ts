@@ -56,6 +56,7 @@ export function createApnsProvider(o: ApnsProviderOptions): PushProvider<ApnsMes
 class ApnsProvider implements PushProvider<ApnsMessage> {
   readonly name = 'apns' as const
   private readonly pools = new Map<string, Http2SessionPool>()
+  private poolByEnvironment: Partial<Record<'production' | 'sandbox', Http2SessionPool>> = {}
   private readonly token: ApnsProviderToken
   private readonly clock: Clock
   private readonly timeoutMs: number
@@ -168,6 +169,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     this.closed = true
     const pools = [...this.pools.values()]
     this.pools.clear()
+    this.poolByEnvironment = {}
     await Promise.all(pools.map((p) => p.close()))
   }
 
@@ -176,6 +178,9 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   }
 
   private poolFor(environment: 'production' | 'sandbox'): Http2SessionPool {
+    // Looked up on every push: by environment first, without parsing a URL each time.
+    const known = this.poolByEnvironment[environment]
+    if (known !== undefined) return known
     const byEnvironment =
       environment === 'sandbox'
         ? (this.o.urls?.sandbox ?? APNS_SANDBOX_URL)
@@ -192,6 +197,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
       })
       this.pools.set(origin, pool)
     }
+    this.poolByEnvironment[environment] = pool
     return pool
   }
 
