@@ -138,13 +138,13 @@ export class Gateway {
       logger: genesysLog,
     })
 
+    // Web Push endpoints come from users: each is checked before registration and before any connection.
     const webPushEndpoints = config.webpush
       ? new WebPushEndpointPolicy({
           allowedHosts: config.webpush.allowedHosts,
           sandboxHosts: options.webPushSandboxHosts ?? [],
         })
       : undefined
-    const providers = createProviders(config, { clock, logger, ...(ca ? { ca } : {}), webPushEndpoints })
 
     // Suppressed, failed and expired pushes (admin audit query); provider configuration alarms.
     const audit = new AuditLog({
@@ -199,6 +199,8 @@ export class Gateway {
       logger: logger.child({ component: 'queues' }),
     })
     // ── The pipeline, from the push end back ──
+    // Providers: one per configured push service, each speaking its protocol behind PushProvider.
+    const providers = createProviders(config, { clock, logger, ...(ca ? { ca } : {}), webPushEndpoints })
     // Dispatcher: each PushIntent becomes one message per device, sent through its provider.
     const dispatcher = new Dispatcher({
       providers,
@@ -289,11 +291,7 @@ export class Gateway {
         platforms: { ios: Boolean(config.apns), android: Boolean(config.fcm), web: Boolean(config.webpush) },
         defaultApnsEnvironment: config.apns?.environment ?? 'production',
         ...(webPushEndpoints ? { webPushEndpoint: (endpoint: string) => webPushEndpoints.check(endpoint) } : {}),
-        // Topics follow the registry: an agent is heard while it has at least one device.
-        onDevicesChanged: async (userId, hasDevices) => {
-          const any = hasDevices ?? (await store.listDevices(userId)).length > 0
-          await (any ? source.addUser(userId) : source.removeUser(userId))
-        },
+        onDevicesChanged: followRegistry,
         maxDevicesPerAgent: config.devices.maxPerAgent,
         onDeviceChange: (change) => {
           audit.recordDevice(change)
@@ -341,6 +339,11 @@ export class Gateway {
       ],
     })
 
+    /** Topics follow the registry: an agent is heard while it has at least one device. */
+    async function followRegistry(userId: string, hasDevices?: boolean): Promise<void> {
+      const any = hasDevices ?? (await store.listDevices(userId)).length > 0
+      await (any ? source.addUser(userId) : source.removeUser(userId))
+    }
     /** Every ring decision, before its pushes leave: reach bookkeeping, repeats, audit, metrics, live view. */
     function observeDecision(decision: RingDecision): void {
       // Before the push leaves: the phone's receipt may come back faster than the push service's answer.
