@@ -226,18 +226,8 @@ export class Dispatcher {
     conversationId: string,
   ): Promise<boolean> {
     try {
-      const pruned = await this.options.store.pruneToken(target.device.token, result.timestamp)
-      this.options.logger.info(
-        {
-          conversationId,
-          userId: target.device.userId,
-          device: tokenPrefix(target.device.token),
-          reason: result.reason,
-          pruned,
-        },
-        'push service rejected the device token',
-      )
-      return pruned
+      // Logged with the push's outcome (report), which says whether the token was removed.
+      return await this.options.store.pruneToken(target.device.token, result.timestamp)
     } catch (err) {
       this.options.logger.error(
         { err, conversationId, device: tokenPrefix(target.device.token) },
@@ -284,8 +274,10 @@ export class Dispatcher {
           device: tokenPrefix(target.device.token),
           provider: outcome.provider,
           result: result.kind,
+          ...('status' in result && result.status !== undefined ? { status: result.status } : {}),
           reason: result.reason,
           attempts: outcome.attempts,
+          ...(result.kind === 'invalid-token' ? { pruned: outcome.pruned } : {}),
         },
         'push not delivered',
       )

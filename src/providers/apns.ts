@@ -69,28 +69,12 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   }
 
   async send(msg: ApnsMessage, signal?: AbortSignal, context?: SendContext): Promise<SendResult> {
-    // Only the token's prefix is ever logged (the logger also redacts any field named `token`).
-    // The child logger is made only when something is logged: a child per push cost ~4 % of a push.
-    let child: Logger | undefined
-    const log = (): Logger =>
-      (child ??= this.o.logger.child({
-        provider: 'apns',
-        device: tokenPrefix(msg.token),
-        pushType: msg.pushType,
-        ...context,
-      }))
     const invalid = precheck(msg)
-    if (invalid) {
-      log().warn({ reason: invalid.reason }, 'apns: not sent')
-      return invalid
-    }
+    if (invalid) return invalid
     const body = JSON.stringify(msg.payload)
     const limit = msg.pushType === 'voip' ? APNS_MAX_VOIP_PAYLOAD : APNS_MAX_PAYLOAD
     const size = Buffer.byteLength(body, 'utf8')
-    if (size > limit) {
-      log().warn({ size, limit }, 'apns: payload too large, not sent')
-      return { kind: 'failed', reason: `payload is ${size} bytes, over the ${limit}-byte APNs limit` }
-    }
+    if (size > limit) return { kind: 'failed', reason: `payload is ${size} bytes, over the ${limit}-byte APNs limit` }
     if (signal?.aborted) return abortedByDeadline()
     if (this.closed) return { kind: 'retry', reason: 'APNs provider is shut down' }
 
@@ -98,7 +82,6 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     try {
       jwt = await this.token.current()
     } catch (err) {
-      log().error({ err: (err as Error).message }, 'apns: cannot sign the provider token')
       return { kind: 'failed', reason: `cannot sign the provider token: ${(err as Error).message}`, config: true }
     }
     const pool = this.pool(msg)
@@ -112,11 +95,13 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     if (result.kind === 'invalid-token' && isWrongEnvironment(outcome) && !this.o.url) {
       result = await this.otherEnvironment(msg, body, jwt, signal, result, context)
     }
-    if (result.kind === 'delivered') {
-      if (this.o.logger.isLevelEnabled('debug')) log().debug({ apnsId: result.providerId }, 'apns: delivered')
-    } else if (result.kind === 'failed' && result.config)
-      log().error({ reason: result.reason }, 'apns: configuration error')
-    else log().warn({ result: result.kind, reason: result.reason }, 'apns: not delivered')
+    // A push that failed is logged once, by the dispatcher, which knows the final outcome. Only the
+    // token's prefix is ever logged (the logger also redacts any field named `token`).
+    if (result.kind === 'delivered' && this.o.logger.isLevelEnabled('debug'))
+      this.o.logger.debug(
+        { provider: 'apns', ...context, device: tokenPrefix(msg.token), apnsId: result.providerId },
+        'apns: delivered',
+      )
     return result
   }
 

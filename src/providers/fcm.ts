@@ -5,7 +5,7 @@ import { rootCertificates } from 'node:tls'
 import { Agent } from 'undici'
 import { systemClock, type Clock } from '../clock.js'
 import type { GoogleServiceAccountKey } from '../config.js'
-import { tokenPrefix, type Logger } from '../observability/logger.js'
+import type { Logger } from '../observability/logger.js'
 import { parseRetryAfter } from '../retry-after.js'
 import { FCM_SCOPE, GoogleAccessTokenSource, GoogleAuthError } from './google-auth.js'
 import { Http2SessionPool, type PushTransportOptions } from './http2-pool.js'
@@ -188,27 +188,14 @@ export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> 
 
   return {
     name: 'fcm',
-    async send(msg, signal, context) {
+    async send(msg, signal) {
       let result: SendResult
       try {
         result = await sendOnce(msg, signal)
       } catch (err) {
         result = errorOutcome(err, signal)
       }
-      if (result.kind !== 'delivered') {
-        const level = result.kind === 'failed' && result.config ? 'error' : 'info'
-        log[level](
-          {
-            provider: 'fcm',
-            ...context,
-            device: tokenPrefix(msg.message.token),
-            result: result.kind,
-            status: result.status,
-            reason: result.reason,
-          },
-          'fcm send not delivered',
-        )
-      }
+      // A push that failed is logged once, by the dispatcher, which knows the final outcome.
       return result
     },
     async warm() {

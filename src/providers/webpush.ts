@@ -10,7 +10,7 @@ import { rootCertificates } from 'node:tls'
 import { Agent, buildConnector, request } from 'undici'
 import webpush from 'web-push'
 import { systemClock, type Clock } from '../clock.js'
-import { tokenPrefix, type Logger } from '../observability/logger.js'
+import type { Logger } from '../observability/logger.js'
 import { parseRetryAfter } from '../retry-after.js'
 import { abortedByDeadline, type PushProvider, type SendResult, type WebPushSend } from './provider.js'
 import type { WebPushEndpointPolicy } from './webpush-endpoints.js'
@@ -142,7 +142,7 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
 
   return {
     name: 'webpush',
-    async send(msg, signal, context) {
+    async send(msg, signal) {
       let result: SendResult
       try {
         result = await sendOnce(msg, signal)
@@ -162,20 +162,7 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
           else result = { kind: 'retry', reason: `${code}: ${err instanceof Error ? err.message : String(err)}` }
         }
       }
-      if (result.kind !== 'delivered') {
-        const level = result.kind === 'failed' && result.config ? 'error' : 'info'
-        o.logger[level](
-          {
-            provider: 'webpush',
-            ...context,
-            device: tokenPrefix(msg.subscription.endpoint),
-            result: result.kind,
-            status: result.status,
-            reason: result.reason,
-          },
-          'web push not delivered',
-        )
-      }
+      // A push that failed is logged once, by the dispatcher, which knows the final outcome.
       return result
     },
     async warm() {

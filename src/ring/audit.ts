@@ -1,7 +1,8 @@
 // The audit log: every push that was suppressed, failed or expired, with the reason, so an admin
 // can answer "why did my phone not ring?" (GET /api/v1/admin/audit). Bounded: the oldest entries
-// are overwritten once AUDIT_MAX_ENTRIES is reached. Kept in this process's memory (each entry is
-// also a log line, so a log pipeline keeps the long history and every instance's entries).
+// are overwritten once AUDIT_MAX_ENTRIES is reached. Kept in this process's memory; each entry is
+// also a log line, so a log pipeline keeps the long history and every instance's entries (a push's
+// outcome is the dispatcher's "push not delivered" line: each failure is logged once).
 import type { Clock } from '../clock.js'
 import type { DeviceChange, PushAction } from '../model.js'
 import { tokenPrefix, type Logger } from '../observability/logger.js'
@@ -48,11 +49,12 @@ export class AuditLog {
     return this.entries.length
   }
 
-  record(entry: Omit<AuditEntry, 'at'> & { at?: number }): void {
+  record(entry: Omit<AuditEntry, 'at'> & { at?: number }, { logged = false }: { logged?: boolean } = {}): void {
     const full: AuditEntry = { ...entry, at: entry.at ?? this.o.clock.now() }
     if (this.entries.length < this.o.maxEntries) this.entries.push(full)
     else this.entries[this.next] = full
     this.next = (this.next + 1) % this.o.maxEntries
+    if (logged) return
     const what =
       full.kind === 'reachability'
         ? 'reachability action'
@@ -100,20 +102,23 @@ export class AuditLog {
     })
   }
 
-  /** The dispatcher's outcomes other than delivered. */
+  /** The dispatcher's outcomes other than delivered (the dispatcher has logged them). */
   recordOutcome(o: PushOutcome): void {
     if (o.result.kind === 'delivered' || o.result.kind === 'retry') return
-    this.record({
-      kind: o.result.kind,
-      userId: o.target.device.userId,
-      conversationId: o.intent.ring.conversationId,
-      participantId: o.intent.ring.participantId,
-      action: o.intent.action,
-      device: tokenPrefix(o.target.device.token),
-      reason: o.pruned ? `${o.result.reason} (device removed)` : o.result.reason,
-      attempts: o.attempts,
-      ...(o.provider ? { provider: o.provider } : {}),
-    })
+    this.record(
+      {
+        kind: o.result.kind,
+        userId: o.target.device.userId,
+        conversationId: o.intent.ring.conversationId,
+        participantId: o.intent.ring.participantId,
+        action: o.intent.action,
+        device: tokenPrefix(o.target.device.token),
+        reason: o.pruned ? `${o.result.reason} (device removed)` : o.result.reason,
+        attempts: o.attempts,
+        ...(o.provider ? { provider: o.provider } : {}),
+      },
+      { logged: true },
+    )
   }
 }
 

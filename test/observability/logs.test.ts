@@ -91,7 +91,7 @@ test('a full scenario logs JSON lines with request and conversation ids, and no 
     ),
   )
   await waitFor('the dead token to be pruned', () =>
-    parsed().some((l) => l.msg === 'push service rejected the device token'),
+    parsed().some((l) => l.msg === 'push not delivered' && l.result === 'invalid-token' && l.pruned === true),
   )
   assert.equal((await fetch(`${api}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).status, 200)
   assert.equal(
