@@ -98,6 +98,10 @@ const UNKNOWN_MAX = 100_000
 const field = (participantId: string, action: ReceiptAction, what: 'sent' | 'accepted' | 'received'): string =>
   `${participantId}:${action}:${what}`
 const actionOf = (intent: PushIntent): ReceiptAction => (intent.action === 'ring' ? 'ring' : 'cancel_ring')
+// A delivery record's fields are named per participant (field()): on an ordinary object each new
+// name is a new hidden class for V8, several per push; a prototype-less object is a plain
+// dictionary from the start.
+const deliveryFields = (): Record<string, string> => Object.create(null) as Record<string, string>
 
 export class ReachTracker {
   private unreachable:
@@ -112,19 +116,14 @@ export class ReachTracker {
   async pushing(intent: PushIntent): Promise<void> {
     if (intent.repeat !== undefined) return
     const { conversationId, participantId, userId } = intent.ring
-    const now = String(this.options.clock.now())
     const action = actionOf(intent)
+    const fields = deliveryFields()
+    fields.userId = userId
+    if (action === 'ring') fields.participantId = participantId
+    fields[field(participantId, action, 'sent')] = String(this.options.clock.now())
     await this.each(
       intent.targets.map((t) => t.device.token),
-      (token) =>
-        this.options.store.noteDelivery(
-          conversationId,
-          token,
-          action === 'ring'
-            ? { userId, participantId, [field(participantId, action, 'sent')]: now }
-            : { userId, [field(participantId, action, 'sent')]: now },
-          this.options.deliveryTtlMs,
-        ),
+      (token) => this.options.store.noteDelivery(conversationId, token, fields, this.options.deliveryTtlMs),
     )
   }
 
@@ -132,14 +131,10 @@ export class ReachTracker {
   async accepted(intent: PushIntent, token: string, provider: string): Promise<void> {
     if (intent.repeat !== undefined) return
     const { conversationId, participantId } = intent.ring
-    await this.guard(() =>
-      this.options.store.noteDelivery(
-        conversationId,
-        token,
-        { provider, [field(participantId, actionOf(intent), 'accepted')]: String(this.options.clock.now()) },
-        this.options.deliveryTtlMs,
-      ),
-    )
+    const fields = deliveryFields()
+    fields.provider = provider
+    fields[field(participantId, actionOf(intent), 'accepted')] = String(this.options.clock.now())
+    await this.guard(() => this.options.store.noteDelivery(conversationId, token, fields, this.options.deliveryTtlMs))
   }
 
   /** The app reported a push. Only a push of this conversation that went to this very device counts. */

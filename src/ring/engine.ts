@@ -200,9 +200,10 @@ export class RingEngine implements RoutingEventSink {
       cancelledTokens: [],
       offeredAt: event.occurredAt,
       expiresAt: now + this.o.ringTimeoutMs,
-      ...(event.queueId ? { queueId: event.queueId } : {}),
-      ...(event.callerDisplay ? { callerDisplay: event.callerDisplay } : {}),
     }
+    // Assigned, not spread in: a conditional spread builds and copies a throwaway object per ring.
+    if (event.queueId) record.queueId = event.queueId
+    if (event.callerDisplay) record.callerDisplay = event.callerDisplay
     const created = await this.o.store.createRing(record, this.o.ringTimeoutMs + this.o.dedupWindowMs)
     if (!created)
       return event.recovered === true
@@ -418,15 +419,16 @@ export class RingEngine implements RoutingEventSink {
 
   private contextOf(ring: RingRecord): RingContext {
     const queueName = ring.queueId ? this.o.queueName?.(ring.queueId) : undefined
-    return {
+    const context: RingContext = {
       conversationId: ring.conversationId,
       userId: ring.userId,
       participantId: ring.participantId,
       mediaType: ring.mediaType,
       offeredAt: ring.offeredAt,
-      ...(ring.queueId ? { queueId: ring.queueId } : {}),
-      ...(queueName ? { queueName } : {}),
-      ...(ring.callerDisplay ? { callerDisplay: ring.callerDisplay } : {}),
     }
+    if (ring.queueId) context.queueId = ring.queueId
+    if (queueName) context.queueName = queueName
+    if (ring.callerDisplay) context.callerDisplay = ring.callerDisplay
+    return context
   }
 }

@@ -543,7 +543,8 @@ export function createRedisStore(o: RedisStoreOptions): Store & DeviceChangeFeed
     claimOnce: (key, ttlMs) => write(async () => (await redis.set(k.once(key), '1', 'PX', ttlMs, 'NX')) === 'OK'),
     noteDelivery: (conversationId, token, fields, ttlMs) =>
       call(async () => {
-        const pairs = Object.entries(fields).flat()
+        const pairs: string[] = []
+        for (const name in fields) pairs.push(name, fields[name] as string)
         if (pairs.length > 0) await queueDelivery(k.delivery(conversationId, token), ttlMs, pairs)
       }),
     getDelivery: (conversationId, token) =>
