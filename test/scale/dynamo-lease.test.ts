@@ -94,16 +94,17 @@ test('dynamodb lease: one holder among three, a fencing token that only grows, a
 
 test('dynamodb lease: a holder whose every store round trip is slow (a third of the TTL) keeps its lease', async () => {
   const target = await tables()
-  // 170 ms each way: every acquire and renewal answers in about 340 ms of a 1 s lease. Counted from
-  // the replies, two renewals in a row would overrun it although each is well inside.
+  // 330 ms each way: every acquire and renewal answers in about 660 ms of a 2 s lease (valid 1.9 s,
+  // renewed every 667 ms). Counted from the replies, two renewals in a row (1.33 s) would overrun
+  // it although each is well inside; counted from the sends, each has some 1.2 s to answer.
   const proxy = await startNetProxy({ target: { port: Number(new URL(server.endpoint).port) } })
-  proxy.setDelay(170)
+  proxy.setDelay(330)
   const slow = { ...target, endpoint: `http://127.0.0.1:${proxy.port}` }
-  const holder = contender(slow, 'gw-slow', 1_000)
+  const holder = contender(slow, 'gw-slow', 2_000)
   try {
     await holder.lease.start()
     assert.equal(holder.lease.isValid(), true, 'it took the free lease')
-    await sleep(4_000)
+    await sleep(6_000)
     assert.deepEqual(holder.events, ['acquired'], 'held throughout: never expired, never taken')
     assert.equal(holder.lease.isValid(), true)
   } finally {
