@@ -170,6 +170,7 @@ async function main(): Promise<number> {
     outputs,
     failures,
     notRun: ALL.filter((b) => !selected.includes(b)).map((b) => ({ id: b.id, title: b.title })),
+    ids: ALL.map((b) => b.id),
   })
   process.stderr.write(`bench: report written to ${target.mdFile}\n`)
   return failures.length > 0 || interrupted ? 1 : 0

@@ -14,6 +14,8 @@ export interface ReportInput {
   outputs: BenchOutput[]
   failures: Array<{ id: string; title: string; error: string }>
   notRun: Array<{ id: string; title: string }>
+  /** Every benchmark's id, for --only. */
+  ids: string[]
 }
 
 const mark = (pass: boolean | undefined): string => (pass === undefined ? '' : pass ? '✅' : '❌')
@@ -80,9 +82,7 @@ export function writeReport(t: ReportTarget, r: ReportInput): void {
     'npm run bench                               # everything, full size (needs Redis on 127.0.0.1:6379 or REDIS_URL)',
   )
   out.push('npm run bench -- --quick                    # small and fast, for development')
-  out.push(
-    'npm run bench -- --only apns,fcm --runs 3   # some benchmarks; ids: latency apns fcm fanout register memory scaleout burst connections',
-  )
+  out.push(`npm run bench -- --only apns,fcm --runs 3   # some benchmarks; ids: ${r.ids.join(' ')}`)
   out.push('npm run bench -- --no-profile --no-write    # skip the CPU profile; print instead of writing BENCHMARKS.md')
   out.push('```')
   out.push('')
