@@ -1,11 +1,12 @@
 // The DynamoDB store, for teams on AWS who run the gateway without a Redis (EventBridge source,
 // DynamoDB, containers). Tables and URL: dynamodb-tables.ts; ring items: dynamodb-rings.ts.
 //
-// Atomicity: every operation changes one item, as one conditional write. A device is one item keyed
-// by its token (so a token handed to another agent moves in one write); a ring, with its cancel
-// claims and outbox, is one item changed under a version condition (read, compute, write "if the
-// version is still the one read"; a racing instance makes the condition fail and the loser reads
-// again). createRing, transitionRing and claimOnce need no read at all.
+// Atomicity: every operation changes one item, as one conditional write (README, DynamoDB, lists
+// each). A device is one item keyed by its token (so a token handed to another agent moves in one
+// write); a ring, with its cancel claims and outbox, is one item changed under a version condition
+// (read, compute, write "if the version is still the one read"; a racing instance makes the
+// condition fail and the loser reads again). createRing and claimOnce need no read. Each ring and
+// once-only write carries a writer id, so a write whose reply was lost is recognised as our own.
 //
 // What DynamoDB does not give: an agent's device list comes from the byUser index, which DynamoDB
 // updates asynchronously (usually well under a second): a device registered on another instance
