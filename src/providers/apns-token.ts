@@ -45,6 +45,12 @@ export class ApnsProviderToken {
     this.key.catch(() => undefined)
   }
 
+  /** The current token when it needs no renewal: read on every push, without a promise. */
+  fresh(): string | undefined {
+    const issued = this.issued
+    return issued && this.clock.now() - issued.issuedAt < this.refreshMs ? issued.jwt : undefined
+  }
+
   /** The current token, renewed once it is `refreshMs` old. Concurrent callers share one signing. */
   async current(): Promise<string> {
     const issued = this.issued

@@ -80,7 +80,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
 
     let jwt: string
     try {
-      jwt = await this.token.current()
+      jwt = this.token.fresh() ?? (await this.token.current())
     } catch (err) {
       return { kind: 'failed', reason: `cannot sign the provider token: ${(err as Error).message}`, config: true }
     }
