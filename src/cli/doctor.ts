@@ -324,7 +324,7 @@ async function checkFcm(config: Config, ca: string | undefined): Promise<Check[]
 export async function runDoctor(
   config: Config,
   io: Io,
-  o: { json?: boolean } = {},
+  options: { json?: boolean } = {},
 ): Promise<{ code: number; checks: Check[] }> {
   const groups = await Promise.all([
     checkStore(config).then((c) => [c]),
@@ -334,7 +334,7 @@ export async function runDoctor(
   ])
   const checks = groups.flat()
   const code = checks.some((c) => c.status === 'fail') ? EXIT.failed : EXIT.ok
-  if (o.json) {
+  if (options.json) {
     io.out(JSON.stringify({ ok: code === EXIT.ok, checks }, null, 2))
   } else {
     for (const c of checks) {

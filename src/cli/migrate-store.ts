@@ -47,15 +47,15 @@ export interface MigrateOptions {
 }
 
 /** The copy itself, on two open stores (tested directly; the command wraps it). */
-export async function migrateDevices(o: MigrateOptions): Promise<MigrateResult> {
-  const { total } = await o.from.countDevices()
-  const users = (await o.from.listUserIds()).sort()
+export async function migrateDevices(options: MigrateOptions): Promise<MigrateResult> {
+  const { total } = await options.from.countDevices()
+  const users = (await options.from.listUserIds()).sort()
   let copied = 0
   let skipped = 0
   let done = 0
   for (const userId of users) {
-    for (const device of await o.from.listDevices(userId)) {
-      const there = await o.to.getDevice(device.token)
+    for (const device of await options.from.listDevices(userId)) {
+      const there = await options.to.getDevice(device.token)
       if (
         there &&
         there.userId === device.userId &&
@@ -66,17 +66,17 @@ export async function migrateDevices(o: MigrateOptions): Promise<MigrateResult> 
       else if (there && there.registeredAt > device.registeredAt)
         skipped++ // re-registered on the target since
       else {
-        await o.to.upsertDevice(device)
+        await options.to.upsertDevice(device)
         copied++
       }
       done++
     }
-    o.onProgress?.(done, total)
+    options.onProgress?.(done, total)
   }
   let verified = 0
   for (const userId of users) {
-    for (const device of await o.from.listDevices(userId)) {
-      const there = await o.to.getDevice(device.token)
+    for (const device of await options.from.listDevices(userId)) {
+      const there = await options.to.getDevice(device.token)
       if (
         there &&
         there.registeredAt >= device.registeredAt &&

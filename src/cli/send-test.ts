@@ -35,23 +35,24 @@ export interface DeviceResult {
   removed: boolean
 }
 
-function describe(o: PushOutcome): DeviceResult {
+/** What send-test prints for one push: the device by its token prefix, never the token. */
+function deviceResult(outcome: PushOutcome): DeviceResult {
   return {
-    device: tokenPrefix(o.target.device.token),
-    platform: o.target.device.platform,
-    via: o.target.via,
-    action: o.intent.action,
-    result: o.result.kind,
-    ...('reason' in o.result ? { reason: o.result.reason } : {}),
-    ...(o.sentAtHr !== undefined ? { ms: Math.round(o.answeredAtHr - o.sentAtHr) } : {}),
-    removed: o.pruned,
+    device: tokenPrefix(outcome.target.device.token),
+    platform: outcome.target.device.platform,
+    via: outcome.target.via,
+    action: outcome.intent.action,
+    result: outcome.result.kind,
+    ...('reason' in outcome.result ? { reason: outcome.result.reason } : {}),
+    ...(outcome.sentAtHr !== undefined ? { ms: Math.round(outcome.answeredAtHr - outcome.sentAtHr) } : {}),
+    removed: outcome.pruned,
   }
 }
 
 export async function runSendTest(
   config: Config,
   io: Io,
-  o: { userId: string; media: MediaType; ringMs: number; json?: boolean },
+  options: { userId: string; media: MediaType; ringMs: number; json?: boolean },
 ): Promise<{ code: number; results: DeviceResult[] }> {
   const clock = systemClock
   const logger = silentLogger()
@@ -75,33 +76,37 @@ export async function runSendTest(
   })
   const results: DeviceResult[] = []
   try {
-    const devices = await store.listDevices(o.userId)
+    const devices = await store.listDevices(options.userId)
     if (devices.length === 0) {
-      io.err(`push-gateway: no devices registered for user ${o.userId} (see: push-gateway devices list)`)
+      io.err(`push-gateway: no devices registered for user ${options.userId} (see: push-gateway devices list)`)
       return { code: EXIT.failed, results }
     }
-    const { targets, skipped } = selectRingTargets(devices, o.media)
+    const { targets, skipped } = selectRingTargets(devices, options.media)
     for (const s of skipped)
-      if (!o.json)
+      if (!options.json)
         io.out(`  --    ${tokenPrefix(s.device.token).padEnd(12)} ${s.device.platform.padEnd(8)} not rung: ${s.reason}`)
     const now = clock.now()
     const ring: RingContext = {
       conversationId: `push-gateway-test-${randomUUID()}`,
-      userId: o.userId,
+      userId: options.userId,
       participantId: 'push-gateway-test',
-      mediaType: o.media,
+      mediaType: options.media,
       offeredAt: now,
       queueName: 'push-gateway test',
       callerDisplay: 'push-gateway test',
     }
     const ringIntent: PushIntent = { action: 'ring', ring, targets, expiresAt: now + config.ring.timeoutMs }
     const rang = await dispatcher.dispatch(ringIntent)
-    results.push(...rang.map(describe))
-    print(io, results, o.json)
+    results.push(...rang.map(deviceResult))
+    print(io, results, options.json)
     const delivered = rang.filter((r) => r.result.kind === 'delivered').map((r) => r.target.device)
     if (delivered.length > 0) {
-      await new Promise((r) => setTimeout(r, o.ringMs))
-      const cancelTargets = selectCancelTargets(delivered, await store.listDevices(o.userId), config.ring.iosCallCancel)
+      await new Promise((r) => setTimeout(r, options.ringMs))
+      const cancelTargets = selectCancelTargets(
+        delivered,
+        await store.listDevices(options.userId),
+        config.ring.iosCallCancel,
+      )
       const cancelled = await dispatcher.dispatch({
         action: 'cancel',
         ring,
@@ -109,12 +114,12 @@ export async function runSendTest(
         expiresAt: clock.now() + config.ring.timeoutMs,
         reason: 'ended',
       })
-      const more = cancelled.map(describe)
+      const more = cancelled.map(deviceResult)
       results.push(...more)
-      print(io, more, o.json)
+      print(io, more, options.json)
     }
     const ok = rang.length > 0 && rang.every((r) => r.result.kind === 'delivered')
-    if (o.json) io.out(JSON.stringify({ ok, userId: o.userId, results }, null, 2))
+    if (options.json) io.out(JSON.stringify({ ok, userId: options.userId, results }, null, 2))
     else io.out(ok ? '\nEvery device accepted the test ring.' : '\nSome devices did not get the test ring (see above).')
     return { code: ok ? EXIT.ok : EXIT.failed, results }
   } finally {

@@ -19,7 +19,7 @@ export class ProviderAlarms {
   private readonly alarms = new Map<ProviderName, ProviderAlarm>()
 
   constructor(
-    private readonly o: {
+    private readonly options: {
       clock: Clock
       logger: Logger
       onChange?: (provider: ProviderName, alarm: ProviderAlarm | undefined) => void
@@ -33,13 +33,13 @@ export class ProviderAlarms {
       current.reason = reason
       return
     }
-    const alarm: ProviderAlarm = { provider, reason, since: this.o.clock.now(), count: 1 }
+    const alarm: ProviderAlarm = { provider, reason, since: this.options.clock.now(), count: 1 }
     this.alarms.set(provider, alarm)
-    this.o.logger.error(
+    this.options.logger.error(
       { provider, reason, alarm: 'provider-configuration' },
       `${provider}: configuration alarm raised; device tokens are kept`,
     )
-    this.o.onChange?.(provider, alarm)
+    this.options.onChange?.(provider, alarm)
   }
 
   /** A delivery through `provider` proves its credentials work again. */
@@ -47,8 +47,8 @@ export class ProviderAlarms {
     const alarm = this.alarms.get(provider)
     if (!alarm) return
     this.alarms.delete(provider)
-    this.o.logger.info({ provider, failedPushes: alarm.count }, `${provider}: configuration alarm cleared`)
-    this.o.onChange?.(provider, undefined)
+    this.options.logger.info({ provider, failedPushes: alarm.count }, `${provider}: configuration alarm cleared`)
+    this.options.onChange?.(provider, undefined)
   }
 
   active(): ProviderAlarm[] {

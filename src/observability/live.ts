@@ -98,7 +98,7 @@ export class LiveFeed {
   readonly totals: FeedTotals = { rings: 0, cancels: 0, suppressed: 0, delivered: 0, failed: 0 }
 
   constructor(
-    private readonly o: { clock: Clock; keep?: number; agentName?: (userId: string) => string | undefined },
+    private readonly options: { clock: Clock; keep?: number; agentName?: (userId: string) => string | undefined },
   ) {}
 
   /** The most recent items, oldest first. */
@@ -116,7 +116,7 @@ export class LiveFeed {
   observeReceipt(r: { userId: string; action: string; provider?: string; latencyMs?: number }): void {
     this.emit({
       type: 'receipt',
-      at: this.o.clock.now(),
+      at: this.options.clock.now(),
       userId: r.userId,
       action: r.action,
       provider: r.provider ?? 'none',
@@ -126,7 +126,7 @@ export class LiveFeed {
 
   observeDecision(d: RingDecision): void {
     const now = performance.now()
-    const at = this.o.clock.now()
+    const at = this.options.clock.now()
     if (d.kind === 'suppressed') {
       this.totals.suppressed++
       return this.emit({
@@ -159,39 +159,39 @@ export class LiveFeed {
     }
   }
 
-  observeOutcome(o: PushOutcome): void {
-    const { intent, target, result } = o
+  observeOutcome(outcome: PushOutcome): void {
+    const { intent, target, result } = outcome
     const received = intent.cause?.receivedAtHr
     const decided = this.decidedAt.get(intent)
     const stages: Stages = {}
     if (received !== undefined && decided !== undefined) stages.decideMs = round(decided - received)
-    if (decided !== undefined && o.sentAtHr !== undefined) stages.queueMs = round(o.sentAtHr - decided)
-    if (o.sentAtHr !== undefined) stages.serviceMs = round(o.answeredAtHr - o.sentAtHr)
-    if (received !== undefined) stages.totalMs = round(o.answeredAtHr - received)
+    if (decided !== undefined && outcome.sentAtHr !== undefined) stages.queueMs = round(outcome.sentAtHr - decided)
+    if (outcome.sentAtHr !== undefined) stages.serviceMs = round(outcome.answeredAtHr - outcome.sentAtHr)
+    if (received !== undefined) stages.totalMs = round(outcome.answeredAtHr - received)
     if (result.kind === 'delivered') this.totals.delivered++
     else this.totals.failed++
     this.emit({
       type: 'push',
-      at: this.o.clock.now(),
+      at: this.options.clock.now(),
       conversationId: intent.ring.conversationId,
       userId: target.device.userId,
       action: intent.action,
-      provider: o.provider ?? 'none',
+      provider: outcome.provider ?? 'none',
       platform: target.device.platform,
       device: tokenPrefix(target.device.token),
       outcome: result.kind,
       ...('reason' in result ? { reason: result.reason } : {}),
-      attempts: o.attempts,
+      attempts: outcome.attempts,
       stages,
     })
   }
 
   private emit(item: FeedItem): void {
     // The agent's display name when already cached (never looked up on the event path).
-    const agentName = this.o.agentName?.(item.userId)
+    const agentName = this.options.agentName?.(item.userId)
     if (agentName !== undefined) item.agentName = agentName
     this.items.push(item)
-    if (this.items.length > (this.o.keep ?? 300)) this.items.shift()
+    if (this.items.length > (this.options.keep ?? 300)) this.items.shift()
     for (const listener of this.listeners) {
       try {
         listener(item)

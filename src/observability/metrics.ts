@@ -55,10 +55,10 @@ export class GatewayMetrics {
   private readonly serviceResponse: Histogram<'provider' | 'outcome'>
   private readonly receipts: Histogram<'provider' | 'action'>
 
-  constructor(private readonly o: GatewayMetricsOptions) {
+  constructor(private readonly options: GatewayMetricsOptions) {
     const registers = [this.registry]
-    this.registry.setDefaultLabels({ instance_id: o.instanceId })
-    if (o.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
+    this.registry.setDefaultLabels({ instance_id: options.instanceId })
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
 
     this.events = new Counter({
       name: 'push_gateway_events_received_total',
@@ -315,8 +315,8 @@ export class GatewayMetrics {
 
   /** Device counts and store health, read at most once per cache period (shared by concurrent scrapes). */
   storeSnapshot(): Promise<StoreSnapshot> {
-    const now = this.o.clock.now()
-    const cacheMs = this.o.storeCacheMs ?? 1_000
+    const now = this.options.clock.now()
+    const cacheMs = this.options.storeCacheMs ?? 1_000
     if (this.storeRead && now - this.storeRead.at < cacheMs) return this.storeRead.value
     const previous = this.storeRead?.value
     const value = this.readStore(previous)

@@ -49,8 +49,8 @@ export interface ApnsProviderOptions {
   transport?: PushTransportOptions
 }
 
-export function createApnsProvider(o: ApnsProviderOptions): PushProvider<ApnsMessage> {
-  return new ApnsProvider(o)
+export function createApnsProvider(options: ApnsProviderOptions): PushProvider<ApnsMessage> {
+  return new ApnsProvider(options)
 }
 
 class ApnsProvider implements PushProvider<ApnsMessage> {
@@ -62,10 +62,10 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   private readonly timeoutMs: number
   private closed = false
 
-  constructor(private readonly o: ApnsProviderOptions) {
-    this.clock = o.clock ?? systemClock
-    this.token = new ApnsProviderToken(o.key, this.clock, o.tokenRefreshMs)
-    this.timeoutMs = o.requestTimeoutMs ?? 10_000
+  constructor(private readonly options: ApnsProviderOptions) {
+    this.clock = options.clock ?? systemClock
+    this.token = new ApnsProviderToken(options.key, this.clock, options.tokenRefreshMs)
+    this.timeoutMs = options.requestTimeoutMs ?? 10_000
   }
 
   async send(msg: ApnsMessage, signal?: AbortSignal, context?: SendContext): Promise<SendResult> {
@@ -92,13 +92,13 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
       if (renewed) outcome = await this.exchange(pool, msg, body, renewed, signal)
     }
     let result = this.classify(outcome)
-    if (result.kind === 'invalid-token' && isWrongEnvironment(outcome) && !this.o.url) {
+    if (result.kind === 'invalid-token' && isWrongEnvironment(outcome) && !this.options.url) {
       result = await this.otherEnvironment(msg, body, jwt, signal, result, context)
     }
     // A push that failed is logged once, by the dispatcher, which knows the final outcome. Only the
     // token's prefix is ever logged (the logger also redacts any field named `token`).
-    if (result.kind === 'delivered' && this.o.logger.isLevelEnabled('debug'))
-      this.o.logger.debug(
+    if (result.kind === 'delivered' && this.options.logger.isLevelEnabled('debug'))
+      this.options.logger.debug(
         { provider: 'apns', ...context, device: tokenPrefix(msg.token), apnsId: result.providerId },
         'apns: delivered',
       )
@@ -109,9 +109,9 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   async warm(): Promise<void> {
     try {
       await this.token.current()
-      await this.poolFor(this.o.environment ?? 'production').warm()
+      await this.poolFor(this.options.environment ?? 'production').warm()
     } catch (err) {
-      this.o.logger.warn({ err: (err as Error).message }, 'apns: warm-up failed; the first push will connect')
+      this.options.logger.warn({ err: (err as Error).message }, 'apns: warm-up failed; the first push will connect')
     }
   }
 
@@ -133,7 +133,7 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     const outcome = await this.exchange(this.poolFor(other), { ...msg, environment: other }, body, jwt, signal)
     const second = this.classify(outcome)
     if (second.kind === 'delivered') {
-      this.o.logger.info(
+      this.options.logger.info(
         { ...context, device: tokenPrefix(msg.token), registered: msg.environment, actual: other },
         'apns: token belongs to the other environment',
       )
@@ -168,16 +168,16 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     if (known !== undefined) return known
     const byEnvironment =
       environment === 'sandbox'
-        ? (this.o.urls?.sandbox ?? APNS_SANDBOX_URL)
-        : (this.o.urls?.production ?? APNS_PRODUCTION_URL)
-    const origin = new URL(this.o.url ?? byEnvironment).origin
+        ? (this.options.urls?.sandbox ?? APNS_SANDBOX_URL)
+        : (this.options.urls?.production ?? APNS_PRODUCTION_URL)
+    const origin = new URL(this.options.url ?? byEnvironment).origin
     let pool = this.pools.get(origin)
     if (!pool) {
       pool = new Http2SessionPool(origin, {
-        ...this.o.transport,
-        ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}),
-        size: Math.max(1, this.o.sessionsPerOrigin ?? 2),
-        logger: this.o.logger,
+        ...this.options.transport,
+        ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}),
+        size: Math.max(1, this.options.sessionsPerOrigin ?? 2),
+        logger: this.options.logger,
         retireOn: tooManyTokenUpdates,
       })
       this.pools.set(origin, pool)
@@ -224,9 +224,9 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   }
 }
 
-function isWrongEnvironment(o: StreamOutcome): boolean {
-  if (o.kind !== 'response' || o.status !== 400) return false
-  const reason = parseApnsBody(o.body).reason
+function isWrongEnvironment(outcome: StreamOutcome): boolean {
+  if (outcome.kind !== 'response' || outcome.status !== 400) return false
+  const reason = parseApnsBody(outcome.body).reason
   return reason === 'BadDeviceToken' || reason === 'DeviceTokenNotForTopic'
 }
 
@@ -240,8 +240,12 @@ function tooManyTokenUpdates(status: number, body: string): string | undefined {
     : undefined
 }
 
-function isExpiredProviderToken(o: StreamOutcome): boolean {
-  return o.kind === 'response' && o.status === 403 && parseApnsBody(o.body).reason === 'ExpiredProviderToken'
+function isExpiredProviderToken(outcome: StreamOutcome): boolean {
+  return (
+    outcome.kind === 'response' &&
+    outcome.status === 403 &&
+    parseApnsBody(outcome.body).reason === 'ExpiredProviderToken'
+  )
 }
 
 type Refusal = Extract<SendResult, { kind: 'invalid-token' | 'failed' }>

@@ -109,22 +109,31 @@ export function classifyFcmAnswer(
   return { kind: 'failed', reason, status }
 }
 
-export function createFcmProvider(o: FcmProviderOptions): PushProvider<FcmSend> {
-  const clock = o.clock ?? systemClock
-  const timeout = o.requestTimeoutMs ?? 10_000
-  const base = (o.url ?? 'https://fcm.googleapis.com').replace(/\/+$/, '')
-  const path = `/v1/projects/${encodeURIComponent(o.serviceAccount.project_id)}/messages:send`
-  const log = o.logger
+export function createFcmProvider(options: FcmProviderOptions): PushProvider<FcmSend> {
+  const clock = options.clock ?? systemClock
+  const timeout = options.requestTimeoutMs ?? 10_000
+  const base = (options.url ?? 'https://fcm.googleapis.com').replace(/\/+$/, '')
+  const path = `/v1/projects/${encodeURIComponent(options.serviceAccount.project_id)}/messages:send`
+  const log = options.logger
   // Sends: FCM serves HTTP/2, so each send is one stream on a few long-lived connections (the pool
   // APNs uses too). undici stays for the OAuth token endpoint, a request every ~55 minutes.
   const pool = new Http2SessionPool(base, {
-    ...o.transport,
-    size: o.sessions ?? 2,
+    ...options.transport,
+    size: options.sessions ?? 2,
     logger: log,
-    ...(o.ca ? { ca: o.ca } : {}),
+    ...(options.ca ? { ca: options.ca } : {}),
   })
-  const dispatcher = new Agent({ keepAliveTimeout: 60_000, connect: o.ca ? { ca: [...rootCertificates, o.ca] } : {} })
-  const auth = new GoogleAccessTokenSource({ key: o.serviceAccount, scope: FCM_SCOPE, dispatcher, clock, logger: log })
+  const dispatcher = new Agent({
+    keepAliveTimeout: 60_000,
+    connect: options.ca ? { ca: [...rootCertificates, options.ca] } : {},
+  })
+  const auth = new GoogleAccessTokenSource({
+    key: options.serviceAccount,
+    scope: FCM_SCOPE,
+    dispatcher,
+    clock,
+    logger: log,
+  })
 
   async function post(
     body: string,

@@ -53,13 +53,13 @@ export class GoogleAccessTokenSource {
   private refused: { error: GoogleAuthError; until: number } | undefined
   private readonly renewEarlyMs: number
 
-  constructor(private readonly o: AccessTokenSourceOptions) {
-    this.renewEarlyMs = o.renewEarlyMs ?? DEFAULT_RENEW_EARLY_MS
+  constructor(private readonly options: AccessTokenSourceOptions) {
+    this.renewEarlyMs = options.renewEarlyMs ?? DEFAULT_RENEW_EARLY_MS
   }
 
   /** A valid access token; concurrent callers share one token request. */
   async get(signal?: AbortSignal): Promise<string> {
-    const now = this.o.clock.now()
+    const now = this.options.clock.now()
     const current = this.current
     if (current && now < current.renewAt) return current.token
     if (this.refused && now < this.refused.until) {
@@ -70,7 +70,7 @@ export class GoogleAccessTokenSource {
       return (await abortable(this.refresh(), signal)).token
     } catch (err) {
       // A renewal that fails while the old token still has minutes left must not stop sends.
-      if (!signal?.aborted && current && this.o.clock.now() < current.expiresAt) return current.token
+      if (!signal?.aborted && current && this.options.clock.now() < current.expiresAt) return current.token
       throw err
     }
   }
@@ -91,7 +91,7 @@ export class GoogleAccessTokenSource {
           },
           (err: unknown) => {
             if (err instanceof GoogleAuthError && !err.retryable)
-              this.refused = { error: err, until: this.o.clock.now() + REFUSED_HOLD_OFF_MS }
+              this.refused = { error: err, until: this.options.clock.now() + REFUSED_HOLD_OFF_MS }
             throw err
           },
         )
@@ -103,7 +103,7 @@ export class GoogleAccessTokenSource {
   }
 
   private async fetchToken(): Promise<AccessToken> {
-    const { key, scope, clock, dispatcher, logger } = this.o
+    const { key, scope, clock, dispatcher, logger } = this.options
     this.signingKey ??= importPKCS8(key.private_key, 'RS256')
     let signingKey: CryptoKey
     try {

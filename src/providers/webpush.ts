@@ -81,15 +81,15 @@ function errorCode(err: unknown): string {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'error'
 }
 
-export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<WebPushSend> {
-  const clock = o.clock ?? systemClock
-  const timeout = o.requestTimeoutMs ?? 10_000
+export function createWebPushProvider(options: WebPushProviderOptions): PushProvider<WebPushSend> {
+  const clock = options.clock ?? systemClock
+  const timeout = options.requestTimeoutMs ?? 10_000
   const dispatcher = new Agent({
     keepAliveTimeout: 60_000,
     connections: 16,
     headersTimeout: timeout,
     bodyTimeout: timeout,
-    connect: guardedConnector(o.endpoints, o.ca),
+    connect: guardedConnector(options.endpoints, options.ca),
   })
   const vapidByAudience = new Map<string, { authorization: string; renewAt: number }>()
 
@@ -102,9 +102,9 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
     const exp = nowS + VAPID_LIFETIME_S
     const headers = webpush.getVapidHeaders(
       audience,
-      o.vapid.subject,
-      o.vapid.publicKey,
-      o.vapid.privateKey,
+      options.vapid.subject,
+      options.vapid.publicKey,
+      options.vapid.privateKey,
       'aes128gcm',
       exp,
     )
@@ -115,7 +115,7 @@ export function createWebPushProvider(o: WebPushProviderOptions): PushProvider<W
   async function sendOnce(msg: WebPushSend, signal?: AbortSignal): Promise<SendResult> {
     // Checked again at send time: a device stored before the allow-list (or before it was narrowed)
     // is never contacted. Kept, not pruned: the operator may widen the list again.
-    const verdict = o.endpoints.check(msg.subscription.endpoint)
+    const verdict = options.endpoints.check(msg.subscription.endpoint)
     if (!verdict.ok) return { kind: 'failed', reason: `endpoint refused: ${verdict.reason}` }
     const subscription = { endpoint: verdict.endpoint, keys: msg.subscription.keys }
     const details = webpush.generateRequestDetails(subscription, JSON.stringify(msg.payload), {

@@ -43,17 +43,17 @@ export class AuditLog {
   private readonly entries: AuditEntry[] = []
   private next = 0
 
-  constructor(private readonly o: { maxEntries: number; clock: Clock; logger: Logger }) {}
+  constructor(private readonly options: { maxEntries: number; clock: Clock; logger: Logger }) {}
 
   get size(): number {
     return this.entries.length
   }
 
   record(entry: Omit<AuditEntry, 'at'> & { at?: number }, { logged = false }: { logged?: boolean } = {}): void {
-    const full: AuditEntry = { ...entry, at: entry.at ?? this.o.clock.now() }
-    if (this.entries.length < this.o.maxEntries) this.entries.push(full)
+    const full: AuditEntry = { ...entry, at: entry.at ?? this.options.clock.now() }
+    if (this.entries.length < this.options.maxEntries) this.entries.push(full)
     else this.entries[this.next] = full
-    this.next = (this.next + 1) % this.o.maxEntries
+    this.next = (this.next + 1) % this.options.maxEntries
     if (logged) return
     const what =
       full.kind === 'reachability'
@@ -61,7 +61,7 @@ export class AuditLog {
         : full.kind.startsWith('device-')
           ? full.kind
           : `push ${full.kind}`
-    this.o.logger.info({ audit: full }, `${what}: ${full.reason}`)
+    this.options.logger.info({ audit: full }, `${what}: ${full.reason}`)
   }
 
   /** Newest first. */
@@ -103,19 +103,19 @@ export class AuditLog {
   }
 
   /** The dispatcher's outcomes other than delivered (the dispatcher has logged them). */
-  recordOutcome(o: PushOutcome): void {
-    if (o.result.kind === 'delivered' || o.result.kind === 'retry') return
+  recordOutcome(outcome: PushOutcome): void {
+    if (outcome.result.kind === 'delivered' || outcome.result.kind === 'retry') return
     this.record(
       {
-        kind: o.result.kind,
-        userId: o.target.device.userId,
-        conversationId: o.intent.ring.conversationId,
-        participantId: o.intent.ring.participantId,
-        action: o.intent.action,
-        device: tokenPrefix(o.target.device.token),
-        reason: o.pruned ? `${o.result.reason} (device removed)` : o.result.reason,
-        attempts: o.attempts,
-        ...(o.provider ? { provider: o.provider } : {}),
+        kind: outcome.result.kind,
+        userId: outcome.target.device.userId,
+        conversationId: outcome.intent.ring.conversationId,
+        participantId: outcome.intent.ring.participantId,
+        action: outcome.intent.action,
+        device: tokenPrefix(outcome.target.device.token),
+        reason: outcome.pruned ? `${outcome.result.reason} (device removed)` : outcome.result.reason,
+        attempts: outcome.attempts,
+        ...(outcome.provider ? { provider: outcome.provider } : {}),
       },
       { logged: true },
     )

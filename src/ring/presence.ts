@@ -38,8 +38,8 @@ export class PresenceFilter {
   private readonly fetching = new Map<string, Promise<PresenceState | undefined>>()
   private readonly suppress: ReadonlySet<string>
 
-  constructor(private readonly o: PresenceFilterOptions) {
-    this.suppress = new Set(o.suppress.map(normalisePresence))
+  constructor(private readonly options: PresenceFilterOptions) {
+    this.suppress = new Set(options.suppress.map(normalisePresence))
   }
 
   /** The source's PresenceHandler. Out-of-order updates (an older change arriving late) are ignored. */
@@ -49,7 +49,7 @@ export class PresenceFilter {
     this.cache.delete(userId)
     this.cache.set(userId, { systemPresence, changedAt })
     // Bounded: the oldest entry goes first (Map keeps insertion order; updates re-insert).
-    if (this.cache.size > (this.o.maxUsers ?? 100_000)) {
+    if (this.cache.size > (this.options.maxUsers ?? 100_000)) {
       const oldest = this.cache.keys().next().value
       if (oldest !== undefined) this.cache.delete(oldest)
     }
@@ -60,12 +60,12 @@ export class PresenceFilter {
   }
 
   async check(userId: string): Promise<PresenceVerdict> {
-    if (this.o.mode === 'off') return { deliver: true }
+    if (this.options.mode === 'off') return { deliver: true }
     const state = this.cache.get(userId) ?? (await this.miss(userId))
     if (!state) return { deliver: true, reason: 'presence unknown' }
     if (!this.suppress.has(normalisePresence(state.systemPresence))) return { deliver: true }
-    const age = this.o.clock.now() - state.changedAt
-    if (age < this.o.lagMs)
+    const age = this.options.clock.now() - state.changedAt
+    if (age < this.options.lagMs)
       return { deliver: true, reason: `presence ${state.systemPresence} changed ${age} ms ago (not trusted yet)` }
     return {
       deliver: false,
@@ -76,7 +76,7 @@ export class PresenceFilter {
   private async miss(userId: string): Promise<PresenceState | undefined> {
     let pending = this.fetching.get(userId)
     if (!pending) {
-      pending = this.o
+      pending = this.options
         .fetch(userId)
         .then((s) => {
           // A topic update that arrived meanwhile is newer than what REST said.
@@ -84,13 +84,16 @@ export class PresenceFilter {
           return this.cache.get(userId)
         })
         .catch((err: unknown) => {
-          this.o.logger.warn({ userId, err: (err as Error).message }, 'presence: REST lookup failed; ringing anyway')
+          this.options.logger.warn(
+            { userId, err: (err as Error).message },
+            'presence: REST lookup failed; ringing anyway',
+          )
           return undefined
         })
         .finally(() => this.fetching.delete(userId))
       this.fetching.set(userId, pending)
     }
-    const timeoutMs = this.o.fetchTimeoutMs ?? 1_000
+    const timeoutMs = this.options.fetchTimeoutMs ?? 1_000
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), timeoutMs)

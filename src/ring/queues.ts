@@ -25,12 +25,12 @@ export class QueueNames {
   private readonly entries = new Map<string, Entry>()
   private readonly inFlight = new Set<string>()
 
-  constructor(private readonly o: QueueNamesOptions) {}
+  constructor(private readonly options: QueueNamesOptions) {}
 
   /** The cached name (possibly stale), or undefined; a miss or a stale entry starts a lookup. */
   peek(queueId: string): string | undefined {
     const entry = this.entries.get(queueId)
-    if (!entry || entry.refreshAt <= this.o.clock.now()) void this.warm(queueId)
+    if (!entry || entry.refreshAt <= this.options.clock.now()) void this.warm(queueId)
     return entry?.name
   }
 
@@ -39,15 +39,15 @@ export class QueueNames {
     if (this.inFlight.has(queueId)) return
     this.inFlight.add(queueId)
     try {
-      const { name } = await this.o.fetch(queueId)
-      this.set(queueId, { name, refreshAt: this.o.clock.now() + (this.o.ttlMs ?? 3_600_000) })
+      const { name } = await this.options.fetch(queueId)
+      this.set(queueId, { name, refreshAt: this.options.clock.now() + (this.options.ttlMs ?? 3_600_000) })
     } catch (err) {
       const known = this.entries.get(queueId)
       this.set(queueId, {
         ...(known?.name ? { name: known.name } : {}),
-        refreshAt: this.o.clock.now() + (this.o.failureHoldOffMs ?? 60_000),
+        refreshAt: this.options.clock.now() + (this.options.failureHoldOffMs ?? 60_000),
       })
-      this.o.logger.warn({ queueId, err: (err as Error).message }, 'queue name lookup failed')
+      this.options.logger.warn({ queueId, err: (err as Error).message }, 'queue name lookup failed')
     } finally {
       this.inFlight.delete(queueId)
     }
@@ -56,7 +56,7 @@ export class QueueNames {
   private set(queueId: string, entry: Entry): void {
     this.entries.delete(queueId)
     this.entries.set(queueId, entry)
-    if (this.entries.size > (this.o.maxEntries ?? 10_000)) {
+    if (this.entries.size > (this.options.maxEntries ?? 10_000)) {
       const oldest = this.entries.keys().next().value
       if (oldest !== undefined) this.entries.delete(oldest)
     }
