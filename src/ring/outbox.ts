@@ -18,7 +18,7 @@ export class Outbox {
   private readonly sending = new Map<string, number>()
 
   constructor(
-    private readonly o: {
+    private readonly options: {
       store: Pick<RingStore, 'markSent'>
       /** The dispatcher. */
       pushes: PushIntentSink
@@ -41,18 +41,18 @@ export class Outbox {
   /** Hands `intent` to the dispatcher at once, then marks `mark` sent on the ring `key`. */
   send(key: string, intent: PushIntent, mark: SentMark): void {
     this.sending.set(key, (this.sending.get(key) ?? 0) + 1)
-    const dispatched = this.o.pushes.dispatch(intent)
+    const dispatched = this.options.pushes.dispatch(intent)
     void dispatched
       .catch((err: unknown) =>
-        this.o.logger.error(
+        this.options.logger.error(
           { err, conversationId: intent.ring.conversationId, action: intent.action },
           'dispatch failed',
         ),
       )
-      .then(() => this.o.store.markSent(key, mark, this.o.clock.now()))
+      .then(() => this.options.store.markSent(key, mark, this.options.clock.now()))
       .catch((err: unknown) => {
         // Unmarked, the pushes may be sent once more by recovery: a duplicate, never a loss.
-        this.o.logger.warn(
+        this.options.logger.warn(
           {
             err: err instanceof Error ? err.message : String(err),
             conversationId: intent.ring.conversationId,
