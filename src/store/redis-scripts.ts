@@ -103,19 +103,23 @@ local function claim(ring, cancelled, unsent, unsentIndex, key, orphanTtl, pushe
 end
 `
 
-export interface ScriptDef {
-  /** Absent: the caller passes the number of keys as the first argument. */
-  numberOfKeys?: number
-  lua: string
-}
+/**
+ * A script and the names of its KEYS and ARGV in order: KEYS[i] is `keys[i - 1]`, ARGV[i] is
+ * `args[i - 1]`, and the call's `rest` (a list of tokens or states) follows the named arguments.
+ * Callers name every key and argument (runScript); the order is written here, once. A script
+ * without `keys` takes a number of keys that varies per call (runVariadicScript).
+ */
+export type ScriptDef =
+  | { keys: readonly string[]; args: readonly string[]; lua: string }
+  | { keys?: undefined; args?: undefined; lua: string }
 
 export const SCRIPTS = {
-  // KEYS: token index, new owner's hash, counts, agents. ARGV: prefix, token, userId, device JSON, platform.
-  // Returns {the previous owner ('' when none), 1 when the agent had no device before, the agent's
+  // tokenOwner: device:<token>; agentDevices: the new owner's hash. Returns {the previous owner ('' when none), 1 when the agent had no device before, the agent's
   // token count}: what a registration needs, in its one round trip. The same agent registering its
   // token again (every app launch) overwrites it in place: one change published, not a drop and an add.
   pgwUpsertDevice: {
-    numberOfKeys: 4,
+    keys: ['tokenOwner', 'agentDevices', 'counts', 'agents'] as const,
+    args: ['prefix', 'token', 'userId', 'deviceJson', 'platform'] as const,
     lua: `${DROP_DEVICE}
 local old = redis.call('GET', KEYS[1])
 local held = old == ARGV[3] and redis.call('HGET', KEYS[2], ARGV[2])
@@ -135,18 +139,20 @@ local first = redis.call('SADD', KEYS[4], ARGV[3])
 publish_change(ARGV[1], ARGV[3])
 return { old or '', first, redis.call('HLEN', KEYS[2]) }`,
   },
-  // KEYS: token index, counts, agents. ARGV: prefix, token, userId. Returns 1 when removed.
+  // Returns 1 when removed.
   pgwRemoveDevice: {
-    numberOfKeys: 3,
+    keys: ['tokenOwner', 'counts', 'agents'] as const,
+    args: ['prefix', 'token', 'userId'] as const,
     lua: `${DROP_DEVICE}
 if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
 drop_device(ARGV[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
 return 1`,
   },
-  // KEYS: the agent's hash, counts, agents. ARGV: prefix, userId, deviceId. Returns the tokens removed.
+  // Returns the tokens removed.
   // A phone holds a few tokens and an agent a few phones: reading the agent's hash is cheap.
   pgwRemovePhone: {
-    numberOfKeys: 3,
+    keys: ['agentDevices', 'counts', 'agents'] as const,
+    args: ['prefix', 'userId', 'deviceId'] as const,
     lua: `${DROP_DEVICE}
 local removed = {}
 local fields = redis.call('HGETALL', KEYS[1])
@@ -156,10 +162,11 @@ end
 for _, token in ipairs(removed) do drop_device(ARGV[1], KEYS[2], KEYS[3], token, ARGV[2]) end
 return removed`,
   },
-  // KEYS: token index, counts, agents. ARGV: prefix, token, registeredBefore ('' for none).
+  // registeredBefore: '' for none.
   // APNs 410 rule: a device registered at or after the push service's timestamp is kept.
   pgwPruneToken: {
-    numberOfKeys: 3,
+    keys: ['tokenOwner', 'counts', 'agents'] as const,
+    args: ['prefix', 'token', 'registeredBefore'] as const,
     lua: `${DROP_DEVICE}
 local user = redis.call('GET', KEYS[1])
 if not user then return 0 end
@@ -170,17 +177,19 @@ end
 drop_device(ARGV[1], KEYS[2], KEYS[3], ARGV[2], user)
 return 1`,
   },
-  // KEYS: token index. ARGV: prefix, token. Returns the device JSON, read consistently with the index.
+  // Returns the device JSON, read consistently with the token's owner.
   pgwGetDevice: {
-    numberOfKeys: 1,
+    keys: ['tokenOwner'] as const,
+    args: ['prefix', 'token'] as const,
     lua: `local user = redis.call('GET', KEYS[1])
 if not user then return false end
 return redis.call('HGET', ARGV[1] .. 'gen_user_id_' .. user, ARGV[2])`,
   },
-  // KEYS: ring, its cancel set, open-rings index, its unsent-cancel set. ARGV: ring key, state,
-  // record JSON, ttl ms, the ring's timeout (expiresAt, epoch ms).
+  // ring, cancelled, unsent: the ring's hash, its cancel set and its unsent-cancel set; open: the
+  // open-rings index. expiresAt: the ring's timeout (epoch ms), its score there.
   pgwCreateRing: {
-    numberOfKeys: 4,
+    keys: ['ring', 'cancelled', 'open', 'unsent'] as const,
+    args: ['key', 'state', 'recordJson', 'ttlMs', 'expiresAt'] as const,
     lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local ttl = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'record', ARGV[3])
@@ -192,28 +201,29 @@ if ARGV[2] == 'ringing' then
 end
 return 1`,
   },
-  // KEYS: ring, its cancel set, open-rings index, its unsent-cancel set. ARGV: ring key, to, ttl ms, from states...
-  // Returns {previous state, record JSON, sent mark ('' when none), cancelled tokens...} or nil when the CAS fails.
+  // rest: the states it may move from. Returns {previous state, record JSON, sent mark ('' when none), cancelled tokens...} or nil when the CAS fails.
   pgwTransitionRing: {
-    numberOfKeys: 4,
+    keys: ['ring', 'cancelled', 'open', 'unsent'] as const,
+    args: ['key', 'to', 'ttlMs'] as const,
     lua: `${SLICE}${TRANSITION}
 return transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), slice(ARGV, 4))`,
   },
-  // KEYS: ring, its cancel set, its unsent-cancel set, unsent-cancels index. ARGV: ring key, ttl ms
-  // when the ring is gone, how many of the tokens are to be pushed (the rest are silent), tokens...
+  // orphanTtlMs: the claim's life when the ring is gone. rest: the tokens, of which the first `pushed`
+  // are to be pushed and the others are silent.
   pgwClaimCancels: {
-    numberOfKeys: 4,
+    keys: ['ring', 'cancelled', 'unsent', 'unsentIndex'] as const,
+    args: ['key', 'orphanTtlMs', 'pushed'] as const,
     lua: `${SLICE}${CLAIM}
 return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), slice(ARGV, 4))`,
   },
   // pgwTransitionRing, then pgwClaimCancels of tokens all to be pushed, when the ring moved and its
-  // rungTokens are exactly the guessed ones (store.ts endRing). KEYS: ring, its cancel set,
-  // open-rings index, its unsent-cancel set, unsent-cancels index. ARGV: ring key, to, ttl ms,
-  // orphan ttl ms, n, n from states, m, m guessed rung tokens, tokens to claim...
+  // rungTokens are exactly the guessed ones (store.ts endRing). rest: `fromCount` from states, m,
+  // m guessed rung tokens, then the tokens to claim.
   // Returns nil when the CAS fails; {the ring as it is} when the guess was wrong, and then nothing
   // changed; {transition, fresh tokens} when it ended.
   pgwEndRing: {
-    numberOfKeys: 5,
+    keys: ['ring', 'cancelled', 'open', 'unsent', 'unsentIndex'] as const,
+    args: ['key', 'to', 'ttlMs', 'orphanTtlMs', 'fromCount'] as const,
     lua: `${SLICE}${TRANSITION}${CLAIM}
 local nfrom = tonumber(ARGV[5])
 local from = slice(ARGV, 6, 5 + nfrom)
@@ -246,7 +256,7 @@ return { out, claim(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[1], tonumber(ARGV[4
   // delivery record its hash. ARGV: how many marks; per mark: ring key, at, '1' to mark the ring
   // itself sent ('0' not), how many cancel tokens, the cancel tokens sent; per delivery record: ttl
   // ms, how many field/value pairs, the pairs. The ring's 'sent' field keeps the ring hash's TTL.
-  // Field by field, no unpack() (see SLICE). The caller passes the number of keys first.
+  // Field by field, no unpack() (see SLICE). Its keys vary per call: runVariadicScript.
   pgwWriteBehind: {
     lua: `local marks = tonumber(ARGV[1])
 local a = 2
@@ -268,10 +278,10 @@ for d = 2 * marks + 2, #KEYS do
 end
 return 1`,
   },
-  // KEYS: unsent-cancels index. ARGV: key prefix, age ms. Ring keys whose last cancel claim is at
-  // least that old and still has unsent tokens; members whose ring or set expired are dropped.
+  // Ring keys whose last cancel claim is at least `olderThanMs` old and still has unsent tokens; members whose ring or set expired are dropped.
   pgwUnsentCancelKeys: {
-    numberOfKeys: 1,
+    keys: ['unsentIndex'] as const,
+    args: ['prefix', 'olderThanMs'] as const,
     lua: `${NOW}
 local out = {}
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
@@ -281,11 +291,12 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber
 end
 return out`,
   },
-  // KEYS: open-rings index (score: the ring's timeout, expiresAt). ARGV: key prefix, due by (epoch
-  // ms, or '+inf' for all). The ring keys due by then; members whose ring has expired are dropped
+  // open: scored by the ring's timeout (expiresAt). dueBy: epoch ms, or '+inf' for all. The ring
+  // keys due by then; members whose ring has expired are dropped
   // (every member falls due before its ring expires, so the sweep finds them all).
   pgwOpenRingKeys: {
-    numberOfKeys: 1,
+    keys: ['open'] as const,
+    args: ['prefix', 'dueBy'] as const,
     lua: `local out = {}
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
   if redis.call('EXISTS', ARGV[1] .. 'ring:' .. key) == 1 then out[#out + 1] = key
@@ -293,12 +304,12 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
 end
 return out`,
   },
-  // KEYS: delivery hash. ARGV: ttl, then field, value, field, value…
-  // Compare-and-set of an agent's reachability document. KEYS: reach hash {v, doc}, the index of
-  // agents (zset, score = Redis-time ms when the document expires). ARGV: expected version (0: none),
-  // doc, ttl, userId. Returns 1 when written.
+  // Compare-and-set of an agent's reachability document. reach: its hash {v, doc}; reachAgents: the
+  // index of agents (zset, score = Redis-time ms when the document expires); version: the expected
+  // one (0: none). Returns 1 when written.
   pgwPutReach: {
-    numberOfKeys: 2,
+    keys: ['reach', 'reachAgents'] as const,
+    args: ['version', 'doc', 'ttlMs', 'userId'] as const,
     lua: `${NOW}
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v ~= tonumber(ARGV[1]) then return 0 end
@@ -311,7 +322,8 @@ if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) en
 return 1`,
   },
   pgwReachUsers: {
-    numberOfKeys: 1,
+    keys: ['reachAgents'] as const,
+    args: [] as const,
     lua: `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZRANGE', KEYS[1], 0, -1)`,
@@ -319,3 +331,57 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`,
 } satisfies Record<string, ScriptDef>
 
 export type ScriptName = keyof typeof SCRIPTS
+
+type Scripts = typeof SCRIPTS
+type NamedScript = { [N in ScriptName]: Scripts[N] extends { keys: readonly string[] } ? N : never }[ScriptName]
+type Named<Names> = Names extends readonly string[] ? { readonly [P in Names[number]]: string | number } : never
+
+/** A script's keys and arguments by name; `rest` follows the named arguments (see ScriptDef). */
+export interface ScriptCall<N extends NamedScript> {
+  keys: Named<Scripts[N]['keys']>
+  args: Named<Scripts[N]['args']>
+  rest?: readonly (string | number)[]
+}
+
+type ScriptFn = (...keysAndArgs: (string | number)[]) => Promise<unknown>
+
+/** The client once SCRIPTS are defined on it (defineScripts). */
+export interface ScriptHost {
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void
+}
+
+export function defineScripts(redis: ScriptHost): void {
+  for (const [name, def] of Object.entries(SCRIPTS) as [ScriptName, ScriptDef][])
+    redis.defineCommand(name, { lua: def.lua, ...(def.keys ? { numberOfKeys: def.keys.length } : {}) })
+}
+
+/**
+ * Runs `name` with its keys and arguments in the order SCRIPTS gives: one array, built in a loop,
+ * and no closure, since the ring's own scripts run for every routing event.
+ */
+export function runScript<N extends NamedScript>(redis: ScriptHost, name: N, call: ScriptCall<N>): Promise<unknown> {
+  const def: ScriptDef = SCRIPTS[name]
+  const keys = call.keys as Record<string, string | number>
+  const args = call.args as Record<string, string | number>
+  const flat: (string | number)[] = []
+  for (const key of def.keys ?? []) flat.push(keys[key] as string | number)
+  for (const arg of def.args ?? []) flat.push(args[arg] as string | number)
+  if (call.rest !== undefined) for (const value of call.rest) flat.push(value)
+  return callScript(redis, name, flat)
+}
+
+/** Runs a script whose number of keys varies per call (pgwWriteBehind): the count goes first. */
+export function runVariadicScript(
+  redis: ScriptHost,
+  name: Exclude<ScriptName, NamedScript>,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
+  return callScript(redis, name, [keys.length, ...keys, ...args])
+}
+
+function callScript(redis: ScriptHost, name: ScriptName, keysAndArgs: (string | number)[]): Promise<unknown> {
+  // ioredis adds each defined script as a method of the client (defineCommand).
+  const fn = (redis as unknown as Record<ScriptName, ScriptFn>)[name]
+  return fn.apply(redis, keysAndArgs)
+}

@@ -1,0 +1,196 @@
+// The Redis store's connection, shared by its parts (redis-devices.ts, redis-rings.ts,
+// redis-reach.ts, redis-device-feed.ts): the client with the scripts defined, the key names, and
+// `call`/`write`, through which every operation reaches Redis so failures arrive as StoreError.
+import type { Writable } from 'node:stream'
+import type { Redis, RedisOptions } from 'ioredis'
+import type { Logger } from '../observability/logger.js'
+import { defineScripts, type ScriptName } from './redis-scripts.js'
+import { connectRedis, type RedisTarget } from './redis-url.js'
+import { StoreError, StoreUnavailableError } from './store.js'
+
+// Replies that mean the server cannot serve right now (loading, failover) rather than a bad command.
+const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/
+
+/**
+ * What a routing event costs in Redis: the agent's devices (HVALS) and the ring's scripts. They are
+ * written as soon as they are issued, never in a pipeline (ioredis's auto-pipelining, or ours):
+ * ioredis sends a script inside a pipeline with a stream object made for that pipeline, and keeps
+ * that object in a WeakSet (Script.js, which scripts each socket has loaded) that only a full GC
+ * clears. Until then the pipeline, its commands, their promises and whatever awaits them (the
+ * ring, its pushes, their outcomes) survive every young-generation collection and are promoted.
+ * Commands sent on their own are keyed by the long-lived socket instead. What survives a scavenge
+ * sets the length of the garbage-collection pauses, and each pause holds up every frame in flight.
+ */
+const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = [
+  'hvals',
+  'pgwCreateRing',
+  'pgwTransitionRing',
+  'pgwClaimCancels',
+  'pgwEndRing',
+  'pgwWriteBehind',
+]
+
+export interface RedisConnectionOptions {
+  target: RedisTarget
+  logger: Logger
+  connectTimeoutMs: number
+  waitReplicas: number
+  waitTimeoutMs: number
+  redisOptions?: RedisOptions
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>
+
+/** The store's key names under `prefix` (the layout is described in redis.ts). */
+export function redisKeys(prefix: string) {
+  return {
+    user: (userId: string) => `${prefix}gen_user_id_${userId}`,
+    token: (token: string) => `${prefix}device:${token}`,
+    agents: `${prefix}agents`,
+    counts: `${prefix}device_counts`,
+    ring: (key: string) => `${prefix}ring:${key}`,
+    cancelled: (key: string) => `${prefix}ring:${key}:cancelled`,
+    unsent: (key: string) => `${prefix}ring:${key}:unsent`,
+    unsentIndex: `${prefix}cancels:unsent`,
+    open: `${prefix}rings:open`,
+    once: (key: string) => `${prefix}once:${key}`,
+    delivery: (conversationId: string, token: string) => `${prefix}delivery:${conversationId}:${token}`,
+    reach: (userId: string) => `${prefix}reach:${userId}`,
+    reachAgents: `${prefix}reach:agents`,
+    devicesChanged: `${prefix}devices:changed`,
+  }
+}
+
+export class RedisConnection {
+  readonly redis: Redis
+  readonly prefix: string
+  readonly keys: RedisKeys
+  readonly logger: Logger
+  private readonly connectTimeoutMs: number
+  private readonly waitReplicas: number
+  private readonly waitTimeoutMs: number
+  private corked: Writable | undefined
+  private everReady = false
+  private down = false
+
+  constructor(options: RedisConnectionOptions) {
+    this.prefix = options.target.keyPrefix
+    this.keys = redisKeys(this.prefix)
+    this.logger = options.logger
+    this.connectTimeoutMs = options.connectTimeoutMs
+    this.waitReplicas = options.waitReplicas
+    this.waitTimeoutMs = options.waitTimeoutMs
+    this.redis = connectRedis(options.target, {
+      // Fail fast while Redis is down (callers answer 503) and reconnect in the background.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: options.connectTimeoutMs,
+      retryStrategy: (times) => Math.min(times * 200, 2_000),
+      // The API's commands are auto-pipelined: under many concurrent requests they leave in batches,
+      // fewer syscalls. The event path's are not (EVENT_PATH_COMMANDS): ioredis runs one auto-pipeline
+      // at a time, so a ring's commands waited behind the batch in flight, and each batch builds a
+      // Pipeline object whose garbage outlived the young generation.
+      enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: [...EVENT_PATH_COMMANDS],
+      ...options.redisOptions,
+    })
+    defineScripts(this.redis)
+    const { redis, prefix, logger } = this
+    redis.on('ready', () => {
+      if (this.down) logger.info({ prefix }, 'Redis store reconnected')
+      this.everReady = true
+      this.down = false
+    })
+    // Without a listener ioredis prints every reconnect failure; log the first of each outage only.
+    redis.on('error', (err: Error) => {
+      if (!this.down)
+        logger.warn({ err: err.message, prefix }, 'Redis store unavailable; reconnecting in the background')
+      this.down = true
+    })
+  }
+
+  /**
+   * The event path's commands skip ioredis's auto-pipeline (EVENT_PATH_COMMANDS), so each would be
+   * its own socket write. Those issued in the same tick (the frames of one WebSocket read, the rings
+   * of a burst) are held until the tick's end and leave in one write: what auto-pipelining saves,
+   * without its Pipeline objects. Commands are written as they are issued, so their order is unchanged.
+   */
+  coalesceWrites(): void {
+    const stream = (this.redis as unknown as { stream?: Writable }).stream
+    if (this.corked !== undefined || stream === undefined || this.redis.status !== 'ready') return
+    this.corked = stream
+    stream.cork()
+    process.nextTick(() => {
+      this.corked = undefined
+      stream.uncork()
+    })
+  }
+
+  /** Runs one store operation; any failure reaches the caller as a StoreError (classify). */
+  async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      // Once connected, fn runs synchronously in the caller's turn: a mark made just before
+      // close() is queued before close() flushes the batch.
+      if (!this.everReady) await this.connected()
+      return await fn()
+    } catch (err) {
+      throw classify(err)
+    }
+  }
+
+  /** `call` for a write the caller acts on: with REDIS_WAIT_REPLICAS, only once replicas have it. */
+  write<T>(fn: () => Promise<T>): Promise<T> {
+    const { waitReplicas, waitTimeoutMs } = this
+    if (waitReplicas === 0) return this.call(fn)
+    return this.call(async () => {
+      const value = await fn()
+      // WAIT covers every earlier write on this connection, ours included.
+      const acked = await this.redis.wait(waitReplicas, waitTimeoutMs)
+      if (acked < waitReplicas)
+        throw new StoreUnavailableError(
+          `Redis store: written, but ${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`,
+        )
+      return value
+    })
+  }
+
+  // With the offline queue off, a call made right after start would fail before the first
+  // connection; wait for it (or its first failure) once. Later outages fail at once.
+  private async connected(): Promise<void> {
+    const { redis, connectTimeoutMs } = this
+    if (redis.status === 'ready' || this.everReady) return
+    if (redis.status === 'end') throw new StoreUnavailableError('Redis store is closed')
+    if (this.down) throw new StoreUnavailableError('Redis store unavailable: not connected yet')
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer)
+        redis.off('ready', onReady)
+        redis.off('error', onError)
+        if (err) reject(err)
+        else resolve()
+      }
+      const onReady = (): void => done()
+      const onError = (err: Error): void => done(err)
+      const timer = setTimeout(() => done(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs)
+      redis.once('ready', onReady)
+      redis.once('error', onError)
+    })
+  }
+}
+
+/**
+ * Every failure reaches callers as a StoreError (the API answers 503 + Retry-After),
+ * whose cause keeps the name, message and stack of ioredis's error but not its `command`: that holds
+ * the command's arguments (device tokens, Web Push endpoints and keys) and must reach no log line.
+ */
+function classify(err: unknown): unknown {
+  if (err instanceof StoreError) return err
+  const e = err instanceof Error ? err : new Error(String(err))
+  const cause = Object.assign(new Error(e.message), { name: e.name, stack: e.stack })
+  // A ReplyError is Redis refusing a command (a bug, e.g. a Lua error, or a key of the wrong type)
+  // unless it signals a transient state: the request fails the same way, but it is no outage.
+  const refused = e.name === 'ReplyError' && !TRANSIENT_REPLY.test(e.message)
+  return refused
+    ? new StoreError(`Redis store refused a command: ${e.message}`, { cause })
+    : new StoreUnavailableError(`Redis store unavailable: ${e.message}`, { cause })
+}
