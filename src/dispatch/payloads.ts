@@ -1,5 +1,5 @@
-// Builds the provider message for one device. The rules are Apple's and Google's, not the design
-// guide's (see docs/PLATFORMS.md):
+// Builds the provider message for one device. The rules are Apple's, Google's and RFC 8030's, not
+// those of the design guide the gateway started from, where they differ (docs/PLATFORMS.md lists where):
 // - APNs: custom keys stand beside `aps`, never inside it ("APNs ignores custom keys" in aps);
 //   `sound` is a key of `aps`; expiration = end of the ring so a stale ring is never delivered;
 //   collapse-id = conversation id so a cancel replaces the ring's notification; an alert cancel

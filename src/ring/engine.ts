@@ -77,9 +77,9 @@ export class RingEngine implements RoutingEventSink {
   private readonly outbox: Outbox
   private readonly graceMs: number
 
-  constructor(private readonly o: RingEngineOptions) {
-    this.outbox = new Outbox(o)
-    this.graceMs = o.recoveryGraceMs ?? 2_000
+  constructor(private readonly options: RingEngineOptions) {
+    this.outbox = new Outbox(options)
+    this.graceMs = options.recoveryGraceMs ?? 2_000
   }
 
   /** Pushes handed to dispatch and not yet marked sent: a graceful stop lets them finish. */
@@ -88,7 +88,7 @@ export class RingEngine implements RoutingEventSink {
   }
 
   start(): void {
-    const every = this.o.sweepIntervalMs ?? 1_000
+    const every = this.options.sweepIntervalMs ?? 1_000
     this.sweepTimer = setInterval(() => void this.sweep(), every)
     this.sweepTimer.unref()
   }
@@ -103,7 +103,7 @@ export class RingEngine implements RoutingEventSink {
   /** Handles one event; resolves when its decision is made and its pushes are handed to dispatch. */
   handle(event: RoutingEvent): Promise<void> {
     return this.inOrder(event, () => this.decide(event)).catch((err: unknown) => {
-      this.o.logger.error(
+      this.options.logger.error(
         { err, conversationId: event.conversationId, userId: event.userId, kind: event.kind },
         'ring engine could not handle an event',
       )
@@ -118,10 +118,10 @@ export class RingEngine implements RoutingEventSink {
   answeredOnDevice(a: DeviceAnswer): Promise<{ rings: number; cancelled: number }> {
     return this.inOrder(a, async () => {
       const rings = a.participantId
-        ? [await this.o.store.getRing(ringKey({ ...a, participantId: a.participantId }))].filter(
+        ? [await this.options.store.getRing(ringKey({ ...a, participantId: a.participantId }))].filter(
             (r): r is RingRecord => r?.state === 'ringing',
           )
-        : (await this.o.store.listOpenRings()).filter(
+        : (await this.options.store.listOpenRings()).filter(
             (r) => r.conversationId === a.conversationId && r.userId === a.userId,
           )
       let cancelled = 0
@@ -164,18 +164,18 @@ export class RingEngine implements RoutingEventSink {
   }
 
   private async offer(event: Extract<RoutingEvent, { kind: 'offer' }>): Promise<void> {
-    const now = this.o.clock.now()
-    const devices = await this.o.store.listDevices(event.userId)
+    const now = this.options.clock.now()
+    const devices = await this.options.store.listDevices(event.userId)
     if (devices.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-devices' })
     const { targets, skipped } = selectRingTargets(devices, event.mediaType)
     for (const s of skipped)
-      this.o.logger.debug(
+      this.options.logger.debug(
         { conversationId: event.conversationId, userId: event.userId, reason: s.reason },
         'device not rung',
       )
     if (targets.length === 0) return this.decided({ kind: 'suppressed', event, reason: 'no-reachable-device' })
-    if (this.o.presence) {
-      const verdict = await this.o.presence.check(event.userId)
+    if (this.options.presence) {
+      const verdict = await this.options.presence.check(event.userId)
       if (!verdict.deliver)
         return this.decided({
           kind: 'suppressed',
@@ -184,7 +184,7 @@ export class RingEngine implements RoutingEventSink {
           ...(verdict.reason ? { detail: verdict.reason } : {}),
         })
       if (verdict.reason)
-        this.o.logger.debug(
+        this.options.logger.debug(
           { conversationId: event.conversationId, userId: event.userId, reason: verdict.reason },
           'presence filter let the offer through',
         )
@@ -199,12 +199,12 @@ export class RingEngine implements RoutingEventSink {
       rungTokens: targets.map((t) => t.device.token),
       cancelledTokens: [],
       offeredAt: event.occurredAt,
-      expiresAt: now + this.o.ringTimeoutMs,
+      expiresAt: now + this.options.ringTimeoutMs,
     }
     // Assigned, not spread in: a conditional spread builds and copies a throwaway object per ring.
     if (event.queueId) record.queueId = event.queueId
     if (event.callerDisplay) record.callerDisplay = event.callerDisplay
-    const created = await this.o.store.createRing(record, this.o.ringTimeoutMs + this.o.dedupWindowMs)
+    const created = await this.options.store.createRing(record, this.options.ringTimeoutMs + this.options.dedupWindowMs)
     if (!created)
       return event.recovered === true
         ? this.recoverRing(event)
@@ -229,10 +229,10 @@ export class RingEngine implements RoutingEventSink {
    */
   private async recoverRing(event: Extract<RoutingEvent, { kind: 'offer' }>): Promise<void> {
     const key = ringKey(event)
-    const ring = await this.o.store.getRing(key)
+    const ring = await this.options.store.getRing(key)
     const duplicate = (): void => this.decided({ kind: 'suppressed', event, reason: 'duplicate' })
     if (ring?.state !== 'ringing' || ring.dispatchedAt !== undefined || this.outbox.isSending(key)) return duplicate()
-    const age = this.o.clock.now() - (ring.expiresAt - this.o.ringTimeoutMs)
+    const age = this.options.clock.now() - (ring.expiresAt - this.options.ringTimeoutMs)
     if (age < this.graceMs) {
       const timer = setTimeout(() => {
         this.rechecks.delete(timer)
@@ -243,17 +243,17 @@ export class RingEngine implements RoutingEventSink {
       return duplicate()
     }
     // Once across instances, should two ever recover at the same time.
-    if (!(await this.o.store.claimOnce(`resend:ring:${key}`, this.graceMs))) return duplicate()
+    if (!(await this.options.store.claimOnce(`resend:ring:${key}`, this.graceMs))) return duplicate()
     const rung = new Set(ring.rungTokens)
     const { targets } = selectRingTargets(
-      (await this.o.store.listDevices(ring.userId)).filter((d) => rung.has(d.token)),
+      (await this.options.store.listDevices(ring.userId)).filter((d) => rung.has(d.token)),
       ring.mediaType,
     )
     if (targets.length === 0) {
-      await this.o.store.markSent(key, { ring: true }, this.o.clock.now())
+      await this.options.store.markSent(key, { ring: true }, this.options.clock.now())
       return this.decided({ kind: 'suppressed', event, reason: 'no-reachable-device' })
     }
-    this.o.logger.warn(
+    this.options.logger.warn(
       { conversationId: ring.conversationId, userId: ring.userId, ageMs: age },
       'ring claimed but never sent (its instance died): sending it now',
     )
@@ -275,23 +275,29 @@ export class RingEngine implements RoutingEventSink {
     // its cancels in one atomic step (it checks the guess against the ring's record); a device
     // registered or removed since changes nothing there and costs one more round trip, with the
     // devices the record names. Never an end without its claims: no ring left ended, uncancelled.
-    const current = await this.o.store.listDevices(event.userId)
+    const current = await this.options.store.listDevices(event.userId)
     let rung = selectRingTargets(current, event.mediaType).targets.map((t) => t.device.token)
     for (let attempt = 0; attempt < END_ATTEMPTS; attempt++) {
       const candidates = this.cancelCandidates(rung, current)
-      const ended = await this.o.store.endRing(key, ['ringing'], to, this.o.dedupWindowMs + this.o.ringTimeoutMs, {
-        ifRung: rung,
-        tokens: candidates.map((t) => t.device.token),
-      })
+      const ended = await this.options.store.endRing(
+        key,
+        ['ringing'],
+        to,
+        this.options.dedupWindowMs + this.options.ringTimeoutMs,
+        {
+          ifRung: rung,
+          tokens: candidates.map((t) => t.device.token),
+        },
+      )
       if (!ended) return this.decided({ kind: 'suppressed', event, reason: 'not-ringing' })
       if (ended.claimed !== undefined) {
-        this.o.onRingEnded?.(ended.before)
+        this.options.onRingEnded?.(ended.before)
         this.sendCancel(key, ended.before, candidates, ended.claimed, reason, event)
         return
       }
       rung = ended.before.rungTokens
     }
-    this.o.logger.error(
+    this.options.logger.error(
       { conversationId: event.conversationId, userId: event.userId },
       'ring could not be ended: its record kept changing',
     )
@@ -303,47 +309,50 @@ export class RingEngine implements RoutingEventSink {
     return selectCancelTargets(
       current.filter((d) => rung.has(d.token)),
       current,
-      this.o.iosCallCancel,
+      this.options.iosCallCancel,
     )
   }
 
   /** Cancels rings whose timeout passed without an answer or an end. */
   async sweep(): Promise<void> {
     try {
-      const now = this.o.clock.now()
-      for (const ring of await this.o.store.listOpenRings(now)) {
+      const now = this.options.clock.now()
+      for (const ring of await this.options.store.listOpenRings(now)) {
         if (ring.expiresAt > now) continue
         const key = ringKey(ring)
         // The end and its cancel claims in one store step, as in end(); the record names the rung devices.
-        const candidates = this.cancelCandidates(ring.rungTokens, await this.o.store.listDevices(ring.userId))
-        const ended = await this.o.store.endRing(key, ['ringing'], 'cancelled', this.o.dedupWindowMs, {
+        const candidates = this.cancelCandidates(ring.rungTokens, await this.options.store.listDevices(ring.userId))
+        const ended = await this.options.store.endRing(key, ['ringing'], 'cancelled', this.options.dedupWindowMs, {
           ifRung: ring.rungTokens,
           tokens: candidates.map((t) => t.device.token),
         })
         if (ended?.claimed === undefined) continue
-        this.o.onRingEnded?.(ended.before)
+        this.options.onRingEnded?.(ended.before)
         this.sendCancel(key, ended.before, candidates, ended.claimed, 'timeout')
       }
       await this.resendCancels()
     } catch (err) {
-      this.o.logger.error({ err }, 'ring timeout sweep failed')
+      this.options.logger.error({ err }, 'ring timeout sweep failed')
     }
   }
 
   /** Cancels claimed but never marked sent (their instance died between the claim and the push). */
   private async resendCancels(): Promise<void> {
-    for (const { ring, tokens } of await this.o.store.listUnsentCancels(this.graceMs)) {
+    for (const { ring, tokens } of await this.options.store.listUnsentCancels(this.graceMs)) {
       const key = ringKey(ring)
       if (this.outbox.isSending(key)) continue
       await this.inOrder(ring, async () => {
-        if (!(await this.o.store.claimOnce(`resend:cancel:${key}`, this.graceMs))) return
+        if (!(await this.options.store.claimOnce(`resend:cancel:${key}`, this.graceMs))) return
         const wanted = new Set(tokens)
-        const devices = (await this.o.store.listDevices(ring.userId)).filter((d) => wanted.has(d.token))
+        const devices = (await this.options.store.listDevices(ring.userId)).filter((d) => wanted.has(d.token))
         // Past the ring's end the phone has stopped by itself (expires_at); a device gone has nothing to stop.
         const targets =
-          ring.expiresAt > this.o.clock.now() ? selectCancelTargets(devices, devices, this.o.iosCallCancel) : []
-        if (targets.length === 0) return this.o.store.markSent(key, { cancelTokens: tokens }, this.o.clock.now())
-        this.o.logger.warn(
+          ring.expiresAt > this.options.clock.now()
+            ? selectCancelTargets(devices, devices, this.options.iosCallCancel)
+            : []
+        if (targets.length === 0)
+          return this.options.store.markSent(key, { cancelTokens: tokens }, this.options.clock.now())
+        this.options.logger.warn(
           { conversationId: ring.conversationId, userId: ring.userId, devices: targets.length },
           'cancel claimed but never sent (its instance died): sending it now',
         )
@@ -354,7 +363,7 @@ export class RingEngine implements RoutingEventSink {
           action: 'cancel',
           ring: this.contextOf(ring),
           targets,
-          expiresAt: this.o.clock.now() + this.o.ringTimeoutMs,
+          expiresAt: this.options.clock.now() + this.options.ringTimeoutMs,
           reason,
         }
         this.decided({ kind: 'cancel', intent })
@@ -372,14 +381,16 @@ export class RingEngine implements RoutingEventSink {
     answering: string[] = [],
     devices?: Device[],
   ): Promise<number> {
-    const current = devices ?? (await this.o.store.listDevices(ring.userId))
+    const current = devices ?? (await this.options.store.listDevices(ring.userId))
     const rungTokens = new Set(ring.rungTokens)
     const rung = current.filter((d) => rungTokens.has(d.token))
     const skip = new Set(answering)
-    const candidates = selectCancelTargets(rung, current, this.o.iosCallCancel).filter((t) => !skip.has(t.device.token))
+    const candidates = selectCancelTargets(rung, current, this.options.iosCallCancel).filter(
+      (t) => !skip.has(t.device.token),
+    )
     // Each device gets at most one cancel, even when two paths (Genesys and the app) end the ring;
     // the answering phone's tokens are claimed as sent, so no recovery ever cancels them.
-    const claimed = await this.o.store.claimCancels(
+    const claimed = await this.options.store.claimCancels(
       key,
       candidates.map((t) => t.device.token),
       answering,
@@ -404,7 +415,7 @@ export class RingEngine implements RoutingEventSink {
       action: 'cancel',
       ring: this.contextOf(ring),
       targets,
-      expiresAt: this.o.clock.now() + this.o.ringTimeoutMs,
+      expiresAt: this.options.clock.now() + this.options.ringTimeoutMs,
       reason,
       ...(event ? { cause: event } : {}),
     }
@@ -414,11 +425,11 @@ export class RingEngine implements RoutingEventSink {
   }
 
   private decided(decision: RingDecision): void {
-    this.o.onDecision?.(decision)
+    this.options.onDecision?.(decision)
   }
 
   private contextOf(ring: RingRecord): RingContext {
-    const queueName = ring.queueId ? this.o.queueName?.(ring.queueId) : undefined
+    const queueName = ring.queueId ? this.options.queueName?.(ring.queueId) : undefined
     const context: RingContext = {
       conversationId: ring.conversationId,
       userId: ring.userId,

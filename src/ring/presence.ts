@@ -1,7 +1,7 @@
-// The soft presence filter (PRESENCE_FILTER=soft). The guide's advice is to trust the routing
-// engine (PRESENCE_FILTER=off, the default); in soft mode an offer to an agent whose system
-// presence is one of PRESENCE_SUPPRESS (Offline, Away, Break) is held back, unless the presence
-// changed within PRESENCE_LAG_MS: Genesys presence lags routing by 2-3 s, so an agent who just
+// The soft presence filter (PRESENCE_FILTER=soft). The design guide the gateway started from
+// advises trusting the routing engine's choice of agent (PRESENCE_FILTER=off, the default); in
+// soft mode an offer to an agent whose system presence is one of PRESENCE_SUPPRESS (Offline, Away,
+// Break) is held back, unless the presence changed within PRESENCE_LAG_MS: Genesys presence lags routing by 2-3 s, so an agent who just
 // went On Queue may still show Away when the offer arrives.
 // The cache is kept current by the v2.users.{id}.presence topic (the source's onPresence); the
 // REST API is asked only when an agent is not in the cache yet, never again on the hot path.

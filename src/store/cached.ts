@@ -62,17 +62,20 @@ interface Entry<T> {
   current: boolean
 }
 
-export function createCachedStore(inner: Store & Partial<DeviceChangeFeed>, o: CachedStoreOptions = {}): CachedStore {
-  const clock = o.clock ?? systemClock
-  const logger = o.logger ?? silentLogger()
-  const maxAgents = o.maxAgents ?? 100_000
-  const maxAgeMs = o.maxAgeMs ?? 24 * 3_600_000
+export function createCachedStore(
+  inner: Store & Partial<DeviceChangeFeed>,
+  options: CachedStoreOptions = {},
+): CachedStore {
+  const clock = options.clock ?? systemClock
+  const logger = options.logger ?? silentLogger()
+  const maxAgents = options.maxAgents ?? 100_000
+  const maxAgeMs = options.maxAgeMs ?? 24 * 3_600_000
   const devices = new Map<string, Entry<Device[]>>() // insertion order = recency (LRU)
   const owners = new Map<string, string>() // token → userId, for entries in `devices`
   const local = createMemoryStore({ clock })
   const localKeys = new Map<string, number>() // ring key → expiry, to count local rings
-  const trustMs = o.trustMs ?? 5 * 60_000
-  const staleMs = o.staleMs ?? 0
+  const trustMs = options.trustMs ?? 5 * 60_000
+  const staleMs = options.staleMs ?? 0
   let downSince: number | undefined
   // Bumped by every change heard (and every gap): a read that overlapped one is not current.
   let changes = 0

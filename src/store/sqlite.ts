@@ -38,13 +38,13 @@ interface RingRow {
 // handle) are the store being unavailable (503), not a bug in the request (500).
 const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/
 
-export function openSqliteStore(o: SqliteStoreOptions): Store {
-  const clock = o.clock ?? systemClock
-  const logger = o.logger ?? silentLogger()
-  const inMemory = o.path === ':memory:'
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+  const clock = options.clock ?? systemClock
+  const logger = options.logger ?? silentLogger()
+  const inMemory = options.path === ':memory:'
   let lock: InstanceLock | undefined
   if (!inMemory) {
-    const path = resolve(o.path)
+    const path = resolve(options.path)
     // Device tokens are personal data: owner-only directory and file, before SQLite creates it.
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
     closeSync(openSync(path, 'a', 0o600))
@@ -57,11 +57,11 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
       )
     }
   }
-  const db = new Database(o.path, { timeout: 5_000 })
+  const db = new Database(options.path, { timeout: 5_000 })
   if (!inMemory) db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   const { from, to } = migrate(db)
-  if (from !== to) logger.info({ path: o.path, from, to }, 'SQLite store schema migrated')
+  if (from !== to) logger.info({ path: options.path, from, to }, 'SQLite store schema migrated')
 
   const q = {
     upsertDevice: db.prepare<[string, string, string, number, string | null, string]>(
@@ -259,7 +259,7 @@ export function openSqliteStore(o: SqliteStoreOptions): Store {
     } catch (err) {
       logger.warn({ err }, 'SQLite store sweep of expired rings and claims failed; retrying next interval')
     }
-  }, o.sweepIntervalMs ?? 60_000)
+  }, options.sweepIntervalMs ?? 60_000)
   sweeper.unref()
 
   // Every call goes through here so driver errors reach callers as StoreError (StoreUnavailableError when transient).
