@@ -86,23 +86,22 @@ export class Dispatcher {
     this.inFlight++
     try {
       let finished: PushOutcome
+      let bug: unknown
       try {
         finished = await this.attempt(intent, target)
       } catch (err) {
         // A bug or an input no payload rule foresaw (e.g. a date out of range): this push fails,
-        // counted and logged like any other outcome; the process and the other devices go on.
+        // counted and logged like any other outcome (with the error); the process and the other
+        // devices go on.
         finished = outcome(
           intent,
           target,
           { kind: 'failed', reason: `internal error: ${err instanceof Error ? err.message : String(err)}` },
           0,
         )
-        this.options.logger.error(
-          { err, conversationId: intent.ring.conversationId },
-          'push could not be built or sent',
-        )
+        bug = err
       }
-      this.report(finished)
+      this.report(finished, bug)
       return finished
     } finally {
       this.inFlight--
@@ -259,15 +258,17 @@ export class Dispatcher {
     }
   }
 
-  private report(outcome: PushOutcome): void {
+  /** Counts, alarms and logs one push's outcome: the one log line of a push that failed. */
+  private report(outcome: PushOutcome, bug?: unknown): void {
     const { result, target, intent } = outcome
     if (outcome.provider && result.kind === 'delivered') this.options.alarms?.clear(outcome.provider)
     if (outcome.provider && result.kind === 'failed' && result.config)
       this.options.alarms?.raise(outcome.provider, result.reason)
     if (result.kind !== 'delivered') {
-      const level = result.kind === 'failed' && 'config' in result && result.config ? 'error' : 'warn'
+      const level = bug !== undefined || (result.kind === 'failed' && result.config) ? 'error' : 'warn'
       this.options.logger[level](
         {
+          ...(bug !== undefined ? { err: bug } : {}),
           action: intent.action,
           conversationId: intent.ring.conversationId,
           userId: target.device.userId,

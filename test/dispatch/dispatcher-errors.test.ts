@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { FakeClock } from '../../src/clock.js'
 import { Dispatcher } from '../../src/dispatch/dispatcher.js'
 import type { PushIntent, PushTarget } from '../../src/model.js'
-import { silentLogger } from '../../src/observability/logger.js'
+import { createLogger, tokenPrefix } from '../../src/observability/logger.js'
 import type { FcmSend, PushProvider } from '../../src/providers/provider.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { ProcessFaults } from '../support/process-faults.js'
@@ -22,11 +22,24 @@ test('a push whose payload cannot be built fails as an outcome, not an unhandled
     close: async () => {},
   }
   const outcomes: PushOutcome[] = []
+  const lines: Array<Record<string, unknown>> = []
+  const logger = createLogger(
+    { level: 'debug' },
+    {
+      write: (s: string) =>
+        void lines.push(
+          ...s
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Record<string, unknown>),
+        ),
+    },
+  )
   const dispatcher = new Dispatcher({
     providers: { fcm },
     store: createMemoryStore({ clock }),
     clock,
-    logger: silentLogger(),
+    logger,
     payload: { apnsEnvironment: 'production', redactCaller: false },
     onOutcome: (o) => outcomes.push(o),
   })
@@ -52,6 +65,11 @@ test('a push whose payload cannot be built fails as an outcome, not an unhandled
     assert.deepEqual(sent, ['good-token'])
     assert.equal(outcomes.length, 2, 'both outcomes are reported (counted and logged)')
     assert.deepEqual(processFaults.seen, [])
+    const aboutBad = lines.filter((l) => l.device === tokenPrefix('bad-token'))
+    assert.equal(aboutBad.length, 1, 'the failed push is logged once')
+    assert.equal(aboutBad[0]?.msg, 'push not delivered')
+    assert.equal(aboutBad[0]?.level, 50, 'at error level, a bug')
+    assert.match(String((aboutBad[0]?.err as { stack?: string } | undefined)?.stack), /payloads/, 'with where it broke')
   } finally {
     processFaults.stop()
   }
