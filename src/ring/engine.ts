@@ -23,7 +23,7 @@ import type { Logger } from '../observability/logger.js'
 import type { RingDecision } from '../outcomes.js'
 import type { DeviceStore, RingStore } from '../store/store.js'
 import { selectCancelTargets, selectRingTargets, type IosCallCancel } from './phones.js'
-import { Outbox } from './outbox.js'
+import { claimedByLiveInstance, Outbox } from './outbox.js'
 
 // endRing attempts: the second carries the ring record's own rung devices, so only a ring changed in between needs a third.
 const END_ATTEMPTS = 3
@@ -78,8 +78,8 @@ export class RingEngine implements RoutingEventSink {
   private readonly graceMs: number
 
   constructor(private readonly options: RingEngineOptions) {
-    this.outbox = new Outbox(options)
     this.graceMs = options.recoveryGraceMs ?? 2_000
+    this.outbox = new Outbox({ ...options, graceMs: this.graceMs })
   }
 
   /** Pushes handed to dispatch and not yet marked sent: a graceful stop lets them finish. */
@@ -96,6 +96,7 @@ export class RingEngine implements RoutingEventSink {
   stop(): void {
     clearInterval(this.sweepTimer)
     this.sweepTimer = undefined
+    this.outbox.stop()
     for (const t of this.rechecks) clearTimeout(t)
     this.rechecks.clear()
   }
@@ -243,6 +244,7 @@ export class RingEngine implements RoutingEventSink {
       return duplicate()
     }
     // Once across instances, should two ever recover at the same time.
+    if (await claimedByLiveInstance(this.options.store, key, this.options.clock.now(), this.graceMs)) return duplicate()
     if (!(await this.options.store.claimOnce(`resend:ring:${key}`, this.graceMs))) return duplicate()
     const rung = new Set(ring.rungTokens)
     const { targets } = selectRingTargets(
@@ -342,6 +344,8 @@ export class RingEngine implements RoutingEventSink {
       const key = ringKey(ring)
       if (this.outbox.isSending(key)) continue
       await this.inOrder(ring, async () => {
+        // Its instance may be alive and slow (a push service answering late, retries): not dead.
+        if (await claimedByLiveInstance(this.options.store, key, this.options.clock.now(), this.graceMs)) return
         if (!(await this.options.store.claimOnce(`resend:cancel:${key}`, this.graceMs))) return
         const wanted = new Set(tokens)
         const devices = (await this.options.store.listDevices(ring.userId)).filter((d) => wanted.has(d.token))

@@ -6,6 +6,13 @@
 // the push does not wait for the store, at the price of at-least-once delivery when a process dies
 // after pushing and before marking (the duplicate carries the same apns-collapse-id / collapse_key /
 // Topic, the conversation id, so it replaces rather than adds: docs/PLATFORMS.md "Delivery").
+//
+// A live instance can take longer than the grace to mark: a slow push service, retries with
+// back-off. So that another instance's recovery does not take such a claim for a dead one's and
+// send it twice, a send still under way after half the grace says so in the store: it claims the
+// claim's current and next liveness slices (half the grace each, claimOnce), every quarter grace
+// until it is marked. Recovery resends only a claim whose current slice nobody claimed
+// (claimedByLiveInstance). Sends that finish quickly, nearly all of them, write nothing more.
 import type { Clock } from '../clock.js'
 import type { PushIntent, PushIntentSink } from '../model.js'
 import type { Logger } from '../observability/logger.js'
@@ -13,25 +20,52 @@ import type { RingStore } from '../store/store.js'
 
 export type SentMark = { ring?: boolean; cancelTokens?: string[] }
 
+/** The store key a live sender claims for ring `key` in liveness slice `slice`. */
+export const livenessKey = (key: string, slice: number): string => `alive:${key}:${slice}`
+/** The liveness slice of `now`: half the recovery grace long. */
+export const livenessSlice = (now: number, graceMs: number): number => Math.floor(now / (graceMs / 2))
+
+/**
+ * Whether a live instance is still sending the claim on ring `key` (it claimed the current liveness
+ * slice). When not, this call claims the slice itself, and the caller may resend.
+ */
+export async function claimedByLiveInstance(
+  store: Pick<RingStore, 'claimOnce'>,
+  key: string,
+  now: number,
+  graceMs: number,
+): Promise<boolean> {
+  return !(await store.claimOnce(livenessKey(key, livenessSlice(now, graceMs)), graceMs))
+}
+
 export class Outbox {
-  // Ring keys with pushes being sent by this process: recovery never doubles its own work.
-  private readonly sending = new Map<string, number>()
+  // Ring keys with pushes being sent by this process, and since when: recovery never doubles its
+  // own work, and long sends keep telling other instances they are alive.
+  private readonly sending = new Map<string, { count: number; since: number }>()
+  private heartbeat: NodeJS.Timeout | undefined
 
   constructor(
     private readonly options: {
-      store: Pick<RingStore, 'markSent'>
+      store: Pick<RingStore, 'markSent' | 'claimOnce'>
       /** The dispatcher. */
       pushes: PushIntentSink
       clock: Clock
       logger: Logger
+      /** The engine's recovery grace: claims unmarked this long may be resent by another instance. */
+      graceMs: number
     },
   ) {}
 
   /** Sends and marks not yet done here (a graceful stop waits for them). */
   get pending(): number {
     let n = 0
-    for (const count of this.sending.values()) n += count
+    for (const { count } of this.sending.values()) n += count
     return n
+  }
+
+  stop(): void {
+    clearInterval(this.heartbeat)
+    this.heartbeat = undefined
   }
 
   isSending(key: string): boolean {
@@ -40,7 +74,13 @@ export class Outbox {
 
   /** Hands `intent` to the dispatcher at once, then marks `mark` sent on the ring `key`. */
   send(key: string, intent: PushIntent, mark: SentMark): void {
-    this.sending.set(key, (this.sending.get(key) ?? 0) + 1)
+    const entry = this.sending.get(key)
+    if (entry) entry.count++
+    else this.sending.set(key, { count: 1, since: this.options.clock.now() })
+    if (this.heartbeat === undefined) {
+      this.heartbeat = setInterval(() => this.beat(), this.options.graceMs / 4)
+      this.heartbeat.unref()
+    }
     const dispatched = this.options.pushes.dispatch(intent)
     void dispatched
       .catch((err: unknown) =>
@@ -62,9 +102,24 @@ export class Outbox {
         )
       })
       .finally(() => {
-        const left = (this.sending.get(key) ?? 1) - 1
-        if (left > 0) this.sending.set(key, left)
+        const current = this.sending.get(key)
+        if (current && current.count > 1) current.count--
         else this.sending.delete(key)
       })
+  }
+
+  /** Claims the liveness slices of every send under way for half the grace or more. */
+  private beat(): void {
+    const { store, clock, graceMs, logger } = this.options
+    const now = clock.now()
+    const slice = livenessSlice(now, graceMs)
+    for (const [key, { since }] of this.sending) {
+      if (now - since < graceMs / 2) continue
+      for (const s of [slice, slice + 1])
+        store.claimOnce(livenessKey(key, s), graceMs * 2).catch((err: unknown) => {
+          // A missed beat risks a duplicate push from another instance's recovery, never a loss.
+          logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not renew a send in progress')
+        })
+    }
   }
 }

@@ -159,3 +159,109 @@ test('cancels this instance sent are not resent, and the phone that answered nev
   await w.engine.sweep()
   assert.deepEqual(w.summary(), ['ring:fcm-,bbbb', 'cancel:bbbb:answered-on-device'])
 })
+
+test('a cancel still being sent by a live, slow instance past the grace is not sent again by another instance', async () => {
+  // Two instances on one store. The first's push service answers only after several graces
+  // (retries, a slow network); the second sweeps every beat. The phone must get one cancel.
+  const graceMs = 200
+  const clock = new FakeClock()
+  const store = createMemoryStore({ clock })
+  let releaseSlowPush: () => void = () => undefined
+  const slowPush = new Promise<void>((resolve) => (releaseSlowPush = resolve))
+  const sent: string[] = []
+  const instance = (name: string, slow: boolean) =>
+    new RingEngine({
+      store,
+      clock,
+      logger: silentLogger(),
+      pushes: {
+        dispatch: async (intent) => {
+          sent.push(`${name}:${intent.action}`)
+          if (slow && intent.action === 'cancel') await slowPush
+        },
+      },
+      ringTimeoutMs: RING_TIMEOUT_MS,
+      dedupWindowMs: 5_000,
+      recoveryGraceMs: graceMs,
+    })
+  const first = instance('first', true)
+  const second = instance('second', false)
+  await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
+  const event = (kind: 'offer' | 'answered'): RoutingEvent =>
+    ({
+      kind,
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      occurredAt: clock.now(),
+      receivedAt: clock.now(),
+      source: 'notifications',
+    }) as RoutingEvent
+  try {
+    await first.handle(event('offer'))
+    await first.handle(event('answered'))
+    // Five graces pass on the store's clock while the first instance's cancel is still under way;
+    // the first beats (every quarter grace) and the second sweeps as time goes.
+    for (let step = 0; step < 50; step++) {
+      clock.advance(graceMs / 10)
+      await sleep(graceMs / 10)
+      await second.sweep()
+    }
+    assert.deepEqual(sent, ['first:ring', 'first:cancel'], 'the live instance alone sends the cancel')
+  } finally {
+    releaseSlowPush()
+    first.stop()
+    second.stop()
+  }
+  await sleep(graceMs / 2)
+  clock.advance(graceMs * 3)
+  await second.sweep()
+  assert.deepEqual(sent, ['first:ring', 'first:cancel'], 'marked once the push service answered: never again')
+})
+
+test('a cancel whose instance stopped beating (it died mid-send) is sent by another instance', async () => {
+  const graceMs = 200
+  const clock = new FakeClock()
+  const store = createMemoryStore({ clock })
+  const sent: string[] = []
+  const instance = (name: string, hang: boolean) =>
+    new RingEngine({
+      store,
+      clock,
+      logger: silentLogger(),
+      pushes: {
+        dispatch: async (intent) => {
+          sent.push(`${name}:${intent.action}`)
+          if (hang && intent.action === 'cancel') await new Promise(() => undefined)
+        },
+      },
+      ringTimeoutMs: RING_TIMEOUT_MS,
+      dedupWindowMs: 5_000,
+      recoveryGraceMs: graceMs,
+    })
+  const dying = instance('dying', true)
+  const survivor = instance('survivor', false)
+  await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
+  const event = (kind: 'offer' | 'answered'): RoutingEvent =>
+    ({
+      kind,
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      occurredAt: clock.now(),
+      receivedAt: clock.now(),
+      source: 'notifications',
+    }) as RoutingEvent
+  await dying.handle(event('offer'))
+  await dying.handle(event('answered'))
+  dying.stop() // its heartbeat ends as a killed process's would; its push never completes
+  for (let step = 0; step < 40 && !sent.includes('survivor:cancel'); step++) {
+    clock.advance(graceMs / 10)
+    await sleep(graceMs / 20)
+    await survivor.sweep()
+  }
+  assert.deepEqual(sent, ['dying:ring', 'dying:cancel', 'survivor:cancel'])
+  survivor.stop()
+})
