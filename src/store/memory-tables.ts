@@ -1,5 +1,5 @@
-// The memory store's data, shared by its parts (memory-rings.ts, memory-reach.ts, and the devices
-// in memory.ts). Expiry follows the injected clock; an expired entry is invisible and dropped on touch.
+// The memory store's data, shared by its parts (memory-devices.ts, memory-rings.ts, memory-reach.ts).
+// Expiry follows the injected clock; an expired entry is invisible and dropped on touch.
 import type { Clock } from '../clock.js'
 import type { Device, RingRecord } from '../model.js'
 

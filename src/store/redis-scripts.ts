@@ -251,11 +251,11 @@ end
 local out = transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), from)
 return { out, claim(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[1], tonumber(ARGV[4]), #tokens, tokens) }`,
   },
-  // The write-behind batch (redis.ts): outbox marks of several rings, then delivery records, in one
-  // call. KEYS: unsent-cancels index; per mark its ring and the ring's unsent-cancel set; per
-  // delivery record its hash. ARGV: how many marks; per mark: ring key, at, '1' to mark the ring
-  // itself sent ('0' not), how many cancel tokens, the cancel tokens sent; per delivery record: ttl
-  // ms, how many field/value pairs, the pairs. The ring's 'sent' field keeps the ring hash's TTL.
+  // The write-behind batch (redis-write-behind.ts): outbox marks of several rings, then delivery
+  // records, in one call. KEYS: unsent-cancels index; per mark its ring and the ring's unsent-cancel
+  // set; per delivery record its hash. ARGV: how many marks; per mark: ring key, at, '1' to mark the
+  // ring itself sent ('0' not), how many cancel tokens, the cancel tokens sent; per delivery record:
+  // ttl ms, how many field/value pairs, the pairs. The ring's 'sent' field keeps the ring hash's TTL.
   // Field by field, no unpack() (see SLICE). Its keys vary per call: runVariadicScript.
   pgwWriteBehind: {
     lua: `local marks = tonumber(ARGV[1])
