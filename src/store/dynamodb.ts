@@ -82,14 +82,14 @@ const MAX_ATTEMPTS = 40
  */
 const COUNT_CACHE_MS = 60_000
 
-export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
-  const clock = o.clock ?? systemClock
-  const logger = o.logger ?? silentLogger()
-  const tables = tableNames(o.target.tablePrefix)
+export async function openDynamoStore(options: DynamoStoreOptions): Promise<Store> {
+  const clock = options.clock ?? systemClock
+  const logger = options.logger ?? silentLogger()
+  const tables = tableNames(options.target.tablePrefix)
   const client = new DynamoDBClient({
-    region: o.target.region,
-    ...(o.target.endpoint !== undefined && { endpoint: o.target.endpoint }),
-    ...(o.credentials && { credentials: o.credentials }),
+    region: options.target.region,
+    ...(options.target.endpoint !== undefined && { endpoint: options.target.endpoint }),
+    ...(options.credentials && { credentials: options.credentials }),
     // Fail fast (the API answers 503, rings fall back to the cache) rather than queue behind retries.
     maxAttempts: 2,
     // throwOnRequestTimeout: without it the SDK only logs a warning and the request waits on (an API
@@ -99,7 +99,7 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } })
   let missing: string[] = []
   try {
-    missing = await ensureTables(client, tables, o.createTables === true)
+    missing = await ensureTables(client, tables, options.createTables === true)
     if (missing.length > 0)
       logger.error(
         { missing },
@@ -406,7 +406,7 @@ export async function openDynamoStore(o: DynamoStoreOptions): Promise<Store> {
       }),
     ping: () =>
       call(async () => {
-        if (missing.length > 0) missing = await ensureTables(client, tables, o.createTables === true)
+        if (missing.length > 0) missing = await ensureTables(client, tables, options.createTables === true)
         if (missing.length > 0)
           throw new StoreNotReadyError(
             `DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`,
