@@ -20,6 +20,12 @@ import type { RingStore } from '../store/store.js'
 
 export type SentMark = { ring?: boolean; cancelTokens?: string[] }
 
+// A mark the store refused is tried again, 100 ms doubling to 2 s, for up to 30 s (a Redis restart,
+// a Sentinel failover): the claim's instance is alive and its pushes are out.
+const MARK_RETRY_FIRST_MS = 100
+const MARK_RETRY_MAX_MS = 2_000
+const MARK_RETRY_FOR_MS = 30_000
+
 /** The store key a live sender claims for ring `key` in liveness slice `slice`. */
 export const livenessKey = (key: string, slice: number): string => `alive:${key}:${slice}`
 /** The liveness slice of `now`: half the recovery grace long. */
@@ -43,6 +49,7 @@ export class Outbox {
   // own work, and long sends keep telling other instances they are alive.
   private readonly sending = new Map<string, { count: number; since: number }>()
   private heartbeat: NodeJS.Timeout | undefined
+  private stopped = false
 
   constructor(
     private readonly options: {
@@ -64,6 +71,7 @@ export class Outbox {
   }
 
   stop(): void {
+    this.stopped = true
     clearInterval(this.heartbeat)
     this.heartbeat = undefined
   }
@@ -78,6 +86,7 @@ export class Outbox {
     if (entry) entry.count++
     else this.sending.set(key, { count: 1, since: this.options.clock.now() })
     if (this.heartbeat === undefined) {
+      this.stopped = false
       this.heartbeat = setInterval(() => this.beat(), this.options.graceMs / 4)
       this.heartbeat.unref()
     }
@@ -89,23 +98,41 @@ export class Outbox {
           'dispatch failed',
         ),
       )
-      .then(() => this.options.store.markSent(key, mark, this.options.clock.now()))
-      .catch((err: unknown) => {
-        // Unmarked, the pushes may be sent once more by recovery: a duplicate, never a loss.
-        this.options.logger.warn(
-          {
-            err: err instanceof Error ? err.message : String(err),
-            conversationId: intent.ring.conversationId,
-            action: intent.action,
-          },
-          'could not mark pushes sent',
-        )
-      })
+      .then(() => this.mark(key, intent, mark))
       .finally(() => {
         const current = this.sending.get(key)
         if (current && current.count > 1) current.count--
         else this.sending.delete(key)
       })
+  }
+
+  /**
+   * Marks `mark` sent, again and again while the store cannot be written (an outage, a failover):
+   * the pushes are out, and while this instance keeps trying (and beating) no other instance
+   * resends them. Given up after MARK_RETRY_FOR_MS or at stop(); unmarked, the pushes may be sent
+   * once more by recovery: a duplicate, never a loss.
+   */
+  private async mark(key: string, intent: PushIntent, mark: SentMark): Promise<void> {
+    const { store, clock, logger } = this.options
+    const giveUpAt = Date.now() + MARK_RETRY_FOR_MS
+    for (let wait = MARK_RETRY_FIRST_MS; ; wait = Math.min(wait * 2, MARK_RETRY_MAX_MS)) {
+      try {
+        return await store.markSent(key, mark, clock.now())
+      } catch (err) {
+        const last = this.stopped || Date.now() + wait > giveUpAt
+        if (wait === MARK_RETRY_FIRST_MS || last)
+          logger.warn(
+            {
+              err: err instanceof Error ? err.message : String(err),
+              conversationId: intent.ring.conversationId,
+              action: intent.action,
+            },
+            last ? 'could not mark pushes sent: recovery may send them again' : 'could not mark pushes sent; retrying',
+          )
+        if (last) return
+        await new Promise<void>((resolve) => setTimeout(resolve, wait).unref())
+      }
+    }
   }
 
   /** Claims the liveness slices of every send under way for half the grace or more. */

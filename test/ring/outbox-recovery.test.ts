@@ -265,3 +265,69 @@ test('a cancel whose instance stopped beating (it died mid-send) is sent by anot
   assert.deepEqual(sent, ['dying:ring', 'dying:cancel', 'survivor:cancel'])
   survivor.stop()
 })
+
+test('a mark the store refuses for a while (an outage) is retried, and no other instance resends the cancel meanwhile', async () => {
+  const graceMs = 200
+  const clock = new FakeClock()
+  const store = createMemoryStore({ clock })
+  let refuseMarks = true
+  // The first instance's view of the store: its marks fail while the outage lasts.
+  const flaky = {
+    ...store,
+    markSent: async (...args: Parameters<typeof store.markSent>) => {
+      if (refuseMarks) throw new Error('store unavailable')
+      return store.markSent(...args)
+    },
+  }
+  const sent: string[] = []
+  const first = new RingEngine({
+    store: flaky,
+    clock,
+    logger: silentLogger(),
+    pushes: { dispatch: async (intent) => void sent.push(`first:${intent.action}`) },
+    ringTimeoutMs: RING_TIMEOUT_MS,
+    dedupWindowMs: 5_000,
+    recoveryGraceMs: graceMs,
+  })
+  const second = new RingEngine({
+    store,
+    clock,
+    logger: silentLogger(),
+    pushes: { dispatch: async (intent) => void sent.push(`second:${intent.action}`) },
+    ringTimeoutMs: RING_TIMEOUT_MS,
+    dedupWindowMs: 5_000,
+    recoveryGraceMs: graceMs,
+  })
+  await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
+  const event = (kind: 'offer' | 'answered'): RoutingEvent =>
+    ({
+      kind,
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      occurredAt: clock.now(),
+      receivedAt: clock.now(),
+      source: 'notifications',
+    }) as RoutingEvent
+  try {
+    await first.handle(event('offer'))
+    await first.handle(event('answered'))
+    for (let step = 0; step < 30; step++) {
+      if (step === 20) refuseMarks = false // the store is back
+      clock.advance(graceMs / 10)
+      await sleep(graceMs / 5)
+      await second.sweep()
+    }
+    // The mark's next try (its back-off doubles to 2 s) lands once the store is back.
+    for (let waited = 0; waited < 3_000 && (await store.listUnsentCancels(0)).length > 0; waited += 50) {
+      await sleep(50)
+      await second.sweep()
+    }
+    assert.deepEqual(await store.listUnsentCancels(0), [], 'it is marked sent once the store is back')
+    assert.deepEqual(sent, ['first:ring', 'first:cancel'], 'the cancel went out once, from the live instance')
+  } finally {
+    first.stop()
+    second.stop()
+  }
+})
