@@ -93,7 +93,7 @@ export class ChannelLink {
         throw err
       }
       this.options.logger.error(
-        { link: this.index, err: describe(err) },
+        { link: this.index, err: errorText(err) },
         'genesys notifications: first connection failed, retrying',
       )
       this.scheduleReconnect()
@@ -150,7 +150,7 @@ export class ChannelLink {
       }),
     ).catch((err: unknown) => {
       // The old socket keeps working until Genesys closes it; its close then takes the reconnect path.
-      this.options.logger.warn({ link: this.index, why, err: describe(err) }, 'genesys channel hand-over failed')
+      this.options.logger.warn({ link: this.index, why, err: errorText(err) }, 'genesys channel hand-over failed')
       if (why === 'expiry' && this.running) this.armRetryRenewal()
     })
   }
@@ -253,7 +253,7 @@ export class ChannelLink {
       await this.establish(true)
     } catch (err) {
       this.options.logger.warn(
-        { link: this.index, err: describe(err), failures: this.backoff.failureCount },
+        { link: this.index, err: errorText(err), failures: this.backoff.failureCount },
         'genesys notifications reconnect failed',
       )
       return this.scheduleReconnect()
@@ -295,7 +295,8 @@ export class ChannelLink {
   }
 }
 
-export function describe(err: unknown): string {
+/** A Genesys or other error as one line for a log field (its code first when Genesys gave one). */
+export function errorText(err: unknown): string {
   if (err instanceof GenesysApiError) return `${err.code}: ${err.message}`
   return err instanceof Error ? err.message : String(err)
 }

@@ -8,7 +8,7 @@ import { PRESENCE_BULK_MAX, type GenesysRest } from '../genesys/rest.js'
 import type { RingRecord, RoutingEvent } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { BackoffOptions } from './backoff.js'
-import { ChannelLink, describe } from './channel-link.js'
+import { ChannelLink, errorText } from './channel-link.js'
 import { ChannelPool, type LinkSeams } from './channel-pool.js'
 import { GapRecovery, type RecoveryReport } from './gap-recovery.js'
 import { isRecord } from './genesys-wire.js'
@@ -201,7 +201,7 @@ export class NotificationsSource implements EventSource {
         setTimeout(() => void this.recover(`${reason} (retry ${attempt + 1})`, downMs, attempt + 1), retryMs).unref()
       }
     } catch (err) {
-      this.options.logger.error({ err: describe(err) }, 'genesys gap recovery failed')
+      this.options.logger.error({ err: errorText(err) }, 'genesys gap recovery failed')
     }
   }
 
@@ -215,7 +215,7 @@ export class NotificationsSource implements EventSource {
         for (const p of await this.options.rest.getPresencesBulk(ids.slice(i, i + PRESENCE_BULK_MAX)))
           onPresence(p.userId, p.systemPresence, p.modifiedAt ?? this.clock.now())
       } catch (err) {
-        this.options.logger.warn({ err: describe(err) }, 'genesys presence refresh failed')
+        this.options.logger.warn({ err: errorText(err) }, 'genesys presence refresh failed')
       }
     }
   }
@@ -244,7 +244,7 @@ export class NotificationsSource implements EventSource {
     try {
       this.options.onPresence?.(userId, def.systemPresence, Number.isFinite(modified) ? modified : receivedAt)
     } catch (err) {
-      this.options.logger.error({ err: describe(err), userId }, 'presence handler failed')
+      this.options.logger.error({ err: errorText(err), userId }, 'presence handler failed')
     }
   }
 
@@ -253,7 +253,7 @@ export class NotificationsSource implements EventSource {
       this.options.onEvent(event)
     } catch (err) {
       this.options.logger.error(
-        { err: describe(err), conversationId: event.conversationId },
+        { err: errorText(err), conversationId: event.conversationId },
         'routing event handler failed',
       )
     }

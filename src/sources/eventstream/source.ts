@@ -13,7 +13,7 @@ import type { GenesysRest, NotificationChannel } from '../../genesys/rest.js'
 import { MEDIA_TYPES, type MediaType, type RingRecord, type RoutingEvent } from '../../model.js'
 import type { Logger } from '../../observability/logger.js'
 import type { BackoffOptions } from '../backoff.js'
-import { ChannelLink, describe, type ChannelApi } from '../channel-link.js'
+import { ChannelLink, errorText, type ChannelApi } from '../channel-link.js'
 import { GapRecovery, type RecoveryReport } from '../gap-recovery.js'
 import { isRecord } from '../genesys-wire.js'
 import { MalformedEventError } from '../event-readers.js'
@@ -159,7 +159,7 @@ export class EventStreamSource implements EventSource {
       const report = await this.recovery.run(reason)
       this.options.onRecovery?.({ ...report, downMs })
     } catch (err) {
-      this.options.logger.error({ err: describe(err) }, 'event stream gap recovery failed')
+      this.options.logger.error({ err: errorText(err) }, 'event stream gap recovery failed')
     }
   }
 
@@ -179,7 +179,7 @@ export class EventStreamSource implements EventSource {
         }
       } catch (err) {
         if (err instanceof MalformedEventError) return this.reject('malformed', err.message)
-        this.options.logger.error({ err: describe(err) }, 'event stream event failed')
+        this.options.logger.error({ err: errorText(err) }, 'event stream event failed')
       }
     })
   }
@@ -195,7 +195,7 @@ export class EventStreamSource implements EventSource {
       this.options.onEvent(event)
     } catch (err) {
       this.options.logger.error(
-        { err: describe(err), conversationId: event.conversationId },
+        { err: errorText(err), conversationId: event.conversationId },
         'routing event handler failed',
       )
     }
