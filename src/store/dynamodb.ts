@@ -1,5 +1,6 @@
 // The DynamoDB store, for teams on AWS who run the gateway without a Redis (EventBridge source,
-// DynamoDB, containers). Tables and URL: dynamodb-tables.ts; ring items: dynamodb-rings.ts.
+// DynamoDB, containers). Tables and URL: dynamodb-tables.ts; devices: dynamodb-devices.ts; ring
+// items: dynamodb-rings.ts; delivery records and reach: dynamodb-reach.ts.
 //
 // Atomicity: every operation changes one item, as one conditional write (README, DynamoDB, lists
 // each). A device is one item keyed by its token (so a token handed to another agent moves in one
@@ -17,7 +18,6 @@ import { randomUUID } from 'node:crypto'
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
 import {
   DynamoDBDocumentClient,
-  DeleteCommand,
   GetCommand,
   paginateQuery,
   paginateScan,
@@ -27,7 +27,7 @@ import {
   type ScanCommand,
 } from '@aws-sdk/lib-dynamodb'
 import { systemClock, type Clock } from '../clock.js'
-import { ringKey, type Device, type RingRecord } from '../model.js'
+import { ringKey, type RingRecord } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import {
   claimed,
@@ -41,15 +41,9 @@ import {
   transitioned,
   type RingItem,
 } from './dynamodb-rings.js'
+import { dynamoDevices } from './dynamodb-devices.js'
 import { dynamoReach } from './dynamodb-reach.js'
-import {
-  BY_USER_INDEX,
-  ensureTables,
-  DUE_INDEX,
-  DUE_PARTITION,
-  tableNames,
-  type DynamoTarget,
-} from './dynamodb-tables.js'
+import { ensureTables, DUE_INDEX, DUE_PARTITION, tableNames, type DynamoTarget } from './dynamodb-tables.js'
 import { StoreError, StoreNotReadyError, StoreUnavailableError, type EndedRing, type Store } from './store.js'
 
 export interface DynamoStoreOptions {
@@ -76,11 +70,6 @@ const UNAVAILABLE = new Set([
 ])
 /** Optimistic writes of one ring retried this often before the store calls itself unavailable. */
 const MAX_ATTEMPTS = 40
-/**
- * countDevices scans the devices table: its answer (for /metrics and doctor) is kept this long, or
- * until this instance changes a device (other instances' changes show within this time).
- */
-const COUNT_CACHE_MS = 60_000
 
 export async function openDynamoStore(options: DynamoStoreOptions): Promise<Store> {
   const clock = options.clock ?? systemClock
@@ -205,20 +194,7 @@ export async function openDynamoStore(options: DynamoStoreOptions): Promise<Stor
       .catch(() => undefined)
   }
 
-  const devicesOf = async (userId: string): Promise<DeviceItem[]> =>
-    queryAll<DeviceItem>({
-      TableName: tables.devices,
-      IndexName: BY_USER_INDEX,
-      KeyConditionExpression: 'userId = :u',
-      ExpressionAttributeValues: { ':u': userId },
-    })
-
-  let counted: { at: number; value: { total: number; byPlatform: Record<string, number> } } | undefined
-  function deviceChange<T>(fn: () => Promise<T>): Promise<T> {
-    counted = undefined
-    return call(fn)
-  }
-
+  const devices = dynamoDevices({ doc, table: tables.devices, clock, call, queryAll, scanAll })
   const reach = dynamoReach(doc, tables.state, clock)
 
   return {
@@ -229,65 +205,7 @@ export async function openDynamoStore(options: DynamoStoreOptions): Promise<Stor
     getReach: (userId) => call(() => reach.getReach(userId)),
     putReach: (userId, doc, version, ttlMs) => call(() => reach.putReach(userId, doc, version, ttlMs)),
     listReachUsers: () => call(() => reach.listReachUsers()),
-    upsertDevice: (device) =>
-      deviceChange(async () => {
-        await doc.send(new PutCommand({ TableName: tables.devices, Item: deviceItem(device) }))
-        return device
-      }),
-    listDevices: (userId) => call(async () => (await devicesOf(userId)).map(fromItem)),
-    getDevice: (token) =>
-      call(async () => {
-        const item = (
-          await doc.send(new GetCommand({ TableName: tables.devices, Key: { token }, ConsistentRead: true }))
-        ).Item as DeviceItem | undefined
-        return item ? fromItem(item) : undefined
-      }),
-    removeDevice: (userId, token) =>
-      deviceChange(() => conditionalDelete(doc, tables.devices, { token }, 'userId = :u', { ':u': userId })),
-    removePhone: (userId, deviceId) =>
-      deviceChange(async () => {
-        const removed: string[] = []
-        for (const item of await devicesOf(userId)) {
-          if (item.deviceId !== deviceId) continue
-          // The condition re-checks on the item itself: the index may be a moment behind.
-          if (
-            await conditionalDelete(doc, tables.devices, { token: item.token }, 'userId = :u AND deviceId = :d', {
-              ':u': userId,
-              ':d': deviceId,
-            })
-          )
-            removed.push(item.token)
-        }
-        return removed
-      }),
-    pruneToken: (token, registeredBefore) =>
-      deviceChange(() =>
-        registeredBefore === undefined
-          ? conditionalDelete(doc, tables.devices, { token }, 'attribute_exists(#t)', undefined, { '#t': 'token' })
-          : conditionalDelete(doc, tables.devices, { token }, 'registeredAt < :b', { ':b': registeredBefore }),
-      ),
-    listUserIds: () =>
-      call(async () => {
-        const items = await scanAll<{ userId: string }>({
-          TableName: tables.devices,
-          IndexName: BY_USER_INDEX,
-          ProjectionExpression: 'userId',
-        })
-        return [...new Set(items.map((i) => i.userId))]
-      }),
-    countDevices: () =>
-      call(async () => {
-        if (counted && clock.now() - counted.at < COUNT_CACHE_MS) return structuredClone(counted.value)
-        const byPlatform: Record<string, number> = {}
-        const items = await scanAll<{ platform: string }>({
-          TableName: tables.devices,
-          ProjectionExpression: 'platform',
-        })
-        for (const { platform } of items) byPlatform[platform] = (byPlatform[platform] ?? 0) + 1
-        counted = { at: clock.now(), value: { total: items.length, byPlatform } }
-        return structuredClone(counted.value)
-      }),
-
+    ...devices,
     createRing: (record, ttlMs) =>
       call(async () => {
         const now = clock.now()
@@ -416,55 +334,6 @@ export async function openDynamoStore(options: DynamoStoreOptions): Promise<Stor
     close: async () => {
       client.destroy()
     },
-  }
-}
-
-interface DeviceItem {
-  token: string
-  userId: string
-  platform: string
-  registeredAt: number
-  deviceId?: string
-  device: string
-}
-
-function deviceItem(device: Device): DeviceItem {
-  return {
-    token: device.token,
-    userId: device.userId,
-    platform: device.platform,
-    registeredAt: device.registeredAt,
-    ...(device.deviceId !== undefined && { deviceId: device.deviceId }),
-    device: JSON.stringify(device),
-  }
-}
-
-function fromItem(item: DeviceItem): Device {
-  return JSON.parse(item.device) as Device
-}
-
-async function conditionalDelete(
-  doc: DynamoDBDocumentClient,
-  table: string,
-  key: Record<string, string>,
-  condition: string,
-  values?: Record<string, unknown>,
-  names?: Record<string, string>,
-): Promise<boolean> {
-  try {
-    await doc.send(
-      new DeleteCommand({
-        TableName: table,
-        Key: key,
-        ConditionExpression: condition,
-        ...(values && { ExpressionAttributeValues: values }),
-        ...(names && { ExpressionAttributeNames: names }),
-      }),
-    )
-    return true
-  } catch (err) {
-    if ((err as Error).name === 'ConditionalCheckFailedException') return false
-    throw err
   }
 }
 
