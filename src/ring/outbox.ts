@@ -10,8 +10,8 @@
 // A live instance can take longer than the grace to mark: a slow push service, retries with
 // back-off. So that another instance's recovery does not take such a claim for a dead one's and
 // send it twice, a send still under way after half the grace says so in the store: it claims the
-// claim's current and next liveness slices (half the grace each, claimOnce), every quarter grace
-// until it is marked. Recovery resends only a claim whose current slice nobody claimed
+// claim's current and next liveness slices (half the grace each, claimOnce; each slice once), looked
+// at every quarter grace until it is marked. Recovery resends only a claim whose current slice nobody claimed
 // (claimedByLiveInstance). Sends that finish quickly, nearly all of them, write nothing more.
 import type { Clock } from '../clock.js'
 import type { PushIntent, PushIntentSink } from '../model.js'
@@ -47,7 +47,7 @@ export async function claimedByLiveInstance(
 export class Outbox {
   // Ring keys with pushes being sent by this process, and since when: recovery never doubles its
   // own work, and long sends keep telling other instances they are alive.
-  private readonly sending = new Map<string, { count: number; since: number }>()
+  private readonly sending = new Map<string, { count: number; since: number; claimedThrough: number }>()
   private heartbeat: NodeJS.Timeout | undefined
   private stopped = false
 
@@ -84,7 +84,7 @@ export class Outbox {
   send(key: string, intent: PushIntent, mark: SentMark): void {
     const entry = this.sending.get(key)
     if (entry) entry.count++
-    else this.sending.set(key, { count: 1, since: this.options.clock.now() })
+    else this.sending.set(key, { count: 1, since: this.options.clock.now(), claimedThrough: -1 })
     if (this.heartbeat === undefined) {
       this.stopped = false
       this.heartbeat = setInterval(() => this.beat(), this.options.graceMs / 4)
@@ -140,13 +140,17 @@ export class Outbox {
     const { store, clock, graceMs, logger } = this.options
     const now = clock.now()
     const slice = livenessSlice(now, graceMs)
-    for (const [key, { since }] of this.sending) {
-      if (now - since < graceMs / 2) continue
-      for (const s of [slice, slice + 1])
+    for (const [key, entry] of this.sending) {
+      if (now - entry.since < graceMs / 2) continue
+      // The current slice and the next, each claimed once: one store write per send per slice.
+      for (let s = Math.max(entry.claimedThrough + 1, slice); s <= slice + 1; s++) {
+        entry.claimedThrough = s
         store.claimOnce(livenessKey(key, s), graceMs * 2).catch((err: unknown) => {
-          // A missed beat risks a duplicate push from another instance's recovery, never a loss.
+          // Claimed again at the next beat. Missed, it risks a duplicate from another instance's recovery, never a loss.
+          entry.claimedThrough = Math.min(entry.claimedThrough, s - 1)
           logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not renew a send in progress')
         })
+      }
     }
   }
 }
