@@ -160,174 +160,134 @@ test('cancels this instance sent are not resent, and the phone that answered nev
   assert.deepEqual(w.summary(), ['ring:fcm-,bbbb', 'cancel:bbbb:answered-on-device'])
 })
 
+/**
+ * Instances sharing one memory store (real timers for the outbox's beats, a fake clock for the
+ * store): `instance(name, hold, store?)` is an engine whose dispatcher records `name:action` and
+ * then waits for `hold(intent)`; `store` overrides the store that instance sees.
+ */
+async function sharedStore(graceMs: number) {
+  const clock = new FakeClock()
+  const store = createMemoryStore({ clock })
+  const sent: string[] = []
+  const engines: RingEngine[] = []
+  const instance = (
+    name: string,
+    hold: (intent: PushIntent) => Promise<void> = async () => undefined,
+    seen: typeof store = store,
+  ): RingEngine => {
+    const engine = new RingEngine({
+      store: seen,
+      clock,
+      logger: silentLogger(),
+      pushes: {
+        dispatch: async (intent) => {
+          sent.push(`${name}:${intent.action}`)
+          await hold(intent)
+        },
+      },
+      ringTimeoutMs: RING_TIMEOUT_MS,
+      dedupWindowMs: 5_000,
+      recoveryGraceMs: graceMs,
+    })
+    engines.push(engine)
+    return engine
+  }
+  await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
+  const event = (kind: 'offer' | 'answered'): RoutingEvent =>
+    ({
+      kind,
+      conversationId: 'conv-1',
+      userId: 'agent-1',
+      participantId: 'part-1',
+      mediaType: 'voice',
+      occurredAt: clock.now(),
+      receivedAt: clock.now(),
+      source: 'notifications',
+    }) as RoutingEvent
+  const stopAll = (): void => engines.forEach((e) => e.stop())
+  return { clock, store, sent, instance, event, stopAll }
+}
+
 test('a cancel still being sent by a live, slow instance past the grace is not sent again by another instance', async () => {
   // Two instances on one store. The first's push service answers only after several graces
   // (retries, a slow network); the second sweeps every beat. The phone must get one cancel.
   const graceMs = 200
-  const clock = new FakeClock()
-  const store = createMemoryStore({ clock })
+  const w = await sharedStore(graceMs)
   let releaseSlowPush: () => void = () => undefined
   const slowPush = new Promise<void>((resolve) => (releaseSlowPush = resolve))
-  const sent: string[] = []
-  const instance = (name: string, slow: boolean) =>
-    new RingEngine({
-      store,
-      clock,
-      logger: silentLogger(),
-      pushes: {
-        dispatch: async (intent) => {
-          sent.push(`${name}:${intent.action}`)
-          if (slow && intent.action === 'cancel') await slowPush
-        },
-      },
-      ringTimeoutMs: RING_TIMEOUT_MS,
-      dedupWindowMs: 5_000,
-      recoveryGraceMs: graceMs,
-    })
-  const first = instance('first', true)
-  const second = instance('second', false)
-  await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
-  const event = (kind: 'offer' | 'answered'): RoutingEvent =>
-    ({
-      kind,
-      conversationId: 'conv-1',
-      userId: 'agent-1',
-      participantId: 'part-1',
-      mediaType: 'voice',
-      occurredAt: clock.now(),
-      receivedAt: clock.now(),
-      source: 'notifications',
-    }) as RoutingEvent
+  const first = w.instance('first', (intent) => (intent.action === 'cancel' ? slowPush : Promise.resolve()))
+  const second = w.instance('second')
   try {
-    await first.handle(event('offer'))
-    await first.handle(event('answered'))
+    await first.handle(w.event('offer'))
+    await first.handle(w.event('answered'))
     // Five graces pass on the store's clock while the first instance's cancel is still under way;
     // the first beats (every quarter grace) and the second sweeps as time goes.
     for (let step = 0; step < 50; step++) {
-      clock.advance(graceMs / 10)
+      w.clock.advance(graceMs / 10)
       await sleep(graceMs / 10)
       await second.sweep()
     }
-    assert.deepEqual(sent, ['first:ring', 'first:cancel'], 'the live instance alone sends the cancel')
+    assert.deepEqual(w.sent, ['first:ring', 'first:cancel'], 'the live instance alone sends the cancel')
   } finally {
     releaseSlowPush()
-    first.stop()
-    second.stop()
+    w.stopAll()
   }
   await sleep(graceMs / 2)
-  clock.advance(graceMs * 3)
+  w.clock.advance(graceMs * 3)
   await second.sweep()
-  assert.deepEqual(sent, ['first:ring', 'first:cancel'], 'marked once the push service answered: never again')
+  assert.deepEqual(w.sent, ['first:ring', 'first:cancel'], 'marked once the push service answered: never again')
 })
 
 test('a cancel whose instance stopped beating (it died mid-send) is sent by another instance', async () => {
   const graceMs = 200
-  const clock = new FakeClock()
-  const store = createMemoryStore({ clock })
-  const sent: string[] = []
-  const instance = (name: string, hang: boolean) =>
-    new RingEngine({
-      store,
-      clock,
-      logger: silentLogger(),
-      pushes: {
-        dispatch: async (intent) => {
-          sent.push(`${name}:${intent.action}`)
-          if (hang && intent.action === 'cancel') await new Promise(() => undefined)
-        },
-      },
-      ringTimeoutMs: RING_TIMEOUT_MS,
-      dedupWindowMs: 5_000,
-      recoveryGraceMs: graceMs,
-    })
-  const dying = instance('dying', true)
-  const survivor = instance('survivor', false)
-  await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
-  const event = (kind: 'offer' | 'answered'): RoutingEvent =>
-    ({
-      kind,
-      conversationId: 'conv-1',
-      userId: 'agent-1',
-      participantId: 'part-1',
-      mediaType: 'voice',
-      occurredAt: clock.now(),
-      receivedAt: clock.now(),
-      source: 'notifications',
-    }) as RoutingEvent
-  await dying.handle(event('offer'))
-  await dying.handle(event('answered'))
+  const w = await sharedStore(graceMs)
+  const dying = w.instance('dying', (intent) =>
+    intent.action === 'cancel' ? new Promise<void>(() => undefined) : Promise.resolve(),
+  )
+  const survivor = w.instance('survivor')
+  await dying.handle(w.event('offer'))
+  await dying.handle(w.event('answered'))
   dying.stop() // its heartbeat ends as a killed process's would; its push never completes
-  for (let step = 0; step < 40 && !sent.includes('survivor:cancel'); step++) {
-    clock.advance(graceMs / 10)
+  for (let step = 0; step < 40 && !w.sent.includes('survivor:cancel'); step++) {
+    w.clock.advance(graceMs / 10)
     await sleep(graceMs / 20)
     await survivor.sweep()
   }
-  assert.deepEqual(sent, ['dying:ring', 'dying:cancel', 'survivor:cancel'])
-  survivor.stop()
+  assert.deepEqual(w.sent, ['dying:ring', 'dying:cancel', 'survivor:cancel'])
+  w.stopAll()
 })
 
 test('a mark the store refuses for a while (an outage) is retried, and no other instance resends the cancel meanwhile', async () => {
   const graceMs = 200
-  const clock = new FakeClock()
-  const store = createMemoryStore({ clock })
+  const w = await sharedStore(graceMs)
   let refuseMarks = true
   // The first instance's view of the store: its marks fail while the outage lasts.
   const flaky = {
-    ...store,
-    markSent: async (...args: Parameters<typeof store.markSent>) => {
+    ...w.store,
+    markSent: async (...args: Parameters<typeof w.store.markSent>) => {
       if (refuseMarks) throw new Error('store unavailable')
-      return store.markSent(...args)
+      return w.store.markSent(...args)
     },
   }
-  const sent: string[] = []
-  const first = new RingEngine({
-    store: flaky,
-    clock,
-    logger: silentLogger(),
-    pushes: { dispatch: async (intent) => void sent.push(`first:${intent.action}`) },
-    ringTimeoutMs: RING_TIMEOUT_MS,
-    dedupWindowMs: 5_000,
-    recoveryGraceMs: graceMs,
-  })
-  const second = new RingEngine({
-    store,
-    clock,
-    logger: silentLogger(),
-    pushes: { dispatch: async (intent) => void sent.push(`second:${intent.action}`) },
-    ringTimeoutMs: RING_TIMEOUT_MS,
-    dedupWindowMs: 5_000,
-    recoveryGraceMs: graceMs,
-  })
-  await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
-  const event = (kind: 'offer' | 'answered'): RoutingEvent =>
-    ({
-      kind,
-      conversationId: 'conv-1',
-      userId: 'agent-1',
-      participantId: 'part-1',
-      mediaType: 'voice',
-      occurredAt: clock.now(),
-      receivedAt: clock.now(),
-      source: 'notifications',
-    }) as RoutingEvent
+  const first = w.instance('first', undefined, flaky)
+  const second = w.instance('second')
   try {
-    await first.handle(event('offer'))
-    await first.handle(event('answered'))
+    await first.handle(w.event('offer'))
+    await first.handle(w.event('answered'))
     for (let step = 0; step < 30; step++) {
       if (step === 20) refuseMarks = false // the store is back
-      clock.advance(graceMs / 10)
+      w.clock.advance(graceMs / 10)
       await sleep(graceMs / 5)
       await second.sweep()
     }
     // The mark's next try (its back-off doubles to 2 s) lands once the store is back.
-    for (let waited = 0; waited < 3_000 && (await store.listUnsentCancels(0)).length > 0; waited += 50) {
+    for (let waited = 0; waited < 3_000 && (await w.store.listUnsentCancels(0)).length > 0; waited += 50) {
       await sleep(50)
       await second.sweep()
     }
-    assert.deepEqual(await store.listUnsentCancels(0), [], 'it is marked sent once the store is back')
-    assert.deepEqual(sent, ['first:ring', 'first:cancel'], 'the cancel went out once, from the live instance')
+    assert.deepEqual(await w.store.listUnsentCancels(0), [], 'it is marked sent once the store is back')
+    assert.deepEqual(w.sent, ['first:ring', 'first:cancel'], 'the cancel went out once, from the live instance')
   } finally {
-    first.stop()
-    second.stop()
+    w.stopAll()
   }
 })
