@@ -61,6 +61,8 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
   private readonly clock: Clock
   private readonly timeoutMs: number
   private closed = false
+  private authorizationFor = ''
+  private authorizationValue = ''
 
   constructor(private readonly options: ApnsProviderOptions) {
     this.clock = options.clock ?? systemClock
@@ -73,8 +75,11 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     if (invalid) return invalid
     const body = JSON.stringify(msg.payload)
     const limit = msg.pushType === 'voip' ? APNS_MAX_VOIP_PAYLOAD : APNS_MAX_PAYLOAD
-    const size = Buffer.byteLength(body, 'utf8')
-    if (size > limit) return { kind: 'failed', reason: `payload is ${size} bytes, over the ${limit}-byte APNs limit` }
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: a short body cannot be over, and is not measured.
+    if (body.length * 3 > limit) {
+      const size = Buffer.byteLength(body, 'utf8')
+      if (size > limit) return { kind: 'failed', reason: `payload is ${size} bytes, over the ${limit}-byte APNs limit` }
+    }
     if (signal?.aborted) return abortedByDeadline()
     if (this.closed) return { kind: 'retry', reason: 'APNs provider is shut down' }
 
@@ -193,7 +198,16 @@ class ApnsProvider implements PushProvider<ApnsMessage> {
     jwt: string,
     signal?: AbortSignal,
   ): Promise<StreamOutcome> {
-    return pool.exchange(requestHeaders(msg, jwt), body, this.timeoutMs, signal)
+    return pool.exchange(requestHeaders(msg, this.authorization(jwt)), body, this.timeoutMs, signal)
+  }
+
+  /** `bearer <jwt>`, built once per provider token rather than once per push. */
+  private authorization(jwt: string): string {
+    if (jwt !== this.authorizationFor) {
+      this.authorizationFor = jwt
+      this.authorizationValue = `bearer ${jwt}`
+    }
+    return this.authorizationValue
   }
 
   private classify(outcome: StreamOutcome): SendResult {
@@ -267,12 +281,12 @@ function precheck(msg: ApnsMessage): Refusal | undefined {
   return undefined
 }
 
-function requestHeaders(msg: ApnsMessage, jwt: string): RequestHeaders {
+function requestHeaders(msg: ApnsMessage, authorization: string): RequestHeaders {
   // No content-type: Apple's request header list does not include one; the body is always JSON.
   const headers: RequestHeaders = {
     ':method': 'POST',
     ':path': `/3/device/${msg.token}`,
-    authorization: `bearer ${jwt}`,
+    authorization,
     'apns-push-type': msg.pushType,
     'apns-topic': msg.topic,
     'apns-priority': String(msg.priority),

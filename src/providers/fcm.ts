@@ -135,15 +135,23 @@ export function createFcmProvider(options: FcmProviderOptions): PushProvider<Fcm
     logger: log,
   })
 
+  // `Bearer <token>`, built once per access token rather than once per message.
+  let authorizationFor = ''
+  let authorization = ''
+
   async function post(
     body: string,
     accessToken: string,
     signal?: AbortSignal,
   ): Promise<{ status: number; json: unknown; retryAfterMs?: number } | SendResult> {
+    if (accessToken !== authorizationFor) {
+      authorizationFor = accessToken
+      authorization = `Bearer ${accessToken}`
+    }
     const headers = {
       ':method': 'POST',
       ':path': path,
-      authorization: `Bearer ${accessToken}`,
+      authorization,
       'content-type': 'application/json; charset=UTF-8',
     }
     const outcome = await pool.exchange(headers, body, timeout, signal)

@@ -136,6 +136,14 @@ describe('APNs provider sends what Apple expects', () => {
     assert.equal(world.sandbox.accepted.length + world.sandbox.rejected.length, before)
   })
 
+  test('the limit counts UTF-8 bytes: 2,100 two-byte characters are over 4096 bytes', async () => {
+    const before = world.sandbox.accepted.length + world.sandbox.rejected.length
+    const result = await apns.send(alertMessage({ payload: { aps: { alert: 'x' }, pad: 'é'.repeat(2100) } }))
+    assert.equal(result.kind, 'failed')
+    assert.match(result.kind === 'failed' ? result.reason : '', /4096/)
+    assert.equal(world.sandbox.accepted.length + world.sandbox.rejected.length, before)
+  })
+
   test('a VoIP payload may use up to 5120 bytes but not more', async () => {
     const base = JSON.stringify({ aps: {}, pad: '' }).length
     assert.equal(
