@@ -29,7 +29,7 @@ export const fcm: Benchmark = {
         title: fcm.title,
         markdown: `${p.rounds} rounds of ${fmtInt(p.devices)} data messages to distinct registration tokens, at most 1,000 in flight per client. OAuth access tokens fetched during the whole benchmark: ${tokens} per client mode (cached and shared by every send).\n\n${pairTable(f)}`,
         method:
-          'The FCM HTTP v1 sandbox (src/sim/fcm: OAuth JWT-bearer token endpoint, messages:send validated as Google does) runs in the orchestrator; createFcmProvider runs in a child process, created once and warmed up (the access token is fetched then, and cached). ' +
+          'The FCM HTTP v1 sandbox (src/sim/fcm: OAuth JWT-bearer token endpoint, messages:send validated as Google does) runs in the orchestrator; createFcmProvider runs in a child process, created once and warmed up with one untimed round (the access token is fetched then, and cached). ' +
           'The comparison is a plain undici client doing what most Node FCM integrations do (one HTTP/1.1 keep-alive request per message, 4 connections, the same cached access token): firebase-admin, the official SDK, cannot be aimed at a local sandbox with its own CA, and is not a dependency.',
         charts: [pairChart('fcm-throughput.svg', 'FCM sends per second (same sandbox, same run)', f)],
         headline: [
