@@ -28,7 +28,7 @@ import { WebPushEndpointPolicy } from './providers/webpush-endpoints.js'
 import { ProviderAlarms } from './dispatch/alarms.js'
 import { AuditLog } from './ring/audit.js'
 import { PresenceFilter, restPresenceFetcher } from './ring/presence.js'
-import { QueueNames } from './ring/queues.js'
+import { NameCache } from './ring/names.js'
 import type { PushProvider } from './providers/provider.js'
 import { RingEngine } from './ring/engine.js'
 import { ReachActions } from './reach/actions.js'
@@ -108,8 +108,9 @@ export class Gateway {
     const rest = new GenesysRest({ apiUrl: config.genesys.apiUrl, auth, dispatcher: http, clock, logger: genesysLog })
     // Agents' display names for the dashboard's feed: cached like queue names, looked up in the
     // background (GET /api/v2/users/{id}), never on the path of a ring.
-    const agentNames = new QueueNames({
+    const agentNames = new NameCache({
       fetch: (userId) => rest.getUser(userId),
+      what: 'agent',
       clock,
       logger: logger.child({ component: 'agents' }),
     })
@@ -193,8 +194,9 @@ export class Gateway {
         options.onReceipt?.(receipt)
       },
     })
-    const queueNames = new QueueNames({
+    const queueNames = new NameCache({
       fetch: (queueId) => rest.getQueue(queueId),
+      what: 'queue',
       clock,
       logger: logger.child({ component: 'queues' }),
     })

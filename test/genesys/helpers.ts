@@ -26,6 +26,7 @@ export async function world(
     maxRetries?: number
     heartbeatIntervalMs?: number
     channelTtlMs?: number
+    requestsPerMinute?: number
   } = {},
 ): Promise<World> {
   const { caCert, key, cert } = await testPki()
@@ -33,6 +34,7 @@ export async function world(
     tls: { key, cert },
     ...(o.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: o.heartbeatIntervalMs }),
     ...(o.channelTtlMs !== undefined && { channelTtlMs: o.channelTtlMs }),
+    ...(o.requestsPerMinute !== undefined && { requestsPerMinute: o.requestsPerMinute }),
     ...(o.simClock && { clock: o.simClock }),
   })
   const creds = sim.addClient(o.tokenTtlS !== undefined ? { tokenTtlS: o.tokenTtlS } : {})

@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/observability/logger.js'
 import { AuditLog } from '../../src/ring/audit.js'
 import { RingEngine } from '../../src/ring/engine.js'
 import { PresenceFilter, type PresenceState } from '../../src/ring/presence.js'
-import { QueueNames } from '../../src/ring/queues.js'
+import { NameCache } from '../../src/ring/names.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import type { RingDecision } from '../../src/outcomes.js'
 
@@ -17,7 +17,7 @@ const ALERT = 'b'.repeat(64)
 const FCM = 'fcm-token-0123456789:APA91bexample'
 const WEB = 'https://push.example.net/push/abc'
 
-function setup(o: { presence?: PresenceFilter; queueNames?: QueueNames; clock?: FakeClock } = {}) {
+function setup(o: { presence?: PresenceFilter; queueNames?: NameCache; clock?: FakeClock } = {}) {
   const clock = o.clock ?? new FakeClock()
   const store = createMemoryStore({ clock })
   const intents: PushIntent[] = []
@@ -221,7 +221,8 @@ test('a queue name not cached yet: the ring goes without it at once, the next ri
   const clock = new FakeClock()
   let release: (() => void) | undefined
   const lookups: string[] = []
-  const queueNames = new QueueNames({
+  const queueNames = new NameCache({
+    what: 'queue',
     clock,
     logger: silentLogger(),
     fetch: (id) => {
