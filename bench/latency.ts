@@ -12,7 +12,7 @@ import { distribution, fmtInt, fmtMs, fmtSpread, sortedCopy, spread, type Distri
 import { percentileChart } from './lib/svg.js'
 import type { BenchContext, BenchOutput, Benchmark, Scale } from './lib/types.js'
 import { addAgents, benchWorld, device, dropPrefix, openBenchStore, seedDevices, uniquePrefix } from './lib/world.js'
-import type { OutcomeRows } from './procs/gateway.js'
+import type { GcPauses, OutcomeRows } from './procs/gateway.js'
 
 const TARGET_P99_MS = 5
 const TARGET_P50_MS = 1
@@ -62,6 +62,8 @@ interface RunFigures {
   notDelivered: Record<string, number>
   delivered: number
   eventLoop: { p50: number; p99: number; max: number }
+  /** The gateway's GC pauses during the run: scavenges per second, their median and longest, ms. */
+  gc: { scavengesPerS: number; scavengeP50: number; scavengeMax: number; otherMax: number }
   /** Gateway process CPU (user + system) per 1,000 frames over the whole run. */
   cpuPer1000: number
 }
@@ -171,6 +173,8 @@ export const latency: Benchmark = {
         const cpu1 = await gw.call<NodeJS.CpuUsage>('cpu')
         const rows = await gw.call<OutcomeRows>('rows')
         const eventLoop = await gw.call<{ p50: number; p99: number; max: number }>('eventLoop')
+        const pauses = await gw.call<GcPauses>('gc')
+        const scavenges = distribution(pauses.scavenges)
         const s = analyse(rows, t0.perf + p.warmupS * 1000)
         const byKind: RunFigures['byKind'] = {}
         KIND.forEach((name, code) => {
@@ -186,6 +190,12 @@ export const latency: Benchmark = {
           notDelivered: rows.notDelivered,
           delivered: rows.received.length,
           eventLoop,
+          gc: {
+            scavengesPerS: (pauses.scavenges.length / (t1.perf - t0.perf)) * 1000,
+            scavengeP50: scavenges.p50,
+            scavengeMax: scavenges.max,
+            otherMax: Math.max(0, ...pauses.others),
+          },
           cpuPer1000: ((cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 / d.frames) * 1000,
         }
         return { fig, samples: s, window: { startUs: t0.hrUs + p.warmupS * 1e6, endUs: t1.hrUs } }
@@ -306,7 +316,20 @@ function report(
     )} per run (the load generator's own GC pauses), most frames overdue at once ${fmtSpread(
       sp((r) => r.drive.maxBacklog),
       fmtInt,
-    )}: they went out paced, at up to 1.5 × the rate, until the driver was back on schedule.`,
+    )}: they went out paced, at up to 1.5 × the rate, until the driver was back on schedule. ` +
+      `Gateway GC: ${fmtSpread(
+        sp((r) => r.gc.scavengesPerS),
+        (x) => x.toFixed(1),
+      )} scavenges per second, each pausing ${fmtSpread(
+        sp((r) => r.gc.scavengeP50),
+        fmtMs,
+      )} (median; longest ${fmtSpread(
+        sp((r) => r.gc.scavengeMax),
+        fmtMs,
+      )}), other collections' longest pause ${fmtSpread(
+        sp((r) => r.gc.otherMax),
+        fmtMs,
+      )}: every frame in flight waits out each pause.`,
   )
   if (lighter.length > 0) {
     lines.push('')
@@ -408,6 +431,10 @@ function report(
           sp((r) => r.cpuPer1000),
           (x) => `${x.toFixed(0)} ms`,
         ),
+      },
+      {
+        figure: 'gateway scavenge pause, median / longest',
+        value: `${fmtMs(sp((r) => r.gc.scavengeP50).median)} / ${fmtMs(sp((r) => r.gc.scavengeMax).median)}`,
       },
     ],
     data: { plan: p, runs: figs, pooled: { added: pooledA, roundTrip: pooledR }, lighter, atOnce, profile },

@@ -4,7 +4,7 @@
 // Logs are produced at the configured level and written to /dev/null: serialised as in production,
 // not stored.
 import { readFileSync } from 'node:fs'
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
 import { destination } from 'pino'
 import type * as AppModule from '../../src/app.js'
@@ -60,6 +60,20 @@ let rows: OutcomeRows = { received: [], sent: [], answered: [], code: [], user: 
 let counts: GatewayCounts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
 const eld = monitorEventLoopDelay({ resolution: 1 })
 
+/** The gateway's GC pauses since the last reset, ms: scavenges (young generation) and the others. */
+export interface GcPauses {
+  scavenges: number[]
+  others: number[]
+}
+let gcPauses: GcPauses = { scavenges: [], others: [] }
+// Every pause stops every frame in flight: the benchmark reports them beside the latency they cause.
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = ((entry as { detail?: unknown }).detail as { kind?: number } | null | undefined)?.kind
+    ;(kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? gcPauses.scavenges : gcPauses.others).push(entry.duration)
+  }
+}).observe({ entryTypes: ['gc'] })
+
 function record(o: PushOutcome): void {
   counts.outcomes++
   if (o.result.kind !== 'delivered') {
@@ -101,6 +115,7 @@ async function main(): Promise<void> {
         counts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
         eld.reset()
         eld.enable()
+        gcPauses = { scavenges: [], others: [] }
       },
       counts: () => ({ ...counts, pending: gateway.dispatcher.pending }),
       rows: () => rows,
@@ -108,6 +123,7 @@ async function main(): Promise<void> {
         eld.disable()
         return { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 }
       },
+      gc: () => gcPauses,
       // CLOCK_MONOTONIC in microseconds: the clock of --cpu-prof's sample timestamps.
       now: () => ({ hrUs: Number(process.hrtime.bigint() / 1000n), perf: performance.now() }),
       cpu: () => process.cpuUsage(),
