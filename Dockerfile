@@ -34,5 +34,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # SIGTERM drains: readiness fails, in-flight pushes finish (bounded), the lease is released.
 STOPSIGNAL SIGTERM
 # Node.js flags: src/runtime-flags.ts says why (a test keeps this line in step with it).
-ENTRYPOINT ["node", "--max-semi-space-size=64", "dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/cli.js"]
 CMD ["start"]

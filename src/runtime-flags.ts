@@ -3,11 +3,12 @@
 // `npm start` carry them, test/config/runtime-flags.test.ts keeps those in step with this list,
 // and `push-gateway start` logs when they are missing.
 //
-// --max-semi-space-size=64: the young generation may grow to 64 MiB semi-spaces (Node 20's default
-// stops at 16). The gateway allocates tens of KB per routing event, and each scavenge pauses every
-// frame in flight: fewer scavenges mean a lower tail latency and less CPU per event. The price is
-// memory: the young generation can hold up to ~100 MiB more under load.
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64']
+// --max-semi-space-size=16: V8's young generation grows to 16 MiB semi-spaces at most, on every Node.js
+// version (their defaults differ). A scavenge stops every frame in flight for as long as it takes
+// to copy what survives, and under load much survives however large the young generation is: with
+// 64 MiB semi-spaces each pause was about four times as long, for a quarter as many, and the long
+// pauses set the tail latency; the CPU per event came out the same (BENCHMARKS.md, benchmark 1).
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16']
 
 /** The flags of NODE_FLAGS this process was not started with. */
 export function missingNodeFlags(
