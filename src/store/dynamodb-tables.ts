@@ -73,21 +73,53 @@ export function tableDefinitions(tables: DynamoTables): CreateTableCommandInput[
   ]
 }
 
+/** What keeps the tables from being used: tables that do not exist, and indexes a table lacks. */
+export interface TableProblems {
+  missingTables: string[]
+  /** `<table>: <index>`, e.g. a state table made before the `due` index existed. */
+  missingIndexes: string[]
+}
+
+/** The message /readyz and the start-up log give for `problems`, or undefined when there are none. */
+export function tableProblemText(problems: TableProblems): string | undefined {
+  const parts: string[] = []
+  if (problems.missingTables.length > 0)
+    parts.push(
+      `DynamoDB table ${problems.missingTables.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`,
+    )
+  // An index cannot be added by DYNAMODB_CREATE_TABLES: DynamoDB builds it from the table's items,
+  // which can take long on a large table, and the operator decides when that load runs.
+  if (problems.missingIndexes.length > 0)
+    parts.push(
+      `DynamoDB index ${problems.missingIndexes.join(', ')} does not exist (a table made by an older version): add it with aws dynamodb update-table (README: DynamoDB tables)`,
+    )
+  return parts.length > 0 ? parts.join('; ') : undefined
+}
+
 /**
- * Which tables are missing. With `create`, creates them (on-demand billing), waits until they are
- * active and turns on TTL for the state table; returns none then.
+ * Which tables are missing, and which indexes the existing ones lack. With `create`, creates the
+ * missing tables (on-demand billing), waits until they are active and turns on TTL for the state
+ * table; only the missing indexes are left then.
  */
-export async function ensureTables(client: DynamoDBClient, tables: DynamoTables, create: boolean): Promise<string[]> {
+export async function ensureTables(
+  client: DynamoDBClient,
+  tables: DynamoTables,
+  create: boolean,
+): Promise<TableProblems> {
   const missing: CreateTableCommandInput[] = []
+  const missingIndexes: string[] = []
   for (const definition of tableDefinitions(tables)) {
     try {
-      await client.send(new DescribeTableCommand({ TableName: definition.TableName }))
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: definition.TableName }))
+      const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName))
+      for (const index of definition.GlobalSecondaryIndexes ?? [])
+        if (!present.has(index.IndexName)) missingIndexes.push(`${definition.TableName}: ${index.IndexName}`)
     } catch (err) {
       if ((err as Error).name !== 'ResourceNotFoundException') throw err
       missing.push(definition)
     }
   }
-  if (!create) return missing.map((d) => d.TableName as string)
+  if (!create) return { missingTables: missing.map((d) => d.TableName as string), missingIndexes }
   for (const definition of missing) {
     try {
       await client.send(new CreateTableCommand(definition))
@@ -113,5 +145,5 @@ export async function ensureTables(client: DynamoDBClient, tables: DynamoTables,
         })
     }
   }
-  return []
+  return { missingTables: [], missingIndexes }
 }

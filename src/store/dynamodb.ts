@@ -43,7 +43,14 @@ import {
 } from './dynamodb-rings.js'
 import { dynamoDevices } from './dynamodb-devices.js'
 import { dynamoReach } from './dynamodb-reach.js'
-import { ensureTables, DUE_INDEX, DUE_PARTITION, tableNames, type DynamoTarget } from './dynamodb-tables.js'
+import {
+  ensureTables,
+  DUE_INDEX,
+  DUE_PARTITION,
+  tableNames,
+  tableProblemText,
+  type DynamoTarget,
+} from './dynamodb-tables.js'
 import { StoreError, StoreNotReadyError, StoreUnavailableError, type EndedRing, type Store } from './store.js'
 
 export interface DynamoStoreOptions {
@@ -86,16 +93,14 @@ export async function openDynamoStore(options: DynamoStoreOptions): Promise<Stor
     requestHandler: { connectionTimeout: 2_000, requestTimeout: 3_000, throwOnRequestTimeout: true },
   })
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } })
-  let missing: string[] = []
+  // Until the tables (and their indexes) are there, readiness fails with what is missing.
+  let problem: string | undefined
   try {
-    missing = await ensureTables(client, tables, options.createTables === true)
-    if (missing.length > 0)
-      logger.error(
-        { missing },
-        `DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`,
-      )
+    problem = tableProblemText(await ensureTables(client, tables, options.createTables === true))
+    if (problem !== undefined) logger.error(problem)
   } catch (err) {
-    // Unreachable or throttled at start: the gateway starts not ready and ping() keeps asking.
+    // Unreachable or throttled at start: the gateway starts not ready and ping() checks again.
+    problem = `DynamoDB tables not checked yet: ${(err as Error).message}`
     logger.warn({ err: (err as Error).message }, 'DynamoDB store: could not check the tables at start')
   }
 
@@ -324,11 +329,9 @@ export async function openDynamoStore(options: DynamoStoreOptions): Promise<Stor
       }),
     ping: () =>
       call(async () => {
-        if (missing.length > 0) missing = await ensureTables(client, tables, options.createTables === true)
-        if (missing.length > 0)
-          throw new StoreNotReadyError(
-            `DynamoDB table ${missing.join(', ')} does not exist: create it (README: DynamoDB tables) or set DYNAMODB_CREATE_TABLES=1`,
-          )
+        if (problem !== undefined)
+          problem = tableProblemText(await ensureTables(client, tables, options.createTables === true))
+        if (problem !== undefined) throw new StoreNotReadyError(problem)
         await doc.send(new GetCommand({ TableName: tables.state, Key: { pk: 'ping' } }))
       }),
     close: async () => {

@@ -181,3 +181,42 @@ test('dynamodb: through the cache the gateway uses, a missing table still fails 
     await store.close()
   }
 })
+
+test('dynamodb: a state table made before the due index existed keeps readiness failing, naming the index, and is not used', async () => {
+  const { CreateTableCommand, DynamoDBClient } = await import('@aws-sdk/client-dynamodb')
+  const { storeReadiness } = await import('../../src/store/cached.js')
+  const { tableDefinitions } = await import('../../src/store/dynamodb-tables.js')
+  const tables = prefix()
+  // The operator's tables as an older version made them: the state table without its `due` index.
+  const client = new DynamoDBClient({
+    endpoint: server.endpoint,
+    region: 'eu-west-1',
+    credentials: DYNALITE_CREDENTIALS,
+  })
+  for (const definition of tableDefinitions({ devices: `${tables}-devices`, state: `${tables}-state` })) {
+    const old =
+      definition.TableName === `${tables}-state`
+        ? {
+            ...definition,
+            AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' as const }],
+            GlobalSecondaryIndexes: undefined,
+          }
+        : definition
+    await client.send(new CreateTableCommand(old))
+  }
+  client.destroy()
+  // DYNAMODB_CREATE_TABLES=1 creates missing tables, not indexes: the gateway says what to add.
+  const store = await openDynamoStore({
+    target: parseDynamoUrl(server.storeUrl(tables)),
+    createTables: true,
+    credentials: DYNALITE_CREDENTIALS,
+  })
+  try {
+    await assert.rejects(
+      storeReadiness(store),
+      new RegExp(`DynamoDB index ${tables}-state: due does not exist .*update-table`),
+    )
+  } finally {
+    await store.close()
+  }
+})
