@@ -2,45 +2,20 @@
 // JSON lines with request and conversation ids, and not one secret.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { Gateway } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { createLogger } from '../../src/observability/logger.js'
-import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { apnsToken, fcmToken, subscribed, waitFor, type Harness } from '../e2e/harness.js'
+import { startLoggedGateway } from '../support/logged-gateway.js'
+import type { TestWorld } from '../../src/sim/world.js'
 
 const ADMIN = 'admin-token-for-log-test-0123'
-const lines: string[] = []
+let lines: string[]
 let world: TestWorld
-let gateway: Gateway
 let api: string
+let close: () => Promise<void>
 
 before(async () => {
-  world = await startTestWorld()
-  const config = loadConfig({
-    ...world.env,
-    STORE_URL: `sqlite:${join(world.dir, 'gw.db')}`,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    ADMIN_TOKEN: ADMIN,
-    LOG_LEVEL: 'debug',
-  })
-  const logger = createLogger(
-    { level: 'trace' },
-    { write: (s: string) => void lines.push(...s.split('\n').filter(Boolean)) },
-  )
-  gateway = await Gateway.create({
-    config,
-    logger,
-    ca: world.pki.caCert,
-    webPushSandboxHosts: [world.webPushSandboxHost],
-  })
-  api = await gateway.start()
+  ;({ world, api, lines: lines, close } = await startLoggedGateway({ ADMIN_TOKEN: ADMIN }))
 })
-after(async () => {
-  await gateway.stop(1_000)
-  await world.close()
-})
+after(() => close())
 
 const parsed = (): Array<Record<string, unknown>> => lines.map((l) => JSON.parse(l) as Record<string, unknown>)
 

@@ -2,45 +2,21 @@
 // audit log): the line an operator searches for, with the outcome, the attempts and no secret.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { Gateway } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { createLogger, tokenPrefix } from '../../src/observability/logger.js'
-import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
+import { tokenPrefix } from '../../src/observability/logger.js'
 import { fcmToken, subscribed, waitFor, type Harness } from '../e2e/harness.js'
+import { startLoggedGateway } from '../support/logged-gateway.js'
+import type { TestWorld } from '../../src/sim/world.js'
 
 const ADMIN = 'admin-token-for-failure-log-test'
-const lines: string[] = []
+let lines: string[]
 let world: TestWorld
-let gateway: Gateway
 let api: string
+let close: () => Promise<void>
 
 before(async () => {
-  world = await startTestWorld()
-  const config = loadConfig({
-    ...world.env,
-    STORE_URL: `sqlite:${join(world.dir, 'gw.db')}`,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'debug',
-    ADMIN_TOKEN: ADMIN,
-  })
-  const logger = createLogger(
-    { level: 'debug' },
-    { write: (s: string) => void lines.push(...s.split('\n').filter(Boolean)) },
-  )
-  gateway = await Gateway.create({
-    config,
-    logger,
-    ca: world.pki.caCert,
-    webPushSandboxHosts: [world.webPushSandboxHost],
-  })
-  api = await gateway.start()
+  ;({ world, api, lines: lines, close } = await startLoggedGateway({ ADMIN_TOKEN: ADMIN }))
 })
-after(async () => {
-  await gateway.stop(1_000)
-  await world.close()
-})
+after(() => close())
 
 test('a dead token and a push that fails on every retry are logged once each, by the dispatcher', async () => {
   const agent = world.genesys.addAgent({ name: 'Failing Phones' })

@@ -11,6 +11,7 @@ import { PresenceFilter, type PresenceState } from '../../src/ring/presence.js'
 import { NameCache } from '../../src/ring/names.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import type { RingDecision } from '../../src/outcomes.js'
+import { routingEvent } from '../support/routing-events.js'
 
 const VOIP = 'a'.repeat(64)
 const ALERT = 'b'.repeat(64)
@@ -36,18 +37,7 @@ function setup(o: { presence?: PresenceFilter; queueNames?: NameCache; clock?: F
   const addDevice = (d: Partial<Device> & Pick<Device, 'token' | 'platform'>) =>
     store.upsertDevice({ userId: 'agent-1', registeredAt: clock.now(), ...d })
   const event = (kind: 'offer' | 'answered' | 'ended', extra: Partial<RoutingEvent> = {}): RoutingEvent =>
-    ({
-      kind,
-      conversationId: 'conv-1',
-      userId: 'agent-1',
-      participantId: 'part-1',
-      mediaType: 'voice',
-      occurredAt: clock.now(),
-      receivedAt: clock.now(),
-      source: 'notifications',
-      ...(kind === 'ended' ? { reason: 'abandoned' } : {}),
-      ...extra,
-    }) as RoutingEvent
+    routingEvent(clock, kind, extra)
   return { clock, store, engine, intents, audit, addDevice, event }
 }
 

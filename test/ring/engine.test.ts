@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/observability/logger.js'
 import { RingEngine } from '../../src/ring/engine.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import type { RingDecision } from '../../src/outcomes.js'
+import { routingEvent } from '../support/routing-events.js'
 
 const VOIP = 'a'.repeat(64)
 const ALERT = 'b'.repeat(64)
@@ -28,18 +29,7 @@ function setup(o: { ringTimeoutMs?: number; dedupWindowMs?: number } = {}) {
   const addDevice = (d: Partial<Device> & Pick<Device, 'token' | 'platform'>) =>
     store.upsertDevice({ userId: 'agent-1', registeredAt: clock.now(), ...d })
   const event = (kind: 'offer' | 'answered' | 'ended', extra: Partial<RoutingEvent> = {}): RoutingEvent =>
-    ({
-      kind,
-      conversationId: 'conv-1',
-      userId: 'agent-1',
-      participantId: 'part-1',
-      mediaType: 'voice',
-      occurredAt: clock.now(),
-      receivedAt: clock.now(),
-      source: 'notifications',
-      ...(kind === 'ended' ? { reason: 'abandoned' } : {}),
-      ...extra,
-    }) as RoutingEvent
+    routingEvent(clock, kind, extra)
   return { clock, store, engine, intents, decisions, addDevice, event }
 }
 

@@ -8,6 +8,7 @@ import { ringKey, type PushIntent, type RingRecord, type RoutingEvent } from '..
 import { silentLogger } from '../../src/observability/logger.js'
 import { RingEngine } from '../../src/ring/engine.js'
 import { createMemoryStore } from '../../src/store/memory.js'
+import { routingEvent } from '../support/routing-events.js'
 
 const FCM = 'fcm-token-0123456789:APA91bexample'
 const ALERT = 'b'.repeat(64)
@@ -37,17 +38,7 @@ async function setup(graceMs = GRACE_MS) {
     registeredAt: clock.now(),
   })
   const event = (kind: 'offer' | 'answered', extra: Partial<RoutingEvent> = {}): RoutingEvent =>
-    ({
-      kind,
-      conversationId: 'conv-1',
-      userId: 'agent-1',
-      participantId: 'part-1',
-      mediaType: 'voice',
-      occurredAt: clock.now(),
-      receivedAt: clock.now(),
-      source: 'notifications',
-      ...extra,
-    }) as RoutingEvent
+    routingEvent(clock, kind, extra)
   // What a dead instance leaves behind: the ring claimed (createRing), nothing pushed, nothing marked.
   const deadInstanceRing = async (): Promise<RingRecord> => {
     const record: RingRecord = {
@@ -193,17 +184,7 @@ async function sharedStore(graceMs: number) {
     return engine
   }
   await store.upsertDevice({ userId: 'agent-1', platform: 'android', token: FCM, registeredAt: clock.now() })
-  const event = (kind: 'offer' | 'answered'): RoutingEvent =>
-    ({
-      kind,
-      conversationId: 'conv-1',
-      userId: 'agent-1',
-      participantId: 'part-1',
-      mediaType: 'voice',
-      occurredAt: clock.now(),
-      receivedAt: clock.now(),
-      source: 'notifications',
-    }) as RoutingEvent
+  const event = (kind: 'offer' | 'answered'): RoutingEvent => routingEvent(clock, kind)
   const stopAll = (): void => engines.forEach((e) => e.stop())
   return { clock, store, sent, instance, event, stopAll }
 }

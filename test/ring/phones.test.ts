@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/observability/logger.js'
 import { RingEngine } from '../../src/ring/engine.js'
 import { groupPhones, selectRingTargets, type IosCallCancel } from '../../src/ring/phones.js'
 import { createMemoryStore } from '../../src/store/memory.js'
+import { routingEvent } from '../support/routing-events.js'
 
 const IPHONE_VOIP = 'a1'.repeat(32)
 const IPHONE_ALERT = 'a2'.repeat(32)
@@ -37,19 +38,7 @@ function setup(o: { iosCallCancel?: IosCallCancel } = {}) {
   const add = (d: Partial<Device> & Pick<Device, 'token' | 'platform'>) =>
     store.upsertDevice({ userId: 'agent-1', registeredAt: clock.now(), ...d })
   const event = (kind: 'offer' | 'answered' | 'ended', extra: Partial<RoutingEvent> = {}): RoutingEvent =>
-    ({
-      kind,
-      conversationId: 'conv-1',
-      userId: 'agent-1',
-      participantId: 'part-1',
-      mediaType: 'voice',
-      callerDisplay: '+15550100',
-      occurredAt: clock.now(),
-      receivedAt: clock.now(),
-      source: 'notifications',
-      ...(kind === 'ended' ? { reason: 'abandoned' } : {}),
-      ...extra,
-    }) as RoutingEvent
+    routingEvent(clock, kind, { callerDisplay: '+15550100', ...extra })
   /** What each push went to, as "<phone>/<token kind>:<transport>". */
   const sent = (action: 'ring' | 'cancel'): string[] =>
     intents

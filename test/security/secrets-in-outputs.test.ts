@@ -4,45 +4,22 @@
 // headers and malformed bodies), and the debug logs of the same scenario.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { Gateway } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { createLogger } from '../../src/observability/logger.js'
-import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { apnsToken, fcmToken, subscribed, waitFor, type Harness } from '../e2e/harness.js'
+import { startLoggedGateway } from '../support/logged-gateway.js'
+import type { TestWorld } from '../../src/sim/world.js'
 import { recordTrial } from '../support/trials.js'
 
 const ADMIN = 'admin-token-secrets-test-0123456789'
 const SECRET = 'webhook-secret-secrets-test-0123'
-const logs: string[] = []
+let logs: string[]
 let world: TestWorld
-let gateway: Gateway
 let api: string
+let close: () => Promise<void>
 
 before(async () => {
-  world = await startTestWorld()
-  const config = loadConfig({
-    ...world.env,
-    STORE_URL: `sqlite:${join(world.dir, 'gw.db')}`,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    ADMIN_TOKEN: ADMIN,
-    WEBHOOK_SECRET: SECRET,
-    LOG_LEVEL: 'debug',
-  })
-  const logger = createLogger({ level: 'trace' }, { write: (s: string) => void logs.push(s) })
-  gateway = await Gateway.create({
-    config,
-    logger,
-    ca: world.pki.caCert,
-    webPushSandboxHosts: [world.webPushSandboxHost],
-  })
-  api = await gateway.start()
+  ;({ world, api, lines: logs, close } = await startLoggedGateway({ ADMIN_TOKEN: ADMIN, WEBHOOK_SECRET: SECRET }))
 })
-after(async () => {
-  await gateway.stop(1_000)
-  await world.close()
-})
+after(() => close())
 
 const admin = { authorization: `Bearer ${ADMIN}` }
 
@@ -174,7 +151,7 @@ test('metrics, dashboard, audit, alarms, readiness, docs, error bodies and logs 
     readiness: await (await fetch(`${api}/readyz`)).text(),
     'OpenAPI document': await (await fetch(`${api}/docs/json`)).text(),
     'error bodies': bodies.join('\n'),
-    logs: logs.join(''),
+    logs: logs.join('\n'),
   }
   assert.match(outputs.audit ?? '', /"entries":\[\{/, 'the audit has entries to check')
   assert.match(outputs.metrics ?? '', /push_gateway_pushes_total/)
