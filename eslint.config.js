@@ -8,7 +8,7 @@ import globals from 'globals'
 // Types flow down: what a stage reports lives in src/outcomes.ts, never in the stage producing it.
 // Folders not named (api, cli, demo) and the root files (app.ts, cli.ts, config.ts) are the edges
 // and the composition root: they may import any stage, but not sim/.
-const GROUND = ['clock.js', 'model.js', 'outcomes.js', 'retry-after.js']
+const GROUND = ['clock.js', 'model.js', 'outcomes.js', 'retry-after.js', 'fair-slots.js']
 const BASE = [...GROUND, 'observability/', 'store/', 'config.js']
 const LAYERS = {
   observability: { may: GROUND, why: 'it reads what the stages report from src/outcomes.ts' },

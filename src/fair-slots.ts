@@ -1,9 +1,10 @@
-// At most PUSH_MAX_IN_FLIGHT pushes on the wire at once, over all push services. When they are all
-// taken, the next free one goes to the agents waiting in turn (round robin), not to the oldest
-// waiter: an agent whose burst queued thousands of pushes takes one slot per turn like everyone
-// else, so another agent's ring waits for one slot to free, not for that whole burst.
-// A slot is held only while a request is out; a push waiting out a back-off holds none.
-
+// At most `limit` pieces of work in flight at once. When every slot is taken, the next free one goes
+// to the waiters' keys in turn (round robin), not to the oldest waiter.
+// - The dispatcher's PUSH_MAX_IN_FLIGHT, keyed by agent: an agent whose burst queued thousands of
+//   pushes takes one slot per turn like everyone else, so another agent's ring waits for one slot
+//   to free, not for that whole burst. A slot is held only while a request is out; a push waiting
+//   out a back-off holds none.
+// - The Genesys name lookups (ring/names.ts), under one key: first come, first served.
 export class FairSlots {
   private inUse = 0
   private waiting = 0
@@ -16,12 +17,12 @@ export class FairSlots {
       throw new RangeError(`limit must be a positive whole number, not ${limit}`)
   }
 
-  /** Requests out now. */
+  /** Slots taken now. */
   get busy(): number {
     return this.inUse
   }
 
-  /** Pushes waiting for a slot. */
+  /** Waiters for a slot. */
   get queued(): number {
     return this.waiting
   }
@@ -33,7 +34,7 @@ export class FairSlots {
     return true
   }
 
-  /** Waits for a slot in `agent`'s turn; resolves holding it. */
+  /** Waits for a slot in the turn of `agent` (the waiter's key); resolves holding it. */
   acquire(agent: string): Promise<void> {
     if (this.tryAcquire()) return Promise.resolve()
     return new Promise((resolve) => {

@@ -13,7 +13,7 @@ import type { PushMessage, PushProvider, ProviderName, SendResult } from '../pro
 import type { DeviceStore } from '../store/store.js'
 import type { ProviderAlarms } from './alarms.js'
 import { buildMessage, type PayloadOptions } from './payloads.js'
-import { FairSlots } from './slots.js'
+import { FairSlots } from '../fair-slots.js'
 
 // Pushes whose deadlines fall in the same slice of this many ms share one abort signal.
 const DEADLINE_SLICE_MS = 100

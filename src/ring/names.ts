@@ -3,6 +3,7 @@
 // path: a name not cached yet is left out of that ring and fetched in the background for the next
 // one (docs/PLATFORMS.md: no REST call on the hot path).
 import type { Clock } from '../clock.js'
+import { FairSlots } from '../fair-slots.js'
 import type { Logger } from '../observability/logger.js'
 
 export interface NameCacheOptions {
@@ -35,10 +36,11 @@ interface Entry {
 export class NameCache {
   private readonly entries = new Map<string, Entry>()
   private readonly inFlight = new Set<string>()
-  private running = 0
-  private readonly waiting: Array<() => void> = []
+  private readonly slots: FairSlots
 
-  constructor(private readonly options: NameCacheOptions) {}
+  constructor(private readonly options: NameCacheOptions) {
+    this.slots = new FairSlots(options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)
+  }
 
   /** The cached name (possibly stale), or undefined; a miss or a stale entry starts a lookup. */
   peek(id: string): string | undefined {
@@ -51,9 +53,9 @@ export class NameCache {
   async warm(id: string): Promise<void> {
     if (this.inFlight.has(id)) return
     // Past maxEntries waiting, a name is not queued: the next peek() asks again.
-    if (this.waiting.length >= (this.options.maxEntries ?? 10_000)) return
+    if (this.slots.queued >= (this.options.maxEntries ?? 10_000)) return
     this.inFlight.add(id)
-    await this.turn()
+    await this.slots.acquire('names')
     try {
       const { name } = await this.options.fetch(id)
       this.set(id, { name, refreshAt: this.options.clock.now() + (this.options.ttlMs ?? 3_600_000) })
@@ -66,24 +68,8 @@ export class NameCache {
       this.options.logger.warn({ id: id, err: (err as Error).message }, `${this.options.what} name lookup failed`)
     } finally {
       this.inFlight.delete(id)
-      this.done()
+      this.slots.release()
     }
-  }
-
-  /** Waits until fewer than maxConcurrent lookups are running. */
-  private async turn(): Promise<void> {
-    if (this.running < (this.options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)) {
-      this.running++
-      return
-    }
-    // done() hands its place over: `running` stays as it is.
-    await new Promise<void>((resolve) => this.waiting.push(resolve))
-  }
-
-  private done(): void {
-    const next = this.waiting.shift()
-    if (next) next()
-    else this.running--
   }
 
   private set(id: string, entry: Entry): void {
