@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { Gateway } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { silentLogger } from '../../src/observability/logger.js'
+import { silentLogger, type Logger } from '../../src/observability/logger.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { DYNALITE_ENV, startDynalite } from '../support/dynalite.js'
 
@@ -63,6 +63,7 @@ async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
 export async function startHarness(
   settings: Record<string, string> = {},
   settingsFor?: (world: TestWorld) => Promise<Record<string, string>>,
+  options: { logger?: Logger } = {},
 ): Promise<Harness> {
   const world = await startTestWorld()
   const store = await harnessStore(world)
@@ -70,7 +71,7 @@ export async function startHarness(
   const config = loadConfig({ ...world.env, ...store.settings, PORT: '0', HOST: '127.0.0.1', ...settings, ...late })
   const gateway = await Gateway.create({
     config,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     ca: world.pki.caCert,
     webPushSandboxHosts: [world.webPushSandboxHost],
   })
