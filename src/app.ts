@@ -34,6 +34,7 @@ import { RingEngine } from './ring/engine.js'
 import { ReachActions } from './reach/actions.js'
 import { RingRepeater } from './reach/repeat.js'
 import { ReachTracker, type CountedReceipt } from './reach/tracker.js'
+import { IntakeGate } from './sources/intake-gate.js'
 import { createEventSources } from './sources/create.js'
 import type { EventSource } from './sources/source.js'
 import type { RoutingEvent, RoutingEventSink } from './model.js'
@@ -253,7 +254,8 @@ export class Gateway {
         : undefined
 
     // Event intake: counts each RoutingEvent and hands it to the ring engine.
-    const intake = new EventIntake(engine, metrics, lifecycle, options.onEvent)
+    const intakeGate = new IntakeGate(config.intake.maxInFlight)
+    const intake = new EventIntake(engine, metrics, lifecycle, intakeGate, options.onEvent)
     // Several instances sharing a store: only the holder of the source lease runs the WebSocket source.
     const lease = await leaseForSource({
       eventSource: config.genesys.eventSource,
@@ -278,6 +280,7 @@ export class Gateway {
       webhookEvents: intake,
       // PRESENCE_FILTER=soft: the source subscribes v2.users.{id}.presence and keeps the cache current.
       ...(presence ? { presence } : {}),
+      intake: intakeGate,
       logger: logger.child({ component: 'source' }),
       clock,
       ...(ca ? { ca } : {}),
@@ -373,6 +376,7 @@ export class Gateway {
       countDevices: () => store.countDevices(),
       inFlight: () => dispatcher.pending,
       waitingForSlot: () => dispatcher.slotUse.queued,
+      intake: () => ({ deciding: intakeGate.inFlight, pauses: intakeGate.pauses }),
       unreachableAgents: () => receipts.unreachableCount(),
     })
     lifecycle.repeater = repeater
@@ -489,6 +493,7 @@ class EventIntake implements RoutingEventSink {
     private readonly engine: RingEngine,
     private readonly metrics: GatewayMetrics,
     private readonly lifecycle: Lifecycle,
+    private readonly gate: IntakeGate,
     private readonly observe?: (event: RoutingEvent) => void,
   ) {}
 
@@ -496,8 +501,12 @@ class EventIntake implements RoutingEventSink {
     this.metrics.observeEvent(event)
     this.observe?.(event)
     const handled = this.engine.handle(event)
+    this.gate.taken()
     this.lifecycle.handling.add(handled)
-    void handled.finally(() => this.lifecycle.handling.delete(handled))
+    void handled.finally(() => {
+      this.lifecycle.handling.delete(handled)
+      this.gate.decided()
+    })
   }
 }
 

@@ -137,6 +137,8 @@ export interface Config {
   http: { requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number }
   /** Pushes being sent at once, over all push services; shared fairly between agents. */
   dispatch: { maxInFlight: number }
+  /** Events being decided at once; past it the Notifications sockets are not read (src/sources/intake-gate.ts). */
+  intake: { maxInFlight: number }
   /** Devices one agent may have; registering one more evicts the least recently registered. */
   devices: { maxPerAgent: number }
   /** Which proxies' X-Forwarded-For to believe for the client address: false, a hop count, or addresses/CIDRs. */
@@ -210,6 +212,7 @@ const KNOWN = [
   'HTTP_KEEP_ALIVE_TIMEOUT_MS',
   'HTTP_MAX_CONNECTIONS',
   'PUSH_MAX_IN_FLIGHT',
+  'EVENTS_MAX_IN_FLIGHT',
   'MAX_DEVICES_PER_AGENT',
   'UNREACHABLE_AFTER',
   'UNREACHABLE_WEBHOOK_URL',
@@ -415,6 +418,7 @@ const schemas = {
   HTTP_KEEP_ALIVE_TIMEOUT_MS: int(1_000, 600_000).default('5000'),
   HTTP_MAX_CONNECTIONS: int(16, 1_000_000).default('4096'),
   PUSH_MAX_IN_FLIGHT: int(1, 100_000).default('2000'),
+  EVENTS_MAX_IN_FLIGHT: int(1, 100_000).default('64'),
   MAX_DEVICES_PER_AGENT: int(1, 1_000).default('10'),
   // Behind a load balancer every request comes from its address: name it (or the hop count) so the
   // per-address limit uses X-Forwarded-For. Never "true": any client could then pick its address.
@@ -695,6 +699,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnections: s.HTTP_MAX_CONNECTIONS,
     },
     dispatch: { maxInFlight: s.PUSH_MAX_IN_FLIGHT },
+    intake: { maxInFlight: s.EVENTS_MAX_IN_FLIGHT },
     devices: { maxPerAgent: s.MAX_DEVICES_PER_AGENT },
     trustProxy: s.TRUST_PROXY === undefined || s.TRUST_PROXY === 0 ? false : s.TRUST_PROXY,
     reach: {
@@ -756,6 +761,7 @@ export function redacted(config: Config): Record<string, unknown> {
     rateLimit: config.rateLimit,
     http: config.http,
     dispatch: config.dispatch,
+    intake: config.intake,
     devices: config.devices,
     trustProxy: config.trustProxy,
     // The webhook's path and query may be its secret: only where it goes is shown.

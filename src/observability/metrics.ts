@@ -18,6 +18,8 @@ export interface MetricsProbes {
   inFlight: () => number
   /** Pushes waiting for one of the PUSH_MAX_IN_FLIGHT slots. */
   waitingForSlot?: () => number
+  /** Events being decided, and how often the Notifications sockets were paused for it (EVENTS_MAX_IN_FLIGHT). */
+  intake?: () => { deciding: number; pauses: number }
   /** Agents whose phones missed UNREACHABLE_AFTER rings in a row (device receipts); shared by every instance. */
   unreachableAgents?: () => Promise<number>
 }
@@ -42,7 +44,7 @@ export class GatewayMetrics {
   readonly registry = new Registry()
   private probes: MetricsProbes | undefined
   private storeRead: { at: number; value: Promise<StoreSnapshot> } | undefined
-  private readonly seen = { reconnects: 0, rejectedFrames: 0 }
+  private readonly seen = { reconnects: 0, rejectedFrames: 0, intakePauses: 0 }
 
   private readonly events: Counter<'source' | 'kind'>
   private readonly rings: Counter<'media_type'>
@@ -230,6 +232,24 @@ export class GatewayMetrics {
         } catch {
           // The store is down: the last value stays, as with the device counts.
         }
+      },
+    })
+    new Gauge({
+      name: 'push_gateway_events_in_flight',
+      help: 'Events taken from the sources and not yet decided (EVENTS_MAX_IN_FLIGHT bounds it for the Notifications sockets).',
+      registers,
+      collect() {
+        this.set(probes()?.intake?.().deciding ?? 0)
+      },
+    })
+    new Counter({
+      name: 'push_gateway_intake_pauses_total',
+      help: 'Times a Notifications socket stopped being read because EVENTS_MAX_IN_FLIGHT events were being decided: the gateway was behind, and Genesys held the frames meanwhile.',
+      registers,
+      collect() {
+        const n = probes()?.intake?.().pauses ?? 0
+        if (n > seen.intakePauses) this.inc(n - seen.intakePauses)
+        seen.intakePauses = Math.max(seen.intakePauses, n)
       },
     })
     new Gauge({

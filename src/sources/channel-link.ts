@@ -6,6 +6,7 @@
 // the frames that carry events. Everything that touches the channel (subscription changes,
 // reconnects, hand-overs) runs on one chain per link, so at most one connection attempt per
 // channel is ever in flight.
+import type { IntakeGate } from './intake-gate.js'
 import type { Clock } from '../clock.js'
 import { GenesysApiError } from '../genesys/errors.js'
 import type { NotificationChannel } from '../genesys/rest.js'
@@ -32,7 +33,7 @@ export interface ChannelLinkOptions {
   backoff?: BackoffOptions
   /** The topics this link must carry right now (read at every (re)subscription). */
   topics: () => string[]
-  socket: { ca?: string; heartbeatTimeoutMs: number; pingIntervalMs?: number }
+  socket: { ca?: string; heartbeatTimeoutMs: number; pingIntervalMs?: number; intake?: IntakeGate }
   /** Hand over to a fresh channel this long before the current one expires. */
   renewBeforeMs: number
   /**
@@ -200,6 +201,7 @@ export class ChannelLink {
       ...(s.ca !== undefined && { ca: s.ca }),
       heartbeatTimeoutMs: s.heartbeatTimeoutMs,
       ...(s.pingIntervalMs !== undefined && { pingIntervalMs: s.pingIntervalMs }),
+      ...(s.intake !== undefined && { intake: s.intake }),
       clock: this.options.clock,
       logger: this.options.logger,
       onFrame: (_socket, text, at, hr) => this.onSocketFrame(text, at, hr),

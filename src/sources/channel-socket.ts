@@ -8,6 +8,7 @@ import WebSocket, { type RawData } from 'ws'
 import type { Clock } from '../clock.js'
 import type { Logger } from '../observability/logger.js'
 import type { NotificationChannel } from '../genesys/rest.js'
+import type { IntakeGate } from './intake-gate.js'
 
 export type CloseCause = 'remote' | 'heartbeat-timeout' | 'error' | 'local'
 
@@ -24,6 +25,8 @@ export interface ChannelSocketOptions {
   onFrame: (socket: ChannelSocket, text: string, receivedAt: number, receivedAtHr: number) => void
   /** Called once, when a socket that had opened is closed for any reason. */
   onClose: (socket: ChannelSocket, cause: CloseCause) => void
+  /** When given, the socket is not read while the gate is full (intake-gate.ts). */
+  intake?: IntakeGate
 }
 
 export class ChannelSocket {
@@ -97,6 +100,7 @@ export class ChannelSocket {
       const receivedAt = options.clock.now()
       this.lastFrameHr = receivedAtHr
       options.onFrame(this, rawText(data), receivedAt, receivedAtHr)
+      if (options.intake?.full && !ws.isPaused) this.pauseUntilRoom(options.intake)
     })
     ws.on('error', (err) => {
       this.cause = 'error'
@@ -113,7 +117,8 @@ export class ChannelSocket {
     // Checking a timestamp on an interval avoids re-arming a timer on every frame of a busy channel.
     const every = Math.max(20, Math.min(5_000, Math.floor(options.heartbeatTimeoutMs / 4)))
     this.watchdog = setInterval(() => {
-      if (performance.now() - this.lastFrameHr <= options.heartbeatTimeoutMs) return
+      // A socket we stopped reading hears nothing: its silence is ours, not the path's.
+      if (ws.isPaused || performance.now() - this.lastFrameHr <= options.heartbeatTimeoutMs) return
       options.logger.warn(
         { channelId: this.channel.id, silentMs: Math.round(performance.now() - this.lastFrameHr) },
         'genesys channel silent: reconnecting',
@@ -127,6 +132,16 @@ export class ChannelSocket {
         if (ws.readyState === WebSocket.OPEN) ws.send('{"message":"ping"}')
       }, options.pingIntervalMs)
     }
+  }
+
+  private pauseUntilRoom(intake: IntakeGate): void {
+    const { ws } = this
+    ws.pause()
+    intake.whenRoom(() => {
+      // Silence is timed from here: the frames that waited in the socket arrive now.
+      this.lastFrameHr = performance.now()
+      ws.resume()
+    })
   }
 
   private stopTimers(): void {

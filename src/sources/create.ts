@@ -6,6 +6,7 @@ import type { EventSourceName, RingRecord, RoutingEvent, RoutingEventSink } from
 import type { Logger } from '../observability/logger.js'
 import { EventStreamSource } from './eventstream/source.js'
 import type { RecoveryReport } from './gap-recovery.js'
+import type { IntakeGate } from './intake-gate.js'
 import { NotificationsSource } from './notifications.js'
 import type { EventSource, PresenceSink } from './source.js'
 import { WebhookSource } from './webhook.js'
@@ -37,6 +38,8 @@ export interface SourceDeps {
   /** PRESENCE_FILTER=soft: the Notifications source subscribes v2.users.{id}.presence and reports here. */
   presence?: PresenceSink
   onRecovery?: (report: RecoveryReport & { downMs: number }) => void
+  /** The Notifications sockets stop being read while this gate is full (EVENTS_MAX_IN_FLIGHT). */
+  intake?: IntakeGate
   logger: Logger
   clock: Clock
   ca?: string
@@ -50,6 +53,7 @@ export function createEventSources({
   webhookEvents = events,
   presence,
   onRecovery,
+  intake,
   logger,
   clock,
   ca,
@@ -88,6 +92,7 @@ export function createEventSources({
           logger: logger.child({ source: 'notifications' }),
           topics: settings.topics,
           queueIds: settings.queueIds,
+          ...(intake && { intake }),
           ...(presence && {
             onPresence: (userId: string, systemPresence: string, changedAt: number) =>
               presence.update(userId, systemPresence, changedAt),

@@ -5,6 +5,7 @@
 // This file reads the frames that carry events (conversations, presence) and schedules recovery.
 import { systemClock, type Clock } from '../clock.js'
 import { PRESENCE_BULK_MAX, type GenesysRest } from '../genesys/rest.js'
+import type { IntakeGate } from './intake-gate.js'
 import type { RingRecord, RoutingEvent } from '../model.js'
 import type { Logger } from '../observability/logger.js'
 import type { BackoffOptions } from './backoff.js'
@@ -29,6 +30,8 @@ export interface NotificationsSourceOptions {
   /** No frame (heartbeat included) for this long: the socket is presumed dead. */
   heartbeatTimeoutMs?: number
   pingIntervalMs?: number
+  /** Stops reading the sockets while the gateway has this many events to decide (intake-gate.ts). */
+  intake?: IntakeGate
   normaliser?: ConversationNormaliser
   /** Reconnect back-off: full jitter between 0 and min(maxMs, initialMs · 2^failures). */
   backoff?: BackoffOptions
@@ -167,7 +170,7 @@ export class NotificationsSource implements EventSource {
   }
 
   private newLink({ index, topics, handOverLock }: LinkSeams): ChannelLink {
-    const { rest, logger, backoff, wsOptions, heartbeatTimeoutMs, pingIntervalMs, renewBeforeMs } = this.options
+    const { rest, logger, backoff, wsOptions, heartbeatTimeoutMs, pingIntervalMs, renewBeforeMs, intake } = this.options
     return new ChannelLink({
       index,
       rest,
@@ -179,6 +182,7 @@ export class NotificationsSource implements EventSource {
         ...(wsOptions?.ca !== undefined && { ca: wsOptions.ca }),
         heartbeatTimeoutMs: heartbeatTimeoutMs ?? 75_000,
         ...(pingIntervalMs !== undefined && { pingIntervalMs }),
+        ...(intake !== undefined && { intake }),
       },
       renewBeforeMs: renewBeforeMs ?? 3600_000,
       handOverLock,
