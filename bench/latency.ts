@@ -27,6 +27,8 @@ interface Plan {
   profileS: number
   /** Lighter loads, one run each: how the added latency grows with the load. */
   lighterRates: number[]
+  /** The gateway's event loop blocked for `ms`, `atS` into a run; `runs` runs with and without the intake gate. */
+  stall: { ms: number; atS: number; runs: number }
 }
 
 function plan(scale: Scale, runs?: number): Plan {
@@ -41,6 +43,7 @@ function plan(scale: Scale, runs?: number): Plan {
         holdMs: 300,
         profileS: 10,
         lighterRates: [250, 500, 1000],
+        stall: { ms: 1000, atS: 4, runs: 3 },
       }
     : {
         agents: 200,
@@ -51,6 +54,7 @@ function plan(scale: Scale, runs?: number): Plan {
         holdMs: 300,
         profileS: 3,
         lighterRates: [500],
+        stall: { ms: 500, atS: 1.5, runs: 1 },
       }
 }
 
@@ -66,6 +70,8 @@ interface RunFigures {
   gc: { scavengesPerS: number; scavengeP50: number; scavengeMax: number; otherMax: number }
   /** Gateway process CPU (user + system) per 1,000 frames over the whole run. */
   cpuPer1000: number
+  /** Answer at Genesys → cancel accepted, wall clock, including any wait before the gateway read the frame. */
+  cancelLate: Distribution
 }
 
 const KIND = ['APNs ring', 'APNs cancel', 'FCM ring', 'FCM cancel']
@@ -89,12 +95,12 @@ export const latency: Benchmark = {
   title: '1. Added latency at 2,000 events/s (Redis store)',
   estimateS: (scale) => {
     const p = plan(scale)
-    return 15 + (p.runs + p.lighterRates.length + 1) * (p.seconds + 3) + p.profileS + 10
+    return 15 + (p.runs + p.lighterRates.length + 1 + 2 * p.stall.runs) * (p.seconds + 3) + p.profileS + 10
   },
   async run(ctx: BenchContext): Promise<BenchOutput> {
     const p = plan(ctx.scale, ctx.runs)
     const { progress } = ctx
-    const stepsTotal = p.runs + p.lighterRates.length + 2
+    const stepsTotal = p.runs + p.lighterRates.length + 2 + 2 * p.stall.runs
     // Every run gets a fresh world (simulator, sandboxes, agents, devices, Redis prefix): a world
     // reused across runs keeps every conversation and accepted push, and its growing heap slowed
     // the orchestrator's ticks and the sandboxes' answers run after run (p50 0.8 ms in the first
@@ -105,6 +111,7 @@ export const latency: Benchmark = {
       step: number,
       rate = p.rate,
       catchUp: DriveOptions['catchUp'] = 'paced',
+      stall?: { ms: number; atS: number; env: Record<string, string> },
     ): Promise<{
       fig: RunFigures
       samples: { added: number[]; roundTrip: number[] }
@@ -130,6 +137,7 @@ export const latency: Benchmark = {
         storeUrl: ctx.redisUrl,
         storeKeyPrefix: prefix,
         nodeFlags: flags,
+        ...(stall && { env: stall.env }),
       }).catch(async (err: unknown) => {
         await cleanUp()
         throw err
@@ -146,6 +154,7 @@ export const latency: Benchmark = {
         await gw.call('reset')
         const t0 = await gw.call<{ hrUs: number; perf: number }>('now')
         const cpu0 = await gw.call<NodeJS.CpuUsage>('cpu')
+        const stalled = stall && sleep(stall.atS * 1000).then(() => gw.call('stall', stall.ms))
         const d = await drive({
           world,
           agents,
@@ -157,9 +166,10 @@ export const latency: Benchmark = {
           onTick: (ms) =>
             progress.update(
               (step + Math.min(1, ms / (seconds * 1000))) / stepsTotal,
-              `${flags.length ? 'profiling' : rate !== p.rate ? 'lighter load' : catchUp === 'at-once' ? 'overdue frames at once' : `run ${step + 1}/${p.runs}`}: ${fmtInt(rate)} frames/s`,
+              `${flags.length ? 'profiling' : stall ? `a ${fmtMs(stall.ms)} stall` : rate !== p.rate ? 'lighter load' : catchUp === 'at-once' ? 'overdue frames at once' : `run ${step + 1}/${p.runs}`}: ${fmtInt(rate)} frames/s`,
             ),
         })
+        await stalled
         const t1 = await gw.call<{ hrUs: number; perf: number }>('now')
         const expected = d.offers + d.answers
         await until(
@@ -197,6 +207,7 @@ export const latency: Benchmark = {
             otherMax: Math.max(0, ...pauses.others),
           },
           cpuPer1000: ((cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 / d.frames) * 1000,
+          cancelLate: distribution(rows.late.filter((v): v is number => typeof v === 'number' && Number.isFinite(v))),
         }
         return { fig, samples: s, window: { startUs: t0.hrUs + p.warmupS * 1e6, endUs: t1.hrUs } }
       } finally {
@@ -227,6 +238,19 @@ export const latency: Benchmark = {
     const { fig: atOnce } = await runOnce([], p.seconds, p.runs + p.lighterRates.length, p.rate, 'at-once')
     await sleep(500)
 
+    // A 1 s stall of the gateway's own event loop in the middle of the load, with the intake gate
+    // (EVENTS_MAX_IN_FLIGHT at its default) and without it, alternately.
+    const stalls: Record<'gate' | 'noGate', RunFigures[]> = { gate: [], noGate: [] }
+    for (let i = 0; i < p.stall.runs; i++) {
+      for (const variant of ['gate', 'noGate'] as const) {
+        const env: Record<string, string> = variant === 'gate' ? {} : { EVENTS_MAX_IN_FLIGHT: '100000' }
+        const step = p.runs + p.lighterRates.length + 1 + 2 * i + (variant === 'gate' ? 0 : 1)
+        const { fig } = await runOnce([], p.seconds, step, p.rate, 'paced', { ms: p.stall.ms, atS: p.stall.atS, env })
+        stalls[variant].push(fig)
+        await sleep(500)
+      }
+    }
+
     let profile: ProfileSummary | undefined
     if (ctx.profile) {
       const dir = join(ctx.tmpDir, 'cpu-prof-latency')
@@ -234,7 +258,7 @@ export const latency: Benchmark = {
       const { window } = await runOnce(
         ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'],
         p.profileS,
-        p.runs + p.lighterRates.length + 1,
+        p.runs + p.lighterRates.length + 1 + 2 * p.stall.runs,
       )
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
       if (file) {
@@ -246,7 +270,7 @@ export const latency: Benchmark = {
         progress.note(`  latency: CPU profile saved to ${join(keep, 'latency.cpuprofile')}`)
       }
     }
-    return report(p, figs, pooledAdded, pooledRt, lighter, atOnce, profile)
+    return report(p, figs, pooledAdded, pooledRt, lighter, atOnce, stalls, profile)
   },
 }
 
@@ -257,6 +281,7 @@ function report(
   pooledRt: number[],
   lighter: Array<{ rate: number; fig: RunFigures }>,
   atOnce: RunFigures,
+  stalls: Record<'gate' | 'noGate', RunFigures[]>,
   profile?: ProfileSummary,
 ): BenchOutput {
   const sp = (f: (r: RunFigures) => number): ReturnType<typeof spread> => spread(figs.map(f))
@@ -361,6 +386,26 @@ function report(
     `The load generator is a Node.js process too, and its own GC pauses leave frames overdue. In the runs above they go out paced (at up to 1.5 × the rate). One more run of ${p.seconds} s sends them all in the tick after the pause instead: ${fmtInt(p.rate / 100)} frames reach the gateway at once for every 10 ms of pause, and the last of them waits for the ones in front. ` +
       `That run: frame → push sent p50 ${fmtMs(atOnce.added.p50)}, p99 ${fmtMs(atOnce.added.p99)}, p99.9 ${fmtMs(atOnce.added.p999)}, max ${fmtMs(atOnce.added.max)}; ${fmtInt(atOnce.drive.stalls)} driver stalls over 10 ms, the longest ${fmtMs(atOnce.drive.maxTickGapMs)}, up to ${fmtInt(atOnce.drive.maxBacklog)} frames sent at once.`,
   )
+  lines.push('')
+  lines.push(`#### After a stall`)
+  lines.push('')
+  lines.push(
+    `The gateway's event loop is blocked for ${fmtMs(p.stall.ms)} (a full GC on a big heap, a CPU-starved container) ${p.stall.atS} s into a run of ${p.seconds} s at ${fmtInt(p.rate)} frames/s; meanwhile Genesys keeps sending. Measured per cancel, from the answer at Genesys (the snapshot's connectedTime, wall clock on this machine, ms resolution) to the push service accepting the cancel: unlike the figures above, this counts the time a frame waited before the gateway read it. "Behind after the stall" is the latest cancel minus the stall: how long the gateway took to catch up once it could run again. ${p.stall.runs} runs of each, alternating; median, range in brackets.`,
+  )
+  lines.push('')
+  lines.push('| intake | answer → cancel accepted p50 | p99 | max | behind after the stall |')
+  lines.push('|---|---|---|---|---|')
+  for (const [variant, label] of [
+    ['gate', '`EVENTS_MAX_IN_FLIGHT` 64 (default): sockets not read while 64 events are being decided'],
+    ['noGate', 'no limit (100000): every frame read and started at once'],
+  ] as const) {
+    const runs = stalls[variant]
+    if (runs.length === 0) continue
+    const s = (f: (r: RunFigures) => number): string => fmtSpread(spread(runs.map(f)), fmtMs)
+    lines.push(
+      `| ${label} | ${s((r) => r.cancelLate.p50)} | ${s((r) => r.cancelLate.p99)} | ${s((r) => r.cancelLate.max)} | ${s((r) => Math.max(0, r.cancelLate.max - p.stall.ms))} |`,
+    )
+  }
   if (profile) {
     lines.push('')
     lines.push(`#### CPU profile of the hot path`)
@@ -433,10 +478,14 @@ function report(
         ),
       },
       {
+        figure: `behind after a ${fmtMs(p.stall.ms)} stall (last cancel − stall), with / without the intake gate`,
+        value: `${fmtMs(spread(stalls.gate.map((r) => Math.max(0, r.cancelLate.max - p.stall.ms))).median)} / ${fmtMs(spread(stalls.noGate.map((r) => Math.max(0, r.cancelLate.max - p.stall.ms))).median)}`,
+      },
+      {
         figure: 'gateway scavenge pause, median / longest',
         value: `${fmtMs(sp((r) => r.gc.scavengeP50).median)} / ${fmtMs(sp((r) => r.gc.scavengeMax).median)}`,
       },
     ],
-    data: { plan: p, runs: figs, pooled: { added: pooledA, roundTrip: pooledR }, lighter, atOnce, profile },
+    data: { plan: p, runs: figs, pooled: { added: pooledA, roundTrip: pooledR }, lighter, atOnce, stalls, profile },
   }
 }

@@ -34,6 +34,12 @@ export interface OutcomeRows {
   code: number[]
   /** The agent each push was for. */
   user: string[]
+  /**
+   * Cancels only (NaN for rings): wall-clock ms from the answer at Genesys (the snapshot's
+   * connectedTime, set by the simulator on this machine) to the push service's answer. Unlike
+   * `received`, it also counts the time a frame waited before the gateway read it.
+   */
+  late: number[]
   notDelivered: Record<string, number>
 }
 
@@ -56,7 +62,7 @@ export interface MemoryReport {
 
 const args = JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8')) as GatewayChildArgs
 
-let rows: OutcomeRows = { received: [], sent: [], answered: [], code: [], user: [], notDelivered: {} }
+let rows: OutcomeRows = { received: [], sent: [], answered: [], code: [], user: [], late: [], notDelivered: {} }
 let counts: GatewayCounts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
 const eld = monitorEventLoopDelay({ resolution: 1 })
 
@@ -89,6 +95,7 @@ function record(o: PushOutcome): void {
   rows.answered.push(o.answeredAtHr)
   rows.code.push((o.provider === 'fcm' ? 2 : 0) + (o.intent.action === 'cancel' ? 1 : 0))
   rows.user.push(o.intent.ring.userId)
+  rows.late.push(o.intent.action === 'cancel' ? Date.now() - (o.intent.cause?.occurredAt ?? NaN) : NaN)
 }
 
 async function main(): Promise<void> {
@@ -111,7 +118,7 @@ async function main(): Promise<void> {
     { api, pid: process.pid } satisfies GatewayReady,
     {
       reset: () => {
-        rows = { received: [], sent: [], answered: [], code: [], user: [], notDelivered: {} }
+        rows = { received: [], sent: [], answered: [], code: [], user: [], late: [], notDelivered: {} }
         counts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
         eld.reset()
         eld.enable()
@@ -124,6 +131,13 @@ async function main(): Promise<void> {
         return { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 }
       },
       gc: () => gcPauses,
+      // Blocks the gateway's event loop for `ms`, as a long pause of its own would (a full GC on a
+      // large heap, a CPU-starved container): the latency benchmark's stall.
+      stall: (ms: unknown) => {
+        const until = performance.now() + Number(ms)
+        while (performance.now() < until);
+        return true
+      },
       // CLOCK_MONOTONIC in microseconds: the clock of --cpu-prof's sample timestamps.
       now: () => ({ hrUs: Number(process.hrtime.bigint() / 1000n), perf: performance.now() }),
       cpu: () => process.cpuUsage(),
