@@ -3,9 +3,9 @@
 // When the gateway falls behind (a burst after a quiet spell, a store slower for a moment, a long
 // pause of its own), reading every frame that arrived meanwhile starts thousands of decisions at
 // once. Each keeps its snapshot, its ring and its pushes alive while it waits, so every young-generation
-// GC copies them all: in the latency benchmark's 1 s stall at 2,000 frames/s, pauses grew from 5 to
-// 50-100 ms, the gateway fell further behind, and the last frames of the stall were pushed 1.6 s after
-// it ended (BENCHMARKS.md, "After a stall"). With the gate, a socket stops being read while
+// GC copies them all: after a 1 s stall at 2,000 frames/s, scavenges grew from 5 to 30-100 ms and the
+// gateway fell further behind before it caught up, about 2 s after the stall; sometimes it did not
+// catch up at all (BENCHMARKS.md, "After a stall"). With the gate, a socket stops being read while
 // EVENTS_MAX_IN_FLIGHT events are being decided, and is read again once half of them are done:
 // the frames wait in the kernel's socket buffers and at Genesys (TCP flow control), which cost
 // the gateway nothing, and the gateway works through them at its full rate.
