@@ -8,6 +8,7 @@ import { WebSocketServer } from 'ws'
 import { GenesysRest, type NotificationChannel } from '../../src/genesys/rest.js'
 import { NotificationsSource, type NotificationsSourceOptions } from '../../src/sources/notifications.js'
 import { snapshot, userTopic } from '../fixtures/genesys/snapshots.js'
+import { IntakeGate } from '../../src/sources/intake-gate.js'
 import { Events } from './helpers.js'
 import { requests, world, type World } from '../genesys/helpers.js'
 
@@ -296,4 +297,33 @@ test('malformed frames are counted and never crash the source; a throwing handle
   assert.equal(source.status().rejectedFrames, 5)
   assert.ok(source.status().connected)
   assert.equal(delivered[0]?.kind, 'offer')
+})
+
+test('a socket paused by the intake gate is not taken for a silent one, and its frames arrive once the gate opens', async (t) => {
+  const gate = new IntakeGate(1)
+  const { w, source, events, agents } = await setup(t, {
+    agents: 1,
+    heartbeatIntervalMs: 10_000,
+    // Every event stays "being decided" until the test says so: the gate (limit 1) closes at the first.
+    source: {
+      heartbeatTimeoutMs: 300,
+      intake: gate,
+      onEvent: (e) => {
+        gate.taken()
+        events.handler(e)
+      },
+    },
+  })
+  const userId = (agents[0] as { userId: string }).userId
+  const { conversationId } = w.sim.offer({ userId, mediaType: 'voice' })
+  await events.next(ofConversation(conversationId, 'offer'))
+  w.sim.answer(conversationId)
+  // Three times the heartbeat timeout: the answer waits unread, and the socket is kept.
+  await new Promise((r) => setTimeout(r, 900))
+  assert.equal(events.all.filter((e) => e.kind === 'answered').length, 0, 'the answer waited in the socket')
+  assert.equal(source.status().reconnects, 0)
+  assert.equal(gate.pauses, 1)
+  gate.decided()
+  await events.next(ofConversation(conversationId, 'answered'))
+  assert.equal(source.status().reconnects, 0)
 })
