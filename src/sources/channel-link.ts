@@ -6,7 +6,6 @@
 // the frames that carry events. Everything that touches the channel (subscription changes,
 // reconnects, hand-overs) runs on one chain per link, so at most one connection attempt per
 // channel is ever in flight.
-import type { IntakeGate } from './intake-gate.js'
 import type { Clock } from '../clock.js'
 import { GenesysApiError } from '../genesys/errors.js'
 import type { NotificationChannel } from '../genesys/rest.js'
@@ -14,6 +13,7 @@ import type { Logger } from '../observability/logger.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { ChannelSocket, type CloseCause } from './channel-socket.js'
 import { isRecord } from './genesys-wire.js'
+import type { IntakeGate } from './intake-gate.js'
 
 /**
  * What a link needs from Genesys: GenesysRest for the Notifications API; the event-stream source
