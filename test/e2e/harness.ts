@@ -46,7 +46,8 @@ async function harnessStore(
  * `settingsFor`: settings that depend on the world (e.g. APNS_URL through a proxy in front of the
  * sandbox), applied after `settings`.
  */
-async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+/** Deletes every key under `prefix` on the Redis at `url`: a test's own keys on the shared test Redis. */
+export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url)
   try {
     let cursor = '0'

@@ -5,10 +5,9 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
 import { sample } from '../observability/prom.js'
-import { fcmToken, startHarness, subscribed, waitFor, type Harness } from './harness.js'
+import { dropRedisPrefix, fcmToken, startHarness, subscribed, waitFor, type Harness } from './harness.js'
 
 const REDIS_URL = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
 const PREFIX = `test:intake:${randomBytes(6).toString('hex')}:`
@@ -26,10 +25,7 @@ before(async () => {
 after(async () => {
   await h.close()
   await proxy.close()
-  const redis = new Redis(REDIS_URL.href)
-  const keys = await redis.keys(`${PREFIX}*`)
-  if (keys.length > 0) await redis.unlink(...keys)
-  redis.disconnect()
+  await dropRedisPrefix(REDIS_URL.href, PREFIX)
 })
 
 const fcmFor = (cid: string, action: string): number =>
