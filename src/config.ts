@@ -87,6 +87,8 @@ export interface Config {
     /** REDIS_WAIT_REPLICAS: replicas that must confirm a write before it is acted on (0: none). */
     waitReplicas: number
     waitTimeoutMs: number
+    /** REDIS_REPLY_TIMEOUT_MS: a Redis connection owing replies that stays silent this long is replaced. */
+    replyTimeoutMs: number
     /** DYNAMODB_CREATE_TABLES: create missing DynamoDB tables (on-demand) at start. */
     createTables: boolean
   }
@@ -205,6 +207,7 @@ const KNOWN = [
   'TRUST_PROXY',
   'REDIS_WAIT_REPLICAS',
   'REDIS_WAIT_TIMEOUT_MS',
+  'REDIS_REPLY_TIMEOUT_MS',
   'DYNAMODB_CREATE_TABLES',
   'PUSH_PING_AFTER_MS',
   'PUSH_PING_TIMEOUT_MS',
@@ -220,10 +223,11 @@ const KNOWN = [
   'RING_REPEAT_S',
   'REACHABILITY_TTL_H',
 ] as const
-// REDIS_WAIT_, not REDIS_: REDIS_URL is a common variable of other tools (and of our tests). HTTP_
-// is not ours alone either (HTTP_PROXY): only the names above are checked there.
+// REDIS_WAIT_ and REDIS_REPLY_, not REDIS_: REDIS_URL is a common variable of other tools (and of
+// our tests). HTTP_ is not ours alone either (HTTP_PROXY): only the names above are checked there.
 const OUR_PREFIXES = [
   'REDIS_WAIT_',
+  'REDIS_REPLY_',
   'DYNAMODB_',
   'GENESYS_',
   'APNS_',
@@ -408,6 +412,9 @@ const schemas = {
   DEDUP_WINDOW_MS: int(0, 600_000).default('5000'),
   REDIS_WAIT_REPLICAS: int(0, 16).default('0'),
   REDIS_WAIT_TIMEOUT_MS: int(10, 60_000).default('1000'),
+  // A store path that goes silent (a NAT or firewall forgets the flow) must be found in seconds, not
+  // at the kernel's retransmission timeout (about 15 minutes), during which no decision could finish.
+  REDIS_REPLY_TIMEOUT_MS: int(100, 600_000).default('2000'),
   DYNAMODB_CREATE_TABLES: z.enum(['0', '1']).default('0'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default('120'),
@@ -642,6 +649,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'applies only to a Redis STORE_URL (redis://, rediss://, redis+sentinel://, rediss+sentinel://)',
     )
   }
+  if (s.REDIS_WAIT_REPLICAS > 0 && s.REDIS_REPLY_TIMEOUT_MS <= s.REDIS_WAIT_TIMEOUT_MS) {
+    problems.add(
+      'REDIS_REPLY_TIMEOUT_MS',
+      `must be longer than REDIS_WAIT_TIMEOUT_MS (${s.REDIS_WAIT_TIMEOUT_MS}): Redis holds the reply to WAIT that long`,
+    )
+  }
   if (s.DYNAMODB_CREATE_TABLES === '1' && !s.STORE_URL.startsWith('dynamodb://')) {
     problems.add('DYNAMODB_CREATE_TABLES', 'applies only to a dynamodb:// STORE_URL')
   }
@@ -664,6 +677,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     store: {
       waitReplicas: s.REDIS_WAIT_REPLICAS,
       waitTimeoutMs: s.REDIS_WAIT_TIMEOUT_MS,
+      replyTimeoutMs: s.REDIS_REPLY_TIMEOUT_MS,
       createTables: s.DYNAMODB_CREATE_TABLES === '1',
     },
     instanceId: s.INSTANCE_ID ?? `${hostname()}-${process.pid}`,

@@ -42,6 +42,9 @@ export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs,
+    // A silent path (no FIN, no reply) is replaced rather than left failing every renewal until the
+    // kernel gives up on it (about 15 minutes): the store's connection does the same.
+    socketTimeout: options.commandTimeoutMs,
   })
   // The subscriber keeps its offline queue: SUBSCRIBE issued before the first connection waits.
   const sub = connectRedis(options.target, { ...base, maxRetriesPerRequest: null })

@@ -26,6 +26,8 @@ export interface OpenStoreOptions {
   /** Redis: REDIS_WAIT_REPLICAS and REDIS_WAIT_TIMEOUT_MS (redis.ts). */
   waitReplicas?: number
   waitTimeoutMs?: number
+  /** Redis: REDIS_REPLY_TIMEOUT_MS (redis.ts). */
+  replyTimeoutMs?: number
   /** DynamoDB: DYNAMODB_CREATE_TABLES. */
   createTables?: boolean
 }

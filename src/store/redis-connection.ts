@@ -30,12 +30,16 @@ const EVENT_PATH_COMMANDS: readonly (ScriptName | 'hvals')[] = [
   'pgwWriteBehind',
 ]
 
+/** REDIS_REPLY_TIMEOUT_MS's default: far above a healthy reply (well under 1 ms on a LAN), far below a ring's 30 s. */
+export const DEFAULT_REPLY_TIMEOUT_MS = 2_000
+
 export interface RedisConnectionOptions {
   target: RedisTarget
   logger: Logger
   connectTimeoutMs: number
   waitReplicas: number
   waitTimeoutMs: number
+  replyTimeoutMs: number
   redisOptions?: RedisOptions
 }
 
@@ -86,6 +90,12 @@ export class RedisConnection {
       maxRetriesPerRequest: 1,
       connectTimeout: options.connectTimeoutMs,
       retryStrategy: (times) => Math.min(times * 200, 2_000),
+      // A path that goes silent (a NAT or firewall forgot the flow: bytes vanish, nothing is closed)
+      // would hold every command, and so every ring decision, until the kernel gives up on the
+      // connection, about 15 minutes. ioredis's socketTimeout destroys a connection that owes
+      // replies and has received nothing for this long; it reconnects, and the commands that were
+      // waiting are sent again on the new connection (maxRetriesPerRequest: once).
+      socketTimeout: options.replyTimeoutMs,
       // The API's commands are auto-pipelined: under many concurrent requests they leave in batches,
       // fewer syscalls. The event path's are not (EVENT_PATH_COMMANDS): ioredis runs one auto-pipeline
       // at a time, so a ring's commands waited behind the batch in flight, and each batch builds a

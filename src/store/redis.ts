@@ -29,7 +29,7 @@ import type { Clock } from '../clock.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import type { RedisOptions } from 'ioredis'
 import { closeRedis } from './redis-close.js'
-import { RedisConnection } from './redis-connection.js'
+import { DEFAULT_REPLY_TIMEOUT_MS, RedisConnection } from './redis-connection.js'
 import { RedisDeviceFeeds } from './redis-device-feed.js'
 import { redisDeviceStore } from './redis-devices.js'
 import { redisReachStore } from './redis-reach.js'
@@ -57,6 +57,11 @@ export interface RedisStoreOptions {
   waitReplicas?: number
   /** How long WAIT may take; fewer replicas by then answer StoreUnavailableError (the API's 503). */
   waitTimeoutMs?: number
+  /**
+   * REDIS_REPLY_TIMEOUT_MS: a connection that owes replies and receives nothing for this long is
+   * taken for dead, closed and reconnected (redis-connection.ts). Must exceed waitTimeoutMs.
+   */
+  replyTimeoutMs?: number
 }
 
 export { DEFAULT_REDIS_KEY_PREFIX }
@@ -69,6 +74,7 @@ export function createRedisStore(options: RedisStoreOptions): Store & DeviceChan
     connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
     waitReplicas: options.waitReplicas ?? 0,
     waitTimeoutMs: options.waitTimeoutMs ?? 1_000,
+    replyTimeoutMs: options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS,
     ...(options.redisOptions ? { redisOptions: options.redisOptions } : {}),
   })
   const writeBehind = new WriteBehind(connection)

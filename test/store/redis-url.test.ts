@@ -82,7 +82,7 @@ test('REDIS_WAIT_REPLICAS is validated and only accepted with a Redis store', ()
     REDIS_WAIT_REPLICAS: '1',
     REDIS_WAIT_TIMEOUT_MS: '500',
   })
-  assert.deepEqual(config.store, { waitReplicas: 1, waitTimeoutMs: 500, createTables: false })
+  assert.deepEqual(config.store, { waitReplicas: 1, waitTimeoutMs: 500, replyTimeoutMs: 2_000, createTables: false })
   assert.throws(
     () => loadConfig({ ...base, REDIS_WAIT_REPLICAS: '1' }),
     /REDIS_WAIT_REPLICAS: applies only to a Redis STORE_URL/,
@@ -92,4 +92,24 @@ test('REDIS_WAIT_REPLICAS is validated and only accepted with a Redis store', ()
     /REDIS_WAIT_REPLICAS: must be a whole number/,
   )
   assert.throws(() => loadConfig({ ...base, REDIS_WAIT_REPLICA: '1' }), /REDIS_WAIT_REPLICA: unknown setting/)
+})
+
+test('REDIS_REPLY_TIMEOUT_MS: 2 s by default, and longer than the WAIT it would otherwise cut short', () => {
+  const base = {
+    GENESYS_REGION: 'mypurecloud.com',
+    GENESYS_CLIENT_ID: 'id',
+    GENESYS_CLIENT_SECRET: 'secret',
+    WEBPUSH_VAPID_PUBLIC_KEY: 'B'.repeat(87),
+    WEBPUSH_VAPID_PRIVATE_KEY: 'p'.repeat(43),
+    WEBPUSH_SUBJECT: 'mailto:ops@example.com',
+    STORE_URL: 'redis://h',
+  }
+  assert.equal(loadConfig(base).store.replyTimeoutMs, 2_000)
+  assert.equal(loadConfig({ ...base, REDIS_REPLY_TIMEOUT_MS: '750' }).store.replyTimeoutMs, 750)
+  assert.throws(() => loadConfig({ ...base, REDIS_REPLY_TIMEOUT_MS: '50' }), /REDIS_REPLY_TIMEOUT_MS: /)
+  assert.throws(
+    () => loadConfig({ ...base, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '3000' }),
+    /REDIS_REPLY_TIMEOUT_MS: must be longer than REDIS_WAIT_TIMEOUT_MS \(3000\)/,
+  )
+  assert.throws(() => loadConfig({ ...base, REDIS_REPLY_TIMEOUT: '1' }), /REDIS_REPLY_TIMEOUT: unknown setting/)
 })

@@ -1,0 +1,64 @@
+// The store's network path goes silent, the usual failure on cloud networks: a NAT or firewall
+// forgets the flow, bytes vanish and nothing is closed. The gateway must notice within
+// REDIS_REPLY_TIMEOUT_MS, reconnect, and ring the next offer, not wait for the kernel to give up on
+// the connection (about 15 minutes, during which no decision could finish). The store is a real
+// Redis behind the loopback proxy that black-holes the flows it already carries.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
+import { dropRedisPrefix, fcmToken, startHarness, subscribed, waitFor, type Harness } from './harness.js'
+
+const REDIS_URL = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+const PREFIX = `test:store-path:${randomBytes(6).toString('hex')}:`
+const REPLY_TIMEOUT_MS = 500
+let proxy: NetProxy
+let h: Harness
+
+before(async () => {
+  proxy = await startNetProxy({ target: { host: REDIS_URL.hostname, port: Number(REDIS_URL.port || 6379) } })
+  h = await startHarness({
+    STORE_URL: `redis://127.0.0.1:${proxy.port}?prefix=${PREFIX}`,
+    REDIS_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS),
+  })
+})
+after(async () => {
+  await h.close()
+  await proxy.close()
+  await dropRedisPrefix(REDIS_URL.href, PREFIX)
+})
+
+const fcmFor = (cid: string, action: string): number =>
+  h.world.fcm.accepted.filter((m) => {
+    const data = m.message.data as Record<string, string>
+    return data.genesys_conversation_id === cid && data.action === action
+  }).length
+
+test('the Redis path goes silent mid-run: the connection is replaced and the next offer rings within seconds, once', async () => {
+  const agent = h.world.genesys.addAgent({ name: 'Silent Path' })
+  assert.equal((await h.register(agent.accessToken, { platform: 'android', token: fcmToken() })).status, 201)
+  await subscribed(h, agent.userId)
+
+  const first = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' }).conversationId
+  await waitFor('the first ring', () => fcmFor(first, 'ring') === 1, 10_000)
+  h.world.genesys.answer(first)
+  await waitFor('the first cancel', () => fcmFor(first, 'cancel_ring') === 1, 10_000)
+
+  // Every flow the proxy carries now loses its bytes; new connections still go through.
+  const connectsBefore = proxy.connects
+  proxy.blackHoleExisting()
+  const offeredAt = Date.now()
+  const second = h.world.genesys.offer({ userId: agent.userId, mediaType: 'voice' }).conversationId
+  await waitFor('the ring after the path went silent', () => fcmFor(second, 'ring') === 1, 10_000)
+  const ringAfterMs = Date.now() - offeredAt
+  assert.ok(ringAfterMs < 5_000, `rang ${ringAfterMs} ms after the offer`)
+  assert.ok(proxy.connects > connectsBefore, 'the gateway opened a new connection to Redis')
+
+  // The new connection carries the rest of the conversation: the answer cancels the ring, and
+  // nothing was pushed twice by the commands sent again on it.
+  h.world.genesys.answer(second)
+  await waitFor('the cancel on the new connection', () => fcmFor(second, 'cancel_ring') === 1, 10_000)
+  await new Promise((resolve) => setTimeout(resolve, REPLY_TIMEOUT_MS))
+  assert.equal(fcmFor(second, 'ring'), 1)
+  assert.equal(fcmFor(second, 'cancel_ring'), 1)
+})
