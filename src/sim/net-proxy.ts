@@ -26,6 +26,8 @@ interface Flow {
   client: Socket
   upstream: Socket | undefined
   silenced: boolean
+  /** Bytes from the service back to the client vanish; the client's still get through. */
+  repliesLost: boolean
 }
 
 export class NetProxy {
@@ -67,6 +69,14 @@ export class NetProxy {
     for (const flow of this.flows) flow.silenced = true
   }
 
+  /**
+   * Existing flows still carry what the client sends, but nothing comes back, and they stay open:
+   * the path died after a request got through, so the service acted on it and its reply is lost.
+   */
+  loseRepliesOfExisting(): void {
+    for (const flow of this.flows) flow.repliesLost = true
+  }
+
   /** Resets every open flow (RST to both ends). */
   resetAll(): void {
     for (const flow of this.flows) this.drop(flow, true)
@@ -88,7 +98,7 @@ export class NetProxy {
     this.connectTimes.push(performance.now())
     client.on('error', () => undefined)
     if (this.mode === 'refuse') return void client.resetAndDestroy()
-    const flow: Flow = { client, upstream: undefined, silenced: this.mode === 'black-hole' }
+    const flow: Flow = { client, upstream: undefined, silenced: this.mode === 'black-hole', repliesLost: false }
     this.flows.add(flow)
     client.once('close', () => this.drop(flow, false))
     if (flow.silenced) return void client.resume()
@@ -101,11 +111,12 @@ export class NetProxy {
   }
 
   private pipe(flow: Flow, from: Socket, to: Socket): void {
+    const lost = (): boolean => flow.silenced || (flow.repliesLost && from === flow.upstream)
     from.on('data', (chunk: Buffer) => {
-      if (flow.silenced) return
+      if (lost()) return
       if (this.delayMs <= 0) return void to.write(chunk)
       setTimeout(() => {
-        if (!flow.silenced && !to.destroyed) to.write(chunk)
+        if (!lost() && !to.destroyed) to.write(chunk)
       }, this.delayMs)
     })
     // A half-close is passed on, unless the flow was silenced (a dead path carries no FIN either).

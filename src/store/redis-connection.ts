@@ -76,6 +76,7 @@ export class RedisConnection {
   private corked: Writable | undefined
   private everReady = false
   private down = false
+  private firstConnection: Promise<void> | undefined
 
   constructor(options: RedisConnectionOptions) {
     this.prefix = options.target.keyPrefix
@@ -165,12 +166,19 @@ export class RedisConnection {
   }
 
   // With the offline queue off, a call made right after start would fail before the first
-  // connection; wait for it (or its first failure) once. Later outages fail at once.
-  private async connected(): Promise<void> {
+  // connection; wait for it (or its first failure) once. Later outages fail at once. The calls
+  // made meanwhile share one wait: a listener pair each would be a leak warning past ten.
+  private connected(): Promise<void> {
+    const { redis } = this
+    if (redis.status === 'ready' || this.everReady) return Promise.resolve()
+    if (redis.status === 'end') return Promise.reject(new StoreUnavailableError('Redis store is closed'))
+    if (this.down) return Promise.reject(new StoreUnavailableError('Redis store unavailable: not connected yet'))
+    this.firstConnection ??= this.waitForFirstConnection().finally(() => (this.firstConnection = undefined))
+    return this.firstConnection
+  }
+
+  private async waitForFirstConnection(): Promise<void> {
     const { redis, connectTimeoutMs } = this
-    if (redis.status === 'ready' || this.everReady) return
-    if (redis.status === 'end') throw new StoreUnavailableError('Redis store is closed')
-    if (this.down) throw new StoreUnavailableError('Redis store unavailable: not connected yet')
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error): void => {
         clearTimeout(timer)

@@ -1,11 +1,18 @@
 // The Redis store's rings: their records and states, cancel claims and the outbox, and the
 // once-only claims (RingStore).
+import { randomBytes } from 'node:crypto'
 import { ringKey, type RingRecord, type RingState } from '../model.js'
 import type { RedisConnection } from './redis-connection.js'
 import { runScript } from './redis-scripts.js'
 import type { WriteBehind } from './redis-write-behind.js'
 import type { RingStore } from './store.js'
 import { ORPHAN_CANCEL_TTL_MS } from './ttl.js'
+
+// Names each write that must tell its own earlier landing from another's (pgwCreateRing, claimOnce):
+// unique per process and call, and short, as it is stored with the ring.
+const WRITER_PREFIX = randomBytes(6).toString('base64url')
+let writes = 0
+const nextWriter = (): string => WRITER_PREFIX + (writes++).toString(36)
 
 export function redisRingStore(connection: RedisConnection, writeBehind: WriteBehind): RingStore {
   const { redis, prefix, keys: k } = connection
@@ -22,7 +29,14 @@ export function redisRingStore(connection: RedisConnection, writeBehind: WriteBe
         connection.coalesceWrites()
         const created = await runScript(redis, 'pgwCreateRing', {
           keys: { ring: k.ring(key), cancelled: k.cancelled(key), open: k.open, unsent: k.unsent(key) },
-          args: { key, state: record.state, recordJson: JSON.stringify(record), ttlMs, expiresAt: record.expiresAt },
+          args: {
+            key,
+            state: record.state,
+            recordJson: JSON.stringify(record),
+            ttlMs,
+            expiresAt: record.expiresAt,
+            writer: nextWriter(),
+          },
         })
         return created === 1
       }),
@@ -109,7 +123,12 @@ export function redisRingStore(connection: RedisConnection, writeBehind: WriteBe
         return out
       }),
     claimOnce: (key, ttlMs) =>
-      connection.write(async () => (await redis.set(k.once(key), '1', 'PX', ttlMs, 'NX')) === 'OK'),
+      connection.write(async () => {
+        const writer = nextWriter()
+        if ((await redis.set(k.once(key), writer, 'PX', ttlMs, 'NX')) === 'OK') return true
+        // Taken: by someone else, or by this very claim whose first reply was lost (pgwCreateRing says why).
+        return (await redis.get(k.once(key))) === writer
+      }),
   }
 }
 

@@ -187,12 +187,18 @@ return redis.call('HGET', ARGV[1] .. 'gen_user_id_' .. user, ARGV[2])`,
   },
   // ring, cancelled, unsent: the ring's hash, its cancel set and its unsent-cancel set; open: the
   // open-rings index. expiresAt: the ring's timeout (epoch ms), its score there.
+  // writer: unique to the call. ioredis sends a command again on a new connection when the old one
+  // died before its reply came; if the first send had created the ring, the second finds its own
+  // writer and answers 1 again, rather than 0, which would read as another instance's ring.
   pgwCreateRing: {
     keys: ['ring', 'cancelled', 'open', 'unsent'] as const,
-    args: ['key', 'state', 'recordJson', 'ttlMs', 'expiresAt'] as const,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+    args: ['key', 'state', 'recordJson', 'ttlMs', 'expiresAt', 'writer'] as const,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'w') == ARGV[6] then return 1 end
+  return 0
+end
 local ttl = tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'record', ARGV[3])
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'record', ARGV[3], 'w', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('DEL', KEYS[2], KEYS[4])
 if ARGV[2] == 'ringing' then

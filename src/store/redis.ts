@@ -5,13 +5,15 @@
 //   device:<token>         string → userId: which agent a token belongs to (a token has one owner)
 //   agents                 set    userIds with at least one device (the topics sources subscribe)
 //   device_counts          hash   platform → number of devices (for countDevices without a scan)
-//   ring:<key>             hash   {state, record: RingRecord JSON, sent?: epoch ms the ring's pushes were
-//                                 handed to the push services}, PX TTL; key = conv:user:participant
+//   ring:<key>             hash   {state, record: RingRecord JSON, w: the creating call's writer id,
+//                                 sent?: epoch ms the ring's pushes were handed to the push services},
+//                                 PX TTL; key = conv:user:participant
 //   ring:<key>:cancelled   set    tokens already claimed for a cancel, same TTL as the ring
 //   ring:<key>:unsent      set    of those, the ones whose cancel push is not marked sent yet (outbox)
 //   rings:open             zset   ring keys in state 'ringing', score = the ring's timeout (expiresAt, epoch ms)
 //   cancels:unsent         zset   ring keys with unsent cancels, score = Redis-time ms of the last claim
-//   once:<key>             string claimOnce marker, SET NX PX (dedup window, webhook idempotency)
+//   once:<key>             string claimOnce marker: the claiming call's writer id, SET NX PX (dedup
+//                                 window, webhook idempotency)
 //   delivery:<conv>:<token> hash  field → value: the pushes of a conversation a device was sent, when
 //                                 they were accepted and reported (device receipts), PX TTL
 //   reach:<userId>         hash   {v: version, doc: the agent's reachability JSON}, PX TTL

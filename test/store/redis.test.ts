@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { ringKey } from '../../src/model.js'
+import { startNetProxy } from '../../src/sim/net-proxy.js'
 import { createRedisStore } from '../../src/store/redis.js'
 import { device, ring, storeContract } from './contract.js'
 import { recordTrial } from '../support/trials.js'
@@ -204,6 +205,60 @@ test('redis: calls after the connection is lost fail fast, and it reconnects in 
   } finally {
     await store.close()
     await admin.quit()
+  }
+})
+
+test('redis: fifty calls made before the first connection all wait for it, without a listener-leak warning', async () => {
+  const keyPrefix = uniquePrefix()
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`)
+  process.on('warning', onWarning)
+  const store = createRedisStore({ url: REDIS_URL, keyPrefix })
+  try {
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.claimOnce(`early-${i}`, 60_000)))
+    assert.deepEqual(new Set(results), new Set([true]))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(warnings, [])
+  } finally {
+    process.off('warning', onWarning)
+    await store.close()
+    await dropPrefix(keyPrefix)
+  }
+})
+
+test('redis: a path that goes silent is replaced after replyTimeoutMs; a write whose reply was lost is still its own', async () => {
+  const keyPrefix = uniquePrefix()
+  const target = new URL(REDIS_URL)
+  const proxy = await startNetProxy({ target: { host: target.hostname, port: Number(target.port || 6379) } })
+  const store = createRedisStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix, replyTimeoutMs: 300 })
+  try {
+    await store.ping()
+    const connects = proxy.connects
+
+    // Nothing comes back from now on, and nothing is closed: the commands reach Redis, which acts
+    // on them. The connection is replaced and the commands are sent again on the new one; each
+    // call still learns that it, not some other caller, created the ring and made the claim.
+    proxy.loseRepliesOfExisting()
+    const started = Date.now()
+    const r = ring({ conversationId: `conv-lost-reply-${randomUUID()}` })
+    const [created, claimed] = await Promise.all([store.createRing(r, 60_000), store.claimOnce('lost-reply', 60_000)])
+    assert.equal(created, true, 'the ring this call created is reported as created')
+    assert.equal(claimed, true, 'the claim this call made is reported as made')
+    assert.ok(Date.now() - started < 3_000, `answered after ${Date.now() - started} ms`)
+    assert.ok(proxy.connects > connects, 'a new connection')
+
+    // And other calls still see them as taken.
+    assert.equal(await store.createRing(r, 60_000), false)
+    assert.equal(await store.claimOnce('lost-reply', 60_000), false)
+    assert.equal((await store.getRing(ringKey(r)))?.state, 'ringing')
+
+    // A path silent both ways: the same, for a read.
+    proxy.blackHoleExisting()
+    assert.equal((await store.getRing(ringKey(r)))?.state, 'ringing')
+  } finally {
+    await store.close()
+    await proxy.close()
+    await dropPrefix(keyPrefix)
   }
 })
 
