@@ -35,6 +35,8 @@ export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus
   const base: RedisOptions = {
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     connectTimeout: 5_000,
+    // As the store's connections (redis-connection.ts): idle flows stay known to NATs and firewalls.
+    keepAlive: 30_000,
     ...options.redisOptions,
   }
   const redis = connectRedis(options.target, {

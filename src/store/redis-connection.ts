@@ -97,6 +97,11 @@ export class RedisConnection {
       // replies and has received nothing for this long; it reconnects, and the commands that were
       // waiting are sent again on the new connection (maxRetriesPerRequest: once).
       socketTimeout: options.replyTimeoutMs,
+      // TCP keepalive probes after 30 s of silence (ioredis's default leaves the kernel's, 2 hours):
+      // they keep an idle connection in the tables of NATs and firewalls, which forget idle flows
+      // after a few minutes, and make the kernel notice a peer that is gone. The device feed's
+      // subscriber connection (a duplicate of this one) is idle for as long as no device changes.
+      keepAlive: 30_000,
       // The API's commands are auto-pipelined: under many concurrent requests they leave in batches,
       // fewer syscalls. The event path's are not (EVENT_PATH_COMMANDS): ioredis runs one auto-pipeline
       // at a time, so a ring's commands waited behind the batch in flight, and each batch builds a

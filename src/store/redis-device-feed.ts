@@ -6,18 +6,28 @@ import type { DeviceWatch, DeviceWatcher } from './store.js'
 
 /** How long the device feed waits for its own probe message before giving up on the channel. */
 const FEED_PROBE_TIMEOUT_MS = 2_000
+/**
+ * How often a listening feed checks that it still hears: the subscriber connection is idle while no
+ * device changes, and an idle flow is what NATs and firewalls forget first, silently. Until the
+ * next probe, changes made on other instances go unheard and their device lists stay cached.
+ */
+export const FEED_PROBE_EVERY_MS = 15_000
 const PROBE = 'probe:'
 
 export class RedisDeviceFeeds {
   private readonly feeds = new Set<DeviceWatch>()
 
-  constructor(private readonly connection: RedisConnection) {}
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly probeEveryMs = FEED_PROBE_EVERY_MS,
+  ) {}
 
   /**
    * Listens on <prefix>devices:changed over a second connection (a subscribed connection can send
-   * nothing else). It counts as listening only once a probe it published itself has come back: an
-   * ACL that forbids the channel, or anything else that loses messages, leaves it not listening,
-   * and callers then read every device list from Redis. Each (re)connection is a gap.
+   * nothing else). It counts as listening only while probes it publishes itself come back: an
+   * ACL that forbids the channel, a path gone silent, or anything else that loses messages leaves
+   * it not listening, and callers then read every device list from Redis. A probe that does not
+   * come back also replaces the connection. Each (re)connection, and each lost probe, is a gap.
    */
   watch(watcher: DeviceWatcher): DeviceWatch {
     const { redis, prefix, logger } = this.connection
@@ -26,7 +36,57 @@ export class RedisDeviceFeeds {
     let listening = false
     let stopped = false
     let warned = false
+    let subscribed = false
     let probe: { token: string; heard: () => void } | undefined
+
+    const lost = (why: string, err?: unknown): void => {
+      if (listening) watcher.gap()
+      listening = false
+      if (!warned)
+        logger.warn(
+          { err: err instanceof Error ? err.message : err === undefined ? undefined : String(err), channel },
+          `Redis device feed ${why}: device lists are read from Redis on every event`,
+        )
+      warned = true
+    }
+
+    // Publishes a probe on the command connection and waits for it on the subscriber.
+    const check = async (): Promise<void> => {
+      if (probe !== undefined || stopped || sub.status !== 'ready' || !subscribed) return
+      const mine = { token: `${PROBE}${randomUUID()}`, heard: () => undefined as void }
+      probe = mine
+      try {
+        const heard = new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`no probe back within ${FEED_PROBE_TIMEOUT_MS} ms`)),
+            FEED_PROBE_TIMEOUT_MS,
+          )
+          timer.unref()
+          mine.heard = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        // Awaited below; a publish that fails first must not leave its timeout unhandled.
+        heard.catch(() => undefined)
+        await redis.publish(channel, mine.token)
+        await heard
+        if (stopped || sub.status !== 'ready' || listening) return
+        listening = true
+        watcher.gap()
+        if (warned) logger.info({ prefix }, 'Redis device feed listening again: device lists are cached in memory')
+        warned = false
+      } catch (err) {
+        if (stopped || sub.status !== 'ready') return // the connection went; its next 'ready' tries again
+        const wasListening = listening
+        lost(wasListening ? 'stopped hearing its own probes' : 'unavailable', err)
+        // A subscriber that heard before and hears no more is on a dead path: a new connection.
+        if (wasListening) sub.disconnect(true)
+      } finally {
+        if (probe === mine) probe = undefined
+      }
+    }
+
     sub.on('message', (from: string, message: string) => {
       if (from !== channel) return
       if (message.startsWith(PROBE)) {
@@ -37,56 +97,31 @@ export class RedisDeviceFeeds {
     })
     sub.on('error', (err: Error) => logger.debug({ err: err.message, prefix }, 'Redis device feed connection error'))
     sub.on('close', () => {
+      subscribed = false
       if (!listening) return
       listening = false
       watcher.gap()
     })
     sub.on('ready', () => {
-      const token = `${PROBE}${randomUUID()}`
       void (async () => {
         try {
           await sub.subscribe(channel)
-          const heard = new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(
-              () => reject(new Error(`no probe back within ${FEED_PROBE_TIMEOUT_MS} ms`)),
-              FEED_PROBE_TIMEOUT_MS,
-            )
-            timer.unref()
-            probe = {
-              token,
-              heard: () => {
-                clearTimeout(timer)
-                resolve()
-              },
-            }
-          })
-          // Awaited below; a publish that fails first must not leave its timeout unhandled.
-          heard.catch(() => undefined)
-          await redis.publish(channel, token)
-          await heard
-          if (stopped || sub.status !== 'ready') return
-          listening = true
-          watcher.gap()
-          if (warned) logger.info({ prefix }, 'Redis device feed listening again: device lists are cached in memory')
-          warned = false
+          subscribed = true
         } catch (err) {
-          if (stopped || sub.status !== 'ready') return // the connection went; its next 'ready' tries again
-          if (!warned)
-            logger.warn(
-              { err: err instanceof Error ? err.message : String(err), channel },
-              'Redis device feed unavailable: device lists are read from Redis on every event',
-            )
-          warned = true
-        } finally {
-          if (probe?.token === token) probe = undefined
+          if (!stopped && sub.status === 'ready') lost('unavailable', err)
+          return
         }
+        await check()
       })()
     })
+    const timer = setInterval(() => void check(), this.probeEveryMs)
+    timer.unref()
     const watch: DeviceWatch = {
       listening: () => listening,
       stop: async () => {
         stopped = true
         listening = false
+        clearInterval(timer)
         this.feeds.delete(watch)
         sub.disconnect()
       },

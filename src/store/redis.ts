@@ -64,6 +64,8 @@ export interface RedisStoreOptions {
    * taken for dead, closed and reconnected (redis-connection.ts). Must exceed waitTimeoutMs.
    */
   replyTimeoutMs?: number
+  /** How often the device feed checks that it still hears its channel (redis-device-feed.ts); tests shorten it. */
+  feedProbeEveryMs?: number
 }
 
 export { DEFAULT_REDIS_KEY_PREFIX }
@@ -80,7 +82,7 @@ export function createRedisStore(options: RedisStoreOptions): Store & DeviceChan
     ...(options.redisOptions ? { redisOptions: options.redisOptions } : {}),
   })
   const writeBehind = new WriteBehind(connection)
-  const feeds = new RedisDeviceFeeds(connection)
+  const feeds = new RedisDeviceFeeds(connection, options.feedProbeEveryMs)
   return {
     kind: 'redis',
     watchDevices: (watcher) => feeds.watch(watcher),

@@ -262,6 +262,47 @@ test('redis: a path that goes silent is replaced after replyTimeoutMs; a write w
   }
 })
 
+test('redis: a device feed whose idle connection went silent notices it at the next probe, reconnects, and hears changes again', async () => {
+  const keyPrefix = uniquePrefix()
+  const target = new URL(REDIS_URL)
+  const proxy = await startNetProxy({ target: { host: target.hostname, port: Number(target.port || 6379) } })
+  // This instance reaches Redis through the proxy; the other one directly.
+  const here = createRedisStore({
+    url: `redis://127.0.0.1:${proxy.port}`,
+    keyPrefix,
+    replyTimeoutMs: 300,
+    feedProbeEveryMs: 200,
+  })
+  const there = createRedisStore({ url: REDIS_URL, keyPrefix })
+  const heard: string[] = []
+  let gaps = 0
+  const watch = here.watchDevices({ changed: (userId) => heard.push(userId), gap: () => gaps++ })
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    for (let i = 0; i < 100 && !ok(); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.ok(ok(), what)
+  }
+  try {
+    await until('listening', () => watch.listening())
+    await there.upsertDevice(device('agent-before', 'token-before-0123456789'))
+    await until('heard the change made on the other instance', () => heard.includes('agent-before'))
+
+    // The subscriber's flow (and the command connection's) is forgotten: nothing is closed.
+    const gapsBefore = gaps
+    proxy.blackHoleExisting()
+    await until('no longer listening', () => !watch.listening())
+    assert.ok(gaps > gapsBefore, 'a gap: what was cached may be stale')
+    await until('listening again on a new connection', () => watch.listening())
+    await there.upsertDevice(device('agent-after', 'token-after-0123456789'))
+    await until('heard a change made after the path died', () => heard.includes('agent-after'))
+  } finally {
+    await watch.stop()
+    await here.close()
+    await there.close()
+    await proxy.close()
+    await dropPrefix(keyPrefix)
+  }
+})
+
 test('redis: a ring to 20,000 devices ends, claims and marks its cancels (no script unpacks an unbounded list)', async () => {
   const keyPrefix = uniquePrefix()
   const store = createRedisStore({ url: REDIS_URL, keyPrefix })
