@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
+import { recordTrial } from '../support/trials.js'
 import { dropRedisPrefix, fcmToken, startHarness, subscribed, waitFor, type Harness } from './harness.js'
 
 const REDIS_URL = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
@@ -59,6 +60,19 @@ test('the Redis path goes silent mid-run: the connection is replaced and the nex
   h.world.genesys.answer(second)
   await waitFor('the cancel on the new connection', () => fcmFor(second, 'cancel_ring') === 1, 10_000)
   await new Promise((resolve) => setTimeout(resolve, REPLY_TIMEOUT_MS))
+  recordTrial(
+    {
+      id: 'fault.redis-path-silent',
+      area: 'fault',
+      what: 'The path to Redis goes silent mid-run (a NAT forgets the flows: bytes vanish, nothing is closed), then an offer and its answer',
+      tried: 1,
+      unit: 'silent path',
+      held: 'the connection is replaced within REDIS_REPLY_TIMEOUT_MS; the offer rings once, within 5 s, and is cancelled once',
+      lost: Math.abs(fcmFor(second, 'ring') - 1) + Math.abs(fcmFor(second, 'cancel_ring') - 1),
+      observed: `rang ${ringAfterMs} ms after the offer (REDIS_REPLY_TIMEOUT_MS ${REPLY_TIMEOUT_MS})`,
+    },
+    import.meta.url,
+  )
   assert.equal(fcmFor(second, 'ring'), 1)
   assert.equal(fcmFor(second, 'cancel_ring'), 1)
 })

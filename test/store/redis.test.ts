@@ -242,6 +242,19 @@ test('redis: a path that goes silent is replaced after replyTimeoutMs; a write w
     const started = Date.now()
     const r = ring({ conversationId: `conv-lost-reply-${randomUUID()}` })
     const [created, claimed] = await Promise.all([store.createRing(r, 60_000), store.claimOnce('lost-reply', 60_000)])
+    recordTrial(
+      {
+        id: 'fault.redis-reply-lost',
+        area: 'fault',
+        what: "Redis acts on a ring's creation and a once-only claim, and the replies are lost on a path that stays open",
+        tried: 2,
+        unit: 'write',
+        held: 'each write, sent again on a new connection, is still reported as made by its own call (a ring is not taken for a duplicate)',
+        lost: (created ? 0 : 1) + (claimed ? 0 : 1),
+        observed: `answered after ${Date.now() - started} ms (reply timeout 300 ms)`,
+      },
+      import.meta.url,
+    )
     assert.equal(created, true, 'the ring this call created is reported as created')
     assert.equal(claimed, true, 'the claim this call made is reported as made')
     assert.ok(Date.now() - started < 3_000, `answered after ${Date.now() - started} ms`)
