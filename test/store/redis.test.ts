@@ -248,7 +248,7 @@ test('redis: a path that goes silent is replaced after replyTimeoutMs; a write w
         area: 'fault',
         what: "Redis acts on a ring's creation and a once-only claim, and the replies are lost on a path that stays open",
         tried: 2,
-        unit: 'write',
+        unit: 'writes',
         held: 'each write, sent again on a new connection, is still reported as made by its own call (a ring is not taken for a duplicate)',
         lost: (created ? 0 : 1) + (claimed ? 0 : 1),
         observed: `answered after ${Date.now() - started} ms (reply timeout 300 ms)`,
