@@ -11,7 +11,7 @@ import { GenesysApiError } from '../genesys/errors.js'
 import type { NotificationChannel } from '../genesys/rest.js'
 import type { Logger } from '../observability/logger.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
-import { ChannelSocket, type CloseCause } from './channel-socket.js'
+import { ChannelSocket, type CloseCause, type SilenceProbe } from './channel-socket.js'
 import { isRecord } from './genesys-wire.js'
 import type { IntakeGate } from './intake-gate.js'
 
@@ -33,7 +33,13 @@ export interface ChannelLinkOptions {
   backoff?: BackoffOptions
   /** The topics this link must carry right now (read at every (re)subscription). */
   topics: () => string[]
-  socket: { ca?: string; heartbeatTimeoutMs: number; pingIntervalMs?: number; intake?: IntakeGate }
+  socket: {
+    ca?: string
+    heartbeatTimeoutMs: number
+    pingIntervalMs?: number
+    probe?: SilenceProbe
+    intake?: IntakeGate
+  }
   /** Hand over to a fresh channel this long before the current one expires. */
   renewBeforeMs: number
   /**
@@ -201,6 +207,7 @@ export class ChannelLink {
       ...(s.ca !== undefined && { ca: s.ca }),
       heartbeatTimeoutMs: s.heartbeatTimeoutMs,
       ...(s.pingIntervalMs !== undefined && { pingIntervalMs: s.pingIntervalMs }),
+      ...(s.probe !== undefined && { probe: s.probe }),
       ...(s.intake !== undefined && { intake: s.intake }),
       clock: this.options.clock,
       logger: this.options.logger,

@@ -2,7 +2,10 @@
 // connection disconnects the first), sends {"topicName":"channel.metadata","eventBody":{"message":
 // "WebSocket Heartbeat"}} about every 30 s, and answers a client {"message":"ping"} with a pong.
 // Silence longer than the heartbeat timeout means a dead path (a NAT or proxy dropped it without a
-// FIN): the socket is terminated so the owner reconnects.
+// FIN): the socket is terminated so the owner reconnects. Waiting for missed heartbeats alone takes
+// that long (75 s by default), and every offer in that time goes unheard; with `probe`, a socket
+// silent for `afterMs` is pinged, and one that then stays silent for `timeoutMs` is taken for dead.
+// A live socket answers within a round trip, so a dead one is found in seconds.
 import { performance } from 'node:perf_hooks'
 import WebSocket, { type RawData } from 'ws'
 import type { Clock } from '../clock.js'
@@ -10,7 +13,13 @@ import type { Logger } from '../observability/logger.js'
 import type { NotificationChannel } from '../genesys/rest.js'
 import type { IntakeGate } from './intake-gate.js'
 
-export type CloseCause = 'remote' | 'heartbeat-timeout' | 'error' | 'local'
+export type CloseCause = 'remote' | 'heartbeat-timeout' | 'ping-timeout' | 'error' | 'local'
+
+/** Ping a silent socket, and give up on it when the ping gets no answer (see above). */
+export interface SilenceProbe {
+  afterMs: number
+  timeoutMs: number
+}
 
 export interface ChannelSocketOptions {
   channel: NotificationChannel
@@ -18,6 +27,7 @@ export interface ChannelSocketOptions {
   heartbeatTimeoutMs: number
   /** Send {"message":"ping"} this often (0 or absent: never; Genesys' own heartbeats suffice). */
   pingIntervalMs?: number
+  probe?: SilenceProbe
   handshakeTimeoutMs?: number
   clock: Clock
   logger: Logger
@@ -31,6 +41,8 @@ export interface ChannelSocketOptions {
 
 export class ChannelSocket {
   private lastFrameHr = performance.now()
+  /** When the probe's ping left; it is answered once a frame arrives after it. */
+  private probeSentHr: number | undefined
   private watchdog: NodeJS.Timeout | undefined
   private pinger: NodeJS.Timeout | undefined
   private cause: CloseCause = 'remote'
@@ -115,17 +127,22 @@ export class ChannelSocket {
       options.onClose(this, this.cause)
     })
     // Checking a timestamp on an interval avoids re-arming a timer on every frame of a busy channel.
-    const every = Math.max(20, Math.min(5_000, Math.floor(options.heartbeatTimeoutMs / 4)))
+    const { probe } = options
+    const shortest = Math.min(options.heartbeatTimeoutMs, probe?.afterMs ?? Infinity, probe?.timeoutMs ?? Infinity)
+    const every = Math.max(20, Math.min(1_000, Math.floor(shortest / 4)))
     this.watchdog = setInterval(() => {
       // A socket we stopped reading hears nothing: its silence is ours, not the path's.
-      if (ws.isPaused || performance.now() - this.lastFrameHr <= options.heartbeatTimeoutMs) return
-      options.logger.warn(
-        { channelId: this.channel.id, silentMs: Math.round(performance.now() - this.lastFrameHr) },
-        'genesys channel silent: reconnecting',
-      )
-      this.cause = 'heartbeat-timeout'
-      this.stopTimers()
-      ws.terminate()
+      if (ws.isPaused) return
+      const now = performance.now()
+      const silentMs = now - this.lastFrameHr
+      if (silentMs > options.heartbeatTimeoutMs) return this.giveUp('heartbeat-timeout', silentMs)
+      if (!probe) return
+      const pending = this.probeSentHr !== undefined && this.probeSentHr >= this.lastFrameHr
+      if (pending && now - (this.probeSentHr as number) > probe.timeoutMs) return this.giveUp('ping-timeout', silentMs)
+      if (!pending && silentMs >= probe.afterMs && ws.readyState === WebSocket.OPEN) {
+        ws.send('{"message":"ping"}')
+        this.probeSentHr = now
+      }
     }, every)
     if (options.pingIntervalMs !== undefined && options.pingIntervalMs > 0) {
       this.pinger = setInterval(() => {
@@ -134,12 +151,23 @@ export class ChannelSocket {
     }
   }
 
+  private giveUp(cause: 'heartbeat-timeout' | 'ping-timeout', silentMs: number): void {
+    this.options.logger.warn(
+      { channelId: this.channel.id, silentMs: Math.round(silentMs), cause },
+      'genesys channel silent: reconnecting',
+    )
+    this.cause = cause
+    this.stopTimers()
+    this.ws.terminate()
+  }
+
   private pauseUntilRoom(intake: IntakeGate): void {
     const { ws } = this
     ws.pause()
     intake.whenRoom(() => {
       // Silence is timed from here: the frames that waited in the socket arrive now.
       this.lastFrameHr = performance.now()
+      this.probeSentHr = undefined
       ws.resume()
     })
   }

@@ -10,12 +10,21 @@ import type { Logger } from '../observability/logger.js'
 import type { BackoffOptions } from './backoff.js'
 import { ChannelLink, errorText } from './channel-link.js'
 import { ChannelPool, type LinkSeams } from './channel-pool.js'
+import type { SilenceProbe } from './channel-socket.js'
 import { GapRecovery, type RecoveryReport } from './gap-recovery.js'
 import { isRecord } from './genesys-wire.js'
 import type { IntakeGate } from './intake-gate.js'
 import { ConversationNormaliser } from './normalise.js'
 import { agentGroup, agentTopics, presenceTopicUser, topicGroups, type TopicChoice } from './notification-topics.js'
 import type { EventSource, PresenceHandler, RoutingEventHandler, SourceStatus } from './source.js'
+
+/**
+ * Genesys sends a heartbeat every 30 s, so a healthy idle socket is never silent for much longer;
+ * after 10 s of silence a ping costs one small frame each way, and a live socket answers it within
+ * a round trip. No answer in 5 s: the path is dead, found in about 15 s instead of the heartbeat
+ * timeout's 75 s, while the offers made meanwhile are still alerting and gap recovery can ring them.
+ */
+export const SILENCE_PROBE: SilenceProbe = { afterMs: 10_000, timeoutMs: 5_000 }
 
 export interface NotificationsSourceOptions {
   rest: GenesysRest
@@ -30,6 +39,11 @@ export interface NotificationsSourceOptions {
   /** No frame (heartbeat included) for this long: the socket is presumed dead. */
   heartbeatTimeoutMs?: number
   pingIntervalMs?: number
+  /**
+   * A socket silent this long is pinged, and taken for dead when the ping gets no answer in time
+   * (channel-socket.ts); default SILENCE_PROBE. `false`: only the heartbeat timeout.
+   */
+  probe?: SilenceProbe | false
   /** Stops reading the sockets while the gateway has this many events to decide (intake-gate.ts). */
   intake?: IntakeGate
   normaliser?: ConversationNormaliser
@@ -171,6 +185,7 @@ export class NotificationsSource implements EventSource {
 
   private newLink({ index, topics, handOverLock }: LinkSeams): ChannelLink {
     const { rest, logger, backoff, wsOptions, heartbeatTimeoutMs, pingIntervalMs, renewBeforeMs, intake } = this.options
+    const probe = this.options.probe ?? SILENCE_PROBE
     return new ChannelLink({
       index,
       rest,
@@ -182,6 +197,7 @@ export class NotificationsSource implements EventSource {
         ...(wsOptions?.ca !== undefined && { ca: wsOptions.ca }),
         heartbeatTimeoutMs: heartbeatTimeoutMs ?? 75_000,
         ...(pingIntervalMs !== undefined && { pingIntervalMs }),
+        ...(probe !== false && { probe }),
         ...(intake !== undefined && { intake }),
       },
       renewBeforeMs: renewBeforeMs ?? 3600_000,

@@ -143,6 +143,17 @@ export class GenesysSim extends EventEmitter {
     return this
   }
 
+  /**
+   * Channels created from now on name this port in their connectUri (same host and scheme): a test
+   * puts a loopback proxy (net-proxy.ts) there to break the sockets' path, as networks do.
+   */
+  routeSocketsVia(port: number): void {
+    const base = new URL(this.baseUrl)
+    const ws = `${this.opts.tls ? 'wss' : 'ws'}://${base.hostname}:${port}`
+    this.hub.setWsBase(ws)
+    this.eventStreams.setWsBase(ws)
+  }
+
   get stats(): GenesysSimStats {
     return {
       ...this.hub.stats,
