@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import { Gateway } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { silentLogger, type Logger } from '../../src/observability/logger.js'
+import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
 import { startTestWorld, type TestWorld } from '../../src/sim/world.js'
 import { DYNALITE_ENV, startDynalite } from '../support/dynalite.js'
 
@@ -42,10 +43,6 @@ async function harnessStore(
   }
 }
 
-/**
- * `settingsFor`: settings that depend on the world (e.g. APNS_URL through a proxy in front of the
- * sandbox), applied after `settings`.
- */
 /** Deletes every key under `prefix` on the Redis at `url`: a test's own keys on the shared test Redis. */
 export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url)
@@ -61,6 +58,10 @@ export async function dropRedisPrefix(url: string, prefix: string): Promise<void
   }
 }
 
+/**
+ * `settingsFor`: settings that depend on the world (e.g. APNS_URL through a proxy in front of the
+ * sandbox), applied after `settings`.
+ */
 export async function startHarness(
   settings: Record<string, string> = {},
   settingsFor?: (world: TestWorld) => Promise<Record<string, string>>,
@@ -94,6 +95,37 @@ export async function startHarness(
       await Promise.all([world.close(), store.close()])
     },
   }
+}
+
+/**
+ * A harness whose store is the test Redis reached through a loopback proxy (net-proxy.ts) the test
+ * can slow down or break, under a key prefix of its own that close() deletes.
+ */
+export async function startHarnessOnProxiedRedis(
+  tag: string,
+  settings: Record<string, string> = {},
+): Promise<{ h: Harness; proxy: NetProxy; close: () => Promise<void> }> {
+  const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+  const prefix = `test:${tag}:${randomBytes(6).toString('hex')}:`
+  const proxy = await startNetProxy({ target: { host: redisUrl.hostname, port: Number(redisUrl.port || 6379) } })
+  const h = await startHarness({ STORE_URL: `redis://127.0.0.1:${proxy.port}?prefix=${prefix}`, ...settings })
+  return {
+    h,
+    proxy,
+    close: async () => {
+      await h.close()
+      await proxy.close()
+      await dropRedisPrefix(redisUrl.href, prefix)
+    },
+  }
+}
+
+/** How many `action` pushes (ring, cancel_ring) of conversation `cid` the FCM sandbox accepted. */
+export function fcmPushes(h: Harness, cid: string, action: string): number {
+  return h.world.fcm.accepted.filter((m) => {
+    const data = m.message.data as Record<string, string>
+    return data.genesys_conversation_id === cid && data.action === action
+  }).length
 }
 
 export const apnsToken = (): string => randomBytes(32).toString('hex')

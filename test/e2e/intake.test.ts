@@ -4,35 +4,21 @@
 // loopback path, the usual reason decisions pile up.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
-import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
+import type { NetProxy } from '../../src/sim/net-proxy.js'
 import { sample } from '../observability/prom.js'
-import { dropRedisPrefix, fcmToken, startHarness, subscribed, waitFor, type Harness } from './harness.js'
+import { fcmPushes, fcmToken, startHarnessOnProxiedRedis, subscribed, waitFor, type Harness } from './harness.js'
 
-const REDIS_URL = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
-const PREFIX = `test:intake:${randomBytes(6).toString('hex')}:`
 const MAX_IN_FLIGHT = 4
 let proxy: NetProxy
 let h: Harness
+let close: () => Promise<void>
 
 before(async () => {
-  proxy = await startNetProxy({ target: { host: REDIS_URL.hostname, port: Number(REDIS_URL.port || 6379) } })
-  h = await startHarness({
-    STORE_URL: `redis://127.0.0.1:${proxy.port}?prefix=${PREFIX}`,
-    EVENTS_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
-  })
+  ;({ h, proxy, close } = await startHarnessOnProxiedRedis('intake', { EVENTS_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) }))
 })
-after(async () => {
-  await h.close()
-  await proxy.close()
-  await dropRedisPrefix(REDIS_URL.href, PREFIX)
-})
+after(() => close())
 
-const fcmFor = (cid: string, action: string): number =>
-  h.world.fcm.accepted.filter((m) => {
-    const data = m.message.data as Record<string, string>
-    return data.genesys_conversation_id === cid && data.action === action
-  }).length
+const fcmFor = (cid: string, action: string): number => fcmPushes(h, cid, action)
 
 const metric = async (name: string): Promise<number | undefined> =>
   sample(await (await fetch(`${h.api}/metrics`)).text(), name)

@@ -5,35 +5,23 @@
 // Redis behind the loopback proxy that black-holes the flows it already carries.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
-import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
+import type { NetProxy } from '../../src/sim/net-proxy.js'
 import { recordTrial } from '../support/trials.js'
-import { dropRedisPrefix, fcmToken, startHarness, subscribed, waitFor, type Harness } from './harness.js'
+import { fcmPushes, fcmToken, startHarnessOnProxiedRedis, subscribed, waitFor, type Harness } from './harness.js'
 
-const REDIS_URL = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
-const PREFIX = `test:store-path:${randomBytes(6).toString('hex')}:`
 const REPLY_TIMEOUT_MS = 500
 let proxy: NetProxy
 let h: Harness
+let close: () => Promise<void>
 
 before(async () => {
-  proxy = await startNetProxy({ target: { host: REDIS_URL.hostname, port: Number(REDIS_URL.port || 6379) } })
-  h = await startHarness({
-    STORE_URL: `redis://127.0.0.1:${proxy.port}?prefix=${PREFIX}`,
+  ;({ h, proxy, close } = await startHarnessOnProxiedRedis('store-path', {
     REDIS_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS),
-  })
+  }))
 })
-after(async () => {
-  await h.close()
-  await proxy.close()
-  await dropRedisPrefix(REDIS_URL.href, PREFIX)
-})
+after(() => close())
 
-const fcmFor = (cid: string, action: string): number =>
-  h.world.fcm.accepted.filter((m) => {
-    const data = m.message.data as Record<string, string>
-    return data.genesys_conversation_id === cid && data.action === action
-  }).length
+const fcmFor = (cid: string, action: string): number => fcmPushes(h, cid, action)
 
 test('the Redis path goes silent mid-run: the connection is replaced and the next offer rings within seconds, once', async () => {
   const agent = h.world.genesys.addAgent({ name: 'Silent Path' })

@@ -9,7 +9,7 @@ import { GenesysRest, type NotificationChannel } from '../../src/genesys/rest.js
 import { NotificationsSource, type NotificationsSourceOptions } from '../../src/sources/notifications.js'
 import { snapshot, userTopic } from '../fixtures/genesys/snapshots.js'
 import { IntakeGate } from '../../src/sources/intake-gate.js'
-import { startNetProxy } from '../../src/sim/net-proxy.js'
+import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
 import { Events } from './helpers.js'
 import { requests, world, type World } from '../genesys/helpers.js'
 
@@ -31,12 +31,22 @@ async function setup(
     heartbeatIntervalMs?: number
     simClock?: FakeClock
     source?: Partial<NotificationsSourceOptions>
+    /** The channel sockets reach the simulator through a loopback proxy (net-proxy.ts) the test can break. */
+    viaProxy?: boolean
   } = {},
-): Promise<{ w: World; source: NotificationsSource; events: Events; agents: Array<{ userId: string }> }> {
+): Promise<{
+  w: World
+  source: NotificationsSource
+  events: Events
+  agents: Array<{ userId: string }>
+  proxy: NetProxy | undefined
+}> {
   const w = await world({
     ...(o.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: o.heartbeatIntervalMs }),
     ...(o.simClock && { simClock: o.simClock }),
   })
+  const proxy = o.viaProxy ? await startNetProxy({ target: { port: Number(new URL(w.sim.url).port) } }) : undefined
+  if (proxy) w.sim.routeSocketsVia(proxy.port)
   const agents = Array.from({ length: o.agents ?? 3 }, () => w.sim.addAgent())
   const events = new Events()
   const source = new NotificationsSource({
@@ -50,10 +60,11 @@ async function setup(
   })
   t.after(async () => {
     await source.stop()
+    await proxy?.close()
     await w.close()
   })
   await source.start()
-  return { w, source, events, agents }
+  return { w, source, events, agents, proxy }
 }
 
 const ofConversation = (cid: string, kind: RoutingEvent['kind']) => (e: RoutingEvent) =>
@@ -330,41 +341,24 @@ test('a socket paused by the intake gate is not taken for a silent one, and its 
 })
 
 test('a socket whose path goes silent is pinged, found dead when the pong does not come, and replaced long before the heartbeat timeout', async (t) => {
-  const w = await world({ heartbeatIntervalMs: 30_000 })
-  const agent = w.sim.addAgent()
-  // The channel sockets reach the simulator through a loopback proxy that can black-hole them.
-  const proxy = await startNetProxy({ target: { port: Number(new URL(w.sim.url).port) } })
-  w.sim.routeSocketsVia(proxy.port)
-  const events = new Events()
-  const source = new NotificationsSource({
-    rest: w.rest,
-    listUserIds: () => Promise.resolve([agent.userId]),
-    onEvent: events.handler,
-    logger: silentLogger(),
-    wsOptions: { ca: w.ca },
-    backoff: { initialMs: 20, maxMs: 100 },
+  const { w, source, events, agents, proxy } = await setup(t, {
+    agents: 1,
+    heartbeatIntervalMs: 30_000,
+    viaProxy: true,
     // The defaults scaled down 50 times: 75 s heartbeat timeout, ping after 10 s, pong within 5 s.
-    heartbeatTimeoutMs: 1_500,
-    probe: { afterMs: 200, timeoutMs: 100 },
+    source: { heartbeatTimeoutMs: 1_500, probe: { afterMs: 200, timeoutMs: 100 } },
   })
-  t.after(async () => {
-    await source.stop()
-    await proxy.close()
-    await w.close()
-  })
-  await source.start()
-  await until(() => source.status().connected)
   // A quiet, healthy socket is pinged, answers, and is kept past the heartbeat timeout (Genesys's
   // heartbeats come only every 30 s): its pongs are signs of life.
   await new Promise((r) => setTimeout(r, 2_000))
   assert.equal(source.status().reconnects, 0, 'a socket that answers its pings is kept')
 
-  proxy.blackHoleExisting()
+  proxy?.blackHoleExisting()
   const silencedAt = Date.now()
   await until(() => source.status().reconnects >= 1 && source.status().connected, 3_000)
   const replacedAfterMs = Date.now() - silencedAt
   assert.ok(replacedAfterMs < 900, `replaced ${replacedAfterMs} ms after the path died (heartbeat timeout 1500 ms)`)
   // The new socket carries the next offer.
-  const { conversationId } = w.sim.offer({ userId: agent.userId, mediaType: 'voice' })
+  const { conversationId } = w.sim.offer({ userId: (agents[0] as { userId: string }).userId, mediaType: 'voice' })
   await events.next(ofConversation(conversationId, 'offer'))
 })

@@ -67,15 +67,18 @@ test('plain Redis URLs keep working: the prefix parameter is taken out, the rest
   )
 })
 
+// The least configuration loadConfig accepts: Genesys credentials and one push service.
+const minimal = {
+  GENESYS_REGION: 'mypurecloud.com',
+  GENESYS_CLIENT_ID: 'id',
+  GENESYS_CLIENT_SECRET: 'secret',
+  WEBPUSH_VAPID_PUBLIC_KEY: 'B'.repeat(87),
+  WEBPUSH_VAPID_PRIVATE_KEY: 'p'.repeat(43),
+  WEBPUSH_SUBJECT: 'mailto:ops@example.com',
+}
+
 test('REDIS_WAIT_REPLICAS is validated and only accepted with a Redis store', () => {
-  const base = {
-    GENESYS_REGION: 'mypurecloud.com',
-    GENESYS_CLIENT_ID: 'id',
-    GENESYS_CLIENT_SECRET: 'secret',
-    WEBPUSH_VAPID_PUBLIC_KEY: 'B'.repeat(87),
-    WEBPUSH_VAPID_PRIVATE_KEY: 'p'.repeat(43),
-    WEBPUSH_SUBJECT: 'mailto:ops@example.com',
-  }
+  const base = minimal
   const config = loadConfig({
     ...base,
     STORE_URL: 'redis+sentinel://s1:26379,s2:26379/mymaster',
@@ -95,15 +98,7 @@ test('REDIS_WAIT_REPLICAS is validated and only accepted with a Redis store', ()
 })
 
 test('REDIS_REPLY_TIMEOUT_MS: 2 s by default, and longer than the WAIT it would otherwise cut short', () => {
-  const base = {
-    GENESYS_REGION: 'mypurecloud.com',
-    GENESYS_CLIENT_ID: 'id',
-    GENESYS_CLIENT_SECRET: 'secret',
-    WEBPUSH_VAPID_PUBLIC_KEY: 'B'.repeat(87),
-    WEBPUSH_VAPID_PRIVATE_KEY: 'p'.repeat(43),
-    WEBPUSH_SUBJECT: 'mailto:ops@example.com',
-    STORE_URL: 'redis://h',
-  }
+  const base = { ...minimal, STORE_URL: 'redis://h' }
   assert.equal(loadConfig(base).store.replyTimeoutMs, 2_000)
   assert.equal(loadConfig({ ...base, REDIS_REPLY_TIMEOUT_MS: '750' }).store.replyTimeoutMs, 750)
   assert.throws(() => loadConfig({ ...base, REDIS_REPLY_TIMEOUT_MS: '50' }), /REDIS_REPLY_TIMEOUT_MS: /)

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { ringKey } from '../../src/model.js'
-import { startNetProxy } from '../../src/sim/net-proxy.js'
+import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
 import { createRedisStore } from '../../src/store/redis.js'
 import { device, ring, storeContract } from './contract.js'
 import { recordTrial } from '../support/trials.js'
@@ -20,6 +20,13 @@ async function dropPrefix(prefix: string): Promise<number> {
   } finally {
     await admin.quit()
   }
+}
+
+/** A loopback proxy (net-proxy.ts) to the test Redis, and the URL that reaches Redis through it. */
+async function redisProxy(): Promise<{ proxy: NetProxy; url: string }> {
+  const target = new URL(REDIS_URL)
+  const proxy = await startNetProxy({ target: { host: target.hostname, port: Number(target.port || 6379) } })
+  return { proxy, url: `redis://127.0.0.1:${proxy.port}` }
 }
 
 function uniquePrefix(): string {
@@ -228,9 +235,8 @@ test('redis: fifty calls made before the first connection all wait for it, witho
 
 test('redis: a path that goes silent is replaced after replyTimeoutMs; a write whose reply was lost is still its own', async () => {
   const keyPrefix = uniquePrefix()
-  const target = new URL(REDIS_URL)
-  const proxy = await startNetProxy({ target: { host: target.hostname, port: Number(target.port || 6379) } })
-  const store = createRedisStore({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix, replyTimeoutMs: 300 })
+  const { proxy, url } = await redisProxy()
+  const store = createRedisStore({ url, keyPrefix, replyTimeoutMs: 300 })
   try {
     await store.ping()
     const connects = proxy.connects
@@ -277,15 +283,9 @@ test('redis: a path that goes silent is replaced after replyTimeoutMs; a write w
 
 test('redis: a device feed whose idle connection went silent notices it at the next probe, reconnects, and hears changes again', async () => {
   const keyPrefix = uniquePrefix()
-  const target = new URL(REDIS_URL)
-  const proxy = await startNetProxy({ target: { host: target.hostname, port: Number(target.port || 6379) } })
+  const { proxy, url } = await redisProxy()
   // This instance reaches Redis through the proxy; the other one directly.
-  const here = createRedisStore({
-    url: `redis://127.0.0.1:${proxy.port}`,
-    keyPrefix,
-    replyTimeoutMs: 300,
-    feedProbeEveryMs: 200,
-  })
+  const here = createRedisStore({ url, keyPrefix, replyTimeoutMs: 300, feedProbeEveryMs: 200 })
   const there = createRedisStore({ url: REDIS_URL, keyPrefix })
   const heard: string[] = []
   let gaps = 0
