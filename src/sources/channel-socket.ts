@@ -137,8 +137,9 @@ export class ChannelSocket {
       const silentMs = now - this.lastFrameHr
       if (silentMs > options.heartbeatTimeoutMs) return this.giveUp('heartbeat-timeout', silentMs)
       if (!probe) return
-      const pending = this.probeSentHr !== undefined && this.probeSentHr >= this.lastFrameHr
-      if (pending && now - (this.probeSentHr as number) > probe.timeoutMs) return this.giveUp('ping-timeout', silentMs)
+      const sent = this.probeSentHr
+      const pending = sent !== undefined && sent >= this.lastFrameHr
+      if (pending && now - sent > probe.timeoutMs) return this.giveUp('ping-timeout', silentMs)
       if (!pending && silentMs >= probe.afterMs && ws.readyState === WebSocket.OPEN) {
         ws.send('{"message":"ping"}')
         this.probeSentHr = now
