@@ -36,7 +36,6 @@ export interface ChannelLinkOptions {
   socket: {
     ca?: string
     heartbeatTimeoutMs: number
-    pingIntervalMs?: number
     probe?: SilenceProbe
     intake?: IntakeGate
   }
@@ -206,7 +205,6 @@ export class ChannelLink {
       channel,
       ...(s.ca !== undefined && { ca: s.ca }),
       heartbeatTimeoutMs: s.heartbeatTimeoutMs,
-      ...(s.pingIntervalMs !== undefined && { pingIntervalMs: s.pingIntervalMs }),
       ...(s.probe !== undefined && { probe: s.probe }),
       ...(s.intake !== undefined && { intake: s.intake }),
       clock: this.options.clock,

@@ -25,8 +25,7 @@ export interface ChannelSocketOptions {
   channel: NotificationChannel
   ca?: string
   heartbeatTimeoutMs: number
-  /** Send {"message":"ping"} this often (0 or absent: never; Genesys' own heartbeats suffice). */
-  pingIntervalMs?: number
+  /** Absent: only the heartbeat timeout finds a dead socket. */
   probe?: SilenceProbe
   handshakeTimeoutMs?: number
   clock: Clock
@@ -44,7 +43,6 @@ export class ChannelSocket {
   /** When the probe's ping left; it is answered once a frame arrives after it. */
   private probeSentHr: number | undefined
   private watchdog: NodeJS.Timeout | undefined
-  private pinger: NodeJS.Timeout | undefined
   private cause: CloseCause = 'remote'
   private closed: Promise<void>
 
@@ -145,11 +143,6 @@ export class ChannelSocket {
         this.probeSentHr = now
       }
     }, every)
-    if (options.pingIntervalMs !== undefined && options.pingIntervalMs > 0) {
-      this.pinger = setInterval(() => {
-        if (ws.readyState === WebSocket.OPEN) ws.send('{"message":"ping"}')
-      }, options.pingIntervalMs)
-    }
   }
 
   private giveUp(cause: 'heartbeat-timeout' | 'ping-timeout', silentMs: number): void {
@@ -175,9 +168,7 @@ export class ChannelSocket {
 
   private stopTimers(): void {
     if (this.watchdog) clearInterval(this.watchdog)
-    if (this.pinger) clearInterval(this.pinger)
     this.watchdog = undefined
-    this.pinger = undefined
   }
 }
 

@@ -38,7 +38,6 @@ export interface NotificationsSourceOptions {
   queueIds?: string[]
   /** No frame (heartbeat included) for this long: the socket is presumed dead. */
   heartbeatTimeoutMs?: number
-  pingIntervalMs?: number
   /**
    * A socket silent this long is pinged, and taken for dead when the ping gets no answer in time
    * (channel-socket.ts); default SILENCE_PROBE. `false`: only the heartbeat timeout.
@@ -184,7 +183,7 @@ export class NotificationsSource implements EventSource {
   }
 
   private newLink({ index, topics, handOverLock }: LinkSeams): ChannelLink {
-    const { rest, logger, backoff, wsOptions, heartbeatTimeoutMs, pingIntervalMs, renewBeforeMs, intake } = this.options
+    const { rest, logger, backoff, wsOptions, heartbeatTimeoutMs, renewBeforeMs, intake } = this.options
     const probe = this.options.probe ?? SILENCE_PROBE
     return new ChannelLink({
       index,
@@ -196,7 +195,6 @@ export class NotificationsSource implements EventSource {
       socket: {
         ...(wsOptions?.ca !== undefined && { ca: wsOptions.ca }),
         heartbeatTimeoutMs: heartbeatTimeoutMs ?? 75_000,
-        ...(pingIntervalMs !== undefined && { pingIntervalMs }),
         ...(probe !== false && { probe }),
         ...(intake !== undefined && { intake }),
       },

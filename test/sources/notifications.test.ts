@@ -172,7 +172,7 @@ test('client pings keep a quiet socket alive', async (t) => {
   const { source } = await setup(t, {
     agents: 1,
     heartbeatIntervalMs: 10_000,
-    source: { heartbeatTimeoutMs: 400, pingIntervalMs: 100 },
+    source: { heartbeatTimeoutMs: 400, probe: { afterMs: 100, timeoutMs: 200 } },
   })
   await new Promise((r) => setTimeout(r, 900))
   assert.equal(source.status().reconnects, 0)

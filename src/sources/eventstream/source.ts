@@ -14,6 +14,7 @@ import { MEDIA_TYPES, type MediaType, type RingRecord, type RoutingEvent } from 
 import type { Logger } from '../../observability/logger.js'
 import type { BackoffOptions } from '../backoff.js'
 import { ChannelLink, errorText, type ChannelApi } from '../channel-link.js'
+import type { SilenceProbe } from '../channel-socket.js'
 import { GapRecovery, type RecoveryReport } from '../gap-recovery.js'
 import { isRecord } from '../genesys-wire.js'
 import { MalformedEventError } from '../event-readers.js'
@@ -29,7 +30,8 @@ export interface EventStreamSourceOptions {
   clock?: Clock
   wsOptions?: { ca?: string }
   heartbeatTimeoutMs?: number
-  pingIntervalMs?: number
+  /** Ping a silent socket and replace it when no answer comes (channel-socket.ts); default: none. */
+  probe?: SilenceProbe
   backoff?: BackoffOptions
   /** The media types filtered for at the subscription (default: all five). */
   mediaTypes?: readonly MediaType[]
@@ -99,7 +101,7 @@ export class EventStreamSource implements EventSource {
       socket: {
         ...(options.wsOptions?.ca !== undefined && { ca: options.wsOptions.ca }),
         heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 75_000,
-        ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
+        ...(options.probe !== undefined && { probe: options.probe }),
       },
       renewBeforeMs: 0,
       handOverLock: (fn) => fn(),
