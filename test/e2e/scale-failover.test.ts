@@ -271,11 +271,22 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
   const rang = (o: Offer) => rings.get(o.conversationId) ?? 0
   const gap = offers.filter((o) => o.at > killedAt && o.at <= newChannelAt)
   const alive = offers.filter((o) => !gap.includes(o))
-  // At least once on failover: the dead holder's push was accepted before the kill, its "sent" mark
-  // never reached Redis, so recovery pushed it again (same collapse_key: it replaces, not adds).
+  // At least once on failover: the dead holder pushed, its "sent" mark never reached Redis, so a
+  // survivor's recovery pushed it again (same collapse_key: it replaces, not adds). Told apart by the
+  // survivor's log, not by the kill's timestamp: bytes the holder wrote just before the SIGKILL still
+  // reach the sandbox after it (a CI run saw the first push accepted after killedAt). Recovery pushes
+  // only a push never marked sent, and only a dead instance leaves one unmarked, so a first push
+  // accepted before the survivor logged its recovery was the dead holder's.
+  const RECOVERY_LOG = {
+    ring: 'ring claimed but never sent (its instance died): sending it now',
+    cancel_ring: 'cancel claimed but never sent (its instance died): sending it now',
+  } as const
   const resentAfterKill = (o: Offer, action: 'ring' | 'cancel_ring') => {
     const at = accepted(o.conversationId, action)
-    return at.length === 2 && (at[0] as number) <= killedAt && (at[1] as number) > killedAt
+    const recoveredAt = survivors.flatMap((i) =>
+      i.logs.filter((l) => l.conversationId === o.conversationId && l.msg === RECOVERY_LOG[action]).map((l) => l.at),
+    )
+    return at.length === 2 && recoveredAt.length === 1 && (at[0] as number) < (recoveredAt[0] as number)
   }
   const lost = alive.filter((o) => rang(o) === 0)
   const atLeastOnce = offers.filter((o) => rang(o) === 2 && resentAfterKill(o, 'ring'))
@@ -290,8 +301,8 @@ test('SIGKILL of the lease holder mid-stream: a new holder within the TTL, no ri
     `# failover: kill→lease ${failoverMs} ms, kill→listening ${newChannelAt - killedAt} ms (TTL ${LEASE_TTL_MS} ms); offers ${offers.length}; ` +
       `rung once: while a holder listened ${count(alive)} (of which in the 800 ms before the kill ${count(nearKill)}), with no holder ${count(gap)}; ` +
       `lost ${lost.length}, duplicated ${doubled.length} (+ ${atLeastOnce.length} pushed by the dead holder and again by recovery); ` +
-      `cancels missing or doubled ${uncancelled.length}; sent by recovery: rings ${logged('ring claimed but never sent (its instance died): sending it now')}, ` +
-      `cancels ${logged('cancel claimed but never sent (its instance died): sending it now')}; ` +
+      `cancels missing or doubled ${uncancelled.length}; sent by recovery: rings ${logged(RECOVERY_LOG.ring)}, ` +
+      `cancels ${logged(RECOVERY_LOG.cancel_ring)}; ` +
       `webhook ${webhookServed ? `${webhookStatuses.filter((s) => s === 202).length}/${webhookStatuses.length} accepted` : 'not served (404)'}\n`,
   )
   recordTrial(
