@@ -2,6 +2,7 @@
 // scripts, PUBLISH) and one in subscriber mode (Redis requires a dedicated connection for it).
 // Pub/sub is fire-and-forget: a message sent while a subscriber is reconnecting is lost, so every
 // user of the bus also reconciles from Redis state when onResubscribed fires.
+import { randomUUID } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
 import { closeRedis } from '../store/redis-close.js'
 import type { Logger } from '../observability/logger.js'
@@ -28,8 +29,24 @@ export interface ScaleBusOptions {
   commandTimeoutMs: number
   /** How long create() waits for the first connection before going on (the loops retry). */
   connectWaitMs?: number
+  /** How often the subscriber checks that it still hears its own messages (BUS_PROBE_EVERY_MS). */
+  probeEveryMs?: number
+  /** How long a probe may take to come back (BUS_PROBE_TIMEOUT_MS). */
+  probeTimeoutMs?: number
   redisOptions?: RedisOptions
 }
+
+/**
+ * How often the subscriber connection checks that it still hears: it only ever receives, and is
+ * idle between an agent's first device and the next, which is the flow NATs and firewalls forget
+ * first, without closing it. ioredis then waits on it forever (nothing is owed, so no reply
+ * timeout fires), and until the 30 s reconcile, agents registered on other instances go unheard.
+ * A probe published on the command connection and not heard within BUS_PROBE_TIMEOUT_MS replaces
+ * the subscriber; its reconnection runs the onResubscribed reconciles at once.
+ */
+export const BUS_PROBE_EVERY_MS = 15_000
+const BUS_PROBE_TIMEOUT_MS = 2_000
+const PROBE_TOPIC = 'bus:probe'
 
 export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus> {
   const base: RedisOptions = {
@@ -61,13 +78,22 @@ export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus
   sub.on('error', onError)
   redis.on('ready', () => (down = false))
   let firstReady = true
+  let subReadyAt = 0
   sub.on('ready', () => {
     down = false
+    subReadyAt = Date.now()
     // ioredis re-subscribes by itself; what was published meanwhile is gone, so reconcile.
     if (!firstReady) for (const h of resubscribed) h()
     firstReady = false
   })
+  const probeChannel = options.keyPrefix + PROBE_TOPIC
+  let probe: { token: string; heard: () => void } | undefined
   sub.on('message', (channel: string, message: string) => {
+    if (channel === probeChannel) {
+      // Every instance's probes arrive here; only this subscriber's own one answers its check.
+      if (message === probe?.token) probe.heard()
+      return
+    }
     const h = handlers.get(channel)
     if (!h) return
     try {
@@ -76,6 +102,41 @@ export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus
       options.logger.error({ err, channel }, 'scale bus: message handler failed')
     }
   })
+  sub
+    .subscribe(probeChannel)
+    .catch((err: unknown) => options.logger.error({ err }, 'scale bus: probe subscribe failed'))
+  const check = async (): Promise<void> => {
+    const timeoutMs = options.probeTimeoutMs ?? BUS_PROBE_TIMEOUT_MS
+    if (probe !== undefined || sub.status !== 'ready' || redis.status !== 'ready') return
+    // ioredis says 'ready' just before it re-subscribes: a probe right then proves nothing.
+    if (Date.now() - subReadyAt < timeoutMs) return
+    const mine = { token: randomUUID(), heard: () => undefined as void }
+    probe = mine
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const heard = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs)
+        mine.heard = () => resolve(true)
+      })
+      // A publish that fails says nothing about the subscriber: the command connection has its
+      // own reply timeout, and the next round publishes on its replacement.
+      const sent = await redis.publish(probeChannel, mine.token).then(
+        () => true,
+        () => false,
+      )
+      if (!sent || (await heard) || sub.status !== 'ready') return
+      options.logger.warn(
+        { probeTimeoutMs: timeoutMs },
+        'scale bus: the subscriber no longer hears its own probe; replacing its connection',
+      )
+      sub.disconnect(true)
+    } finally {
+      clearTimeout(timer)
+      if (probe === mine) probe = undefined
+    }
+  }
+  const probeTimer = setInterval(() => void check(), options.probeEveryMs ?? BUS_PROBE_EVERY_MS)
+  probeTimer.unref()
   await waitReady(redis, options.connectWaitMs ?? 2_000)
 
   return {
@@ -94,6 +155,7 @@ export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus
       resubscribed.push(handler)
     },
     async close() {
+      clearInterval(probeTimer)
       await Promise.all([redis, sub].map((c) => closeRedis(c)))
     },
   }

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis'
 import { silentLogger } from '../../src/observability/logger.js'
 import { createScaleBus, type ScaleBus } from '../../src/scale/bus.js'
 import { parseRedisUrl } from '../../src/store/redis-url.js'
+import { startNetProxy } from '../../src/sim/net-proxy.js'
 import { RedisLease } from '../../src/scale/lease.js'
 import { LeasedSource } from '../../src/scale/leased-source.js'
 import type { RoutingEvent } from '../../src/model.js'
@@ -299,6 +300,52 @@ test('an agent registered on a standby reaches the holder at once; one missed me
     await a.leased.stop()
     await b.leased.stop()
     await Promise.all([ba.close(), bb.close()])
+    await dropPrefix(prefix)
+  }
+})
+
+test('a holder whose subscriber path went silent replaces it at the next probe, reconciles, and hears registrations on other instances again', async () => {
+  const prefix = `test:lease:${randomUUID()}:`
+  const target = new URL(REDIS_URL)
+  const proxy = await startNetProxy({ target: { host: target.hostname, port: Number(target.port || 6379) } })
+  // This instance reaches Redis through the proxy; the other one directly.
+  const here = await createScaleBus({
+    target: parseRedisUrl(`redis://127.0.0.1:${proxy.port}`),
+    keyPrefix: prefix,
+    logger: silentLogger(),
+    commandTimeoutMs: 200,
+    probeEveryMs: 200,
+    probeTimeoutMs: 300,
+  })
+  const there = await bus(prefix)
+  const heard: string[] = []
+  let reconciles = 0
+  here.subscribe('agents:changed', (userId) => heard.push(userId))
+  here.onResubscribed(() => reconciles++)
+  // Pub/sub keeps nothing: publish until the subscriber (subscribing in the background) hears it.
+  const reaches = async (userId: string, ms: number): Promise<boolean> => {
+    const end = Date.now() + ms
+    while (Date.now() < end && !heard.includes(userId)) {
+      await there.publish('agents:changed', userId)
+      await sleep(50)
+    }
+    return heard.includes(userId)
+  }
+  try {
+    assert.ok(await reaches('agent-before', 5_000), 'a registration on the other instance is heard')
+    // The flows are forgotten (a NAT's table, a firewall's): nothing is closed, nothing arrives.
+    proxy.blackHoleExisting()
+    const silentAt = performance.now()
+    await until('the subscriber replaced and the holder reconciling', () => reconciles > 0, 8_000)
+    const replacedMs = Math.round(performance.now() - silentAt)
+    assert.ok(await reaches('agent-after', 3_000), 'a registration made after the path died is heard')
+    process.stdout.write(
+      `# scale bus: silent subscriber replaced and reconciled ${replacedMs} ms after the path died\n`,
+    )
+  } finally {
+    await here.close()
+    await there.close()
+    await proxy.close()
     await dropPrefix(prefix)
   }
 })
