@@ -74,6 +74,10 @@ export class RedisConnection {
   private readonly waitReplicas: number
   private readonly waitTimeoutMs: number
   private corked: Writable | undefined
+  /** The WAIT Redis is holding now, if any: the connection's later commands queue behind it. */
+  private waitOut: Promise<unknown> | undefined
+  /** The WAIT to send once waitOut is answered, shared by every write that finished meanwhile. */
+  private waitNext: Promise<number> | undefined
   private everReady = false
   private down = false
   private firstConnection: Promise<void> | undefined
@@ -160,14 +164,43 @@ export class RedisConnection {
     if (waitReplicas === 0) return this.call(fn)
     return this.call(async () => {
       const value = await fn()
-      // WAIT covers every earlier write on this connection, ours included.
-      const acked = await this.redis.wait(waitReplicas, waitTimeoutMs)
+      const acked = await this.replicated()
       if (acked < waitReplicas)
         throw new StoreUnavailableError(
           `Redis store: written, but ${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`,
         )
       return value
     })
+  }
+
+  /**
+   * How many replicas have every write this connection made so far, ours included (WAIT covers
+   * the connection's earlier writes). Redis holds a client's later commands behind its WAIT, so a
+   * WAIT per write serialised them: while a replica was away (a resync after a failover), each
+   * write's WAIT ran to its timeout behind the one before, and a ring decision queued behind all
+   * of them went unanswered for seconds (7 s in the Sentinel failover test). So one WAIT is out at
+   * a time; writes that finish meanwhile share the next, sent once it is answered. A write waits
+   * at most two WAIT timeouts; every other command at most one.
+   */
+  private replicated(): Promise<number> {
+    if (this.waitNext) return this.waitNext
+    const { waitReplicas, waitTimeoutMs } = this
+    const next = (this.waitOut ?? Promise.resolve()).then(() => {
+      // Sent now: writes that finish from here on need a WAIT sent after them.
+      if (this.waitNext === next) this.waitNext = undefined
+      const out = this.redis.wait(waitReplicas, waitTimeoutMs)
+      const settled = out.then(
+        () => undefined,
+        () => undefined,
+      )
+      this.waitOut = settled
+      void settled.then(() => {
+        if (this.waitOut === settled) this.waitOut = undefined
+      })
+      return out
+    })
+    this.waitNext = next
+    return next
   }
 
   // With the offline queue off, a call made right after start would fail before the first

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { ringKey } from '../../src/model.js'
 import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
 import { createRedisStore } from '../../src/store/redis.js'
+import { StoreUnavailableError } from '../../src/store/store.js'
 import { device, ring, storeContract } from './contract.js'
 import { recordTrial } from '../support/trials.js'
 
@@ -312,6 +313,37 @@ test('redis: a device feed whose idle connection went silent notices it at the n
     await here.close()
     await there.close()
     await proxy.close()
+    await dropPrefix(keyPrefix)
+  }
+})
+
+test('redis: with REDIS_WAIT_REPLICAS and no replica confirming, writes made together are refused within two WAIT timeouts, not one after another, and a read meanwhile is not held past one', async () => {
+  const keyPrefix = uniquePrefix()
+  // The test Redis has no replica: every WAIT runs to its timeout, as while a replica resyncs after a failover.
+  const waitTimeoutMs = 300
+  const store = createRedisStore({ url: REDIS_URL, keyPrefix, waitReplicas: 1, waitTimeoutMs })
+  try {
+    await store.ping()
+    const started = Date.now()
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      store.upsertDevice(device(`agent-wait-${i}`, `token-wait-${i}-0123456789`)).then(
+        () => 'answered as stored',
+        (err: unknown) => (err instanceof StoreUnavailableError ? Date.now() - started : `other error: ${String(err)}`),
+      ),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const readStarted = Date.now()
+    assert.equal((await store.listDevices('agent-wait-0')).length, 1, 'the write itself is in Redis')
+    const readMs = Date.now() - readStarted
+    const refusedAfter = await Promise.all(writes)
+    const slackMs = 250
+    assert.ok(
+      refusedAfter.every((ms) => typeof ms === 'number' && ms <= 2 * waitTimeoutMs + slackMs),
+      `every write refused (503) within two WAIT timeouts: ${refusedAfter.join(', ')}`,
+    )
+    assert.ok(readMs <= waitTimeoutMs + slackMs, `a read waited ${readMs} ms behind the WAIT`)
+  } finally {
+    await store.close()
     await dropPrefix(keyPrefix)
   }
 })
