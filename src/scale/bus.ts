@@ -2,9 +2,9 @@
 // scripts, PUBLISH) and one in subscriber mode (Redis requires a dedicated connection for it).
 // Pub/sub is fire-and-forget: a message sent while a subscriber is reconnecting is lost, so every
 // user of the bus also reconciles from Redis state when onResubscribed fires.
-import { randomUUID } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
 import { closeRedis } from '../store/redis-close.js'
+import { SelfProbe } from '../store/redis-probe.js'
 import type { Logger } from '../observability/logger.js'
 import { connectRedis, type RedisTarget } from '../store/redis-url.js'
 
@@ -87,13 +87,9 @@ export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus
     firstReady = false
   })
   const probeChannel = options.keyPrefix + PROBE_TOPIC
-  let probe: { token: string; heard: () => void } | undefined
+  const probe = new SelfProbe()
   sub.on('message', (channel: string, message: string) => {
-    if (channel === probeChannel) {
-      // Every instance's probes arrive here; only this subscriber's own one answers its check.
-      if (message === probe?.token) probe.heard()
-      return
-    }
+    if (channel === probeChannel) return probe.heard(message)
     const h = handlers.get(channel)
     if (!h) return
     try {
@@ -107,33 +103,18 @@ export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus
     .catch((err: unknown) => options.logger.error({ err }, 'scale bus: probe subscribe failed'))
   const check = async (): Promise<void> => {
     const timeoutMs = options.probeTimeoutMs ?? BUS_PROBE_TIMEOUT_MS
-    if (probe !== undefined || sub.status !== 'ready' || redis.status !== 'ready') return
+    if (probe.running || sub.status !== 'ready' || redis.status !== 'ready') return
     // ioredis says 'ready' just before it re-subscribes: a probe right then proves nothing.
     if (Date.now() - subReadyAt < timeoutMs) return
-    const mine = { token: randomUUID(), heard: () => undefined as void }
-    probe = mine
-    let timer: NodeJS.Timeout | undefined
-    try {
-      const heard = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs)
-        mine.heard = () => resolve(true)
-      })
-      // A publish that fails says nothing about the subscriber: the command connection has its
-      // own reply timeout, and the next round publishes on its replacement.
-      const sent = await redis.publish(probeChannel, mine.token).then(
-        () => true,
-        () => false,
-      )
-      if (!sent || (await heard) || sub.status !== 'ready') return
-      options.logger.warn(
-        { probeTimeoutMs: timeoutMs },
-        'scale bus: the subscriber no longer hears its own probe; replacing its connection',
-      )
-      sub.disconnect(true)
-    } finally {
-      clearTimeout(timer)
-      if (probe === mine) probe = undefined
-    }
+    // A publish that fails says nothing about the subscriber: the command connection has its own
+    // reply timeout, and the next round publishes on its replacement.
+    const result = await probe.run((token) => redis.publish(probeChannel, token), timeoutMs).catch(() => 'not sent')
+    if (result !== 'lost' || sub.status !== 'ready') return
+    options.logger.warn(
+      { probeTimeoutMs: timeoutMs },
+      'scale bus: the subscriber no longer hears its own probe; replacing its connection',
+    )
+    sub.disconnect(true)
   }
   const probeTimer = setInterval(() => void check(), options.probeEveryMs ?? BUS_PROBE_EVERY_MS)
   probeTimer.unref()

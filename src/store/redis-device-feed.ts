@@ -1,7 +1,7 @@
 // The Redis store's DeviceChangeFeed: every instance hears which agents' devices changed, so a
 // cache of device lists (cached.ts) stays true across instances.
-import { randomUUID } from 'node:crypto'
 import type { RedisConnection } from './redis-connection.js'
+import { SelfProbe } from './redis-probe.js'
 import type { DeviceWatch, DeviceWatcher } from './store.js'
 
 /** How long the device feed waits for its own probe message before giving up on the channel. */
@@ -37,7 +37,7 @@ export class RedisDeviceFeeds {
     let stopped = false
     let warned = false
     let subscribed = false
-    let probe: { token: string; heard: () => void } | undefined
+    const probe = new SelfProbe(PROBE)
 
     const lost = (why: string, err?: unknown): void => {
       if (listening) watcher.gap()
@@ -52,25 +52,10 @@ export class RedisDeviceFeeds {
 
     // Publishes a probe on the command connection and waits for it on the subscriber.
     const check = async (): Promise<void> => {
-      if (probe !== undefined || stopped || sub.status !== 'ready' || !subscribed) return
-      const mine = { token: `${PROBE}${randomUUID()}`, heard: () => undefined as void }
-      probe = mine
+      if (probe.running || stopped || sub.status !== 'ready' || !subscribed) return
       try {
-        const heard = new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`no probe back within ${FEED_PROBE_TIMEOUT_MS} ms`)),
-            FEED_PROBE_TIMEOUT_MS,
-          )
-          timer.unref()
-          mine.heard = () => {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-        // Awaited below; a publish that fails first must not leave its timeout unhandled.
-        heard.catch(() => undefined)
-        await redis.publish(channel, mine.token)
-        await heard
+        if ((await probe.run((token) => redis.publish(channel, token), FEED_PROBE_TIMEOUT_MS)) === 'lost')
+          throw new Error(`no probe back within ${FEED_PROBE_TIMEOUT_MS} ms`)
         if (stopped || sub.status !== 'ready' || listening) return
         listening = true
         watcher.gap()
@@ -82,17 +67,12 @@ export class RedisDeviceFeeds {
         lost(wasListening ? 'stopped hearing its own probes' : 'unavailable', err)
         // A subscriber that heard before and hears no more is on a dead path: a new connection.
         if (wasListening) sub.disconnect(true)
-      } finally {
-        if (probe === mine) probe = undefined
       }
     }
 
     sub.on('message', (from: string, message: string) => {
       if (from !== channel) return
-      if (message.startsWith(PROBE)) {
-        if (message === probe?.token) probe.heard()
-        return
-      }
+      if (message.startsWith(PROBE)) return probe.heard(message)
       watcher.changed(message)
     })
     sub.on('error', (err: Error) => logger.debug({ err: err.message, prefix }, 'Redis device feed connection error'))
