@@ -101,8 +101,8 @@ export async function createScaleBus(options: ScaleBusOptions): Promise<ScaleBus
   sub
     .subscribe(probeChannel)
     .catch((err: unknown) => options.logger.error({ err }, 'scale bus: probe subscribe failed'))
+  const timeoutMs = options.probeTimeoutMs ?? BUS_PROBE_TIMEOUT_MS
   const check = async (): Promise<void> => {
-    const timeoutMs = options.probeTimeoutMs ?? BUS_PROBE_TIMEOUT_MS
     if (probe.running || sub.status !== 'ready' || redis.status !== 'ready') return
     // ioredis says 'ready' just before it re-subscribes: a probe right then proves nothing.
     if (Date.now() - subReadyAt < timeoutMs) return

@@ -74,8 +74,8 @@ export class RedisConnection {
   private readonly waitReplicas: number
   private readonly waitTimeoutMs: number
   private corked: Writable | undefined
-  /** The WAIT Redis is holding now, if any: the connection's later commands queue behind it. */
-  private waitOut: Promise<unknown> | undefined
+  /** Settles when the last WAIT sent is answered: the connection's later commands queue behind it. */
+  private waitOut: Promise<unknown> = Promise.resolve()
   /** The WAIT to send once waitOut is answered, shared by every write that finished meanwhile. */
   private waitNext: Promise<number> | undefined
   private everReady = false
@@ -185,18 +185,11 @@ export class RedisConnection {
   private replicated(): Promise<number> {
     if (this.waitNext) return this.waitNext
     const { waitReplicas, waitTimeoutMs } = this
-    const next = (this.waitOut ?? Promise.resolve()).then(() => {
+    const next = this.waitOut.then(() => {
       // Sent now: writes that finish from here on need a WAIT sent after them.
-      if (this.waitNext === next) this.waitNext = undefined
+      this.waitNext = undefined
       const out = this.redis.wait(waitReplicas, waitTimeoutMs)
-      const settled = out.then(
-        () => undefined,
-        () => undefined,
-      )
-      this.waitOut = settled
-      void settled.then(() => {
-        if (this.waitOut === settled) this.waitOut = undefined
-      })
+      this.waitOut = out.catch(() => undefined)
       return out
     })
     this.waitNext = next
