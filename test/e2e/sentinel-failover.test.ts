@@ -263,8 +263,12 @@ test('Sentinel failover under load (REDIS_WAIT_REPLICAS=0): a replica takes over
   )
   assert.equal(run.crashed, 0, 'no instance crashed')
   assert.deepEqual(run.notRung, [], `every offer rang; the instances logged: ${run.story.join('; ')}`)
-  assert.deepEqual(run.doubled, [], 'no offer rang twice')
-  assert.deepEqual(run.notCancelled, [], 'every ring got exactly one cancel')
+  assert.deepEqual(run.doubled, [], `no offer rang twice; the instances logged: ${run.story.join('; ')}`)
+  assert.deepEqual(
+    run.notCancelled,
+    [],
+    `every ring got exactly one cancel; the instances logged: ${run.story.join('; ')}`,
+  )
 })
 
 test('Sentinel failover under load (REDIS_WAIT_REPLICAS=1): no registration answered 201 is lost', async () => {
@@ -287,6 +291,10 @@ test('Sentinel failover under load (REDIS_WAIT_REPLICAS=1): no registration answ
   assert.equal(run.crashed, 0, 'no instance crashed')
   assert.deepEqual(run.lostRegistrations, [], 'no registration answered 201 was lost')
   assert.deepEqual(run.notRung, [], `every offer rang; the instances logged: ${run.story.join('; ')}`)
-  assert.deepEqual(run.doubled, [], 'no offer rang twice')
-  assert.deepEqual(run.notCancelled, [], 'every ring got exactly one cancel')
+  assert.deepEqual(run.doubled, [], `no offer rang twice; the instances logged: ${run.story.join('; ')}`)
+  assert.deepEqual(
+    run.notCancelled,
+    [],
+    `every ring got exactly one cancel; the instances logged: ${run.story.join('; ')}`,
+  )
 })
