@@ -13,12 +13,20 @@
 // transitions of rings created meanwhile run on an in-process store (bounded by the ring TTLs).
 // Those rings are deduplicated per instance only; with one WebSocket source holder (the lease) and
 // apns-collapse-id / collapse_key = the conversation id, a rare duplicate replaces rather than adds.
+// A ring write the primary took and its replicas did not confirm (REDIS_WAIT_REPLICAS) is no
+// outage: the ring path acts on the primary's answer (acting() below).
 // Writes to the registry are never cached: they fail with StoreUnavailableError (the API's 503).
 import { systemClock, type Clock } from '../clock.js'
 import { ringKey, type Device, type RingRecord, type RingState } from '../model.js'
 import { silentLogger, type Logger } from '../observability/logger.js'
 import { createMemoryStore } from './memory.js'
-import { StoreNotReadyError, StoreUnavailableError, type DeviceChangeFeed, type Store } from './store.js'
+import {
+  StoreNotReadyError,
+  StoreUnavailableError,
+  UnreplicatedWriteError,
+  type DeviceChangeFeed,
+  type Store,
+} from './store.js'
 
 export interface StoreHealth {
   /** True while the backend is unreachable and reads are served from the cache. */
@@ -98,10 +106,24 @@ export function createCachedStore(
       }
       return value
     } catch (err) {
-      if (err instanceof StoreUnavailableError && downSince === undefined) {
+      // Unconfirmed by replicas is no outage: the store answered (redis-connection.ts logs those).
+      if (err instanceof StoreUnavailableError && !(err instanceof UnreplicatedWriteError) && downSince === undefined) {
         downSince = clock.now()
         logger.warn('store unreachable: serving devices from the in-process cache, writes answer 503')
       }
+      throw err
+    }
+  }
+
+  // A ring write the primary took and its replicas did not confirm in time is acted on, with the
+  // primary's answer: a cancel it claimed goes out now rather than never (store.ts
+  // UnreplicatedWriteError), a ring it created rings from the shared record, which every instance
+  // ends. Registry writes are not: they answer 503.
+  async function acting<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await through(fn)
+    } catch (err) {
+      if (err instanceof UnreplicatedWriteError) return err.written as T
       throw err
     }
   }
@@ -160,7 +182,7 @@ export function createCachedStore(
 
   async function orLocal<T>(remote: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
     try {
-      return await through(remote)
+      return await acting(remote)
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err
       return fallback()
@@ -256,15 +278,15 @@ export function createCachedStore(
     transitionRing: async (key: string, from: RingState[], to: RingState, ttlMs: number) =>
       (await isLocal(key))
         ? local.transitionRing(key, from, to, ttlMs)
-        : through(() => inner.transitionRing(key, from, to, ttlMs)),
+        : acting(() => inner.transitionRing(key, from, to, ttlMs)),
     claimCancels: async (key, tokens, silent) =>
       (await isLocal(key))
         ? local.claimCancels(key, tokens, silent)
-        : through(() => inner.claimCancels(key, tokens, silent)),
+        : acting(() => inner.claimCancels(key, tokens, silent)),
     endRing: async (key, from, to, ttlMs, guess) =>
       (await isLocal(key))
         ? local.endRing(key, from, to, ttlMs, guess)
-        : through(() => inner.endRing(key, from, to, ttlMs, guess)),
+        : acting(() => inner.endRing(key, from, to, ttlMs, guess)),
     markSent: async (key, sent, at) =>
       (await isLocal(key)) ? local.markSent(key, sent, at) : through(() => inner.markSent(key, sent, at)),
     async listUnsentCancels(olderThanMs) {

@@ -6,7 +6,7 @@ import type { Redis, RedisOptions } from 'ioredis'
 import type { Logger } from '../observability/logger.js'
 import { defineScripts, type ScriptName } from './redis-scripts.js'
 import { connectRedis, type RedisTarget } from './redis-url.js'
-import { StoreError, StoreUnavailableError } from './store.js'
+import { StoreError, StoreUnavailableError, UnreplicatedWriteError } from './store.js'
 
 // Replies that mean the server cannot serve right now (loading, failover) rather than a bad command.
 const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/
@@ -78,6 +78,8 @@ export class RedisConnection {
   private waitOut: Promise<unknown> = Promise.resolve()
   /** The WAIT to send once waitOut is answered, shared by every write that finished meanwhile. */
   private waitNext: Promise<number> | undefined
+  /** Writes the primary took and the replicas did not confirm in time, since the last confirmed one. */
+  private unconfirmedWrites = 0
   private everReady = false
   private down = false
   private firstConnection: Promise<void> | undefined
@@ -158,19 +160,53 @@ export class RedisConnection {
     }
   }
 
-  /** `call` for a write the caller acts on: with REDIS_WAIT_REPLICAS, only once replicas have it. */
+  /**
+   * `call` for a write the caller acts on: with REDIS_WAIT_REPLICAS, only once replicas have it.
+   * A write the primary answered and no replica confirmed in time fails as UnreplicatedWriteError,
+   * which carries the primary's answer: the write is there, and the ring path acts on it.
+   */
   write<T>(fn: () => Promise<T>): Promise<T> {
     const { waitReplicas, waitTimeoutMs } = this
     if (waitReplicas === 0) return this.call(fn)
     return this.call(async () => {
       const value = await fn()
-      const acked = await this.replicated()
-      if (acked < waitReplicas)
-        throw new StoreUnavailableError(
-          `Redis store: written, but ${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`,
+      let acked: number
+      try {
+        acked = await this.replicated()
+      } catch (err) {
+        const cause = classify(err)
+        this.unconfirmed()
+        throw new UnreplicatedWriteError(
+          `Redis store: written, but the replicas could not be asked to confirm it (${cause instanceof Error ? cause.message : String(cause)})`,
+          value,
+          { cause },
         )
+      }
+      if (acked < waitReplicas) {
+        this.unconfirmed()
+        throw new UnreplicatedWriteError(
+          `Redis store: written, but ${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`,
+          value,
+        )
+      }
+      if (this.unconfirmedWrites > 0) {
+        this.logger.info(
+          { prefix: this.prefix, unconfirmedWrites: this.unconfirmedWrites },
+          'Redis replicas confirm writes again',
+        )
+        this.unconfirmedWrites = 0
+      }
       return value
     })
+  }
+
+  /** The first write of a spell that replicas did not confirm is logged, and the spell's count when it ends. */
+  private unconfirmed(): void {
+    if (this.unconfirmedWrites++ === 0)
+      this.logger.warn(
+        { prefix: this.prefix, waitReplicas: this.waitReplicas, waitTimeoutMs: this.waitTimeoutMs },
+        'Redis replicas did not confirm a write in time: registrations answer 503; ring decisions go on, at least once',
+      )
   }
 
   /**

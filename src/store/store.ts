@@ -200,6 +200,25 @@ export class StoreUnavailableError extends StoreError {
 }
 
 /**
+ * The primary took a write, and its replicas did not confirm it in time (REDIS_WAIT_REPLICAS): it
+ * is most likely kept, and lost only if the primary fails before it reaches a replica. A
+ * registration is answered 503 all the same (201 promises a replicated write); a ring decision
+ * acts on `written`, what the primary answered: the cancel it claimed must reach the phone now, and
+ * should the write be lost, the ring's timeout cancels it once more (a repeat, never a phone left
+ * ringing).
+ */
+export class UnreplicatedWriteError extends StoreUnavailableError {
+  constructor(
+    message: string,
+    readonly written: unknown,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'UnreplicatedWriteError'
+  }
+}
+
+/**
  * A store that cannot serve until an operator acts (a DynamoDB table missing, no credentials): 503
  * like any unavailability, and readiness fails even where a cache could serve (cached.ts).
  */

@@ -1,6 +1,8 @@
 // A private redis-server for tests that stop and restart Redis (never the shared one on 6379).
 // AOF with fsync on every write in a temporary directory: what a production Redis configured for
 // durability does, so "a write answered OK survives a restart" is Redis's promise, tested as such.
+// Started with `replicaOf`, it is a replica of another one, which the test can stall (SIGSTOP: a
+// long fork, a paused VM, a replica starved of CPU) without closing its connection.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { freePort } from '../support/ports.js'
@@ -15,10 +17,19 @@ export interface OwnRedis {
   kill(): Promise<void>
   /** Starts it again on the same port and data directory; resolves once it answers. */
   restart(): Promise<void>
+  /** Stalls the process (SIGSTOP): its connections stay open, nothing is answered. */
+  pause(): void
+  /** Lets a paused process go on (SIGCONT). */
+  resume(): void
   close(): Promise<void>
 }
 
-export async function startOwnRedis(): Promise<OwnRedis> {
+export interface OwnRedisOptions {
+  /** The port of a primary on loopback: this server replicates it. */
+  replicaOf?: number
+}
+
+export async function startOwnRedis(options: OwnRedisOptions = {}): Promise<OwnRedis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'pgw-redis-'))
   let child: ChildProcess | undefined
@@ -40,6 +51,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
         'yes',
         '--appendfsync',
         'always',
+        ...(options.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(options.replicaOf)]),
       ],
       { stdio: 'ignore' },
     )
@@ -73,6 +85,8 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     port,
     kill: down,
     restart: up,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     async close() {
       await down()
       rmSync(dir, { recursive: true, force: true })

@@ -5,7 +5,8 @@ import { Redis } from 'ioredis'
 import { ringKey } from '../../src/model.js'
 import { startNetProxy, type NetProxy } from '../../src/sim/net-proxy.js'
 import { createRedisStore } from '../../src/store/redis.js'
-import { StoreUnavailableError } from '../../src/store/store.js'
+import { createCachedStore } from '../../src/store/cached.js'
+import { StoreUnavailableError, UnreplicatedWriteError } from '../../src/store/store.js'
 import { device, ring, storeContract } from './contract.js'
 import { recordTrial } from '../support/trials.js'
 
@@ -385,6 +386,48 @@ test('redis: a ring to 20,000 devices ends, claims and marks its cancels (no scr
     )
   } finally {
     await store.close()
+    await dropPrefix(keyPrefix)
+  }
+})
+
+test('redis: with REDIS_WAIT_REPLICAS and no replica confirming, a ring ended on the primary fails as unreplicated carrying what the primary answered, and the cached store acts on it', async () => {
+  const keyPrefix = uniquePrefix()
+  const confirmed = createRedisStore({ url: REDIS_URL, keyPrefix })
+  // The test Redis has no replica: every WAIT runs to its timeout.
+  const waiting = createRedisStore({ url: REDIS_URL, keyPrefix, waitReplicas: 1, waitTimeoutMs: 50 })
+  const cached = createCachedStore(createRedisStore({ url: REDIS_URL, keyPrefix, waitReplicas: 1, waitTimeoutMs: 50 }))
+  try {
+    const rung = ring({ conversationId: 'conv-unreplicated', rungTokens: ['a', 'b'] })
+    const other = ring({ conversationId: 'conv-unreplicated-cached', rungTokens: ['c'] })
+    assert.equal(await confirmed.createRing(rung, 60_000), true)
+    assert.equal(await confirmed.createRing(other, 60_000), true)
+
+    const err = await waiting
+      .endRing(ringKey(rung), ['ringing'], 'answered', 60_000, { ifRung: ['a', 'b'], tokens: ['a', 'b'] })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    assert.ok(err instanceof UnreplicatedWriteError, `refused as unreplicated: ${String(err)}`)
+    assert.ok(err instanceof StoreUnavailableError, 'which the API answers 503')
+    const written = err.written as { before: { state: string }; claimed: string[] }
+    assert.equal(written.before.state, 'ringing')
+    assert.deepEqual([...written.claimed].sort(), ['a', 'b'], "the primary's answer: the cancels it claimed")
+    assert.equal((await confirmed.getRing(ringKey(rung)))?.state, 'answered', 'and the primary has the end')
+
+    // The ring path goes on with the primary's answer: the cancel it claimed is pushed now.
+    const ended = await cached.endRing(ringKey(other), ['ringing'], 'answered', 60_000, {
+      ifRung: ['c'],
+      tokens: ['c'],
+    })
+    assert.deepEqual(ended?.claimed, ['c'])
+    assert.equal(
+      cached.health().degraded,
+      false,
+      'replicas not confirming is no outage: devices are still read from Redis',
+    )
+  } finally {
+    await Promise.all([confirmed.close(), waiting.close(), cached.close()])
     await dropPrefix(keyPrefix)
   }
 })
