@@ -98,7 +98,7 @@ test('a replica stalls under REDIS_WAIT_REPLICAS=1: registrations answer 503, an
       area: 'fault',
       what: 'The only replica stalls (SIGSTOP) with REDIS_WAIT_REPLICAS=1: a call rung before the stall is answered during it; a call is offered and answered during it; the replica resumes',
       tried: 2,
-      unit: 'call',
+      unit: 'calls',
       held: 'registrations answered 503 during the stall and 201 after; each call rang once and was cancelled once, right after its answer',
       lost,
       observed: `cancel ${cancelledBeforeMs} ms after the answer (rung before the stall), ${cancelledDuringMs} ms (rung during it); REDIS_WAIT_TIMEOUT_MS ${WAIT_TIMEOUT_MS}`,
