@@ -208,13 +208,17 @@ export class StoreUnavailableError extends StoreError {
  * ringing).
  */
 export class UnreplicatedWriteError extends StoreUnavailableError {
-  constructor(
-    message: string,
-    readonly written: unknown,
-    options?: { cause?: unknown },
-  ) {
+  // Not an own enumerable field: the answer can hold a device with its full token, and a logger
+  // that prints every field of an error must not find it.
+  readonly #written: unknown
+  constructor(message: string, written: unknown, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'UnreplicatedWriteError'
+    this.#written = written
+  }
+  /** What the primary answered. */
+  get written(): unknown {
+    return this.#written
   }
 }
 

@@ -415,6 +415,16 @@ test('redis: with REDIS_WAIT_REPLICAS and no replica confirming, a ring ended on
     assert.deepEqual([...written.claimed].sort(), ['a', 'b'], "the primary's answer: the cancels it claimed")
     assert.equal((await confirmed.getRing(ringKey(rung)))?.state, 'answered', 'and the primary has the end')
 
+    // A registration's answer holds the full device token: a logger printing every field of the error must not find it.
+    const secret = 'token-unreplicated-0123456789abcdef'
+    const refused = await waiting.upsertDevice(device('agent-unreplicated', secret)).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(refused instanceof UnreplicatedWriteError)
+    assert.match(JSON.stringify(refused.written), /token-unreplicated/, "the primary's answer is kept")
+    assert.doesNotMatch(JSON.stringify({ ...refused }), /token-unreplicated/)
+
     // The ring path goes on with the primary's answer: the cancel it claimed is pushed now.
     const ended = await cached.endRing(ringKey(other), ['ringing'], 'answered', 60_000, {
       ifRung: ['c'],
