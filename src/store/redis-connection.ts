@@ -174,23 +174,18 @@ export class RedisConnection {
     if (waitReplicas === 0) return this.call(fn)
     return this.call(async () => {
       const value = await fn()
-      let acked: number
-      try {
-        acked = await this.replicated()
-      } catch (err) {
-        const cause = classify(err)
+      // A WAIT that failed (the connection broke) confirms nothing either.
+      const acked = await this.replicated().catch((err: unknown) => classify(err))
+      if (typeof acked !== 'number' || acked < waitReplicas) {
         this.unconfirmed()
+        const why =
+          typeof acked === 'number'
+            ? `${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`
+            : `the replicas could not be asked to confirm it (${acked instanceof Error ? acked.message : String(acked)})`
         throw new UnreplicatedWriteError(
-          `Redis store: written, but the replicas could not be asked to confirm it (${cause instanceof Error ? cause.message : String(cause)})`,
+          `Redis store: written, but ${why}`,
           value,
-          { cause },
-        )
-      }
-      if (acked < waitReplicas) {
-        this.unconfirmed()
-        throw new UnreplicatedWriteError(
-          `Redis store: written, but ${acked} of ${waitReplicas} replicas confirmed it within ${waitTimeoutMs} ms`,
-          value,
+          typeof acked === 'number' ? {} : { cause: acked },
         )
       }
       if (this.unconfirmedWrites > 0) {
