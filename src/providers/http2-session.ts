@@ -10,6 +10,7 @@
 //   retryable, never as answers;
 // - what a push's end means: a response counts only if the stream ended cleanly with END_STREAM.
 //   A RST_STREAM before it, even after `:status`, is a failed attempt.
+import { AsyncResource } from 'node:async_hooks'
 import http2, {
   type ClientHttp2Session,
   type ClientHttp2Stream,
@@ -146,7 +147,7 @@ export class PooledSession {
     this.active++
     let stream: TaggedStream
     try {
-      stream = this.session.request(push.request, REQUEST_OPTIONS)
+      stream = requestWithPlainBind(this.session, push.request)
     } catch (err) {
       this.active--
       const code = (err as NodeJS.ErrnoException).code ?? ''
@@ -155,10 +156,11 @@ export class PooledSession {
         code === 'ERR_HTTP2_INVALID_HEADER_VALUE' ||
         code === 'ERR_INVALID_HTTP_TOKEN'
       ) {
-        return push.done({
-          kind: 'invalid',
-          reason: `a header value with a forbidden character (CR, LF or NUL): ${(err as Error).message}`,
-        })
+        const what =
+          code === 'ERR_INVALID_HTTP_TOKEN'
+            ? 'a header name that is not an HTTP token'
+            : 'a header value with a forbidden character (CR, LF or NUL)'
+        return push.done({ kind: 'invalid', reason: `${what}: ${(err as Error).message}` })
       }
       // ERR_HTTP2_GOAWAY_SESSION, ERR_HTTP2_INVALID_SESSION: nothing was sent.
       this.goingAway = true
@@ -394,6 +396,54 @@ function onStreamClose(this: TaggedStream): void {
   if (!push) return
   this[PUSH] = undefined
   push.session?.onStreamClose(push, this)
+}
+
+/**
+ * `session.request()` with AsyncResource#bind swapped, for the duration of the call only, for one
+ * that binds the same way without Node.js's deprecation wrappers.
+ *
+ * Why: node:http2 binds every request to an AsyncResource, and AsyncResource#bind (while its
+ * `asyncResource` property is deprecated, DEP0172: Node.js 20 to 24) hangs two deprecate()
+ * wrappers on the bound function, each given a fresh function as its prototype. Measured on
+ * Node.js 20: nearly all of those survive V8's young-generation collections, and through the bound
+ * function's closure they keep the request's stream alive with them, so every push's stream was
+ * copied by two scavenges and promoted to the old generation. That was the largest share of what
+ * each scavenge copied, and a scavenge stops every event in flight (BENCHMARKS.md, benchmark 1).
+ *
+ * request() binds synchronously, before it returns, so no other code ever sees the swap, and the
+ * bound function runs in the resource's async scope exactly as before
+ * (test/providers/http2-request-bind.test.ts).
+ */
+function requestWithPlainBind(session: ClientHttp2Session, headers: OutgoingHttpHeaders): ClientHttp2Stream {
+  const prototype = AsyncResource.prototype as { bind: unknown }
+  const bind = prototype.bind
+  prototype.bind = plainBind
+  try {
+    return session.request(headers, REQUEST_OPTIONS)
+  } finally {
+    prototype.bind = bind
+  }
+}
+
+/** AsyncResource#bind as Node.js has it, without the `asyncResource` property and its wrappers. */
+function plainBind<A extends unknown[], R>(
+  this: AsyncResource,
+  fn: (...args: A) => R,
+  thisArg?: unknown,
+): (...args: A) => R {
+  return bindToScope(this, fn, thisArg)
+}
+
+/** `fn` bound to run in `resource`'s async scope (with `thisArg`, or the caller's `this`). */
+export function bindToScope<A extends unknown[], R>(
+  resource: AsyncResource,
+  fn: (...args: A) => R,
+  thisArg: unknown,
+): (...args: A) => R {
+  if (thisArg !== undefined) return (...args: A) => resource.runInAsyncScope(fn, thisArg, ...args)
+  return function (this: unknown, ...args: A): R {
+    return resource.runInAsyncScope(fn, this, ...args)
+  }
 }
 
 // The outcome is decided on 'close', which follows every error.
