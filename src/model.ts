@@ -125,6 +125,8 @@ export interface PushIntent {
   reason?: EndReason | 'answered' | 'timeout' | 'answered-on-device'
   /** The event that caused this intent, for latency accounting. */
   cause?: RoutingEvent
+  /** performance.now() when the ring engine decided this intent, for latency accounting (the live feed's stages). */
+  decidedAtHr?: number
   /** RING_REPEAT_S: the n-th repeat of a ring no device reported yet (absent on the ring itself). */
   repeat?: number
 }

@@ -3,7 +3,6 @@
 // (the dashboard's server-sent events). Fed by the same observers as the metrics.
 import { performance } from 'node:perf_hooks'
 import type { Clock } from '../clock.js'
-import type { PushIntent } from '../model.js'
 import { tokenPrefix } from './logger.js'
 import type { PushOutcome, RingDecision } from '../outcomes.js'
 
@@ -91,19 +90,28 @@ const NORMAL_SUPPRESSIONS: ReadonlySet<string> = new Set(['duplicate', 'not-ring
 const round = (ms: number): number => Math.round(ms * 100) / 100
 
 export class LiveFeed {
-  private readonly items: FeedItem[] = []
+  // The last `keep` items in a ring of fixed size: under load every slot is rewritten within tens
+  // of milliseconds, and an array that shifted and grew reallocated its backing store as it went,
+  // garbage that each young-generation collection had to copy.
+  private readonly items: Array<FeedItem | undefined>
+  /** The slot the next item goes to. */
+  private next = 0
+  private held = 0
   private readonly listeners = new Set<(item: FeedItem) => void>()
-  // When each intent was decided, for the queue stage of its pushes; weak so finished intents go.
-  private readonly decidedAt = new WeakMap<PushIntent, number>()
   readonly totals: FeedTotals = { rings: 0, cancels: 0, suppressed: 0, delivered: 0, failed: 0 }
 
   constructor(
     private readonly options: { clock: Clock; keep?: number; agentName?: (userId: string) => string | undefined },
-  ) {}
+  ) {
+    this.items = new Array<FeedItem | undefined>(Math.max(1, options.keep ?? 300)).fill(undefined)
+  }
 
   /** The most recent items, oldest first. */
   recent(): FeedItem[] {
-    return [...this.items]
+    const size = this.items.length
+    const out: FeedItem[] = []
+    for (let i = this.held; i > 0; i--) out.push(this.items[(this.next - i + size) % size] as FeedItem)
+    return out
   }
 
   /** Calls `listener` with every new item until the returned function is called. */
@@ -125,7 +133,7 @@ export class LiveFeed {
   }
 
   observeDecision(d: RingDecision): void {
-    const now = performance.now()
+    const now = (d.kind !== 'suppressed' ? d.intent.decidedAtHr : undefined) ?? performance.now()
     const at = this.options.clock.now()
     if (d.kind === 'suppressed') {
       this.totals.suppressed++
@@ -138,7 +146,6 @@ export class LiveFeed {
         normal: NORMAL_SUPPRESSIONS.has(d.reason),
       })
     }
-    this.decidedAt.set(d.intent, now)
     const received = d.intent.cause?.receivedAtHr
     const stages: Stages = received !== undefined ? { decideMs: round(now - received) } : {}
     const { conversationId, userId, mediaType } = d.intent.ring
@@ -162,7 +169,7 @@ export class LiveFeed {
   observeOutcome(outcome: PushOutcome): void {
     const { intent, target, result } = outcome
     const received = intent.cause?.receivedAtHr
-    const decided = this.decidedAt.get(intent)
+    const decided = intent.decidedAtHr
     const stages: Stages = {}
     if (received !== undefined && decided !== undefined) stages.decideMs = round(decided - received)
     if (decided !== undefined && outcome.sentAtHr !== undefined) stages.queueMs = round(outcome.sentAtHr - decided)
@@ -190,8 +197,9 @@ export class LiveFeed {
     // The agent's display name when already cached (never looked up on the event path).
     const agentName = this.options.agentName?.(item.userId)
     if (agentName !== undefined) item.agentName = agentName
-    this.items.push(item)
-    if (this.items.length > (this.options.keep ?? 300)) this.items.shift()
+    this.items[this.next] = item
+    this.next = (this.next + 1) % this.items.length
+    if (this.held < this.items.length) this.held++
     for (const listener of this.listeners) {
       try {
         listener(item)

@@ -6,6 +6,7 @@
 // offer is recognised and suppressed, on every instance sharing the store.
 // Claims are marked sent after their pushes (outbox.ts); recovery sends what a dead instance claimed
 // and never marked: a ring when gap recovery re-reads the offer, a cancel from the periodic sweep.
+import { performance } from 'node:perf_hooks'
 import type { Clock } from '../clock.js'
 import type {
   Device,
@@ -429,6 +430,7 @@ export class RingEngine implements RoutingEventSink {
   }
 
   private decided(decision: RingDecision): void {
+    if (decision.kind !== 'suppressed') decision.intent.decidedAtHr = performance.now()
     this.options.onDecision?.(decision)
   }
 
