@@ -25,9 +25,11 @@ export interface GatewayReady {
   pid: number
 }
 
-/** Delivered pushes: [frame arrival, request sent, answer] in performance.now() ms, and a code. */
+/** Delivered pushes: [frame arrival, decision, request sent, answer] in performance.now() ms, and a code. */
 export interface OutcomeRows {
   received: number[]
+  /** When the ring engine decided the push's intent (NaN when it did not say). */
+  decided: number[]
   sent: number[]
   answered: number[]
   /** 0 APNs ring, 1 APNs cancel, 2 FCM ring, 3 FCM cancel. */
@@ -62,7 +64,16 @@ export interface MemoryReport {
 
 const args = JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8')) as GatewayChildArgs
 
-let rows: OutcomeRows = { received: [], sent: [], answered: [], code: [], user: [], late: [], notDelivered: {} }
+let rows: OutcomeRows = {
+  received: [],
+  decided: [],
+  sent: [],
+  answered: [],
+  code: [],
+  user: [],
+  late: [],
+  notDelivered: {},
+}
 let counts: GatewayCounts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
 const eld = monitorEventLoopDelay({ resolution: 1 })
 
@@ -91,6 +102,7 @@ function record(o: PushOutcome): void {
   const received = o.intent.cause?.receivedAtHr
   if (received === undefined || o.sentAtHr === undefined) return
   rows.received.push(received)
+  rows.decided.push(o.intent.decidedAtHr ?? NaN)
   rows.sent.push(o.sentAtHr)
   rows.answered.push(o.answeredAtHr)
   rows.code.push((o.provider === 'fcm' ? 2 : 0) + (o.intent.action === 'cancel' ? 1 : 0))
@@ -118,7 +130,7 @@ async function main(): Promise<void> {
     { api, pid: process.pid } satisfies GatewayReady,
     {
       reset: () => {
-        rows = { received: [], sent: [], answered: [], code: [], user: [], late: [], notDelivered: {} }
+        rows = { received: [], decided: [], sent: [], answered: [], code: [], user: [], late: [], notDelivered: {} }
         counts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
         eld.reset()
         eld.enable()
