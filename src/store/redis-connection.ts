@@ -135,18 +135,20 @@ export class RedisConnection {
    * The event path's commands skip ioredis's auto-pipeline (EVENT_PATH_COMMANDS), so each would be
    * its own socket write, a system call that also carries the bytes through the kernel's TCP stack
    * to Redis: the largest cost of the event path after garbage collection. Those issued in the
-   * same turn of the event loop (the frames of every WebSocket read, the answers of the push
-   * services, the rings of a burst) are held until its check phase (setImmediate) and leave in one
-   * write: what auto-pipelining saves, without its Pipeline objects. Held to the end of the tick
-   * (process.nextTick) instead, the commands of one read left together but each read wrote its
-   * own. Commands are written as they are issued, so their order is unchanged.
+   * same tick (the frames of one WebSocket read, the rings of a burst) are held until the tick ends
+   * (process.nextTick) and leave in one write: what auto-pipelining saves, without its Pipeline
+   * objects. Held longer, to the event loop's check phase (setImmediate), one write carried a whole
+   * turn of the loop and saved no CPU once node:http2's requests stopped costing scavenges, but a
+   * ring's claim then waited for the rest of that turn before it left: the latency benchmark's p50
+   * and p99 were worse (BENCHMARKS.md, benchmark 1). Commands are written as they are issued, so
+   * their order is unchanged.
    */
   coalesceWrites(): void {
     const stream = (this.redis as unknown as { stream?: Writable }).stream
     if (this.corked !== undefined || stream === undefined || this.redis.status !== 'ready') return
     this.corked = stream
     stream.cork()
-    setImmediate(() => {
+    process.nextTick(() => {
       this.corked = undefined
       stream.uncork()
     })
