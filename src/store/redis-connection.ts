@@ -74,6 +74,20 @@ export class RedisConnection {
   private readonly waitReplicas: number
   private readonly waitTimeoutMs: number
   private corked: Writable | undefined
+  /** When the corked batch leaves: at the end of its tick, or at the loop turn's check phase. */
+  private flushAt: 'tick' | 'check' | undefined
+  /** A batch of a ring's path already left at the end of its tick in this turn of the loop. */
+  private urgentThisTurn = false
+  private readonly uncork = (): void => {
+    const stream = this.corked
+    if (stream === undefined) return
+    this.corked = undefined
+    this.flushAt = undefined
+    stream.uncork()
+  }
+  private readonly turnEnded = (): void => {
+    this.urgentThisTurn = false
+  }
   /** Settles when the last WAIT sent is answered: the connection's later commands queue behind it. */
   private waitOut: Promise<unknown> = Promise.resolve()
   /** The WAIT to send once waitOut is answered, shared by every write that finished meanwhile. */
@@ -134,24 +148,37 @@ export class RedisConnection {
   /**
    * The event path's commands skip ioredis's auto-pipeline (EVENT_PATH_COMMANDS), so each would be
    * its own socket write, a system call that also carries the bytes through the kernel's TCP stack
-   * to Redis: the largest cost of the event path after garbage collection. Those issued in the
-   * same tick (the frames of one WebSocket read, the rings of a burst) are held until the tick ends
-   * (process.nextTick) and leave in one write: what auto-pipelining saves, without its Pipeline
-   * objects. Held longer, to the event loop's check phase (setImmediate), one write carried a whole
-   * turn of the loop and saved no CPU once node:http2's requests stopped costing scavenges, but a
-   * ring's claim then waited for the rest of that turn before it left: the latency benchmark's p50
-   * and p99 were worse (BENCHMARKS.md, benchmark 1). Commands are written as they are issued, so
-   * their order is unchanged.
+   * to Redis: the largest cost of the event path after garbage collection. So they are corked and
+   * leave in batches, in the order they were issued:
+   * - a ring's path (`urgent`: the devices read, the ring's claim) leaves when its tick ends
+   *   (process.nextTick), the commands of one WebSocket read in one write, without waiting for the
+   *   rest of the loop's turn; once per turn: a later batch of the same turn waits for the turn's
+   *   check phase (setImmediate) with everything else. Only a backlog makes turns of many reads
+   *   (after a stall, the intake gate reopening), and then one write for all of them is what lets
+   *   the gateway and Redis catch up;
+   * - writes made after the fact (the write-behind batch) wait for the check phase.
+   * Measured in the latency benchmark (BENCHMARKS.md, benchmark 1): every batch at the check phase
+   * cost p50 and p99 at a steady 2,000 frames/s; every batch at the end of its tick made the
+   * catch-up after a 1 s stall several times slower.
    */
-  coalesceWrites(): void {
+  coalesceWrites(urgent = true): void {
     const stream = (this.redis as unknown as { stream?: Writable }).stream
-    if (this.corked !== undefined || stream === undefined || this.redis.status !== 'ready') return
-    this.corked = stream
-    stream.cork()
-    process.nextTick(() => {
-      this.corked = undefined
-      stream.uncork()
-    })
+    if (stream === undefined || this.redis.status !== 'ready') return
+    if (this.corked === undefined) {
+      this.corked = stream
+      stream.cork()
+    }
+    if (urgent && !this.urgentThisTurn) {
+      this.urgentThisTurn = true
+      setImmediate(this.turnEnded)
+      if (this.flushAt !== 'tick') {
+        this.flushAt = 'tick'
+        process.nextTick(this.uncork)
+      }
+    } else if (this.flushAt === undefined) {
+      this.flushAt = 'check'
+      setImmediate(this.uncork)
+    }
   }
 
   /** Runs one store operation; any failure reaches the caller as a StoreError (classify). */
