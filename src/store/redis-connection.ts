@@ -77,7 +77,7 @@ export class RedisConnection {
   /** When the corked batch leaves: at the end of its tick, or at the loop turn's check phase. */
   private flushAt: 'tick' | 'check' | undefined
   /** A batch of a ring's path already left at the end of its tick in this turn of the loop. */
-  private urgentThisTurn = false
+  private ringPathThisTurn = false
   private readonly uncork = (): void => {
     const stream = this.corked
     if (stream === undefined) return
@@ -86,7 +86,7 @@ export class RedisConnection {
     stream.uncork()
   }
   private readonly turnEnded = (): void => {
-    this.urgentThisTurn = false
+    this.ringPathThisTurn = false
   }
   /** Settles when the last WAIT sent is answered: the connection's later commands queue behind it. */
   private waitOut: Promise<unknown> = Promise.resolve()
@@ -150,26 +150,26 @@ export class RedisConnection {
    * its own socket write, a system call that also carries the bytes through the kernel's TCP stack
    * to Redis: the largest cost of the event path after garbage collection. So they are corked and
    * leave in batches, in the order they were issued:
-   * - a ring's path (`urgent`: the devices read, the ring's claim) leaves when its tick ends
+   * - a ring's path (`'ring-path'`: the devices read, the ring's claim) leaves when its tick ends
    *   (process.nextTick), the commands of one WebSocket read in one write, without waiting for the
    *   rest of the loop's turn; once per turn: a later batch of the same turn waits for the turn's
    *   check phase (setImmediate) with everything else. Only a backlog makes turns of many reads
    *   (after a stall, the intake gate reopening), and then one write for all of them is what lets
    *   the gateway and Redis catch up;
-   * - writes made after the fact (the write-behind batch) wait for the check phase.
+   * - writes made `'after-the-fact'` (the write-behind batch) wait for the check phase.
    * Measured in the latency benchmark (BENCHMARKS.md, benchmark 1): every batch at the check phase
    * cost p50 and p99 at a steady 2,000 frames/s; every batch at the end of its tick made the
    * catch-up after a 1 s stall several times slower.
    */
-  coalesceWrites(urgent = true): void {
+  coalesceWrites(batch: 'ring-path' | 'after-the-fact' = 'ring-path'): void {
     const stream = (this.redis as unknown as { stream?: Writable }).stream
     if (stream === undefined || this.redis.status !== 'ready') return
     if (this.corked === undefined) {
       this.corked = stream
       stream.cork()
     }
-    if (urgent && !this.urgentThisTurn) {
-      this.urgentThisTurn = true
+    if (batch === 'ring-path' && !this.ringPathThisTurn) {
+      this.ringPathThisTurn = true
       setImmediate(this.turnEnded)
       if (this.flushAt !== 'tick') {
         this.flushAt = 'tick'

@@ -87,7 +87,7 @@ export class WriteBehind {
       keys.push(d.key)
       args.push(d.ttlMs, d.pairs.length / 2, ...d.pairs)
     }
-    this.connection.coalesceWrites(false)
+    this.connection.coalesceWrites('after-the-fact')
     runVariadicScript(this.connection.redis, 'pgwWriteBehind', keys, args).then(
       () => {
         for (const m of markBatch) m.resolve()
