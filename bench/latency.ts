@@ -338,19 +338,14 @@ function report(
   for (const [label, part] of [
     ["frame arrives → ring engine's decision", (r: RunFigures) => r.decide],
     ['decision → push request leaves', (r: RunFigures) => r.send],
-  ] as const)
-    lines.push(
-      `| ${label} | ${fmtSpread(
-        sp((r) => part(r).p50),
+  ] as const) {
+    const cell = (q: (d: Distribution) => number): string =>
+      fmtSpread(
+        sp((r) => q(part(r))),
         fmtMs,
-      )} | ${fmtSpread(
-        sp((r) => part(r).p99),
-        fmtMs,
-      )} | ${fmtSpread(
-        sp((r) => part(r).p999),
-        fmtMs,
-      )} |`,
-    )
+      )
+    lines.push(`| ${label} | ${cell((d) => d.p50)} | ${cell((d) => d.p99)} | ${cell((d) => d.p999)} |`)
+  }
   lines.push('')
   lines.push('By push (pooled over the runs):')
   lines.push('')
@@ -493,7 +488,7 @@ function report(
     method:
       'The real gateway (Gateway from src/app.ts, Redis store under a unique key prefix, logs at info written to /dev/null) runs in a child process with the Node.js flags of production (src/runtime-flags.ts: ' +
       NODE_FLAGS.join(' ') +
-      "); the Genesys simulator and the APNs and FCM sandboxes run in the orchestrator process, so each side has its own core, and Redis, on the same machine, shares both: when all three are busy, a ring's claim waits for Redis to be scheduled (the frame → decision part above). " +
+      "); the Genesys simulator and the APNs and FCM sandboxes run in the orchestrator process, apart from the gateway's. Redis runs on the same two cores: when all three are busy, a ring's claim waits for Redis to be scheduled (the frame → decision part above). " +
       `The simulator offers calls to ${fmtInt(p.agents)} agents and answers each ${p.holdMs} ms later, ${fmtInt(p.rate)} conversation changes per second in total, each published as Genesys does (the whole conversation snapshot on the agent's v2.users.{id}.conversations topic). ` +
       'The gateway subscribes all agents on one Notifications channel (its source uses one channel of up to 1000 topics today), so the 2,000 frames/s arrive on one WebSocket rather than 20 channels × 100 msg/s; the work per frame is the same. ' +
       'The driver ticks every 2 ms and sends the frames due; after a pause of its own (its GC) it sends the overdue frames at up to 1.5 × the rate until it is back on schedule, as a sender that paces its channels does, rather than in one burst (the burst is measured separately above). ' +
