@@ -30,8 +30,12 @@ const PROVIDER: Record<SimMediaType, string> = {
 
 type Json = Record<string, unknown>
 
+// Two literals rather than a conditional spread: the throwaway object and the spread cost the
+// latency benchmark's load generator 6 % of its time (two addresses per voice leg, every change).
 function address(a: string, name?: string): Json {
-  return { ...(name ? { name, nameRaw: name } : {}), addressNormalized: a, addressRaw: a, addressDisplayable: a }
+  return name
+    ? { name, nameRaw: name, addressNormalized: a, addressRaw: a, addressDisplayable: a }
+    : { addressNormalized: a, addressRaw: a, addressDisplayable: a }
 }
 
 function times(m: SimMedia): Json {
