@@ -126,7 +126,7 @@ export const latency: Benchmark = {
     const stepsTotal = p.runs + p.lighterRates.length + 3 + 2 * p.stall.runs
     // The load generator (this process) at a lower CPU priority while the gateway is measured,
     // where the priority can be raised back afterwards (lib/priority.ts).
-    const priorityRefused = await whyPriorityCannotBeLowered()
+    const priorityRefused = whyPriorityCannotBeLowered()
     const lowered = priorityRefused === undefined
     if (priorityRefused)
       progress.note(`  latency: the load generator runs at the gateway's priority (${priorityRefused})`)

@@ -41,7 +41,7 @@ function setAll(threads: number[], nice: number): void {
  * Whether this process may lower its priority and raise it back: tried on a throwaway child, so a
  * refusal costs this process nothing. Undefined when it may; otherwise why not.
  */
-export async function whyPriorityCannotBeLowered(): Promise<string | undefined> {
+export function whyPriorityCannotBeLowered(): string | undefined {
   const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' })
   try {
     const pid = child.pid
