@@ -64,7 +64,7 @@ export interface MemoryReport {
 
 const args = JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8')) as GatewayChildArgs
 
-let rows: OutcomeRows = {
+const emptyRows = (): OutcomeRows => ({
   received: [],
   decided: [],
   sent: [],
@@ -73,7 +73,8 @@ let rows: OutcomeRows = {
   user: [],
   late: [],
   notDelivered: {},
-}
+})
+let rows = emptyRows()
 let counts: GatewayCounts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
 const eld = monitorEventLoopDelay({ resolution: 1 })
 
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
     { api, pid: process.pid } satisfies GatewayReady,
     {
       reset: () => {
-        rows = { received: [], decided: [], sent: [], answered: [], code: [], user: [], late: [], notDelivered: {} }
+        rows = emptyRows()
         counts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
         eld.reset()
         eld.enable()
