@@ -69,6 +69,8 @@ export interface SessionPoolOptions extends PushTransportOptions {
 export class Http2SessionPool implements SessionOwner {
   private sessions: PooledSession[] = []
   private readonly queue: Push[] = []
+  /** Pushes in flight by the caller's abort signal (giveUpOnAbort). */
+  private readonly abortable = new WeakMap<AbortSignal, Set<Push>>()
   private connecting = false
   private failures = 0
   private nextAttemptAt = 0
@@ -108,14 +110,39 @@ export class Http2SessionPool implements SessionOwner {
         if (push.settled) return
         push.settled = true
         clearTimeout(push.timer)
-        signal?.removeEventListener('abort', onAbort)
+        if (signal) this.abortable.get(signal)?.delete(push)
         resolve(outcome)
       })
-      const onAbort = (): void => this.giveUp(push, { kind: 'aborted' })
       push.timer = setTimeout(() => this.giveUp(push, { kind: 'timeout' }), timeoutMs)
-      signal?.addEventListener('abort', onAbort, { once: true })
+      if (signal) this.giveUpOnAbort(signal, push)
       this.dispatch(push)
     })
+  }
+
+  /**
+   * Gives `push` up when `signal` aborts. One listener per signal, not one per push: callers share
+   * a signal among many pushes (the dispatcher's deadline slices: a fan-out puts hundreds in one),
+   * and node's EventTarget walks its listener list on every addEventListener (to refuse a
+   * duplicate) and removeEventListener (to find the listener), so a listener per push made a burst
+   * cost time quadratic in its size (BENCHMARKS.md, benchmark 4). A Set adds and forgets a push at
+   * once.
+   */
+  private giveUpOnAbort(signal: AbortSignal, push: Push): void {
+    let pushes = this.abortable.get(signal)
+    if (pushes === undefined) {
+      const waiting = new Set<Push>()
+      pushes = waiting
+      this.abortable.set(signal, waiting)
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.abortable.delete(signal)
+          for (const p of [...waiting]) this.giveUp(p, { kind: 'aborted' })
+        },
+        { once: true },
+      )
+    }
+    pushes.add(push)
   }
 
   /** Opens a session now (TLS and HTTP/2 handshakes) so the first push does not pay for them. */

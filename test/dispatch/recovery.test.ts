@@ -201,6 +201,28 @@ describe('APNs answers', () => {
     assert.ok(tookMs < 1_000, `gave up after ${tookMs.toFixed(0)} ms: the stall (3 s) was waited out`)
   })
 
+  test('a burst of pushes sharing one deadline: every one still stalled is given up at the ring end, none before, none twice', async (t) => {
+    const r = await rig(t)
+    const targets = await Promise.all(
+      Array.from({ length: 120 }, () => device(r, { platform: 'ios', token: apnsToken() })),
+    )
+    world.apns.stall(3_000)
+    t.after(() => world.apns.stall(0))
+    const started = performance.now()
+    const outcomes = (
+      await Promise.all(targets.map((target) => r.dispatcher.dispatch(ring([target], { lifeMs: 400 }))))
+    ).flat()
+    const tookMs = performance.now() - started
+    assert.equal(outcomes.length, targets.length, 'one outcome per push')
+    assert.deepEqual(
+      [...new Set(outcomes.map((o) => o.result.kind))],
+      ['expired'],
+      'every stalled push is given up when its ring ends',
+    )
+    assert.ok(tookMs >= 390, `gave up after ${tookMs.toFixed(0)} ms, before the ring ended`)
+    assert.ok(tookMs < 1_500, `gave up after ${tookMs.toFixed(0)} ms: the stall (3 s) was waited out`)
+  })
+
   test('403 InvalidProviderToken raises an alarm and keeps the token; the next delivery clears it', async (t) => {
     const r = await rig(t)
     const target = await device(r, { platform: 'ios', token: apnsToken() })
