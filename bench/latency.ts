@@ -71,7 +71,14 @@ interface RunFigures {
   delivered: number
   eventLoop: { p50: number; p99: number; max: number }
   /** The gateway's GC pauses during the run: scavenges per second, their median and longest, ms. */
-  gc: { scavengesPerS: number; scavengeP50: number; scavengeMax: number; otherMax: number }
+  gc: {
+    scavengesPerS: number
+    scavengeP50: number
+    scavengeMax: number
+    otherMax: number
+    /** Of the frames at or above the run's p99 (frame → request leaves), the share in flight during a GC pause. */
+    tailInPause: number
+  }
   /** Gateway process CPU (user + system) per 1,000 frames over the whole run. */
   cpuPer1000: number
   /**
@@ -111,6 +118,34 @@ function analyse(rows: OutcomeRows, fromPerf: number): Samples {
     }
   }
   return out
+}
+
+/**
+ * Of the frames at or above the run's p99 (frame arrives → push request leaves), the share whose
+ * time in the gateway overlapped a GC pause: how much of the tail the collector accounts for
+ * directly (the frames that queued behind such a frame afterwards are not counted).
+ */
+function tailInPause(rows: OutcomeRows, fromPerf: number, spans: number[]): number {
+  const added: number[] = []
+  for (let i = 0; i < rows.received.length; i++) {
+    const r = rows.received[i] as number
+    if (r >= fromPerf) added.push((rows.sent[i] as number) - r)
+  }
+  const p99 = distribution(added).p99
+  let tail = 0
+  let inPause = 0
+  for (let i = 0; i < rows.received.length; i++) {
+    const r = rows.received[i] as number
+    const sent = rows.sent[i] as number
+    if (r < fromPerf || sent - r < p99) continue
+    tail++
+    for (let j = 0; j < spans.length; j += 3)
+      if ((spans[j] as number) < sent && (spans[j] as number) + (spans[j + 1] as number) > r) {
+        inPause++
+        break
+      }
+  }
+  return tail === 0 ? 0 : inPause / tail
 }
 
 export const latency: Benchmark = {
@@ -252,6 +287,7 @@ export const latency: Benchmark = {
             scavengeP50: scavenges.p50,
             scavengeMax: scavenges.max,
             otherMax: Math.max(0, ...pauses.others),
+            tailInPause: tailInPause(rows, t0.perf + p.warmupS * 1000, pauses.spans),
           },
           cpuPer1000: ((cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 / d.frames) * 1000,
           ...(sched0 &&
@@ -461,7 +497,10 @@ function report(
       )}), other collections' longest pause ${fmtSpread(
         sp((r) => r.gc.otherMax),
         fmtMs,
-      )}: every frame in flight waits out each pause.`,
+      )}: every frame in flight waits out each pause. Of the frames at or above each run's p99, ${fmtSpread(
+        sp((r) => r.gc.tailInPause * 100),
+        (x) => `${x.toFixed(0)} %`,
+      )} were in the gateway during a pause; the rest waited behind other frames, for Redis's answer or for a core.`,
   )
   if (lighter.length > 0) {
     lines.push('')

@@ -82,13 +82,17 @@ const eld = monitorEventLoopDelay({ resolution: 1 })
 export interface GcPauses {
   scavenges: number[]
   others: number[]
+  /** Every pause in order as three numbers: its start (performance.now(), ms), its duration, 0 for a scavenge or 1 for another collection. */
+  spans: number[]
 }
-let gcPauses: GcPauses = { scavenges: [], others: [] }
+let gcPauses: GcPauses = { scavenges: [], others: [], spans: [] }
 // Every pause stops every frame in flight: the benchmark reports them beside the latency they cause.
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     const kind = ((entry as { detail?: unknown }).detail as { kind?: number } | null | undefined)?.kind
-    ;(kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? gcPauses.scavenges : gcPauses.others).push(entry.duration)
+    const scavenge = kind === perfConstants.NODE_PERFORMANCE_GC_MINOR
+    ;(scavenge ? gcPauses.scavenges : gcPauses.others).push(entry.duration)
+    gcPauses.spans.push(entry.startTime, entry.duration, scavenge ? 0 : 1)
   }
 }).observe({ entryTypes: ['gc'] })
 
@@ -135,7 +139,7 @@ async function main(): Promise<void> {
         counts = { events: 0, outcomes: 0, delivered: 0, decisions: {}, pending: 0 }
         eld.reset()
         eld.enable()
-        gcPauses = { scavenges: [], others: [] }
+        gcPauses = { scavenges: [], others: [], spans: [] }
       },
       counts: () => ({ ...counts, pending: gateway.dispatcher.pending }),
       rows: () => rows,
