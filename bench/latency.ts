@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { startGatewayChild, sleep, until } from './lib/gateway.js'
 import { drive, type DriveOptions, type DriveResult } from './lib/driver.js'
 import { summariseProfile, type ProfileSummary } from './lib/profile.js'
-import { NODE_FLAGS } from '../src/runtime-flags.js'
+import { NODE_FLAGS, RUNTIME_V8_FLAGS } from '../src/runtime-flags.js'
 import { distribution, fmtInt, fmtMs, fmtSpread, sortedCopy, spread, type Distribution } from './lib/stats.js'
 import { LOAD_GENERATOR_NICE, lowerOwnPriority, schedStat, whyPriorityCannotBeLowered } from './lib/priority.js'
 import { percentileChart } from './lib/svg.js'
@@ -595,7 +595,9 @@ function report(
     method:
       'The real gateway (Gateway from src/app.ts, Redis store under a unique key prefix, logs at info written to /dev/null) runs in a child process with the Node.js flags of production (src/runtime-flags.ts: ' +
       NODE_FLAGS.join(' ') +
-      "); the Genesys simulator and the APNs and FCM sandboxes run in the orchestrator process, apart from the gateway's, at a lower CPU priority while the gateway is measured where the machine allows it (see above). Redis runs on the same two cores: when they are busy, a ring's claim waits for Redis to be scheduled (the frame → decision part above). " +
+      ', and ' +
+      RUNTIME_V8_FLAGS.join(' ') +
+      " set by the gateway on itself); the Genesys simulator and the APNs and FCM sandboxes run in the orchestrator process, apart from the gateway's, at a lower CPU priority while the gateway is measured where the machine allows it (see above). Redis runs on the same two cores: when they are busy, a ring's claim waits for Redis to be scheduled (the frame → decision part above). " +
       `The simulator offers calls to ${fmtInt(p.agents)} agents and answers each ${p.holdMs} ms later, ${fmtInt(p.rate)} conversation changes per second in total, each published as Genesys does (the whole conversation snapshot on the agent's v2.users.{id}.conversations topic). ` +
       'The gateway subscribes all agents on one Notifications channel (its source uses one channel of up to 1000 topics today), so the 2,000 frames/s arrive on one WebSocket rather than 20 channels × 100 msg/s; the work per frame is the same. ' +
       'The driver ticks every 2 ms and sends the frames due; after a pause of its own (its GC) it sends the overdue frames at up to 1.5 × the rate until it is back on schedule, as a sender that paces its channels does, rather than in one burst (the burst is measured separately above). ' +

@@ -2,7 +2,7 @@
 // rings, against the same with 10,000 devices: devices live in the store, so the process must not
 // grow with them.
 import { randomUUID } from 'node:crypto'
-import { NODE_FLAGS } from '../src/runtime-flags.js'
+import { NODE_FLAGS, RUNTIME_V8_FLAGS } from '../src/runtime-flags.js'
 import { startGatewayChild, until } from './lib/gateway.js'
 import { fmtInt, fmtMiB, fmtSpread, spread, type Spread } from './lib/stats.js'
 import { barChart } from './lib/svg.js'
@@ -139,7 +139,7 @@ export const memory: Benchmark = {
         `From ${fmtInt(small.devices)} to ${fmtInt(large.devices)} devices the median resident memory with rings open changes by ${fmtMiB(growth)} (${((growth / small.rssRinging.median) * 100).toFixed(1)} %), the JavaScript heap by ${fmtMiB(heapGrowth)}: devices and ring state live in Redis, not in the process. ${p.runs > 1 ? `Identical processes of one size differed by up to ${fmtMiB(rssNoise)} of RSS; the verdict counts RSS growth only past that or 10 %` : 'The verdict counts RSS growth past 10 % (one process per size: no spread measured)'}, and heap growth past 5 %.`,
       ].join('\n'),
       method:
-        `The real gateway (Redis store, webhook source) in a child process, with the Node.js flags of production (src/runtime-flags.ts: ${NODE_FLAGS.join(' ')}). Devices are written to Redis through the product's store code before the gateway starts; ${fmtInt(p.rings)} of them belong to simulator agents, who are then offered a chat each through POST /api/v1/events (EventBridge-shaped events made from the simulator's snapshots), so every ring is pushed and stays open. ` +
+        `The real gateway (Redis store, webhook source) in a child process, with the Node.js flags of production (src/runtime-flags.ts: ${NODE_FLAGS.join(' ')}, and ${RUNTIME_V8_FLAGS.join(' ')} set by the gateway on itself). Devices are written to Redis through the product's store code before the gateway starts; ${fmtInt(p.rings)} of them belong to simulator agents, who are then offered a chat each through POST /api/v1/events (EventBridge-shaped events made from the simulator's snapshots), so every ring is pushed and stays open. ` +
         "The webhook source is used because an organisation with 100,000 agents' devices is past what the Notifications API carries (1,000 topics per channel, 20 channels), so that is the configuration such an organisation runs; with the WebSocket source the process also keeps the subscribed agents' topic list. " +
         "What does grow is per agent that is rung: the store keeps a read-through copy of each rung agent's device list for Redis outages (at most 100,000 agents, none older than 24 h), so both sizes here hold the same " +
         fmtInt(p.rings) +

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyInstance } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
+import { applyRuntimeV8Flags } from './runtime-flags.js'
 import { buildApi } from './api/server.js'
 import { Dispatcher } from './dispatch/dispatcher.js'
 import {
@@ -82,6 +83,7 @@ export class Gateway {
   ) {}
 
   static async create(options: GatewayOptions): Promise<Gateway> {
+    applyRuntimeV8Flags()
     const { config, logger, ca, storeKeyPrefix } = options
     const clock = options.clock ?? systemClock
     const store = await openStore(config.storeUrl, {

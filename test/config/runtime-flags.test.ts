@@ -2,7 +2,9 @@
 // starts it: the Docker image's ENTRYPOINT and `npm start`.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { missingNodeFlags, NODE_FLAGS } from '../../src/runtime-flags.js'
 
 const root = new URL('../../', import.meta.url)
@@ -32,4 +34,28 @@ test('missing flags are found on the command line or in NODE_OPTIONS', () => {
     [],
     'V8 accepts underscores too',
   )
+})
+
+test("once the gateway's runtime V8 flags are applied, V8 allocates nothing straight into the old generation", () => {
+  // The same workload with and without them: without, V8 starts pretenuring (so the workload does
+  // what it must for this test to mean anything); with, never.
+  const tenured = (flags: 'gateway-flags' | 'defaults'): number => {
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--trace-pretenuring',
+        '--trace-pretenuring-statistics',
+        fileURLToPath(new URL('../fixtures/pretenuring-workload.ts', import.meta.url)),
+        flags,
+      ],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    )
+    assert.equal(run.status, 0, run.stderr)
+    assert.match(run.stdout, /kept \d+/)
+    return run.stdout.split('\n').filter((line) => line.includes('=> tenure')).length
+  }
+  assert.ok(tenured('defaults') > 0, 'with V8 defaults the workload is pretenured')
+  assert.equal(tenured('gateway-flags'), 0, 'with the gateway flags nothing is pretenured')
 })
