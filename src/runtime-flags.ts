@@ -20,7 +20,7 @@ export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16']
 // --no-allocation-site-pretenuring: V8 watches where objects are allocated, and a place whose
 // objects often survived a young-generation collection has its later objects allocated straight
 // in the old generation. Under load the gateway's per-push objects (the HTTP/2 stream and what it
-// holds, the push's promises) look like that: pushes in flight across a collection survive it.
+// holds among them) look like that: pushes in flight across a collection survive it.
 // Allocated old, they die old: the old generation fills with them, full collections come sooner
 // (their final pause is the longest of all), and while they wait to be collected, their pointers
 // into the young generation keep young objects alive through every scavenge. Without it, less is
