@@ -121,17 +121,11 @@ function analyse(rows: OutcomeRows, fromPerf: number): Samples {
 }
 
 /**
- * Of the frames at or above the run's p99 (frame arrives → push request leaves), the share whose
- * time in the gateway overlapped a GC pause: how much of the tail the collector accounts for
+ * Of the frames at or above `p99` (frame arrives → push request leaves, the run's own), the share
+ * whose time in the gateway overlapped a GC pause: how much of the tail the collector accounts for
  * directly (the frames that queued behind such a frame afterwards are not counted).
  */
-function tailInPause(rows: OutcomeRows, fromPerf: number, spans: number[]): number {
-  const added: number[] = []
-  for (let i = 0; i < rows.received.length; i++) {
-    const r = rows.received[i] as number
-    if (r >= fromPerf) added.push((rows.sent[i] as number) - r)
-  }
-  const p99 = distribution(added).p99
+function tailInPause(rows: OutcomeRows, fromPerf: number, p99: number, spans: number[]): number {
   let tail = 0
   let inPause = 0
   for (let i = 0; i < rows.received.length; i++) {
@@ -265,7 +259,9 @@ export const latency: Benchmark = {
         const eventLoop = await gw.call<{ p50: number; p99: number; max: number }>('eventLoop')
         const pauses = await gw.call<GcPauses>('gc')
         const scavenges = distribution(pauses.scavenges)
-        const s = analyse(rows, t0.perf + p.warmupS * 1000)
+        const from = t0.perf + p.warmupS * 1000
+        const s = analyse(rows, from)
+        const added = distribution(s.added)
         const byKind: RunFigures['byKind'] = {}
         KIND.forEach((name, code) => {
           const a = s.added.filter((_, i) => s.kinds[i] === code)
@@ -274,7 +270,7 @@ export const latency: Benchmark = {
         })
         const fig: RunFigures = {
           drive: d,
-          added: distribution(s.added),
+          added,
           roundTrip: distribution(s.roundTrip),
           decide: distribution(s.decide),
           send: distribution(s.send),
@@ -287,7 +283,7 @@ export const latency: Benchmark = {
             scavengeP50: scavenges.p50,
             scavengeMax: scavenges.max,
             otherMax: Math.max(0, ...pauses.others),
-            tailInPause: tailInPause(rows, t0.perf + p.warmupS * 1000, pauses.spans),
+            tailInPause: tailInPause(rows, from, added.p99, pauses.spans),
           },
           cpuPer1000: ((cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 / d.frames) * 1000,
           ...(sched0 &&
