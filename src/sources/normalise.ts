@@ -23,6 +23,8 @@ interface TrackedLeg {
 }
 
 interface TrackedConversation {
+  /** The conversation's id as first seen: the key it is stored under again on every snapshot. */
+  id: string
   legs: Map<string, TrackedLeg>
   touchedAt: number
   /** Set while every tracked agent leg has ended: the entry is then only a short-lived tombstone. */
@@ -120,19 +122,21 @@ export class ConversationNormaliser {
     for (const read of reading.legs) {
       if (!inScope(topic, read.userId)) continue
       seen.add(read.participantId)
-      conv ??= { legs: new Map(), touchedAt: now }
+      conv ??= { id: conversationId, legs: new Map(), touchedAt: now }
       const prev = conv.legs.get(read.participantId)
       // A ring keeps the media it was offered as: an accepted callback goes on as a call to the customer.
       const leg = prev && prev.mediaType !== read.mediaType ? { ...read, mediaType: prev.mediaType } : read
       const event = transition(prev?.state, leg, reading.customerGone, { conversationId, receivedAt, source })
       if (event) events.push(event)
-      conv.legs.set(leg.participantId, {
-        state: leg.state,
-        userId: leg.userId,
-        mediaType: leg.mediaType,
-        ...(leg.queueId !== undefined && { queueId: leg.queueId }),
-        ...(leg.callerDisplay !== undefined && { callerDisplay: leg.callerDisplay }),
-      })
+      if (prev) updateTrackedLeg(prev, leg)
+      else
+        conv.legs.set(leg.participantId, {
+          state: leg.state,
+          userId: leg.userId,
+          mediaType: leg.mediaType,
+          ...(leg.queueId !== undefined && { queueId: leg.queueId }),
+          ...(leg.callerDisplay !== undefined && { callerDisplay: leg.callerDisplay }),
+        })
     }
 
     if (conv) {
@@ -148,9 +152,10 @@ export class ConversationNormaliser {
         })
       }
       conv.touchedAt = now
-      const allEnded = [...conv.legs.values()].every((l) => l.state === 'ended')
+      let allEnded = true
+      for (const l of conv.legs.values()) if (l.state !== 'ended') allEnded = false
       conv.endedAt = allEnded ? (conv.endedAt ?? now) : undefined
-      this.conversations.set(conversationId, conv)
+      this.conversations.set(conv.id, conv)
       if (this.conversations.size > this.maxConversations) {
         const oldest = this.conversations.keys().next()
         if (!oldest.done) this.conversations.delete(oldest.value)
@@ -175,6 +180,24 @@ export class ConversationNormaliser {
     this.loggedKinds.add(kind)
     this.logger?.warn({ kind, ...detail }, 'genesys conversation snapshot not understood (logged once per kind)')
   }
+}
+
+/**
+ * Brings a tracked leg up to date in place, keeping the strings it already holds where the snapshot
+ * repeats them. The tracking lives for minutes, so it is promoted to V8's old generation; a new
+ * leg (or a fresh copy of an unchanged id) stored there on every snapshot of a long conversation
+ * would be promoted too, and each scavenge copies it first.
+ */
+function updateTrackedLeg(tracked: TrackedLeg, leg: LegReading): void {
+  tracked.state = leg.state
+  if (tracked.userId !== leg.userId) tracked.userId = leg.userId
+  if (tracked.mediaType !== leg.mediaType) tracked.mediaType = leg.mediaType
+  if (leg.queueId === undefined) {
+    if (tracked.queueId !== undefined) delete tracked.queueId
+  } else if (tracked.queueId !== leg.queueId) tracked.queueId = leg.queueId
+  if (leg.callerDisplay === undefined) {
+    if (tracked.callerDisplay !== undefined) delete tracked.callerDisplay
+  } else if (tracked.callerDisplay !== leg.callerDisplay) tracked.callerDisplay = leg.callerDisplay
 }
 
 function inScope(topic: ConversationTopic, userId: string): boolean {

@@ -154,6 +154,20 @@ test('an alerting participant that disappears from the snapshot ends its ring', 
   )
 })
 
+test('a ring that vanishes is ended with what the latest snapshot said about its caller', () => {
+  const n = new ConversationNormaliser()
+  const chat = (customerName: string) =>
+    snapshot({ media: 'chats', customerName, customerAddress: '', agents: [{ leg: { state: 'alerting' } }] })
+  assert.equal(run(n, userTopic(), chat('Guest'))[0]?.callerDisplay, 'Guest')
+  // The customer names themself while the chat still rings: no new event, but the ring now knows them.
+  assert.deepEqual(run(n, userTopic(), chat('Grace Hopper')), [])
+  const gone = run(n, userTopic(), snapshot({ media: 'chats', agents: [] }))
+  assert.deepEqual(summary(gone), ['ended:ended'])
+  assert.equal(gone[0]?.callerDisplay, 'Grace Hopper')
+  assert.equal(gone[0]?.queueId, QUEUE)
+  assert.equal(gone[0]?.mediaType, 'chat')
+})
+
 test('a user topic hears only its own user; a queue topic hears every agent', () => {
   const body = snapshot({
     agents: [
