@@ -9,10 +9,20 @@ import { drive, type DriveOptions, type DriveResult } from './lib/driver.js'
 import { summariseProfile, type ProfileSummary } from './lib/profile.js'
 import { NODE_FLAGS, RUNTIME_V8_FLAGS } from '../src/runtime-flags.js'
 import { distribution, fmtInt, fmtMs, fmtSpread, sortedCopy, spread, type Distribution } from './lib/stats.js'
+import { giveMainThreadACore, whyMainThreadCannotHaveACore } from './lib/cores.js'
 import { LOAD_GENERATOR_NICE, lowerOwnPriority, schedStat, whyPriorityCannotBeLowered } from './lib/priority.js'
 import { percentileChart } from './lib/svg.js'
 import type { BenchContext, BenchOutput, Benchmark, Scale } from './lib/types.js'
-import { addAgents, benchWorld, device, dropPrefix, openBenchStore, seedDevices, uniquePrefix } from './lib/world.js'
+import {
+  addAgents,
+  benchWorld,
+  device,
+  dropPrefix,
+  localRedisPid,
+  openBenchStore,
+  seedDevices,
+  uniquePrefix,
+} from './lib/world.js'
 import type { GcPauses, OutcomeRows } from './procs/gateway.js'
 
 const TARGET_P99_MS = 5
@@ -92,6 +102,16 @@ interface RunFigures {
 
 const KIND = ['APNs ring', 'APNs cancel', 'FCM ring', 'FCM cancel']
 
+/**
+ * Where the gateway runs beside the load generator and Redis, which in production are on other
+ * machines (lib/priority.ts, lib/cores.ts):
+ *   apart:  the load generator at a lower priority, and the gateway's main thread on a core of its
+ *           own (each where this machine allows it): the published runs;
+ *   niced:  the load generator at a lower priority, every core shared;
+ *   shared: equal priority, every core shared.
+ */
+type Placement = 'apart' | 'niced' | 'shared'
+
 interface Samples {
   added: number[]
   roundTrip: number[]
@@ -147,18 +167,23 @@ export const latency: Benchmark = {
   title: '1. Added latency at 2,000 events/s (Redis store)',
   estimateS: (scale) => {
     const p = plan(scale)
-    return 15 + (p.runs + p.lighterRates.length + 2 + 2 * p.stall.runs) * (p.seconds + 3) + p.profileS + 10
+    return 15 + (p.runs + p.lighterRates.length + 3 + 2 * p.stall.runs) * (p.seconds + 3) + p.profileS + 10
   },
   async run(ctx: BenchContext): Promise<BenchOutput> {
     const p = plan(ctx.scale, ctx.runs)
     const { progress } = ctx
-    const stepsTotal = p.runs + p.lighterRates.length + 3 + 2 * p.stall.runs
+    const stepsTotal = p.runs + p.lighterRates.length + 4 + 2 * p.stall.runs
     // The load generator (this process) at a lower CPU priority while the gateway is measured,
     // where the priority can be raised back afterwards (lib/priority.ts).
     const priorityRefused = whyPriorityCannotBeLowered()
     const lowered = priorityRefused === undefined
     if (priorityRefused)
       progress.note(`  latency: the load generator runs at the gateway's priority (${priorityRefused})`)
+    const coreRefused = whyMainThreadCannotHaveACore()
+    const ownCore = coreRefused === undefined
+    if (coreRefused) progress.note(`  latency: the gateway's main thread shares every core (${coreRefused})`)
+    const redisPid = ownCore ? await localRedisPid(ctx.redisUrl) : undefined
+    let redisUnmoved = false
     // Every run gets a fresh world (simulator, sandboxes, agents, devices, Redis prefix): a world
     // reused across runs keeps every conversation and accepted push, and its growing heap slowed
     // the orchestrator's ticks and the sandboxes' answers run after run (p50 0.8 ms in the first
@@ -170,7 +195,7 @@ export const latency: Benchmark = {
       rate = p.rate,
       catchUp: DriveOptions['catchUp'] = 'paced',
       stall?: { ms: number; atS: number; env: Record<string, string> },
-      priority: 'lowered' | 'equal' = lowered ? 'lowered' : 'equal',
+      placement: Placement = 'apart',
     ): Promise<{
       fig: RunFigures
       samples: { added: number[]; roundTrip: number[] }
@@ -205,21 +230,29 @@ export const latency: Benchmark = {
         ? 'profiling'
         : stall
           ? `a ${fmtMs(stall.ms)} stall`
-          : priority === 'equal' && lowered
-            ? 'load generator at equal priority'
-            : rate !== p.rate
-              ? 'lighter load'
-              : catchUp === 'at-once'
-                ? 'overdue frames at once'
-                : `run ${step + 1}/${p.runs}`
+          : placement === 'shared'
+            ? 'load generator at equal priority, cores shared'
+            : placement === 'niced'
+              ? 'cores shared'
+              : rate !== p.rate
+                ? 'lighter load'
+                : catchUp === 'at-once'
+                  ? 'overdue frames at once'
+                  : `run ${step + 1}/${p.runs}`
       let restorePriority: (() => void) | undefined
+      let restoreCores: (() => void) | undefined
       try {
         await until(
           'the gateway to subscribe every agent',
           () => world.genesys.channels().some((c) => c.connected && c.topics.length === p.agents),
           30_000,
         )
-        restorePriority = priority === 'lowered' ? lowerOwnPriority() : undefined
+        restorePriority = placement !== 'shared' && lowered ? lowerOwnPriority() : undefined
+        if (placement === 'apart' && ownCore && gw.pid !== undefined) {
+          const moved = giveMainThreadACore(gw.pid, redisPid === undefined ? [] : [redisPid])
+          restoreCores = moved.restore
+          if (moved.unmoved.length > 0) redisUnmoved = true
+        }
         // A short warm-up at the same rate: JIT, TLS sessions, the provider token, Redis scripts.
         await drive({ world, agents, queueId: queue.id, framesPerS: rate, durationMs: 1000, holdMs: p.holdMs })
         await until('warm-up pushes', async () => (await gw.call<{ pending: number }>('counts')).pending === 0, 30_000)
@@ -295,6 +328,7 @@ export const latency: Benchmark = {
         }
         return { fig, samples: s, window: { startUs: t0.hrUs + p.warmupS * 1e6, endUs: t1.hrUs } }
       } finally {
+        restoreCores?.()
         restorePriority?.()
         await gw.stop()
         await cleanUp()
@@ -323,12 +357,18 @@ export const latency: Benchmark = {
     const { fig: atOnce } = await runOnce([], p.seconds, p.runs + p.lighterRates.length, p.rate, 'at-once')
     await sleep(500)
 
-    // The same load once more with the load generator at the gateway's own priority: what sharing
+    // The same load once more with every core shared, then also at equal priority: what sharing
     // the machine with Genesys's and Apple's stand-ins costs the gateway.
-    let equalPriority: RunFigures | undefined
-    if (lowered) {
+    let niced: RunFigures | undefined
+    if (lowered && ownCore) {
       const step = p.runs + p.lighterRates.length + 1
-      equalPriority = (await runOnce([], p.seconds, step, p.rate, 'paced', undefined, 'equal')).fig
+      niced = (await runOnce([], p.seconds, step, p.rate, 'paced', undefined, 'niced')).fig
+      await sleep(500)
+    }
+    let equalPriority: RunFigures | undefined
+    if (lowered || ownCore) {
+      const step = p.runs + p.lighterRates.length + 2
+      equalPriority = (await runOnce([], p.seconds, step, p.rate, 'paced', undefined, 'shared')).fig
       await sleep(500)
     }
 
@@ -338,7 +378,7 @@ export const latency: Benchmark = {
     for (let i = 0; i < p.stall.runs; i++) {
       for (const variant of ['gate', 'noGate'] as const) {
         const env: Record<string, string> = variant === 'gate' ? {} : { EVENTS_MAX_IN_FLIGHT: '100000' }
-        const step = p.runs + p.lighterRates.length + 2 + 2 * i + (variant === 'gate' ? 0 : 1)
+        const step = p.runs + p.lighterRates.length + 3 + 2 * i + (variant === 'gate' ? 0 : 1)
         const { fig } = await runOnce([], p.seconds, step, p.rate, 'paced', { ms: p.stall.ms, atS: p.stall.atS, env })
         stalls[variant].push(fig)
         await sleep(500)
@@ -352,7 +392,7 @@ export const latency: Benchmark = {
       const { window } = await runOnce(
         ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'],
         p.profileS,
-        p.runs + p.lighterRates.length + 2 + 2 * p.stall.runs,
+        p.runs + p.lighterRates.length + 3 + 2 * p.stall.runs,
       )
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
       if (file) {
@@ -372,7 +412,15 @@ export const latency: Benchmark = {
       lighter,
       atOnce,
       stalls,
-      { lowered, refused: priorityRefused, equalPriority },
+      {
+        lowered,
+        priorityRefused,
+        ownCore,
+        coreRefused,
+        redis: redisPid === undefined ? 'elsewhere' : redisUnmoved ? 'unmoved' : 'moved',
+        niced,
+        equalPriority,
+      },
       profile,
     )
   },
@@ -386,7 +434,16 @@ function report(
   lighter: Array<{ rate: number; fig: RunFigures }>,
   atOnce: RunFigures,
   stalls: Record<'gate' | 'noGate', RunFigures[]>,
-  priority: { lowered: boolean; refused: string | undefined; equalPriority: RunFigures | undefined },
+  placement: {
+    lowered: boolean
+    priorityRefused: string | undefined
+    ownCore: boolean
+    coreRefused: string | undefined
+    /** Where Redis ran during the published runs: not on this machine, or kept off the gateway's core or not. */
+    redis: 'elsewhere' | 'moved' | 'unmoved'
+    niced: RunFigures | undefined
+    equalPriority: RunFigures | undefined
+  },
   profile?: ProfileSummary,
 ): BenchOutput {
   const sp = (f: (r: RunFigures) => number): ReturnType<typeof spread> => spread(figs.map(f))
@@ -419,14 +476,28 @@ function report(
     const w = figures.flatMap((f) => (f.waitPerRunS === undefined ? [] : [f.waitPerRunS]))
     return w.length ? fmtSpread(spread(w), (x) => `${x.toFixed(0)} ms`) : 'not measured (no scheduler statistics)'
   }
-  const eq = priority.equalPriority
+  const eq = placement.equalPriority
+  const once = (label: string, r: RunFigures): string =>
+    ` One more run of ${p.seconds} s ${label}: frame → push request leaves p50 ${fmtMs(r.added.p50)}, p99 ${fmtMs(r.added.p99)}, p99.9 ${fmtMs(r.added.p999)}; the gateway's main thread waited for a core ${waited([r])} per second it ran.`
+  const loadGenerator =
+    'the load generator (the orchestrator process: the Genesys simulator, the APNs and FCM sandboxes, the driver)'
+  const priorityText = placement.lowered
+    ? `${loadGenerator} ran at nice ${LOAD_GENERATOR_NICE}`
+    : `${loadGenerator} ran at the gateway's priority (it could not be lowered and raised back here: ${placement.priorityRefused ?? 'unknown'})`
+  const redisText = {
+    elsewhere: 'Redis is not on this machine',
+    moved: 'Redis shared the other cores with them',
+    unmoved: 'Redis could not be moved and used every core',
+  }[placement.redis]
+  const coreText = placement.ownCore
+    ? `the gateway's main thread, the one that runs its event loop, had the first core to itself, and the gateway's other threads (V8's GC and compiler helpers) and the load generator shared the others; ${redisText}`
+    : `every process shared every core (the main thread could not be given a core of its own here: ${placement.coreRefused ?? 'unknown'})`
   lines.push(
-    priority.lowered
-      ? `The load generator (the orchestrator process: the Genesys simulator, the APNs and FCM sandboxes, the driver) ran at nice ${LOAD_GENERATOR_NICE} while the gateway was measured: it stands in for services that never share the gateway's machine in production, and at equal priority the gateway and Redis wait behind it for one of the two cores. The gateway's main thread waited for a core ${waited(figs)} per second it ran.` +
-          (eq
-            ? ` One more run of ${p.seconds} s with the load generator at the gateway's priority: frame → push request leaves p50 ${fmtMs(eq.added.p50)}, p99 ${fmtMs(eq.added.p99)}, p99.9 ${fmtMs(eq.added.p999)}; the gateway's main thread waited for a core ${waited([eq])} per second it ran.`
-            : '')
-      : `The load generator (the orchestrator process: the Genesys simulator, the APNs and FCM sandboxes, the driver) ran at the gateway's priority: its priority could not be lowered and raised back here (${priority.refused ?? 'unknown'}). The gateway's main thread waited for a core ${waited(figs)} per second it ran.`,
+    `While the gateway was measured, ${priorityText}, and ${coreText}. In production none of them shares the gateway's machine; here the gateway, the load generator and Redis share two cores, and at equal priority the gateway waits behind the load generator for one. The gateway's main thread waited for a core ${waited(figs)} per second it ran.` +
+      (placement.niced
+        ? once(`with the load generator at nice ${LOAD_GENERATOR_NICE} and every core shared`, placement.niced)
+        : '') +
+      (eq ? once("with the load generator at the gateway's priority and every core shared", eq) : ''),
   )
   lines.push('')
   lines.push(
@@ -613,10 +684,18 @@ function report(
         pass: a99.median <= TARGET_P99_MS,
       },
       { figure: 'frame → push sent, p99.9', value: fmtSpread(a999, fmtMs) },
+      ...(placement.niced
+        ? [
+            {
+              figure: `frame → push sent, p50 / p99 with every core shared (one run; above: the gateway's main thread on a core of its own)`,
+              value: `${fmtMs(placement.niced.added.p50)} / ${fmtMs(placement.niced.added.p99)}`,
+            },
+          ]
+        : []),
       ...(eq
         ? [
             {
-              figure: `frame → push sent, p50 / p99 with the load generator at the gateway's priority (one run; above: nice ${LOAD_GENERATOR_NICE})`,
+              figure: `frame → push sent, p50 / p99 with every core shared and the load generator at the gateway's priority (one run)`,
               value: `${fmtMs(eq.added.p50)} / ${fmtMs(eq.added.p99)}`,
             },
           ]
@@ -649,7 +728,15 @@ function report(
       lighter,
       atOnce,
       stalls,
-      loadGenerator: { nice: priority.lowered ? LOAD_GENERATOR_NICE : 0, refused: priority.refused, equalPriority: eq },
+      loadGenerator: {
+        nice: placement.lowered ? LOAD_GENERATOR_NICE : 0,
+        refused: placement.priorityRefused,
+        mainThreadOwnCore: placement.ownCore,
+        coreRefused: placement.coreRefused,
+        redis: placement.redis,
+        niced: placement.niced,
+        equalPriority: eq,
+      },
       profile,
     },
   }

@@ -5,7 +5,7 @@
 // 10 s run at 2,000 frames/s the gateway's main thread spent 2.8 s waiting for a core against 7.0 s
 // running. The latency benchmark therefore measures with the orchestrator at a lower priority
 // (a higher nice value) and says so beside its figures, with one run at equal priority for
-// comparison.
+// comparison. Its main thread also gets a core of its own (cores.ts).
 //
 // A forked child inherits its parent's nice value, and raising a priority back needs privilege
 // (CAP_SYS_NICE, or RLIMIT_NICE): so the priority is lowered only around the measurement, after

@@ -2,6 +2,7 @@
 // src/sim/world.ts (the same world as the demo and the end-to-end tests), plus helpers to fill a
 // store with agents' devices through the product's own store code, and to clean Redis up after.
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import type { Device } from '../../src/model.js'
 import { openStore } from '../../src/store/open.js'
@@ -20,6 +21,28 @@ export function uniquePrefix(name: string): string {
 }
 
 /** Deletes every key under `prefix`. */
+/**
+ * The process id of the Redis at `url` when it runs on this machine (a loopback address, and a
+ * redis-server process under that id here); undefined otherwise.
+ */
+export async function localRedisPid(url = REDIS_URL): Promise<number | undefined> {
+  const host = URL.canParse(url) ? new URL(url).hostname.replace(/^\[|\]$/g, '') : ''
+  if (!['127.0.0.1', 'localhost', '::1'].includes(host)) return undefined
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try {
+    await redis.connect()
+    const pid = Number(/^process_id:(\d+)/m.exec(await redis.info('server'))?.[1])
+    if (!Number.isInteger(pid)) return undefined
+    // A Redis in a container reports the container's pid, which here names some other process.
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+    return comm.startsWith('redis') ? pid : undefined
+  } catch {
+    return undefined
+  } finally {
+    redis.disconnect()
+  }
+}
+
 export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<number> {
   const redis = new Redis(url)
   let dropped = 0
