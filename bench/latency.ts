@@ -373,13 +373,17 @@ export const latency: Benchmark = {
     }
 
     // A 1 s stall of the gateway's own event loop in the middle of the load, with the intake gate
-    // (EVENTS_MAX_IN_FLIGHT at its default) and without it, alternately.
+    // (EVENTS_MAX_IN_FLIGHT at its default) and without it, alternately. Every core is shared here:
+    // catching up sends a second's worth of pushes at once, and the sandboxes that answer them, in
+    // the load generator, need more than the one core they have in the runs above (the gateway
+    // then waited for their answers: 819 ms behind, gate or no gate, in one full run).
     const stalls: Record<'gate' | 'noGate', RunFigures[]> = { gate: [], noGate: [] }
     for (let i = 0; i < p.stall.runs; i++) {
       for (const variant of ['gate', 'noGate'] as const) {
         const env: Record<string, string> = variant === 'gate' ? {} : { EVENTS_MAX_IN_FLIGHT: '100000' }
         const step = p.runs + p.lighterRates.length + 3 + 2 * i + (variant === 'gate' ? 0 : 1)
-        const { fig } = await runOnce([], p.seconds, step, p.rate, 'paced', { ms: p.stall.ms, atS: p.stall.atS, env })
+        const stall = { ms: p.stall.ms, atS: p.stall.atS, env }
+        const { fig } = await runOnce([], p.seconds, step, p.rate, 'paced', stall, ownCore ? 'niced' : 'apart')
         stalls[variant].push(fig)
         await sleep(500)
       }
@@ -490,10 +494,10 @@ function report(
     unmoved: 'Redis could not be moved and used every core',
   }[placement.redis]
   const coreText = placement.ownCore
-    ? `the gateway's main thread, the one that runs its event loop, had the first core to itself, and the gateway's other threads (V8's GC and compiler helpers) and the load generator shared the others; ${redisText}`
-    : `every process shared every core (the main thread could not be given a core of its own here: ${placement.coreRefused ?? 'unknown'})`
+    ? `The gateway's main thread, which runs its event loop, had the first core to itself; the gateway's other threads (V8's GC and compiler helpers) and the load generator shared the other cores. ${redisText}.`
+    : `Every process shared every core (the main thread could not be given a core of its own here: ${placement.coreRefused ?? 'unknown'}).`
   lines.push(
-    `While the gateway was measured, ${priorityText}, and ${coreText}. In production none of them shares the gateway's machine; here the gateway, the load generator and Redis share two cores, and at equal priority the gateway waits behind the load generator for one. The gateway's main thread waited for a core ${waited(figs)} per second it ran.` +
+    `While the gateway was measured, ${priorityText}. ${coreText} In production none of them shares the gateway's machine; here the gateway, the load generator and Redis share this machine's cores, and at equal priority the gateway waits behind the load generator for one. The gateway's main thread waited for a core ${waited(figs)} per second it ran.` +
       (placement.niced
         ? once(`with the load generator at nice ${LOAD_GENERATOR_NICE} and every core shared`, placement.niced)
         : '') +
@@ -603,7 +607,7 @@ function report(
   lines.push(`#### After a stall`)
   lines.push('')
   lines.push(
-    `The gateway's event loop is blocked for ${fmtMs(p.stall.ms)} (a full GC on a big heap, a CPU-starved container) ${p.stall.atS} s into a run of ${p.seconds} s at ${fmtInt(p.rate)} frames/s; meanwhile Genesys keeps sending. Measured per cancel, from the answer at Genesys (the snapshot's connectedTime, wall clock on this machine, ms resolution) to the push service accepting the cancel: unlike the figures above, this counts the time a frame waited before the gateway read it. "Behind after the stall" is the latest cancel minus the stall: how long the gateway took to catch up once it could run again. ${p.stall.runs} runs of each, alternating; median, range in brackets.`,
+    `The gateway's event loop is blocked for ${fmtMs(p.stall.ms)} (a full GC on a big heap, a CPU-starved container) ${p.stall.atS} s into a run of ${p.seconds} s at ${fmtInt(p.rate)} frames/s; meanwhile Genesys keeps sending. Measured per cancel, from the answer at Genesys (the snapshot's connectedTime, wall clock on this machine, ms resolution) to the push service accepting the cancel: unlike the figures above, this counts the time a frame waited before the gateway read it. "Behind after the stall" is the latest cancel minus the stall: how long the gateway took to catch up once it could run again. ${p.stall.runs} runs of each, alternating; median, range in brackets. These runs share every core: catching up sends a second's worth of pushes at once, and the sandboxes that answer them need more than one core.`,
   )
   lines.push('')
   lines.push('| intake | answer → cancel accepted p50 | p99 | max | behind after the stall |')
