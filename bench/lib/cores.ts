@@ -12,8 +12,9 @@
 // Node.js has no call for CPU affinity, so this uses taskset(1) from util-linux (Debian's base
 // system has it). A new thread takes its creator's cores, so a thread the gateway's main thread
 // starts later (libuv's pool starts on first use) shares its core.
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { onThrowawayProcess } from './priority.js'
 
 /** The cores a process (or thread) may run on, from /proc (Linux); undefined where unreadable. */
 export function allowedCores(pid: number | 'self'): number[] | undefined {
@@ -48,17 +49,10 @@ export function whyMainThreadCannotHaveACore(): string | undefined {
   const cores = allowedCores('self')
   if (!cores) return '/proc/self/status has no Cpus_allowed_list'
   if (cores.length < 2) return `this process may use ${cores.length} core`
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' })
-  try {
-    if (child.pid === undefined) return 'could not start a process to try it on'
-    setCores(child.pid, cores.slice(1), true)
-    return undefined
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    return e.code === 'ENOENT' ? 'taskset (util-linux) is not installed' : `taskset failed: ${e.message}`
-  } finally {
-    child.kill('SIGKILL')
-  }
+  return onThrowawayProcess(
+    (pid) => setCores(pid, cores.slice(1), true),
+    (e) => (e.code === 'ENOENT' ? 'taskset (util-linux) is not installed' : `taskset failed: ${e.message}`),
+  )
 }
 
 /**

@@ -42,17 +42,31 @@ function setAll(threads: number[], nice: number): void {
  * refusal costs this process nothing. Undefined when it may; otherwise why not.
  */
 export function whyPriorityCannotBeLowered(): string | undefined {
+  return onThrowawayProcess(
+    (pid) => {
+      const base = getPriority(pid)
+      setPriority(pid, Math.min(19, base + LOAD_GENERATOR_NICE))
+      setPriority(pid, base)
+    },
+    (e) => `${e.code ?? 'error'}: raising a priority back needs CAP_SYS_NICE or RLIMIT_NICE`,
+  )
+}
+
+/**
+ * Runs `act` on a short-lived child process, so that a setting refused or left behind costs this
+ * process nothing. Undefined when `act` succeeded; otherwise why not (`explain` words an error).
+ */
+export function onThrowawayProcess(
+  act: (pid: number) => void,
+  explain: (err: NodeJS.ErrnoException) => string,
+): string | undefined {
   const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' })
   try {
-    const pid = child.pid
-    if (pid === undefined) return 'could not start a process to try it on'
-    const base = getPriority(pid)
-    setPriority(pid, Math.min(19, base + LOAD_GENERATOR_NICE))
-    setPriority(pid, base)
+    if (child.pid === undefined) return 'could not start a process to try it on'
+    act(child.pid)
     return undefined
   } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    return `${e.code ?? 'error'}: raising a priority back needs CAP_SYS_NICE or RLIMIT_NICE`
+    return explain(err as NodeJS.ErrnoException)
   } finally {
     child.kill('SIGKILL')
   }

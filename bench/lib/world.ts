@@ -20,7 +20,6 @@ export function uniquePrefix(name: string): string {
   return `bench:${name}:${process.pid}:${randomBytes(4).toString('hex')}:`
 }
 
-/** Deletes every key under `prefix`. */
 /**
  * The process id of the Redis at `url` when it runs on this machine (a loopback address, and a
  * redis-server process under that id here); undefined otherwise.
@@ -43,6 +42,7 @@ export async function localRedisPid(url = REDIS_URL): Promise<number | undefined
   }
 }
 
+/** Deletes every key under `prefix`. */
 export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<number> {
   const redis = new Redis(url)
   let dropped = 0
