@@ -383,7 +383,7 @@ export const latency: Benchmark = {
         const env: Record<string, string> = variant === 'gate' ? {} : { EVENTS_MAX_IN_FLIGHT: '100000' }
         const step = p.runs + p.lighterRates.length + 3 + 2 * i + (variant === 'gate' ? 0 : 1)
         const stall = { ms: p.stall.ms, atS: p.stall.atS, env }
-        const { fig } = await runOnce([], p.seconds, step, p.rate, 'paced', stall, ownCore ? 'niced' : 'apart')
+        const { fig } = await runOnce([], p.seconds, step, p.rate, 'paced', stall, 'niced')
         stalls[variant].push(fig)
         await sleep(500)
       }
